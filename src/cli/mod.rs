@@ -1,0 +1,118 @@
+//! The command line: one file per subcommand. `main.rs` only maps the result to an exit code.
+
+mod schema;
+mod validate;
+
+use crate::model::{self, Fleet};
+use crate::spec::{self, Diagnostic, diag::Severity};
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+
+/// Exit codes, documented in the README.
+pub mod exit {
+    pub const OK: u8 = 0;
+    /// `render --check` found drift.
+    pub const CHANGES: u8 = 1;
+    /// The spec is invalid, or a file could not be read or written.
+    pub const INVALID: u8 = 2;
+}
+
+#[derive(Parser, Debug)]
+#[command(name = "runnergen", version, about = "Compile a YAML fleet spec into the files GitOps tools apply for GitLab runners on AKS with workload identity", long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check a spec: schema, references, names, secrets. Exit 0 when valid, 2 when not.
+    Validate(validate::Args),
+    /// Print the JSON Schema of the spec.
+    Schema(schema::Args),
+}
+
+pub fn run(cli: Cli) -> u8 {
+    match cli.command {
+        Command::Validate(a) => validate::run(a),
+        Command::Schema(a) => schema::run(a),
+    }
+}
+
+/// A spec read from disk and compiled to the model, or the exit code after reporting why not.
+pub struct Loaded {
+    pub path: PathBuf,
+    pub text: String,
+    pub fleet: Fleet,
+    pub notes: Vec<Diagnostic>,
+}
+
+/// Prints diagnostics to stderr, errors then notes, each against the spec text.
+pub fn report(path: &Path, text: &str, diags: &[Diagnostic]) {
+    let file = path.display().to_string();
+    let mut err = String::new();
+    for d in diags {
+        err.push_str(&d.render(&file, text));
+    }
+    let errors = diags
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
+    if errors > 0 {
+        err.push_str(&format!(
+            "error: {file}: {errors} problem{} found; nothing was written\n",
+            if errors == 1 { "" } else { "s" }
+        ));
+    }
+    eprint!("{err}");
+}
+
+/// Reads, checks and resolves a spec; reports and returns the exit code on failure.
+pub fn load(path: &Path, out_dir: &str) -> Result<Loaded, u8> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", path.display());
+            return Err(exit::INVALID);
+        }
+    };
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            let line = good.iter().filter(|b| **b == b'\n').count() as u32 + 1;
+            let col = good.iter().rev().take_while(|b| **b != b'\n').count() as u32 + 1;
+            let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            let d = Diagnostic::error(
+                "E001",
+                spec::yaml::Pos { line, col },
+                "",
+                "the spec is not UTF-8 text",
+            )
+            .hint("save the spec as UTF-8");
+            report(path, &lossy, &[d]);
+            return Err(exit::INVALID);
+        }
+    };
+    let checked = match spec::load(&text) {
+        Ok(c) => c,
+        Err(diags) => {
+            report(path, &text, &diags);
+            return Err(exit::INVALID);
+        }
+    };
+    let fleet = match model::build(&checked) {
+        Ok(f) => f,
+        Err(diags) => {
+            report(path, &text, &diags);
+            return Err(exit::INVALID);
+        }
+    };
+    let notes = model::rollout_notes(&fleet, &checked.map, out_dir);
+    Ok(Loaded {
+        path: path.to_owned(),
+        text,
+        fleet,
+        notes,
+    })
+}

@@ -1,0 +1,42 @@
+//! `runnergen validate [SPEC]`: every check, nothing written.
+
+use super::{exit, load, report};
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The fleet spec.
+    #[arg(default_value = "runnergen.yaml")]
+    pub spec: PathBuf,
+    /// Output directory the rollout guidance refers to.
+    #[arg(long, default_value = "out")]
+    pub out: String,
+}
+
+pub fn run(args: Args) -> u8 {
+    let loaded = match load(&args.spec, &args.out) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    report(&loaded.path, &loaded.text, &loaded.notes);
+    let fleet = &loaded.fleet;
+    let runners: usize = fleet.environments.iter().map(|e| e.runners.len()).sum();
+    let waiting = loaded.notes.len();
+    let envs: Vec<&str> = fleet.environments.iter().map(|e| e.key.as_str()).collect();
+    let mut line = format!(
+        "{}: valid: {runners} runner{} in {} environment{} ({})",
+        loaded.path.display(),
+        if runners == 1 { "" } else { "s" },
+        envs.len(),
+        if envs.len() == 1 { "" } else { "s" },
+        envs.join(", ")
+    );
+    if waiting > 0 {
+        line.push_str(&format!(
+            "; {waiting} wait{} for a client ID (phase 1: deploy Azure first)",
+            if waiting == 1 { "s" } else { "" }
+        ));
+    }
+    println!("{line}");
+    exit::OK
+}

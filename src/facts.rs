@@ -1,0 +1,281 @@
+//! Fixed facts from Azure, GitLab and Kubernetes that the compiler checks against.
+//! Each table names its upstream source; see `../shared/reference/` for how they were checked.
+
+/// Azure built-in roles runnergen knows by name.
+/// Source: MicrosoftDocs/azure-docs `articles/role-based-access-control/built-in-roles.md`
+/// (ms.date 04/09/2026). Any other role is given by its role-definition GUID.
+pub const BUILTIN_ROLES: &[(&str, &str)] = &[
+    ("AcrPull", "7f951dda-4ed3-4680-a7ca-43fe172d538d"),
+    ("AcrPush", "8311e382-0749-4cb8-b61a-304f252e45ec"),
+    (
+        "Azure Kubernetes Service Cluster User Role",
+        "4abbcc35-e782-43d8-92c5-2d3f1bd2253f",
+    ),
+    (
+        "Azure Kubernetes Service RBAC Cluster Admin",
+        "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b",
+    ),
+    ("Contributor", "b24988ac-6180-42a0-ab88-20f7382dd24c"),
+    (
+        "Key Vault Secrets Officer",
+        "b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
+    ),
+    (
+        "Key Vault Secrets User",
+        "4633458b-17de-408a-b874-0445c86b69e6",
+    ),
+    ("Owner", "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"),
+    ("Reader", "acdd72a7-3385-48ef-bd42-f606fba81ae7"),
+    (
+        "Role Based Access Control Administrator",
+        "f58310d9-a9f6-439a-9e8d-f62e7b41a168",
+    ),
+    (
+        "Storage Blob Data Contributor",
+        "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
+    ),
+    (
+        "User Access Administrator",
+        "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9",
+    ),
+];
+
+/// The role the Azure blob cache needs (GitLab runner docs, advanced-configuration.md §Azure
+/// workload and managed identities: without it uploads fail with AuthorizationPermissionMismatch).
+pub const CACHE_ROLE: &str = "Storage Blob Data Contributor";
+
+pub fn role_id(name: &str) -> Option<&'static str> {
+    BUILTIN_ROLES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, id)| *id)
+}
+
+pub fn role_name(id: &str) -> Option<&'static str> {
+    BUILTIN_ROLES
+        .iter()
+        .find(|(_, i)| i.eq_ignore_ascii_case(id))
+        .map(|(n, _)| *n)
+}
+
+/// Microsoft Graph application permissions runnergen accepts. The rendered Bicep looks each
+/// app role up by name on the Graph service principal (quickstart `msi-as-a-fic-secretless`),
+/// so no app-role GUID is hard-coded in output.
+pub const GRAPH_PERMISSIONS: &[&str] = &[
+    "Application.Read.All",
+    "AuditLog.Read.All",
+    "Device.Read.All",
+    "Directory.Read.All",
+    "Group.Read.All",
+    "Group.ReadWrite.All",
+    "GroupMember.Read.All",
+    "GroupMember.ReadWrite.All",
+    "Policy.Read.All",
+    "RoleManagement.Read.Directory",
+    "User.Read.All",
+];
+
+/// Microsoft Graph's well-known application ID (msgraph-bicep-types quickstarts).
+pub const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
+
+/// Audience of federated credentials for workload identity (Entra docs,
+/// workload-identity-federation-considerations.md): exactly one, this one.
+pub const FIC_AUDIENCE: &str = "api://AzureADTokenExchange";
+
+/// At most 20 federated identity credentials per managed identity (same source).
+pub const MAX_FICS_PER_IDENTITY: usize = 20;
+
+/// Azure Workload Identity labels and annotations (Azure/azure-workload-identity
+/// `pkg/webhook/consts.go`). The label goes on pods; the annotations on the service account.
+pub const WI_USE_LABEL: &str = "azure.workload.identity/use";
+pub const WI_CLIENT_ID_ANNOTATION: &str = "azure.workload.identity/client-id";
+pub const WI_TENANT_ID_ANNOTATION: &str = "azure.workload.identity/tenant-id";
+
+/// API versions: newest stable in the ARM schemas and Bicep types (reference azure.md §0).
+pub const API_IDENTITY: &str = "2024-11-30";
+pub const API_ROLE_ASSIGNMENT: &str = "2022-04-01";
+pub const API_RESOURCE_GROUP: &str = "2024-03-01";
+pub const API_DEPLOYMENT: &str = "2024-03-01";
+
+/// gitlab-runner chart defaults (chart 0.86.0, values.yaml).
+pub const CHART_VERSION: &str = "0.86.0";
+pub const CHART_REPOSITORY: &str = "https://charts.gitlab.io";
+/// `serviceAccount.*` values arrived in chart 0.66.0 (chart CHANGELOG, !415).
+pub const CHART_MIN_VERSION: (u64, u64, u64) = (0, 66, 0);
+
+pub fn is_guid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// Kubernetes DNS-1123 label: at most 63 lowercase alphanumerics or '-', alphanumeric at both
+/// ends (kubernetes apimachinery `validation.IsDNS1123Label`).
+pub fn is_dns1123_label(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
+/// User-assigned identity name: 3–128 of `[A-Za-z0-9_-]`, first alphanumeric
+/// (azure-docs resource-name-rules.md, Microsoft.ManagedIdentity).
+pub fn is_identity_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    (3..=128).contains(&b.len())
+        && b[0].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-')
+}
+
+/// Federated credential name: `^[a-zA-Z0-9]{1}[a-zA-Z0-9-_]{2,119}$`
+/// (Entra docs federated-credential-configuration-considerations.md).
+pub fn is_fic_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    (3..=120).contains(&b.len())
+        && b[0].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-')
+}
+
+/// Helm release names are DNS-1123 labels of at most 53 characters (helm `chartutil`
+/// ValidateReleaseName: 53 leaves room for suffixes the chart adds).
+pub fn is_helm_release(s: &str) -> bool {
+    s.len() <= 53 && is_dns1123_label(s)
+}
+
+/// Key Vault secret name: 1–127 alphanumerics and '-' (azure-docs resource-name-rules.md).
+pub fn is_key_vault_secret(s: &str) -> bool {
+    (1..=127).contains(&s.len()) && s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guid_shape() {
+        assert!(is_guid("8e3af657-a8ff-443c-a75c-2fe8c4bcb635"));
+        assert!(!is_guid("8e3af657-a8ff-443c-a75c-2fe8c4bcb63"));
+        assert!(!is_guid("8e3af657ga8ff-443c-a75c-2fe8c4bcb635"));
+        assert!(!is_guid("zz3af657-a8ff-443c-a75c-2fe8c4bcb635"));
+    }
+
+    #[test]
+    fn dns_label() {
+        assert!(is_dns1123_label("gitlab-tf"));
+        assert!(!is_dns1123_label("Gitlab"));
+        assert!(!is_dns1123_label("-a"));
+        assert!(!is_dns1123_label(&"a".repeat(64)));
+        assert!(is_dns1123_label(&"a".repeat(63)));
+    }
+
+    #[test]
+    fn azure_names() {
+        assert!(is_identity_name("weu-ss-msi-gitlab-tf"));
+        assert!(!is_identity_name("_x"));
+        assert!(!is_identity_name("ab"));
+        assert!(is_fic_name("ascode-shared-msi-gitlab-tf-cred"));
+        assert!(!is_fic_name(&"a".repeat(121)));
+        assert!(is_helm_release("ascode-ss-tf"));
+        assert!(!is_helm_release(&"a".repeat(54)));
+    }
+
+    #[test]
+    fn role_table_is_consistent() {
+        for (name, id) in BUILTIN_ROLES {
+            assert!(is_guid(id), "{name}");
+            assert_eq!(role_name(id), Some(*name));
+        }
+    }
+}
+
+/// A resource ID inside a resource group:
+/// `/subscriptions/<guid>/resourceGroups/<rg>/providers/<Namespace>/<type>/<name>[/<type>/<name>…]`
+/// (ARM resource ID format, azure-docs `resource-name-rules.md` and `template-functions-resource.md`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourceId {
+    pub id: String,
+    pub subscription_id: String,
+    pub resource_group: String,
+    /// `Microsoft.ContainerRegistry/registries` (child types joined with '/').
+    pub resource_type: String,
+    /// The last name segment.
+    pub name: String,
+}
+
+pub fn parse_resource_id(id: &str) -> Option<ResourceId> {
+    let parts: Vec<&str> = id.split('/').collect();
+    // "", "subscriptions", sub, "resourceGroups", rg, "providers", ns, type, name, ...
+    if parts.len() < 9 || parts.len() % 2 == 0 || !parts[0].is_empty() {
+        return None;
+    }
+    if !parts[1].eq_ignore_ascii_case("subscriptions")
+        || !is_guid(parts[2])
+        || !parts[3].eq_ignore_ascii_case("resourceGroups")
+        || !parts[5].eq_ignore_ascii_case("providers")
+    {
+        return None;
+    }
+    if parts
+        .iter()
+        .skip(1)
+        .any(|p| p.is_empty() || p.chars().any(char::is_whitespace))
+    {
+        return None;
+    }
+    let mut types = vec![parts[6].to_owned(), parts[7].to_owned()];
+    let mut i = 9;
+    while i + 1 < parts.len() {
+        types.push(parts[i].to_owned());
+        i += 2;
+    }
+    Some(ResourceId {
+        id: id.to_owned(),
+        subscription_id: parts[2].to_lowercase(),
+        resource_group: parts[4].to_owned(),
+        resource_type: types.join("/"),
+        name: parts[parts.len() - 1].to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod id_tests {
+    use super::*;
+
+    #[test]
+    fn parses_registry_id() {
+        let id = parse_resource_id("/subscriptions/9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d/resourceGroups/rg-acr/providers/Microsoft.ContainerRegistry/registries/ascodeacr").unwrap();
+        assert_eq!(id.resource_group, "rg-acr");
+        assert_eq!(id.resource_type, "Microsoft.ContainerRegistry/registries");
+        assert_eq!(id.name, "ascodeacr");
+    }
+
+    #[test]
+    fn parses_child_id() {
+        let id = parse_resource_id("/subscriptions/9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/st/blobServices/default").unwrap();
+        assert_eq!(
+            id.resource_type,
+            "Microsoft.Storage/storageAccounts/blobServices"
+        );
+        assert_eq!(id.name, "default");
+    }
+
+    #[test]
+    fn rejects_malformed() {
+        assert!(parse_resource_id("/subscriptions/x/resourceGroups/rg/providers/A/b/c").is_none());
+        assert!(
+            parse_resource_id(
+                "/subscriptions/9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d/resourceGroups/rg"
+            )
+            .is_none()
+        );
+        assert!(parse_resource_id("subscriptions/9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d/resourceGroups/rg/providers/A/b/c").is_none());
+    }
+}

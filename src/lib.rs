@@ -1,0 +1,4 @@
+pub mod cli;
+pub mod facts;
+pub mod model;
+pub mod spec;

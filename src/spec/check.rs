@@ -1,0 +1,441 @@
+//! Semantic rules the schema cannot express: references resolve, alternatives are exclusive,
+//! IDs are well formed, roles and permissions are known. Each rule says where its fact comes from.
+
+use super::diag::Diagnostic;
+use super::schema::did_you_mean;
+use super::types::*;
+use super::yaml::SourceMap;
+use super::{key_pos, pos, ptr_key};
+use crate::facts;
+use std::collections::BTreeSet;
+
+/// Placeholders a naming template may use.
+pub const PLACEHOLDERS: &[&str] = &["org", "env", "envLong", "region", "runner"];
+
+/// Expands a naming template; `lookup` gives each placeholder's value.
+/// Errors name the first unknown or unclosed placeholder.
+pub fn expand(template: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let close = after
+            .find('}')
+            .ok_or_else(|| format!("unclosed `{{` in `{template}`"))?;
+        let name = &after[..close];
+        let value = lookup(name).ok_or_else(|| format!("unknown placeholder `{{{name}}}`"))?;
+        out.push_str(&value);
+        rest = &after[close + 1..];
+    }
+    if rest.contains('}') {
+        return Err(format!("unmatched `}}` in `{template}`"));
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+struct Ctx<'a> {
+    map: &'a SourceMap,
+    out: Vec<Diagnostic>,
+}
+
+impl Ctx<'_> {
+    fn err(&mut self, code: &'static str, ptr: &str, message: String, hint: String) {
+        self.out
+            .push(Diagnostic::error(code, pos(self.map, ptr), ptr, message).hint(hint));
+    }
+    fn err_key(&mut self, code: &'static str, ptr: &str, message: String, hint: String) {
+        self.out
+            .push(Diagnostic::error(code, key_pos(self.map, ptr), ptr, message).hint(hint));
+    }
+}
+
+fn is_env_key(k: &str) -> bool {
+    let b = k.as_bytes();
+    (1..=8).contains(&b.len())
+        && b[0].is_ascii_lowercase()
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+}
+
+fn is_runner_key(k: &str) -> bool {
+    let b = k.as_bytes();
+    (1..=40).contains(&b.len())
+        && b[0].is_ascii_lowercase()
+        && b[b.len() - 1] != b'-'
+        && !k.contains("--")
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+}
+
+/// Checks the OIDC issuer the way Entra ID compares it: byte for byte, https, with the trailing
+/// slash AKS reports (azure-workload-identity troubleshooting: AADSTS70021 on a missing `/`).
+pub fn issuer_problem(url: &str) -> Option<&'static str> {
+    if !url.starts_with("https://") {
+        Some("the OIDC issuer must be an https URL")
+    } else if url.len() <= "https://".len() || url["https://".len()..].starts_with('/') {
+        Some("the OIDC issuer has no host")
+    } else if url.contains(['?', '#']) || url.chars().any(char::is_whitespace) {
+        Some("the OIDC issuer must not carry a query, a fragment or spaces")
+    } else if !url.ends_with('/') {
+        Some("the OIDC issuer must end with `/`, exactly as AKS reports it")
+    } else if url.len() > 600 {
+        Some("the OIDC issuer is longer than the 600 characters Entra ID accepts")
+    } else {
+        None
+    }
+}
+
+fn version_tuple(v: &str) -> Option<(u64, u64, u64)> {
+    let mut it = v.split('.').map(|p| p.parse::<u64>().ok());
+    Some((it.next()??, it.next()??, it.next()??))
+}
+
+/// Runs every semantic rule. `env_keys` are the environment keys present in the document, which
+/// may be more than `spec.environments` holds when the spec is only partly valid.
+pub fn check(spec: &Spec, map: &SourceMap, env_keys: &BTreeSet<String>) -> Vec<Diagnostic> {
+    let mut cx = Ctx {
+        map,
+        out: Vec::new(),
+    };
+
+    if let Some(v) = &spec.chart.version
+        && version_tuple(v).is_some_and(|t| t < facts::CHART_MIN_VERSION)
+    {
+        cx.err(
+            "E017",
+            "/chart/version",
+            format!("chart {v} is older than 0.66.0, which introduced the `serviceAccount.*` values runnergen writes"),
+            format!("use {} (the default) or any version from 0.66.0", facts::CHART_VERSION),
+        );
+    }
+
+    let ts = &spec.token_source;
+    if ts.external_secret.is_some() && ts.existing_secret.is_some() {
+        cx.err(
+            "E011",
+            "/tokenSource",
+            "`externalSecret` and `existingSecret` are alternatives; give one".into(),
+            "keep `externalSecret` to fill the token Secret from Key Vault, or `existingSecret: {}` if the Secret is created elsewhere".into(),
+        );
+    }
+    let uses_key_vault = ts.existing_secret.is_none();
+
+    check_naming(&mut cx, &spec.naming);
+
+    for (ek, env) in &spec.environments {
+        let ep = format!("/environments/{}", ptr_key(ek));
+        if !is_env_key(ek) {
+            cx.err_key(
+                "E005",
+                &ep,
+                format!("environment key `{ek}` must be 1–8 lowercase letters or digits, starting with a letter"),
+                "environment keys go into Azure and Kubernetes names; use a short code such as `ss`, `dev` or `prd`".into(),
+            );
+        }
+        if !facts::is_guid(&env.tenant_id) {
+            cx.err(
+                "E012",
+                &format!("{ep}/tenantId"),
+                format!("`{}` is not a GUID", env.tenant_id),
+                "use the tenant ID from `az account show --query tenantId`".into(),
+            );
+        }
+        for (alias, id) in &env.subscriptions {
+            if !facts::is_guid(id) {
+                cx.err(
+                    "E012",
+                    &format!("{ep}/subscriptions/{}", ptr_key(alias)),
+                    format!("subscription `{alias}`: `{id}` is not a GUID"),
+                    "use the subscription ID from `az account list --query [].id`".into(),
+                );
+            }
+        }
+        let sub = &env.identities.subscription;
+        if !env.subscriptions.contains_key(sub) {
+            unknown_alias(&mut cx, &format!("{ep}/identities/subscription"), sub, env);
+        }
+        if let Some(problem) = issuer_problem(&env.cluster.oidc_issuer_url) {
+            cx.err(
+                "E013",
+                &format!("{ep}/cluster/oidcIssuerUrl"),
+                problem.into(),
+                "copy it from `az aks show -g <rg> -n <cluster> --query oidcIssuerProfile.issuerUrl -o tsv`".into(),
+            );
+        }
+        if uses_key_vault && env.key_vault.is_none() {
+            cx.err_key(
+                "E003",
+                &ep,
+                format!(
+                    "environment `{ek}` has no `keyVault`, but runner tokens come from Key Vault"
+                ),
+                "add `keyVault: {name: <vault>}`, or set `tokenSource: {existingSecret: {}}`"
+                    .into(),
+            );
+        }
+    }
+
+    for (rk, r) in &spec.runners {
+        let rp = format!("/runners/{}", ptr_key(rk));
+        if !is_runner_key(rk) {
+            cx.err_key(
+                "E005",
+                &rp,
+                format!("runner key `{rk}` must be 1–40 lowercase letters, digits or single hyphens, starting with a letter"),
+                "runner keys go into Kubernetes and Azure names".into(),
+            );
+        }
+        let env = spec.environments.get(&r.environment);
+        if !env_keys.contains(&r.environment) {
+            let known: Vec<&str> = env_keys.iter().map(String::as_str).collect();
+            let mut hint = format!("known environments: {}", known.join(", "));
+            if let Some(m) = did_you_mean(&r.environment, known.iter().copied()) {
+                hint = format!("did you mean `{m}`? {hint}");
+            }
+            cx.err(
+                "E010",
+                &format!("{rp}/environment"),
+                format!("unknown environment `{}`", r.environment),
+                hint,
+            );
+        }
+        let mut seen_tags = BTreeSet::new();
+        for (i, tag) in r.tags.iter().enumerate() {
+            let tp = format!("{rp}/tags/{i}");
+            if tag.trim().is_empty() || tag.contains(',') || tag.len() > 255 {
+                cx.err(
+                    "E005",
+                    &tp,
+                    format!("tag `{tag}` is empty, too long or contains a comma"),
+                    "GitLab tags are single words of at most 255 characters".into(),
+                );
+            } else if !seen_tags.insert(tag.as_str()) {
+                cx.err(
+                    "E031",
+                    &tp,
+                    format!("tag `{tag}` is listed twice"),
+                    "remove the duplicate".into(),
+                );
+            }
+        }
+        if let Some(cache) = &r.cache {
+            let cp = format!("{rp}/cache/storageAccountId");
+            match facts::parse_resource_id(&cache.storage_account_id) {
+                Some(id) if id.resource_type.eq_ignore_ascii_case("Microsoft.Storage/storageAccounts") => {}
+                _ => cx.err(
+                    "E016",
+                    &cp,
+                    "not the resource ID of a storage account".into(),
+                    "use `/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Storage/storageAccounts/<name>` (`az storage account show --query id`)".into(),
+                ),
+            }
+        }
+        check_identity(&mut cx, &rp, &r.identity, env);
+    }
+    cx.out
+}
+
+fn unknown_alias(cx: &mut Ctx, ptr: &str, alias: &str, env: &Environment) {
+    let known: Vec<&str> = env.subscriptions.keys().map(String::as_str).collect();
+    let mut hint = format!(
+        "subscription aliases of this environment: {}",
+        known.join(", ")
+    );
+    if let Some(m) = did_you_mean(alias, known.iter().copied()) {
+        hint = format!("did you mean `{m}`? {hint}");
+    }
+    cx.err(
+        "E010",
+        ptr,
+        format!("unknown subscription alias `{alias}`"),
+        hint,
+    );
+}
+
+fn check_identity(cx: &mut Ctx, rp: &str, id: &Identity, env: Option<&Environment>) {
+    let ip = format!("{rp}/identity");
+    if let Some(c) = &id.client_id
+        && !facts::is_guid(c)
+    {
+        cx.err(
+            "E012",
+            &format!("{ip}/clientId"),
+            format!("`{c}` is not a GUID"),
+            "use the `<runner>ClientId` output of the environment's Azure deployment".into(),
+        );
+    }
+    let mut seen = BTreeSet::new();
+    for (i, ra) in id.roles.iter().enumerate() {
+        let p = format!("{ip}/roles/{i}");
+        let role_id = if facts::is_guid(&ra.role) {
+            Some(ra.role.to_lowercase())
+        } else if let Some(id) = facts::role_id(&ra.role) {
+            Some(id.to_owned())
+        } else {
+            let names = facts::BUILTIN_ROLES.iter().map(|(n, _)| *n);
+            let hint = match did_you_mean(&ra.role, names) {
+                Some(m) => format!("did you mean `{m}`? Other roles are given by their role-definition GUID (`az role definition list --name <name> --query [].name`)"),
+                None => "give a built-in role listed in the README, or any role by its role-definition GUID (`az role definition list --name <name> --query [].name`)".into(),
+            };
+            cx.err(
+                "E014",
+                &format!("{p}/role"),
+                format!("unknown role `{}`", ra.role),
+                hint,
+            );
+            None
+        };
+        let s = &ra.scope;
+        let sp = format!("{p}/scope");
+        let scope_key = match (&s.subscription, &s.resource_group, &s.resource) {
+            (Some(sub), rg, None) => {
+                if sub != "*"
+                    && let Some(env) = env
+                    && !env.subscriptions.contains_key(sub)
+                {
+                    unknown_alias(cx, &format!("{sp}/subscription"), sub, env);
+                }
+                if sub == "*" && rg.is_some() {
+                    cx.err(
+                        "E011",
+                        &format!("{sp}/resourceGroup"),
+                        "a resource group needs one subscription, not `*`".into(),
+                        "name the subscription alias that holds the resource group".into(),
+                    );
+                }
+                format!("{sub}/{}", rg.as_deref().unwrap_or(""))
+            }
+            (None, None, Some(res)) => {
+                if facts::parse_resource_id(res).is_none() {
+                    cx.err(
+                        "E016",
+                        &format!("{sp}/resource"),
+                        format!("`{res}` is not a resource ID"),
+                        "use `/subscriptions/<id>/resourceGroups/<rg>/providers/<Namespace>/<type>/<name>` (`az resource show … --query id`)".into(),
+                    );
+                }
+                res.to_lowercase()
+            }
+            _ => {
+                cx.err(
+                    "E011",
+                    &sp,
+                    "a scope is either `subscription` (optionally with `resourceGroup`) or `resource`".into(),
+                    "examples: `{subscription: platform}`, `{subscription: platform, resourceGroup: rg-acr}`, `{resource: /subscriptions/…/registries/acr}`".into(),
+                );
+                continue;
+            }
+        };
+        if let Some(rid) = role_id
+            && !seen.insert((rid, scope_key))
+        {
+            cx.err(
+                "E031",
+                &p,
+                "this role assignment is listed twice".into(),
+                "remove the duplicate".into(),
+            );
+        }
+    }
+    let mut seen_perm = BTreeSet::new();
+    for (i, perm) in id.graph_permissions.iter().enumerate() {
+        let p = format!("{ip}/graphPermissions/{i}");
+        if !facts::GRAPH_PERMISSIONS.contains(&perm.as_str()) {
+            let hint = match did_you_mean(perm, facts::GRAPH_PERMISSIONS.iter().copied()) {
+                Some(m) => format!(
+                    "did you mean `{m}`? Known: {}",
+                    facts::GRAPH_PERMISSIONS.join(", ")
+                ),
+                None => format!(
+                    "known application permissions: {}",
+                    facts::GRAPH_PERMISSIONS.join(", ")
+                ),
+            };
+            cx.err(
+                "E015",
+                &p,
+                format!("unknown Microsoft Graph application permission `{perm}`"),
+                hint,
+            );
+        } else if !seen_perm.insert(perm.as_str()) {
+            cx.err(
+                "E031",
+                &p,
+                format!("`{perm}` is listed twice"),
+                "remove the duplicate".into(),
+            );
+        }
+    }
+}
+
+fn check_naming(cx: &mut Ctx, n: &Naming) {
+    let fields = [
+        ("namespace", &n.namespace),
+        ("managerServiceAccount", &n.manager_service_account),
+        ("jobServiceAccount", &n.job_service_account),
+        ("tokenSecret", &n.token_secret),
+        ("keyVaultSecret", &n.key_vault_secret),
+        ("identity", &n.identity),
+        ("federatedCredential", &n.federated_credential),
+        ("helmRelease", &n.helm_release),
+        ("runnerName", &n.runner_name),
+    ];
+    for (field, value) in fields {
+        let Some(t) = value else { continue };
+        let p = format!("/naming/{field}");
+        if let Err(e) = expand(t, |k| PLACEHOLDERS.contains(&k).then(String::new)) {
+            cx.err(
+                "E022",
+                &p,
+                e,
+                format!(
+                    "placeholders: {}",
+                    PLACEHOLDERS
+                        .iter()
+                        .map(|p| format!("{{{p}}}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+        } else if !t.contains("{runner}") && field != "runnerName" {
+            cx.err(
+                "E022",
+                &p,
+                format!("`{t}` has no `{{runner}}`, so every runner would get the same {field}"),
+                "include `{runner}` so each runner's name is its own".into(),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expands_templates() {
+        let f = |k: &str| match k {
+            "env" => Some("ss".to_owned()),
+            "runner" => Some("tf".to_owned()),
+            _ => None,
+        };
+        assert_eq!(expand("{env}-k8-{runner}", f).unwrap(), "ss-k8-tf");
+        assert!(
+            expand("{nope}", f)
+                .unwrap_err()
+                .contains("unknown placeholder `{nope}`")
+        );
+        assert!(expand("{env", f).is_err());
+        assert!(expand("env}", f).is_err());
+    }
+
+    #[test]
+    fn issuer_rules() {
+        assert!(issuer_problem("https://westeurope.oic.prod-aks.azure.com/t/i/").is_none());
+        assert!(issuer_problem("https://westeurope.oic.prod-aks.azure.com/t/i").is_some());
+        assert!(issuer_problem("http://x/").is_some());
+        assert!(issuer_problem("https:///").is_some());
+    }
+}

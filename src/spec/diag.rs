@@ -1,0 +1,150 @@
+//! Located diagnostics: what went wrong, where, and what to do.
+//!
+//! Rendered as `file:line:col: error[CODE]: message`, then the JSON path, the source line with a
+//! caret and a hint, so a user can fix every problem from one run.
+
+use super::yaml::Pos;
+use std::fmt::Write;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Error,
+    Note,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub code: &'static str,
+    pub pos: Pos,
+    /// JSON pointer of the offending value in the spec (`/runners/tf/identity`), `` for the root.
+    pub path: String,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn error(
+        code: &'static str,
+        pos: Pos,
+        path: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Diagnostic {
+            severity: Severity::Error,
+            code,
+            pos,
+            path: path.into(),
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub fn note(
+        code: &'static str,
+        pos: Pos,
+        path: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Diagnostic {
+            severity: Severity::Note,
+            code,
+            pos,
+            path: path.into(),
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// Renders one diagnostic against the spec's text.
+    pub fn render(&self, file: &str, source: &str) -> String {
+        let mut out = String::new();
+        let sev = match self.severity {
+            Severity::Error => "error",
+            Severity::Note => "note",
+        };
+        let _ = writeln!(
+            out,
+            "{file}:{}:{}: {sev}[{}]: {}",
+            self.pos.line, self.pos.col, self.code, self.message
+        );
+        let path = if self.path.is_empty() {
+            "/".to_owned()
+        } else {
+            self.path.clone()
+        };
+        let _ = writeln!(out, "  at {path}");
+        if let Some(line) = source
+            .lines()
+            .nth((self.pos.line as usize).saturating_sub(1))
+            .filter(|_| self.pos.line > 0)
+        {
+            let shown: String = line.chars().take(160).collect();
+            let caret_col = (self.pos.col as usize)
+                .saturating_sub(1)
+                .min(shown.chars().count());
+            let gutter = self.pos.line.to_string();
+            let pad = " ".repeat(gutter.len());
+            let _ = writeln!(out, "  {pad} |");
+            let _ = writeln!(out, "  {gutter} | {shown}");
+            let lead: String = shown
+                .chars()
+                .take(caret_col)
+                .map(|c| if c == '\t' { '\t' } else { ' ' })
+                .collect();
+            let _ = writeln!(out, "  {pad} | {lead}^");
+        }
+        if let Some(h) = &self.hint {
+            let _ = writeln!(out, "  = hint: {h}");
+        }
+        out
+    }
+}
+
+/// Sorts diagnostics by position, then code, so output is stable whatever order checks ran in.
+pub fn sort(diags: &mut [Diagnostic]) {
+    diags.sort_by(|a, b| {
+        (a.severity, a.pos, a.code, &a.path, &a.message)
+            .cmp(&(b.severity, b.pos, b.code, &b.path, &b.message))
+    });
+}
+
+/// Every code runnergen can report, with what it means. The README's table is checked against it.
+pub const CODES: &[(&str, &str)] = &[
+    (
+        "E001",
+        "the spec is not valid YAML, or exceeds a reading budget (size, depth, aliases)",
+    ),
+    ("E002", "unknown field"),
+    ("E003", "missing required field"),
+    ("E004", "wrong type"),
+    (
+        "E005",
+        "value not allowed (not one of the choices, out of range, or malformed)",
+    ),
+    (
+        "E010",
+        "reference to an unknown environment or subscription alias",
+    ),
+    ("E011", "exactly one of several alternatives must be given"),
+    ("E012", "malformed GUID"),
+    ("E013", "malformed OIDC issuer URL"),
+    ("E014", "unknown Azure role"),
+    ("E015", "unknown Microsoft Graph permission"),
+    ("E016", "malformed Azure resource ID"),
+    ("E017", "chart version too old"),
+    ("E020", "a derived name is invalid where it is used"),
+    ("E021", "two runners derive the same name"),
+    ("E022", "naming template uses an unknown placeholder"),
+    ("E030", "a literal secret in the spec"),
+    ("E031", "duplicate entry"),
+    (
+        "N001",
+        "a runner waits for its managed identity's client ID (phase 1 of the rollout)",
+    ),
+];

@@ -1,0 +1,325 @@
+//! The JSON Schema of the spec, generated from `types.rs`, and schema validation with located errors.
+
+use super::diag::Diagnostic;
+use super::types::Spec;
+use super::yaml::SourceMap;
+use super::{key_pos as key_pos_at, pos as pos_at};
+use jsonschema::error::{TypeKind, ValidationErrorKind};
+use serde_json::Value;
+use std::sync::OnceLock;
+
+/// The schema as committed under `schema/runnergen.schema.json` (a test keeps them equal).
+pub fn schema() -> &'static Value {
+    static SCHEMA: OnceLock<Value> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        let generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
+        let mut root = generator.into_root_schema_for::<Spec>();
+        root.insert(
+            "$id".into(),
+            "https://runnergen.dev/schema/runnergen.schema.json".into(),
+        );
+        let mut v = root.to_value();
+        simplify(&mut v);
+        v
+    })
+}
+
+/// Rewrites what schemars generates into forms whose validation errors read well:
+/// an optional field is simply absent (never `null`), and a documented enum is an `enum` list
+/// (not a `oneOf` of constants, whose errors only say "no variant matched").
+fn simplify(v: &mut Value) {
+    match v {
+        Value::Array(items) => items.iter_mut().for_each(simplify),
+        Value::Object(obj) => {
+            if let Some(Value::Array(types)) = obj.get_mut("type") {
+                types.retain(|t| t != "null");
+                if types.len() == 1 {
+                    let t = types.remove(0);
+                    obj.insert("type".into(), t);
+                }
+            }
+            if let Some(Value::Array(any)) = obj.get("anyOf") {
+                let rest: Vec<Value> = any
+                    .iter()
+                    .filter(|s| s.get("type") != Some(&Value::from("null")))
+                    .cloned()
+                    .collect();
+                if rest.len() == 1
+                    && let Value::Object(inner) = &rest[0]
+                {
+                    obj.remove("anyOf");
+                    for (k, val) in inner {
+                        obj.entry(k.clone()).or_insert_with(|| val.clone());
+                    }
+                }
+            }
+            if let Some(Value::Array(one)) = obj.get("oneOf")
+                && one.iter().all(|s| s.get("const").is_some())
+            {
+                let values: Vec<Value> =
+                    one.iter().filter_map(|s| s.get("const").cloned()).collect();
+                let docs: Vec<String> = one
+                    .iter()
+                    .filter_map(|s| {
+                        let d = s.get("description")?.as_str()?.trim_end_matches('.');
+                        Some(format!("`{}`: {d}", s.get("const")?.as_str()?))
+                    })
+                    .collect();
+                obj.remove("oneOf");
+                obj.insert("type".into(), "string".into());
+                obj.insert("enum".into(), Value::Array(values));
+                if !docs.is_empty() {
+                    let base = obj
+                        .get("description")
+                        .and_then(Value::as_str)
+                        .map(|d| format!("{d} "))
+                        .unwrap_or_default();
+                    obj.insert(
+                        "description".into(),
+                        format!("{base}{}.", docs.join("; ")).into(),
+                    );
+                }
+            }
+            obj.values_mut().for_each(simplify);
+        }
+        _ => {}
+    }
+}
+
+/// The schema text, pretty-printed with a final newline.
+pub fn schema_text() -> String {
+    let mut s = serde_json::to_string_pretty(schema()).expect("a JSON value always serializes");
+    s.push('\n');
+    s
+}
+
+fn validator() -> &'static jsonschema::Validator {
+    static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
+    VALIDATOR.get_or_init(|| {
+        jsonschema::options()
+            .should_validate_formats(true)
+            .build(schema())
+            .expect("the generated schema compiles (tested)")
+    })
+}
+
+/// Follows an instance pointer through the schema (properties, additionalProperties, items,
+/// $ref into $defs) to the subschema that describes it.
+fn subschema<'a>(root: &'a Value, ptr: &str) -> Option<&'a Value> {
+    let mut cur = resolve(root, root)?;
+    for seg in ptr.split('/').skip(1) {
+        let seg = seg.replace("~1", "/").replace("~0", "~");
+        let next = cur
+            .get("properties")
+            .and_then(|p| p.get(&seg))
+            .or_else(|| cur.get("additionalProperties").filter(|v| v.is_object()))
+            .or_else(|| cur.get("items").filter(|v| v.is_object()))?;
+        cur = resolve(root, next)?;
+    }
+    Some(cur)
+}
+
+fn resolve<'a>(root: &'a Value, s: &'a Value) -> Option<&'a Value> {
+    match s.get("$ref").and_then(Value::as_str) {
+        Some(r) => {
+            let name = r.strip_prefix("#/$defs/")?;
+            resolve(root, root.get("$defs")?.get(name)?)
+        }
+        None => Some(s),
+    }
+}
+
+fn describe(root: &Value, ptr: &str) -> Option<String> {
+    let s = subschema(root, ptr)?;
+    let mut text = s.get("description")?.as_str()?.replace('\n', " ");
+    if let Some(ex) = s
+        .get("examples")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())
+    {
+        text.push_str(&format!(" Example: {ex}"));
+    }
+    Some(text)
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "nothing (null)",
+        Value::Bool(_) => "a boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "an integer",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+fn expected(kind: &TypeKind) -> String {
+    let one = |t: &jsonschema::JsonType| match t.to_string().as_str() {
+        "object" => "a mapping".to_owned(),
+        "array" => "a list".to_owned(),
+        "integer" => "an integer".to_owned(),
+        "boolean" => "a boolean (true or false)".to_owned(),
+        other => format!("a {other}"),
+    };
+    match kind {
+        TypeKind::Single(t) => one(t),
+        TypeKind::Multiple(set) => set.iter().map(|t| one(&t)).collect::<Vec<_>>().join(" or "),
+    }
+}
+
+fn short(v: &Value) -> String {
+    let s = match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    if s.chars().count() > 60 {
+        format!("{}…", s.chars().take(60).collect::<String>())
+    } else {
+        s
+    }
+}
+
+/// The Levenshtein distance, for "did you mean" hints on small word lists.
+pub fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The closest candidate within a small edit distance, case-insensitively.
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let lw = word.to_lowercase();
+    candidates
+        .into_iter()
+        .map(|c| (distance(&lw, &c.to_lowercase()), c))
+        .filter(|(d, c)| *d <= (c.len() / 3).max(2))
+        .min()
+        .map(|(_, c)| c)
+}
+
+/// Validates the converted document against the schema; every error, located.
+pub fn validate(doc: &Value, map: &SourceMap) -> Vec<Diagnostic> {
+    let root = schema();
+    let mut out = Vec::new();
+    for err in validator().iter_errors(doc) {
+        let ptr = err.instance_path().as_str().to_owned();
+        let instance = err.instance();
+        match err.kind() {
+            ValidationErrorKind::AdditionalProperties { unexpected } => {
+                let allowed: Vec<&str> = subschema(root, &ptr)
+                    .and_then(|s| s.get("properties"))
+                    .and_then(Value::as_object)
+                    .map(|p| p.keys().map(String::as_str).collect())
+                    .unwrap_or_default();
+                for key in unexpected {
+                    let kptr = format!("{ptr}/{}", key.replace('~', "~0").replace('/', "~1"));
+                    let hint = match did_you_mean(key, allowed.iter().copied()) {
+                        Some(m) => {
+                            format!("did you mean `{m}`? Allowed here: {}", allowed.join(", "))
+                        }
+                        None => format!("allowed here: {}", allowed.join(", ")),
+                    };
+                    out.push(
+                        Diagnostic::error(
+                            "E002",
+                            key_pos_at(map, &kptr),
+                            kptr,
+                            format!("unknown field `{key}`"),
+                        )
+                        .hint(hint),
+                    );
+                }
+            }
+            ValidationErrorKind::Required { property } => {
+                let name = property.as_str().unwrap_or_default();
+                let child = format!("{ptr}/{name}");
+                let mut d = Diagnostic::error(
+                    "E003",
+                    pos_at(map, &ptr),
+                    ptr.clone(),
+                    format!("missing required field `{name}`"),
+                );
+                if let Some(h) = describe(root, &child) {
+                    d = d.hint(format!("add `{name}`: {h}"));
+                }
+                out.push(d);
+            }
+            ValidationErrorKind::Type { kind } => {
+                let mut d = Diagnostic::error(
+                    "E004",
+                    pos_at(map, &ptr),
+                    ptr.clone(),
+                    format!("expected {}, found {}", expected(kind), type_name(instance)),
+                );
+                if let Some(h) = describe(root, &ptr) {
+                    d = d.hint(h);
+                }
+                out.push(d);
+            }
+            kind => {
+                let message = match kind {
+                    ValidationErrorKind::Enum { options } => {
+                        let opts: Vec<String> = options
+                            .as_array()
+                            .map(|a| a.iter().map(short).collect())
+                            .unwrap_or_default();
+                        let mut m =
+                            format!("`{}` is not one of: {}", short(instance), opts.join(", "));
+                        if let Some(s) = instance.as_str()
+                            && let Some(best) = did_you_mean(s, opts.iter().map(String::as_str))
+                        {
+                            m.push_str(&format!(" (did you mean `{best}`?)"));
+                        }
+                        m
+                    }
+                    ValidationErrorKind::Pattern { .. } => {
+                        format!("`{}` is not of the expected form", short(instance))
+                    }
+                    ValidationErrorKind::Minimum { limit } => {
+                        format!("{} is below the minimum of {limit}", short(instance))
+                    }
+                    ValidationErrorKind::Maximum { limit } => {
+                        format!("{} is above the maximum of {limit}", short(instance))
+                    }
+                    ValidationErrorKind::MinLength { limit } => {
+                        format!("must be at least {limit} characters long")
+                    }
+                    ValidationErrorKind::MaxLength { limit } => {
+                        format!("must be at most {limit} characters long")
+                    }
+                    ValidationErrorKind::MinItems { limit } => {
+                        format!("needs at least {limit} entries")
+                    }
+                    ValidationErrorKind::MaxItems { limit } => {
+                        format!("takes at most {limit} entries")
+                    }
+                    ValidationErrorKind::MinProperties { limit } => {
+                        format!("needs at least {limit} entries")
+                    }
+                    ValidationErrorKind::MaxProperties { limit } => {
+                        format!("takes at most {limit} entries")
+                    }
+                    _ => err.to_string(),
+                };
+                let mut d = Diagnostic::error("E005", pos_at(map, &ptr), ptr.clone(), message);
+                if let Some(h) = describe(root, &ptr) {
+                    d = d.hint(h);
+                }
+                out.push(d);
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,400 @@
+//! The fleet spec as the user writes it: the single source of the JSON Schema.
+//!
+//! Everything here is the user's words, unresolved. Defaults are documented on the fields and
+//! applied in `model`, never here, so that the schema and the README say exactly what is optional.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A fleet of self-hosted GitLab runners on AKS, with one Azure managed identity per runner.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(title = "runnergen fleet spec")]
+pub struct Spec {
+    /// Spec format version. Only `1` exists.
+    #[schemars(range(min = 1, max = 1), example = 1)]
+    pub version: u32,
+    /// Organisation prefix used in names (the seed's `ascode`, a customer TLA).
+    #[schemars(pattern(r"^[a-z][a-z0-9]{1,15}$"), example = &"ascode")]
+    pub organization: String,
+    /// The GitLab instance the runners register with.
+    pub gitlab: Gitlab,
+    /// The gitlab-runner Helm chart to install.
+    #[serde(default)]
+    pub chart: Chart,
+    /// How the Kubernetes side is applied.
+    #[serde(default)]
+    pub gitops: Gitops,
+    /// Where each runner's `glrt-` authentication token comes from. The spec never holds a token.
+    #[serde(default)]
+    pub token_source: TokenSource,
+    /// Name templates. Placeholders: `{org}`, `{env}` (environment key), `{envLong}`,
+    /// `{region}` (region code), `{runner}` (runner key). Defaults reproduce the seed's names.
+    #[serde(default)]
+    pub naming: Naming,
+    /// Environments, keyed by short name (the seed's `ss`).
+    #[schemars(length(min = 1))]
+    pub environments: BTreeMap<String, Environment>,
+    /// Runners, keyed by name (the seed's `tf`, `packer`).
+    #[schemars(length(min = 1))]
+    pub runners: BTreeMap<String, Runner>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Gitlab {
+    /// Base URL of the GitLab instance, https.
+    #[schemars(pattern(r"^https://[^\s/]+(/[^\s]*)?$"), example = &"https://gitlab.com/")]
+    pub url: String,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Chart {
+    /// gitlab-runner chart version. Default `0.86.0`; at least 0.66.0 (the `serviceAccount.*` keys).
+    #[schemars(pattern(r"^[0-9]+\.[0-9]+\.[0-9]+$"), example = &"0.86.0")]
+    pub version: Option<String>,
+    /// Helm repository URL. Default `https://charts.gitlab.io`.
+    #[schemars(pattern(r"^(https|oci)://[^\s]+$"), example = &"https://charts.gitlab.io")]
+    pub repository: Option<String>,
+    /// Override of the runner manager image, `registry/repository:tag`
+    /// (for a mirror). Default: the chart's own image.
+    #[schemars(pattern(r"^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+:[A-Za-z0-9._-]+$"),
+        example = &"myacr.azurecr.io/gitlab-org/gitlab-runner:alpine-v18.9.0")]
+    pub image: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum GitopsEngine {
+    /// Flux `HelmRepository` + `HelmRelease` (AKS's GitOps extension is Flux).
+    #[default]
+    Flux,
+    /// An Argo CD `Application` with `helm.valuesObject`.
+    Argocd,
+    /// Helm values only; install the chart yourself.
+    Plain,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Gitops {
+    /// `flux` (default), `argocd` or `plain`.
+    #[serde(default)]
+    pub engine: GitopsEngine,
+    /// Namespace of the Argo CD Application objects. Default `argocd`.
+    #[schemars(pattern(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
+    pub argocd_namespace: Option<String>,
+    /// Argo CD project. Default `default`.
+    pub argocd_project: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum StoreKind {
+    SecretStore,
+    ClusterSecretStore,
+}
+
+/// Exactly one of `externalSecret` or `existingSecret`. Default: an ExternalSecret through the
+/// ClusterSecretStore `azure-key-vault`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TokenSource {
+    /// Fill each runner's token Secret from the environment's Key Vault with an External Secrets
+    /// Operator `ExternalSecret`.
+    pub external_secret: Option<ExternalSecretSource>,
+    /// Use a Secret that already exists in each runner's namespace (keys `runner-token` and
+    /// `runner-registration-token`). Its name is the `tokenSecret` naming template.
+    pub existing_secret: Option<ExistingSecretSource>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExternalSecretSource {
+    /// `SecretStore` or `ClusterSecretStore` (default).
+    pub store_kind: Option<StoreKind>,
+    /// Name of the store that reads the environment's Key Vault. Default `azure-key-vault`.
+    #[schemars(pattern(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"))]
+    pub store_name: Option<String>,
+    /// How often the operator refreshes the Secret. Default `1h`.
+    #[schemars(pattern(r"^[0-9]+(s|m|h)$"))]
+    pub refresh_interval: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExistingSecretSource {
+    /// Must be `true`: the token Secret is created outside runnergen.
+    pub enabled: bool,
+}
+
+/// Name templates; see the README for each default.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Naming {
+    /// Kubernetes namespace of a runner. Default `gitlab-{runner}`.
+    pub namespace: Option<String>,
+    /// Service account of the runner manager pod. Default `gitlab-runner-{runner}`.
+    pub manager_service_account: Option<String>,
+    /// Service account of the job pods (carries the Azure identity). Default `gitlab-runner-{runner}-jobs`.
+    pub job_service_account: Option<String>,
+    /// Secret holding the runner token. Default `gitlab-runner-{runner}-token`.
+    pub token_secret: Option<String>,
+    /// Key Vault secret holding the runner token. Default `gitlab-runner-{env}-{runner}-token`.
+    pub key_vault_secret: Option<String>,
+    /// Managed identity. Default `{region}-{env}-msi-gitlab-{runner}` (seed).
+    pub identity: Option<String>,
+    /// Federated identity credential. Default `{org}-{envLong}-msi-gitlab-{runner}-cred` (seed).
+    pub federated_credential: Option<String>,
+    /// Helm release. Default `{org}-{env}-{runner}` (seed).
+    pub helm_release: Option<String>,
+    /// Runner name shown in GitLab. Default `{env}-k8-{runner}` (seed).
+    pub runner_name: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Environment {
+    /// Long name (the seed's `environment_long`, e.g. `shared`).
+    #[schemars(pattern(r"^[a-z][a-z0-9-]{0,23}$"), example = &"shared")]
+    pub long_name: String,
+    /// Short region code used in names (e.g. `weu`).
+    #[schemars(pattern(r"^[a-z][a-z0-9]{1,5}$"), example = &"weu")]
+    pub region_code: String,
+    /// Azure location of the managed identities (e.g. `westeurope`).
+    #[schemars(pattern(r"^[a-z][a-z0-9]+$"), example = &"westeurope")]
+    pub location: String,
+    /// Entra ID tenant ID (GUID).
+    pub tenant_id: String,
+    /// Subscription IDs by alias (the seed's `local.subscription_id`).
+    #[schemars(length(min = 1))]
+    pub subscriptions: BTreeMap<String, String>,
+    /// Where the managed identities live.
+    pub identities: IdentityPlacement,
+    /// The AKS cluster the runners run on.
+    pub cluster: Cluster,
+    /// The Key Vault holding the runner tokens (read by the ExternalSecret store).
+    pub key_vault: Option<KeyVault>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IdentityPlacement {
+    /// Alias (in `subscriptions`) of the subscription that holds the identities' resource group.
+    pub subscription: String,
+    /// Resource group for the identities; created by the Azure deployment if missing.
+    #[schemars(pattern(r"^[-\w._()]{0,89}[-\w_()]$"), example = &"rg-weu-ss-gitlab")]
+    pub resource_group: String,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Cluster {
+    /// The cluster's OIDC issuer URL (`az aks show --query oidcIssuerProfile.issuerUrl`), https with
+    /// its trailing slash: Entra ID compares it byte for byte.
+    #[schemars(example = &"https://westeurope.oic.prod-aks.azure.com/00000000-0000-0000-0000-000000000000/11111111-1111-1111-1111-111111111111/")]
+    pub oidc_issuer_url: String,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KeyVault {
+    /// Key Vault name (3–24 characters).
+    #[schemars(pattern(r"^[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$"), example = &"kv-weu-ss-gitlab")]
+    pub name: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RunnerType {
+    /// A group runner (`group_type`).
+    Group,
+    /// A project runner (`project_type`).
+    Project,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessLevel {
+    /// Jobs from any branch (default).
+    #[default]
+    NotProtected,
+    /// Only jobs from protected branches and tags.
+    RefProtected,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceAccountMode {
+    /// The manager and the job pods get separate service accounts (default): only the job
+    /// pods carry the Azure identity.
+    #[default]
+    Separate,
+    /// One account for both, as the seed does.
+    Shared,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Runner {
+    /// Key of the environment this runner runs in.
+    pub environment: String,
+    /// `group` or `project` runner.
+    #[serde(rename = "type")]
+    pub runner_type: RunnerType,
+    /// Full path of the GitLab group or project (`ascodenl/infra`).
+    #[schemars(pattern(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*(/[A-Za-z0-9_.][A-Za-z0-9_.-]*)*$"), example = &"ascodenl/infra")]
+    pub path: String,
+    /// What the runner is for; becomes the identity's `purpose` tag.
+    #[schemars(length(min = 1, max = 256))]
+    pub purpose: String,
+    /// Job tags, after the region code and the runner name, which are always added (as the seed does).
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Pick up jobs without tags. Default `false`.
+    pub run_untagged: Option<bool>,
+    /// Lock the runner to its current projects. Default `false`.
+    pub locked: Option<bool>,
+    /// `not_protected` (default) or `ref_protected`.
+    pub access_level: Option<AccessLevel>,
+    /// Maximum job timeout in seconds (at least 600). Default: none.
+    #[schemars(range(min = 600, max = 2_592_000))]
+    pub maximum_timeout: Option<u32>,
+    /// Run job pods privileged (Docker-in-Docker with TLS certs in memory). Default `false`.
+    pub privileged: Option<bool>,
+    /// Maximum concurrent jobs. Default `10` (seed).
+    #[schemars(range(min = 1, max = 1000))]
+    pub concurrent: Option<u32>,
+    /// Seconds between job polls. Default `30` (seed).
+    #[schemars(range(min = 1, max = 3600))]
+    pub check_interval: Option<u32>,
+    /// Seconds the manager pod gets to finish running jobs on shutdown. Default `3600` (seed).
+    #[schemars(range(min = 0, max = 86400))]
+    pub termination_grace_period_seconds: Option<u32>,
+    /// Default image for jobs that name none. Default `alpine:3.22`.
+    #[schemars(length(min = 1))]
+    pub job_image: Option<String>,
+    /// Requests and limits of the job (build) container.
+    pub resources: Option<Resources>,
+    /// Node selector for job pods.
+    #[serde(default)]
+    pub node_selector: BTreeMap<String, String>,
+    /// Tolerations for job pods.
+    #[serde(default)]
+    pub tolerations: Vec<Toleration>,
+    /// Azure blob cache, reached with the job pods' workload identity (no account key).
+    pub cache: Option<Cache>,
+    /// `separate` (default) or `shared` service accounts for manager and job pods.
+    pub service_accounts: Option<ServiceAccountMode>,
+    /// The runner's Azure managed identity and what it may do.
+    #[serde(default)]
+    pub identity: Identity,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Resources {
+    pub requests: Option<ResourceList>,
+    pub limits: Option<ResourceList>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResourceList {
+    /// Kubernetes CPU quantity (`500m`, `2`).
+    #[schemars(pattern(r"^([0-9]+m|[0-9]+(\.[0-9]+)?)$"))]
+    pub cpu: Option<String>,
+    /// Kubernetes memory quantity (`512Mi`, `4Gi`).
+    #[schemars(pattern(r"^[0-9]+(Ki|Mi|Gi|Ti|k|M|G|T)?$"))]
+    pub memory: Option<String>,
+    /// Kubernetes ephemeral-storage quantity (`10Gi`).
+    #[schemars(pattern(r"^[0-9]+(Ki|Mi|Gi|Ti|k|M|G|T)?$"))]
+    pub ephemeral_storage: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum TolerationEffect {
+    NoSchedule,
+    PreferNoSchedule,
+    NoExecute,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Toleration {
+    /// Taint key.
+    #[schemars(length(min = 1, max = 253))]
+    pub key: String,
+    /// Taint value; omit to tolerate any value of the key.
+    pub value: Option<String>,
+    /// Taint effect.
+    pub effect: TolerationEffect,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Cache {
+    /// Resource ID of the storage account
+    /// (`/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Storage/storageAccounts/<name>`).
+    /// The identity gets Storage Blob Data Contributor on it.
+    pub storage_account_id: String,
+    /// Blob container for the cache.
+    #[schemars(pattern(r"^[a-z0-9](?:[a-z0-9]|-[a-z0-9]){2,62}$"), example = &"runner-cache")]
+    pub container: String,
+    /// Share the cache between runners. Default `false`.
+    pub shared: Option<bool>,
+}
+
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum KubernetesAccess {
+    /// Job pods get no Kubernetes API rights (default).
+    #[default]
+    None,
+    /// Job pods may edit objects in their own namespace (ClusterRole `edit`, namespaced).
+    Namespace,
+    /// Job pods are cluster-admin (the seed's ClusterRoleBinding). Use with care.
+    ClusterAdmin,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Identity {
+    /// Client ID of the managed identity, known once Azure has created it (output
+    /// `<runner>ClientId` of the environment's Azure deployment). Until it is set the runner
+    /// gets its Azure files only.
+    pub client_id: Option<String>,
+    /// Azure role assignments.
+    #[serde(default)]
+    pub roles: Vec<RoleAssignment>,
+    /// Microsoft Graph application permissions (`Group.Read.All`, …).
+    #[serde(default)]
+    pub graph_permissions: Vec<String>,
+    /// Kubernetes API access of the job pods: `none` (default), `namespace`, `cluster-admin`.
+    pub kubernetes_access: Option<KubernetesAccess>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RoleAssignment {
+    /// A built-in role name (`Owner`, `AcrPush`, …) or a role-definition GUID.
+    #[schemars(example = &"AcrPush")]
+    pub role: String,
+    /// Where the role applies.
+    pub scope: Scope,
+}
+
+/// Exactly one of `subscription` (alone or with `resourceGroup`) or `resource`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Scope {
+    /// Subscription alias; `"*"` means every subscription of the environment (the seed's Owner loop).
+    pub subscription: Option<String>,
+    /// A resource group in that subscription.
+    pub resource_group: Option<String>,
+    /// Full resource ID, e.g. one container registry.
+    pub resource: Option<String>,
+}
