@@ -155,6 +155,57 @@ pub fn is_key_vault_secret(s: &str) -> bool {
     (1..=127).contains(&s.len()) && s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
 }
 
+/// A resource type a role assignment may target directly (`scope: {resource: <id>}`). Bicep
+/// needs an `existing` declaration of the target, with a type and API version, to scope an
+/// assignment to it, so each supported type gets its own module.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RoleTargetType {
+    /// ARM resource type, canonical casing.
+    pub resource_type: &'static str,
+    /// API version of the `existing` declaration (a read of the resource's ID only; stable
+    /// versions from Azure/bicep-types-az).
+    pub api_version: &'static str,
+    /// Module file: `modules/role-assignments-<module>.bicep`.
+    pub module: &'static str,
+}
+
+/// Resource types runnergen can scope a role assignment to. Only top-level types: a child
+/// resource (`…/storageAccounts/x/blobServices/default/containers/c`) is not supported.
+pub const ROLE_TARGET_TYPES: &[RoleTargetType] = &[
+    RoleTargetType {
+        resource_type: "Microsoft.Compute/galleries",
+        api_version: "2023-07-03",
+        module: "galleries",
+    },
+    RoleTargetType {
+        resource_type: "Microsoft.ContainerRegistry/registries",
+        api_version: "2023-07-01",
+        module: "registries",
+    },
+    RoleTargetType {
+        resource_type: "Microsoft.ContainerService/managedClusters",
+        api_version: "2024-05-01",
+        module: "managed-clusters",
+    },
+    RoleTargetType {
+        resource_type: "Microsoft.KeyVault/vaults",
+        api_version: "2023-07-01",
+        module: "key-vaults",
+    },
+    RoleTargetType {
+        resource_type: "Microsoft.Storage/storageAccounts",
+        api_version: "2023-05-01",
+        module: "storage-accounts",
+    },
+];
+
+/// The supported target type for `resource_type`; ARM resource types are case-insensitive.
+pub fn role_target_type(resource_type: &str) -> Option<&'static RoleTargetType> {
+    ROLE_TARGET_TYPES
+        .iter()
+        .find(|t| t.resource_type.eq_ignore_ascii_case(resource_type))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

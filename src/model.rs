@@ -116,6 +116,17 @@ pub struct Runner {
     pub shared_service_account: bool,
     pub token_secret: String,
     pub key_vault_secret: String,
+    /// Role and RoleBinding that give the manager the Kubernetes executor's permissions.
+    pub manager_role: String,
+    /// RoleBinding (`namespace` access) or ClusterRoleBinding (`cluster-admin`) of the job pods.
+    pub job_binding: String,
+    /// Flux HelmRepository in the runner's namespace.
+    pub helm_repository: String,
+    /// Labels on every Kubernetes object of this runner.
+    pub labels: BTreeMap<String, String>,
+    /// The GitLab path as a valid label value (the seed's `deployment_repository`; `/` is not
+    /// allowed in label values, so it becomes `.`).
+    pub repository_label: String,
     pub helm_release: String,
     pub runner_name: String,
 
@@ -226,6 +237,25 @@ pub mod defaults {
     pub const CONCURRENT: u32 = 10;
     pub const CHECK_INTERVAL: u32 = 30;
     pub const TERMINATION_GRACE_PERIOD_SECONDS: u32 = 3600;
+}
+
+/// A Kubernetes label value: at most 63 of `[A-Za-z0-9_.-]`, alphanumeric at both ends
+/// (apimachinery `validation.IsValidLabelValue`).
+fn label_value(s: &str) -> String {
+    let mapped: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '.'
+            }
+        })
+        .take(63)
+        .collect();
+    mapped
+        .trim_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_owned()
 }
 
 fn split_image(s: &str) -> Option<Image> {
@@ -535,6 +565,11 @@ pub fn build(checked: &spec::Checked) -> Result<Fleet, Vec<Diagnostic>> {
             graph_permissions.sort();
 
             let symbol = rk.replace('-', "_");
+            // A ClusterRoleBinding is cluster-wide, so its name carries the namespace.
+            let job_binding = match r.identity.kubernetes_access.unwrap_or_default() {
+                t::KubernetesAccess::ClusterAdmin => format!("{namespace}-{job_sa}-cluster-admin"),
+                _ => format!("{job_sa}-edit"),
+            };
             runners.push(Runner {
                 key: rk.clone(),
                 environment: ek.clone(),
@@ -563,10 +598,23 @@ pub fn build(checked: &spec::Checked) -> Result<Fleet, Vec<Diagnostic>> {
                 tolerations: r.tolerations.clone(),
                 cache,
                 federated_subject: format!("system:serviceaccount:{namespace}:{job_sa}"),
-                namespace,
-                manager_service_account: manager_sa,
+                manager_service_account: manager_sa.clone(),
                 job_service_account: job_sa,
                 shared_service_account: shared,
+                manager_role: manager_sa.clone(),
+                namespace,
+                job_binding,
+                helm_repository: "gitlab".into(),
+                labels: [
+                    ("app.kubernetes.io/managed-by", "runnergen".to_owned()),
+                    ("app.kubernetes.io/part-of", "gitlab-runner".to_owned()),
+                    ("runnergen.dev/environment", ek.clone()),
+                    ("runnergen.dev/runner", rk.clone()),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
+                repository_label: label_value(&r.path),
                 token_secret: names["tokenSecret"].clone(),
                 key_vault_secret: names["keyVaultSecret"].clone(),
                 helm_release: names["helmRelease"].clone(),
@@ -703,7 +751,7 @@ pub fn rollout_notes(fleet: &Fleet, map: &SourceMap, out_dir: &str) -> Vec<Diagn
             notes.push(
                 Diagnostic::note(
                     "N001",
-                    spec::pos(map, &at),
+                    spec::key_pos(map, &at),
                     at,
                     format!("runner `{}` waits for its managed identity's client ID: its Kubernetes files are held back", r.key),
                 )
@@ -721,6 +769,7 @@ pub fn rollout_notes(fleet: &Fleet, map: &SourceMap, out_dir: &str) -> Vec<Diagn
             );
         }
     }
+    spec::diag::sort(&mut notes);
     notes
 }
 

@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand. `main.rs` only maps the result to an exit code.
 
+pub mod render;
 mod schema;
 mod validate;
 
@@ -28,6 +29,8 @@ pub struct Cli {
 pub enum Command {
     /// Check a spec: schema, references, names, secrets. Exit 0 when valid, 2 when not.
     Validate(validate::Args),
+    /// Render every artifact into the output directory (all or nothing).
+    Render(render::Args),
     /// Print the JSON Schema of the spec.
     Schema(schema::Args),
 }
@@ -35,6 +38,7 @@ pub enum Command {
 pub fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Validate(a) => validate::run(a),
+        Command::Render(a) => render::run(a),
         Command::Schema(a) => schema::run(a),
     }
 }

@@ -308,13 +308,23 @@ fn check_identity(cx: &mut Ctx, rp: &str, id: &Identity, env: Option<&Environmen
                 format!("{sub}/{}", rg.as_deref().unwrap_or(""))
             }
             (None, None, Some(res)) => {
-                if facts::parse_resource_id(res).is_none() {
-                    cx.err(
+                match facts::parse_resource_id(res) {
+                    None => cx.err(
                         "E016",
                         &format!("{sp}/resource"),
                         format!("`{res}` is not a resource ID"),
                         "use `/subscriptions/<id>/resourceGroups/<rg>/providers/<Namespace>/<type>/<name>` (`az resource show … --query id`)".into(),
-                    );
+                    ),
+                    Some(id) if facts::role_target_type(&id.resource_type).is_none() => {
+                        let known: Vec<&str> = facts::ROLE_TARGET_TYPES.iter().map(|t| t.resource_type).collect();
+                        cx.err(
+                            "E016",
+                            &format!("{sp}/resource"),
+                            format!("role assignments on `{}` resources are not supported", id.resource_type),
+                            format!("supported resource types: {}; otherwise scope the role to the resource group", known.join(", ")),
+                        );
+                    }
+                    Some(_) => {}
                 }
                 res.to_lowercase()
             }

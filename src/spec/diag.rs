@@ -84,7 +84,18 @@ impl Diagnostic {
             .nth((self.pos.line as usize).saturating_sub(1))
             .filter(|_| self.pos.line > 0)
         {
-            let shown: String = line.chars().take(160).collect();
+            // Control characters would garble the terminal; show them as U+FFFD.
+            let shown: String = line
+                .chars()
+                .take(160)
+                .map(|c| {
+                    if c.is_control() && c != '\t' {
+                        '\u{fffd}'
+                    } else {
+                        c
+                    }
+                })
+                .collect();
             let caret_col = (self.pos.col as usize)
                 .saturating_sub(1)
                 .min(shown.chars().count());

@@ -29,7 +29,7 @@ pub fn load(text: &str) -> Result<Checked, Vec<Diagnostic>> {
         Err(e) => {
             let pos = e.pos.unwrap_or(Pos { line: 1, col: 1 });
             return Err(vec![Diagnostic::error("E001", pos, "", e.message).hint(
-                "fix the YAML syntax; runnergen reads one YAML document of at most 8 MiB",
+                "runnergen reads one YAML document of at most 8 MiB, without duplicate keys",
             )]);
         }
     };

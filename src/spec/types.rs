@@ -105,7 +105,8 @@ pub struct TokenSource {
     /// Operator `ExternalSecret`.
     pub external_secret: Option<ExternalSecretSource>,
     /// Use a Secret that already exists in each runner's namespace (keys `runner-token` and
-    /// `runner-registration-token`). Its name is the `tokenSecret` naming template.
+    /// `runner-registration-token`); written `existingSecret: {}`. Its name is the
+    /// `tokenSecret` naming template.
     pub existing_secret: Option<ExistingSecretSource>,
 }
 
@@ -124,10 +125,7 @@ pub struct ExternalSecretSource {
 
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ExistingSecretSource {
-    /// Must be `true`: the token Secret is created outside runnergen.
-    pub enabled: bool,
-}
+pub struct ExistingSecretSource {}
 
 /// Name templates; see the README for each default.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]

@@ -243,6 +243,24 @@ pub fn parse(text: &str) -> Result<Located, ParseError> {
     }
 }
 
+/// The parser's message without its own "error: line L column C:" prefix (the diagnostic
+/// carries the position), and budget breaches in the user's terms.
 fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or("invalid YAML").trim().to_owned()
+    let mut msg = s.lines().next().unwrap_or("invalid YAML").trim();
+    msg = msg.strip_prefix("error: ").unwrap_or(msg);
+    if msg.starts_with("line ")
+        && let Some(i) = msg.find(": ")
+    {
+        msg = &msg[i + 2..];
+    }
+    if let Some(what) = msg.strip_prefix("budget breached: ") {
+        return format!(
+            "the spec exceeds runnergen's reading budget ({what}): anchors and aliases may not multiply a document, nor may it nest deeper than 64 levels"
+        );
+    }
+    if let Some(rest) = msg.strip_prefix("duplicate mapping key: ") {
+        let key = rest.split(',').next().unwrap_or(rest).trim();
+        return format!("duplicate key `{key}`");
+    }
+    msg.to_owned()
 }

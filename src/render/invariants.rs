@@ -1,0 +1,213 @@
+//! Cross-artifact invariants, checked on every render by re-reading the produced files (not the
+//! model), so a renderer that drifts from another fails loudly instead of shipping a runner
+//! whose pods cannot obtain an Azure token.
+
+use super::RenderError;
+use crate::facts;
+use crate::model::{Fleet, TokenSource};
+use crate::tree::Tree;
+use serde_json::Value;
+
+fn fail(msg: String) -> Result<(), RenderError> {
+    Err(RenderError::Invariant(msg))
+}
+
+fn yaml_docs(tree: &Tree, path: &str) -> Result<Vec<Value>, RenderError> {
+    let text = tree
+        .get_str(path)
+        .ok_or_else(|| RenderError::Invariant(format!("{path} was not rendered")))?;
+    text.split("\n---\n")
+        .map(|doc| {
+            serde_saphyr::from_str::<Value>(doc)
+                .map_err(|e| RenderError::Invariant(format!("{path} does not parse: {e}")))
+        })
+        .collect()
+}
+
+/// Every federated credential in an ARM template, however deeply nested: (issuer, subject).
+fn federated_credentials(v: &Value, out: &mut Vec<(String, String, Vec<String>)>) {
+    match v {
+        Value::Object(o) => {
+            if o.get("type").and_then(Value::as_str)
+                == Some(
+                    "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
+                )
+                && let Some(p) = o.get("properties")
+            {
+                let s = |k: &str| {
+                    p.get(k)
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                let audiences = p
+                    .get("audiences")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_owned)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                out.push((s("issuer"), s("subject"), audiences));
+            }
+            o.values().for_each(|c| federated_credentials(c, out));
+        }
+        Value::Array(a) => a.iter().for_each(|c| federated_credentials(c, out)),
+        _ => {}
+    }
+}
+
+pub fn check(fleet: &Fleet, tree: &Tree) -> Result<(), RenderError> {
+    for env in &fleet.environments {
+        let arm_path = format!("{}/azure/main.json", env.key);
+        let arm: Value = serde_json::from_str(tree.get_str(&arm_path).unwrap_or_default())
+            .map_err(|e| RenderError::Invariant(format!("{arm_path} does not parse: {e}")))?;
+        let mut fics = Vec::new();
+        federated_credentials(&arm, &mut fics);
+
+        for r in &env.runners {
+            // The issuer is byte-identical everywhere; each runner's subject has exactly one credential.
+            let mine: Vec<_> = fics
+                .iter()
+                .filter(|(_, subject, _)| *subject == r.federated_subject)
+                .collect();
+            if mine.len() != 1 {
+                return fail(format!(
+                    "{arm_path}: expected one federated credential for `{}`, found {}",
+                    r.federated_subject,
+                    mine.len()
+                ));
+            }
+            let (issuer, _, audiences) = mine[0];
+            if *issuer != env.oidc_issuer_url {
+                return fail(format!(
+                    "{arm_path}: issuer `{issuer}` differs from the cluster's `{}`",
+                    env.oidc_issuer_url
+                ));
+            }
+            if audiences != &[facts::FIC_AUDIENCE.to_owned()] {
+                return fail(format!(
+                    "{arm_path}: audiences of `{}` are {audiences:?}",
+                    r.federated_subject
+                ));
+            }
+            let Some(client_id) = &r.client_id else {
+                continue;
+            };
+            let dir = format!("{}/{}", env.key, r.key);
+
+            // config.toml names the job pods' namespace and account: the federated subject.
+            let toml_path = format!("{dir}/config.toml");
+            let config: toml::Table = tree
+                .get_str(&toml_path)
+                .unwrap_or_default()
+                .parse()
+                .map_err(|e| RenderError::Invariant(format!("{toml_path} does not parse: {e}")))?;
+            let k8s = config
+                .get("runners")
+                .and_then(|r| r.as_array())
+                .and_then(|a| a.first())
+                .and_then(|r| r.get("kubernetes"))
+                .ok_or_else(|| {
+                    RenderError::Invariant(format!("{toml_path} has no [runners.kubernetes]"))
+                })?;
+            let get = |k: &str| {
+                k8s.get(k)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            let subject = format!(
+                "system:serviceaccount:{}:{}",
+                get("namespace"),
+                get("service_account")
+            );
+            if subject != r.federated_subject {
+                return fail(format!(
+                    "{toml_path}: job pods run as `{subject}` but the federated credential trusts `{}`",
+                    r.federated_subject
+                ));
+            }
+            let label = k8s
+                .get("pod_labels")
+                .and_then(|l| l.get(facts::WI_USE_LABEL))
+                .and_then(|v| v.as_str());
+            if label != Some("true") {
+                return fail(format!(
+                    "{toml_path}: job pods lack the label {}=\"true\"",
+                    facts::WI_USE_LABEL
+                ));
+            }
+
+            // That account exists, in that namespace, with the client ID.
+            let accounts = yaml_docs(tree, &format!("{dir}/serviceaccounts.yaml"))?;
+            let names: Vec<&str> = accounts
+                .iter()
+                .filter_map(|a| a["metadata"]["name"].as_str())
+                .collect();
+            let job = accounts
+                .iter()
+                .find(|a| {
+                    a["metadata"]["name"].as_str() == Some(&get("service_account"))
+                        && a["metadata"]["namespace"].as_str() == Some(&get("namespace"))
+                })
+                .ok_or_else(|| {
+                    RenderError::Invariant(format!(
+                        "{dir}: config.toml's service account is not rendered"
+                    ))
+                })?;
+            if job["metadata"]["annotations"][facts::WI_CLIENT_ID_ANNOTATION].as_str()
+                != Some(client_id)
+            {
+                return fail(format!(
+                    "{dir}: the job service account does not carry client ID {client_id}"
+                ));
+            }
+
+            // Helm values: the manager's account is rendered, the token Secret is the one we fill.
+            let values = yaml_docs(tree, &format!("{dir}/values.yaml"))?.remove(0);
+            let sa = values["serviceAccount"]["name"]
+                .as_str()
+                .unwrap_or_default();
+            if !names.contains(&sa) {
+                return fail(format!(
+                    "{dir}/values.yaml: serviceAccount.name `{sa}` is not a rendered service account"
+                ));
+            }
+            let secret = values["runners"]["secret"].as_str().unwrap_or_default();
+            let expected = match &fleet.token {
+                TokenSource::ExternalSecret { .. } => {
+                    let es = yaml_docs(tree, &format!("{dir}/externalsecret.yaml"))?.remove(0);
+                    es["spec"]["target"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned()
+                }
+                TokenSource::ExistingSecret => r.token_secret.clone(),
+            };
+            if secret != expected {
+                return fail(format!(
+                    "{dir}/values.yaml: runners.secret `{secret}` is not the token Secret `{expected}`"
+                ));
+            }
+            if values["runners"]["config"].as_str() != tree.get_str(&toml_path) {
+                return fail(format!(
+                    "{dir}: values.yaml's runners.config differs from config.toml"
+                ));
+            }
+            // The chart passes runners.config through `tpl`: a literal `{{` would be evaluated.
+            if values["runners"]["config"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("{{")
+            {
+                return fail(format!(
+                    "{dir}: config.toml contains `{{{{`, which the chart's tpl would evaluate"
+                ));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,56 @@
+//! `registration.json`: the runner as GitLab's `POST /api/v4/user/runners` takes it
+//! (gitlab-org/gitlab#390427), with the group or project path in place of its numeric ID, and
+//! where the pipeline stores the `glrt-` token it gets back.
+
+use super::{RenderError, to_json};
+use crate::model::{Environment, Fleet, Runner, TokenSource};
+use crate::spec::{AccessLevel, RunnerType};
+use crate::tree::Tree;
+use serde_json::json;
+
+pub fn render(
+    fleet: &Fleet,
+    env: &Environment,
+    r: &Runner,
+    tree: &mut Tree,
+) -> Result<(), RenderError> {
+    let (runner_type, path_key) = match r.runner_type {
+        RunnerType::Group => ("group_type", "group_path"),
+        RunnerType::Project => ("project_type", "project_path"),
+    };
+    let mut body = json!({
+        "runner_type": runner_type,
+        path_key: r.path,
+        "description": r.description,
+        "tag_list": r.tags,
+        "run_untagged": r.run_untagged,
+        "locked": r.locked,
+        "access_level": match r.access_level {
+            AccessLevel::NotProtected => "not_protected",
+            AccessLevel::RefProtected => "ref_protected",
+        },
+        "paused": false,
+        "gitlab_url": fleet.gitlab_url,
+    });
+    if let Some(t) = r.maximum_timeout {
+        body["maximum_timeout"] = json!(t);
+    }
+    match &fleet.token {
+        TokenSource::ExternalSecret { .. } => {
+            body["token_destination"] = json!({
+                "key_vault": env.key_vault,
+                "secret": r.key_vault_secret,
+            });
+        }
+        TokenSource::ExistingSecret => {
+            body["token_destination"] = json!({
+                "kubernetes_secret": { "namespace": r.namespace, "name": r.token_secret },
+            });
+        }
+    }
+    tree.insert(
+        format!("{}/{}/registration.json", env.key, r.key),
+        to_json(&body),
+    )?;
+    Ok(())
+}

@@ -1,0 +1,298 @@
+//! config.toml: the `[[runners]]` template the gitlab-runner chart merges at registration.
+//!
+//! Rendered from `templates/config.toml.j2` with minijinja in strict-undefined mode, then parsed
+//! back with the `toml` crate and every key checked against the runner's known keys, so a
+//! misspelt key (`runners.kuberentes`) fails the render instead of being ignored by the runner.
+
+use super::{RenderError, header};
+use crate::facts;
+use crate::model::{Fleet, Runner};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+const TEMPLATE: &str = include_str!("../../templates/config.toml.j2");
+
+#[derive(Serialize)]
+struct Toleration<'a> {
+    key: String,
+    effect: &'a str,
+}
+
+#[derive(Serialize)]
+struct Context<'a> {
+    header: String,
+    namespace: &'a str,
+    job_image: &'a str,
+    privileged: bool,
+    job_service_account: &'a str,
+    resources: Vec<(&'a str, &'a str)>,
+    wi_label: &'a str,
+    node_selector: &'a BTreeMap<String, String>,
+    tolerations: Vec<Toleration<'a>>,
+    cache: Option<CacheCtx<'a>>,
+}
+
+#[derive(Serialize)]
+struct CacheCtx<'a> {
+    path: &'a str,
+    shared: bool,
+    account_name: &'a str,
+    container: &'a str,
+}
+
+/// A TOML literal for a template value: strings as basic strings, numbers and booleans as is.
+fn toml_literal(v: minijinja::Value) -> Result<String, minijinja::Error> {
+    use minijinja::value::ValueKind;
+    match v.kind() {
+        ValueKind::Bool => Ok(if v.is_true() { "true" } else { "false" }.to_owned()),
+        ValueKind::Number => Ok(v.to_string()),
+        ValueKind::String => {
+            Ok(toml::Value::String(v.as_str().unwrap_or_default().to_owned()).to_string())
+        }
+        other => Err(minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            format!("cannot write a {other:?} as a TOML scalar"),
+        )),
+    }
+}
+
+pub fn render(_fleet: &Fleet, r: &Runner, source: &str) -> Result<String, RenderError> {
+    let mut env = minijinja::Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.add_filter("toml", toml_literal);
+    env.add_template("config.toml", TEMPLATE)
+        .map_err(|e| RenderError::Template(e.to_string()))?;
+
+    // GitLab runner docs, advanced-configuration.md [runners.kubernetes]: resource keys are strings.
+    let mut resources: Vec<(&str, &str)> = Vec::new();
+    for (prefix, list) in [("request", &r.requests), ("limit", &r.limits)] {
+        for (name, value) in [
+            ("cpu", &list.cpu),
+            ("memory", &list.memory),
+            ("ephemeral_storage", &list.ephemeral_storage),
+        ] {
+            if let Some(v) = value {
+                resources.push((
+                    match (name, prefix) {
+                        ("cpu", "request") => "cpu_request",
+                        ("cpu", _) => "cpu_limit",
+                        ("memory", "request") => "memory_request",
+                        ("memory", _) => "memory_limit",
+                        (_, "request") => "ephemeral_storage_request",
+                        _ => "ephemeral_storage_limit",
+                    },
+                    v.as_str(),
+                ));
+            }
+        }
+    }
+    resources.sort();
+    // node_tolerations: `"key=value" = "Effect"`, or `"key" = "Effect"` for any value.
+    let tolerations: Vec<Toleration> = r
+        .tolerations
+        .iter()
+        .map(|t| Toleration {
+            key: match &t.value {
+                Some(v) => format!("{}={v}", t.key),
+                None => t.key.clone(),
+            },
+            effect: match t.effect {
+                crate::spec::TolerationEffect::NoSchedule => "NoSchedule",
+                crate::spec::TolerationEffect::PreferNoSchedule => "PreferNoSchedule",
+                crate::spec::TolerationEffect::NoExecute => "NoExecute",
+            },
+        })
+        .collect();
+    let cache = r.cache.as_ref().map(|c| CacheCtx {
+        path: &r.key,
+        shared: c.shared,
+        account_name: &c.account_name,
+        container: &c.container,
+    });
+    let ctx = minijinja::Value::from(minijinja::value::Serde(Context {
+        header: header(source),
+        namespace: &r.namespace,
+        job_image: &r.job_image,
+        privileged: r.privileged,
+        job_service_account: &r.job_service_account,
+        resources,
+        wi_label: facts::WI_USE_LABEL,
+        node_selector: &r.node_selector,
+        tolerations,
+        cache,
+    }));
+    let text = env
+        .get_template("config.toml")
+        .and_then(|t| t.render(ctx))
+        .map_err(|e| RenderError::Template(format!("config.toml: {e}")))?;
+    let mut text = text.trim_end().to_owned();
+    text.push('\n');
+    check_keys(&text)?;
+    Ok(text)
+}
+
+/// Shape of the config.toml keys runnergen may write, from gitlab-runner `common/config.go`
+/// (KubernetesConfig, CacheConfig) and `cache/cacheconfig/cacheconfig.go`.
+enum Keys {
+    Table(&'static [(&'static str, Keys)]),
+    /// A table of free keys with scalar values (labels, node selectors, tolerations).
+    FreeMap,
+    Scalar,
+    /// An array of tables, each of this shape.
+    Tables(&'static [(&'static str, Keys)]),
+}
+
+const EMPTY_DIR: &[(&str, Keys)] = &[
+    ("name", Keys::Scalar),
+    ("mount_path", Keys::Scalar),
+    ("sub_path", Keys::Scalar),
+    ("medium", Keys::Scalar),
+    ("size_limit", Keys::Scalar),
+    ("mount_propagation", Keys::Scalar),
+];
+
+const VOLUMES: &[(&str, Keys)] = &[("empty_dir", Keys::Tables(EMPTY_DIR))];
+
+const KUBERNETES: &[(&str, Keys)] = &[
+    ("namespace", Keys::Scalar),
+    ("image", Keys::Scalar),
+    ("privileged", Keys::Scalar),
+    ("service_account", Keys::Scalar),
+    ("pod_labels", Keys::FreeMap),
+    ("pod_labels_overwrite_allowed", Keys::Scalar),
+    ("node_selector", Keys::FreeMap),
+    ("node_tolerations", Keys::FreeMap),
+    ("cpu_request", Keys::Scalar),
+    ("cpu_limit", Keys::Scalar),
+    ("memory_request", Keys::Scalar),
+    ("memory_limit", Keys::Scalar),
+    ("ephemeral_storage_request", Keys::Scalar),
+    ("ephemeral_storage_limit", Keys::Scalar),
+    ("volumes", Keys::Table(VOLUMES)),
+];
+
+const CACHE_AZURE: &[(&str, Keys)] = &[
+    ("AccountName", Keys::Scalar),
+    ("ContainerName", Keys::Scalar),
+    ("StorageDomain", Keys::Scalar),
+];
+
+const CACHE: &[(&str, Keys)] = &[
+    ("Type", Keys::Scalar),
+    ("Path", Keys::Scalar),
+    ("Shared", Keys::Scalar),
+    ("azure", Keys::Table(CACHE_AZURE)),
+];
+
+const RUNNER: &[(&str, Keys)] = &[
+    ("executor", Keys::Scalar),
+    ("kubernetes", Keys::Table(KUBERNETES)),
+    ("cache", Keys::Table(CACHE)),
+];
+
+const ROOT: &[(&str, Keys)] = &[("runners", Keys::Tables(RUNNER))];
+
+fn walk(path: &str, value: &toml::Value, keys: &Keys, errors: &mut Vec<String>) {
+    match (keys, value) {
+        (Keys::Scalar, v) if !v.is_table() && !v.is_array() => {}
+        (Keys::FreeMap, toml::Value::Table(t)) => {
+            for (k, v) in t {
+                if v.is_table() || v.is_array() {
+                    errors.push(format!("{path}.{k} must be a scalar"));
+                }
+            }
+        }
+        (Keys::Table(allowed), toml::Value::Table(t)) => {
+            for (k, v) in t {
+                match allowed.iter().find(|(name, _)| name == k) {
+                    Some((_, sub)) => walk(&format!("{path}.{k}"), v, sub, errors),
+                    None => errors.push(format!("unknown key {path}.{k}")),
+                }
+            }
+        }
+        (Keys::Tables(shape), toml::Value::Array(items)) => {
+            for item in items {
+                walk(path, item, &Keys::Table(shape), errors);
+            }
+        }
+        _ => errors.push(format!("{path} has the wrong type")),
+    }
+}
+
+/// Parses config.toml text and checks every key against the runner's known keys.
+pub fn check_keys(text: &str) -> Result<(), RenderError> {
+    let doc: toml::Table = text
+        .parse()
+        .map_err(|e| RenderError::Template(format!("config.toml does not parse: {e}")))?;
+    let mut errors = Vec::new();
+    walk(
+        "",
+        &toml::Value::Table(doc.clone()),
+        &Keys::Table(ROOT),
+        &mut errors,
+    );
+    match doc.get("runners").and_then(toml::Value::as_array) {
+        // The chart's template must hold exactly one [[runners]] (gitlab-runner docs/register).
+        Some(r) if r.len() == 1 => {}
+        _ => errors.push("config.toml must hold exactly one [[runners]]".into()),
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        let errors: Vec<String> = errors
+            .into_iter()
+            .map(|e| e.replacen("unknown key .", "unknown key ", 1))
+            .collect();
+        Err(RenderError::Template(format!(
+            "config.toml: {}",
+            errors.join("; ")
+        )))
+    }
+}
+
+/// The parsed config.toml, for invariant checks.
+pub fn parse(text: &str) -> Option<BTreeMap<String, toml::Value>> {
+    text.parse::<toml::Table>()
+        .ok()
+        .map(|t| t.into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_keys;
+
+    #[test]
+    fn misspelt_table_fails() {
+        let err = check_keys("[[runners]]\n[runners.kuberentes]\nnamespace = \"x\"\n").unwrap_err();
+        assert!(
+            err.to_string().contains("unknown key runners.kuberentes"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn misspelt_key_fails() {
+        let err =
+            check_keys("[[runners]]\n[runners.kubernetes]\nservice_acount = \"x\"\n").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("runners.kubernetes.service_acount"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn two_runners_fail() {
+        assert!(
+            check_keys(
+                "[[runners]]\nexecutor = \"kubernetes\"\n[[runners]]\nexecutor = \"kubernetes\"\n"
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn known_keys_pass() {
+        check_keys("[[runners]]\nexecutor = \"kubernetes\"\n[runners.kubernetes]\nnamespace = \"x\"\n[runners.kubernetes.pod_labels]\n\"a/b\" = \"true\"\n[[runners.kubernetes.volumes.empty_dir]]\nname = \"docker-certs\"\nmount_path = \"/certs/client\"\nmedium = \"Memory\"\n").unwrap();
+    }
+}

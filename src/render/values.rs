@@ -1,0 +1,51 @@
+//! Helm values for the gitlab-runner chart (keys of chart ≥ 0.66: `serviceAccount.*`, not the
+//! deprecated `rbac.serviceAccountName` the seed uses). Chart facts: reference gitlab-runner.md §1.
+//!
+//! Tags, run-untagged, locked, access level and maximum timeout are deliberately absent: with
+//! `glrt-` tokens the runner refuses them as "reserved" (runner `commands/register.go`); they
+//! belong to the GitLab registration (`registration.json`).
+
+use crate::facts;
+use crate::model::{Fleet, Runner};
+use serde_json::{Value, json};
+
+pub fn build(fleet: &Fleet, r: &Runner, config_toml: &str) -> Value {
+    let mut values = json!({
+        "gitlabUrl": fleet.gitlab_url,
+        // preStop unregisters the runner manager on shutdown (chart: only without deploymentLifecycle).
+        "unregisterRunners": true,
+        "terminationGracePeriodSeconds": r.termination_grace_period_seconds,
+        "concurrent": r.concurrent,
+        "checkInterval": r.check_interval,
+        // runnergen renders the Role, RoleBinding and ServiceAccounts itself.
+        "rbac": { "create": false },
+        "serviceAccount": { "create": false, "name": r.manager_service_account },
+        "metrics": { "enabled": true },
+        "runners": {
+            "name": r.runner_name,
+            "secret": r.token_secret,
+            "config": config_toml,
+        },
+        "deploymentLabels": { "deployment_repository": r.repository_label },
+        "podLabels": {},
+        // The chart's defaults, written out so a review shows them (chart values.yaml).
+        "securityContext": {
+            "allowPrivilegeEscalation": false,
+            "capabilities": { "drop": ["ALL"] },
+            "privileged": false,
+            "readOnlyRootFilesystem": false,
+            "runAsNonRoot": true,
+        },
+        "podSecurityContext": { "runAsUser": 100, "fsGroup": 65533 },
+    });
+    if r.shared_service_account {
+        // One account for manager and jobs (the seed's layout): the manager pod carries the
+        // identity too, so it gets the workload-identity label.
+        values["podLabels"] = json!({ facts::WI_USE_LABEL: "true" });
+    }
+    if let Some(image) = &fleet.chart.image {
+        values["image"] =
+            json!({ "registry": image.registry, "image": image.repository, "tag": image.tag });
+    }
+    values
+}

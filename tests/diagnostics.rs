@@ -1,0 +1,70 @@
+//! Every spec under fixtures/invalid/ yields exactly its expected diagnostics and exit code 2,
+//! and writes nothing.
+
+mod common;
+use common::*;
+
+#[test]
+fn invalid_fixtures_report_located_diagnostics() {
+    let dir = root().join("fixtures/invalid");
+    let specs = files_with_ext(&dir, "yaml");
+    assert!(
+        specs.len() >= 20,
+        "at least 20 invalid specs, found {}",
+        specs.len()
+    );
+    for spec in specs {
+        let name = spec.file_name().unwrap().to_string_lossy().into_owned();
+        let rel = format!("fixtures/invalid/{name}");
+        let out_dir =
+            std::env::temp_dir().join(format!("runnergen-invalid-{}-{name}", std::process::id()));
+        let out = runnergen(&["render", &rel, "--out", out_dir.to_str().unwrap()]);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{rel}: exit code; stderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.stdout.is_empty(), "{rel}: nothing on stdout");
+        assert!(!out_dir.exists(), "{rel}: nothing may be written");
+        let expected = rel.replace(".yaml", ".expected");
+        assert_golden(&expected, &out.stderr);
+        // validate reports the same diagnostics
+        let v = runnergen(&["validate", &rel]);
+        assert_eq!(v.status.code(), Some(2), "{rel}: validate exit code");
+        assert_eq!(
+            v.stderr, out.stderr,
+            "{rel}: validate and render report alike"
+        );
+    }
+}
+
+#[test]
+fn missing_spec_is_an_error_not_a_panic() {
+    let out = runnergen(&["validate", "fixtures/does-not-exist.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("error: cannot read fixtures/does-not-exist.yaml"),
+        "{err}"
+    );
+}
+
+#[test]
+fn every_diagnostic_has_position_path_and_hint() {
+    let out = runnergen(&["validate", "fixtures/invalid/many-problems.yaml"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let heads: Vec<&str> = err.lines().filter(|l| l.contains(": error[")).collect();
+    assert!(heads.len() >= 4, "all problems at once:\n{err}");
+    for h in heads {
+        assert!(h.starts_with("fixtures/invalid/many-problems.yaml:"), "{h}");
+    }
+    assert_eq!(
+        err.matches("  at /").count(),
+        err.matches(": error[").count()
+    );
+    assert_eq!(
+        err.matches("= hint: ").count(),
+        err.matches(": error[").count()
+    );
+}

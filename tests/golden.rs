@@ -1,0 +1,124 @@
+//! Golden files: the committed schema, the committed `out/`, and the expected tree of every
+//! example fleet under fixtures/. `RUNNERGEN_BLESS=1 cargo test` regenerates them.
+
+mod common;
+use common::*;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+#[test]
+fn committed_schema_is_current() {
+    assert_golden(
+        "schema/runnergen.schema.json",
+        runnergen::spec::schema::schema_text().as_bytes(),
+    );
+    let out = runnergen(&["schema"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        out.stdout,
+        std::fs::read(root().join("schema/runnergen.schema.json")).unwrap()
+    );
+}
+
+fn files_under(dir: &Path) -> BTreeSet<String> {
+    if !dir.exists() {
+        return BTreeSet::new();
+    }
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            e.path()
+                .strip_prefix(dir)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/")
+        })
+        .collect()
+}
+
+/// Renders `spec` in memory and compares it, file by file, with the directory `expected`.
+fn assert_tree(spec: &str, expected: &str) {
+    let text = std::fs::read_to_string(root().join(spec)).unwrap();
+    let tree =
+        runnergen::compile(spec, &text).unwrap_or_else(|e| panic!("{spec} must compile:\n{e}"));
+    let rendered: BTreeSet<String> = tree.paths().map(str::to_owned).collect();
+    for (path, bytes) in tree.iter() {
+        assert_golden(&format!("{expected}/{path}"), bytes);
+    }
+    let extra: Vec<String> = files_under(&root().join(expected))
+        .difference(&rendered)
+        .cloned()
+        .collect();
+    if bless() {
+        for p in &extra {
+            std::fs::remove_file(root().join(expected).join(p)).unwrap();
+        }
+    } else {
+        assert!(
+            extra.is_empty(),
+            "{expected} holds files {spec} no longer renders: {extra:?}"
+        );
+    }
+}
+
+#[test]
+fn committed_out_is_the_seed_fleet() {
+    assert_tree("fixtures/ascode/runners.yaml", "out");
+}
+
+#[test]
+fn every_example_fleet_matches_its_expected_tree() {
+    let mut seen = 0;
+    for entry in std::fs::read_dir(root().join("fixtures")).unwrap() {
+        let dir = entry.unwrap().path();
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        if name == "invalid" || name == "ascode" || !dir.join("runners.yaml").exists() {
+            continue;
+        }
+        assert_tree(
+            &format!("fixtures/{name}/runners.yaml"),
+            &format!("fixtures/{name}/expected"),
+        );
+        seen += 1;
+    }
+    assert!(seen >= 1, "example fleets under fixtures/");
+}
+
+#[test]
+fn render_check_passes_on_committed_out() {
+    let out = runnergen(&["render", "fixtures/ascode/runners.yaml", "--check"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn validate_accepts_the_seed_fleet() {
+    let out = runnergen(&["validate", "fixtures/ascode/runners.yaml"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "fixtures/ascode/runners.yaml: valid: 3 runners in 1 environment (ss)\n"
+    );
+    assert!(out.stderr.is_empty());
+}
+
+#[test]
+fn first_phase_says_what_to_do_next() {
+    let out = runnergen(&["validate", "fixtures/first-phase/runners.yaml"]);
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("note[N001]").count(), 3, "{err}");
+    assert!(
+        err.contains("az deployment sub create --name runnergen-ss"),
+        "{err}"
+    );
+    assert!(err.contains("set runners.tf.identity.clientId to"), "{err}");
+    assert!(err.contains("properties.outputs.tfClientId.value"), "{err}");
+}
