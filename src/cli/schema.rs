@@ -1,11 +1,20 @@
-//! `runnergen schema`: the spec's JSON Schema, as committed under `schema/`.
+//! `runnergen schema [--markdown]`: the spec's JSON Schema, as committed under `schema/`, or
+//! the spec reference in Markdown, as in the README.
 
 use super::exit;
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Print the spec reference as Markdown instead of the JSON Schema.
+    #[arg(long)]
+    pub markdown: bool,
+}
 
-pub fn run(_: Args) -> u8 {
-    print!("{}", crate::spec::schema::schema_text());
+pub fn run(args: Args) -> u8 {
+    if args.markdown {
+        print!("{}", crate::spec::reference::markdown());
+    } else {
+        print!("{}", crate::spec::schema::schema_text());
+    }
     exit::OK
 }

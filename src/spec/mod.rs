@@ -5,6 +5,7 @@
 
 pub mod check;
 pub mod diag;
+pub mod reference;
 pub mod schema;
 pub mod secrets;
 pub mod types;

@@ -1,0 +1,60 @@
+//! The README's generated sections stay current.
+
+mod common;
+use common::*;
+
+fn section<'a>(text: &'a str, name: &str) -> &'a str {
+    let start = format!("<!-- {name}:start -->\n");
+    let end = format!("<!-- {name}:end -->");
+    let a = text
+        .find(&start)
+        .unwrap_or_else(|| panic!("README has no {name} section"))
+        + start.len();
+    let b = text[a..].find(&end).unwrap() + a;
+    &text[a..b]
+}
+
+#[test]
+fn spec_reference_matches_the_schema() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let current = section(&readme, "spec-reference");
+    if bless() && current != runnergen::spec::reference::markdown() {
+        let updated = readme.replacen(current, &runnergen::spec::reference::markdown(), 1);
+        std::fs::write(root().join("README.md"), updated).unwrap();
+        return;
+    }
+    assert_eq!(
+        current,
+        runnergen::spec::reference::markdown(),
+        "README spec reference is stale: paste `runnergen schema --markdown` between the markers"
+    );
+}
+
+#[test]
+fn every_diagnostic_code_is_documented() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let mut table = String::from("| code | meaning |\n|---|---|\n");
+    for (code, meaning) in runnergen::spec::diag::CODES {
+        table.push_str(&format!("| {code} | {meaning} |\n"));
+    }
+    assert_eq!(section(&readme, "codes"), table);
+}
+
+#[test]
+fn every_code_in_the_corpus_is_documented() {
+    let codes: Vec<&str> = runnergen::spec::diag::CODES
+        .iter()
+        .map(|(c, _)| *c)
+        .collect();
+    for f in files_with_ext(&root().join("fixtures/invalid"), "expected") {
+        let text = std::fs::read_to_string(&f).unwrap();
+        for cap in text.split("error[").skip(1) {
+            let code = &cap[..4];
+            assert!(
+                codes.contains(&code),
+                "{}: {code} not in CODES",
+                f.display()
+            );
+        }
+    }
+}
