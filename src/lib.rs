@@ -3,6 +3,7 @@
 //! See ARCHITECTURE.md for the pipeline; the CLI lives in `cli`.
 
 pub mod cli;
+pub mod diff;
 pub mod facts;
 pub mod model;
 pub mod render;

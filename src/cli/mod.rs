@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand. `main.rs` only maps the result to an exit code.
 
+pub mod diff;
 pub mod render;
 mod schema;
 mod validate;
@@ -31,6 +32,9 @@ pub enum Command {
     Validate(validate::Args),
     /// Render every artifact into the output directory (all or nothing).
     Render(render::Args),
+    /// Show what the spec changes in DIR, or between two environments. Exit 0 no change,
+    /// 1 changes, 3 changes that widen privileges, 2 error.
+    Diff(diff::Args),
     /// Print the JSON Schema of the spec.
     Schema(schema::Args),
 }
@@ -39,6 +43,7 @@ pub fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Validate(a) => validate::run(a),
         Command::Render(a) => render::run(a),
+        Command::Diff(a) => diff::run(a),
         Command::Schema(a) => schema::run(a),
     }
 }

@@ -1,0 +1,335 @@
+//! `runnergen diff [SPEC] [--out DIR] [--from-env A --to-env B] [--format text|json|markdown]`:
+//! what a change does, before it merges or before it is promoted. Writes nothing.
+
+use super::{exit, load, report};
+use crate::diff::{self, Report, Status};
+use serde_json::Value;
+use std::fmt::Write;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+/// A change that widens privileges.
+pub const WIDENS: u8 = 3;
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+    Markdown,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The fleet spec.
+    #[arg(default_value = "runnergen.yaml")]
+    pub spec: PathBuf,
+    /// The directory to compare with (the committed output).
+    #[arg(long, default_value = "out")]
+    pub out: PathBuf,
+    /// Promotion preview: the environment whose setup is promoted.
+    #[arg(long, requires = "to_env")]
+    pub from_env: Option<String>,
+    /// Promotion preview: the environment it is promoted to.
+    #[arg(long, requires = "from_env")]
+    pub to_env: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+}
+
+pub fn run(args: Args) -> u8 {
+    let out = args.out.to_string_lossy().into_owned();
+    let loaded = match load(&args.spec, &out) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let report_ = match (&args.from_env, &args.to_env) {
+        (Some(a), Some(b)) => {
+            let find = |k: &str| loaded.fleet.environments.iter().find(|e| e.key == k);
+            let (Some(from), Some(to)) = (find(a), find(b)) else {
+                let known: Vec<&str> = loaded
+                    .fleet
+                    .environments
+                    .iter()
+                    .map(|e| e.key.as_str())
+                    .collect();
+                eprintln!("error: unknown environment; known: {}", known.join(", "));
+                return exit::INVALID;
+            };
+            diff::diff_environments(&loaded.fleet, from, to)
+        }
+        _ => {
+            if std::fs::symlink_metadata(&args.out).is_ok_and(|m| !m.is_dir()) {
+                eprintln!("error: {out} is not a directory");
+                return exit::INVALID;
+            }
+            let tree = match super::render::render_tree(&loaded) {
+                Ok(t) => t,
+                Err(code) => return code,
+            };
+            diff::diff_tree(&tree, &args.out)
+        }
+    };
+    report(&loaded.path, &loaded.text, &[]);
+    let color = args.format == Format::Text
+        && std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let text = match args.format {
+        Format::Text => text(&report_, color),
+        Format::Json => json(&report_),
+        Format::Markdown => markdown(&report_),
+    };
+    print!("{text}");
+    if report_.is_empty() {
+        exit::OK
+    } else if report_.widens() {
+        WIDENS
+    } else {
+        exit::CHANGES
+    }
+}
+
+fn value(v: &Option<Value>) -> String {
+    match v {
+        None => "(absent)".into(),
+        Some(Value::Bool(true)) => "present".into(),
+        Some(Value::String(s)) if s.contains('\n') => format!("<{} lines>", s.lines().count()),
+        Some(Value::String(s)) => {
+            let s: String = s.chars().take(100).collect();
+            serde_json::to_string(&s).unwrap_or_default()
+        }
+        Some(other) => other.to_string(),
+    }
+}
+
+struct Paint(bool);
+
+impl Paint {
+    fn c(&self, code: &str, s: &str) -> String {
+        if self.0 {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_owned()
+        }
+    }
+}
+
+fn sign(s: Status) -> &'static str {
+    match s {
+        Status::Added => "+",
+        Status::Removed => "-",
+        Status::Changed => "~",
+    }
+}
+
+fn summary_line(r: &Report) -> String {
+    let widen = r.security.iter().filter(|s| s.widens).count();
+    let (what, n) = if r.mode == "promotion" {
+        ("runners", r.runners.len())
+    } else {
+        ("files", r.files.len())
+    };
+    let count = |s: Status| {
+        if r.mode == "promotion" {
+            r.runners.iter().filter(|c| c.status == s).count()
+        } else {
+            r.files.iter().filter(|c| c.status == s).count()
+        }
+    };
+    format!(
+        "{n} {what} differ ({} added, {} removed, {} changed); {} security-relevant change{}, {widen} widen{} privileges",
+        count(Status::Added),
+        count(Status::Removed),
+        count(Status::Changed),
+        r.security.len(),
+        if r.security.len() == 1 { "" } else { "s" },
+        if widen == 1 { "s" } else { "" },
+    )
+}
+
+pub fn text(r: &Report, color: bool) -> String {
+    let p = Paint(color);
+    let mut o = String::new();
+    let title = if r.mode == "promotion" {
+        format!(
+            "Promotion preview: {} → {} (what {} would change to match {})",
+            r.from, r.to, r.to, r.from
+        )
+    } else {
+        format!("Diff: {} → what the spec renders", r.from)
+    };
+    let _ = writeln!(o, "{title}");
+    if r.is_empty() {
+        let _ = writeln!(o, "No changes.");
+        return o;
+    }
+    if !r.security.is_empty() {
+        let _ = writeln!(o, "\n{}", p.c("1", "Security-relevant changes:"));
+        for s in &r.security {
+            let mark = if s.widens {
+                p.c("31;1", "! widens ")
+            } else {
+                p.c("33", "  note   ")
+            };
+            let _ = writeln!(o, "  {mark} {}/{}: {}", s.environment, s.runner, s.message);
+        }
+    }
+    if r.mode == "promotion" {
+        let _ = writeln!(o, "\nRunners:");
+        for c in &r.runners {
+            let label = match c.status {
+                Status::Added => format!("only in {}", r.from),
+                Status::Removed => format!("only in {}", r.to),
+                Status::Changed => "differs".into(),
+            };
+            let _ = writeln!(o, "  {} {} ({label})", sign(c.status), c.runner);
+            for f in &c.fields {
+                let _ = writeln!(o, "      {}: {} → {}", f.path, value(&f.old), value(&f.new));
+            }
+        }
+    } else {
+        let mut last: (Option<Option<&str>>, Option<&str>) = (None, None);
+        let _ = writeln!(o);
+        for f in &r.files {
+            let (env, group) = (f.environment.as_deref(), f.group.as_deref());
+            if Some(env) != last.0 {
+                let _ = writeln!(o, "{}", p.c("1", env.unwrap_or("(top level)")));
+                last = (Some(env), None);
+            }
+            if group != last.1 {
+                if let Some(g) = group {
+                    let _ = writeln!(o, "  {}", p.c("1", g));
+                }
+                last.1 = group;
+            }
+            let name = f.path.rsplit('/').next().unwrap_or(&f.path);
+            let code = match f.status {
+                Status::Added => "32",
+                Status::Removed => "31",
+                Status::Changed => "33",
+            };
+            let _ = writeln!(o, "    {} {name}", p.c(code, sign(f.status)));
+            for res in &f.resources {
+                // A single-document file needs no resource line of its own.
+                let indent = if res.resource == name {
+                    "        "
+                } else {
+                    let _ = writeln!(o, "        {} {}", sign(res.status), res.resource);
+                    "            "
+                };
+                for fc in &res.fields {
+                    let _ = writeln!(
+                        o,
+                        "{indent}{}: {} → {}",
+                        fc.path,
+                        value(&fc.old),
+                        value(&fc.new)
+                    );
+                }
+            }
+            if f.status == Status::Changed && !f.diff.is_empty() {
+                for line in f.diff.lines() {
+                    let line = match line.chars().next() {
+                        Some('+') if !line.starts_with("+++") => p.c("32", line),
+                        Some('-') if !line.starts_with("---") => p.c("31", line),
+                        _ => line.to_owned(),
+                    };
+                    let _ = writeln!(o, "        {line}");
+                }
+            }
+        }
+    }
+    let _ = writeln!(o, "\n{}", summary_line(r));
+    o
+}
+
+pub fn json(r: &Report) -> String {
+    let mut v = serde_json::to_value(r).expect("the report serializes");
+    v["summary"] = serde_json::json!({
+        "changes": if r.mode == "promotion" { r.runners.len() } else { r.files.len() },
+        "security": r.security.len(),
+        "widens": r.widens(),
+    });
+    v["version"] = 1.into();
+    crate::render::to_json(&v)
+}
+
+fn md_escape(s: &str) -> String {
+    s.replace('|', "\\|")
+}
+
+pub fn markdown(r: &Report) -> String {
+    let mut o = String::new();
+    let title = if r.mode == "promotion" {
+        format!("Promotion preview `{}` → `{}`", r.from, r.to)
+    } else {
+        "runnergen diff".to_owned()
+    };
+    let _ = writeln!(o, "### {title}\n");
+    if r.is_empty() {
+        let _ = writeln!(o, "No changes.");
+        return o;
+    }
+    if r.widens() {
+        let _ = writeln!(o, "> **Warning:** this change widens privileges.\n");
+    }
+    let _ = writeln!(o, "{}\n", summary_line(r));
+    if !r.security.is_empty() {
+        let _ = writeln!(
+            o,
+            "#### Security-relevant changes\n\n| | environment | runner | change |\n|---|---|---|---|"
+        );
+        for s in &r.security {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} |",
+                if s.widens { "widens" } else { "note" },
+                s.environment,
+                s.runner,
+                md_escape(&s.message)
+            );
+        }
+        let _ = writeln!(o);
+    }
+    if r.mode == "promotion" {
+        let _ = writeln!(o, "| runner | status | differences |\n|---|---|---|");
+        for c in &r.runners {
+            let fields: Vec<String> = c
+                .fields
+                .iter()
+                .map(|f| format!("`{}`: {} → {}", f.path, value(&f.old), value(&f.new)))
+                .collect();
+            let _ = writeln!(
+                o,
+                "| {} | {:?} | {} |",
+                c.runner,
+                c.status,
+                md_escape(&fields.join("<br>"))
+            );
+        }
+    } else {
+        let _ = writeln!(o, "| status | file | resources |\n|---|---|---|");
+        for f in &r.files {
+            let res: Vec<String> = f
+                .resources
+                .iter()
+                .map(|x| format!("{} {}", sign(x.status), x.resource))
+                .collect();
+            let _ = writeln!(
+                o,
+                "| {:?} | `{}` | {} |",
+                f.status,
+                f.path,
+                md_escape(&res.join("<br>"))
+            );
+        }
+        for f in r.files.iter().filter(|f| !f.diff.is_empty()) {
+            let _ = writeln!(
+                o,
+                "\n<details><summary><code>{}</code></summary>\n\n```diff\n{}```\n\n</details>",
+                f.path, f.diff
+            );
+        }
+    }
+    o
+}

@@ -1,0 +1,165 @@
+//! `runnergen diff`: golden output for each format and exit code.
+
+mod common;
+use common::*;
+
+fn diff(args: &[&str]) -> (i32, String, String) {
+    diff_in(&root(), args)
+}
+
+fn diff_in(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_runnergen"))
+        .arg("diff")
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// A checkout where `fixtures/ascode/runners.yaml` was edited to `spec` and `out/` is the
+/// committed rendering: the merge-request situation.
+fn edited_checkout(name: &str, spec: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("runnergen-diff-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for entry in walkdir::WalkDir::new(root().join("out")) {
+        let entry = entry.unwrap();
+        let rel = entry.path().strip_prefix(root()).unwrap();
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(dir.join(rel)).unwrap();
+        } else {
+            std::fs::copy(entry.path(), dir.join(rel)).unwrap();
+        }
+    }
+    std::fs::create_dir_all(dir.join("fixtures/ascode")).unwrap();
+    std::fs::copy(root().join(spec), dir.join("fixtures/ascode/runners.yaml")).unwrap();
+    dir
+}
+
+#[test]
+fn committed_out_diffs_clean() {
+    for format in ["text", "json", "markdown"] {
+        let (code, stdout, stderr) = diff(&["fixtures/ascode/runners.yaml", "--format", format]);
+        assert_eq!(code, 0, "{stdout}{stderr}");
+        assert_golden(
+            &format!("tests/golden/diff/no-change.{format}"),
+            stdout.as_bytes(),
+        );
+    }
+}
+
+#[test]
+fn owner_role_exits_3_and_says_so_first() {
+    let dir = edited_checkout("owner", "fixtures/diff/packer-owner.yaml");
+    for format in ["text", "json", "markdown"] {
+        let (code, stdout, stderr) =
+            diff_in(&dir, &["fixtures/ascode/runners.yaml", "--format", format]);
+        assert_eq!(code, 3, "{stdout}{stderr}");
+        assert_golden(
+            &format!("tests/golden/diff/packer-owner.{format}"),
+            stdout.as_bytes(),
+        );
+    }
+    let (_, text, _) = diff_in(&dir, &["fixtures/ascode/runners.yaml"]);
+    let first = text.lines().find(|l| l.contains("widens")).unwrap();
+    assert!(
+        first.contains("ss/packer") && first.contains("Owner"),
+        "{first}"
+    );
+    assert!(
+        text.find("Security-relevant").unwrap() < text.find("main.json").unwrap(),
+        "security section first"
+    );
+}
+
+#[test]
+fn ordinary_change_exits_1() {
+    // Phase 1 of the same fleet removes the Kubernetes files: changes, none widening.
+    let dir = edited_checkout("phase1", "fixtures/first-phase/runners.yaml");
+    let (code, stdout, _) = diff_in(&dir, &["fixtures/ascode/runners.yaml"]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(!stdout.contains("! widens"), "{stdout}");
+}
+
+#[test]
+fn promotion_preview() {
+    for format in ["text", "json", "markdown"] {
+        let (code, stdout, stderr) = diff(&[
+            "fixtures/two-envs/runners.yaml",
+            "--from-env",
+            "dev",
+            "--to-env",
+            "prd",
+            "--format",
+            format,
+        ]);
+        assert_eq!(code, 3, "{stdout}{stderr}");
+        assert_golden(
+            &format!("tests/golden/diff/promotion.{format}"),
+            stdout.as_bytes(),
+        );
+    }
+    // prd → dev narrows privileges: changes, nothing widens except what dev lacks.
+    let (code, stdout, _) = diff(&[
+        "fixtures/two-envs/runners.yaml",
+        "--from-env",
+        "prd",
+        "--to-env",
+        "dev",
+    ]);
+    assert_eq!(code, 1, "{stdout}");
+    let (code, _, _) = diff(&[
+        "fixtures/two-envs/runners.yaml",
+        "--from-env",
+        "dev",
+        "--to-env",
+        "dev",
+    ]);
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn errors_exit_2() {
+    let (code, _, stderr) = diff(&["fixtures/invalid/unknown-role.yaml"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("error[E014]"));
+    let (code, _, stderr) = diff(&[
+        "fixtures/two-envs/runners.yaml",
+        "--from-env",
+        "dev",
+        "--to-env",
+        "qa",
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    let (code, _, _) = diff(&["fixtures/ascode/runners.yaml", "--out", "README.md"]);
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn json_is_machine_readable() {
+    let dir = edited_checkout("json", "fixtures/diff/packer-owner.yaml");
+    let (_, stdout, _) = diff_in(&dir, &["fixtures/ascode/runners.yaml", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["version"], 1);
+    assert_eq!(v["summary"]["widens"], true);
+    assert_eq!(v["security"][0]["kind"], "role-widened");
+    assert_eq!(v["security"][0]["runner"], "packer");
+}
+
+#[test]
+fn diff_writes_nothing() {
+    let tmp = std::env::temp_dir().join(format!("runnergen-diff-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let (code, stdout, _) = diff(&[
+        "fixtures/ascode/runners.yaml",
+        "--out",
+        tmp.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 3, "everything is new, roles included: {stdout}");
+    assert!(!tmp.exists());
+}
