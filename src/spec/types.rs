@@ -293,7 +293,9 @@ pub struct Runner {
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Resources {
+    /// What the scheduler reserves for the build container.
     pub requests: Option<ResourceList>,
+    /// The most the build container may use.
     pub limits: Option<ResourceList>,
 }
 

@@ -1,0 +1,178 @@
+//! The resolved model: defaults reproduce the seed's names, and every derived value is what the
+//! artifacts that share it expect.
+
+use runnergen::model::{self, Fleet, Runner, Scope};
+use runnergen::spec;
+
+fn fleet(path: &str) -> Fleet {
+    let text = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path))
+        .unwrap();
+    let checked = spec::load(&text).unwrap();
+    model::build(&checked).unwrap()
+}
+
+fn runner<'a>(f: &'a Fleet, key: &str) -> &'a Runner {
+    f.environments
+        .iter()
+        .flat_map(|e| &e.runners)
+        .find(|r| r.key == key)
+        .unwrap()
+}
+
+#[test]
+fn default_names_reproduce_the_seed() {
+    let f = fleet("fixtures/ascode/runners.yaml");
+    let tf = runner(&f, "tf");
+    assert_eq!(tf.identity_name, "weu-ss-msi-gitlab-tf");
+    assert_eq!(
+        tf.federated_credential_name,
+        "ascode-shared-msi-gitlab-tf-cred"
+    );
+    assert_eq!(tf.helm_release, "ascode-ss-tf");
+    assert_eq!(tf.runner_name, "ss-k8-tf");
+    assert_eq!(tf.namespace, "gitlab-tf");
+    assert_eq!(tf.manager_service_account, "gitlab-runner-tf");
+    assert_eq!(tf.job_service_account, "gitlab-runner-tf-jobs");
+}
+
+#[test]
+fn tags_follow_the_seed_region_then_name_then_tags() {
+    let f = fleet("fixtures/ascode/runners.yaml");
+    assert_eq!(
+        runner(&f, "tf").tags,
+        ["weu", "tf", "azure", "platform", "ss"]
+    );
+    // `ss` is already present: no duplicates.
+    assert_eq!(
+        runner(&f, "packer").tags,
+        ["weu", "packer", "infra-packer-azure", "ss"]
+    );
+}
+
+#[test]
+fn description_is_the_seeds() {
+    let f = fleet("fixtures/ascode/runners.yaml");
+    assert_eq!(runner(&f, "tf").description, "gitlab-runner-tf-weu-aks");
+}
+
+#[test]
+fn federated_subject_names_the_job_service_account() {
+    let f = fleet("fixtures/ascode/runners.yaml");
+    let tf = runner(&f, "tf");
+    assert_eq!(
+        tf.federated_subject,
+        "system:serviceaccount:gitlab-tf:gitlab-runner-tf-jobs"
+    );
+    assert_eq!(tf.oidc_issuer_url, f.environments[0].oidc_issuer_url);
+}
+
+#[test]
+fn shared_service_account_is_one_account() {
+    let f = fleet("fixtures/shared-sa/runners.yaml");
+    let tf = runner(&f, "tf");
+    assert!(tf.shared_service_account);
+    assert_eq!(tf.job_service_account, tf.manager_service_account);
+    assert_eq!(
+        tf.federated_subject,
+        "system:serviceaccount:gitlab-tf:gitlab-runner-tf"
+    );
+}
+
+#[test]
+fn star_scope_expands_to_every_subscription() {
+    let f = fleet("fixtures/ascode/runners.yaml");
+    let tf = runner(&f, "tf");
+    let subs: Vec<&str> = tf.roles.iter().map(|r| r.scope.subscription_id()).collect();
+    assert_eq!(subs.len(), f.environments[0].subscriptions.len());
+    assert!(
+        tf.roles
+            .iter()
+            .all(|r| r.role_name.as_deref() == Some("Owner")
+                && matches!(r.scope, Scope::Subscription { .. }))
+    );
+}
+
+#[test]
+fn cache_grants_blob_data_contributor_on_its_account() {
+    let f = fleet("fixtures/cache/runners.yaml");
+    let node = runner(&f, "node");
+    let cache = node.cache.as_ref().unwrap();
+    assert_eq!(cache.account_name, "stweusscache");
+    assert!(node.roles.iter().any(|r| r.role_name.as_deref()
+        == Some("Storage Blob Data Contributor")
+        && r.scope.id() == cache.account_id));
+}
+
+#[test]
+fn defaults_are_the_seeds_numbers() {
+    let f = fleet("fixtures/ascode/runners.yaml");
+    let tf = runner(&f, "tf");
+    assert_eq!(
+        (
+            tf.concurrent,
+            tf.check_interval,
+            tf.termination_grace_period_seconds
+        ),
+        (10, 30, 3600)
+    );
+    assert_eq!(f.chart.version, "0.86.0");
+    assert_eq!(f.chart.repository, "https://charts.gitlab.io");
+}
+
+#[test]
+fn repository_label_is_a_valid_label_value() {
+    let f = fleet("fixtures/ascode/runners.yaml");
+    assert_eq!(
+        runner(&f, "packer").repository_label,
+        "ascodenl.infra.base-images.azure"
+    );
+}
+
+#[test]
+fn pending_runners_are_not_ready() {
+    let f = fleet("fixtures/first-phase/runners.yaml");
+    assert_eq!(f.environments[0].ready_runners().count(), 0);
+    let f = fleet("fixtures/ascode/runners.yaml");
+    assert_eq!(f.environments[0].ready_runners().count(), 3);
+}
+
+#[test]
+fn deployment_outputs_are_per_runner() {
+    let f = fleet("fixtures/fleet-50/runners.yaml");
+    let r = runner(&f, "team07-prd");
+    assert_eq!(r.symbol, "team07_prd");
+    assert_eq!(r.client_id_output, "team07_prdClientId");
+    assert_eq!(model::deployment_name(&f.environments[1]), "runnergen-prd");
+}
+
+#[test]
+fn naming_overrides_apply_everywhere() {
+    let f = fleet("fixtures/existing-secret/runners.yaml");
+    assert_eq!(runner(&f, "build").token_secret, "runner-token-build");
+    assert_eq!(f.token, model::TokenSource::ExistingSecret);
+}
+
+#[test]
+fn colliding_derived_names_are_reported_at_the_runner() {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/ascode/runners.yaml"),
+    )
+    .unwrap()
+    .replace(
+        "chart:\n",
+        "naming:\n  runnerName: \"{env}-shared-runner\"\nchart:\n",
+    );
+    let checked = spec::load(&text).unwrap();
+    let diags = model::build(&checked).unwrap_err();
+    assert!(diags.iter().all(|d| d.code == "E021"), "{diags:?}");
+    assert_eq!(
+        diags.len(),
+        2,
+        "packer and tf collide with images: {diags:?}"
+    );
+    assert!(
+        diags[0]
+            .message
+            .contains("GitLab runner name `ss-shared-runner`")
+    );
+}

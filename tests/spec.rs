@@ -1,0 +1,106 @@
+//! Reading specs: positions, budgets and hints.
+
+use runnergen::spec::{self, schema, yaml};
+
+#[test]
+fn every_node_has_its_position() {
+    let tree = yaml::parse("a: 1\nb:\n  - x\n  - {c: d}\n").unwrap();
+    let mut map = yaml::SourceMap::new();
+    tree.to_json(&mut map);
+    assert_eq!(map["/b/1/c"].value, yaml::Pos { line: 4, col: 9 });
+    assert_eq!(map["/b/1/c"].key, Some(yaml::Pos { line: 4, col: 6 }));
+    assert_eq!(map["/b/0"].value, yaml::Pos { line: 3, col: 5 });
+}
+
+#[test]
+fn aliases_resolve_but_are_bounded() {
+    let tree = yaml::parse("a: &x [1, 2]\nb: *x\n").unwrap();
+    let mut map = yaml::SourceMap::new();
+    assert_eq!(tree.to_json(&mut map)["b"], serde_json::json!([1, 2]));
+    let bomb = (0..12)
+        .map(|i| {
+            format!(
+                "l{i}: &l{i} [{}]\n",
+                if i == 0 {
+                    "x".repeat(1)
+                } else {
+                    vec![format!("*l{}", i - 1); 10].join(",")
+                }
+            )
+        })
+        .collect::<String>();
+    let err = yaml::parse(&bomb).unwrap_err();
+    assert!(err.message.contains("reading budget"), "{}", err.message);
+}
+
+#[test]
+fn deep_nesting_is_refused() {
+    let deep = format!("{}1{}", "[".repeat(500), "]".repeat(500));
+    assert!(yaml::parse(&deep).is_err());
+}
+
+#[test]
+fn huge_specs_are_refused_before_parsing() {
+    let big = "a: b\n".repeat(yaml::MAX_SPEC_BYTES / 5 + 1);
+    let err = yaml::parse(&big).unwrap_err();
+    assert!(err.message.contains("bytes"), "{}", err.message);
+}
+
+#[test]
+fn did_you_mean_suggests_close_words_only() {
+    assert_eq!(
+        schema::did_you_mean("privilged", ["privileged", "purpose"]),
+        Some("privileged")
+    );
+    assert_eq!(schema::did_you_mean("zzz", ["privileged", "purpose"]), None);
+    assert_eq!(schema::distance("kitten", "sitting"), 3);
+}
+
+#[test]
+fn schema_compiles_and_describes_every_field() {
+    let s = schema::schema();
+    fn walk(v: &serde_json::Value, path: &str) {
+        if let Some(props) = v.get("properties").and_then(|p| p.as_object()) {
+            for (k, p) in props {
+                assert!(
+                    p.get("description").is_some(),
+                    "{path}/{k} has no description"
+                );
+            }
+        }
+        if let Some(defs) = v.get("$defs").and_then(|d| d.as_object()) {
+            for (k, d) in defs {
+                walk(d, &format!("{path}/$defs/{k}"));
+            }
+        }
+    }
+    walk(s, "");
+}
+
+#[test]
+fn diagnostics_render_with_caret_under_the_column() {
+    let d =
+        spec::Diagnostic::error("E014", yaml::Pos { line: 2, col: 9 }, "/x", "bad").hint("fix it");
+    let text = d.render("f.yaml", "a: 1\nb: [1, 2, Ownr]\n");
+    assert_eq!(
+        text,
+        "f.yaml:2:9: error[E014]: bad\n  at /x\n    |\n  2 | b: [1, 2, Ownr]\n    |         ^\n  = hint: fix it\n"
+    );
+}
+
+#[test]
+fn load_reports_schema_and_semantic_problems_together() {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/invalid/many-problems.yaml"),
+    )
+    .unwrap();
+    let diags = spec::load(&text).unwrap_err();
+    let codes: Vec<&str> = diags.iter().map(|d| d.code).collect();
+    for c in ["E005", "E012", "E010", "E014", "E015", "E031"] {
+        assert!(codes.contains(&c), "{c} missing from {codes:?}");
+    }
+    let mut sorted = diags.clone();
+    spec::diag::sort(&mut sorted);
+    assert_eq!(sorted, diags, "diagnostics come sorted by position");
+}
