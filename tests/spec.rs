@@ -22,7 +22,7 @@ fn aliases_resolve_but_are_bounded() {
             format!(
                 "l{i}: &l{i} [{}]\n",
                 if i == 0 {
-                    "x".repeat(1)
+                    "x".to_string()
                 } else {
                     vec![format!("*l{}", i - 1); 10].join(",")
                 }
