@@ -12,6 +12,20 @@ fn scratch(name: &str) -> PathBuf {
     d
 }
 
+/// A scratch folder with the seed fleet rendered into `out/`.
+fn seed_rendered(name: &str) -> (PathBuf, PathBuf) {
+    let d = scratch(name);
+    let out = d.join("out");
+    let r = render_to("fixtures/ascode/runners.yaml", &out);
+    assert_eq!(
+        r.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    (d, out)
+}
+
 fn render_to(spec: &str, out: &std::path::Path) -> std::process::Output {
     runnergen(&["render", spec, "--out", out.to_str().unwrap()])
 }
@@ -55,14 +69,7 @@ fn renders_then_is_up_to_date_and_keeps_unowned_files() {
 
 #[test]
 fn prunes_what_the_spec_no_longer_produces_and_nothing_else() {
-    let d = scratch("prune");
-    let out = d.join("out");
-    assert_eq!(
-        render_to("fixtures/ascode/runners.yaml", &out)
-            .status
-            .code(),
-        Some(0)
-    );
+    let (_, out) = seed_rendered("prune");
     fs::write(out.join("ss/tf/extra.txt"), "mine").unwrap();
     // Phase 1 of the same fleet: no client IDs, so the Kubernetes files go away.
     let r = render_to("fixtures/first-phase/runners.yaml", &out);
@@ -86,14 +93,7 @@ fn prunes_what_the_spec_no_longer_produces_and_nothing_else() {
 
 #[test]
 fn invalid_spec_leaves_output_untouched() {
-    let d = scratch("untouched");
-    let out = d.join("out");
-    assert_eq!(
-        render_to("fixtures/ascode/runners.yaml", &out)
-            .status
-            .code(),
-        Some(0)
-    );
+    let (_, out) = seed_rendered("untouched");
     let snapshot = |p: &std::path::Path| -> Vec<(String, Vec<u8>)> {
         let mut v: Vec<_> = walkdir::WalkDir::new(p)
             .sort_by_file_name()
@@ -113,14 +113,7 @@ fn invalid_spec_leaves_output_untouched() {
 
 #[test]
 fn check_reports_drift_and_writes_nothing() {
-    let d = scratch("check");
-    let out = d.join("out");
-    assert_eq!(
-        render_to("fixtures/ascode/runners.yaml", &out)
-            .status
-            .code(),
-        Some(0)
-    );
+    let (_, out) = seed_rendered("check");
     fs::write(out.join("ss/tf/config.toml"), "edited by hand\n").unwrap();
     let r = runnergen(&[
         "render",
@@ -169,14 +162,7 @@ fn never_writes_through_symlinks() {
 
 #[test]
 fn tampered_manifest_cannot_delete_outside() {
-    let d = scratch("manifest");
-    let out = d.join("out");
-    assert_eq!(
-        render_to("fixtures/ascode/runners.yaml", &out)
-            .status
-            .code(),
-        Some(0)
-    );
+    let (d, out) = seed_rendered("manifest");
     let victim = d.join("victim.txt");
     fs::write(&victim, "keep").unwrap();
     fs::write(
