@@ -57,11 +57,20 @@ fn toml_literal(v: minijinja::Value) -> Result<String, minijinja::Error> {
 }
 
 pub fn render(_fleet: &Fleet, r: &Runner, source: &str) -> Result<String, RenderError> {
-    let mut env = minijinja::Environment::new();
-    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-    env.add_filter("toml", toml_literal);
-    env.add_template("config.toml", TEMPLATE)
-        .map_err(|e| RenderError::Template(e.to_string()))?;
+    // Compiled once per process: the template is static.
+    static ENV: std::sync::OnceLock<Result<minijinja::Environment<'static>, String>> =
+        std::sync::OnceLock::new();
+    let env = ENV
+        .get_or_init(|| {
+            let mut env = minijinja::Environment::new();
+            env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+            env.add_filter("toml", toml_literal);
+            env.add_template("config.toml", TEMPLATE)
+                .map_err(|e| e.to_string())?;
+            Ok(env)
+        })
+        .as_ref()
+        .map_err(|e| RenderError::Template(e.clone()))?;
 
     // GitLab runner docs, advanced-configuration.md [runners.kubernetes]: resource keys are strings.
     let mut resources: Vec<(&str, &str)> = Vec::new();
