@@ -163,3 +163,25 @@ fn diff_writes_nothing() {
     assert_eq!(code, 3, "everything is new, roles included: {stdout}");
     assert!(!tmp.exists());
 }
+
+#[test]
+fn secrets_in_the_directory_are_masked_in_every_format() {
+    let dir = edited_checkout("secret", "fixtures/ascode/runners.yaml");
+    let token = "glrt-t1_SuperSecretTokenValue0123";
+    let cfg = dir.join("out/ss/tf/config.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "executor = \"kubernetes\"",
+        &format!("executor = \"kubernetes\"\n  token = \"{token}\""),
+    );
+    std::fs::write(&cfg, text).unwrap();
+    for format in ["text", "json", "markdown"] {
+        let (code, stdout, _) =
+            diff_in(&dir, &["fixtures/ascode/runners.yaml", "--format", format]);
+        assert_eq!(code, 1, "{stdout}");
+        assert!(
+            !stdout.contains("SuperSecret"),
+            "{format} leaks the token:\n{stdout}"
+        );
+        assert!(stdout.contains("***masked***"), "{format}:\n{stdout}");
+    }
+}
