@@ -602,7 +602,7 @@ pub fn access_from_files(files: &BTreeMap<String, Vec<u8>>) -> BTreeMap<(String,
 
 /// Compares a rendered tree (manifest included) with a directory.
 pub fn diff_tree(tree: &Tree, dir: &Path) -> Report {
-    let owned = write::owned_files(dir);
+    let (owned, mut existing) = write::read_relevant(tree, dir);
     let mut old: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut new: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut files = Vec::new();
@@ -611,7 +611,7 @@ pub fn diff_tree(tree: &Tree, dir: &Path) -> Report {
         .chain(owned.iter().map(String::as_str))
         .collect();
     for path in paths {
-        let before = write::read_owned(dir, path);
+        let before = existing.remove(path);
         let after = tree.get(path);
         if before.as_deref() == after {
             continue;

@@ -10,7 +10,7 @@
 //! siblings, and nothing is written through a symbolic link.
 
 use crate::tree::{Tree, is_safe_path};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -72,32 +72,50 @@ pub fn owned_files(dir: &Path) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
-/// Reads a file under `dir` without following symlinks; `None` if absent or not a regular file.
-pub fn read_owned(dir: &Path, rel: &str) -> Option<Vec<u8>> {
-    let mut p = dir.to_path_buf();
-    for comp in rel.split('/') {
-        p.push(comp);
-        let meta = fs::symlink_metadata(&p).ok()?;
-        if meta.file_type().is_symlink() {
-            return None;
+/// Reads, in one walk of `dir` that never follows a symbolic link, every regular file whose
+/// relative path is in the tree or in the previous manifest. A file behind a symlinked folder,
+/// or a symlink itself, is absent: runnergen neither reads nor writes through links.
+pub fn read_relevant(tree: &Tree, dir: &Path) -> (BTreeSet<String>, BTreeMap<String, Vec<u8>>) {
+    let owned = owned_files(dir);
+    let mut files = BTreeMap::new();
+    if !fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir()) {
+        return (owned, files);
+    }
+    for entry in walkdir::WalkDir::new(dir)
+        .follow_links(false)
+        .min_depth(1)
+        .into_iter()
+        .flatten()
+    {
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let Ok(rel) = entry.path().strip_prefix(dir) else {
+            continue;
+        };
+        let rel = rel.to_string_lossy().replace('\\', "/");
+        if (tree.get(&rel).is_some() || owned.contains(&rel))
+            && let Ok(bytes) = fs::read(entry.path())
+        {
+            files.insert(rel, bytes);
         }
     }
-    fs::read(p).ok()
+    (owned, files)
 }
 
 /// Compares a tree (with its manifest) with what `dir` holds, without writing.
 pub fn plan(tree: &Tree, dir: &Path) -> Summary {
-    let owned = owned_files(dir);
+    let (owned, existing) = read_relevant(tree, dir);
     let mut s = Summary::default();
     for (path, bytes) in tree.iter() {
-        match read_owned(dir, path) {
+        match existing.get(path) {
             None => s.added.push(path.to_owned()),
             Some(old) if old != bytes => s.changed.push(path.to_owned()),
             Some(_) => s.unchanged += 1,
         }
     }
     for path in owned {
-        if tree.get(&path).is_none() && read_owned(dir, &path).is_some() {
+        if tree.get(&path).is_none() && existing.contains_key(&path) {
             s.removed.push(path);
         }
     }
