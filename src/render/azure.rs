@@ -846,7 +846,7 @@ fn render_template(
 ) -> Result<String, RenderError> {
     let out = env
         .get_template(name)
-        .and_then(|t| t.render(to_value(&ctx)))
+        .and_then(|t| t.render(minijinja::value::Serde(&ctx)))
         .map_err(|e| RenderError::Template(format!("azure/{name}: {e:#}")))?;
     Ok(tidy(&out))
 }
@@ -863,27 +863,6 @@ fn tidy(s: &str) -> String {
     out.truncate(trimmed);
     out.push('\n');
     out
-}
-
-/// serde_json to minijinja values (the crate is built without minijinja's `serde` feature).
-fn to_value(v: &Json) -> minijinja::Value {
-    use minijinja::Value;
-    match v {
-        Json::Null => Value::from(()),
-        Json::Bool(b) => Value::from(*b),
-        Json::Number(n) => n
-            .as_i64()
-            .map(Value::from)
-            .or_else(|| n.as_f64().map(Value::from))
-            .unwrap_or_else(|| Value::from(n.to_string())),
-        Json::String(s) => Value::from(s.as_str()),
-        Json::Array(a) => Value::from(a.iter().map(to_value).collect::<Vec<_>>()),
-        Json::Object(o) => Value::from(
-            o.iter()
-                .map(|(k, v)| (k.clone(), to_value(v)))
-                .collect::<BTreeMap<String, Value>>(),
-        ),
-    }
 }
 
 /// What each runner's identity may do, in plain data: `metadata.runnergen.runners` of
