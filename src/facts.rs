@@ -150,6 +150,31 @@ pub fn is_helm_release(s: &str) -> bool {
     s.len() <= 53 && is_dns1123_label(s)
 }
 
+/// A Kubernetes label value: empty, or at most 63 of `[A-Za-z0-9_.-]`, alphanumeric at both
+/// ends (apimachinery `validation.IsValidLabelValue`).
+pub fn is_label_value(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.is_empty()
+        || (b.len() <= 63
+            && b[0].is_ascii_alphanumeric()
+            && b[b.len() - 1].is_ascii_alphanumeric()
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.')))
+}
+
+/// A Kubernetes label or taint key: an optional DNS-1123 subdomain prefix (≤ 253) and `/`, then
+/// a name of 1–63 characters shaped like a label value (apimachinery `IsQualifiedName`).
+pub fn is_label_key(s: &str) -> bool {
+    let (prefix, name) = match s.split_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, s),
+    };
+    let prefix_ok = prefix.is_none_or(|p| {
+        !p.is_empty() && p.len() <= 253 && p.split('.').all(|l| is_dns1123_label(l))
+    });
+    prefix_ok && !name.is_empty() && is_label_value(name)
+}
+
 /// Key Vault secret name: 1–127 alphanumerics and '-' (azure-docs resource-name-rules.md).
 pub fn is_key_vault_secret(s: &str) -> bool {
     (1..=127).contains(&s.len()) && s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
@@ -236,6 +261,20 @@ mod tests {
         assert!(!is_fic_name(&"a".repeat(121)));
         assert!(is_helm_release("ascode-ss-tf"));
         assert!(!is_helm_release(&"a".repeat(54)));
+    }
+
+    #[test]
+    fn label_keys_and_values() {
+        assert!(is_label_key("kubernetes.azure.com/agentpool"));
+        assert!(is_label_key("workload"));
+        assert!(!is_label_key("a\nb"));
+        assert!(!is_label_key("a=b"));
+        assert!(!is_label_key("/x"));
+        assert!(!is_label_key("Bad_Prefix/x"));
+        assert!(is_label_value(""));
+        assert!(is_label_value("ci"));
+        assert!(!is_label_value("-ci"));
+        assert!(!is_label_value(&"a".repeat(64)));
     }
 
     #[test]

@@ -204,7 +204,11 @@ pub fn check(spec: &Spec, map: &SourceMap, env_keys: &BTreeSet<String>) -> Vec<D
         let mut seen_tags = BTreeSet::new();
         for (i, tag) in r.tags.iter().enumerate() {
             let tp = format!("{rp}/tags/{i}");
-            if tag.trim().is_empty() || tag.contains(',') || tag.len() > 255 {
+            if tag.trim().is_empty()
+                || tag.contains(',')
+                || tag.chars().any(char::is_control)
+                || tag.len() > 255
+            {
                 cx.err(
                     "E005",
                     &tp,
@@ -217,6 +221,58 @@ pub fn check(spec: &Spec, map: &SourceMap, env_keys: &BTreeSet<String>) -> Vec<D
                     &tp,
                     format!("tag `{tag}` is listed twice"),
                     "remove the duplicate".into(),
+                );
+            }
+        }
+        // Node selectors and tolerations end up as config.toml keys and Kubernetes labels and
+        // taints: they must be valid label/taint keys and values (apimachinery validation).
+        for (k, v) in &r.node_selector {
+            let p = format!("{rp}/nodeSelector/{}", ptr_key(k));
+            if !facts::is_label_key(k) {
+                cx.err_key("E005", &p, format!("`{}` is not a valid Kubernetes label key", k.escape_debug()), "a label key is `[prefix/]name`: a DNS subdomain prefix, and a name of at most 63 letters, digits, `-`, `_` or `.`, alphanumeric at both ends".into());
+            }
+            if !facts::is_label_value(v) {
+                cx.err(
+                    "E005",
+                    &p,
+                    format!(
+                        "`{}` is not a valid Kubernetes label value",
+                        v.escape_debug()
+                    ),
+                    "at most 63 letters, digits, `-`, `_` or `.`, alphanumeric at both ends".into(),
+                );
+            }
+        }
+        let mut seen_tolerations = BTreeSet::new();
+        for (i, t) in r.tolerations.iter().enumerate() {
+            let p = format!("{rp}/tolerations/{i}");
+            if !facts::is_label_key(&t.key) {
+                cx.err(
+                    "E005",
+                    &format!("{p}/key"),
+                    format!("`{}` is not a valid taint key", t.key.escape_debug()),
+                    "a taint key is `[prefix/]name`, like a label key".into(),
+                );
+            }
+            if let Some(v) = &t.value
+                && !facts::is_label_value(v)
+            {
+                cx.err(
+                    "E005",
+                    &format!("{p}/value"),
+                    format!("`{}` is not a valid taint value", v.escape_debug()),
+                    "at most 63 letters, digits, `-`, `_` or `.`, alphanumeric at both ends".into(),
+                );
+            }
+            // config.toml's node_tolerations maps "key=value" to one effect (gitlab-runner
+            // KubernetesConfig.NodeTolerations), so a key and value can appear once.
+            if !seen_tolerations.insert((t.key.as_str(), t.value.as_deref())) {
+                cx.err(
+                    "E031",
+                    &p,
+                    format!("toleration `{}` is listed twice", t.key),
+                    "the runner's node_tolerations take one effect per key and value; keep one"
+                        .into(),
                 );
             }
         }
