@@ -169,9 +169,8 @@ pub fn is_label_key(s: &str) -> bool {
         Some((p, n)) => (Some(p), n),
         None => (None, s),
     };
-    let prefix_ok = prefix.is_none_or(|p| {
-        !p.is_empty() && p.len() <= 253 && p.split('.').all(|l| is_dns1123_label(l))
-    });
+    let prefix_ok = prefix
+        .is_none_or(|p| !p.is_empty() && p.len() <= 253 && p.split('.').all(is_dns1123_label));
     prefix_ok && !name.is_empty() && is_label_value(name)
 }
 
