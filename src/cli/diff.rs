@@ -1,12 +1,11 @@
 //! `runnergen diff [SPEC] [--out DIR] [--from-env A --to-env B] [--format text|json|markdown]`:
 //! what a change does, before it merges or before it is promoted. Writes nothing.
 
-use super::{exit, load, report};
+use super::{exit, report};
 use crate::diff::{self, Report, Status};
 use serde_json::Value;
 use std::fmt::Write;
 use std::io::IsTerminal;
-use std::path::PathBuf;
 
 /// A change that widens privileges.
 pub const WIDENS: u8 = 3;
@@ -20,12 +19,8 @@ pub enum Format {
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The fleet spec.
-    #[arg(default_value = "runnergen.yaml")]
-    pub spec: PathBuf,
-    /// The directory to compare with (the committed output).
-    #[arg(long, default_value = "out")]
-    pub out: PathBuf,
+    #[command(flatten)]
+    pub input: super::Input,
     /// Promotion preview: the environment whose setup is promoted.
     #[arg(long, requires = "to_env")]
     pub from_env: Option<String>,
@@ -38,8 +33,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> u8 {
-    let out = args.out.to_string_lossy().into_owned();
-    let loaded = match load(&args.spec, &out) {
+    let out = args.input.out_name();
+    let loaded = match args.input.load() {
         Ok(l) => l,
         Err(code) => return code,
     };
@@ -59,7 +54,7 @@ pub fn run(args: Args) -> u8 {
             diff::diff_environments(&loaded.fleet, from, to)
         }
         _ => {
-            if std::fs::symlink_metadata(&args.out).is_ok_and(|m| !m.is_dir()) {
+            if std::fs::symlink_metadata(&args.input.out).is_ok_and(|m| !m.is_dir()) {
                 eprintln!("error: {out} is not a directory");
                 return exit::INVALID;
             }
@@ -67,7 +62,7 @@ pub fn run(args: Args) -> u8 {
                 Ok(t) => t,
                 Err(code) => return code,
             };
-            diff::diff_tree(&tree, &args.out)
+            diff::diff_tree(&tree, &args.input.out)
         }
     };
     report(&loaded.path, &loaded.text, &[]);

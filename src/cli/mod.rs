@@ -48,6 +48,30 @@ pub fn run(cli: Cli) -> u8 {
     }
 }
 
+/// The spec and the output directory, which every command takes.
+#[derive(clap::Args, Debug)]
+pub struct Input {
+    /// The fleet spec.
+    #[arg(default_value = "runnergen.yaml")]
+    pub spec: PathBuf,
+    /// The output directory: written by `render`, compared by `diff` and `render --check`,
+    /// named in `validate`'s rollout guidance.
+    #[arg(long, default_value = "out")]
+    pub out: PathBuf,
+}
+
+impl Input {
+    /// The output directory as shown in messages.
+    pub fn out_name(&self) -> String {
+        self.out.to_string_lossy().into_owned()
+    }
+
+    /// Reads, checks and resolves the spec (see [`load`]).
+    pub fn load(&self) -> Result<Loaded, u8> {
+        load(&self.spec, &self.out_name())
+    }
+}
+
 /// A spec read from disk and compiled to the model, or the exit code after reporting why not.
 pub struct Loaded {
     pub path: PathBuf,

@@ -1,19 +1,15 @@
 //! `runnergen render [SPEC] [--out DIR] [--check]`: the whole tree, written all or nothing.
 
-use super::{exit, load, report};
+use super::{exit, report};
 use crate::render;
 use crate::tree::Tree;
 use crate::write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The fleet spec.
-    #[arg(default_value = "runnergen.yaml")]
-    pub spec: PathBuf,
-    /// Output directory.
-    #[arg(long, default_value = "out")]
-    pub out: PathBuf,
+    #[command(flatten)]
+    pub input: super::Input,
     /// Write nothing; exit 1 when the directory is not exactly what the spec renders.
     #[arg(long)]
     pub check: bool,
@@ -39,8 +35,8 @@ pub fn render_tree(loaded: &super::Loaded) -> Result<Tree, u8> {
 }
 
 pub fn run(args: Args) -> u8 {
-    let out = args.out.to_string_lossy().into_owned();
-    let loaded = match load(&args.spec, &out) {
+    let out = args.input.out_name();
+    let loaded = match args.input.load() {
         Ok(l) => l,
         Err(code) => return code,
     };
@@ -50,7 +46,7 @@ pub fn run(args: Args) -> u8 {
     };
     report(&loaded.path, &loaded.text, &loaded.notes);
     if args.check {
-        let plan = write::plan(&tree, &args.out);
+        let plan = write::plan(&tree, &args.input.out);
         if plan.is_clean() {
             println!("{out}: up to date ({} files)", tree.len());
             return exit::OK;
@@ -66,12 +62,12 @@ pub fn run(args: Args) -> u8 {
         }
         eprintln!(
             "error: {out} is not what {} renders; run `runnergen render {}`",
-            args.spec.display(),
-            args.spec.display()
+            args.input.spec.display(),
+            args.input.spec.display()
         );
         return exit::CHANGES;
     }
-    match write::write(&tree, &args.out) {
+    match write::write(&tree, &args.input.out) {
         Ok(s) if s.is_clean() => {
             println!("{out}: up to date ({} files)", tree.len());
             exit::OK

@@ -1,20 +1,15 @@
 //! `runnergen validate [SPEC]`: every check, nothing written.
 
-use super::{exit, load, report};
-use std::path::PathBuf;
+use super::{exit, report};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The fleet spec.
-    #[arg(default_value = "runnergen.yaml")]
-    pub spec: PathBuf,
-    /// Output directory the rollout guidance refers to.
-    #[arg(long, default_value = "out")]
-    pub out: String,
+    #[command(flatten)]
+    pub input: super::Input,
 }
 
 pub fn run(args: Args) -> u8 {
-    let loaded = match load(&args.spec, &args.out) {
+    let loaded = match args.input.load() {
         Ok(l) => l,
         Err(code) => return code,
     };
