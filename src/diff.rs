@@ -784,7 +784,13 @@ fn access_from_model(env: &Environment, r: &Runner, token: &str) -> Access {
 /// Compares environment `from` with `to`, runner by runner: what promoting `from`'s setup
 /// to `to` would change, seen from `to`.
 pub fn diff_environments(fleet: &Fleet, from: &Environment, to: &Environment) -> Report {
-    let token = format!("{:?}", fleet.token);
+    // The token source is fleet-wide: the same on both sides, so it never shows as a change.
+    let token = match &fleet.token {
+        crate::model::TokenSource::ExternalSecret { store_name, .. } => {
+            format!("ExternalSecret via {store_name}")
+        }
+        crate::model::TokenSource::ExistingSecret => "existing Secret".to_owned(),
+    };
     // Runners pair by key with the environment's own tokens replaced (`tf-dev` ↔ `tf-prd`).
     let a: BTreeMap<String, &Runner> = from
         .runners
