@@ -206,7 +206,7 @@ fn documents(path: &str, bytes: &[u8]) -> Option<Vec<(String, Value)>> {
     let file = path.rsplit('/').next().unwrap_or(path);
     if path.ends_with(".yaml") || path.ends_with(".yml") {
         let mut docs = Vec::new();
-        for (i, doc) in text.split("\n---\n").enumerate() {
+        for (i, doc) in crate::render::yaml_documents(text).enumerate() {
             let v: Value = serde_saphyr::from_str(doc).ok()?;
             if v.is_null() {
                 continue;
@@ -488,7 +488,7 @@ fn yaml_docs(bytes: Option<&[u8]>) -> Vec<Value> {
     let Some(text) = bytes.and_then(|b| std::str::from_utf8(b).ok()) else {
         return Vec::new();
     };
-    text.split("\n---\n")
+    crate::render::yaml_documents(text)
         .filter_map(|d| serde_saphyr::from_str::<Value>(d).ok())
         .collect()
 }

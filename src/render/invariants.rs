@@ -16,7 +16,7 @@ fn yaml_docs(tree: &Tree, path: &str) -> Result<Vec<Value>, RenderError> {
     let text = tree
         .get_str(path)
         .ok_or_else(|| RenderError::Invariant(format!("{path} was not rendered")))?;
-    text.split("\n---\n")
+    super::yaml_documents(text)
         .map(|doc| {
             serde_saphyr::from_str::<Value>(doc)
                 .map_err(|e| RenderError::Invariant(format!("{path} does not parse: {e}")))

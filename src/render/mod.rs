@@ -69,11 +69,19 @@ pub fn yaml_file<T: Serialize>(source: &str, docs: &[T]) -> String {
     let mut out = format!("# {}\n", header(source));
     for (i, d) in docs.iter().enumerate() {
         if i > 0 {
-            out.push_str("---\n");
+            out.push_str(&DOCUMENT_SEPARATOR[1..]);
         }
         out.push_str(&to_yaml(d));
     }
     out
+}
+
+/// What separates the documents of a multi-document YAML file that [`yaml_file`] writes.
+const DOCUMENT_SEPARATOR: &str = "\n---\n";
+
+/// The documents of a multi-document YAML text, as [`yaml_file`] separates them.
+pub fn yaml_documents(text: &str) -> impl Iterator<Item = &str> {
+    text.split(DOCUMENT_SEPARATOR)
 }
 
 /// Pretty JSON with sorted keys, two-space indent and a final newline.

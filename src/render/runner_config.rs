@@ -259,13 +259,6 @@ pub fn check_keys(text: &str) -> Result<(), RenderError> {
     }
 }
 
-/// The parsed config.toml, for invariant checks.
-pub fn parse(text: &str) -> Option<BTreeMap<String, toml::Value>> {
-    text.parse::<toml::Table>()
-        .ok()
-        .map(|t| t.into_iter().collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::check_keys;
