@@ -1,43 +1,81 @@
 //! Fixed facts from Azure, GitLab and Kubernetes that the compiler checks against.
 //! Each table names its upstream source; see `../shared/reference/` for how they were checked.
 
+/// An Azure built-in role runnergen knows by name.
+pub struct BuiltinRole {
+    pub name: &'static str,
+    /// Role definition GUID.
+    pub id: &'static str,
+    /// How much the role can do, for ranking a change as widening: 5 Owner, 4 the access
+    /// administrators (they can grant themselves anything), 3 Contributor, 2 data-plane and
+    /// service roles, 1 read-only. Custom roles rank as Contributor ([`role_rank`]).
+    pub rank: u8,
+}
+
 /// Azure built-in roles runnergen knows by name.
 /// Source: MicrosoftDocs/azure-docs `articles/role-based-access-control/built-in-roles.md`
 /// (ms.date 04/09/2026). Any other role is given by its role-definition GUID.
-pub const BUILTIN_ROLES: &[(&str, &str)] = &[
-    ("AcrPull", "7f951dda-4ed3-4680-a7ca-43fe172d538d"),
-    ("AcrPush", "8311e382-0749-4cb8-b61a-304f252e45ec"),
-    (
-        "Azure Kubernetes Service Cluster User Role",
-        "4abbcc35-e782-43d8-92c5-2d3f1bd2253f",
-    ),
-    (
-        "Azure Kubernetes Service RBAC Cluster Admin",
-        "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b",
-    ),
-    ("Contributor", "b24988ac-6180-42a0-ab88-20f7382dd24c"),
-    (
-        "Key Vault Secrets Officer",
-        "b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
-    ),
-    (
-        "Key Vault Secrets User",
-        "4633458b-17de-408a-b874-0445c86b69e6",
-    ),
-    ("Owner", "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"),
-    ("Reader", "acdd72a7-3385-48ef-bd42-f606fba81ae7"),
-    (
-        "Role Based Access Control Administrator",
-        "f58310d9-a9f6-439a-9e8d-f62e7b41a168",
-    ),
-    (
-        "Storage Blob Data Contributor",
-        "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
-    ),
-    (
-        "User Access Administrator",
-        "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9",
-    ),
+pub const BUILTIN_ROLES: &[BuiltinRole] = &[
+    BuiltinRole {
+        name: "AcrPull",
+        id: "7f951dda-4ed3-4680-a7ca-43fe172d538d",
+        rank: 1,
+    },
+    BuiltinRole {
+        name: "AcrPush",
+        id: "8311e382-0749-4cb8-b61a-304f252e45ec",
+        rank: 2,
+    },
+    BuiltinRole {
+        name: "Azure Kubernetes Service Cluster User Role",
+        id: "4abbcc35-e782-43d8-92c5-2d3f1bd2253f",
+        rank: 2,
+    },
+    BuiltinRole {
+        name: "Azure Kubernetes Service RBAC Cluster Admin",
+        id: "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b",
+        rank: 2,
+    },
+    BuiltinRole {
+        name: "Contributor",
+        id: "b24988ac-6180-42a0-ab88-20f7382dd24c",
+        rank: 3,
+    },
+    BuiltinRole {
+        name: "Key Vault Secrets Officer",
+        id: "b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
+        rank: 2,
+    },
+    BuiltinRole {
+        name: "Key Vault Secrets User",
+        id: "4633458b-17de-408a-b874-0445c86b69e6",
+        rank: 2,
+    },
+    BuiltinRole {
+        name: "Owner",
+        id: "8e3af657-a8ff-443c-a75c-2fe8c4bcb635",
+        rank: 5,
+    },
+    BuiltinRole {
+        name: "Reader",
+        id: "acdd72a7-3385-48ef-bd42-f606fba81ae7",
+        rank: 1,
+    },
+    BuiltinRole {
+        name: "Role Based Access Control Administrator",
+        id: "f58310d9-a9f6-439a-9e8d-f62e7b41a168",
+        rank: 4,
+    },
+    BuiltinRole {
+        name: "Storage Blob Data Contributor",
+        id: "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
+        rank: 2,
+    },
+    BuiltinRole {
+        name: "User Access Administrator",
+        id: "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9",
+        rank: 4,
+    },
 ];
 
 /// The role the Azure blob cache needs (GitLab runner docs, advanced-configuration.md §Azure
@@ -45,17 +83,23 @@ pub const BUILTIN_ROLES: &[(&str, &str)] = &[
 pub const CACHE_ROLE: &str = "Storage Blob Data Contributor";
 
 pub fn role_id(name: &str) -> Option<&'static str> {
-    BUILTIN_ROLES
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, id)| *id)
+    BUILTIN_ROLES.iter().find(|r| r.name == name).map(|r| r.id)
 }
 
 pub fn role_name(id: &str) -> Option<&'static str> {
     BUILTIN_ROLES
         .iter()
-        .find(|(_, i)| i.eq_ignore_ascii_case(id))
-        .map(|(n, _)| *n)
+        .find(|r| r.id.eq_ignore_ascii_case(id))
+        .map(|r| r.name)
+}
+
+/// The rank of a role given by built-in name (or, for a custom role, by GUID): a custom role
+/// can do anything its author allowed, so it ranks as Contributor.
+pub fn role_rank(name: &str) -> u8 {
+    BUILTIN_ROLES
+        .iter()
+        .find(|r| r.name == name)
+        .map_or(3, |r| r.rank)
 }
 
 /// Microsoft Graph application permissions runnergen accepts. The rendered Bicep looks each
@@ -90,6 +134,10 @@ pub const MAX_FICS_PER_IDENTITY: usize = 20;
 pub const WI_USE_LABEL: &str = "azure.workload.identity/use";
 pub const WI_CLIENT_ID_ANNOTATION: &str = "azure.workload.identity/client-id";
 pub const WI_TENANT_ID_ANNOTATION: &str = "azure.workload.identity/tenant-id";
+
+/// Azure deployment names: at most 64 characters (azure-docs resource-name-rules.md,
+/// Microsoft.Resources/deployments).
+pub const MAX_DEPLOYMENT_NAME: usize = 64;
 
 /// API versions: newest stable in the ARM schemas and Bicep types (reference azure.md §0).
 pub const API_IDENTITY: &str = "2024-11-30";
@@ -127,8 +175,13 @@ pub fn is_dns1123_label(s: &str) -> bool {
 /// User-assigned identity name: 3–128 of `[A-Za-z0-9_-]`, first alphanumeric
 /// (azure-docs resource-name-rules.md, Microsoft.ManagedIdentity).
 pub fn is_identity_name(s: &str) -> bool {
+    is_azure_name(s, 128)
+}
+
+/// 3 to `max` of `[A-Za-z0-9_-]`, the first alphanumeric.
+fn is_azure_name(s: &str, max: usize) -> bool {
     let b = s.as_bytes();
-    (3..=128).contains(&b.len())
+    (3..=max).contains(&b.len())
         && b[0].is_ascii_alphanumeric()
         && b.iter()
             .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-')
@@ -137,11 +190,7 @@ pub fn is_identity_name(s: &str) -> bool {
 /// Federated credential name: `^[a-zA-Z0-9]{1}[a-zA-Z0-9-_]{2,119}$`
 /// (Entra docs federated-credential-configuration-considerations.md).
 pub fn is_fic_name(s: &str) -> bool {
-    let b = s.as_bytes();
-    (3..=120).contains(&b.len())
-        && b[0].is_ascii_alphanumeric()
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-')
+    is_azure_name(s, 120)
 }
 
 /// Helm release names are DNS-1123 labels of at most 53 characters (helm `chartutil`
@@ -278,10 +327,19 @@ mod tests {
 
     #[test]
     fn role_table_is_consistent() {
-        for (name, id) in BUILTIN_ROLES {
-            assert!(is_guid(id), "{name}");
-            assert_eq!(role_name(id), Some(*name));
+        for r in BUILTIN_ROLES {
+            assert!(is_guid(r.id), "{}", r.name);
+            assert_eq!(role_name(r.id), Some(r.name));
+            assert!((1..=5).contains(&r.rank), "{}", r.name);
         }
+        assert!(role_rank("Owner") > role_rank("User Access Administrator"));
+        assert!(role_rank("User Access Administrator") > role_rank("Contributor"));
+        assert!(role_rank("Contributor") > role_rank("AcrPush"));
+        assert!(role_rank("AcrPush") > role_rank("Reader"));
+        assert_eq!(
+            role_rank("0b9f7a61-2c3d-4e5f-8a9b-0c1d2e3f4a5b"),
+            role_rank("Contributor")
+        );
     }
 }
 

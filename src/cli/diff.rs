@@ -2,7 +2,7 @@
 //! what a change does, before it merges or before it is promoted. Writes nothing.
 
 use super::{exit, report};
-use crate::diff::{self, Report, Status};
+use crate::diff::{self, Changes, Report, Status};
 use serde_json::Value;
 use std::fmt::Write;
 use std::io::IsTerminal;
@@ -62,7 +62,7 @@ pub fn run(args: Args) -> u8 {
                 Ok(t) => t,
                 Err(code) => return code,
             };
-            diff::diff_tree(&tree, &args.input.out)
+            diff::diff_tree(&loaded.fleet, &tree, &args.input.out)
         }
     };
     report(&loaded.path, &loaded.text, &[]);
@@ -118,19 +118,10 @@ fn sign(s: Status) -> &'static str {
 }
 
 fn summary_line(r: &Report) -> String {
-    let widen = r.security.iter().filter(|s| s.widens).count();
-    let (what, n) = if r.mode == "promotion" {
-        ("runners", r.runners.len())
-    } else {
-        ("files", r.files.len())
-    };
-    let count = |s: Status| {
-        if r.mode == "promotion" {
-            r.runners.iter().filter(|c| c.status == s).count()
-        } else {
-            r.files.iter().filter(|c| c.status == s).count()
-        }
-    };
+    let widen = r.security.iter().filter(|s| s.widens()).count();
+    let what = if r.is_promotion() { "runners" } else { "files" };
+    let n = r.changes.len();
+    let count = |s: Status| r.changes.count(s);
     format!(
         "{n} {what} differ ({} added, {} removed, {} changed); {} security-relevant change{}, {widen} widen{} privileges",
         count(Status::Added),
@@ -145,7 +136,7 @@ fn summary_line(r: &Report) -> String {
 pub fn text(r: &Report, color: bool) -> String {
     let p = Paint(color);
     let mut o = String::new();
-    let title = if r.mode == "promotion" {
+    let title = if r.is_promotion() {
         format!(
             "Promotion preview: {} → {} (what {} would change to match {})",
             r.from, r.to, r.to, r.from
@@ -161,7 +152,7 @@ pub fn text(r: &Report, color: bool) -> String {
     if !r.security.is_empty() {
         let _ = writeln!(o, "\n{}", p.c("1", "Security-relevant changes:"));
         for s in &r.security {
-            let mark = if s.widens {
+            let mark = if s.widens() {
                 p.c("31;1", "! widens ")
             } else {
                 p.c("33", "  note   ")
@@ -169,79 +160,86 @@ pub fn text(r: &Report, color: bool) -> String {
             let _ = writeln!(o, "  {mark} {}/{}: {}", s.environment, s.runner, s.message);
         }
     }
-    if r.mode == "promotion" {
-        let _ = writeln!(o, "\nRunners:");
-        for c in &r.runners {
-            let label = match c.status {
-                Status::Added => format!("only in {}", r.from),
-                Status::Removed => format!("only in {}", r.to),
-                Status::Changed => "differs".into(),
-            };
-            let _ = writeln!(o, "  {} {} ({label})", sign(c.status), c.runner);
-            for f in &c.fields {
-                let _ = writeln!(o, "      {}: {} → {}", f.path, value(&f.old), value(&f.new));
-            }
-        }
-    } else {
-        let mut last: (Option<Option<&str>>, Option<&str>) = (None, None);
-        let _ = writeln!(o);
-        for f in &r.files {
-            let (env, group) = (f.environment.as_deref(), f.group.as_deref());
-            if Some(env) != last.0 {
-                let _ = writeln!(o, "{}", p.c("1", env.unwrap_or("(top level)")));
-                last = (Some(env), None);
-            }
-            if group != last.1 {
-                if let Some(g) = group {
-                    let _ = writeln!(o, "  {}", p.c("1", g));
-                }
-                last.1 = group;
-            }
-            let name = f.path.rsplit('/').next().unwrap_or(&f.path);
-            let code = match f.status {
-                Status::Added => "32",
-                Status::Removed => "31",
-                Status::Changed => "33",
-            };
-            let _ = writeln!(o, "    {} {name}", p.c(code, sign(f.status)));
-            for res in &f.resources {
-                // A single-document file needs no resource line of its own.
-                let indent = if res.resource == name {
-                    "        "
-                } else {
-                    let _ = writeln!(o, "        {} {}", sign(res.status), res.resource);
-                    "            "
-                };
-                for fc in &res.fields {
-                    let _ = writeln!(
-                        o,
-                        "{indent}{}: {} → {}",
-                        fc.path,
-                        value(&fc.old),
-                        value(&fc.new)
-                    );
-                }
-            }
-            if f.status == Status::Changed && !f.diff.is_empty() {
-                for line in f.diff.lines() {
-                    let line = match line.chars().next() {
-                        Some('+') if !line.starts_with("+++") => p.c("32", line),
-                        Some('-') if !line.starts_with("---") => p.c("31", line),
-                        _ => line.to_owned(),
-                    };
-                    let _ = writeln!(o, "        {line}");
-                }
-            }
-        }
+    match &r.changes {
+        Changes::Runners(runners) => text_runners(&mut o, r, runners),
+        Changes::Files(files) => text_files(&mut o, &p, files),
     }
     let _ = writeln!(o, "\n{}", summary_line(r));
     o
 }
 
+fn text_runners(o: &mut String, r: &Report, runners: &[diff::RunnerChange]) {
+    let _ = writeln!(o, "\nRunners:");
+    for c in runners {
+        let label = match c.status {
+            Status::Added => format!("only in {}", r.from),
+            Status::Removed => format!("only in {}", r.to),
+            Status::Changed => "differs".into(),
+        };
+        let _ = writeln!(o, "  {} {} ({label})", sign(c.status), c.runner);
+        for f in &c.fields {
+            let _ = writeln!(o, "      {}: {} → {}", f.path, value(&f.old), value(&f.new));
+        }
+    }
+}
+
+fn text_files(o: &mut String, p: &Paint, files: &[diff::FileChange]) {
+    let mut last: (Option<Option<&str>>, Option<&str>) = (None, None);
+    let _ = writeln!(o);
+    for f in files {
+        let (env, group) = (f.environment.as_deref(), f.group.as_deref());
+        if Some(env) != last.0 {
+            let _ = writeln!(o, "{}", p.c("1", env.unwrap_or("(top level)")));
+            last = (Some(env), None);
+        }
+        if group != last.1 {
+            if let Some(g) = group {
+                let _ = writeln!(o, "  {}", p.c("1", g));
+            }
+            last.1 = group;
+        }
+        let name = f.path.rsplit('/').next().unwrap_or(&f.path);
+        let code = match f.status {
+            Status::Added => "32",
+            Status::Removed => "31",
+            Status::Changed => "33",
+        };
+        let _ = writeln!(o, "    {} {name}", p.c(code, sign(f.status)));
+        for res in &f.resources {
+            // A single-document file needs no resource line of its own.
+            let indent = if res.resource == name {
+                "        "
+            } else {
+                let _ = writeln!(o, "        {} {}", sign(res.status), res.resource);
+                "            "
+            };
+            for fc in &res.fields {
+                let _ = writeln!(
+                    o,
+                    "{indent}{}: {} → {}",
+                    fc.path,
+                    value(&fc.old),
+                    value(&fc.new)
+                );
+            }
+        }
+        if f.status == Status::Changed && !f.diff.is_empty() {
+            for line in f.diff.lines() {
+                let line = match line.chars().next() {
+                    Some('+') if !line.starts_with("+++") => p.c("32", line),
+                    Some('-') if !line.starts_with("---") => p.c("31", line),
+                    _ => line.to_owned(),
+                };
+                let _ = writeln!(o, "        {line}");
+            }
+        }
+    }
+}
+
 pub fn json(r: &Report) -> String {
     let mut v = serde_json::to_value(r).expect("the report serializes");
     v["summary"] = serde_json::json!({
-        "changes": if r.mode == "promotion" { r.runners.len() } else { r.files.len() },
+        "changes": r.changes.len(),
         "security": r.security.len(),
         "widens": r.widens(),
     });
@@ -253,9 +251,25 @@ fn md_escape(s: &str) -> String {
     s.replace('|', "\\|")
 }
 
+/// One table row: the leading cells, the status when it is a column of its own, and a list
+/// of lines joined with `<br>`.
+fn md_row(
+    o: &mut String,
+    lead: &str,
+    status: impl Into<Option<Status>>,
+    lines: impl Iterator<Item = String>,
+) {
+    let lines: Vec<String> = lines.collect();
+    let status = status
+        .into()
+        .map(|s| format!(" {s:?} |"))
+        .unwrap_or_default();
+    let _ = writeln!(o, "| {lead} |{status} {} |", md_escape(&lines.join("<br>")));
+}
+
 pub fn markdown(r: &Report) -> String {
     let mut o = String::new();
-    let title = if r.mode == "promotion" {
+    let title = if r.is_promotion() {
         format!("Promotion preview `{}` → `{}`", r.from, r.to)
     } else {
         "runnergen diff".to_owned()
@@ -278,7 +292,7 @@ pub fn markdown(r: &Report) -> String {
             let _ = writeln!(
                 o,
                 "| {} | {} | {} | {} |",
-                if s.widens { "widens" } else { "note" },
+                if s.widens() { "widens" } else { "note" },
                 s.environment,
                 s.runner,
                 md_escape(&s.message)
@@ -286,45 +300,38 @@ pub fn markdown(r: &Report) -> String {
         }
         let _ = writeln!(o);
     }
-    if r.mode == "promotion" {
-        let _ = writeln!(o, "| runner | status | differences |\n|---|---|---|");
-        for c in &r.runners {
-            let fields: Vec<String> = c
-                .fields
-                .iter()
-                .map(|f| format!("`{}`: {} → {}", f.path, value(&f.old), value(&f.new)))
-                .collect();
-            let _ = writeln!(
-                o,
-                "| {} | {:?} | {} |",
-                c.runner,
-                c.status,
-                md_escape(&fields.join("<br>"))
-            );
-        }
-    } else {
-        let _ = writeln!(o, "| status | file | resources |\n|---|---|---|");
-        for f in &r.files {
-            let res: Vec<String> = f
-                .resources
-                .iter()
-                .map(|x| format!("{} {}", sign(x.status), x.resource))
-                .collect();
-            let _ = writeln!(
-                o,
-                "| {:?} | `{}` | {} |",
-                f.status,
-                f.path,
-                md_escape(&res.join("<br>"))
-            );
-        }
-        for f in r.files.iter().filter(|f| !f.diff.is_empty()) {
-            let _ = writeln!(
-                o,
-                "\n<details><summary><code>{}</code></summary>\n\n```diff\n{}```\n\n</details>",
-                f.path, f.diff
-            );
-        }
+    match &r.changes {
+        Changes::Runners(runners) => markdown_runners(&mut o, runners),
+        Changes::Files(files) => markdown_files(&mut o, files),
     }
     o
+}
+
+fn markdown_runners(o: &mut String, runners: &[diff::RunnerChange]) {
+    let _ = writeln!(o, "| runner | status | differences |\n|---|---|---|");
+    for c in runners {
+        let fields = c
+            .fields
+            .iter()
+            .map(|f| format!("`{}`: {} → {}", f.path, value(&f.old), value(&f.new)));
+        md_row(o, &c.runner, c.status, fields);
+    }
+}
+
+fn markdown_files(o: &mut String, files: &[diff::FileChange]) {
+    let _ = writeln!(o, "| status | file | resources |\n|---|---|---|");
+    for f in files {
+        let res = f
+            .resources
+            .iter()
+            .map(|x| format!("{} {}", sign(x.status), x.resource));
+        md_row(o, &format!("{:?} | `{}`", f.status, f.path), None, res);
+    }
+    for f in files.iter().filter(|f| !f.diff.is_empty()) {
+        let _ = writeln!(
+            o,
+            "\n<details><summary><code>{}</code></summary>\n\n```diff\n{}```\n\n</details>",
+            f.path, f.diff
+        );
+    }
 }

@@ -127,25 +127,18 @@ pub fn load(path: &Path, out_dir: &str) -> Result<Loaded, u8> {
             return Err(exit::INVALID);
         }
     };
-    let checked = match spec::load(&text) {
-        Ok(c) => c,
+    let resolved = match crate::compile::resolve(&text) {
+        Ok(r) => r,
         Err(diags) => {
             report(path, &text, &diags);
             return Err(exit::INVALID);
         }
     };
-    let fleet = match model::build(&checked) {
-        Ok(f) => f,
-        Err(diags) => {
-            report(path, &text, &diags);
-            return Err(exit::INVALID);
-        }
-    };
-    let notes = model::rollout_notes(&fleet, &checked.map, out_dir);
+    let notes = model::rollout_notes(&resolved.fleet, &resolved.map, out_dir);
     Ok(Loaded {
         path: path.to_owned(),
         text,
-        fleet,
+        fleet: resolved.fleet,
         notes,
     })
 }

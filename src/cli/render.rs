@@ -1,7 +1,6 @@
 //! `runnergen render [SPEC] [--out DIR] [--check]`: the whole tree, written all or nothing.
 
 use super::{exit, report};
-use crate::render;
 use crate::tree::Tree;
 use crate::write;
 use std::path::Path;
@@ -23,11 +22,7 @@ pub fn source_name(spec: &Path) -> String {
 /// Renders a loaded spec to a tree that includes the ownership manifest.
 pub fn render_tree(loaded: &super::Loaded) -> Result<Tree, u8> {
     let source = source_name(&loaded.path);
-    let tree = render::render(&loaded.fleet, &source).and_then(|mut tree| {
-        tree.insert(write::MANIFEST, write::manifest_for(&tree, &source))?;
-        Ok(tree)
-    });
-    tree.map_err(|e| {
+    crate::compile::render(&loaded.fleet, &source).map_err(|e| {
         eprintln!("error: {e}");
         eprintln!("  = note: this is a bug in runnergen; nothing was written. Please report it with the spec.");
         exit::INVALID

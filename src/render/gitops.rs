@@ -2,8 +2,9 @@
 //! `Application`, or nothing (`plain`); and one `kustomization.yaml` per environment listing every
 //! Kubernetes file, so `kubectl apply -k out/<env>` and a Flux Kustomization take the folder as is.
 
-use super::{RenderError, yaml_file};
-use crate::model::{Environment, Fleet, Runner, TokenSource};
+use super::{Cx, EnvCx, RenderError, yaml_file};
+use crate::layout::{self, RunnerFile};
+use crate::model::{Fleet, Runner, TokenSource};
 use crate::spec::GitopsEngine;
 use crate::tree::Tree;
 use serde_json::{Value, json};
@@ -13,22 +14,17 @@ fn metadata(name: &str, namespace: &str, r: &Runner) -> Value {
 }
 
 /// The file of a runner that installs the chart, if the engine has one.
-pub fn install_file(engine: GitopsEngine) -> Option<&'static str> {
+pub fn install_file(engine: GitopsEngine) -> Option<RunnerFile> {
     match engine {
-        GitopsEngine::Flux => Some("helmrelease.yaml"),
-        GitopsEngine::Argocd => Some("application.yaml"),
+        GitopsEngine::Flux => Some(RunnerFile::HelmRelease),
+        GitopsEngine::Argocd => Some(RunnerFile::Application),
         GitopsEngine::Plain => None,
     }
 }
 
-pub fn render(
-    fleet: &Fleet,
-    r: &Runner,
-    source: &str,
-    values: &Value,
-    tree: &mut Tree,
-) -> Result<(), RenderError> {
-    let dir = format!("{}/{}", r.environment, r.key);
+pub fn render(cx: Cx, values: &Value, tree: &mut Tree) -> Result<(), RenderError> {
+    let (fleet, r, source) = (cx.fleet, cx.runner, cx.source);
+    let n = &r.names;
     let chart = &fleet.chart;
     match fleet.gitops.engine {
         GitopsEngine::Flux => {
@@ -40,22 +36,22 @@ pub fn render(
             let repo = json!({
                 "apiVersion": "source.toolkit.fluxcd.io/v1",
                 "kind": "HelmRepository",
-                "metadata": metadata(&r.helm_repository, &r.namespace, r),
+                "metadata": metadata(&n.helm_repository, &n.namespace, r),
                 "spec": repo_spec,
             });
             // helm.toolkit.fluxcd.io/v2 HelmRelease with the values inline.
             let release = json!({
                 "apiVersion": "helm.toolkit.fluxcd.io/v2",
                 "kind": "HelmRelease",
-                "metadata": metadata(&r.helm_release, &r.namespace, r),
+                "metadata": metadata(&n.helm_release, &n.namespace, r),
                 "spec": {
                     "interval": "10m",
-                    "releaseName": r.helm_release,
+                    "releaseName": n.helm_release,
                     "chart": {
                         "spec": {
                             "chart": "gitlab-runner",
                             "version": chart.version,
-                            "sourceRef": { "kind": "HelmRepository", "name": r.helm_repository, "namespace": r.namespace },
+                            "sourceRef": { "kind": "HelmRepository", "name": n.helm_repository, "namespace": n.namespace },
                         },
                     },
                     "install": { "remediation": { "retries": 3 } },
@@ -64,7 +60,7 @@ pub fn render(
                 },
             });
             tree.insert(
-                format!("{dir}/helmrelease.yaml"),
+                cx.path(RunnerFile::HelmRelease),
                 yaml_file(source, &[repo, release]),
             )?;
         }
@@ -77,20 +73,20 @@ pub fn render(
             let app = json!({
                 "apiVersion": "argoproj.io/v1alpha1",
                 "kind": "Application",
-                "metadata": metadata(&r.helm_release, &fleet.gitops.argocd_namespace, r),
+                "metadata": metadata(&n.helm_release, &fleet.gitops.argocd_namespace, r),
                 "spec": {
                     "project": fleet.gitops.argocd_project,
                     "source": {
                         "repoURL": repo_url,
                         "chart": "gitlab-runner",
                         "targetRevision": chart.version,
-                        "helm": { "releaseName": r.helm_release, "valuesObject": values },
+                        "helm": { "releaseName": n.helm_release, "valuesObject": values },
                     },
-                    "destination": { "server": "https://kubernetes.default.svc", "namespace": r.namespace },
+                    "destination": { "server": "https://kubernetes.default.svc", "namespace": n.namespace },
                     "syncPolicy": { "automated": { "prune": true, "selfHeal": true } },
                 },
             });
-            tree.insert(format!("{dir}/application.yaml"), yaml_file(source, &[app]))?;
+            tree.insert(cx.path(RunnerFile::Application), yaml_file(source, &[app]))?;
         }
         GitopsEngine::Plain => {}
     }
@@ -99,23 +95,23 @@ pub fn render(
 
 /// The Kubernetes files of a ready runner, in apply order, relative to the environment folder.
 pub fn kubernetes_files(fleet: &Fleet, r: &Runner) -> Vec<String> {
-    let mut files = vec!["namespace.yaml", "serviceaccounts.yaml", "rbac.yaml"];
+    let mut files = vec![
+        RunnerFile::Namespace,
+        RunnerFile::ServiceAccounts,
+        RunnerFile::Rbac,
+    ];
     if matches!(fleet.token, TokenSource::ExternalSecret { .. }) {
-        files.push("externalsecret.yaml");
+        files.push(RunnerFile::ExternalSecret);
     }
     files.extend(install_file(fleet.gitops.engine));
     files
         .into_iter()
-        .map(|f| format!("{}/{f}", r.key))
+        .map(|f| layout::runner_file_in_env(&r.key, f))
         .collect()
 }
 
-pub fn render_kustomization(
-    fleet: &Fleet,
-    env: &Environment,
-    source: &str,
-    tree: &mut Tree,
-) -> Result<(), RenderError> {
+pub fn render_kustomization(cx: EnvCx, tree: &mut Tree) -> Result<(), RenderError> {
+    let (fleet, env, source) = (cx.fleet, cx.env, cx.source);
     let resources: Vec<String> = env
         .ready_runners()
         .flat_map(|r| kubernetes_files(fleet, r))
@@ -128,9 +124,9 @@ pub fn render_kustomization(
         "kind": "Kustomization",
         "resources": resources,
     });
-    tree.insert(
-        format!("{}/kustomization.yaml", env.key),
-        yaml_file(source, &[k]),
-    )?;
+    tree.insert(layout::kustomization(&env.key), yaml_file(source, &[k]))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

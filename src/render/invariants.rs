@@ -4,7 +4,9 @@
 
 use super::RenderError;
 use crate::facts;
+use crate::layout::{self, AzureFile, RunnerFile};
 use crate::model::{Fleet, TokenSource};
+use crate::readback;
 use crate::tree::Tree;
 use serde_json::Value;
 
@@ -16,12 +18,8 @@ fn yaml_docs(tree: &Tree, path: &str) -> Result<Vec<Value>, RenderError> {
     let text = tree
         .get_str(path)
         .ok_or_else(|| RenderError::Invariant(format!("{path} was not rendered")))?;
-    super::yaml_documents(text)
-        .map(|doc| {
-            serde_saphyr::from_str::<Value>(doc)
-                .map_err(|e| RenderError::Invariant(format!("{path} does not parse: {e}")))
-        })
-        .collect()
+    readback::yaml_values(text)
+        .map_err(|e| RenderError::Invariant(format!("{path} does not parse: {e}")))
 }
 
 /// Every federated credential in an ARM template, however deeply nested: (issuer, subject).
@@ -61,7 +59,7 @@ fn federated_credentials(v: &Value, out: &mut Vec<(String, String, Vec<String>)>
 
 pub fn check(fleet: &Fleet, tree: &Tree) -> Result<(), RenderError> {
     for env in &fleet.environments {
-        let arm_path = format!("{}/azure/main.json", env.key);
+        let arm_path = layout::azure_file(&env.key, AzureFile::MainJson);
         let arm: Value = serde_json::from_str(tree.get_str(&arm_path).unwrap_or_default())
             .map_err(|e| RenderError::Invariant(format!("{arm_path} does not parse: {e}")))?;
         let mut fics = Vec::new();
@@ -71,12 +69,12 @@ pub fn check(fleet: &Fleet, tree: &Tree) -> Result<(), RenderError> {
             // The issuer is byte-identical everywhere; each runner's subject has exactly one credential.
             let mine: Vec<_> = fics
                 .iter()
-                .filter(|(_, subject, _)| *subject == r.federated_subject)
+                .filter(|(_, subject, _)| *subject == r.names.federated_subject)
                 .collect();
             if mine.len() != 1 {
                 return fail(format!(
                     "{arm_path}: expected one federated credential for `{}`, found {}",
-                    r.federated_subject,
+                    r.names.federated_subject,
                     mine.len()
                 ));
             }
@@ -90,29 +88,25 @@ pub fn check(fleet: &Fleet, tree: &Tree) -> Result<(), RenderError> {
             if audiences != &[facts::FIC_AUDIENCE.to_owned()] {
                 return fail(format!(
                     "{arm_path}: audiences of `{}` are {audiences:?}",
-                    r.federated_subject
+                    r.names.federated_subject
                 ));
             }
             let Some(client_id) = &r.client_id else {
                 continue;
             };
-            let dir = format!("{}/{}", env.key, r.key);
+            let dir = layout::runner_dir(&env.key, &r.key);
+            let path = |f| layout::runner_file(&env.key, &r.key, f);
 
             // config.toml names the job pods' namespace and account: the federated subject.
-            let toml_path = format!("{dir}/config.toml");
+            let toml_path = path(RunnerFile::Config);
             let config: toml::Table = tree
                 .get_str(&toml_path)
                 .unwrap_or_default()
                 .parse()
                 .map_err(|e| RenderError::Invariant(format!("{toml_path} does not parse: {e}")))?;
-            let k8s = config
-                .get("runners")
-                .and_then(|r| r.as_array())
-                .and_then(|a| a.first())
-                .and_then(|r| r.get("kubernetes"))
-                .ok_or_else(|| {
-                    RenderError::Invariant(format!("{toml_path} has no [runners.kubernetes]"))
-                })?;
+            let k8s = readback::runner_kubernetes(&config).ok_or_else(|| {
+                RenderError::Invariant(format!("{toml_path} has no [runners.kubernetes]"))
+            })?;
             let get = |k: &str| {
                 k8s.get(k)
                     .and_then(|v| v.as_str())
@@ -124,10 +118,10 @@ pub fn check(fleet: &Fleet, tree: &Tree) -> Result<(), RenderError> {
                 get("namespace"),
                 get("service_account")
             );
-            if subject != r.federated_subject {
+            if subject != r.names.federated_subject {
                 return fail(format!(
                     "{toml_path}: job pods run as `{subject}` but the federated credential trusts `{}`",
-                    r.federated_subject
+                    r.names.federated_subject
                 ));
             }
             let label = k8s
@@ -142,7 +136,7 @@ pub fn check(fleet: &Fleet, tree: &Tree) -> Result<(), RenderError> {
             }
 
             // That account exists, in that namespace, with the client ID.
-            let accounts = yaml_docs(tree, &format!("{dir}/serviceaccounts.yaml"))?;
+            let accounts = yaml_docs(tree, &path(RunnerFile::ServiceAccounts))?;
             let names: Vec<&str> = accounts
                 .iter()
                 .filter_map(|a| a["metadata"]["name"].as_str())
@@ -167,7 +161,7 @@ pub fn check(fleet: &Fleet, tree: &Tree) -> Result<(), RenderError> {
             }
 
             // Helm values: the manager's account is rendered, the token Secret is the one we fill.
-            let values = yaml_docs(tree, &format!("{dir}/values.yaml"))?.remove(0);
+            let values = yaml_docs(tree, &path(RunnerFile::Values))?.remove(0);
             let sa = values["serviceAccount"]["name"]
                 .as_str()
                 .unwrap_or_default();
@@ -179,13 +173,13 @@ pub fn check(fleet: &Fleet, tree: &Tree) -> Result<(), RenderError> {
             let secret = values["runners"]["secret"].as_str().unwrap_or_default();
             let expected = match &fleet.token {
                 TokenSource::ExternalSecret { .. } => {
-                    let es = yaml_docs(tree, &format!("{dir}/externalsecret.yaml"))?.remove(0);
+                    let es = yaml_docs(tree, &path(RunnerFile::ExternalSecret))?.remove(0);
                     es["spec"]["target"]["name"]
                         .as_str()
                         .unwrap_or_default()
                         .to_owned()
                 }
-                TokenSource::ExistingSecret => r.token_secret.clone(),
+                TokenSource::ExistingSecret => r.names.token_secret.clone(),
             };
             if secret != expected {
                 return fail(format!(

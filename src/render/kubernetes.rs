@@ -1,9 +1,10 @@
 //! Kubernetes objects of one runner, built from `k8s-openapi` types (ExternalSecret, a CRD,
 //! from a small typed struct): Namespace, ServiceAccounts, RBAC and the token ExternalSecret.
 
-use super::{RenderError, yaml_file};
+use super::{Cx, RenderError, yaml_file};
 use crate::facts;
-use crate::model::{Environment, Fleet, Runner, TokenSource};
+use crate::layout::RunnerFile;
+use crate::model::{Runner, TokenSource};
 use crate::spec::{KubernetesAccess, StoreKind};
 use crate::tree::Tree;
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
@@ -66,21 +67,14 @@ struct ExternalSecret {
     spec: serde_json::Value,
 }
 
-pub fn render(
-    fleet: &Fleet,
-    env: &Environment,
-    r: &Runner,
-    source: &str,
-    tree: &mut Tree,
-) -> Result<(), RenderError> {
-    let dir = format!("{}/{}", env.key, r.key);
-    let ns = r.namespace.as_str();
-    let client_id = r.client_id.as_deref().ok_or_else(|| {
-        RenderError::Invariant(format!(
-            "runner `{}` has no client ID but its Kubernetes files were requested",
-            r.key
-        ))
-    })?;
+pub fn render(cx: Cx, tree: &mut Tree) -> Result<(), RenderError> {
+    let (r, source) = (cx.runner, cx.source);
+    let n = &r.names;
+    let ns = n.namespace.as_str();
+    let client_id = r
+        .client_id
+        .as_deref()
+        .expect("Kubernetes files are rendered only for runners with a client ID");
 
     // Pod Security Admission: Docker-in-Docker needs privileged pods; everything else runs
     // under the baseline profile (kubernetes.io/docs/concepts/security/pod-security-admission).
@@ -99,13 +93,13 @@ pub fn render(
         ..Default::default()
     };
     tree.insert(
-        format!("{dir}/namespace.yaml"),
+        cx.path(RunnerFile::Namespace),
         yaml_file(source, &[namespace]),
     )?;
 
     // The job pods' account carries the managed identity (Azure Workload Identity:
     // client-id and tenant-id annotations, and the use label, pkg/webhook/consts.go).
-    let mut job_meta = meta(&r.job_service_account, Some(ns), r);
+    let mut job_meta = meta(&n.job_service_account, Some(ns), r);
     job_meta.annotations = Some(
         [
             (
@@ -137,65 +131,65 @@ pub fn render(
         vec![job_sa]
     } else {
         let manager = ServiceAccount {
-            metadata: meta(&r.manager_service_account, Some(ns), r),
+            metadata: meta(&n.manager_service_account, Some(ns), r),
             ..Default::default()
         };
         vec![manager, job_sa]
     };
     tree.insert(
-        format!("{dir}/serviceaccounts.yaml"),
+        cx.path(RunnerFile::ServiceAccounts),
         yaml_file(source, &accounts),
     )?;
 
     let role = Role {
-        metadata: meta(&r.manager_role, Some(ns), r),
+        metadata: meta(&n.manager_role, Some(ns), r),
         rules: Some(manager_rules()),
     };
     let binding = RoleBinding {
-        metadata: meta(&r.manager_role, Some(ns), r),
+        metadata: meta(&n.manager_role, Some(ns), r),
         role_ref: RoleRef {
             api_group: "rbac.authorization.k8s.io".into(),
             kind: "Role".into(),
-            name: r.manager_role.clone(),
+            name: n.manager_role.clone(),
         },
-        subjects: Some(vec![sa_subject(&r.manager_service_account, ns)]),
+        subjects: Some(vec![sa_subject(&n.manager_service_account, ns)]),
     };
     let mut rbac: Vec<serde_json::Value> = vec![to_value(&role), to_value(&binding)];
     match r.kubernetes_access {
         KubernetesAccess::None => {}
         // The built-in `edit` ClusterRole, bound in the runner's namespace only.
         KubernetesAccess::Namespace => rbac.push(to_value(&RoleBinding {
-            metadata: meta(&r.job_binding, Some(ns), r),
+            metadata: meta(&n.job_binding, Some(ns), r),
             role_ref: RoleRef {
                 api_group: "rbac.authorization.k8s.io".into(),
                 kind: "ClusterRole".into(),
                 name: "edit".into(),
             },
-            subjects: Some(vec![sa_subject(&r.job_service_account, ns)]),
+            subjects: Some(vec![sa_subject(&n.job_service_account, ns)]),
         })),
         // The seed's ClusterRoleBinding, to the job pods' account only.
         KubernetesAccess::ClusterAdmin => rbac.push(to_value(&ClusterRoleBinding {
-            metadata: meta(&r.job_binding, None, r),
+            metadata: meta(&n.job_binding, None, r),
             role_ref: RoleRef {
                 api_group: "rbac.authorization.k8s.io".into(),
                 kind: "ClusterRole".into(),
                 name: "cluster-admin".into(),
             },
-            subjects: Some(vec![sa_subject(&r.job_service_account, ns)]),
+            subjects: Some(vec![sa_subject(&n.job_service_account, ns)]),
         })),
     }
-    tree.insert(format!("{dir}/rbac.yaml"), yaml_file(source, &rbac))?;
+    tree.insert(cx.path(RunnerFile::Rbac), yaml_file(source, &rbac))?;
 
     if let TokenSource::ExternalSecret {
         store_kind,
         store_name,
         refresh_interval,
-    } = &fleet.token
+    } = &cx.fleet.token
     {
         let es = ExternalSecret {
             api_version: "external-secrets.io/v1",
             kind: "ExternalSecret",
-            metadata: meta(&r.token_secret, Some(ns), r),
+            metadata: meta(&n.token_secret, Some(ns), r),
             spec: serde_json::json!({
                 "refreshInterval": refresh_interval,
                 "secretStoreRef": {
@@ -203,7 +197,7 @@ pub fn render(
                     "name": store_name,
                 },
                 "target": {
-                    "name": r.token_secret,
+                    "name": n.token_secret,
                     "creationPolicy": "Owner",
                     // The chart mounts both keys; an empty registration token is expected with
                     // glrt- tokens (chart values.yaml ExternalSecret example).
@@ -217,12 +211,12 @@ pub fn render(
                 },
                 "data": [{
                     "secretKey": "runnerToken",
-                    "remoteRef": { "key": r.key_vault_secret },
+                    "remoteRef": { "key": n.key_vault_secret },
                 }],
             }),
         };
         tree.insert(
-            format!("{dir}/externalsecret.yaml"),
+            cx.path(RunnerFile::ExternalSecret),
             yaml_file(source, &[es]),
         )?;
     }
@@ -232,3 +226,6 @@ pub fn render(
 fn to_value<T: Serialize>(v: &T) -> serde_json::Value {
     serde_json::to_value(v).expect("Kubernetes objects serialize")
 }
+
+#[cfg(test)]
+mod tests;

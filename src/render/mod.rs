@@ -12,7 +12,8 @@ pub mod registration;
 pub mod runner_config;
 pub mod values;
 
-use crate::model::Fleet;
+use crate::layout::{self, RunnerFile};
+use crate::model::{Environment, Fleet, Runner};
 use crate::tree::{Tree, TreeError};
 use serde::Serialize;
 use std::fmt;
@@ -69,19 +70,11 @@ pub fn yaml_file<T: Serialize>(source: &str, docs: &[T]) -> String {
     let mut out = format!("# {}\n", header(source));
     for (i, d) in docs.iter().enumerate() {
         if i > 0 {
-            out.push_str(&DOCUMENT_SEPARATOR[1..]);
+            out.push_str(&crate::readback::DOCUMENT_SEPARATOR[1..]);
         }
         out.push_str(&to_yaml(d));
     }
     out
-}
-
-/// What separates the documents of a multi-document YAML file that [`yaml_file`] writes.
-const DOCUMENT_SEPARATOR: &str = "\n---\n";
-
-/// The documents of a multi-document YAML text, as [`yaml_file`] separates them.
-pub fn yaml_documents(text: &str) -> impl Iterator<Item = &str> {
-    text.split(DOCUMENT_SEPARATOR)
 }
 
 /// Pretty JSON with sorted keys, two-space indent and a final newline.
@@ -92,28 +85,74 @@ pub fn to_json<T: Serialize>(value: &T) -> String {
     s
 }
 
-/// Renders the whole fleet. `source` is the spec's path as the user gave it (for headers).
+/// What every renderer of an environment's files reads: the fleet, the environment and the
+/// spec's path (for headers).
+#[derive(Clone, Copy)]
+pub struct EnvCx<'a> {
+    pub fleet: &'a Fleet,
+    pub env: &'a Environment,
+    pub source: &'a str,
+}
+
+impl<'a> EnvCx<'a> {
+    pub fn runner(self, runner: &'a Runner) -> Cx<'a> {
+        Cx {
+            fleet: self.fleet,
+            env: self.env,
+            runner,
+            source: self.source,
+        }
+    }
+}
+
+/// What every renderer of a runner's files reads.
+#[derive(Clone, Copy)]
+pub struct Cx<'a> {
+    pub fleet: &'a Fleet,
+    pub env: &'a Environment,
+    pub runner: &'a Runner,
+    pub source: &'a str,
+}
+
+impl Cx<'_> {
+    /// The path of one of this runner's files.
+    pub fn path(&self, file: RunnerFile) -> String {
+        layout::runner_file(&self.env.key, &self.runner.key, file)
+    }
+}
+
+/// Renders the whole fleet. `source` is the spec's path as written into headers.
 pub fn render(fleet: &Fleet, source: &str) -> Result<Tree, RenderError> {
     let mut tree = Tree::new();
     for env in &fleet.environments {
+        let ecx = EnvCx { fleet, env, source };
         for runner in &env.runners {
-            registration::render(fleet, env, runner, &mut tree)?;
-            if runner.client_id.is_none() {
-                continue;
-            }
-            let config = runner_config::render(fleet, runner, source)?;
-            let values = values::build(fleet, runner, &config);
-            kubernetes::render(fleet, env, runner, source, &mut tree)?;
-            gitops::render(fleet, runner, source, &values, &mut tree)?;
-            tree.insert(format!("{}/{}/config.toml", env.key, runner.key), config)?;
-            tree.insert(
-                format!("{}/{}/values.yaml", env.key, runner.key),
-                yaml_file(source, &[&values]),
-            )?;
+            render_runner(ecx.runner(runner), &mut tree)?;
         }
-        gitops::render_kustomization(fleet, env, source, &mut tree)?;
-        azure::render(fleet, env, source, &mut tree)?;
+        gitops::render_kustomization(ecx, &mut tree)?;
+        azure::render(ecx, &mut tree)?;
     }
     invariants::check(fleet, &tree)?;
     Ok(tree)
 }
+
+/// A runner's files: its registration always; its Kubernetes files once its client ID is known.
+fn render_runner(cx: Cx, tree: &mut Tree) -> Result<(), RenderError> {
+    registration::render(cx, tree)?;
+    if cx.runner.client_id.is_none() {
+        return Ok(());
+    }
+    let config = runner_config::render(cx)?;
+    let values = values::build(cx, &config);
+    kubernetes::render(cx, tree)?;
+    gitops::render(cx, &values, tree)?;
+    tree.insert(cx.path(RunnerFile::Config), config)?;
+    tree.insert(
+        cx.path(RunnerFile::Values),
+        yaml_file(cx.source, &[&values]),
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -2,18 +2,15 @@
 //! (gitlab-org/gitlab#390427), with the group or project path in place of its numeric ID, and
 //! where the pipeline stores the `glrt-` token it gets back.
 
-use super::{RenderError, to_json};
-use crate::model::{Environment, Fleet, Runner, TokenSource};
+use super::{Cx, RenderError, to_json};
+use crate::layout::RunnerFile;
+use crate::model::TokenSource;
 use crate::spec::{AccessLevel, RunnerType};
 use crate::tree::Tree;
 use serde_json::json;
 
-pub fn render(
-    fleet: &Fleet,
-    env: &Environment,
-    r: &Runner,
-    tree: &mut Tree,
-) -> Result<(), RenderError> {
+pub fn render(cx: Cx, tree: &mut Tree) -> Result<(), RenderError> {
+    let (fleet, env, r) = (cx.fleet, cx.env, cx.runner);
     let (runner_type, path_key) = match r.runner_type {
         RunnerType::Group => ("group_type", "group_path"),
         RunnerType::Project => ("project_type", "project_path"),
@@ -21,7 +18,7 @@ pub fn render(
     let mut body = json!({
         "runner_type": runner_type,
         path_key: r.path,
-        "description": r.description,
+        "description": r.names.description,
         "tag_list": r.tags,
         "run_untagged": r.run_untagged,
         "locked": r.locked,
@@ -39,18 +36,18 @@ pub fn render(
         TokenSource::ExternalSecret { .. } => {
             body["token_destination"] = json!({
                 "key_vault": env.key_vault,
-                "secret": r.key_vault_secret,
+                "secret": r.names.key_vault_secret,
             });
         }
         TokenSource::ExistingSecret => {
             body["token_destination"] = json!({
-                "kubernetes_secret": { "namespace": r.namespace, "name": r.token_secret },
+                "kubernetes_secret": { "namespace": r.names.namespace, "name": r.names.token_secret },
             });
         }
     }
-    tree.insert(
-        format!("{}/{}/registration.json", env.key, r.key),
-        to_json(&body),
-    )?;
+    tree.insert(cx.path(RunnerFile::Registration), to_json(&body))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -4,9 +4,8 @@
 //! back with the `toml` crate and every key checked against the runner's known keys, so a
 //! misspelt key (`runners.kuberentes`) fails the render instead of being ignored by the runner.
 
-use super::{RenderError, header};
+use super::{Cx, RenderError, header};
 use crate::facts;
-use crate::model::{Fleet, Runner};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -56,7 +55,8 @@ fn toml_literal(v: minijinja::Value) -> Result<String, minijinja::Error> {
     }
 }
 
-pub fn render(_fleet: &Fleet, r: &Runner, source: &str) -> Result<String, RenderError> {
+pub fn render(cx: Cx) -> Result<String, RenderError> {
+    let r = cx.runner;
     // Compiled once per process: the template is static.
     static ENV: std::sync::OnceLock<Result<minijinja::Environment<'static>, String>> =
         std::sync::OnceLock::new();
@@ -119,11 +119,11 @@ pub fn render(_fleet: &Fleet, r: &Runner, source: &str) -> Result<String, Render
         container: &c.container,
     });
     let ctx = minijinja::Value::from(minijinja::value::Serde(Context {
-        header: header(source),
-        namespace: &r.namespace,
+        header: header(cx.source),
+        namespace: &r.names.namespace,
         job_image: &r.job_image,
         privileged: r.privileged,
-        job_service_account: &r.job_service_account,
+        job_service_account: &r.names.job_service_account,
         resources,
         wi_label: facts::WI_USE_LABEL,
         node_selector: &r.node_selector,
@@ -260,41 +260,4 @@ pub fn check_keys(text: &str) -> Result<(), RenderError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::check_keys;
-
-    #[test]
-    fn misspelt_table_fails() {
-        let err = check_keys("[[runners]]\n[runners.kuberentes]\nnamespace = \"x\"\n").unwrap_err();
-        assert!(
-            err.to_string().contains("unknown key runners.kuberentes"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn misspelt_key_fails() {
-        let err =
-            check_keys("[[runners]]\n[runners.kubernetes]\nservice_acount = \"x\"\n").unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("runners.kubernetes.service_acount"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn two_runners_fail() {
-        assert!(
-            check_keys(
-                "[[runners]]\nexecutor = \"kubernetes\"\n[[runners]]\nexecutor = \"kubernetes\"\n"
-            )
-            .is_err()
-        );
-    }
-
-    #[test]
-    fn known_keys_pass() {
-        check_keys("[[runners]]\nexecutor = \"kubernetes\"\n[runners.kubernetes]\nnamespace = \"x\"\n[runners.kubernetes.pod_labels]\n\"a/b\" = \"true\"\n[[runners.kubernetes.volumes.empty_dir]]\nname = \"docker-certs\"\nmount_path = \"/certs/client\"\nmedium = \"Memory\"\n").unwrap();
-    }
-}
+mod tests;

@@ -5,11 +5,12 @@
 //! `glrt-` tokens the runner refuses them as "reserved" (runner `commands/register.go`); they
 //! belong to the GitLab registration (`registration.json`).
 
+use super::Cx;
 use crate::facts;
-use crate::model::{Fleet, Runner};
 use serde_json::{Value, json};
 
-pub fn build(fleet: &Fleet, r: &Runner, config_toml: &str) -> Value {
+pub fn build(cx: Cx, config_toml: &str) -> Value {
+    let (fleet, r) = (cx.fleet, cx.runner);
     let mut values = json!({
         "gitlabUrl": fleet.gitlab_url,
         // preStop unregisters the runner manager on shutdown (chart: only without deploymentLifecycle).
@@ -19,11 +20,11 @@ pub fn build(fleet: &Fleet, r: &Runner, config_toml: &str) -> Value {
         "checkInterval": r.check_interval,
         // runnergen renders the Role, RoleBinding and ServiceAccounts itself.
         "rbac": { "create": false },
-        "serviceAccount": { "create": false, "name": r.manager_service_account },
+        "serviceAccount": { "create": false, "name": r.names.manager_service_account },
         "metrics": { "enabled": true },
         "runners": {
-            "name": r.runner_name,
-            "secret": r.token_secret,
+            "name": r.names.runner_name,
+            "secret": r.names.token_secret,
             "config": config_toml,
         },
         "deploymentLabels": { "deployment_repository": r.repository_label },
@@ -49,3 +50,6 @@ pub fn build(fleet: &Fleet, r: &Runner, config_toml: &str) -> Value {
     }
     values
 }
+
+#[cfg(test)]
+mod tests;

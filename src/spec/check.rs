@@ -7,33 +7,8 @@ use super::types::*;
 use super::yaml::SourceMap;
 use super::{key_pos, pos, ptr_key};
 use crate::facts;
+use crate::names::{self, PLACEHOLDERS, expand};
 use std::collections::BTreeSet;
-
-/// Placeholders a naming template may use.
-pub const PLACEHOLDERS: &[&str] = &["org", "env", "envLong", "region", "runner"];
-
-/// Expands a naming template; `lookup` gives each placeholder's value.
-/// Errors name the first unknown or unclosed placeholder.
-pub fn expand(template: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
-    let mut out = String::new();
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        let close = after
-            .find('}')
-            .ok_or_else(|| format!("unclosed `{{` in `{template}`"))?;
-        let name = &after[..close];
-        let value = lookup(name).ok_or_else(|| format!("unknown placeholder `{{{name}}}`"))?;
-        out.push_str(&value);
-        rest = &after[close + 1..];
-    }
-    if rest.contains('}') {
-        return Err(format!("unmatched `}}` in `{template}`"));
-    }
-    out.push_str(rest);
-    Ok(out)
-}
 
 struct Ctx<'a> {
     map: &'a SourceMap,
@@ -330,7 +305,7 @@ fn check_identity(cx: &mut Ctx, rp: &str, id: &Identity, env: Option<&Environmen
         } else if let Some(id) = facts::role_id(&ra.role) {
             Some(id.to_owned())
         } else {
-            let names = facts::BUILTIN_ROLES.iter().map(|(n, _)| *n);
+            let names = facts::BUILTIN_ROLES.iter().map(|r| r.name);
             let hint = match did_you_mean(&ra.role, names) {
                 Some(m) => format!("did you mean `{m}`? Other roles are given by their role-definition GUID (`az role definition list --name <name> --query [].name`)"),
                 None => "give a built-in role listed in the README, or any role by its role-definition GUID (`az role definition list --name <name> --query [].name`)".into(),
@@ -437,20 +412,11 @@ fn check_identity(cx: &mut Ctx, rp: &str, id: &Identity, env: Option<&Environmen
 }
 
 fn check_naming(cx: &mut Ctx, n: &Naming) {
-    let fields = [
-        ("namespace", &n.namespace),
-        ("managerServiceAccount", &n.manager_service_account),
-        ("jobServiceAccount", &n.job_service_account),
-        ("tokenSecret", &n.token_secret),
-        ("keyVaultSecret", &n.key_vault_secret),
-        ("identity", &n.identity),
-        ("federatedCredential", &n.federated_credential),
-        ("helmRelease", &n.helm_release),
-        ("runnerName", &n.runner_name),
-    ];
-    for (field, value) in fields {
-        let Some(t) = value else { continue };
-        let p = format!("/naming/{field}");
+    for rule in names::RULES {
+        let Some(t) = (rule.template)(n) else {
+            continue;
+        };
+        let p = format!("/naming/{}", rule.field);
         if let Err(e) = expand(t, |k| PLACEHOLDERS.contains(&k).then(String::new)) {
             cx.err(
                 "E022",
@@ -465,11 +431,14 @@ fn check_naming(cx: &mut Ctx, n: &Naming) {
                         .join(", ")
                 ),
             );
-        } else if !t.contains("{runner}") && field != "runnerName" {
+        } else if rule.needs_runner && !t.contains("{runner}") {
             cx.err(
                 "E022",
                 &p,
-                format!("`{t}` has no `{{runner}}`, so every runner would get the same {field}"),
+                format!(
+                    "`{t}` has no `{{runner}}`, so every runner would get the same {}",
+                    rule.field
+                ),
                 "include `{runner}` so each runner's name is its own".into(),
             );
         }
@@ -479,23 +448,6 @@ fn check_naming(cx: &mut Ctx, n: &Naming) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn expands_templates() {
-        let f = |k: &str| match k {
-            "env" => Some("ss".to_owned()),
-            "runner" => Some("tf".to_owned()),
-            _ => None,
-        };
-        assert_eq!(expand("{env}-k8-{runner}", f).unwrap(), "ss-k8-tf");
-        assert!(
-            expand("{nope}", f)
-                .unwrap_err()
-                .contains("unknown placeholder `{nope}`")
-        );
-        assert!(expand("{env", f).is_err());
-        assert!(expand("env}", f).is_err());
-    }
 
     #[test]
     fn issuer_rules() {

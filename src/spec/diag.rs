@@ -30,14 +30,7 @@ impl Diagnostic {
         path: impl Into<String>,
         message: impl Into<String>,
     ) -> Self {
-        Diagnostic {
-            severity: Severity::Error,
-            code,
-            pos,
-            path: path.into(),
-            message: message.into(),
-            hint: None,
-        }
+        Self::new(Severity::Error, code, pos, path.into(), message.into())
     }
 
     pub fn note(
@@ -46,12 +39,22 @@ impl Diagnostic {
         path: impl Into<String>,
         message: impl Into<String>,
     ) -> Self {
+        Self::new(Severity::Note, code, pos, path.into(), message.into())
+    }
+
+    fn new(
+        severity: Severity,
+        code: &'static str,
+        pos: Pos,
+        path: String,
+        message: String,
+    ) -> Self {
         Diagnostic {
-            severity: Severity::Note,
+            severity,
             code,
             pos,
-            path: path.into(),
-            message: message.into(),
+            path,
+            message,
             hint: None,
         }
     }

@@ -26,29 +26,21 @@ fn storage_key(s: &str) -> bool {
             .any(|w| w.len() == 88 && w.ends_with("==") && !w[..86].contains('='))
 }
 
+/// GitLab token prefixes (docs.gitlab.com/security/tokens): runner authentication `glrt-`,
+/// personal access `glpat-`, legacy registration `GR1348941`, deploy `gldt-`, pipeline trigger
+/// `glptt-`. A prefix followed by at least 16 token characters is a token.
+const GITLAB_TOKENS: &[(&str, &str)] = &[
+    ("glrt-", "a GitLab runner authentication token (glrt-)"),
+    ("glpat-", "a GitLab personal access token (glpat-)"),
+    (
+        "GR1348941",
+        "a GitLab runner registration token (GR1348941)",
+    ),
+    ("gldt-", "a GitLab deploy token (gldt-)"),
+    ("glptt-", "a GitLab pipeline trigger token (glptt-)"),
+];
+
 const PATTERNS: &[Pattern] = &[
-    // GitLab token prefixes: docs.gitlab.com/security/tokens (runner authentication `glrt-`,
-    // personal access `glpat-`, legacy registration `GR1348941`, deploy `gldt-`, pipeline trigger `glptt-`).
-    Pattern {
-        what: "a GitLab runner authentication token (glrt-)",
-        found: |s| token_after(s, "glrt-", 16),
-    },
-    Pattern {
-        what: "a GitLab personal access token (glpat-)",
-        found: |s| token_after(s, "glpat-", 16),
-    },
-    Pattern {
-        what: "a GitLab runner registration token (GR1348941)",
-        found: |s| token_after(s, "GR1348941", 16),
-    },
-    Pattern {
-        what: "a GitLab deploy token (gldt-)",
-        found: |s| token_after(s, "gldt-", 16),
-    },
-    Pattern {
-        what: "a GitLab pipeline trigger token (glptt-)",
-        found: |s| token_after(s, "glptt-", 16),
-    },
     Pattern {
         what: "an Azure storage account key",
         found: storage_key,
@@ -65,7 +57,11 @@ const PATTERNS: &[Pattern] = &[
 
 /// The first kind of secret a text looks like, if any.
 pub fn looks_like_secret(s: &str) -> Option<&'static str> {
-    PATTERNS.iter().find(|p| (p.found)(s)).map(|p| p.what)
+    GITLAB_TOKENS
+        .iter()
+        .find(|(prefix, _)| token_after(s, prefix, 16))
+        .map(|(_, what)| *what)
+        .or_else(|| PATTERNS.iter().find(|p| (p.found)(s)).map(|p| p.what))
 }
 
 /// Every scalar (keys included) that looks like a secret.

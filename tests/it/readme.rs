@@ -1,7 +1,6 @@
 //! The README's generated sections stay current.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 fn section<'a>(text: &'a str, name: &str) -> &'a str {
     let start = format!("<!-- {name}:start -->\n");

@@ -1,7 +1,6 @@
 //! Writing: all or nothing, only what runnergen owns, never outside the directory or through links.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::fs;
 use std::path::PathBuf;
 

@@ -23,16 +23,16 @@ fn runner<'a>(f: &'a Fleet, key: &str) -> &'a Runner {
 fn default_names_reproduce_the_seed() {
     let f = fleet("fixtures/ascode/runners.yaml");
     let tf = runner(&f, "tf");
-    assert_eq!(tf.identity_name, "weu-ss-msi-gitlab-tf");
+    assert_eq!(tf.names.identity, "weu-ss-msi-gitlab-tf");
     assert_eq!(
-        tf.federated_credential_name,
+        tf.names.federated_credential,
         "ascode-shared-msi-gitlab-tf-cred"
     );
-    assert_eq!(tf.helm_release, "ascode-ss-tf");
-    assert_eq!(tf.runner_name, "ss-k8-tf");
-    assert_eq!(tf.namespace, "gitlab-tf");
-    assert_eq!(tf.manager_service_account, "gitlab-runner-tf");
-    assert_eq!(tf.job_service_account, "gitlab-runner-tf-jobs");
+    assert_eq!(tf.names.helm_release, "ascode-ss-tf");
+    assert_eq!(tf.names.runner_name, "ss-k8-tf");
+    assert_eq!(tf.names.namespace, "gitlab-tf");
+    assert_eq!(tf.names.manager_service_account, "gitlab-runner-tf");
+    assert_eq!(tf.names.job_service_account, "gitlab-runner-tf-jobs");
 }
 
 #[test]
@@ -52,7 +52,10 @@ fn tags_follow_the_seed_region_then_name_then_tags() {
 #[test]
 fn description_is_the_seeds() {
     let f = fleet("fixtures/ascode/runners.yaml");
-    assert_eq!(runner(&f, "tf").description, "gitlab-runner-tf-weu-aks");
+    assert_eq!(
+        runner(&f, "tf").names.description,
+        "gitlab-runner-tf-weu-aks"
+    );
 }
 
 #[test]
@@ -60,7 +63,7 @@ fn federated_subject_names_the_job_service_account() {
     let f = fleet("fixtures/ascode/runners.yaml");
     let tf = runner(&f, "tf");
     assert_eq!(
-        tf.federated_subject,
+        tf.names.federated_subject,
         "system:serviceaccount:gitlab-tf:gitlab-runner-tf-jobs"
     );
     assert_eq!(tf.oidc_issuer_url, f.environments[0].oidc_issuer_url);
@@ -71,9 +74,12 @@ fn shared_service_account_is_one_account() {
     let f = fleet("fixtures/shared-sa/runners.yaml");
     let tf = runner(&f, "tf");
     assert!(tf.shared_service_account);
-    assert_eq!(tf.job_service_account, tf.manager_service_account);
     assert_eq!(
-        tf.federated_subject,
+        tf.names.job_service_account,
+        tf.names.manager_service_account
+    );
+    assert_eq!(
+        tf.names.federated_subject,
         "system:serviceaccount:gitlab-tf:gitlab-runner-tf"
     );
 }
@@ -140,15 +146,15 @@ fn pending_runners_are_not_ready() {
 fn deployment_outputs_are_per_runner() {
     let f = fleet("fixtures/fleet-50/runners.yaml");
     let r = runner(&f, "team07-prd");
-    assert_eq!(r.symbol, "team07_prd");
-    assert_eq!(r.client_id_output, "team07_prdClientId");
-    assert_eq!(model::deployment_name(&f.environments[1]), "runnergen-prd");
+    assert_eq!(r.names.symbol, "team07_prd");
+    assert_eq!(r.names.client_id_output, "team07_prdClientId");
+    assert_eq!(f.environments[1].deployments.main, "runnergen-prd");
 }
 
 #[test]
 fn naming_overrides_apply_everywhere() {
     let f = fleet("fixtures/existing-secret/runners.yaml");
-    assert_eq!(runner(&f, "build").token_secret, "runner-token-build");
+    assert_eq!(runner(&f, "build").names.token_secret, "runner-token-build");
     assert_eq!(f.token, model::TokenSource::ExistingSecret);
 }
 

@@ -1,8 +1,7 @@
 //! Every spec under fixtures/invalid/ yields exactly its expected diagnostics and exit code 2,
 //! and writes nothing.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 #[test]
 fn invalid_fixtures_report_located_diagnostics() {

@@ -1,7 +1,6 @@
 //! `runnergen diff`: golden output for each format and exit code.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 fn diff(args: &[&str]) -> (i32, String, String) {
     diff_in(&root(), args)

@@ -1,8 +1,7 @@
 //! Golden files: the committed schema, the committed `out/`, and the expected tree of every
 //! example fleet under fixtures/. `RUNNERGEN_BLESS=1 cargo test` regenerates them.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::collections::BTreeSet;
 use std::path::Path;
 

@@ -1,0 +1,63 @@
+//! What a runner may do, as far as review is concerned: its Azure roles and Graph permissions,
+//! its job pods' Kubernetes access, privileged pods, who can run jobs on it, where its token
+//! comes from. [`Access::of`] reads it from the model: the one source of security facts for
+//! `diff` in both modes. `readback::access` reads the same facts back from a rendered
+//! directory, for the side of a diff that has no model (a committed tree); a test keeps the two
+//! equal on every fixture.
+
+use crate::model::{Environment, Fleet, Runner, TokenSource};
+use crate::spec::{AccessLevel, KubernetesAccess};
+use std::collections::BTreeSet;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Access {
+    /// (role display name, scope ID)
+    pub roles: BTreeSet<(String, String)>,
+    pub graph: BTreeSet<String>,
+    /// Only for runners whose Kubernetes files are rendered.
+    pub kubernetes: Option<KubernetesAccess>,
+    /// Only for runners whose Kubernetes files are rendered.
+    pub privileged: Option<bool>,
+    pub run_untagged: Option<bool>,
+    pub protected: Option<bool>,
+    pub token_source: Option<String>,
+}
+
+impl Access {
+    /// What the rendered files of `r` grant.
+    pub fn of(fleet: &Fleet, env: &Environment, r: &Runner) -> Access {
+        let ready = r.client_id.is_some();
+        Access {
+            roles: r
+                .roles
+                .iter()
+                .map(|ra| (ra.display_name(), ra.scope.id()))
+                .collect(),
+            graph: r.graph_permissions().map(str::to_owned).collect(),
+            kubernetes: ready.then_some(r.kubernetes_access),
+            privileged: ready.then_some(r.privileged),
+            run_untagged: Some(r.run_untagged),
+            protected: Some(r.access_level == AccessLevel::RefProtected),
+            token_source: Some(token_source(fleet, env, r)),
+        }
+    }
+}
+
+/// Where a runner's token is kept, in words.
+fn token_source(fleet: &Fleet, env: &Environment, r: &Runner) -> String {
+    match fleet.token {
+        TokenSource::ExternalSecret { .. } => key_vault_source(
+            env.key_vault.as_deref().unwrap_or("?"),
+            &r.names.key_vault_secret,
+        ),
+        TokenSource::ExistingSecret => existing_secret_source(&r.names.token_secret),
+    }
+}
+
+pub fn key_vault_source(vault: &str, secret: &str) -> String {
+    format!("Key Vault {vault}/{secret}")
+}
+
+pub fn existing_secret_source(name: &str) -> String {
+    format!("existing Secret {name}")
+}

@@ -1,0 +1,45 @@
+//! The pipeline in one place: spec text → checked spec → model ([`resolve`]) → rendered tree
+//! with its ownership manifest ([`render`]). The CLI, the tests and the fuzz targets all come
+//! through here, so none of them strings the stages together differently.
+
+use crate::model::{self, Fleet};
+use crate::render::{self, RenderError};
+use crate::spec::{self, Diagnostic, yaml::SourceMap};
+use crate::tree::Tree;
+use crate::write;
+
+/// A spec that passed every check, resolved.
+pub struct Resolved {
+    pub fleet: Fleet,
+    /// Where each node of the spec is, for notes about it.
+    pub map: SourceMap,
+}
+
+/// Checks the spec and resolves it to the model; every problem at once, or the model.
+pub fn resolve(text: &str) -> Result<Resolved, Vec<Diagnostic>> {
+    let checked = spec::load(text)?;
+    let fleet = model::build(&checked)?;
+    Ok(Resolved {
+        fleet,
+        map: checked.map,
+    })
+}
+
+/// Renders the fleet and adds the ownership manifest. `source` is the spec's path as written
+/// into headers.
+pub fn render(fleet: &Fleet, source: &str) -> Result<Tree, RenderError> {
+    let mut tree = render::render(fleet, source)?;
+    tree.insert(write::MANIFEST, write::manifest_for(&tree, source))?;
+    Ok(tree)
+}
+
+/// [`resolve`] then [`render`], with diagnostics rendered against the spec text.
+pub fn compile(source: &str, text: &str) -> Result<Tree, String> {
+    let resolved = resolve(text).map_err(|diags| {
+        diags
+            .iter()
+            .map(|d| d.render(source, text))
+            .collect::<String>()
+    })?;
+    render(&resolved.fleet, source).map_err(|e| e.to_string())
+}

@@ -1,0 +1,169 @@
+//! The promotion preview: two environments of one spec, runner by runner, with everything that
+//! is meant to differ between environments (names, IDs, the issuer, environment tokens in
+//! subscription, group and resource names) normalised away.
+
+use super::semantic::field_changes;
+use super::{Changes, Report, RunnerChange, Status};
+use super::{SecurityChange, security_changes};
+use crate::access::Access;
+use crate::model::{Environment, Fleet, ResourceList, Runner};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Replaces environment-specific tokens (whole segments between `-_./:`) with placeholders.
+pub(super) fn normalize_text(s: &str, env: &Environment) -> String {
+    let mut out = String::new();
+    let mut token = String::new();
+    let flush = |token: &mut String, out: &mut String| {
+        let t = token.as_str();
+        let rep = if t == env.key {
+            "{env}"
+        } else if t == env.long_name {
+            "{envLong}"
+        } else if t == env.region_code {
+            "{region}"
+        } else if t == env.location {
+            "{location}"
+        } else {
+            t
+        };
+        out.push_str(rep);
+        token.clear();
+    };
+    for c in s.chars() {
+        if matches!(c, '-' | '_' | '.' | '/' | ':') {
+            flush(&mut token, &mut out);
+            out.push(c);
+        } else {
+            token.push(c);
+        }
+    }
+    flush(&mut token, &mut out);
+    // Subscription IDs (which contain `-`) by alias.
+    for (alias, id) in &env.subscriptions {
+        out = replace_ignore_case(&out, id, &format!("{{subscription:{alias}}}"));
+    }
+    out
+}
+
+fn replace_ignore_case(haystack: &str, needle: &str, with: &str) -> String {
+    let lower = haystack.to_lowercase();
+    let needle = needle.to_lowercase();
+    if needle.is_empty() || lower.len() != haystack.len() {
+        return haystack.to_owned();
+    }
+    let mut out = String::new();
+    let mut last = 0;
+    for (i, _) in lower.match_indices(&needle) {
+        out.push_str(&haystack[last..i]);
+        out.push_str(with);
+        last = i + needle.len();
+    }
+    out.push_str(&haystack[last..]);
+    out
+}
+
+/// A runner as it should compare across environments: names, IDs, issuer and namespaces out,
+/// environment tokens in subscription, group and resource names replaced by placeholders.
+pub fn normalized(fleet: &Fleet, env: &Environment, r: &Runner) -> Value {
+    let n = |s: &str| normalize_text(s, env);
+    let list = |l: &ResourceList| json!({"cpu": l.cpu, "memory": l.memory, "ephemeralStorage": l.ephemeral_storage});
+    let roles: Vec<String> = r
+        .roles
+        .iter()
+        .map(|ra| format!("{} on {}", ra.display_name(), n(&ra.scope.id())))
+        .collect();
+    let graph: Vec<&str> = r.graph_permissions().collect();
+    json!({
+        "chartVersion": fleet.chart.version,
+        "type": r.runner_type,
+        "path": n(&r.path),
+        "tags": r.tags.iter().map(|t| n(t)).collect::<Vec<_>>(),
+        "runUntagged": r.run_untagged,
+        "locked": r.locked,
+        "accessLevel": r.access_level,
+        "maximumTimeout": r.maximum_timeout,
+        "privileged": r.privileged,
+        "concurrent": r.concurrent,
+        "checkInterval": r.check_interval,
+        "terminationGracePeriodSeconds": r.termination_grace_period_seconds,
+        "jobImage": r.job_image,
+        "resources": {"requests": list(&r.requests), "limits": list(&r.limits)},
+        "nodeSelector": r.node_selector,
+        "tolerations": r.tolerations.iter().map(|t| json!({"key": t.key, "value": t.value, "effect": t.effect})).collect::<Vec<_>>(),
+        "cache": r.cache.as_ref().map(|c| json!({"container": n(&c.container), "shared": c.shared})),
+        "sharedServiceAccount": r.shared_service_account,
+        "kubernetesAccess": r.kubernetes_access,
+        "graphPermissions": graph,
+        "roles": roles,
+    })
+}
+
+/// A runner's access as it compares across environments: the model's summary with scopes
+/// normalised. The token source is fleet-wide, the same on both sides, so it is left out; so
+/// is the readiness of the Kubernetes side (a promotion compares intent, not rollout phase).
+fn access(fleet: &Fleet, env: &Environment, r: &Runner) -> Access {
+    let a = Access::of(fleet, env, r);
+    Access {
+        roles: a
+            .roles
+            .into_iter()
+            .map(|(role, scope)| (role, normalize_text(&scope, env)))
+            .collect(),
+        kubernetes: Some(r.kubernetes_access),
+        privileged: Some(r.privileged),
+        token_source: None,
+        ..a
+    }
+}
+
+/// Runners pair by key with the environment's own tokens replaced (`tf-dev` ↔ `tf-prd`).
+fn by_key(env: &Environment) -> BTreeMap<String, &Runner> {
+    env.runners
+        .iter()
+        .map(|r| (normalize_text(&r.key, env), r))
+        .collect()
+}
+
+/// Compares environment `from` with `to`, runner by runner: what promoting `from`'s setup
+/// to `to` would change, seen from `to`.
+pub fn diff_environments(fleet: &Fleet, from: &Environment, to: &Environment) -> Report {
+    let (a, b) = (by_key(from), by_key(to));
+    let keys: BTreeSet<&str> = a.keys().chain(b.keys()).map(String::as_str).collect();
+    let mut runners = Vec::new();
+    let mut security: Vec<SecurityChange> = Vec::new();
+    for k in keys {
+        let (ra, rb) = (a.get(k), b.get(k));
+        let name = rb.or(ra).map_or(k, |r| r.key.as_str());
+        let (acc_a, acc_b) = (
+            ra.map(|r| access(fleet, from, r)).unwrap_or_default(),
+            rb.map(|r| access(fleet, to, r)).unwrap_or_default(),
+        );
+        // Promoting brings `to` where `from` is: changes read from `to`'s state to `from`'s.
+        security.extend(security_changes(&to.key, name, &acc_b, &acc_a));
+        let (status, fields) = match (ra, rb) {
+            (Some(x), Some(y)) => {
+                let fields = field_changes(&normalized(fleet, to, y), &normalized(fleet, from, x));
+                if fields.is_empty() {
+                    continue;
+                }
+                (Status::Changed, fields)
+            }
+            (Some(_), None) => (Status::Added, Vec::new()),
+            (None, Some(_)) => (Status::Removed, Vec::new()),
+            (None, None) => continue,
+        };
+        runners.push(RunnerChange {
+            runner: k.to_owned(),
+            status,
+            fields,
+        });
+    }
+    SecurityChange::sort(&mut security);
+    Report {
+        from: from.key.clone(),
+        to: to.key.clone(),
+        security,
+        changes: Changes::Runners(runners),
+    }
+}

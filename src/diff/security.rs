@@ -1,0 +1,353 @@
+//! Security-relevant changes between two [`Access`] summaries of one runner, ranked so that
+//! whatever widens privileges comes first.
+
+use crate::access::Access;
+use crate::facts::role_rank;
+use crate::spec::KubernetesAccess;
+use serde::{Serialize, Serializer};
+use std::collections::BTreeSet;
+
+/// What kind of security-relevant change; serialized kebab-case as `diff --format json` shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SecurityKind {
+    RoleAdded,
+    RoleWidened,
+    RoleNarrowed,
+    RoleRemoved,
+    GraphPermissionAdded,
+    GraphPermissionRemoved,
+    ClusterAdminAdded,
+    KubernetesAccessWidened,
+    KubernetesAccessNarrowed,
+    PrivilegedOn,
+    PrivilegedOff,
+    RunUntaggedOn,
+    ProtectionOff,
+    TokenSourceChanged,
+}
+
+impl SecurityKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            SecurityKind::RoleAdded => "role-added",
+            SecurityKind::RoleWidened => "role-widened",
+            SecurityKind::RoleNarrowed => "role-narrowed",
+            SecurityKind::RoleRemoved => "role-removed",
+            SecurityKind::GraphPermissionAdded => "graph-permission-added",
+            SecurityKind::GraphPermissionRemoved => "graph-permission-removed",
+            SecurityKind::ClusterAdminAdded => "cluster-admin-added",
+            SecurityKind::KubernetesAccessWidened | SecurityKind::KubernetesAccessNarrowed => {
+                "kubernetes-access-changed"
+            }
+            SecurityKind::PrivilegedOn => "privileged-on",
+            SecurityKind::PrivilegedOff => "privileged-off",
+            SecurityKind::RunUntaggedOn => "run-untagged-on",
+            SecurityKind::ProtectionOff => "protection-off",
+            SecurityKind::TokenSourceChanged => "token-source-changed",
+        }
+    }
+
+    /// True when the change gives the runner's jobs more power: `diff` exits 3.
+    pub fn widens(self) -> bool {
+        matches!(
+            self,
+            SecurityKind::RoleAdded
+                | SecurityKind::RoleWidened
+                | SecurityKind::GraphPermissionAdded
+                | SecurityKind::ClusterAdminAdded
+                | SecurityKind::KubernetesAccessWidened
+                | SecurityKind::PrivilegedOn
+                | SecurityKind::RunUntaggedOn
+                | SecurityKind::ProtectionOff
+        )
+    }
+}
+
+impl Serialize for SecurityKind {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SecurityChange {
+    pub environment: String,
+    pub runner: String,
+    pub kind: SecurityKind,
+    pub message: String,
+}
+
+impl SecurityChange {
+    pub fn widens(&self) -> bool {
+        self.kind.widens()
+    }
+
+    /// Widening changes first, then by environment, runner, kind and message.
+    pub fn sort(changes: &mut [SecurityChange]) {
+        changes.sort_by(|a, b| {
+            (
+                !a.widens(),
+                &a.environment,
+                &a.runner,
+                a.kind.name(),
+                &a.message,
+            )
+                .cmp(&(
+                    !b.widens(),
+                    &b.environment,
+                    &b.runner,
+                    b.kind.name(),
+                    &b.message,
+                ))
+        });
+    }
+}
+
+impl Serialize for SecurityChange {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("SecurityChange", 5)?;
+        st.serialize_field("environment", &self.environment)?;
+        st.serialize_field("runner", &self.runner)?;
+        st.serialize_field("kind", &self.kind)?;
+        st.serialize_field("message", &self.message)?;
+        st.serialize_field("widens", &self.widens())?;
+        st.end()
+    }
+}
+
+/// True when scope `wide` contains scope `narrow` (ARM IDs are case-insensitive).
+pub fn contains_scope(wide: &str, narrow: &str) -> bool {
+    let (w, n) = (wide.to_lowercase(), narrow.to_lowercase());
+    n.starts_with(&w) && (n.len() == w.len() || n.as_bytes()[w.len()] == b'/')
+}
+
+fn scope_kind(scope: &str) -> &'static str {
+    match scope.matches('/').count() {
+        0..=2 => "subscription",
+        3..=4 => "resource group",
+        _ => "resource",
+    }
+}
+
+fn kubernetes_name(a: KubernetesAccess) -> &'static str {
+    match a {
+        KubernetesAccess::None => "none",
+        KubernetesAccess::Namespace => "namespace",
+        KubernetesAccess::ClusterAdmin => "cluster-admin",
+    }
+}
+
+/// What changes from `old` to `new` for runner `runner` of environment `env`.
+pub fn security_changes(
+    env: &str,
+    runner: &str,
+    old: &Access,
+    new: &Access,
+) -> Vec<SecurityChange> {
+    let mut out = Vec::new();
+    let mut push = |kind: SecurityKind, message: String| {
+        out.push(SecurityChange {
+            environment: env.to_owned(),
+            runner: runner.to_owned(),
+            kind,
+            message,
+        })
+    };
+    let removed: Vec<&(String, String)> = old.roles.difference(&new.roles).collect();
+    let mut replaced = BTreeSet::new();
+    for (role, scope) in new.roles.difference(&old.roles) {
+        // Covered by a role at least as strong on a scope at least as wide: a narrowing.
+        let covered = removed
+            .iter()
+            .find(|(r, s)| contains_scope(s, scope) && role_rank(r) >= role_rank(role));
+        if let Some((r, s)) = covered {
+            replaced.insert((r.clone(), s.clone()));
+            push(
+                SecurityKind::RoleNarrowed,
+                format!("role narrowed from {r} on {s} to {role} on {scope}"),
+            );
+            continue;
+        }
+        let was = removed.iter().find(|(r, s)| {
+            (contains_scope(scope, s) && role_rank(role) >= role_rank(r))
+                || (s == scope && role_rank(role) > role_rank(r))
+        });
+        match was {
+            Some((r, s)) => {
+                replaced.insert((r.clone(), s.clone()));
+                push(
+                    SecurityKind::RoleWidened,
+                    format!(
+                        "role widened from {r} on {s} to {role} on {scope} ({})",
+                        scope_kind(scope)
+                    ),
+                )
+            }
+            None => push(
+                SecurityKind::RoleAdded,
+                format!(
+                    "new role assignment: {role} on {scope} ({})",
+                    scope_kind(scope)
+                ),
+            ),
+        }
+    }
+    for (role, scope) in removed.into_iter().filter(|r| !replaced.contains(*r)) {
+        push(
+            SecurityKind::RoleRemoved,
+            format!("role assignment removed: {role} on {scope}"),
+        );
+    }
+    for p in new.graph.difference(&old.graph) {
+        push(
+            SecurityKind::GraphPermissionAdded,
+            format!("new Microsoft Graph permission {p}"),
+        );
+    }
+    for p in old.graph.difference(&new.graph) {
+        push(
+            SecurityKind::GraphPermissionRemoved,
+            format!("Microsoft Graph permission {p} removed"),
+        );
+    }
+    let (k_old, k_new) = (
+        old.kubernetes.unwrap_or_default(),
+        new.kubernetes.unwrap_or_default(),
+    );
+    if new.kubernetes.is_some() && k_new != k_old {
+        let kind = if k_new == KubernetesAccess::ClusterAdmin {
+            SecurityKind::ClusterAdminAdded
+        } else if k_new > k_old {
+            SecurityKind::KubernetesAccessWidened
+        } else {
+            SecurityKind::KubernetesAccessNarrowed
+        };
+        push(
+            kind,
+            format!(
+                "job pods' Kubernetes access {} → {}",
+                kubernetes_name(k_old),
+                kubernetes_name(k_new)
+            ),
+        );
+    }
+    match (old.privileged, new.privileged) {
+        (Some(true), Some(false)) => push(
+            SecurityKind::PrivilegedOff,
+            "job pods are no longer privileged".into(),
+        ),
+        (old, Some(true)) if old != Some(true) => push(
+            SecurityKind::PrivilegedOn,
+            "job pods become privileged (Docker-in-Docker)".into(),
+        ),
+        _ => {}
+    }
+    if new.run_untagged == Some(true) && old.run_untagged != Some(true) {
+        push(
+            SecurityKind::RunUntaggedOn,
+            "runner picks up untagged jobs".into(),
+        );
+    }
+    if new.protected == Some(false) && old.protected == Some(true) {
+        push(
+            SecurityKind::ProtectionOff,
+            "runner no longer limited to protected branches and tags".into(),
+        );
+    }
+    if let (Some(a), Some(b)) = (&old.token_source, &new.token_source)
+        && a != b
+    {
+        push(
+            SecurityKind::TokenSourceChanged,
+            format!("token source {a} → {b}"),
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roles(list: &[(&str, &str)]) -> Access {
+        Access {
+            roles: list
+                .iter()
+                .map(|(r, s)| ((*r).to_owned(), (*s).to_owned()))
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn role_ranking_and_scope_widening() {
+        let old = roles(&[("Contributor", "/subscriptions/a/resourceGroups/rg")]);
+        let wider = roles(&[("Contributor", "/subscriptions/a")]);
+        let owner = roles(&[("Owner", "/subscriptions/a/resourceGroups/rg")]);
+        let c = security_changes("ss", "tf", &old, &wider);
+        assert!(
+            c.iter()
+                .any(|c| c.kind == SecurityKind::RoleWidened && c.widens()),
+            "{c:?}"
+        );
+        let c = security_changes("ss", "tf", &old, &owner);
+        assert!(
+            c.iter()
+                .any(|c| c.kind == SecurityKind::RoleWidened && c.message.contains("Owner")),
+            "{c:?}"
+        );
+        let c = security_changes("ss", "tf", &owner, &old);
+        assert!(c.iter().all(|c| !c.widens()), "{c:?}");
+        assert_eq!(c[0].kind, SecurityKind::RoleNarrowed);
+    }
+
+    #[test]
+    fn kubernetes_access_changes_widen_or_narrow() {
+        let with = |k| Access {
+            kubernetes: Some(k),
+            ..Default::default()
+        };
+        let c = security_changes(
+            "ss",
+            "tf",
+            &with(KubernetesAccess::None),
+            &with(KubernetesAccess::Namespace),
+        );
+        assert_eq!(c[0].kind, SecurityKind::KubernetesAccessWidened);
+        assert!(c[0].widens());
+        let c = security_changes(
+            "ss",
+            "tf",
+            &with(KubernetesAccess::ClusterAdmin),
+            &with(KubernetesAccess::Namespace),
+        );
+        assert_eq!(c[0].kind.name(), "kubernetes-access-changed");
+        assert!(!c[0].widens());
+        let c = security_changes(
+            "ss",
+            "tf",
+            &with(KubernetesAccess::Namespace),
+            &with(KubernetesAccess::ClusterAdmin),
+        );
+        assert_eq!(c[0].kind, SecurityKind::ClusterAdminAdded);
+        assert!(c[0].widens());
+    }
+
+    #[test]
+    fn kinds_serialize_kebab_case() {
+        assert_eq!(
+            serde_json::to_value(SecurityKind::GraphPermissionAdded).unwrap(),
+            "graph-permission-added"
+        );
+    }
+
+    #[test]
+    fn scope_containment_respects_segments() {
+        assert!(contains_scope(
+            "/subscriptions/a",
+            "/subscriptions/a/resourceGroups/x"
+        ));
+        assert!(!contains_scope("/subscriptions/a", "/subscriptions/ab"));
+    }
+}

@@ -1,0 +1,202 @@
+//! The output directory's layout: every path runnergen writes is built here, and every path it
+//! reads back is classified here, so no other module splits a path by hand.
+//!
+//! ```text
+//! <env>/kustomization.yaml            every Kubernetes file of the environment, in apply order
+//! <env>/<runner>/<file>               one runner (RunnerFile)
+//! <env>/azure/…                       the environment's Azure deployment (AzureFile)
+//! .runnergen-manifest.json            what runnergen owns (write::MANIFEST)
+//! ```
+
+use crate::model::ModuleKind;
+
+/// The folder of an environment's Azure files. No runner key may be `azure`.
+pub const AZURE_DIR: &str = "azure";
+
+/// A file of one runner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RunnerFile {
+    Namespace,
+    ServiceAccounts,
+    Rbac,
+    ExternalSecret,
+    /// Flux HelmRepository + HelmRelease.
+    HelmRelease,
+    /// Argo CD Application.
+    Application,
+    Config,
+    Values,
+    Registration,
+}
+
+impl RunnerFile {
+    pub const ALL: [RunnerFile; 9] = [
+        RunnerFile::Namespace,
+        RunnerFile::ServiceAccounts,
+        RunnerFile::Rbac,
+        RunnerFile::ExternalSecret,
+        RunnerFile::HelmRelease,
+        RunnerFile::Application,
+        RunnerFile::Config,
+        RunnerFile::Values,
+        RunnerFile::Registration,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RunnerFile::Namespace => "namespace.yaml",
+            RunnerFile::ServiceAccounts => "serviceaccounts.yaml",
+            RunnerFile::Rbac => "rbac.yaml",
+            RunnerFile::ExternalSecret => "externalsecret.yaml",
+            RunnerFile::HelmRelease => "helmrelease.yaml",
+            RunnerFile::Application => "application.yaml",
+            RunnerFile::Config => "config.toml",
+            RunnerFile::Values => "values.yaml",
+            RunnerFile::Registration => "registration.json",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
+
+/// A file of an environment's Azure deployment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AzureFile {
+    MainBicep,
+    MainJson,
+    Identities,
+    RoleModule(ModuleKind),
+    BicepConfig,
+    GraphBicep,
+    GraphJson,
+}
+
+impl AzureFile {
+    /// The path inside `<env>/azure/`.
+    pub fn name(self) -> String {
+        match self {
+            AzureFile::MainBicep => "main.bicep".into(),
+            AzureFile::MainJson => "main.json".into(),
+            AzureFile::Identities => "modules/identities.bicep".into(),
+            AzureFile::RoleModule(kind) => {
+                format!("modules/role-assignments-{}.bicep", kind.module())
+            }
+            AzureFile::BicepConfig => "bicepconfig.json".into(),
+            AzureFile::GraphBicep => "graph.bicep".into(),
+            AzureFile::GraphJson => "graph.json".into(),
+        }
+    }
+}
+
+pub fn runner_dir(env: &str, runner: &str) -> String {
+    format!("{env}/{runner}")
+}
+
+pub fn runner_file(env: &str, runner: &str, file: RunnerFile) -> String {
+    format!("{env}/{runner}/{}", file.name())
+}
+
+/// A runner's file as `<env>/kustomization.yaml` lists it.
+pub fn runner_file_in_env(runner: &str, file: RunnerFile) -> String {
+    format!("{runner}/{}", file.name())
+}
+
+pub fn azure_file(env: &str, file: AzureFile) -> String {
+    format!("{env}/{AZURE_DIR}/{}", file.name())
+}
+
+pub fn kustomization(env: &str) -> String {
+    format!("{env}/kustomization.yaml")
+}
+
+/// What a path of the output directory is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Location<'a> {
+    /// A file directly in an environment's folder.
+    Environment { env: &'a str },
+    /// A file in `<env>/azure/`; `file` is its path below that folder.
+    Azure { env: &'a str, file: &'a str },
+    /// A file in a runner's folder; `file` is `None` for a name runnergen does not write.
+    Runner {
+        env: &'a str,
+        runner: &'a str,
+        file: Option<RunnerFile>,
+    },
+    /// Anything else (the manifest, files outside any environment).
+    Other,
+}
+
+impl<'a> Location<'a> {
+    pub fn of(path: &'a str) -> Self {
+        let mut parts = path.splitn(3, '/');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(env), Some(_), None) => Location::Environment { env },
+            (Some(env), Some(AZURE_DIR), Some(file)) => Location::Azure { env, file },
+            (Some(env), Some(runner), Some(file)) => Location::Runner {
+                env,
+                runner,
+                file: RunnerFile::from_name(file),
+            },
+            _ => Location::Other,
+        }
+    }
+
+    pub fn env(&self) -> Option<&'a str> {
+        match *self {
+            Location::Environment { env }
+            | Location::Azure { env, .. }
+            | Location::Runner { env, .. } => Some(env),
+            Location::Other => None,
+        }
+    }
+
+    /// The group a path belongs to within its environment: the runner, or `azure`.
+    pub fn group(&self) -> Option<&'a str> {
+        match *self {
+            Location::Azure { .. } => Some(AZURE_DIR),
+            Location::Runner { runner, .. } => Some(runner),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_round_trip() {
+        for f in RunnerFile::ALL {
+            let p = runner_file("ss", "tf", f);
+            assert_eq!(
+                Location::of(&p),
+                Location::Runner {
+                    env: "ss",
+                    runner: "tf",
+                    file: Some(f)
+                }
+            );
+        }
+        let main = azure_file("ss", AzureFile::MainJson);
+        assert_eq!(main, "ss/azure/main.json");
+        assert_eq!(
+            Location::of(&main),
+            Location::Azure {
+                env: "ss",
+                file: "main.json"
+            }
+        );
+        assert_eq!(
+            Location::of(&azure_file("ss", AzureFile::Identities)).group(),
+            Some("azure")
+        );
+        assert_eq!(
+            Location::of(&kustomization("ss")),
+            Location::Environment { env: "ss" }
+        );
+        assert_eq!(Location::of(".runnergen-manifest.json"), Location::Other);
+        assert_eq!(Location::of("ss/tf/notes.txt").group(), Some("tf"));
+    }
+}

@@ -1,0 +1,123 @@
+//! Checks of the resolved fleet as a whole: derived names that collide, and the phase-1
+//! guidance for runners whose identity is not created yet.
+
+use super::{Environment, Fleet, Runner};
+use crate::names::{RULES, Unique};
+use crate::spec::yaml::SourceMap;
+use crate::spec::{self, Diagnostic};
+use std::collections::{BTreeMap, BTreeSet};
+
+fn runner_ptr(r: &Runner) -> String {
+    format!("/runners/{}", spec::ptr_key(&r.key))
+}
+
+fn collision(map: &SourceMap, r: &Runner, message: String, hint: &str) -> Diagnostic {
+    let rp = runner_ptr(r);
+    Diagnostic::error("E021", spec::key_pos(map, &rp), rp, message).hint(hint)
+}
+
+/// Names that must be unique: per cluster (environment) for Kubernetes objects, per resource
+/// group for identities, per vault for Key Vault secrets (`names::Unique`); deployment names
+/// and template symbols within an environment's Azure deployment.
+pub(super) fn collisions(envs: &[Environment], map: &SourceMap, diags: &mut Vec<Diagnostic>) {
+    for env in envs {
+        for rule in RULES.iter().filter(|r| r.unique == Unique::InEnvironment) {
+            let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+            for r in &env.runners {
+                let name = (rule.get)(&r.names);
+                if let Some(first) = seen.insert(name, &r.key) {
+                    diags.push(collision(
+                        map,
+                        r,
+                        format!(
+                            "runners `{first}` and `{}` both derive the {} `{name}`",
+                            r.key, rule.what
+                        ),
+                        "include `{runner}` in the naming template, or rename one runner",
+                    ));
+                }
+            }
+        }
+        // Two scopes of one runner whose 32-bit hashes collide would share a deployment.
+        for r in &env.runners {
+            let mut deployments = BTreeSet::new();
+            for g in &r.role_groups {
+                if !deployments.insert(&g.deployment) {
+                    diags.push(collision(
+                        map,
+                        r,
+                        format!(
+                            "runner `{}`: two role-assignment scopes both derive the deployment `{}`",
+                            r.key, g.deployment
+                        ),
+                        "assign the roles of one of the two scopes at a neighbouring scope",
+                    ));
+                }
+            }
+        }
+    }
+    // Identities live in a resource group that several environments may share: one identity
+    // per runner keeps each identity at exactly one federated credential, far below Azure's
+    // limit of 20 (facts::MAX_FICS_PER_IDENTITY), and keeps runners' Azure rights apart.
+    let mut identities: BTreeMap<(&str, &str, &str), &Runner> = BTreeMap::new();
+    for env in envs {
+        for r in &env.runners {
+            let key = (
+                env.identity_subscription_id.as_str(),
+                env.identity_resource_group.as_str(),
+                r.names.identity.as_str(),
+            );
+            if let Some(first) = identities.insert(key, r)
+                && first.environment != r.environment
+            {
+                diags.push(collision(
+                    map,
+                    r,
+                    format!(
+                        "runners `{}` ({}) and `{}` ({}) both derive the managed identity `{}` in resource group `{}`",
+                        first.key, first.environment, r.key, r.environment, r.names.identity, env.identity_resource_group
+                    ),
+                    "include `{env}` or `{region}` in naming.identity, or place the environments' identities in different resource groups",
+                ));
+            }
+        }
+    }
+}
+
+/// Phase-1 guidance: one note per runner whose client ID is not known yet.
+/// The rollout is two-phase because Azure assigns the client ID when it creates the identity;
+/// until the spec carries it, no Kubernetes file that would need it is rendered.
+pub fn rollout_notes(fleet: &Fleet, map: &SourceMap, out_dir: &str) -> Vec<Diagnostic> {
+    let mut notes = Vec::new();
+    for env in &fleet.environments {
+        for r in env.runners.iter().filter(|r| r.client_id.is_none()) {
+            let ip = format!("{}/identity", runner_ptr(r));
+            let at = if map.contains_key(&ip) {
+                ip
+            } else {
+                runner_ptr(r)
+            };
+            notes.push(
+                Diagnostic::note(
+                    "N001",
+                    spec::key_pos(map, &at),
+                    at,
+                    format!("runner `{}` waits for its managed identity's client ID: its Kubernetes files are held back", r.key),
+                )
+                .hint(format!(
+                    "phase 1: `az deployment sub create --name {name} --subscription {sub} --location {loc} --template-file {out_dir}/{env}/azure/main.json`; \
+                     phase 2: set runners.{key}.identity.clientId to `az deployment sub show --name {name} --subscription {sub} --query properties.outputs.{output}.value -o tsv` and render again",
+                    name = env.deployments.main,
+                    sub = env.identity_subscription_id,
+                    loc = env.location,
+                    out_dir = out_dir.trim_end_matches('/'),
+                    env = env.key,
+                    key = r.key,
+                    output = r.names.client_id_output,
+                )),
+            );
+        }
+    }
+    spec::diag::sort(&mut notes);
+    notes
+}

@@ -1,0 +1,300 @@
+//! The resolved fleet: every default applied and every name derived, once.
+//!
+//! Renderers read names and values from here and never recompute them, so two artifacts that
+//! must agree (the federated credential's subject and the job pods' service account, the
+//! Secret the ExternalSecret fills and the one the chart mounts) agree by construction.
+//!
+//! Architecture invariant: the model is built only from a spec that passed `spec::load`; it
+//! knows nothing of output formats.
+
+mod azure;
+mod checks;
+mod runner;
+
+pub use crate::names::Names;
+pub use azure::{
+    Deployments, GraphGrant, GroupRole, ModuleKind, RoleAssignment, RoleGroup, Scope, fnv1a32,
+};
+pub use checks::rollout_notes;
+
+use crate::facts;
+use crate::spec::{self, Diagnostic, types as t};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Fleet {
+    pub organization: String,
+    pub gitlab_url: String,
+    pub chart: Chart,
+    pub gitops: Gitops,
+    pub token: TokenSource,
+    /// Sorted by key.
+    pub environments: Vec<Environment>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Chart {
+    pub version: String,
+    pub repository: String,
+    /// `oci://` repositories are installed differently by Flux and Argo CD.
+    pub is_oci: bool,
+    pub image: Option<Image>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Image {
+    pub registry: String,
+    pub repository: String,
+    pub tag: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Gitops {
+    pub engine: t::GitopsEngine,
+    pub argocd_namespace: String,
+    pub argocd_project: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum TokenSource {
+    ExternalSecret {
+        store_kind: t::StoreKind,
+        store_name: String,
+        refresh_interval: String,
+    },
+    ExistingSecret,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Environment {
+    pub key: String,
+    pub long_name: String,
+    pub region_code: String,
+    pub location: String,
+    pub tenant_id: String,
+    /// Alias to subscription ID, sorted by alias.
+    pub subscriptions: BTreeMap<String, String>,
+    pub identity_subscription_id: String,
+    pub identity_resource_group: String,
+    pub oidc_issuer_url: String,
+    pub key_vault: Option<String>,
+    pub deployments: Deployments,
+    /// Sorted by key.
+    pub runners: Vec<Runner>,
+}
+
+impl Environment {
+    /// Runners whose client ID is known: they get Kubernetes files.
+    pub fn ready_runners(&self) -> impl Iterator<Item = &Runner> {
+        self.runners.iter().filter(|r| r.client_id.is_some())
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Runner {
+    pub key: String,
+    pub environment: String,
+    pub runner_type: t::RunnerType,
+    pub path: String,
+    pub purpose: String,
+    /// Every name of the runner's objects, derived once (`names::RULES`).
+    pub names: Names,
+    /// Region code, runner key, then the spec's tags; no duplicates (seed: `flatten([[region], [name], tags])`).
+    pub tags: Vec<String>,
+    pub run_untagged: bool,
+    pub locked: bool,
+    pub access_level: t::AccessLevel,
+    pub maximum_timeout: Option<u32>,
+    pub privileged: bool,
+    pub concurrent: u32,
+    pub check_interval: u32,
+    pub termination_grace_period_seconds: u32,
+    pub job_image: String,
+    pub requests: ResourceList,
+    pub limits: ResourceList,
+    pub node_selector: BTreeMap<String, String>,
+    pub tolerations: Vec<t::Toleration>,
+    pub cache: Option<Cache>,
+    /// True when manager and job pods share one account (seed behaviour).
+    pub shared_service_account: bool,
+    /// Labels on every Kubernetes object of this runner.
+    pub labels: BTreeMap<String, String>,
+    /// The GitLab path as a valid label value (the seed's `deployment_repository`; `/` is not
+    /// allowed in label values, so it becomes `.`).
+    pub repository_label: String,
+
+    pub oidc_issuer_url: String,
+    pub tenant_id: String,
+    pub client_id: Option<String>,
+    #[serde(skip)]
+    pub roles: Vec<RoleAssignment>,
+    /// The roles grouped by target scope, one nested deployment each.
+    pub role_groups: Vec<RoleGroup>,
+    /// Sorted by permission.
+    pub graph: Vec<GraphGrant>,
+    pub kubernetes_access: t::KubernetesAccess,
+}
+
+impl Runner {
+    /// The Microsoft Graph permissions of the runner's identity, sorted.
+    pub fn graph_permissions(&self) -> impl Iterator<Item = &str> {
+        self.graph.iter().map(|g| g.permission.as_str())
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ResourceList {
+    pub cpu: Option<String>,
+    pub memory: Option<String>,
+    pub ephemeral_storage: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Cache {
+    pub account_name: String,
+    pub account_id: String,
+    pub container: String,
+    pub shared: bool,
+}
+
+/// Defaults of values that are not names (names: `names::RULES`).
+pub mod defaults {
+    pub const JOB_IMAGE: &str = "alpine:3.22";
+    pub const STORE_NAME: &str = "azure-key-vault";
+    pub const REFRESH_INTERVAL: &str = "1h";
+    pub const CONCURRENT: u32 = 10;
+    pub const CHECK_INTERVAL: u32 = 30;
+    pub const TERMINATION_GRACE_PERIOD_SECONDS: u32 = 3600;
+    pub const ARGOCD_NAMESPACE: &str = "argocd";
+    pub const ARGOCD_PROJECT: &str = "default";
+}
+
+/// Builds the model. Derived names that are invalid where they go, or that collide, are
+/// reported at the runner they come from.
+pub fn build(checked: &spec::Checked) -> Result<Fleet, Vec<Diagnostic>> {
+    let s = &checked.spec;
+    let mut diags = Vec::new();
+    let environments: Vec<Environment> = s
+        .environments
+        .iter()
+        .map(|(ek, e)| environment(s, ek, e, &checked.map, &mut diags))
+        .collect();
+    checks::collisions(&environments, &checked.map, &mut diags);
+    if !diags.is_empty() {
+        spec::diag::sort(&mut diags);
+        diags.dedup();
+        return Err(diags);
+    }
+    Ok(Fleet {
+        organization: s.organization.clone(),
+        gitlab_url: s.gitlab.url.clone(),
+        chart: chart(&s.chart),
+        gitops: gitops(&s.gitops),
+        token: token_source(&s.token_source),
+        environments,
+    })
+}
+
+fn chart(c: &t::Chart) -> Chart {
+    Chart {
+        version: c
+            .version
+            .clone()
+            .unwrap_or_else(|| facts::CHART_VERSION.into()),
+        repository: c
+            .repository
+            .clone()
+            .unwrap_or_else(|| facts::CHART_REPOSITORY.into()),
+        is_oci: c
+            .repository
+            .as_deref()
+            .is_some_and(|r| r.starts_with("oci://")),
+        image: c.image.as_deref().and_then(split_image),
+    }
+}
+
+/// `registry/repository:tag` (the schema's pattern guarantees all three).
+fn split_image(s: &str) -> Option<Image> {
+    let (registry, rest) = s.split_once('/')?;
+    let (repository, tag) = rest.rsplit_once(':')?;
+    Some(Image {
+        registry: registry.into(),
+        repository: repository.into(),
+        tag: tag.into(),
+    })
+}
+
+fn gitops(g: &t::Gitops) -> Gitops {
+    Gitops {
+        engine: g.engine,
+        argocd_namespace: g
+            .argocd_namespace
+            .clone()
+            .unwrap_or_else(|| defaults::ARGOCD_NAMESPACE.into()),
+        argocd_project: g
+            .argocd_project
+            .clone()
+            .unwrap_or_else(|| defaults::ARGOCD_PROJECT.into()),
+    }
+}
+
+fn token_source(ts: &t::TokenSource) -> TokenSource {
+    if ts.existing_secret.is_some() {
+        return TokenSource::ExistingSecret;
+    }
+    let es = ts.external_secret.as_ref();
+    TokenSource::ExternalSecret {
+        store_kind: es
+            .and_then(|e| e.store_kind)
+            .unwrap_or(t::StoreKind::ClusterSecretStore),
+        store_name: es
+            .and_then(|e| e.store_name.clone())
+            .unwrap_or_else(|| defaults::STORE_NAME.into()),
+        refresh_interval: es
+            .and_then(|e| e.refresh_interval.clone())
+            .unwrap_or_else(|| defaults::REFRESH_INTERVAL.into()),
+    }
+}
+
+fn environment(
+    s: &t::Spec,
+    ek: &str,
+    e: &t::Environment,
+    map: &spec::yaml::SourceMap,
+    diags: &mut Vec<Diagnostic>,
+) -> Environment {
+    let runners = s
+        .runners
+        .iter()
+        .filter(|(_, r)| r.environment == ek)
+        .map(|(key, runner)| {
+            let input = runner::Input {
+                spec: s,
+                env_key: ek,
+                env: e,
+                key,
+                runner,
+            };
+            runner::resolve(input, map, diags)
+        })
+        .collect();
+    Environment {
+        key: ek.to_owned(),
+        long_name: e.long_name.clone(),
+        region_code: e.region_code.clone(),
+        location: e.location.clone(),
+        tenant_id: e.tenant_id.to_lowercase(),
+        subscriptions: e
+            .subscriptions
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_lowercase()))
+            .collect(),
+        identity_subscription_id: e.subscriptions[&e.identities.subscription].to_lowercase(),
+        identity_resource_group: e.identities.resource_group.clone(),
+        oidc_issuer_url: e.cluster.oidc_issuer_url.clone(),
+        key_vault: e.key_vault.as_ref().map(|k| k.name.clone()),
+        deployments: Deployments::new(ek),
+        runners,
+    }
+}

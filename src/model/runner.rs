@@ -1,0 +1,195 @@
+//! One runner resolved: its names, tags, defaults and Azure access.
+
+use super::{Cache, ResourceList, Runner, azure, defaults};
+use crate::facts;
+use crate::names::{Names, RULES, expand};
+use crate::spec::yaml::SourceMap;
+use crate::spec::{self, Diagnostic, types as t};
+
+/// One runner of the spec, in its environment.
+#[derive(Clone, Copy)]
+pub(super) struct Input<'a> {
+    pub spec: &'a t::Spec,
+    pub env_key: &'a str,
+    pub env: &'a t::Environment,
+    pub key: &'a str,
+    pub runner: &'a t::Runner,
+}
+
+pub(super) fn resolve(input: Input, map: &SourceMap, diags: &mut Vec<Diagnostic>) -> Runner {
+    let Input {
+        env_key: ek,
+        env: e,
+        key: rk,
+        runner: r,
+        ..
+    } = input;
+    let names = names(input, map, diags);
+    let roles = azure::role_assignments(e, r);
+    let resources = r.resources.as_ref();
+    Runner {
+        key: rk.to_owned(),
+        environment: ek.to_owned(),
+        runner_type: r.runner_type,
+        path: r.path.clone(),
+        purpose: r.purpose.clone(),
+        tags: tags(&e.region_code, rk, &r.tags),
+        run_untagged: r.run_untagged.unwrap_or(false),
+        locked: r.locked.unwrap_or(false),
+        access_level: r.access_level.unwrap_or_default(),
+        maximum_timeout: r.maximum_timeout,
+        privileged: r.privileged.unwrap_or(false),
+        concurrent: r.concurrent.unwrap_or(defaults::CONCURRENT),
+        check_interval: r.check_interval.unwrap_or(defaults::CHECK_INTERVAL),
+        termination_grace_period_seconds: r
+            .termination_grace_period_seconds
+            .unwrap_or(defaults::TERMINATION_GRACE_PERIOD_SECONDS),
+        job_image: r
+            .job_image
+            .clone()
+            .unwrap_or_else(|| defaults::JOB_IMAGE.into()),
+        requests: resource_list(resources.and_then(|x| x.requests.as_ref())),
+        limits: resource_list(resources.and_then(|x| x.limits.as_ref())),
+        node_selector: r.node_selector.clone(),
+        tolerations: r.tolerations.clone(),
+        cache: r.cache.as_ref().map(cache),
+        shared_service_account: r.service_accounts == Some(t::ServiceAccountMode::Shared),
+        labels: [
+            ("app.kubernetes.io/managed-by", "runnergen"),
+            ("app.kubernetes.io/part-of", "gitlab-runner"),
+            ("runnergen.dev/environment", ek),
+            ("runnergen.dev/runner", rk),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect(),
+        repository_label: label_value(&r.path),
+        oidc_issuer_url: e.cluster.oidc_issuer_url.clone(),
+        tenant_id: e.tenant_id.to_lowercase(),
+        client_id: r.identity.client_id.as_ref().map(|c| c.to_lowercase()),
+        role_groups: azure::role_groups(&names.symbol, &roles),
+        graph: azure::graph_grants(&names.symbol, &r.identity.graph_permissions),
+        roles,
+        kubernetes_access: r.identity.kubernetes_access.unwrap_or_default(),
+        names,
+    }
+}
+
+/// Expands every naming rule for this runner (reporting names invalid where they go), then
+/// derives the names that follow from them.
+fn names(input: Input, map: &SourceMap, diags: &mut Vec<Diagnostic>) -> Names {
+    let Input {
+        spec: s,
+        env_key: ek,
+        env: e,
+        key: rk,
+        runner: r,
+    } = input;
+    let lookup = |k: &str| match k {
+        "org" => Some(s.organization.clone()),
+        "env" => Some(ek.to_owned()),
+        "envLong" => Some(e.long_name.clone()),
+        "region" => Some(e.region_code.clone()),
+        "runner" => Some(rk.to_owned()),
+        _ => None,
+    };
+    let rp = format!("/runners/{}", spec::ptr_key(rk));
+    let mut n = Names::default();
+    for rule in RULES {
+        let template = rule.template_in(&s.naming);
+        let name = expand(template, lookup).expect("templates were checked by spec::check");
+        if !(rule.validity.valid)(&name) {
+            diags.push(
+                Diagnostic::error(
+                    "E020",
+                    spec::key_pos(map, &rp),
+                    rp.clone(),
+                    format!(
+                        "runner `{rk}`: {} name `{name}` is invalid: it must be {}",
+                        rule.what, rule.validity.rule
+                    ),
+                )
+                .hint(format!(
+                    "it comes from naming.{} `{template}`; shorten the runner key or override the template",
+                    rule.field
+                )),
+            );
+        }
+        *(rule.slot)(&mut n) = name;
+    }
+    if r.service_accounts == Some(t::ServiceAccountMode::Shared) {
+        n.job_service_account = n.manager_service_account.clone();
+    }
+    n.manager_role = n.manager_service_account.clone();
+    // A ClusterRoleBinding is cluster-wide, so its name carries the namespace.
+    n.job_binding = match r.identity.kubernetes_access.unwrap_or_default() {
+        t::KubernetesAccess::ClusterAdmin => {
+            format!("{}-{}-cluster-admin", n.namespace, n.job_service_account)
+        }
+        _ => format!("{}-edit", n.job_service_account),
+    };
+    n.helm_repository = "gitlab".into();
+    n.description = format!("{}-{}-aks", n.manager_service_account, e.region_code);
+    n.federated_subject = format!(
+        "system:serviceaccount:{}:{}",
+        n.namespace, n.job_service_account
+    );
+    n.symbol = rk.replace('-', "_");
+    n.identity_symbol = format!("{}Identity", n.symbol);
+    n.credential_symbol = format!("{}Credential", n.symbol);
+    n.client_id_output = format!("{}ClientId", n.symbol);
+    n.principal_id_output = format!("{}PrincipalId", n.symbol);
+    n
+}
+
+/// Region code, runner key, then the spec's tags, without duplicates.
+fn tags(region: &str, rk: &str, extra: &[String]) -> Vec<String> {
+    let mut tags: Vec<String> = Vec::new();
+    for tag in [region, rk]
+        .into_iter()
+        .chain(extra.iter().map(String::as_str))
+    {
+        if !tags.iter().any(|t| t == tag) {
+            tags.push(tag.to_owned());
+        }
+    }
+    tags
+}
+
+fn cache(c: &t::Cache) -> Cache {
+    let id = facts::parse_resource_id(&c.storage_account_id).expect("checked by spec");
+    Cache {
+        account_name: id.name,
+        account_id: id.id,
+        container: c.container.clone(),
+        shared: c.shared.unwrap_or(false),
+    }
+}
+
+fn resource_list(r: Option<&t::ResourceList>) -> ResourceList {
+    r.map(|r| ResourceList {
+        cpu: r.cpu.clone(),
+        memory: r.memory.clone(),
+        ephemeral_storage: r.ephemeral_storage.clone(),
+    })
+    .unwrap_or_default()
+}
+
+/// A Kubernetes label value: at most 63 of `[A-Za-z0-9_.-]`, alphanumeric at both ends
+/// (apimachinery `validation.IsValidLabelValue`).
+fn label_value(s: &str) -> String {
+    let mapped: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '.'
+            }
+        })
+        .take(63)
+        .collect();
+    mapped
+        .trim_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_owned()
+}

@@ -1,0 +1,274 @@
+//! The names a runner gets: the typed [`Names`] and one table of naming rules ([`RULES`]) for
+//! the names a spec may override: default template, where the override lives, the rule the
+//! name must satisfy, where it must be unique. `spec::check` checks the templates against it;
+//! `model` expands it (and derives the remaining names) once per runner.
+//!
+//! Adding a derived name touches two places: a field of [`Names`] and either a row of [`RULES`]
+//! (overridable through `naming.*`, which also needs its field in `spec::types::Naming`) or a
+//! line of `model::runner::names`.
+
+use crate::facts;
+use crate::spec::types as t;
+use serde::Serialize;
+
+/// The names of one runner's objects, in Kubernetes, Azure, GitLab and the Azure templates.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Names {
+    pub namespace: String,
+    pub manager_service_account: String,
+    /// The manager's account when manager and jobs share one (`serviceAccounts: shared`).
+    pub job_service_account: String,
+    pub token_secret: String,
+    pub key_vault_secret: String,
+    pub identity: String,
+    pub federated_credential: String,
+    pub helm_release: String,
+    /// The runner's name in GitLab.
+    pub runner_name: String,
+
+    /// Role and RoleBinding that give the manager the Kubernetes executor's permissions.
+    pub manager_role: String,
+    /// RoleBinding (`namespace` access) or ClusterRoleBinding (`cluster-admin`) of the job pods.
+    pub job_binding: String,
+    /// Flux HelmRepository in the runner's namespace.
+    pub helm_repository: String,
+    /// The GitLab description (seed: `<service account>-<region>-aks`).
+    pub description: String,
+    /// `system:serviceaccount:<namespace>:<job service account>`.
+    pub federated_subject: String,
+    /// A Bicep/ARM identifier for this runner (`-` becomes `_`; runner keys have no `_`, so
+    /// symbols of two runners never collide).
+    pub symbol: String,
+    pub identity_symbol: String,
+    pub credential_symbol: String,
+    /// Deployment outputs that carry this runner's IDs back.
+    pub client_id_output: String,
+    pub principal_id_output: String,
+}
+
+/// What a derived name must satisfy where it goes.
+pub struct Validity {
+    pub valid: fn(&str) -> bool,
+    pub rule: &'static str,
+}
+
+const DNS_LABEL: Validity = Validity {
+    valid: facts::is_dns1123_label,
+    rule: "a DNS-1123 label: at most 63 lowercase letters, digits or '-', alphanumeric at both ends",
+};
+
+/// Which names must differ between runners, and where.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Unique {
+    /// Only within the runner's own namespace, which is already unique.
+    InNamespace,
+    /// Across the runners of one environment (one cluster, one vault, one resource group).
+    InEnvironment,
+}
+
+/// A name the spec may override through `naming.<field>`.
+pub struct NameRule {
+    /// The `naming` field of the spec.
+    pub field: &'static str,
+    /// What the name is, in messages.
+    pub what: &'static str,
+    /// The template used when the spec does not override it (the seed's names, with its
+    /// `random_id` suffixes replaced by the runner key).
+    pub default: &'static str,
+    /// Where the override lives in the spec.
+    pub template: fn(&t::Naming) -> Option<&String>,
+    pub validity: Validity,
+    pub unique: Unique,
+    /// False only where one name for all runners can make sense.
+    pub needs_runner: bool,
+    pub slot: fn(&mut Names) -> &mut String,
+    pub get: fn(&Names) -> &str,
+}
+
+impl NameRule {
+    /// The template in force: the spec's override or the default.
+    pub fn template_in<'a>(&self, naming: &'a t::Naming) -> &'a str {
+        (self.template)(naming).map_or(self.default, String::as_str)
+    }
+}
+
+/// Row of [`RULES`].
+macro_rules! rule {
+    ($field:literal, $slot:ident, $what:literal, $default:literal, $validity:expr, $unique:ident, $needs_runner:literal) => {
+        NameRule {
+            field: $field,
+            what: $what,
+            default: $default,
+            template: |n| n.$slot.as_ref(),
+            validity: $validity,
+            unique: Unique::$unique,
+            needs_runner: $needs_runner,
+            slot: |n| &mut n.$slot,
+            get: |n| &n.$slot,
+        }
+    };
+}
+
+/// The names a spec may override, in the order the spec's `naming` documents them.
+pub const RULES: &[NameRule] = &[
+    rule!(
+        "namespace",
+        namespace,
+        "Kubernetes namespace",
+        "gitlab-{runner}",
+        DNS_LABEL,
+        InEnvironment,
+        true
+    ),
+    rule!(
+        "managerServiceAccount",
+        manager_service_account,
+        "manager service account",
+        "gitlab-runner-{runner}",
+        DNS_LABEL,
+        InNamespace,
+        true
+    ),
+    rule!(
+        "jobServiceAccount",
+        job_service_account,
+        "job service account",
+        "gitlab-runner-{runner}-jobs",
+        DNS_LABEL,
+        InNamespace,
+        true
+    ),
+    rule!(
+        "tokenSecret",
+        token_secret,
+        "token Secret",
+        "gitlab-runner-{runner}-token",
+        DNS_LABEL,
+        InNamespace,
+        true
+    ),
+    // Key Vault secret names: 1–127 letters, digits or '-' (azure-docs key-vault about-keys-secrets-certificates.md).
+    rule!(
+        "keyVaultSecret",
+        key_vault_secret,
+        "Key Vault secret",
+        "gitlab-runner-{env}-{runner}-token",
+        Validity {
+            valid: facts::is_key_vault_secret,
+            rule: "1–127 letters, digits or '-'"
+        },
+        InEnvironment,
+        true
+    ),
+    rule!(
+        "identity",
+        identity,
+        "managed identity",
+        "{region}-{env}-msi-gitlab-{runner}",
+        Validity {
+            valid: facts::is_identity_name,
+            rule: "3–128 of [A-Za-z0-9_-], starting alphanumeric"
+        },
+        InEnvironment,
+        true
+    ),
+    rule!(
+        "federatedCredential",
+        federated_credential,
+        "federated credential",
+        "{org}-{envLong}-msi-gitlab-{runner}-cred",
+        Validity {
+            valid: facts::is_fic_name,
+            rule: "3–120 of [A-Za-z0-9_-], starting alphanumeric"
+        },
+        InEnvironment,
+        true
+    ),
+    rule!(
+        "helmRelease",
+        helm_release,
+        "Helm release",
+        "{org}-{env}-{runner}",
+        Validity {
+            valid: facts::is_helm_release,
+            rule: "a DNS-1123 label of at most 53 characters"
+        },
+        InEnvironment,
+        true
+    ),
+    // GitLab: runner names up to 255 characters (gitlab-runner `common/config.go`).
+    rule!(
+        "runnerName",
+        runner_name,
+        "GitLab runner name",
+        "{env}-k8-{runner}",
+        Validity {
+            valid: |s| !s.is_empty() && s.len() <= 255,
+            rule: "1–255 characters"
+        },
+        InEnvironment,
+        false
+    ),
+];
+
+/// Placeholders a naming template may use.
+pub const PLACEHOLDERS: &[&str] = &["org", "env", "envLong", "region", "runner"];
+
+/// Expands a naming template; `lookup` gives each placeholder's value.
+/// Errors name the first unknown or unclosed placeholder.
+pub fn expand(template: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let close = after
+            .find('}')
+            .ok_or_else(|| format!("unclosed `{{` in `{template}`"))?;
+        let name = &after[..close];
+        let value = lookup(name).ok_or_else(|| format!("unknown placeholder `{{{name}}}`"))?;
+        out.push_str(&value);
+        rest = &after[close + 1..];
+    }
+    if rest.contains('}') {
+        return Err(format!("unmatched `}}` in `{template}`"));
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expands_templates() {
+        let f = |k: &str| match k {
+            "env" => Some("ss".to_owned()),
+            "runner" => Some("tf".to_owned()),
+            _ => None,
+        };
+        assert_eq!(expand("{env}-k8-{runner}", f).unwrap(), "ss-k8-tf");
+        assert!(
+            expand("{nope}", f)
+                .unwrap_err()
+                .contains("unknown placeholder `{nope}`")
+        );
+        assert!(expand("{env", f).is_err());
+        assert!(expand("env}", f).is_err());
+    }
+
+    #[test]
+    fn every_default_template_names_each_runner() {
+        for rule in RULES {
+            assert!(rule.default.contains("{runner}"), "{}", rule.field);
+            let mut names = Names::default();
+            *(rule.slot)(&mut names) = rule.field.to_owned();
+            assert_eq!(
+                (rule.get)(&names),
+                rule.field,
+                "slot and get address one field"
+            );
+        }
+    }
+}

@@ -1,0 +1,340 @@
+//! The ARM JSON of an environment (main.json, graph.json): what `az deployment sub create`
+//! runs, no Bicep CLI needed. Shaped as Bicep compiles the templates next to it; the shapes are
+//! from Bicep's `TemplateWriter` and the azure-resource-manager-schemas (reference azure.md).
+
+use super::GRAPH_EXTENSION_ALIAS;
+use super::GRAPH_EXTENSION_VERSION;
+use crate::facts;
+use crate::model::{Environment, ModuleKind, RoleGroup, Runner};
+use crate::render::header;
+use serde_json::{Map, Value as Json, json};
+
+/// ARM template schemas (Bicep `TemplateWriter.GetSchema`, azure.md §4).
+pub const SCHEMA_SUBSCRIPTION: &str =
+    "https://schema.management.azure.com/schemas/2018-05-01/subscriptionDeploymentTemplate.json#";
+pub const SCHEMA_RESOURCE_GROUP: &str =
+    "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#";
+
+pub const TYPE_IDENTITY: &str = "Microsoft.ManagedIdentity/userAssignedIdentities";
+pub const TYPE_FIC: &str =
+    "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials";
+const TYPE_DEPLOYMENT: &str = "Microsoft.Resources/deployments";
+
+/// main.json: the identities' resource group, the nested identities deployment, one nested
+/// deployment per role group, and every runner's client and principal IDs as outputs.
+pub fn main(env: &Environment, source: &str) -> Json {
+    let rg_id = format!(
+        "[subscriptionResourceId('Microsoft.Resources/resourceGroups', {})]",
+        arm_str(&env.identity_resource_group)
+    );
+    let mut resources = vec![
+        json!({
+            "type": "Microsoft.Resources/resourceGroups",
+            "apiVersion": facts::API_RESOURCE_GROUP,
+            "name": arm_literal(&env.identity_resource_group),
+            "location": arm_literal(&env.location),
+            "tags": {"managedBy": "runnergen"},
+        }),
+        json!({
+            "type": TYPE_DEPLOYMENT,
+            "apiVersion": facts::API_DEPLOYMENT,
+            "name": arm_literal(&env.deployments.identities),
+            "resourceGroup": arm_literal(&env.identity_resource_group),
+            "properties": {
+                "expressionEvaluationOptions": {"scope": "inner"},
+                "mode": "Incremental",
+                "template": identities_template(env),
+            },
+            "dependsOn": [rg_id],
+        }),
+    ];
+    let identities_id = format!("[{}]", identities_deployment_id(env));
+    let mut outputs = Map::new();
+    for r in &env.runners {
+        for g in &r.role_groups {
+            resources.push(role_deployment(env, r, g, &identities_id));
+        }
+        for output in [&r.names.client_id_output, &r.names.principal_id_output] {
+            outputs.insert(
+                output.clone(),
+                json!({"type": "string", "value": identities_output(env, output)}),
+            );
+        }
+    }
+    let mut meta = metadata(source);
+    meta["runnergen"] = json!({ "runners": access_summary(env) });
+    json!({
+        "$schema": SCHEMA_SUBSCRIPTION,
+        "contentVersion": "1.0.0.0",
+        "metadata": meta,
+        "resources": resources,
+        "outputs": outputs,
+    })
+}
+
+/// The nested deployment of one role group.
+fn role_deployment(env: &Environment, r: &Runner, g: &RoleGroup, identities_id: &str) -> Json {
+    let mut parameters = Map::new();
+    parameters.insert(
+        "principalId".into(),
+        json!({"value": identities_output(env, &r.names.principal_id_output)}),
+    );
+    parameters.insert(
+        "roleDefinitionIds".into(),
+        json!({"value": g.roles.iter().map(|role| arm_literal(&role.id)).collect::<Vec<_>>()}),
+    );
+    if let ModuleKind::Resource(_) = g.kind {
+        parameters.insert(
+            "resourceName".into(),
+            json!({"value": arm_literal(&g.resource_name)}),
+        );
+    }
+    let mut deployment = json!({
+        "type": TYPE_DEPLOYMENT,
+        "apiVersion": facts::API_DEPLOYMENT,
+        "name": arm_literal(&g.deployment),
+        "subscriptionId": arm_literal(&g.subscription_id),
+        "properties": {
+            "expressionEvaluationOptions": {"scope": "inner"},
+            "mode": "Incremental",
+            "parameters": parameters,
+            "template": role_assignment_template(g.kind),
+        },
+        "dependsOn": [identities_id],
+    });
+    match g.kind {
+        // A subscription-level deployment needs a location for its metadata.
+        ModuleKind::Subscription => deployment["location"] = json!(arm_literal(&env.location)),
+        _ => deployment["resourceGroup"] = json!(arm_literal(&g.resource_group)),
+    }
+    deployment
+}
+
+/// `[reference(<identities deployment>).outputs.<output>.value]`: how Bicep compiles
+/// `identities.outputs.<output>` of an RG-scoped module in a subscription-scope template.
+fn identities_output(env: &Environment, output: &str) -> String {
+    format!(
+        "[reference({}, '{}').outputs.{output}.value]",
+        identities_deployment_id(env),
+        facts::API_DEPLOYMENT
+    )
+}
+
+fn identities_deployment_id(env: &Environment) -> String {
+    format!(
+        "extensionResourceId(format('/subscriptions/{{0}}/resourceGroups/{{1}}', subscription().subscriptionId, {}), '{TYPE_DEPLOYMENT}', {})",
+        arm_str(&env.identity_resource_group),
+        arm_str(&env.deployments.identities)
+    )
+}
+
+/// The inner template of the identities deployment (modules/identities.bicep).
+fn identities_template(env: &Environment) -> Json {
+    let mut resources = Vec::new();
+    let mut outputs = Map::new();
+    let mut previous_fic: Option<String> = None;
+    for r in &env.runners {
+        let n = &r.names;
+        let identity_id = format!("resourceId('{TYPE_IDENTITY}', {})", arm_str(&n.identity));
+        resources.push(json!({
+            "type": TYPE_IDENTITY,
+            "apiVersion": facts::API_IDENTITY,
+            "name": arm_literal(&n.identity),
+            "location": arm_literal(&env.location),
+            "tags": {
+                "purpose": arm_literal(&r.purpose),
+                "managedBy": "runnergen",
+                "environment": arm_literal(&env.key),
+            },
+            // The 2024-11-30 schema requires `properties` (azure-resource-manager-schemas).
+            "properties": {},
+        }));
+        // Child names are `<parent>/<child>`, emitted as format() like Bicep does: the schema's
+        // name pattern rejects a literal with '/' (azure.md §4/§6).
+        let mut depends = vec![format!("[{identity_id}]")];
+        // FIC writes under one identity must not run concurrently (entra-docs
+        // workload-identity-federation-considerations.md): chain every FIC after the previous.
+        if let Some(prev) = &previous_fic {
+            depends.push(format!("[{prev}]"));
+        }
+        resources.push(json!({
+            "type": TYPE_FIC,
+            "apiVersion": facts::API_IDENTITY,
+            "name": format!(
+                "[format('{{0}}/{{1}}', {}, {})]",
+                arm_str(&n.identity),
+                arm_str(&n.federated_credential)
+            ),
+            "properties": {
+                "issuer": arm_literal(&r.oidc_issuer_url),
+                "subject": arm_literal(&n.federated_subject),
+                "audiences": [facts::FIC_AUDIENCE],
+            },
+            "dependsOn": depends,
+        }));
+        previous_fic = Some(format!(
+            "resourceId('{TYPE_FIC}', {}, {})",
+            arm_str(&n.identity),
+            arm_str(&n.federated_credential)
+        ));
+        for (output, property) in [
+            (&n.client_id_output, "clientId"),
+            (&n.principal_id_output, "principalId"),
+        ] {
+            outputs.insert(
+                output.clone(),
+                json!({
+                    "type": "string",
+                    "value": format!("[reference({identity_id}, '{}').{property}]", facts::API_IDENTITY),
+                }),
+            );
+        }
+    }
+    json!({
+        "$schema": SCHEMA_RESOURCE_GROUP,
+        "contentVersion": "1.0.0.0",
+        "resources": resources,
+        "outputs": outputs,
+    })
+}
+
+/// The inner template of a role-assignment module (modules/role-assignments-*.bicep).
+fn role_assignment_template(kind: ModuleKind) -> Json {
+    let role = "subscriptionResourceId('Microsoft.Authorization/roleDefinitions', parameters('roleDefinitionIds')[copyIndex()])";
+    let (schema, scope_id) = match kind {
+        ModuleKind::Subscription => (SCHEMA_SUBSCRIPTION, "subscription().id".to_owned()),
+        ModuleKind::ResourceGroup => (SCHEMA_RESOURCE_GROUP, "resourceGroup().id".to_owned()),
+        // What Bicep emits for `scope: target` of an `existing` resource (azure.md §1.3 table).
+        ModuleKind::Resource(t) => (
+            SCHEMA_RESOURCE_GROUP,
+            format!(
+                "resourceId('{}', parameters('resourceName'))",
+                t.resource_type
+            ),
+        ),
+    };
+    let mut assignment = json!({
+        "copy": {"name": "assignments", "count": "[length(parameters('roleDefinitionIds'))]"},
+        "type": "Microsoft.Authorization/roleAssignments",
+        "apiVersion": facts::API_ROLE_ASSIGNMENT,
+        // Computable at deployment start: parameters only, no reference() (azure-docs
+        // role-assignments-template.md); guid(scope, principal, role) per bicep scenarios-rbac.md.
+        "name": format!("[guid({scope_id}, parameters('principalId'), {role})]"),
+        "properties": {
+            "roleDefinitionId": format!("[{role}]"),
+            "principalId": "[parameters('principalId')]",
+            // Skips the lookup that fails with PrincipalNotFound while a new identity replicates
+            // (azure-docs role-assignments-template.md).
+            "principalType": "ServicePrincipal",
+        },
+    });
+    let mut parameters = json!({
+        "principalId": {"type": "string"},
+        "roleDefinitionIds": {"type": "array"},
+    });
+    if let ModuleKind::Resource(_) = kind {
+        assignment["scope"] = json!(format!("[{scope_id}]"));
+        parameters["resourceName"] = json!({"type": "string"});
+    }
+    json!({
+        "$schema": schema,
+        "contentVersion": "1.0.0.0",
+        "parameters": parameters,
+        "resources": [assignment],
+    })
+}
+
+/// graph.json: languageVersion 2.0 with the Graph extension import, object-form resources keyed
+/// by symbol (what Bicep emits for `extension`: azure.md §3, Bicep `TemplateWriter.cs`).
+pub fn graph(env: &Environment, source: &str) -> Json {
+    let mut resources = Map::new();
+    resources.insert(
+        "graphSp".into(),
+        json!({
+            "existing": true,
+            "import": GRAPH_EXTENSION_ALIAS,
+            "type": "Microsoft.Graph/servicePrincipals@v1.0",
+            "properties": {"appId": facts::GRAPH_APP_ID},
+        }),
+    );
+    for r in env.runners.iter().filter(|r| !r.graph.is_empty()) {
+        let identity = &r.names.identity_symbol;
+        resources.insert(
+            identity.clone(),
+            json!({
+                "existing": true,
+                "type": TYPE_IDENTITY,
+                "apiVersion": facts::API_IDENTITY,
+                "subscriptionId": arm_literal(&env.identity_subscription_id),
+                "resourceGroup": arm_literal(&env.identity_resource_group),
+                "name": arm_literal(&r.names.identity),
+            }),
+        );
+        for grant in &r.graph {
+            resources.insert(
+                grant.symbol.clone(),
+                json!({
+                    "import": GRAPH_EXTENSION_ALIAS,
+                    "type": "Microsoft.Graph/appRoleAssignedTo@v1.0",
+                    "properties": {
+                        "appRoleId": format!(
+                            "[filter(reference('graphSp').appRoles, lambda('r', equals(lambdaVariables('r').value, {})))[0].id]",
+                            arm_str(&grant.permission)
+                        ),
+                        "principalId": format!("[reference('{identity}').principalId]"),
+                        "resourceId": "[reference('graphSp').id]",
+                    },
+                    "dependsOn": ["graphSp", identity],
+                }),
+            );
+        }
+    }
+    json!({
+        "$schema": SCHEMA_SUBSCRIPTION,
+        "languageVersion": "2.0",
+        "contentVersion": "1.0.0.0",
+        "metadata": metadata(source),
+        "imports": {GRAPH_EXTENSION_ALIAS: {"provider": "MicrosoftGraph", "version": GRAPH_EXTENSION_VERSION}},
+        "resources": resources,
+    })
+}
+
+fn metadata(source: &str) -> Json {
+    json!({"_generator": {"name": "runnergen"}, "description": header(source)})
+}
+
+/// What each runner's identity may do, in plain data: `metadata.runnergen.runners` of
+/// main.json. ARM ignores template metadata; `readback::access` reads it for the directory's
+/// side of a diff without reverse-engineering the deployment's expressions.
+fn access_summary(env: &Environment) -> Json {
+    let mut runners = Map::new();
+    for r in &env.runners {
+        let roles: Vec<Json> = r
+            .roles
+            .iter()
+            .map(|ra| json!({"role": ra.display_name(), "roleDefinitionId": ra.role_definition_id, "scope": ra.scope.id()}))
+            .collect();
+        let graph: Vec<&str> = r.graph_permissions().collect();
+        runners.insert(
+            r.key.clone(),
+            json!({"roles": roles, "graphPermissions": graph}),
+        );
+    }
+    Json::Object(runners)
+}
+
+/// A string literal inside an ARM template expression: single quotes, `'` doubled
+/// (azure-docs template-expressions.md, "Escape characters").
+pub fn arm_str(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// A literal JSON string value ARM must not read as an expression: one that starts with `[`
+/// and ends with `]` gets a second `[` (azure-docs template-expressions.md, "Escape characters").
+pub fn arm_literal(s: &str) -> String {
+    if s.starts_with('[') && s.ends_with(']') {
+        format!("[{s}")
+    } else {
+        s.to_owned()
+    }
+}

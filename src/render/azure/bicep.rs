@@ -1,0 +1,202 @@
+//! The Bicep files of an environment: minijinja templates (`templates/azure/`) fed with the
+//! model itself, plus Bicep's escaping rules.
+
+use super::graph_needed;
+use crate::facts;
+use crate::layout::AzureFile;
+use crate::model::{Environment, ModuleKind};
+use crate::render::{EnvCx, RenderError, header};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+/// What every Bicep template reads: the environment and its runners as the model has them.
+#[derive(Serialize)]
+struct Context<'a> {
+    header: String,
+    env: &'a Environment,
+    /// Module file of each role-assignment kind, as main.bicep refers to it.
+    modules: BTreeMap<&'static str, String>,
+    graph: bool,
+    api_identity: &'static str,
+    api_resource_group: &'static str,
+    audience: &'static str,
+    graph_app_id: &'static str,
+}
+
+/// The role-assignment module of one kind of target scope.
+#[derive(Serialize)]
+struct ModuleContext {
+    header: String,
+    kind: &'static str,
+    resource_type: &'static str,
+    api_version: &'static str,
+    scope_id_expr: &'static str,
+    api_role_assignment: &'static str,
+}
+
+/// The Bicep files of one environment.
+pub struct Bicep {
+    jinja: &'static minijinja::Environment<'static>,
+    context: minijinja::Value,
+    header: String,
+}
+
+impl Bicep {
+    pub fn new(cx: EnvCx, kinds: impl Iterator<Item = ModuleKind>) -> Result<Self, RenderError> {
+        let context = Context {
+            header: header(cx.source),
+            env: cx.env,
+            modules: kinds
+                .map(|k| (k.module(), AzureFile::RoleModule(k).name()))
+                .collect(),
+            graph: graph_needed(cx.env),
+            api_identity: facts::API_IDENTITY,
+            api_resource_group: facts::API_RESOURCE_GROUP,
+            audience: facts::FIC_AUDIENCE,
+            graph_app_id: facts::GRAPH_APP_ID,
+        };
+        Ok(Bicep {
+            jinja: templates()?,
+            context: minijinja::Value::from(minijinja::value::Serde(&context)),
+            header: header(cx.source),
+        })
+    }
+
+    pub fn main(&self) -> Result<String, RenderError> {
+        self.render("main.bicep", &self.context)
+    }
+
+    pub fn identities(&self) -> Result<String, RenderError> {
+        self.render("identities.bicep", &self.context)
+    }
+
+    pub fn graph(&self) -> Result<String, RenderError> {
+        self.render("graph.bicep", &self.context)
+    }
+
+    pub fn role_module(&self, kind: ModuleKind) -> Result<String, RenderError> {
+        let (resource_type, api_version, scope_id_expr) = match kind {
+            ModuleKind::Subscription => ("", "", "subscription().id"),
+            ModuleKind::ResourceGroup => ("", "", "resourceGroup().id"),
+            ModuleKind::Resource(t) => (t.resource_type, t.api_version, "target.id"),
+        };
+        let ctx = ModuleContext {
+            header: self.header.clone(),
+            kind: kind.name(),
+            resource_type,
+            api_version,
+            scope_id_expr,
+            api_role_assignment: facts::API_ROLE_ASSIGNMENT,
+        };
+        self.render(
+            "role-assignments.bicep",
+            &minijinja::Value::from(minijinja::value::Serde(&ctx)),
+        )
+    }
+
+    fn render(&self, name: &str, ctx: &minijinja::Value) -> Result<String, RenderError> {
+        let out = self
+            .jinja
+            .get_template(name)
+            .and_then(|t| t.render(ctx))
+            .map_err(|e| RenderError::Template(format!("azure/{name}: {e:#}")))?;
+        Ok(tidy(&out))
+    }
+}
+
+const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "main.bicep",
+        include_str!("../../../templates/azure/main.bicep.j2"),
+    ),
+    (
+        "identities.bicep",
+        include_str!("../../../templates/azure/identities.bicep.j2"),
+    ),
+    (
+        "role-assignments.bicep",
+        include_str!("../../../templates/azure/role-assignments.bicep.j2"),
+    ),
+    (
+        "graph.bicep",
+        include_str!("../../../templates/azure/graph.bicep.j2"),
+    ),
+];
+
+/// The templates, compiled once per process.
+fn templates() -> Result<&'static minijinja::Environment<'static>, RenderError> {
+    static ENV: OnceLock<Result<minijinja::Environment<'static>, String>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = minijinja::Environment::new();
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        let syntax = minijinja::syntax::SyntaxConfig::builder()
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .keep_trailing_newline(true)
+            .build()
+            .map_err(|e| format!("{e:#}"))?;
+        env.set_syntax(syntax);
+        env.add_filter("bq", |s: &str| bicep_string(s));
+        env.add_filter("comment", |s: &str| comment_text(s));
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source)
+                .map_err(|e| format!("{e:#}"))?;
+        }
+        Ok(env)
+    })
+    .as_ref()
+    .map_err(|e| RenderError::Template(e.clone()))
+}
+
+/// A Bicep string literal: single quotes, with `\`, `'`, `${` and control characters escaped
+/// (Bicep docs, data-types.md "Strings": escapes `\\ \' \n \r \t \$ \u{x}`).
+pub fn bicep_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '$' if chars.peek() == Some(&'{') => out.push_str("\\$"),
+            c if c.is_control() || c == '\u{2028}' || c == '\u{2029}' => {
+                out.push_str(&format!("\\u{{{:X}}}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// Text safe inside a `//` comment: no line breaks or other control characters.
+pub fn comment_text(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() || c == '\u{2028}' || c == '\u{2029}' {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// LF line ends, no trailing blanks, exactly one final newline. Interpolated values never
+/// carry a raw line break (strings are escaped, comments sanitised), so this never alters one.
+fn tidy(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for line in s.replace("\r\n", "\n").lines() {
+        out.push_str(line.trim_end_matches([' ', '\t']));
+        out.push('\n');
+    }
+    let trimmed = out.trim_end_matches('\n').len();
+    out.truncate(trimmed);
+    out.push('\n');
+    out
+}

@@ -1,0 +1,77 @@
+//! The Azure side of an environment: per runner a user-assigned managed identity, its federated
+//! identity credential and its role assignments, as Bicep (what a reviewer reads) and as the
+//! equivalent ARM JSON (what `az deployment sub create` runs, no Bicep CLI needed).
+//!
+//! Layout under `<env>/azure/`:
+//! - `main.bicep` / `main.json`: subscription-scope deployment in the identities' subscription. It
+//!   creates the identities' resource group, deploys `modules/identities.bicep` into it, then one
+//!   role-assignment module per runner and target scope.
+//! - `modules/*.bicep`: the modules main.bicep uses (main.json inlines them as nested deployments).
+//! - `graph.bicep` / `graph.json`: Microsoft Graph app-role assignments, only when a runner needs
+//!   Graph permissions; deployed separately by an Entra admin.
+//! - `bicepconfig.json`: the Microsoft Graph Bicep extension, so `bicep build graph.bicep` works.
+//!
+//! Facts used here come from `../shared/reference/azure.md`; each rule names its upstream source.
+
+mod arm;
+mod bicep;
+#[cfg(test)]
+mod tests;
+
+pub use bicep::{bicep_string, comment_text};
+
+use crate::layout::{self, AzureFile};
+use crate::model::{Environment, ModuleKind};
+use crate::render::{EnvCx, RenderError, to_json};
+use crate::tree::Tree;
+use serde_json::json;
+use std::collections::BTreeSet;
+
+/// The Bicep extension alias used by graph.bicep and declared in bicepconfig.json
+/// (msgraph-bicep-types; learn.microsoft.com/graph/templates/how-to-dynamic-types).
+pub const GRAPH_EXTENSION_ALIAS: &str = "microsoftGraphV1";
+pub const GRAPH_EXTENSION_REF: &str =
+    "br:mcr.microsoft.com/bicep/extensions/microsoftgraph/v1.0:1.0.0";
+pub const GRAPH_EXTENSION_VERSION: &str = "1.0.0";
+
+/// Renders the Azure files of one environment into `tree`.
+pub fn render(cx: EnvCx, tree: &mut Tree) -> Result<(), RenderError> {
+    let env = cx.env;
+    let path = |f| layout::azure_file(&env.key, f);
+    let kinds = module_kinds(env);
+    let bicep = bicep::Bicep::new(cx, kinds.iter().copied())?;
+    tree.insert(path(AzureFile::MainBicep), bicep.main()?)?;
+    tree.insert(
+        path(AzureFile::MainJson),
+        to_json(&arm::main(env, cx.source)),
+    )?;
+    tree.insert(path(AzureFile::Identities), bicep.identities()?)?;
+    for kind in kinds {
+        tree.insert(path(AzureFile::RoleModule(kind)), bicep.role_module(kind)?)?;
+    }
+    tree.insert(
+        path(AzureFile::BicepConfig),
+        to_json(&json!({"extensions": {GRAPH_EXTENSION_ALIAS: GRAPH_EXTENSION_REF}})),
+    )?;
+    if graph_needed(env) {
+        tree.insert(path(AzureFile::GraphBicep), bicep.graph()?)?;
+        tree.insert(
+            path(AzureFile::GraphJson),
+            to_json(&arm::graph(env, cx.source)),
+        )?;
+    }
+    Ok(())
+}
+
+/// The kinds of role-assignment module the environment's role groups use: one module file each.
+fn module_kinds(env: &Environment) -> BTreeSet<ModuleKind> {
+    env.runners
+        .iter()
+        .flat_map(|r| r.role_groups.iter().map(|g| g.kind))
+        .collect()
+}
+
+/// Graph files exist only when a runner of the environment has Graph permissions.
+fn graph_needed(env: &Environment) -> bool {
+    env.runners.iter().any(|r| !r.graph.is_empty())
+}

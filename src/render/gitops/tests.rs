@@ -1,0 +1,113 @@
+//! How each GitOps engine installs the chart: Flux HelmRepository + HelmRelease, an Argo CD
+//! Application, or nothing; and the environment's kustomization.
+
+use crate::testing::{docs, read, render, seed};
+use crate::tree::Tree;
+use serde_json::Value;
+
+fn values(t: &Tree, dir: &str) -> Value {
+    docs(t, &format!("{dir}/values.yaml")).remove(0)
+}
+
+#[test]
+fn flux_installs_the_chart_from_a_repository_in_the_runners_namespace() {
+    let t = seed();
+    let d = docs(&t, "ss/tf/helmrelease.yaml");
+    let (repo, release) = (&d[0], &d[1]);
+    assert_eq!(repo["kind"], "HelmRepository");
+    assert_eq!(repo["apiVersion"], "source.toolkit.fluxcd.io/v1");
+    assert_eq!(repo["spec"]["url"], "https://charts.gitlab.io");
+    assert!(
+        repo["spec"].get("type").is_none(),
+        "an https repository is not OCI"
+    );
+    assert_eq!(release["kind"], "HelmRelease");
+    assert_eq!(release["apiVersion"], "helm.toolkit.fluxcd.io/v2");
+    let ns = release["metadata"]["namespace"].clone();
+    assert_eq!(ns, "gitlab-tf");
+    assert_eq!(repo["metadata"]["namespace"], ns);
+    let chart = &release["spec"]["chart"]["spec"];
+    assert_eq!(chart["chart"], "gitlab-runner");
+    assert_eq!(chart["version"], "0.86.0");
+    assert_eq!(
+        chart["sourceRef"],
+        serde_json::json!({"kind": "HelmRepository", "name": repo["metadata"]["name"], "namespace": ns})
+    );
+    assert_eq!(release["spec"]["releaseName"], release["metadata"]["name"]);
+    // The values Flux installs are exactly the reviewed values.yaml.
+    assert_eq!(release["spec"]["values"], values(&t, "ss/tf"));
+}
+
+#[test]
+fn argocd_installs_the_oci_chart_with_inline_values() {
+    let t = render("fixtures/argocd/runners.yaml");
+    let app = &docs(&t, "ss/deploy/application.yaml")[0];
+    assert_eq!(app["apiVersion"], "argoproj.io/v1alpha1");
+    assert_eq!(app["kind"], "Application");
+    assert_eq!(
+        app["metadata"]["namespace"], "argo",
+        "gitops.argocdNamespace"
+    );
+    assert_eq!(app["spec"]["project"], "platform", "gitops.argocdProject");
+    let source = &app["spec"]["source"];
+    // Argo CD takes OCI Helm repositories without the scheme (argo-cd docs, helm.md).
+    assert_eq!(source["repoURL"], "acrweussascode.azurecr.io/helm");
+    assert_eq!(source["chart"], "gitlab-runner");
+    assert_eq!(source["targetRevision"], "0.86.0");
+    assert_eq!(source["helm"]["releaseName"], app["metadata"]["name"]);
+    assert_eq!(source["helm"]["valuesObject"], values(&t, "ss/deploy"));
+    let ns = &docs(&t, "ss/deploy/namespace.yaml")[0]["metadata"]["name"];
+    assert_eq!(app["spec"]["destination"]["namespace"], *ns);
+    assert_eq!(
+        app["spec"]["destination"]["server"],
+        "https://kubernetes.default.svc"
+    );
+    assert_eq!(
+        app["spec"]["syncPolicy"]["automated"],
+        serde_json::json!({"prune": true, "selfHeal": true})
+    );
+    assert!(t.get("ss/deploy/helmrelease.yaml").is_none());
+    let kustomization = t.get_str("ss/kustomization.yaml").unwrap();
+    assert!(kustomization.contains("deploy/application.yaml"));
+}
+
+#[test]
+fn plain_renders_no_installer() {
+    let spec = read("fixtures/ascode/runners.yaml").replace(
+        "chart:\n  version: 0.86.0\n",
+        "chart:\n  version: 0.86.0\ngitops:\n  engine: plain\n",
+    );
+    let t = crate::compile("fleet.yaml", &spec).unwrap();
+    assert!(t.get("ss/tf/values.yaml").is_some());
+    assert!(
+        !t.paths()
+            .any(|p| p.ends_with("helmrelease.yaml") || p.ends_with("application.yaml"))
+    );
+    let k = &docs(&t, "ss/kustomization.yaml")[0];
+    assert_eq!(k["resources"].as_array().unwrap().len(), 12);
+}
+
+#[test]
+fn kustomization_lists_every_kubernetes_file_and_nothing_else() {
+    let t = seed();
+    let k = &docs(&t, "ss/kustomization.yaml")[0];
+    let listed: Vec<&str> = k["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for r in ["tf", "packer", "images"] {
+        for f in [
+            "namespace.yaml",
+            "serviceaccounts.yaml",
+            "rbac.yaml",
+            "externalsecret.yaml",
+            "helmrelease.yaml",
+        ] {
+            assert!(listed.contains(&format!("{r}/{f}").as_str()), "{r}/{f}");
+        }
+    }
+    assert!(!listed.iter().any(|p| p.ends_with("values.yaml")));
+    assert_eq!(listed.len(), 15);
+}

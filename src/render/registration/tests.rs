@@ -1,0 +1,35 @@
+//! registration.json: the shape of GitLab's `POST /user/runners`.
+
+use crate::testing::{render, seed};
+use serde_json::Value;
+
+fn registration(t: &crate::tree::Tree, path: &str) -> Value {
+    serde_json::from_str(t.get_str(path).unwrap()).unwrap()
+}
+
+#[test]
+fn registration_matches_gitlabs_api_shape() {
+    let reg = registration(&seed(), "ss/packer/registration.json");
+    assert_eq!(reg["runner_type"], "project_type");
+    assert_eq!(reg["project_path"], "ascodenl/infra/base-images/azure");
+    assert_eq!(reg["access_level"], "not_protected");
+    assert!(reg.get("group_path").is_none());
+    assert_eq!(
+        reg["token_destination"]["secret"],
+        "gitlab-runner-ss-packer-token"
+    );
+}
+
+#[test]
+fn existing_secrets_are_the_destination_without_key_vault() {
+    let t = render("fixtures/existing-secret/runners.yaml");
+    let path = t
+        .paths()
+        .find(|p| p.ends_with("/registration.json"))
+        .unwrap()
+        .to_owned();
+    let reg = registration(&t, &path);
+    let dest = &reg["token_destination"];
+    assert!(dest.get("key_vault").is_none(), "{dest}");
+    assert!(dest["kubernetes_secret"]["name"].is_string(), "{dest}");
+}

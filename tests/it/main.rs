@@ -1,0 +1,16 @@
+//! runnergen's one integration test crate: whole-process and public-API tests. Behaviour of a
+//! single stage lives beside its code (`src/**/tests.rs`, `mod tests`); what is here runs the
+//! binary, reads the committed goldens, or crosses several stages. One module per area, each
+//! opening with what belongs in it.
+
+mod common;
+
+mod diagnostics;
+mod diff;
+mod fuzz_regressions;
+mod golden;
+mod model;
+mod properties;
+mod readme;
+mod spec;
+mod write;
