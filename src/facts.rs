@@ -193,6 +193,33 @@ pub fn is_fic_name(s: &str) -> bool {
     is_azure_name(s, 120)
 }
 
+/// Kubernetes DNS-1123 subdomain: at most 253 of lowercase alphanumerics, '-' and '.',
+/// alphanumeric at both ends (apimachinery `validation.IsDNS1123Subdomain`).
+pub fn is_dns1123_subdomain(s: &str) -> bool {
+    s.len() <= 253 && s.split('.').all(|l| !l.is_empty() && is_dns1123_label(l))
+}
+
+fn is_resource_name_char(c: char) -> bool {
+    c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '(' | ')' | '~')
+}
+
+/// Resource group name: 1–90 letters, digits, `-`, `_`, `.` or parentheses, not ending in
+/// `.` (azure-docs resource-name-rules.md, Microsoft.Resources/resourcegroups).
+pub fn is_resource_group(s: &str) -> bool {
+    (1..=90).contains(&s.chars().count())
+        && !s.ends_with('.')
+        && s.chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '(' | ')'))
+}
+
+/// Storage account name: 3–24 lowercase letters and digits (azure-docs
+/// resource-name-rules.md, Microsoft.Storage/storageAccounts).
+pub fn is_storage_account_name(s: &str) -> bool {
+    (3..=24).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
 /// Helm release names are DNS-1123 labels of at most 53 characters (helm `chartutil`
 /// ValidateReleaseName: 53 leaves room for suffixes the chart adds).
 pub fn is_helm_release(s: &str) -> bool {
@@ -370,10 +397,13 @@ pub fn parse_resource_id(id: &str) -> Option<ResourceId> {
     {
         return None;
     }
+    // Resource names are letters, digits and `-._()~` (azure-docs resource-name-rules.md; the
+    // supported target types allow less), so no segment carries quotes, braces or controls.
     if parts
         .iter()
         .skip(1)
-        .any(|p| p.is_empty() || p.chars().any(char::is_whitespace))
+        .any(|p| p.is_empty() || !p.chars().all(is_resource_name_char))
+        || !is_resource_group(parts[4])
     {
         return None;
     }

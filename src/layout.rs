@@ -10,8 +10,11 @@
 
 use crate::model::ModuleKind;
 
-/// The folder of an environment's Azure files. No runner key may be `azure`.
+/// The folder of an environment's Azure files.
 pub const AZURE_DIR: &str = "azure";
+
+/// Folder names runnergen writes next to the runners' folders: no runner key may be one.
+pub const RESERVED_RUNNER_KEYS: &[&str] = &[AZURE_DIR];
 
 /// A file of one runner.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -196,15 +196,18 @@ pub const RULES: &[NameRule] = &[
         InEnvironment,
         true
     ),
-    // GitLab: runner names up to 255 characters (gitlab-runner `common/config.go`).
+    // GitLab: runner names up to 255 characters (gitlab-runner `common/config.go`); the chart
+    // puts the name into a shell script (spec::values), so only shell-inert characters.
     rule!(
         "runnerName",
         runner_name,
         "GitLab runner name",
         "{env}-k8-{runner}",
         Validity {
-            valid: |s| !s.is_empty() && s.len() <= 255,
-            rule: "1–255 characters"
+            valid: |s| (1..=255).contains(&s.len())
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')),
+            rule: "1–255 letters, digits, `.`, `_` or `-`"
         },
         InEnvironment,
         false

@@ -10,13 +10,13 @@ use crate::facts;
 use crate::names::{self, PLACEHOLDERS, expand};
 use std::collections::BTreeSet;
 
-struct Ctx<'a> {
+pub(super) struct Ctx<'a> {
     map: &'a SourceMap,
     out: Vec<Diagnostic>,
 }
 
 impl Ctx<'_> {
-    fn err(&mut self, code: &'static str, ptr: &str, message: String, hint: String) {
+    pub(super) fn err(&mut self, code: &'static str, ptr: &str, message: String, hint: String) {
         self.out
             .push(Diagnostic::error(code, pos(self.map, ptr), ptr, message).hint(hint));
     }
@@ -98,6 +98,7 @@ pub fn check(spec: &Spec, map: &SourceMap, env_keys: &BTreeSet<String>) -> Vec<D
     let uses_key_vault = ts.existing_secret.is_none();
 
     check_naming(&mut cx, &spec.naming);
+    super::values::check(&mut cx, spec);
 
     for (ek, env) in &spec.environments {
         let ep = format!("/environments/{}", ptr_key(ek));
@@ -161,6 +162,15 @@ pub fn check(spec: &Spec, map: &SourceMap, env_keys: &BTreeSet<String>) -> Vec<D
                 format!("runner key `{rk}` must be 1–40 lowercase letters, digits or single hyphens, starting with a letter"),
                 "runner keys go into Kubernetes and Azure names".into(),
             );
+        } else if crate::layout::RESERVED_RUNNER_KEYS.contains(&rk.as_str()) {
+            cx.err_key(
+                "E005",
+                &rp,
+                format!(
+                    "runner key `{rk}` is reserved: runnergen writes its own folder `<env>/{rk}/`"
+                ),
+                "rename the runner".into(),
+            );
         }
         let env = spec.environments.get(&r.environment);
         if !env_keys.contains(&r.environment) {
@@ -179,15 +189,11 @@ pub fn check(spec: &Spec, map: &SourceMap, env_keys: &BTreeSet<String>) -> Vec<D
         let mut seen_tags = BTreeSet::new();
         for (i, tag) in r.tags.iter().enumerate() {
             let tp = format!("{rp}/tags/{i}");
-            if tag.trim().is_empty()
-                || tag.contains(',')
-                || tag.chars().any(char::is_control)
-                || tag.len() > 255
-            {
+            if tag.is_empty() || tag.len() > 255 {
                 cx.err(
                     "E005",
                     &tp,
-                    format!("tag `{tag}` is empty, too long or contains a comma"),
+                    "a tag is empty or longer than 255 characters".into(),
                     "GitLab tags are single words of at most 255 characters".into(),
                 );
             } else if !seen_tags.insert(tag.as_str()) {
@@ -254,7 +260,9 @@ pub fn check(spec: &Spec, map: &SourceMap, env_keys: &BTreeSet<String>) -> Vec<D
         if let Some(cache) = &r.cache {
             let cp = format!("{rp}/cache/storageAccountId");
             match facts::parse_resource_id(&cache.storage_account_id) {
-                Some(id) if id.resource_type.eq_ignore_ascii_case("Microsoft.Storage/storageAccounts") => {}
+                Some(id)
+                    if id.resource_type.eq_ignore_ascii_case("Microsoft.Storage/storageAccounts")
+                        && facts::is_storage_account_name(&id.name) => {}
                 _ => cx.err(
                     "E016",
                     &cp,

@@ -9,6 +9,7 @@ pub mod reference;
 pub mod schema;
 pub mod secrets;
 pub mod types;
+pub mod values;
 pub mod yaml;
 
 pub use diag::Diagnostic;
@@ -37,6 +38,7 @@ pub fn load(text: &str) -> Result<Checked, Vec<Diagnostic>> {
     let mut map = SourceMap::new();
     let doc = tree.to_json(&mut map);
     let mut diags = secrets::scan(&tree);
+    diags.extend(secrets::scan_comments(text));
     if doc.is_null() {
         diags.push(
             Diagnostic::error("E004", Pos { line: 1, col: 1 }, "", "the spec is empty")
@@ -60,16 +62,24 @@ pub fn load(text: &str) -> Result<Checked, Vec<Diagnostic>> {
         diags.dedup();
         return Err(diags);
     }
-    let spec: Spec = match serde_json::from_value(doc) {
+    let spec: Spec = match serde_path_to_error::deserialize(doc) {
         Ok(s) => s,
         Err(e) => {
-            // The schema is generated from the same types, so this means the two disagree.
-            return Err(vec![Diagnostic::error(
-                "E004",
-                Pos { line: 1, col: 1 },
-                "",
-                e.to_string(),
-            )]);
+            // What JSON Schema accepts but the types do not, such as `1.0` for an integer:
+            // reported at the value, with the path serde took to it.
+            let ptr: String = e
+                .path()
+                .iter()
+                .filter_map(|seg| match seg {
+                    serde_path_to_error::Segment::Map { key } => Some(format!("/{}", ptr_key(key))),
+                    serde_path_to_error::Segment::Seq { index } => Some(format!("/{index}")),
+                    _ => None,
+                })
+                .collect();
+            return Err(vec![
+                Diagnostic::error("E004", pos(&map, &ptr), ptr, e.inner().to_string())
+                    .hint("write whole numbers without a decimal point"),
+            ]);
         }
     };
     let mut diags = check::check(&spec, &map, &env_keys);

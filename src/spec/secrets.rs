@@ -19,25 +19,82 @@ fn token_after(s: &str, prefix: &str, min: usize) -> bool {
     })
 }
 
-/// An Azure storage account key: 64 random bytes in base64 (86 characters and `==`).
+/// An Azure storage account key: 64 random bytes in base64 (86 characters and `==`), or an
+/// `AccountKey=` of a connection string in any case.
 fn storage_key(s: &str) -> bool {
-    s.contains("AccountKey=")
+    s.to_ascii_lowercase().contains("accountkey=")
         || s.split(|c: char| !(c.is_ascii_alphanumeric() || c == '+' || c == '/' || c == '='))
             .any(|w| w.len() == 88 && w.ends_with("==") && !w[..86].contains('='))
 }
 
-/// GitLab token prefixes (docs.gitlab.com/security/tokens): runner authentication `glrt-`,
-/// personal access `glpat-`, legacy registration `GR1348941`, deploy `gldt-`, pipeline trigger
-/// `glptt-`. A prefix followed by at least 16 token characters is a token.
+/// Credentials in a URL's userinfo: `scheme://user:password@host`.
+fn url_userinfo(s: &str) -> bool {
+    s.match_indices("://").any(|(i, _)| {
+        let authority = s[i + 3..]
+            .split(|c: char| c == '/' || c.is_whitespace() || c == '"' || c == '\'')
+            .next()
+            .unwrap_or_default();
+        authority
+            .rsplit_once('@')
+            .and_then(|(userinfo, _)| userinfo.split_once(':'))
+            .is_some_and(|(user, password)| !user.is_empty() && !password.is_empty())
+    })
+}
+
+/// The signature of a shared access signature URL or token: `sig=` with its value
+/// (learn.microsoft.com storage/common/storage-sas-overview, "SAS token").
+fn sas_signature(s: &str) -> bool {
+    let lower = s.to_ascii_lowercase();
+    lower.match_indices("sig=").any(|(i, _)| {
+        (i == 0 || matches!(lower.as_bytes()[i - 1], b'?' | b'&' | b';' | b' '))
+            && s[i + 4..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '%' | '+' | '/' | '='))
+                .count()
+                >= 16
+    })
+}
+
+/// An Entra ID (Azure AD) application client secret: three characters, a digit, `Q~`, then
+/// 31 to 34 more (the shape gitleaks' `azure-ad-client-secret` rule looks for).
+fn entra_client_secret(s: &str) -> bool {
+    let b = s.as_bytes();
+    let class = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'~' | b'.' | b'-');
+    s.match_indices("Q~").any(|(i, _)| {
+        i >= 4
+            && b[i - 1].is_ascii_digit()
+            && b[i - 4..i - 1].iter().all(|c| class(*c) && *c != b'-')
+            && (i == 4 || !class(b[i - 5]))
+            && {
+                let tail = b[i + 2..].iter().take_while(|c| class(**c)).count();
+                (31..=34).contains(&tail)
+            }
+    })
+}
+
+/// GitLab token prefixes (docs.gitlab.com/security/token_overview, "Token prefixes"). A prefix
+/// followed by at least 16 token characters is a token; an instance prefix in front (`SIE-glpat-`)
+/// does not hide it.
 const GITLAB_TOKENS: &[(&str, &str)] = &[
     ("glrt-", "a GitLab runner authentication token (glrt-)"),
-    ("glpat-", "a GitLab personal access token (glpat-)"),
+    ("glrtr-", "a GitLab runner authentication token (glrtr-)"),
+    (
+        "glpat-",
+        "a GitLab personal, project or group access token (glpat-)",
+    ),
     (
         "GR1348941",
         "a GitLab runner registration token (GR1348941)",
     ),
     ("gldt-", "a GitLab deploy token (gldt-)"),
     ("glptt-", "a GitLab pipeline trigger token (glptt-)"),
+    ("gloas-", "a GitLab OAuth application secret (gloas-)"),
+    ("glagent-", "a GitLab agent for Kubernetes token (glagent-)"),
+    ("glcbt-", "a GitLab CI/CD job token (glcbt-)"),
+    ("glsoat-", "a GitLab SCIM token (glsoat-)"),
+    ("glft-", "a GitLab feed token (glft-)"),
+    ("glimt-", "a GitLab incoming mail token (glimt-)"),
+    ("glffct-", "a GitLab feature flags client token (glffct-)"),
 ];
 
 const PATTERNS: &[Pattern] = &[
@@ -51,7 +108,19 @@ const PATTERNS: &[Pattern] = &[
     },
     Pattern {
         what: "a connection string with a shared access key",
-        found: |s| s.contains("SharedAccessKey="),
+        found: |s| s.to_ascii_lowercase().contains("sharedaccesskey="),
+    },
+    Pattern {
+        what: "a URL with a password",
+        found: url_userinfo,
+    },
+    Pattern {
+        what: "a shared access signature (sig=)",
+        found: sas_signature,
+    },
+    Pattern {
+        what: "an Entra ID client secret",
+        found: entra_client_secret,
     },
 ];
 
@@ -62,6 +131,98 @@ pub fn looks_like_secret(s: &str) -> Option<&'static str> {
         .find(|(prefix, _)| token_after(s, prefix, 16))
         .map(|(_, what)| *what)
         .or_else(|| PATTERNS.iter().find(|p| (p.found)(s)).map(|p| p.what))
+}
+
+/// Decodes the escapes a secret may hide behind in YAML, JSON, TOML or a URL: `\xHH`,
+/// `\uHHHH`, `\u{H…}`, `\UHHHHHHHH` and `%HH`. Anything else is kept as it is.
+pub fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find(['\\', '%']) {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        let (digits, skip) = if let Some(t) = tail.strip_prefix("\\x") {
+            (t.get(..2), 4)
+        } else if let Some(t) = tail.strip_prefix("\\u{") {
+            let n = t.find('}').unwrap_or(0);
+            (t.get(..n), n + 4)
+        } else if let Some(t) = tail.strip_prefix("\\u") {
+            (t.get(..4), 6)
+        } else if let Some(t) = tail.strip_prefix("\\U") {
+            (t.get(..8), 10)
+        } else if let Some(t) = tail.strip_prefix('%') {
+            (t.get(..2), 3)
+        } else {
+            (None, 0)
+        };
+        match digits
+            .filter(|d| !d.is_empty())
+            .and_then(|d| u32::from_str_radix(d, 16).ok())
+            .and_then(char::from_u32)
+        {
+            Some(c) => {
+                out.push(c);
+                rest = &tail[skip..];
+            }
+            None => {
+                out.push_str(&tail[..1]);
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// What a text hides, looked at as it is, with its escapes decoded, and with white space
+/// removed (a token split over lines or by a folded scalar).
+pub fn hidden_secret(s: &str) -> Option<&'static str> {
+    looks_like_secret(s)
+        .or_else(|| looks_like_secret(&unescape(s)))
+        .or_else(|| {
+            let joined: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+            looks_like_secret(&joined).or_else(|| looks_like_secret(&unescape(&joined)))
+        })
+}
+
+/// Secrets in comments: a comment is committed and reviewed like any value.
+pub fn scan_comments(text: &str) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let Some(col) = comment_start(line) else {
+            continue;
+        };
+        if let Some(what) = hidden_secret(&line[col..]) {
+            let pos = super::yaml::Pos {
+                line: n as u32 + 1,
+                col: line[..col].chars().count() as u32 + 1,
+            };
+            out.push(
+                Diagnostic::error("E030", pos, "", format!("this comment looks like it holds {what}; a spec holds references, never secrets"))
+                    .hint("remove it, rotate it (it may already be in git history), and keep it in Key Vault"),
+            );
+        }
+    }
+    out
+}
+
+/// Where a YAML comment starts on a line: a `#` at the start or after white space, outside
+/// quotes.
+fn comment_start(line: &str) -> Option<usize> {
+    let mut quote: Option<char> = None;
+    let mut prev = ' ';
+    for (i, c) in line.char_indices() {
+        match (quote, c) {
+            (None, '#') if prev.is_whitespace() => return Some(i),
+            (None, '"' | '\'') if prev.is_whitespace() || matches!(prev, ':' | '[' | '{' | ',') => {
+                quote = Some(c)
+            }
+            (Some(q), c) if c == q => quote = None,
+            _ => {}
+        }
+        prev = c;
+    }
+    None
 }
 
 /// Every scalar (keys included) that looks like a secret.
@@ -81,7 +242,7 @@ fn report(what: &str, pos: super::yaml::Pos, path: String, out: &mut Vec<Diagnos
 fn walk(node: &Located, path: String, out: &mut Vec<Diagnostic>) {
     match &node.node {
         Node::Str(s) => {
-            if let Some(what) = looks_like_secret(s) {
+            if let Some(what) = hidden_secret(s) {
                 report(what, node.pos, path, out);
             }
         }
@@ -93,7 +254,7 @@ fn walk(node: &Located, path: String, out: &mut Vec<Diagnostic>) {
         Node::Map(entries) => {
             for (kpos, k, v) in entries {
                 let child = format!("{path}/{}", super::ptr_key(k));
-                if let Some(what) = looks_like_secret(k) {
+                if let Some(what) = hidden_secret(k) {
                     report(what, *kpos, child.clone(), out);
                 }
                 walk(v, child, out);
@@ -105,7 +266,7 @@ fn walk(node: &Located, path: String, out: &mut Vec<Diagnostic>) {
 
 #[cfg(test)]
 mod tests {
-    use super::looks_like_secret;
+    use super::*;
 
     #[test]
     fn recognises_secrets() {
@@ -114,6 +275,50 @@ mod tests {
         let key = format!("{}==", "A".repeat(86));
         assert!(looks_like_secret(&key).is_some());
         assert!(looks_like_secret("-----BEGIN RSA PRIVATE KEY-----").is_some());
+    }
+
+    #[test]
+    fn knows_todays_credential_shapes() {
+        let t = "AbCdEfGhIjKlMnOpQrSt";
+        for prefix in [
+            "gloas-",
+            "glagent-",
+            "glcbt-",
+            "glsoat-",
+            "glft-",
+            "glimt-",
+            "gldt-",
+            "glptt-",
+            "SIE-glpat-",
+        ] {
+            assert!(
+                looks_like_secret(&format!("{prefix}{t}")).is_some(),
+                "{prefix}"
+            );
+        }
+        for s in [
+            "https://deploy:s3cret@gitlab.example.com/",
+            "https://st.blob.core.windows.net/c?sv=2022-11-02&sr=c&sig=AbCdEfGhIjKlMnOpQrStUv%3D",
+            "abc8Q~AbCdEfGhIjKlMnOpQrStUvWxYz0123456",
+            "defaultendpointsprotocol=https;accountname=x;accountkey=abc",
+        ] {
+            assert!(looks_like_secret(s).is_some(), "{s}");
+        }
+        assert_eq!(unescape(r"glrt\x2dAbC"), "glrt-AbC");
+        assert_eq!(unescape(r"glrt\u002dAbC"), "glrt-AbC");
+        assert_eq!(unescape(r"glrt\u{2d}AbC %41"), "glrt-AbC A");
+        assert!(hidden_secret(&format!(r"glrt\x2d{t}")).is_some());
+        assert!(hidden_secret(&format!("glrt-AbCdEfGh\n  IjKlMnOpQrSt")).is_some());
+        assert!(looks_like_secret("ssh://git@gitlab.com/group/project.git").is_none());
+    }
+
+    #[test]
+    fn comments_are_scanned() {
+        let text = "version: 1 # token glrt-AbCdEfGhIjKlMnOpQrSt\nurl: \"https://x/#y\"\n";
+        let d = scan_comments(text);
+        assert_eq!(d.len(), 1);
+        assert_eq!((d[0].pos.line, d[0].pos.col), (1, 12));
+        assert!(scan_comments("purpose: \"a # glrt-AbCdEfGhIjKlMnOpQrSt\"\n").is_empty());
     }
 
     #[test]

@@ -101,6 +101,8 @@ impl<'de> Deserialize<'de> for Node {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Node, A::Error> {
                 let mut entries: Vec<(Pos, String, Located)> = Vec::new();
+                // Keys seen so far: one lookup per key keeps a huge mapping linear.
+                let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
                 while let Some(key) = a.next_key::<Spanned<Node>>()? {
                     let kpos = pos_of(&key);
                     let name = match key.value {
@@ -117,7 +119,7 @@ impl<'de> Deserialize<'de> for Node {
                         }
                     };
                     let value = a.next_value::<Spanned<Node>>()?;
-                    if entries.iter().any(|(_, k, _)| *k == name) {
+                    if !seen.insert(name.clone()) {
                         return Err(de::Error::custom(format!(
                             "line {}, column {}: duplicate key `{name}`",
                             kpos.line, kpos.col

@@ -104,3 +104,17 @@ fn load_reports_schema_and_semantic_problems_together() {
     spec::diag::sort(&mut sorted);
     assert_eq!(sorted, diags, "diagnostics come sorted by position");
 }
+
+#[test]
+fn duplicate_keys_in_a_huge_mapping_are_found_at_their_line() {
+    let mut text = String::from("version: 1\nenvironments:\n  e:\n");
+    for i in 0..60_000 {
+        text.push_str(&format!("    k{i}: v\n"));
+    }
+    text.push_str("    k5: again\n");
+    let diags = spec::load(&text).unwrap_err();
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    assert_eq!(diags[0].code, "E001");
+    assert_eq!(diags[0].pos.line, 60_004);
+    assert!(diags[0].message.contains("duplicate key `k5`"), "{diags:?}");
+}

