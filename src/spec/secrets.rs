@@ -308,7 +308,7 @@ mod tests {
         assert_eq!(unescape(r"glrt\u002dAbC"), "glrt-AbC");
         assert_eq!(unescape(r"glrt\u{2d}AbC %41"), "glrt-AbC A");
         assert!(hidden_secret(&format!(r"glrt\x2d{t}")).is_some());
-        assert!(hidden_secret(&format!("glrt-AbCdEfGh\n  IjKlMnOpQrSt")).is_some());
+        assert!(hidden_secret("glrt-AbCdEfGh\n  IjKlMnOpQrSt").is_some());
         assert!(looks_like_secret("ssh://git@gitlab.com/group/project.git").is_none());
     }
 
