@@ -21,6 +21,9 @@ pub struct Access {
     pub run_untagged: Option<bool>,
     pub protected: Option<bool>,
     pub token_source: Option<String>,
+    /// The name the chart registers the manager under (it reaches the chart's shell script).
+    /// Only for runners whose Kubernetes files are rendered.
+    pub runner_name: Option<String>,
 }
 
 impl Access {
@@ -39,6 +42,7 @@ impl Access {
             run_untagged: Some(r.run_untagged),
             protected: Some(r.access_level == AccessLevel::RefProtected),
             token_source: Some(token_source(fleet, env, r)),
+            runner_name: ready.then(|| r.names.runner_name.clone()),
         }
     }
 }

@@ -387,7 +387,7 @@ pub struct ResourceId {
 pub fn parse_resource_id(id: &str) -> Option<ResourceId> {
     let parts: Vec<&str> = id.split('/').collect();
     // "", "subscriptions", sub, "resourceGroups", rg, "providers", ns, type, name, ...
-    if parts.len() < 9 || parts.len() % 2 == 0 || !parts[0].is_empty() {
+    if parts.len() < 9 || parts.len().is_multiple_of(2) || !parts[0].is_empty() {
         return None;
     }
     if !parts[1].eq_ignore_ascii_case("subscriptions")

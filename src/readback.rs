@@ -130,10 +130,19 @@ fn runner_access<'a>(file: RunnerFile, bytes: &[u8], entry: impl FnOnce() -> &'a
         RunnerFile::Config => {
             let config: Option<toml::Table> =
                 std::str::from_utf8(bytes).ok().and_then(|t| t.parse().ok());
-            let privileged = config
-                .as_ref()
-                .and_then(|c| runner_kubernetes(c)?.get("privileged")?.as_bool());
-            entry().privileged = Some(privileged.unwrap_or(false));
+            // A file that does not parse says nothing about privilege; one that parses and
+            // does not set it runs unprivileged pods (gitlab-runner's default).
+            if let Some(config) = config {
+                let privileged = runner_kubernetes(&config)
+                    .and_then(|k| k.get("privileged"))
+                    .and_then(toml::Value::as_bool);
+                entry().privileged = Some(privileged.unwrap_or(false));
+            }
+        }
+        RunnerFile::Values => {
+            if let Some(values) = yaml_values_lossy(bytes).first() {
+                entry().runner_name = values["runners"]["name"].as_str().map(str::to_owned);
+            }
         }
         RunnerFile::Registration => {
             let Ok(v) = serde_json::from_slice::<Value>(bytes) else {

@@ -1,22 +1,41 @@
-//! Writing a rendered tree to its output directory, all or nothing.
+//! Writing a rendered tree to its output directory, in place, all or nothing, one writer at a
+//! time, touching nothing runnergen does not own.
 //!
-//! The new directory is staged beside the target: unchanged files are hard-linked from the old
-//! one (so their bytes and timestamps stay as they were), changed and new files are written
-//! fresh, files runnergen wrote before and no longer produces are left out, and files it does
-//! not own are carried over untouched. Then the staged directory replaces the old one by
-//! rename. On any error before the swap the old directory is exactly as it was.
+//! 1. **Lock.** The output directory itself is locked (`flock`) for the whole write; a second
+//!    render waits, and `diff`/`render --check` take a shared lock, so no reader sees a write
+//!    half done.
+//! 2. **Repair.** A journal left by an interrupted write is rolled forward, and temporary files
+//!    of an interrupted write that never committed are removed; so are the staging folders the
+//!    stage-and-swap writer of earlier versions left beside the directory.
+//! 3. **Plan.** What to add, change and remove, from the tree and the previous ownership
+//!    manifest. A file runnergen does not own, in the way of one it now produces, is an error
+//!    naming it (`--adopt` takes it over); a symbolic link on the way is always one.
+//! 4. **Stage.** New contents go to temporary files beside their targets (`.<name>.runnergen-new`),
+//!    keeping the mode of the file they replace.
+//! 5. **Commit.** The journal (every rename and removal) is written and renamed into place:
+//!    before this instant a crash leaves the old files, after it the next run finishes the new.
+//! 6. **Apply.** Renames, removals of owned files, removal of folders that became empty, then
+//!    the journal goes.
 //!
-//! Architecture invariant: nothing is written outside the output directory and its staging
-//! siblings, and nothing is written through a symbolic link.
+//! Folders, modes, unowned files and anything mounted inside the directory are never moved,
+//! recreated or recursed into: runnergen only ever creates, renames or removes single files it
+//! owns, and removes folders only when empty.
+//!
+//! Architecture invariant: nothing is written outside the output directory, and nothing is
+//! written through a symbolic link.
 
 use crate::tree::{Tree, is_safe_path};
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs;
+use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 
 /// The ownership manifest: the files runnergen wrote, relative to the output directory.
 pub const MANIFEST: &str = ".runnergen-manifest.json";
+/// The journal of a write between its commit and its end.
+pub const JOURNAL: &str = ".runnergen-journal.json";
+/// Suffix of the temporary file a new version is staged in, beside its target.
+const STAGED: &str = ".runnergen-new";
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Summary {
@@ -32,96 +51,6 @@ impl Summary {
     }
 }
 
-/// The manifest bytes for a tree (sorted paths, including the manifest itself).
-pub fn manifest_for(tree: &Tree, source: &str) -> Vec<u8> {
-    let mut files: Vec<&str> = tree.paths().collect();
-    files.push(MANIFEST);
-    files.sort();
-    let v = serde_json::json!({
-        "generator": "runnergen",
-        "spec": source,
-        "files": files,
-    });
-    crate::render::to_json(&v).into_bytes()
-}
-
-/// The files a previous render claimed, from the manifest in `dir` (safe paths only).
-pub fn owned_files(dir: &Path) -> BTreeSet<String> {
-    let path = dir.join(MANIFEST);
-    let Ok(meta) = fs::symlink_metadata(&path) else {
-        return BTreeSet::new();
-    };
-    if !meta.is_file() {
-        return BTreeSet::new();
-    }
-    let Ok(text) = fs::read_to_string(&path) else {
-        return BTreeSet::new();
-    };
-    let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
-        return BTreeSet::new();
-    };
-    v.get("files")
-        .and_then(|f| f.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|p| p.as_str())
-                .filter(|p| is_safe_path(p))
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Reads, in one walk of `dir` that never follows a symbolic link, every regular file whose
-/// relative path is in the tree or in the previous manifest. A file behind a symlinked folder,
-/// or a symlink itself, is absent: runnergen neither reads nor writes through links.
-pub fn read_relevant(tree: &Tree, dir: &Path) -> (BTreeSet<String>, BTreeMap<String, Vec<u8>>) {
-    let owned = owned_files(dir);
-    let mut files = BTreeMap::new();
-    if !fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir()) {
-        return (owned, files);
-    }
-    for entry in walkdir::WalkDir::new(dir)
-        .follow_links(false)
-        .min_depth(1)
-        .into_iter()
-        .flatten()
-    {
-        if !entry.file_type().is_file() {
-            continue;
-        }
-        let Ok(rel) = entry.path().strip_prefix(dir) else {
-            continue;
-        };
-        let rel = rel.to_string_lossy().replace('\\', "/");
-        if (tree.get(&rel).is_some() || owned.contains(&rel))
-            && let Ok(bytes) = fs::read(entry.path())
-        {
-            files.insert(rel, bytes);
-        }
-    }
-    (owned, files)
-}
-
-/// Compares a tree (with its manifest) with what `dir` holds, without writing.
-pub fn plan(tree: &Tree, dir: &Path) -> Summary {
-    let (owned, existing) = read_relevant(tree, dir);
-    let mut s = Summary::default();
-    for (path, bytes) in tree.iter() {
-        match existing.get(path) {
-            None => s.added.push(path.to_owned()),
-            Some(old) if old != bytes => s.changed.push(path.to_owned()),
-            Some(_) => s.unchanged += 1,
-        }
-    }
-    for path in owned {
-        if tree.get(&path).is_none() && existing.contains_key(&path) {
-            s.removed.push(path);
-        }
-    }
-    s
-}
-
 #[derive(Debug)]
 pub struct WriteError(pub String);
 
@@ -135,100 +64,195 @@ fn err(what: &str, path: &Path, e: io::Error) -> WriteError {
     WriteError(format!("{what} {}: {e}", path.display()))
 }
 
-fn sibling(dir: &Path, tag: &str) -> Result<PathBuf, WriteError> {
-    let name = dir
-        .file_name()
-        .ok_or_else(|| {
-            WriteError(format!(
-                "{} has no directory name to write to",
-                dir.display()
-            ))
-        })?
-        .to_string_lossy()
-        .into_owned();
-    Ok(dir.with_file_name(format!(".{name}.runnergen-{tag}-{}", std::process::id())))
+/// How `write` behaves.
+#[derive(Clone, Copy, Default)]
+pub struct Options {
+    /// Take over unowned files at paths runnergen now produces, instead of refusing.
+    pub adopt: bool,
+    /// Called once when another runnergen holds the directory, before waiting for it.
+    pub on_wait: Option<fn(&Path)>,
 }
 
-/// Creates the parent folders of `rel` inside `root`, refusing to pass through a symlink.
-fn make_parents(root: &Path, rel: &str) -> Result<PathBuf, WriteError> {
-    let mut p = root.to_path_buf();
-    let comps: Vec<&str> = rel.split('/').collect();
-    for comp in &comps[..comps.len() - 1] {
-        p.push(comp);
-        match fs::symlink_metadata(&p) {
-            Ok(m) if m.file_type().is_symlink() => {
-                return Err(WriteError(format!(
-                    "refusing to write through the symbolic link {}",
-                    p.display()
-                )));
-            }
-            Ok(m) if m.is_dir() => {}
-            Ok(_) => {
-                return Err(WriteError(format!(
-                    "{} is in the way of a folder runnergen writes",
-                    p.display()
-                )));
-            }
-            Err(_) => fs::create_dir(&p).map_err(|e| err("cannot create", &p, e))?,
+/// One change to the file system, in the order a write makes them; the fault-injection tests
+/// stop a write before any of them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    CreateDir(PathBuf),
+    Remove(PathBuf),
+    Stage(PathBuf),
+    Commit,
+    Rename(PathBuf),
+    Forget,
+}
+
+/// What a fault-injection hook returns to stop a write on the spot, as a kill would.
+#[derive(Debug)]
+pub struct Crash;
+
+type Hook<'h> = &'h mut dyn FnMut(&Step) -> Result<(), Crash>;
+
+fn step(hook: &mut Hook, s: Step) -> Result<(), WriteError> {
+    hook(&s).map_err(|Crash| WriteError(format!("stopped before {s:?}")))
+}
+
+// ---- reading ----------------------------------------------------------------------------------
+
+/// The manifest bytes for a tree (sorted paths, including the manifest itself).
+pub fn manifest_for(tree: &Tree, source: &str) -> Vec<u8> {
+    let mut files: Vec<&str> = tree.paths().collect();
+    files.push(MANIFEST);
+    files.sort();
+    let v = serde_json::json!({
+        "generator": "runnergen",
+        "spec": crate::render::source_text(source),
+        "files": files,
+    });
+    crate::render::to_json(&v).into_bytes()
+}
+
+fn read_json(path: &Path) -> Option<serde_json::Value> {
+    let meta = fs::symlink_metadata(path).ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    serde_json::from_str(&fs::read_to_string(path).ok()?).ok()
+}
+
+/// The files a previous render claimed, from the manifest in `dir` (safe paths only).
+pub fn owned_files(dir: &Path) -> BTreeSet<String> {
+    read_json(&dir.join(MANIFEST))
+        .and_then(|v| {
+            v.get("files").and_then(|f| f.as_array()).map(|a| {
+                a.iter()
+                    .filter_map(|p| p.as_str())
+                    .filter(|p| is_safe_path(p))
+                    .map(str::to_owned)
+                    .collect()
+            })
+        })
+        .unwrap_or_default()
+}
+
+/// True when a write was interrupted after its commit: the directory holds part of a new
+/// render until the next `render` finishes it.
+pub fn interrupted(dir: &Path) -> bool {
+    fs::symlink_metadata(dir.join(JOURNAL)).is_ok()
+}
+
+/// Reads, in one walk of `dir` that never follows a symbolic link nor leaves its file system,
+/// every regular file whose relative path is in the tree or in the previous manifest.
+pub fn read_relevant(tree: &Tree, dir: &Path) -> (BTreeSet<String>, BTreeMap<String, Vec<u8>>) {
+    let owned = owned_files(dir);
+    let mut files = BTreeMap::new();
+    for (rel, path) in walk(dir) {
+        if (tree.get(&rel).is_some() || owned.contains(&rel))
+            && let Ok(bytes) = fs::read(&path)
+        {
+            files.insert(rel, bytes);
         }
     }
-    p.push(comps[comps.len() - 1]);
-    Ok(p)
+    (owned, files)
 }
 
-/// Copies the old directory into the staging one: hard links for files (a copy where links
-/// are not possible), symlinks recreated as links, `skip` left out.
-fn carry_over(old: &Path, stage: &Path, skip: &BTreeSet<String>) -> Result<(), WriteError> {
-    for entry in walkdir::WalkDir::new(old)
+/// Every regular file under `dir` with its relative path, without following links or
+/// crossing into another file system.
+fn walk(dir: &Path) -> Vec<(String, PathBuf)> {
+    if !fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir()) {
+        return Vec::new();
+    }
+    walkdir::WalkDir::new(dir)
         .follow_links(false)
+        .same_file_system(true)
         .min_depth(1)
-        .sort_by_file_name()
-    {
-        let entry = entry.map_err(|e| WriteError(format!("cannot read {}: {e}", old.display())))?;
-        let rel = entry
-            .path()
-            .strip_prefix(old)
-            .expect("walkdir yields paths under its root");
-        let rel_str = rel.to_string_lossy().replace('\\', "/");
-        let target = stage.join(rel);
-        let ft = entry.file_type();
-        if ft.is_dir() {
-            fs::create_dir_all(&target).map_err(|e| err("cannot create", &target, e))?;
-        } else if skip.contains(&rel_str) {
-            continue;
-        } else if ft.is_symlink() {
-            #[cfg(unix)]
-            {
-                let link =
-                    fs::read_link(entry.path()).map_err(|e| err("cannot read", entry.path(), e))?;
-                std::os::unix::fs::symlink(link, &target)
-                    .map_err(|e| err("cannot link", &target, e))?;
-            }
-        } else if fs::hard_link(entry.path(), &target).is_err() {
-            fs::copy(entry.path(), &target).map_err(|e| err("cannot copy", entry.path(), e))?;
-        }
-    }
-    Ok(())
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .filter_map(|e| {
+            let rel = e.path().strip_prefix(dir).ok()?;
+            Some((
+                rel.to_string_lossy().replace('\\', "/"),
+                e.path().to_owned(),
+            ))
+        })
+        .collect()
 }
 
-/// Removes folders that the removal of owned files left empty (never the root).
-fn prune_empty(root: &Path, removed: &[String]) {
-    let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
-    for rel in removed {
-        let mut p = Path::new(rel).parent();
-        while let Some(d) = p.filter(|d| !d.as_os_str().is_empty()) {
-            dirs.insert(root.join(d));
-            p = d.parent();
+/// Compares a tree (with its manifest) with what `dir` holds, without writing.
+pub fn plan(tree: &Tree, dir: &Path) -> Summary {
+    let (owned, existing) = read_relevant(tree, dir);
+    summarize(tree, &owned, &existing)
+}
+
+fn summarize(
+    tree: &Tree,
+    owned: &BTreeSet<String>,
+    existing: &BTreeMap<String, Vec<u8>>,
+) -> Summary {
+    let mut s = Summary::default();
+    for (path, bytes) in tree.iter() {
+        match existing.get(path) {
+            None => s.added.push(path.to_owned()),
+            Some(old) if old != bytes => s.changed.push(path.to_owned()),
+            Some(_) => s.unchanged += 1,
         }
     }
-    // Deepest first.
-    for d in dirs.iter().rev() {
-        let _ = fs::remove_dir(d);
+    for path in owned {
+        if tree.get(path).is_none() && existing.contains_key(path) {
+            s.removed.push(path.clone());
+        }
+    }
+    s
+}
+
+// ---- locking ----------------------------------------------------------------------------------
+
+/// A lock on an output directory, released when dropped.
+pub struct Lock(#[allow(dead_code)] File);
+
+fn lock(dir: &Path, shared: bool, on_wait: Option<fn(&Path)>) -> Result<Lock, WriteError> {
+    let f = File::open(dir).map_err(|e| err("cannot open", dir, e))?;
+    let try_lock = if shared {
+        f.try_lock_shared()
+    } else {
+        f.try_lock()
+    };
+    match try_lock {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            if let Some(cb) = on_wait {
+                cb(dir);
+            }
+            let locked = if shared { f.lock_shared() } else { f.lock() };
+            locked.map_err(|e| err("cannot lock", dir, e))?;
+        }
+        Err(fs::TryLockError::Error(e)) => return Err(err("cannot lock", dir, e)),
+    }
+    Ok(Lock(f))
+}
+
+/// A shared lock for reading `dir` while no render writes it; none when `dir` does not exist.
+pub fn read_lock(dir: &Path, on_wait: Option<fn(&Path)>) -> Result<Option<Lock>, WriteError> {
+    match fs::symlink_metadata(dir) {
+        Ok(m) if m.is_dir() => lock(dir, true, on_wait).map(Some),
+        _ => Ok(None),
     }
 }
+
+// ---- writing ----------------------------------------------------------------------------------
 
 /// Writes `tree` (which must include its manifest) to `dir`. Returns what changed.
-pub fn write(tree: &Tree, dir: &Path) -> Result<Summary, WriteError> {
+pub fn write(tree: &Tree, dir: &Path, opts: &Options) -> Result<Summary, WriteError> {
+    write_with(tree, dir, opts, &mut |_| Ok(()))
+}
+
+/// [`write`], calling `hook` before every change to the file system; a hook that returns
+/// [`Crash`] stops the write there, with no clean-up, as a kill would.
+pub fn write_with(
+    tree: &Tree,
+    dir: &Path,
+    opts: &Options,
+    mut hook: Hook,
+) -> Result<Summary, WriteError> {
     match fs::symlink_metadata(dir) {
         Ok(m) if m.file_type().is_symlink() => {
             return Err(WriteError(format!(
@@ -242,61 +266,281 @@ pub fn write(tree: &Tree, dir: &Path) -> Result<Summary, WriteError> {
                 dir.display()
             )));
         }
-        _ => {}
+        Ok(_) => {}
+        Err(_) => {
+            step(&mut hook, Step::CreateDir(dir.to_owned()))?;
+            fs::create_dir_all(dir).map_err(|e| err("cannot create", dir, e))?;
+        }
     }
-    let summary = plan(tree, dir);
-    if summary.is_clean() && dir.exists() {
+    let _lock = lock(dir, false, opts.on_wait)?;
+    repair(dir, &mut hook)?;
+
+    let (owned, existing) = read_relevant(tree, dir);
+    let summary = summarize(tree, &owned, &existing);
+    if summary.is_clean() {
         return Ok(summary);
     }
-    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs::create_dir_all(parent).map_err(|e| err("cannot create", parent, e))?;
+    check_paths(tree, dir, &owned, &existing, &summary, opts)?;
+
+    // Stage every new version beside its target.
+    let mut renames = Vec::new();
+    for path in summary.added.iter().chain(&summary.changed) {
+        let target = make_parents(dir, path, &mut hook)?;
+        let staged = staged_path(&target);
+        step(&mut hook, Step::Stage(staged.clone()))?;
+        stage(
+            &staged,
+            &target,
+            tree.get(path).expect("planned from the tree"),
+        )?;
+        renames.push((staged, target));
     }
-    let stage = sibling(dir, "stage")?;
-    let _ = fs::remove_dir_all(&stage);
-    let result = (|| {
-        fs::create_dir(&stage).map_err(|e| err("cannot create", &stage, e))?;
-        let mut skip: BTreeSet<String> = summary.removed.iter().cloned().collect();
-        skip.extend(summary.changed.iter().cloned());
-        skip.extend(summary.added.iter().cloned());
-        if dir.exists() {
-            carry_over(dir, &stage, &skip)?;
-        }
-        for path in summary.added.iter().chain(&summary.changed) {
-            let target = make_parents(&stage, path)?;
-            if fs::symlink_metadata(&target).is_ok() {
-                // An unowned symlink or file sits where an owned file goes: replace the entry
-                // itself, never what it points to.
-                fs::remove_file(&target).map_err(|e| err("cannot replace", &target, e))?;
-            }
-            fs::write(&target, tree.get(path).expect("planned from the tree"))
-                .map_err(|e| err("cannot write", &target, e))?;
-        }
-        prune_empty(&stage, &summary.removed);
-        Ok(())
-    })();
-    if let Err(e) = result {
-        let _ = fs::remove_dir_all(&stage);
-        return Err(e);
-    }
-    // Swap: old aside, staged in, old removed. A failed second rename puts the old one back.
-    if dir.exists() {
-        let old = sibling(dir, "old")?;
-        let _ = fs::remove_dir_all(&old);
-        fs::rename(dir, &old).map_err(|e| {
-            let _ = fs::remove_dir_all(&stage);
-            err("cannot move aside", dir, e)
-        })?;
-        if let Err(e) = fs::rename(&stage, dir) {
-            let _ = fs::rename(&old, dir);
-            let _ = fs::remove_dir_all(&stage);
-            return Err(err("cannot move into place", dir, e));
-        }
-        let _ = fs::remove_dir_all(&old);
-    } else {
-        fs::rename(&stage, dir).map_err(|e| {
-            let _ = fs::remove_dir_all(&stage);
-            err("cannot move into place", dir, e)
-        })?;
-    }
+    let removals: Vec<PathBuf> = summary.removed.iter().map(|p| dir.join(p)).collect();
+    let journal = serde_json::json!({
+        "renames": renames.iter().map(|(s, t)| [rel(dir, s), rel(dir, t)]).collect::<Vec<_>>(),
+        "removals": summary.removed,
+    });
+    // Commit: the journal appears in one rename.
+    let pending = dir.join(format!(".{JOURNAL}{STAGED}"));
+    step(&mut hook, Step::Stage(pending.clone()))?;
+    fs::write(&pending, crate::render::to_json(&journal))
+        .map_err(|e| err("cannot write", &pending, e))?;
+    step(&mut hook, Step::Commit)?;
+    fs::rename(&pending, dir.join(JOURNAL)).map_err(|e| err("cannot commit", dir, e))?;
+    apply(dir, &renames, &removals, &mut hook)?;
     Ok(summary)
+}
+
+fn rel(dir: &Path, p: &Path) -> String {
+    p.strip_prefix(dir)
+        .expect("under the output directory")
+        .to_string_lossy()
+        .replace('\\', "/")
+}
+
+fn staged_path(target: &Path) -> PathBuf {
+    let name = target
+        .file_name()
+        .expect("a file path")
+        .to_string_lossy()
+        .into_owned();
+    target.with_file_name(format!(".{name}{STAGED}"))
+}
+
+/// Writes `bytes` to `staged`, with the mode of the file it will replace.
+fn stage(staged: &Path, target: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    let _ = fs::remove_file(staged);
+    fs::write(staged, bytes).map_err(|e| err("cannot write", staged, e))?;
+    if let Ok(m) = fs::symlink_metadata(target)
+        && m.is_file()
+    {
+        fs::set_permissions(staged, m.permissions())
+            .map_err(|e| err("cannot set the mode of", staged, e))?;
+    }
+    Ok(())
+}
+
+/// Refuses, before anything is written, every path that would write through a link, replace
+/// a folder, or take over a file runnergen does not own (unless adopting).
+fn check_paths(
+    tree: &Tree,
+    dir: &Path,
+    owned: &BTreeSet<String>,
+    existing: &BTreeMap<String, Vec<u8>>,
+    summary: &Summary,
+    opts: &Options,
+) -> Result<(), WriteError> {
+    let mut unowned = Vec::new();
+    for path in summary.added.iter().chain(&summary.changed) {
+        let mut p = dir.to_path_buf();
+        let comps: Vec<&str> = path.split('/').collect();
+        for comp in &comps[..comps.len() - 1] {
+            p.push(comp);
+            match fs::symlink_metadata(&p) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(WriteError(format!(
+                        "refusing to write through the symbolic link {}",
+                        p.display()
+                    )));
+                }
+                Ok(m) if !m.is_dir() => {
+                    return Err(WriteError(format!(
+                        "{} is in the way of a folder runnergen writes",
+                        p.display()
+                    )));
+                }
+                _ => {}
+            }
+        }
+        let target = dir.join(path);
+        match fs::symlink_metadata(&target) {
+            Ok(m) if m.is_dir() => {
+                return Err(WriteError(format!(
+                    "the folder {} is in the way of a file runnergen writes",
+                    target.display()
+                )));
+            }
+            // The manifest's path is runnergen's whatever the manifest says.
+            Ok(m) if (owned.contains(path) || path == MANIFEST) && m.is_file() => {}
+            // Not ours: a link, or a file whose bytes are not what runnergen would write.
+            Ok(m)
+                if m.file_type().is_symlink()
+                    || existing.get(path).map(Vec::as_slice) != tree.get(path) =>
+            {
+                unowned.push(target.display().to_string());
+            }
+            _ => {}
+        }
+    }
+    if !unowned.is_empty() && !opts.adopt {
+        return Err(WriteError(format!(
+            "runnergen does not own {}, but would now write there; move it away, or render with --adopt to take it over",
+            unowned.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// Creates the missing parent folders of `rel` inside `root` (with the default mode; existing
+/// folders are left as they are).
+fn make_parents(root: &Path, rel: &str, hook: &mut Hook) -> Result<PathBuf, WriteError> {
+    let mut p = root.to_path_buf();
+    let comps: Vec<&str> = rel.split('/').collect();
+    for comp in &comps[..comps.len() - 1] {
+        p.push(comp);
+        if fs::symlink_metadata(&p).is_err() {
+            step(hook, Step::CreateDir(p.clone()))?;
+            fs::create_dir(&p).map_err(|e| err("cannot create", &p, e))?;
+        }
+    }
+    p.push(comps[comps.len() - 1]);
+    Ok(p)
+}
+
+/// Renames, removals and folders left empty, then forgets the journal. Every part is
+/// idempotent, so rolling a journal forward twice does no harm.
+fn apply(
+    dir: &Path,
+    renames: &[(PathBuf, PathBuf)],
+    removals: &[PathBuf],
+    hook: &mut Hook,
+) -> Result<(), WriteError> {
+    for (staged, target) in renames {
+        if fs::symlink_metadata(staged).is_ok() {
+            step(hook, Step::Rename(target.clone()))?;
+            // A rename replaces an adopted link itself, never what it points to.
+            fs::rename(staged, target).map_err(|e| err("cannot move into place", target, e))?;
+        }
+    }
+    for path in removals {
+        // Only a file or a link: a folder or a mount point now at an owned path stays.
+        if fs::symlink_metadata(path).is_ok_and(|m| !m.is_dir()) {
+            step(hook, Step::Remove(path.clone()))?;
+            fs::remove_file(path).map_err(|e| err("cannot remove", path, e))?;
+        }
+    }
+    prune_empty(dir, removals, hook)?;
+    step(hook, Step::Forget)?;
+    fs::remove_file(dir.join(JOURNAL)).map_err(|e| err("cannot finish", dir, e))
+}
+
+/// Removes folders that the removal of owned files left empty, deepest first (never the root;
+/// a folder that is not empty, or a mount point, stays).
+fn prune_empty(root: &Path, removed: &[PathBuf], hook: &mut Hook) -> Result<(), WriteError> {
+    let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
+    for path in removed {
+        let mut p = path.parent();
+        while let Some(d) = p.filter(|d| d.starts_with(root) && *d != root) {
+            dirs.insert(d.to_owned());
+            p = d.parent();
+        }
+    }
+    for d in dirs.iter().rev() {
+        if fs::read_dir(d).is_ok_and(|mut e| e.next().is_none()) {
+            step(hook, Step::Remove(d.clone()))?;
+            let _ = fs::remove_dir(d);
+        }
+    }
+    Ok(())
+}
+
+/// Finishes a committed write (its journal), then removes what an uncommitted one left:
+/// staged files in the directory and the staging folders of runnergen before 0.2.
+fn repair(dir: &Path, hook: &mut Hook) -> Result<(), WriteError> {
+    if let Some(j) = read_json(&dir.join(JOURNAL)) {
+        let safe =
+            |p: &serde_json::Value| p.as_str().filter(|p| is_safe_path(p)).map(|p| dir.join(p));
+        let renames: Vec<(PathBuf, PathBuf)> = j["renames"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|pair| Some((safe(&pair[0])?, safe(&pair[1])?)))
+            .collect();
+        let removals: Vec<PathBuf> = j["removals"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(safe)
+            .collect();
+        apply(dir, &renames, &removals, hook)?;
+    } else if fs::symlink_metadata(dir.join(JOURNAL)).is_ok() {
+        // A journal that does not parse was never committed (commit is a rename).
+        step(hook, Step::Forget)?;
+        let _ = fs::remove_file(dir.join(JOURNAL));
+    }
+    for (rel, path) in walk(dir) {
+        let name = rel.rsplit('/').next().unwrap_or(&rel);
+        if name.starts_with('.') && name.ends_with(STAGED) {
+            step(hook, Step::Remove(path.clone()))?;
+            let _ = fs::remove_file(&path);
+        }
+    }
+    remove_legacy_staging(dir, hook)
+}
+
+/// runnergen before 0.2 staged beside the directory (`.<name>.runnergen-stage-<pid>`,
+/// `.<name>.runnergen-old-<pid>`) and a kill could leave them behind. They are removed file by
+/// file, never crossing into another file system.
+fn remove_legacy_staging(dir: &Path, hook: &mut Hook) -> Result<(), WriteError> {
+    let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
+        return Ok(());
+    };
+    let parent = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
+    let prefix = format!(".{}.runnergen-", name.to_string_lossy());
+    let Ok(entries) = fs::read_dir(parent) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let n = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = n.strip_prefix(&prefix) else {
+            continue;
+        };
+        let legacy = ["stage-", "old-"].iter().any(|k| {
+            rest.strip_prefix(k)
+                .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+        });
+        if !legacy || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let root = entry.path();
+        for e in walkdir::WalkDir::new(&root)
+            .follow_links(false)
+            .same_file_system(true)
+            .contents_first(true)
+            .into_iter()
+            .flatten()
+        {
+            step(hook, Step::Remove(e.path().to_owned()))?;
+            let _ = if e.file_type().is_dir() {
+                fs::remove_dir(e.path())
+            } else {
+                fs::remove_file(e.path())
+            };
+        }
+    }
+    Ok(())
 }

@@ -1,7 +1,7 @@
 //! `runnergen diff [SPEC] [--out DIR] [--from-env A --to-env B] [--format text|json|markdown]`:
 //! what a change does, before it merges or before it is promoted. Writes nothing.
 
-use super::{exit, report};
+use super::{exit, report, stderr, stdout};
 use crate::diff::{self, Changes, Report, Status};
 use serde_json::Value;
 use std::fmt::Write;
@@ -38,6 +38,7 @@ pub fn run(args: Args) -> u8 {
         Ok(l) => l,
         Err(code) => return code,
     };
+    let mut lock = None;
     let report_ = match (&args.from_env, &args.to_env) {
         (Some(a), Some(b)) => {
             let find = |k: &str| loaded.fleet.environments.iter().find(|e| e.key == k);
@@ -48,16 +49,25 @@ pub fn run(args: Args) -> u8 {
                     .iter()
                     .map(|e| e.key.as_str())
                     .collect();
-                eprintln!("error: unknown environment; known: {}", known.join(", "));
+                stderr(&format!(
+                    "error: unknown environment; known: {}\n",
+                    known.join(", ")
+                ));
                 return exit::INVALID;
             };
             diff::diff_environments(&loaded.fleet, from, to)
         }
         _ => {
-            if std::fs::symlink_metadata(&args.input.out).is_ok_and(|m| !m.is_dir()) {
-                eprintln!("error: {out} is not a directory");
+            if std::fs::symlink_metadata(&args.input.out).is_err() {
+                stderr(&format!(
+                    "error: {out} does not exist\n  = hint: render it first (`runnergen render`), or name the directory to compare with `--out`\n"
+                ));
                 return exit::INVALID;
             }
+            lock = match super::render::open_for_reading(&args.input.out) {
+                Ok(l) => l,
+                Err(code) => return code,
+            };
             let tree = match super::render::render_tree(&loaded) {
                 Ok(t) => t,
                 Err(code) => return code,
@@ -74,7 +84,10 @@ pub fn run(args: Args) -> u8 {
         Format::Json => json(&report_),
         Format::Markdown => markdown(&report_),
     };
-    print!("{text}");
+    drop(lock);
+    if let Err(code) = stdout(&text) {
+        return code;
+    }
     if report_.is_empty() {
         exit::OK
     } else if report_.widens() {

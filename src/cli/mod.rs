@@ -80,6 +80,25 @@ pub struct Loaded {
     pub notes: Vec<Diagnostic>,
 }
 
+/// Writes to standard output. A closed pipe (`| head`) or a full disk (`> /dev/full`) ends the
+/// command with a message and exit 2, never a panic.
+pub fn stdout(text: &str) -> Result<(), u8> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| {
+            stderr(&format!("error: cannot write to standard output: {e}\n"));
+            exit::INVALID
+        })
+}
+
+/// Writes to standard error; when even that fails there is nobody left to tell.
+pub fn stderr(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
 /// Prints diagnostics to stderr, errors then notes, each against the spec text.
 pub fn report(path: &Path, text: &str, diags: &[Diagnostic]) {
     let file = path.display().to_string();
@@ -97,7 +116,7 @@ pub fn report(path: &Path, text: &str, diags: &[Diagnostic]) {
             if errors == 1 { "" } else { "s" }
         ));
     }
-    eprint!("{err}");
+    stderr(&err);
 }
 
 /// Reads, checks and resolves a spec; reports and returns the exit code on failure.
@@ -105,7 +124,7 @@ pub fn load(path: &Path, out_dir: &str) -> Result<Loaded, u8> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) => {
-            eprintln!("error: cannot read {}: {e}", path.display());
+            stderr(&format!("error: cannot read {}: {e}\n", path.display()));
             return Err(exit::INVALID);
         }
     };

@@ -1,6 +1,6 @@
 //! `runnergen render [SPEC] [--out DIR] [--check]`: the whole tree, written all or nothing.
 
-use super::{exit, report};
+use super::{exit, report, stderr, stdout};
 use crate::tree::Tree;
 use crate::write;
 use std::path::Path;
@@ -12,6 +12,10 @@ pub struct Args {
     /// Write nothing; exit 1 when the directory is not exactly what the spec renders.
     #[arg(long)]
     pub check: bool,
+    /// Take over files runnergen does not own at paths it now writes (by default such a
+    /// file is an error naming it).
+    #[arg(long, conflicts_with = "check")]
+    pub adopt: bool,
 }
 
 /// The spec path as written into headers: as the user gave it, with `/` separators.
@@ -23,10 +27,38 @@ pub fn source_name(spec: &Path) -> String {
 pub fn render_tree(loaded: &super::Loaded) -> Result<Tree, u8> {
     let source = source_name(&loaded.path);
     crate::compile::render(&loaded.fleet, &source).map_err(|e| {
-        eprintln!("error: {e}");
-        eprintln!("  = note: this is a bug in runnergen; nothing was written. Please report it with the spec.");
+        stderr(&format!("error: {e}\n  = note: this is a bug in runnergen; nothing was written. Please report it with the spec.\n"));
         exit::INVALID
     })
+}
+
+/// Tells the user why nothing happens yet.
+fn waiting(dir: &Path) {
+    stderr(&format!(
+        "note: another runnergen is writing {}; waiting for it to finish\n",
+        dir.display()
+    ));
+}
+
+/// Opens the output directory for reading: a shared lock, and an error (exit 2) when it is not
+/// a directory or an interrupted render left it part-written.
+pub fn open_for_reading(out: &Path) -> Result<Option<write::Lock>, u8> {
+    let name = out.display();
+    if std::fs::symlink_metadata(out).is_ok_and(|m| !m.is_dir()) {
+        stderr(&format!("error: {name} is not a directory\n"));
+        return Err(exit::INVALID);
+    }
+    let lock = write::read_lock(out, Some(waiting)).map_err(|e| {
+        stderr(&format!("error: {e}\n"));
+        exit::INVALID
+    })?;
+    if write::interrupted(out) {
+        stderr(&format!(
+            "error: an interrupted render left {name} part-written\n  = hint: run `runnergen render` to finish it\n"
+        ));
+        return Err(exit::INVALID);
+    }
+    Ok(lock)
 }
 
 pub fn run(args: Args) -> u8 {
@@ -41,46 +73,63 @@ pub fn run(args: Args) -> u8 {
     };
     report(&loaded.path, &loaded.text, &loaded.notes);
     if args.check {
-        let plan = write::plan(&tree, &args.input.out);
-        if plan.is_clean() {
-            println!("{out}: up to date ({} files)", tree.len());
-            return exit::OK;
-        }
-        for p in &plan.added {
-            println!("missing   {out}/{p}");
-        }
-        for p in &plan.changed {
-            println!("stale     {out}/{p}");
-        }
-        for p in &plan.removed {
-            println!("obsolete  {out}/{p}");
-        }
-        eprintln!(
-            "error: {out} is not what {} renders; run `runnergen render {}`",
-            args.input.spec.display(),
-            args.input.spec.display()
-        );
-        return exit::CHANGES;
+        return check(&args, &tree, &out);
     }
-    match write::write(&tree, &args.input.out) {
-        Ok(s) if s.is_clean() => {
-            println!("{out}: up to date ({} files)", tree.len());
-            exit::OK
-        }
-        Ok(s) => {
-            println!(
-                "{out}: {} added, {} changed, {} removed, {} unchanged",
-                s.added.len(),
-                s.changed.len(),
-                s.removed.len(),
-                s.unchanged
-            );
-            exit::OK
-        }
+    let opts = write::Options {
+        adopt: args.adopt,
+        on_wait: Some(waiting),
+    };
+    let line = match write::write(&tree, &args.input.out, &opts) {
+        Ok(s) if s.is_clean() => format!("{out}: up to date ({} files)\n", tree.len()),
+        Ok(s) => format!(
+            "{out}: {} added, {} changed, {} removed, {} unchanged\n",
+            s.added.len(),
+            s.changed.len(),
+            s.removed.len(),
+            s.unchanged
+        ),
         Err(e) => {
-            eprintln!("error: {e}");
-            eprintln!("  = note: {out} was left as it was");
-            exit::INVALID
+            stderr(&format!(
+                "error: {e}\n  = note: {out} holds what it held before, or what a repeated render finishes\n"
+            ));
+            return exit::INVALID;
+        }
+    };
+    match stdout(&line) {
+        Ok(()) => exit::OK,
+        Err(code) => code,
+    }
+}
+
+/// `render --check`: exit 1 when the directory is not exactly what the spec renders.
+fn check(args: &Args, tree: &Tree, out: &str) -> u8 {
+    let _lock = match open_for_reading(&args.input.out) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let plan = write::plan(tree, &args.input.out);
+    let mut text = String::new();
+    if plan.is_clean() {
+        text.push_str(&format!("{out}: up to date ({} files)\n", tree.len()));
+    }
+    for (label, paths) in [
+        ("missing  ", &plan.added),
+        ("stale    ", &plan.changed),
+        ("obsolete ", &plan.removed),
+    ] {
+        for p in paths {
+            text.push_str(&format!("{label} {out}/{p}\n"));
         }
     }
+    if let Err(code) = stdout(&text) {
+        return code;
+    }
+    if plan.is_clean() {
+        return exit::OK;
+    }
+    let spec = args.input.spec.display();
+    stderr(&format!(
+        "error: {out} is not what {spec} renders; run `runnergen render {spec}`\n"
+    ));
+    exit::CHANGES
 }

@@ -11,10 +11,13 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> u8 {
-    if args.markdown {
-        print!("{}", crate::spec::reference::markdown());
+    let text = if args.markdown {
+        crate::spec::reference::markdown()
     } else {
-        print!("{}", crate::spec::schema::schema_text());
+        crate::spec::schema::schema_text()
+    };
+    match super::stdout(&text) {
+        Ok(()) => exit::OK,
+        Err(code) => code,
     }
-    exit::OK
 }

@@ -1,6 +1,6 @@
 //! `runnergen validate [SPEC]`: every check, nothing written.
 
-use super::{exit, report};
+use super::{exit, report, stdout};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -32,6 +32,8 @@ pub fn run(args: Args) -> u8 {
             if waiting == 1 { "s" } else { "" }
         ));
     }
-    println!("{line}");
-    exit::OK
+    match stdout(&format!("{line}\n")) {
+        Ok(()) => exit::OK,
+        Err(code) => code,
+    }
 }

@@ -113,6 +113,7 @@ fn access(fleet: &Fleet, env: &Environment, r: &Runner) -> Access {
         kubernetes: Some(r.kubernetes_access),
         privileged: Some(r.privileged),
         token_source: None,
+        runner_name: Some(normalize_text(&r.names.runner_name, env)),
         ..a
     }
 }

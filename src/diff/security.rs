@@ -24,6 +24,7 @@ pub enum SecurityKind {
     RunUntaggedOn,
     ProtectionOff,
     TokenSourceChanged,
+    RunnerNameChanged,
 }
 
 impl SecurityKind {
@@ -44,6 +45,7 @@ impl SecurityKind {
             SecurityKind::RunUntaggedOn => "run-untagged-on",
             SecurityKind::ProtectionOff => "protection-off",
             SecurityKind::TokenSourceChanged => "token-source-changed",
+            SecurityKind::RunnerNameChanged => "runner-name-changed",
         }
     }
 
@@ -261,6 +263,15 @@ pub fn security_changes(
         push(
             SecurityKind::TokenSourceChanged,
             format!("token source {a} → {b}"),
+        );
+    }
+    // The name reaches the chart's registration shell script; a reviewer should see it change.
+    if let (Some(a), Some(b)) = (&old.runner_name, &new.runner_name)
+        && a != b
+    {
+        push(
+            SecurityKind::RunnerNameChanged,
+            format!("GitLab runner name {a} → {b}"),
         );
     }
     out

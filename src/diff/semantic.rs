@@ -4,7 +4,7 @@
 
 use super::Status;
 use crate::readback;
-use crate::spec::secrets::looks_like_secret;
+use crate::spec::secrets::hidden_secret;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -28,32 +28,82 @@ pub struct ResourceChange {
 
 // ---- masking ---------------------------------------------------------------------------------
 
-/// Replaces anything that looks like a secret.
+/// What replaces a secret in every format `diff` prints.
+pub const MASK: &str = "***masked***";
+
+fn secret(s: &str) -> bool {
+    hidden_secret(s).is_some()
+}
+
+/// Replaces anything that looks like a secret, in values and in keys.
 pub fn mask(v: &Value) -> Value {
     match v {
-        Value::String(s) if looks_like_secret(s).is_some() => Value::String("***masked***".into()),
+        Value::String(s) if secret(s) => Value::String(MASK.into()),
         Value::Array(a) => Value::Array(a.iter().map(mask).collect()),
-        Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), mask(v))).collect()),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .enumerate()
+                .map(|(i, (k, v))| {
+                    let k = if secret(k) {
+                        format!("{MASK}{i}")
+                    } else {
+                        k.clone()
+                    };
+                    (k, mask(v))
+                })
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
 
-pub(super) fn mask_line(line: &str) -> String {
-    if looks_like_secret(line).is_some() {
-        let lead: String = line
-            .chars()
-            .take_while(|c| matches!(c, '+' | '-' | ' '))
-            .collect();
-        format!("{lead}***masked***")
-    } else {
-        line.to_owned()
+/// A file's text with every line that holds a secret replaced, before it is diffed: whole
+/// PEM blocks, lines whose decoded or joined text looks like a secret, and pairs of lines that
+/// only together spell one (a token split by a line continuation).
+pub(super) fn mask_text(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut masked = vec![false; lines.len()];
+    let mut in_pem = false;
+    for (i, line) in lines.iter().enumerate() {
+        if line.contains("-----BEGIN") {
+            in_pem = true;
+        }
+        masked[i] = in_pem || secret(line);
+        if line.contains("-----END") {
+            in_pem = false;
+        }
     }
+    for i in 1..lines.len() {
+        if masked[i - 1] || masked[i] {
+            continue;
+        }
+        let tail = lines[i - 1].trim_end_matches(['\\', '"', '\'', ' ', '+']);
+        let head = lines[i].trim_start_matches([' ', '\t', '"', '\'', '+', '\\']);
+        if secret(&format!("{tail}{head}")) {
+            masked[i - 1] = true;
+            masked[i] = true;
+        }
+    }
+    let mut out = String::with_capacity(text.len());
+    for (line, m) in lines.iter().zip(masked) {
+        if m {
+            let indent = line.len() - line.trim_start().len();
+            out.push_str(&line[..indent]);
+            out.push_str(MASK);
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
 }
 
 // ---- key paths -------------------------------------------------------------------------------
 
 fn key_segment(k: &str) -> String {
-    if !k.is_empty()
+    if secret(k) {
+        format!("[{MASK}]")
+    } else if !k.is_empty()
         && k.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
     {
@@ -193,7 +243,7 @@ pub(super) fn resource_changes(
             _ => continue,
         };
         out.push(ResourceChange {
-            resource: id.clone(),
+            resource: if secret(id) { MASK.into() } else { id.clone() },
             status,
             fields,
         });
@@ -201,14 +251,14 @@ pub(super) fn resource_changes(
     out
 }
 
-/// A unified diff with three lines of context, secrets masked.
+/// A unified diff with three lines of context, secrets masked on both sides first.
 pub(super) fn text_diff(old: &[u8], new: &[u8]) -> String {
-    let a = String::from_utf8_lossy(old);
-    let b = String::from_utf8_lossy(new);
-    let diff = similar::TextDiff::from_lines(a.as_ref(), b.as_ref());
-    let text = diff.unified_diff().context_radius(3).to_string();
-    text.lines().map(mask_line).collect::<Vec<_>>().join("\n")
-        + if text.is_empty() { "" } else { "\n" }
+    let a = mask_text(&String::from_utf8_lossy(old));
+    let b = mask_text(&String::from_utf8_lossy(new));
+    similar::TextDiff::from_lines(&a, &b)
+        .unified_diff()
+        .context_radius(3)
+        .to_string()
 }
 
 #[cfg(test)]
@@ -251,8 +301,23 @@ mod tests {
             json!({"t": "***masked***"})
         );
         assert_eq!(
-            mask_line("+token = \"glpat-AAAAAAAAAAAAAAAAAAAA\""),
-            "+***masked***"
+            mask_text("  token = \"glpat-AAAAAAAAAAAAAAAAAAAA\"\n"),
+            "  ***masked***\n"
+        );
+        let pem = "key: |\n  -----BEGIN RSA PRIVATE KEY-----\n  MIIEowIBAAKCAQEA\n  -----END RSA PRIVATE KEY-----\nnext: 1\n";
+        assert_eq!(
+            mask_text(pem),
+            "key: |\n  ***masked***\n  ***masked***\n  ***masked***\nnext: 1\n"
+        );
+        let split = "t = \"glrt-AAAAAAAA\" \\\n    \"BBBBBBBBBB\"\nok = 1\n";
+        assert_eq!(mask_text(split), "***masked***\n    ***masked***\nok = 1\n");
+        assert_eq!(
+            mask_text("x: glrt\\x2dAAAAAAAAAAAAAAAAAAAA\n"),
+            "***masked***\n"
+        );
+        assert_eq!(
+            mask(&json!({"glrt-AAAAAAAAAAAAAAAAAAAA": 1})),
+            json!({"***masked***0": 1})
         );
     }
 

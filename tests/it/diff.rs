@@ -151,7 +151,7 @@ fn json_is_machine_readable() {
 }
 
 #[test]
-fn diff_writes_nothing() {
+fn diff_of_a_missing_directory_is_an_error_and_writes_nothing() {
     let tmp = std::env::temp_dir().join(format!("runnergen-diff-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     let (code, stdout, _) = diff(&[
@@ -159,28 +159,63 @@ fn diff_writes_nothing() {
         "--out",
         tmp.to_str().unwrap(),
     ]);
-    assert_eq!(code, 3, "everything is new, roles included: {stdout}");
+    assert_eq!(
+        code, 2,
+        "a directory that is not there is an error: {stdout}"
+    );
     assert!(!tmp.exists());
 }
 
 #[test]
 fn secrets_in_the_directory_are_masked_in_every_format() {
     let dir = edited_checkout("secret", "fixtures/ascode/runners.yaml");
-    let token = "glrt-t1_SuperSecretTokenValue0123";
+    // Every shape a secret found in the directory can take: a plain token, a PEM body, a
+    // token as a map key, escaped tokens, and a token split over two lines.
     let cfg = dir.join("out/ss/tf/config.toml");
     let text = std::fs::read_to_string(&cfg).unwrap().replace(
         "executor = \"kubernetes\"",
-        &format!("executor = \"kubernetes\"\n  token = \"{token}\""),
+        "executor = \"kubernetes\"\n  token = \"glrt-t1_SuperSecretTokenValue0123\"\n  escaped = \"glrt\\u002dSuperSecretEscapedValue99\"\n  split = \"\"\"glrt-SuperSecret\\\n    SplitValue0123456\"\"\"",
     );
     std::fs::write(&cfg, text).unwrap();
+    let values = dir.join("out/ss/tf/values.yaml");
+    let text = std::fs::read_to_string(&values).unwrap()
+        + "extra:\n  glrt-SuperSecretKeyValue01234: true\n  hex: \"glrt\\x2dSuperSecretHexValue012345\"\n  tls: |\n    -----BEGIN EC PRIVATE KEY-----\n    SuperSecretPemBodyLine0123456789abcdefABCDEF\n    -----END EC PRIVATE KEY-----\n";
+    std::fs::write(&values, text).unwrap();
     for format in ["text", "json", "markdown"] {
         let (code, stdout, _) =
             diff_in(&dir, &["fixtures/ascode/runners.yaml", "--format", format]);
         assert_eq!(code, 1, "{stdout}");
         assert!(
             !stdout.contains("SuperSecret"),
-            "{format} leaks the token:\n{stdout}"
+            "{format} leaks a secret:\n{stdout}"
         );
         assert!(stdout.contains("***masked***"), "{format}:\n{stdout}");
     }
+}
+
+#[test]
+fn a_runner_name_change_is_security_relevant() {
+    let spec = std::fs::read_to_string(root().join("fixtures/ascode/runners.yaml"))
+        .unwrap()
+        .replacen(
+            "\nchart:",
+            "\nnaming:\n  runnerName: \"{env}-aks-{runner}\"\nchart:",
+            1,
+        );
+    let dir = edited_checkout("runner-name", "fixtures/ascode/runners.yaml");
+    std::fs::write(dir.join("fixtures/ascode/runners.yaml"), spec).unwrap();
+    let (code, stdout, _) = diff_in(&dir, &["fixtures/ascode/runners.yaml", "--format", "json"]);
+    assert_eq!(code, 1, "a renamed runner widens nothing:\n{stdout}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let renamed: Vec<&serde_json::Value> = report["security"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["kind"] == "runner-name-changed")
+        .collect();
+    assert_eq!(renamed.len(), 3, "{stdout}");
+    assert_eq!(
+        renamed[0]["message"],
+        "GitLab runner name ss-k8-images → ss-aks-images"
+    );
 }

@@ -66,10 +66,10 @@ fn fuzz_regressions_fail_only_with_diagnostics() {
         }
         let name = name(&path);
         let text = std::fs::read_to_string(&path).unwrap();
-        if let Err(e) = runnergen::compile(&name, &text) {
-            if !e.starts_with(&format!("{name}:")) {
-                bugs.push(format!("{name}: {e}"));
-            }
+        if let Err(e) = runnergen::compile(&name, &text)
+            && !e.starts_with(&format!("{name}:"))
+        {
+            bugs.push(format!("{name}: {e}"));
         }
     }
     assert!(bugs.is_empty(), "internal errors:\n{}", bugs.join("\n"));

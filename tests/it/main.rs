@@ -7,6 +7,7 @@ mod common;
 
 mod diagnostics;
 mod diff;
+mod exit_codes;
 mod fuzz_regressions;
 mod golden;
 mod model;

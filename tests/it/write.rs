@@ -177,3 +177,241 @@ fn tampered_manifest_cannot_delete_outside() {
     );
     assert_eq!(fs::read_to_string(&victim).unwrap(), "keep");
 }
+
+// ---- crashes, concurrency, ownership ---------------------------------------------------------
+
+use runnergen::tree::Tree;
+use runnergen::write::{self, Crash, Options, Step};
+use std::os::unix::fs::PermissionsExt;
+
+fn seed_text() -> String {
+    fs::read_to_string(root().join("fixtures/ascode/runners.yaml")).unwrap()
+}
+
+/// The seed fleet (A) and an edit of it (B) that adds, changes and removes files: `images`
+/// becomes `imagebuilder`, and packer's roles change.
+fn trees() -> (Tree, Tree, String) {
+    let a = runnergen::compile("runners.yaml", &seed_text()).unwrap();
+    let b_text = seed_text()
+        .replace("\n  images:\n", "\n  imagebuilder:\n")
+        .replacen("role: Contributor", "role: Reader", 1);
+    let b = runnergen::compile("runners.yaml", &b_text).unwrap();
+    (a, b, b_text)
+}
+
+fn mode(p: &std::path::Path) -> u32 {
+    fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+/// `out/` holding A, with what a user adds: an unowned file and folder with their own modes,
+/// and an owned file whose mode the user changed.
+fn prepared(name: &str, a: &Tree) -> PathBuf {
+    let out = scratch(name).join("out");
+    write::write(a, &out, &Options::default()).unwrap();
+    fs::write(out.join("NOTES.md"), "mine").unwrap();
+    fs::set_permissions(out.join("NOTES.md"), fs::Permissions::from_mode(0o600)).unwrap();
+    fs::create_dir(out.join("ss/extra")).unwrap();
+    fs::set_permissions(out.join("ss/extra"), fs::Permissions::from_mode(0o700)).unwrap();
+    fs::set_permissions(
+        out.join("ss/tf/values.yaml"),
+        fs::Permissions::from_mode(0o640),
+    )
+    .unwrap();
+    out
+}
+
+/// Nothing of runnergen's own machinery is left: no journal, no staged file.
+fn assert_no_leftovers(out: &std::path::Path) {
+    assert!(!write::interrupted(out));
+    for e in walkdir::WalkDir::new(out) {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(!name.ends_with(".runnergen-new"), "leftover {name}");
+    }
+}
+
+/// The directory holds the tree's files and the user's, and nothing else: no file a crashed
+/// write left orphaned.
+fn assert_exactly(tree: &Tree, out: &std::path::Path, context: &str) {
+    let files: std::collections::BTreeSet<String> = walkdir::WalkDir::new(out)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            e.path()
+                .strip_prefix(out)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    let mut expected: std::collections::BTreeSet<String> =
+        tree.paths().map(str::to_owned).collect();
+    expected.insert("NOTES.md".into());
+    assert_eq!(files, expected, "{context}");
+}
+
+fn assert_user_things_intact(out: &std::path::Path) {
+    assert_eq!(fs::read_to_string(out.join("NOTES.md")).unwrap(), "mine");
+    assert_eq!(mode(&out.join("NOTES.md")), 0o600);
+    assert_eq!(mode(&out.join("ss/extra")), 0o700);
+    assert_eq!(
+        mode(&out.join("ss/tf/values.yaml")),
+        0o640,
+        "an owned file keeps its mode"
+    );
+}
+
+/// A write stopped before each of its steps in turn (as a kill would stop it) leaves either
+/// the old files or a committed journal; the next render then leaves exactly the tree it
+/// renders, whichever it is, with the user's files, folders and modes as they were.
+#[test]
+fn a_kill_at_every_step_leaves_old_or_new_and_the_next_run_repairs() {
+    let (a, b, _) = trees();
+    let mut steps = Vec::new();
+    let out = prepared("steps", &a);
+    write::write_with(&b, &out, &Options::default(), &mut |s| {
+        steps.push(s.clone());
+        Ok(())
+    })
+    .unwrap();
+    assert!(
+        steps.contains(&Step::Commit) && steps.len() > 20,
+        "{steps:?}"
+    );
+    for (k, at) in steps.iter().enumerate() {
+        let out = prepared(&format!("kill-{k}"), &a);
+        let mut seen = 0;
+        let crashed = write::write_with(&b, &out, &Options::default(), &mut |_| {
+            seen += 1;
+            if seen > k { Err(Crash) } else { Ok(()) }
+        });
+        assert!(crashed.is_err(), "step {k} ({at:?}) did not stop the write");
+        if !write::interrupted(&out) {
+            assert!(
+                write::plan(&a, &out).is_clean(),
+                "before the commit ({at:?}) A is intact"
+            );
+        }
+        // The next render, of B or of A, leaves exactly that tree.
+        let next = if k % 2 == 0 { &b } else { &a };
+        write::write(next, &out, &Options::default()).unwrap();
+        assert!(write::plan(next, &out).is_clean(), "after {at:?}");
+        assert_exactly(next, &out, &format!("after {at:?}"));
+        assert_no_leftovers(&out);
+        assert_user_things_intact(&out);
+        fs::remove_dir_all(out.parent().unwrap()).unwrap();
+    }
+}
+
+/// Two renders of different specs into one directory at once: both succeed, one after the
+/// other, and the directory holds exactly what one of them renders.
+#[test]
+fn two_writers_leave_one_whole_tree() {
+    let (a, b, b_text) = trees();
+    let d = scratch("two-writers");
+    fs::write(d.join("b.yaml"), &b_text).unwrap();
+    fs::write(d.join("a.yaml"), seed_text()).unwrap();
+    let out = d.join("out");
+    let (ta, tb) = (
+        runnergen::compile("a.yaml", &seed_text()).unwrap(),
+        runnergen::compile("b.yaml", &b_text).unwrap(),
+    );
+    drop((a, b));
+    for round in 0..25 {
+        let spawn = |spec: &str| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_runnergen"))
+                .args(["render", spec, "--out", "out"])
+                .current_dir(&d)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        };
+        let (mut x, mut y) = (spawn("a.yaml"), spawn("b.yaml"));
+        assert!(
+            x.wait().unwrap().success() && y.wait().unwrap().success(),
+            "round {round}"
+        );
+        assert!(
+            write::plan(&ta, &out).is_clean() || write::plan(&tb, &out).is_clean(),
+            "round {round}: the directory is neither tree"
+        );
+        assert_no_leftovers(&out);
+    }
+}
+
+#[test]
+fn an_unowned_file_in_the_way_is_an_error_until_adopted() {
+    let (a, b, b_text) = trees();
+    let out = prepared("in-the-way", &a);
+    let mine = out.join("ss/imagebuilder/values.yaml");
+    fs::create_dir_all(mine.parent().unwrap()).unwrap();
+    fs::write(&mine, "my own values").unwrap();
+    let e = write::write(&b, &out, &Options::default()).unwrap_err();
+    assert!(
+        e.0.contains("ss/imagebuilder/values.yaml") && e.0.contains("--adopt"),
+        "{e}"
+    );
+    assert!(write::plan(&a, &out).is_clean(), "nothing was written");
+    assert_eq!(fs::read_to_string(&mine).unwrap(), "my own values");
+    // The CLI says the same with exit 2, and --adopt takes it over.
+    fs::write(out.parent().unwrap().join("b.yaml"), &b_text).unwrap();
+    let cli = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_runnergen"))
+            .args(["render", "b.yaml", "--out", "out"])
+            .args(extra)
+            .current_dir(out.parent().unwrap())
+            .output()
+            .unwrap()
+    };
+    let refused = cli(&[]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("imagebuilder/values.yaml"));
+    assert_eq!(cli(&["--adopt"]).status.code(), Some(0));
+    let tb = runnergen::compile("b.yaml", &b_text).unwrap();
+    assert!(write::plan(&tb, &out).is_clean());
+    assert_user_things_intact(&out);
+}
+
+#[test]
+fn leftovers_of_earlier_versions_are_removed() {
+    let (a, _, _) = trees();
+    let out = prepared("legacy", &a);
+    let parent = out.parent().unwrap();
+    for n in [".out.runnergen-stage-4242", ".out.runnergen-old-17"] {
+        fs::create_dir_all(parent.join(n).join("ss/tf")).unwrap();
+        fs::write(parent.join(n).join("ss/tf/config.toml"), "x").unwrap();
+    }
+    fs::write(out.join("ss/tf/.config.toml.runnergen-new"), "half").unwrap();
+    fs::write(parent.join(".out.runnergen-notes"), "not ours to remove").unwrap();
+    write::write(&a, &out, &Options::default()).unwrap();
+    assert!(!parent.join(".out.runnergen-stage-4242").exists());
+    assert!(!parent.join(".out.runnergen-old-17").exists());
+    assert!(parent.join(".out.runnergen-notes").exists());
+    assert_no_leftovers(&out);
+}
+
+/// A file system mounted inside the output directory is neither recursed into nor replaced.
+#[test]
+fn a_mount_inside_the_output_directory_is_left_alone() {
+    let (a, b, _) = trees();
+    let out = prepared("mount", &a);
+    let mnt = out.join("ss/images/cache");
+    fs::create_dir_all(&mnt).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "runnergen-test", mnt.to_str().unwrap()])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("skipped: this machine cannot mount a tmpfs (not root, or no mount)");
+        return;
+    }
+    fs::write(mnt.join("data"), "on another file system").unwrap();
+    // B removes every file of `images`: its folder is then not empty (the mount) and stays.
+    let result = write::write(&b, &out, &Options::default());
+    let data = fs::read_to_string(mnt.join("data"));
+    let _ = std::process::Command::new("umount").arg(&mnt).status();
+    result.unwrap();
+    assert_eq!(data.unwrap(), "on another file system");
+    assert!(write::plan(&b, &out).is_clean());
+}
