@@ -9,6 +9,34 @@ use crate::model::{Environment, Fleet, Runner, TokenSource};
 use crate::spec::{AccessLevel, KubernetesAccess};
 use std::collections::BTreeSet;
 
+/// A runner's managed identity, as far as revoking it needs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Identity {
+    pub name: String,
+    pub resource_group: String,
+    pub subscription_id: String,
+    /// Once Azure created it and the spec or the outputs file carry it.
+    pub client_id: Option<String>,
+}
+
+impl Identity {
+    /// Who a role assignment names, as a shell word for `az role assignment delete
+    /// --assignee`: the client ID, or a lookup of the principal by name.
+    pub fn assignee(&self) -> String {
+        self.client_id
+            .clone()
+            .unwrap_or_else(|| self.principal_lookup())
+    }
+
+    /// `$(az identity show … --query principalId -o tsv)`.
+    pub fn principal_lookup(&self) -> String {
+        format!(
+            "$(az identity show --name {} --resource-group {} --subscription {} --query principalId -o tsv)",
+            self.name, self.resource_group, self.subscription_id
+        )
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Access {
     /// (role display name, scope ID)
@@ -24,6 +52,7 @@ pub struct Access {
     /// The name the chart registers the manager under (it reaches the chart's shell script).
     /// Only for runners whose Kubernetes files are rendered.
     pub runner_name: Option<String>,
+    pub identity: Option<Identity>,
 }
 
 impl Access {
@@ -43,6 +72,12 @@ impl Access {
             protected: Some(r.access_level == AccessLevel::RefProtected),
             token_source: Some(token_source(fleet, env, r)),
             runner_name: ready.then(|| r.names.runner_name.clone()),
+            identity: Some(Identity {
+                name: r.names.identity.clone(),
+                resource_group: env.identity_resource_group.clone(),
+                subscription_id: env.identity_subscription_id.clone(),
+                client_id: r.client_id.clone(),
+            }),
         }
     }
 }

@@ -15,10 +15,19 @@ pub struct Resolved {
     pub map: SourceMap,
 }
 
-/// Checks the spec and resolves it to the model; every problem at once, or the model.
-pub fn resolve(text: &str) -> Result<Resolved, Vec<Diagnostic>> {
+/// Reads no file: for specs that name none (`identityOutputs`), and for tests and fuzzing.
+pub fn no_files(path: &str) -> std::io::Result<String> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::NotFound,
+        format!("{path}: no files are read here"),
+    ))
+}
+
+/// Checks the spec and resolves it to the model; every problem at once, or the model. `files`
+/// reads the files the spec names, relative to its folder.
+pub fn resolve(text: &str, files: model::Files) -> Result<Resolved, Vec<Diagnostic>> {
     let checked = spec::load(text)?;
-    let fleet = model::build(&checked)?;
+    let fleet = model::build(&checked, files)?;
     Ok(Resolved {
         fleet,
         map: checked.map,
@@ -33,9 +42,15 @@ pub fn render(fleet: &Fleet, source: &str) -> Result<Tree, RenderError> {
     Ok(tree)
 }
 
-/// [`resolve`] then [`render`], with diagnostics rendered against the spec text.
+/// [`resolve`] then [`render`], with diagnostics rendered against the spec text; reads no
+/// file (see [`compile_with`]).
 pub fn compile(source: &str, text: &str) -> Result<Tree, String> {
-    let resolved = resolve(text).map_err(|diags| {
+    compile_with(source, text, &no_files)
+}
+
+/// [`compile`], reading the files the spec names with `files`.
+pub fn compile_with(source: &str, text: &str, files: model::Files) -> Result<Tree, String> {
+    let resolved = resolve(text, files).map_err(|diags| {
         diags
             .iter()
             .map(|d| d.render(source, text))

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod compile;
 pub mod diff;
 pub mod facts;
+pub mod identities;
 pub mod layout;
 pub mod model;
 pub mod names;

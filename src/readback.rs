@@ -105,6 +105,16 @@ pub fn access(files: &BTreeMap<String, Vec<u8>>) -> BTreeMap<(String, String), A
                     for p in strings(facts.get("graphPermissions")) {
                         a.graph.insert(p.as_str().unwrap_or_default().to_owned());
                     }
+                    let id = &facts["identity"];
+                    if let Some(name) = id["name"].as_str() {
+                        let s = |k: &str| id[k].as_str().unwrap_or_default().to_owned();
+                        a.identity = Some(crate::access::Identity {
+                            name: name.to_owned(),
+                            resource_group: s("resourceGroup"),
+                            subscription_id: s("subscriptionId"),
+                            client_id: id["clientId"].as_str().map(str::to_owned),
+                        });
+                    }
                 }
             }
             Location::Runner {
@@ -160,7 +170,6 @@ fn runner_access<'a>(file: RunnerFile, bytes: &[u8], entry: impl FnOnce() -> &'a
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::read;
 
     /// The directory's side of a diff (read back from files) and the spec's side (the model)
     /// describe every runner of every example fleet alike, so a diff of a tree against itself
@@ -173,15 +182,10 @@ mod tests {
             if !spec.exists() {
                 continue;
             }
-            let text = read(&format!(
-                "fixtures/{}/runners.yaml",
-                spec.parent()
-                    .unwrap()
-                    .file_name()
-                    .unwrap()
-                    .to_string_lossy()
-            ));
-            let fleet = crate::compile::resolve(&text).unwrap().fleet;
+            let folder = spec.parent().unwrap().to_owned();
+            let text = std::fs::read_to_string(&spec).unwrap();
+            let files = move |name: &str| std::fs::read_to_string(folder.join(name));
+            let fleet = crate::compile::resolve(&text, &files).unwrap().fleet;
             let tree = crate::compile::render(&fleet, "runners.yaml").unwrap();
             let files: BTreeMap<String, Vec<u8>> = tree
                 .iter()

@@ -166,7 +166,7 @@ fn run(text: &str) {
         Ok(_) => {
             // The CLI's extra step: rollout notes, rendered against the text.
             let checked = spec::load(text).expect("loaded once already");
-            let fleet = model::build(&checked).expect("built once already");
+            let fleet = model::build(&checked, &runnergen::compile::no_files).expect("built once already");
             for note in model::rollout_notes(&fleet, &checked.map, "out/") {
                 let _ = note.render(SOURCE, text);
             }

@@ -68,6 +68,9 @@ pub fn run(args: Args) -> u8 {
                 Ok(l) => l,
                 Err(code) => return code,
             };
+            if let Err(code) = loaded.check_identities(&args.input.out) {
+                return code;
+            }
             let tree = match super::render::render_tree(&loaded) {
                 Ok(t) => t,
                 Err(code) => return code,
@@ -167,10 +170,15 @@ pub fn text(r: &Report, color: bool) -> String {
         for s in &r.security {
             let mark = if s.widens() {
                 p.c("31;1", "! widens ")
+            } else if s.revocation.is_some() {
+                p.c("35;1", "- revoke ")
             } else {
                 p.c("33", "  note   ")
             };
             let _ = writeln!(o, "  {mark} {}/{}: {}", s.environment, s.runner, s.message);
+            if let Some(cmd) = &s.revocation {
+                let _ = writeln!(o, "             needs revocation: {cmd}");
+            }
         }
     }
     match &r.changes {
@@ -305,10 +313,19 @@ pub fn markdown(r: &Report) -> String {
             let _ = writeln!(
                 o,
                 "| {} | {} | {} | {} |",
-                if s.widens() { "widens" } else { "note" },
+                if s.widens() {
+                    "widens"
+                } else if s.revocation.is_some() {
+                    "needs revocation"
+                } else {
+                    "note"
+                },
                 s.environment,
                 s.runner,
-                md_escape(&s.message)
+                md_escape(&match &s.revocation {
+                    Some(cmd) => format!("{}<br>`{cmd}`", s.message),
+                    None => s.message.clone(),
+                })
             );
         }
         let _ = writeln!(o);

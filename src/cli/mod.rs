@@ -72,11 +72,26 @@ impl Input {
     }
 }
 
+impl Loaded {
+    /// Refuses client IDs that the committed output in `out` ties to another identity (E042).
+    pub fn check_identities(&self, out: &Path) -> Result<(), u8> {
+        let committed = crate::identities::committed(out);
+        let diags = crate::identities::check_renames(&self.fleet, &committed, &self.map);
+        if diags.is_empty() {
+            Ok(())
+        } else {
+            report(&self.path, &self.text, &diags);
+            Err(exit::INVALID)
+        }
+    }
+}
+
 /// A spec read from disk and compiled to the model, or the exit code after reporting why not.
 pub struct Loaded {
     pub path: PathBuf,
     pub text: String,
     pub fleet: Fleet,
+    pub map: spec::yaml::SourceMap,
     pub notes: Vec<Diagnostic>,
 }
 
@@ -146,7 +161,10 @@ pub fn load(path: &Path, out_dir: &str) -> Result<Loaded, u8> {
             return Err(exit::INVALID);
         }
     };
-    let resolved = match crate::compile::resolve(&text) {
+    // Files the spec names (identityOutputs) are relative to the spec's folder.
+    let folder = path.parent().unwrap_or(Path::new(".")).to_owned();
+    let files = move |name: &str| std::fs::read_to_string(folder.join(name));
+    let resolved = match crate::compile::resolve(&text, &files) {
         Ok(r) => r,
         Err(diags) => {
             report(path, &text, &diags);
@@ -158,6 +176,7 @@ pub fn load(path: &Path, out_dir: &str) -> Result<Loaded, u8> {
         path: path.to_owned(),
         text,
         fleet: resolved.fleet,
+        map: resolved.map,
         notes,
     })
 }

@@ -67,6 +67,9 @@ pub fn run(args: Args) -> u8 {
         Ok(l) => l,
         Err(code) => return code,
     };
+    if let Err(code) = loaded.check_identities(&args.input.out) {
+        return code;
+    }
     let tree = match render_tree(&loaded) {
         Ok(t) => t,
         Err(code) => return code,

@@ -25,6 +25,7 @@ pub enum SecurityKind {
     ProtectionOff,
     TokenSourceChanged,
     RunnerNameChanged,
+    IdentityRemoved,
 }
 
 impl SecurityKind {
@@ -46,6 +47,7 @@ impl SecurityKind {
             SecurityKind::ProtectionOff => "protection-off",
             SecurityKind::TokenSourceChanged => "token-source-changed",
             SecurityKind::RunnerNameChanged => "runner-name-changed",
+            SecurityKind::IdentityRemoved => "identity-removed",
         }
     }
 
@@ -77,6 +79,8 @@ pub struct SecurityChange {
     pub runner: String,
     pub kind: SecurityKind,
     pub message: String,
+    /// For a removed privilege: the command that revokes it where no deployment does.
+    pub revocation: Option<String>,
 }
 
 impl SecurityChange {
@@ -108,12 +112,15 @@ impl SecurityChange {
 impl Serialize for SecurityChange {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut st = s.serialize_struct("SecurityChange", 5)?;
+        let mut st = s.serialize_struct("SecurityChange", 6)?;
         st.serialize_field("environment", &self.environment)?;
         st.serialize_field("runner", &self.runner)?;
         st.serialize_field("kind", &self.kind)?;
         st.serialize_field("message", &self.message)?;
         st.serialize_field("widens", &self.widens())?;
+        if let Some(r) = &self.revocation {
+            st.serialize_field("revocation", r)?;
+        }
         st.end()
     }
 }
@@ -148,12 +155,13 @@ pub fn security_changes(
     new: &Access,
 ) -> Vec<SecurityChange> {
     let mut out = Vec::new();
-    let mut push = |kind: SecurityKind, message: String| {
+    let mut push = |kind: SecurityKind, message: String, revocation: Option<String>| {
         out.push(SecurityChange {
             environment: env.to_owned(),
             runner: runner.to_owned(),
             kind,
             message,
+            revocation,
         })
     };
     let removed: Vec<&(String, String)> = old.roles.difference(&new.roles).collect();
@@ -168,6 +176,7 @@ pub fn security_changes(
             push(
                 SecurityKind::RoleNarrowed,
                 format!("role narrowed from {r} on {s} to {role} on {scope}"),
+                revoke_role(old, r, s),
             );
             continue;
         }
@@ -184,6 +193,7 @@ pub fn security_changes(
                         "role widened from {r} on {s} to {role} on {scope} ({})",
                         scope_kind(scope)
                     ),
+                    None,
                 )
             }
             None => push(
@@ -192,25 +202,46 @@ pub fn security_changes(
                     "new role assignment: {role} on {scope} ({})",
                     scope_kind(scope)
                 ),
+                None,
             ),
         }
     }
     for (role, scope) in removed.into_iter().filter(|r| !replaced.contains(*r)) {
         push(
             SecurityKind::RoleRemoved,
-            format!("role assignment removed: {role} on {scope}"),
+            format!(
+                "role assignment removed: {role} on {scope}: the stack deletes it on its next update; a plain deployment leaves it granted"
+            ),
+            revoke_role(old, role, scope),
         );
     }
     for p in new.graph.difference(&old.graph) {
         push(
             SecurityKind::GraphPermissionAdded,
             format!("new Microsoft Graph permission {p}"),
+            None,
         );
     }
     for p in old.graph.difference(&new.graph) {
         push(
             SecurityKind::GraphPermissionRemoved,
-            format!("Microsoft Graph permission {p} removed"),
+            format!(
+                "Microsoft Graph permission {p} removed: no deployment revokes it (graph.json is not a stack)"
+            ),
+            old.identity.as_ref().map(|i| revoke_graph(i, p)),
+        );
+    }
+    if let (Some(id), None) = (&old.identity, &new.identity) {
+        push(
+            SecurityKind::IdentityRemoved,
+            format!(
+                "managed identity {} removed: the stack deletes it on its next update; a plain deployment leaves it, with its role assignments",
+                id.name
+            ),
+            Some(format!(
+                "az identity delete --name {} --resource-group {} --subscription {}",
+                id.name, id.resource_group, id.subscription_id
+            )),
         );
     }
     let (k_old, k_new) = (
@@ -232,16 +263,19 @@ pub fn security_changes(
                 kubernetes_name(k_old),
                 kubernetes_name(k_new)
             ),
+            None,
         );
     }
     match (old.privileged, new.privileged) {
         (Some(true), Some(false)) => push(
             SecurityKind::PrivilegedOff,
             "job pods are no longer privileged".into(),
+            None,
         ),
         (old, Some(true)) if old != Some(true) => push(
             SecurityKind::PrivilegedOn,
             "job pods become privileged (Docker-in-Docker)".into(),
+            None,
         ),
         _ => {}
     }
@@ -249,12 +283,14 @@ pub fn security_changes(
         push(
             SecurityKind::RunUntaggedOn,
             "runner picks up untagged jobs".into(),
+            None,
         );
     }
     if new.protected == Some(false) && old.protected == Some(true) {
         push(
             SecurityKind::ProtectionOff,
             "runner no longer limited to protected branches and tags".into(),
+            None,
         );
     }
     if let (Some(a), Some(b)) = (&old.token_source, &new.token_source)
@@ -263,6 +299,7 @@ pub fn security_changes(
         push(
             SecurityKind::TokenSourceChanged,
             format!("token source {a} → {b}"),
+            None,
         );
     }
     // The name reaches the chart's registration shell script; a reviewer should see it change.
@@ -272,9 +309,32 @@ pub fn security_changes(
         push(
             SecurityKind::RunnerNameChanged,
             format!("GitLab runner name {a} → {b}"),
+            None,
         );
     }
     out
+}
+
+/// `az role assignment delete` for one (role, scope) of the old identity: exact without the
+/// assignment's name, which ARM derives from the principal ID at deployment time.
+fn revoke_role(old: &Access, role: &str, scope: &str) -> Option<String> {
+    let id = old.identity.as_ref()?;
+    Some(format!(
+        "az role assignment delete --assignee {} --role '{role}' --scope {scope}",
+        id.assignee()
+    ))
+}
+
+/// Microsoft Graph `DELETE /servicePrincipals/{resource}/appRoleAssignedTo/{id}` for one
+/// permission of an identity (learn.microsoft.com graph/api/serviceprincipal-delete-approleassignedto),
+/// with the IDs looked up by name: the Graph service principal by its well-known app ID, the
+/// app role by its value, the assignment among the identity's.
+fn revoke_graph(id: &crate::access::Identity, permission: &str) -> String {
+    let graph = crate::facts::GRAPH_APP_ID;
+    format!(
+        "az rest --method DELETE --url \"https://graph.microsoft.com/v1.0/servicePrincipals/$(az ad sp show --id {graph} --query id -o tsv)/appRoleAssignedTo/$(az rest --method GET --url https://graph.microsoft.com/v1.0/servicePrincipals/{principal}/appRoleAssignments --query \"value[?appRoleId=='$(az ad sp show --id {graph} --query \"appRoles[?value=='{permission}'].id | [0]\" -o tsv)'].id | [0]\" -o tsv)\"",
+        principal = id.principal_lookup(),
+    )
 }
 
 #[cfg(test)]

@@ -56,6 +56,28 @@ pub(super) fn collisions(envs: &[Environment], map: &SourceMap, diags: &mut Vec<
             }
         }
     }
+    // One client ID is one identity: two runners with the same one would share its rights.
+    let mut client_ids: BTreeMap<&str, &Runner> = BTreeMap::new();
+    for r in envs.iter().flat_map(|e| &e.runners) {
+        let Some(id) = r.client_id.as_deref() else {
+            continue;
+        };
+        if let Some(first) = client_ids.insert(id, r) {
+            let at = r.client_id_at.clone().unwrap_or_else(|| runner_ptr(r));
+            diags.push(
+                Diagnostic::error(
+                    "E041",
+                    spec::pos(map, &at),
+                    at,
+                    format!(
+                        "runners `{}` and `{}` both have the client ID `{id}`",
+                        first.key, r.key
+                    ),
+                )
+                .hint("each runner has its own managed identity: copy each runner's own `<runner>ClientId` output"),
+            );
+        }
+    }
     // Identities live in a resource group that several environments may share: one identity
     // per runner keeps each identity at exactly one federated credential, far below Azure's
     // limit of 20 (facts::MAX_FICS_PER_IDENTITY), and keeps runners' Azure rights apart.
@@ -105,15 +127,15 @@ pub fn rollout_notes(fleet: &Fleet, map: &SourceMap, out_dir: &str) -> Vec<Diagn
                     format!("runner `{}` waits for its managed identity's client ID: its Kubernetes files are held back", r.key),
                 )
                 .hint(format!(
-                    "phase 1: `az deployment sub create --name {name} --subscription {sub} --location {loc} --template-file {out_dir}/{env}/azure/main.json`; \
-                     phase 2: set runners.{key}.identity.clientId to `az deployment sub show --name {name} --subscription {sub} --query properties.outputs.{output}.value -o tsv` and render again",
-                    name = env.deployments.main,
-                    sub = env.identity_subscription_id,
-                    loc = env.location,
-                    out_dir = out_dir.trim_end_matches('/'),
+                    "phase 1: `{deploy}`; phase 2: `{outputs} > {file}` next to the spec, set environments.{env}.identityOutputs to `{file}`, and render again",
+                    deploy = env.stack_create(&format!(
+                        "{}/{}",
+                        out_dir.trim_end_matches('/'),
+                        crate::layout::azure_file(&env.key, crate::layout::AzureFile::MainJson)
+                    )),
+                    outputs = env.stack_outputs(),
+                    file = env.outputs_file(),
                     env = env.key,
-                    key = r.key,
-                    output = r.names.client_id_output,
                 )),
             );
         }

@@ -9,7 +9,10 @@
 
 mod azure;
 mod checks;
+mod outputs;
 mod runner;
+
+pub use outputs::Files;
 
 pub use crate::names::Names;
 pub use azure::{
@@ -85,6 +88,39 @@ pub struct Environment {
 }
 
 impl Environment {
+    /// Deploys the environment's main template as a deployment stack, so that what the template
+    /// no longer declares is deleted from Azure: `deleteResources` deletes removed resources
+    /// (role assignments, identities) and detaches resource groups; deny settings stay off, so
+    /// the runners' own pipelines are not blocked (reference azure-lifecycle.md §1).
+    pub fn stack_create(&self, template: &str) -> String {
+        format!(
+            "az stack sub create --name {} --subscription {} --location {} --template-file {template} --action-on-unmanage deleteResources --deny-settings-mode none --yes",
+            self.deployments.main, self.identity_subscription_id, self.location
+        )
+    }
+
+    /// Prints the stack's outputs in the shape `identityOutputs` reads.
+    pub fn stack_outputs(&self) -> String {
+        format!(
+            "az stack sub show --name {} --subscription {} --query outputs",
+            self.deployments.main, self.identity_subscription_id
+        )
+    }
+
+    /// Deploys graph.json. Deployment stacks do not support the Microsoft Graph Bicep
+    /// extension (deployment-stacks-known-issues), so this is a plain deployment.
+    pub fn graph_create(&self, template: &str) -> String {
+        format!(
+            "az deployment sub create --name {} --subscription {} --location {} --template-file {template}",
+            self.deployments.graph, self.identity_subscription_id, self.location
+        )
+    }
+
+    /// The outputs file `stack_outputs` writes, as phase-1 guidance names it.
+    pub fn outputs_file(&self) -> String {
+        format!("{}.identity-outputs.json", self.key)
+    }
+
     /// Runners whose client ID is known: they get Kubernetes files.
     pub fn ready_runners(&self) -> impl Iterator<Item = &Runner> {
         self.runners.iter().filter(|r| r.client_id.is_some())
@@ -127,6 +163,10 @@ pub struct Runner {
     pub oidc_issuer_url: String,
     pub tenant_id: String,
     pub client_id: Option<String>,
+    /// Where the client ID comes from: a JSON pointer into the spec (`identity.clientId`, or
+    /// the environment's `identityOutputs` file).
+    #[serde(skip)]
+    pub client_id_at: Option<String>,
     #[serde(skip)]
     pub roles: Vec<RoleAssignment>,
     /// The roles grouped by target scope, one nested deployment each.
@@ -171,14 +211,15 @@ pub mod defaults {
 }
 
 /// Builds the model. Derived names that are invalid where they go, or that collide, are
-/// reported at the runner they come from.
-pub fn build(checked: &spec::Checked) -> Result<Fleet, Vec<Diagnostic>> {
+/// reported at the runner they come from. `files` reads the files the spec names
+/// (`identityOutputs`).
+pub fn build(checked: &spec::Checked, files: Files) -> Result<Fleet, Vec<Diagnostic>> {
     let s = &checked.spec;
     let mut diags = Vec::new();
     let environments: Vec<Environment> = s
         .environments
         .iter()
-        .map(|(ek, e)| environment(s, ek, e, &checked.map, &mut diags))
+        .map(|(ek, e)| environment(s, ek, e, files, &checked.map, &mut diags))
         .collect();
     checks::collisions(&environments, &checked.map, &mut diags);
     if !diags.is_empty() {
@@ -261,9 +302,11 @@ fn environment(
     s: &t::Spec,
     ek: &str,
     e: &t::Environment,
+    files: Files,
     map: &spec::yaml::SourceMap,
     diags: &mut Vec<Diagnostic>,
 ) -> Environment {
+    let outputs = outputs::load(ek, e, files, map, diags);
     let runners = s
         .runners
         .iter()
@@ -275,6 +318,7 @@ fn environment(
                 env: e,
                 key,
                 runner,
+                outputs: &outputs,
             };
             runner::resolve(input, map, diags)
         })

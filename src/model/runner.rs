@@ -14,6 +14,7 @@ pub(super) struct Input<'a> {
     pub env: &'a t::Environment,
     pub key: &'a str,
     pub runner: &'a t::Runner,
+    pub outputs: &'a super::outputs::Outputs,
 }
 
 pub(super) fn resolve(input: Input, map: &SourceMap, diags: &mut Vec<Diagnostic>) -> Runner {
@@ -25,6 +26,7 @@ pub(super) fn resolve(input: Input, map: &SourceMap, diags: &mut Vec<Diagnostic>
         ..
     } = input;
     let names = names(input, map, diags);
+    let (client_id, client_id_at) = client_id(input, &names, map, diags);
     let roles = azure::role_assignments(e, r);
     let resources = r.resources.as_ref();
     Runner {
@@ -66,7 +68,8 @@ pub(super) fn resolve(input: Input, map: &SourceMap, diags: &mut Vec<Diagnostic>
         repository_label: label_value(&r.path),
         oidc_issuer_url: e.cluster.oidc_issuer_url.clone(),
         tenant_id: e.tenant_id.to_lowercase(),
-        client_id: r.identity.client_id.as_ref().map(|c| c.to_lowercase()),
+        client_id,
+        client_id_at,
         role_groups: azure::role_groups(&names.symbol, &roles),
         graph: azure::graph_grants(&names.symbol, &r.identity.graph_permissions),
         roles,
@@ -84,6 +87,7 @@ fn names(input: Input, map: &SourceMap, diags: &mut Vec<Diagnostic>) -> Names {
         env: e,
         key: rk,
         runner: r,
+        ..
     } = input;
     let lookup = |k: &str| match k {
         "org" => Some(s.organization.clone()),
@@ -140,6 +144,43 @@ fn names(input: Input, map: &SourceMap, diags: &mut Vec<Diagnostic>) -> Names {
     n.client_id_output = format!("{}ClientId", n.symbol);
     n.principal_id_output = format!("{}PrincipalId", n.symbol);
     n
+}
+
+/// The runner's client ID: from the environment's deployment outputs (`<symbol>ClientId`), or
+/// inline; both given must agree.
+fn client_id(
+    input: Input,
+    names: &Names,
+    map: &SourceMap,
+    diags: &mut Vec<Diagnostic>,
+) -> (Option<String>, Option<String>) {
+    let inline_at = format!("/runners/{}/identity/clientId", spec::ptr_key(input.key));
+    let inline = input
+        .runner
+        .identity
+        .client_id
+        .as_ref()
+        .map(|c| c.to_lowercase());
+    match (inline, input.outputs.get(&names.client_id_output)) {
+        (Some(i), Some(o)) if i != o.value => {
+            diags.push(
+                Diagnostic::error(
+                    "E041",
+                    spec::pos(map, &inline_at),
+                    inline_at.clone(),
+                    format!(
+                        "runner `{}`: clientId `{i}` disagrees with the deployment output `{}` = `{}` in `{}`",
+                        input.key, names.client_id_output, o.value, o.file
+                    ),
+                )
+                .hint("remove the inline clientId: the outputs file is what Azure created"),
+            );
+            (Some(i), Some(inline_at))
+        }
+        (Some(i), _) => (Some(i), Some(inline_at)),
+        (None, Some(o)) => (Some(o.value.clone()), Some(o.at.clone())),
+        (None, None) => (None, None),
+    }
 }
 
 /// Region code, runner key, then the spec's tags, without duplicates.

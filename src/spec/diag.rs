@@ -158,6 +158,18 @@ pub const CODES: &[(&str, &str)] = &[
     ("E030", "a literal secret in the spec"),
     ("E031", "duplicate entry"),
     (
+        "E040",
+        "an identityOutputs file cannot be read or is not a deployment's outputs",
+    ),
+    (
+        "E041",
+        "a client ID disagrees with the deployment outputs, or two runners share one",
+    ),
+    (
+        "E042",
+        "a client ID the committed output ties to another identity (a renamed identity)",
+    ),
+    (
         "N001",
         "a runner waits for its managed identity's client ID (phase 1 of the rollout)",
     ),

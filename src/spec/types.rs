@@ -174,6 +174,35 @@ pub struct Environment {
     pub cluster: Cluster,
     /// The Key Vault holding the runner tokens (read by the ExternalSecret store).
     pub key_vault: Option<KeyVault>,
+    /// Phase 2 without editing the spec: the JSON file (or files, where the environment's
+    /// deployment is split) holding the outputs of its Azure deployment exactly as
+    /// `az stack sub show --name runnergen-<env> --query outputs` (or `az deployment sub show …
+    /// --query properties.outputs`) prints them. Runners take their client IDs from it. Paths
+    /// are relative to the spec's folder.
+    #[schemars(example = &"ss.identity-outputs.json")]
+    pub identity_outputs: Option<Paths>,
+}
+
+/// One path, or a list of paths.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Paths {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Paths {
+    /// Each path with its JSON-pointer suffix (`""` for a single path, `/<i>` in a list).
+    pub fn each(&self) -> Vec<(String, &str)> {
+        match self {
+            Paths::One(p) => vec![(String::new(), p.as_str())],
+            Paths::Many(ps) => ps
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (format!("/{i}"), p.as_str()))
+                .collect(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]

@@ -219,3 +219,79 @@ fn a_runner_name_change_is_security_relevant() {
         "GitLab runner name ss-k8-images → ss-aks-images"
     );
 }
+
+/// Dropping a privilege is as visible as adding one: every removed role, Graph permission and
+/// identity is marked "needs revocation" with the exact command, in every format.
+#[test]
+fn removals_need_revocation_with_the_exact_command() {
+    let seed = std::fs::read_to_string(root().join("fixtures/ascode/runners.yaml")).unwrap();
+    let images = seed.find("\n  images:").unwrap();
+    let spec = seed[..images]
+        .replace("User.Read.All, ", "")
+        .replacen(
+            "        - role: Contributor\n          scope: {subscription: platform, resourceGroup: rg-weu-ss-images}\n",
+            "        - role: Reader\n          scope: {subscription: platform, resourceGroup: rg-weu-ss-other}\n",
+            1,
+        );
+    let dir = edited_checkout("revocation", "fixtures/ascode/runners.yaml");
+    std::fs::write(dir.join("fixtures/ascode/runners.yaml"), &spec).unwrap();
+    let (code, text, err) = diff_in(&dir, &["fixtures/ascode/runners.yaml"]);
+    assert_eq!(code, 3, "a new role still widens: {text}{err}");
+    for needle in [
+        "- revoke  ss/packer: role assignment removed: Contributor on /subscriptions/9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d/resourceGroups/rg-weu-ss-images",
+        "needs revocation: az role assignment delete --assignee 5e4d3c2b-1a09-4f8e-9d7c-6b5a4f3e2d1c --role 'Contributor' --scope /subscriptions/9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d/resourceGroups/rg-weu-ss-images",
+        "- revoke  ss/tf: Microsoft Graph permission User.Read.All removed",
+        "needs revocation: az rest --method DELETE --url \"https://graph.microsoft.com/v1.0/servicePrincipals/$(az ad sp show --id 00000003-0000-0000-c000-000000000000 --query id -o tsv)/appRoleAssignedTo/",
+        "appRoles[?value=='User.Read.All'].id",
+        "- revoke  ss/images: managed identity weu-ss-msi-gitlab-images removed",
+        "needs revocation: az identity delete --name weu-ss-msi-gitlab-images --resource-group rg-weu-ss-gitlab --subscription 9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+    ] {
+        assert!(text.contains(needle), "missing {needle}\n{text}");
+    }
+    assert!(!text.contains("  note     ss/packer: role assignment removed"));
+    let (_, json, _) = diff_in(&dir, &["fixtures/ascode/runners.yaml", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let revocations = v["security"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["revocation"].is_string())
+        .count();
+    assert!(revocations >= 4, "{json}");
+    let (_, md, _) = diff_in(
+        &dir,
+        &["fixtures/ascode/runners.yaml", "--format", "markdown"],
+    );
+    assert!(md.contains("| needs revocation | ss | packer |"), "{md}");
+}
+
+/// A renamed identity keeps no client ID of the old one: render and diff refuse it (E042).
+#[test]
+fn a_renamed_identity_cannot_keep_the_old_client_id() {
+    let seed = std::fs::read_to_string(root().join("fixtures/ascode/runners.yaml")).unwrap();
+    let spec = seed.replacen(
+        "\nchart:",
+        "\nnaming:\n  identity: \"{region}-{env}-id-{runner}\"\nchart:",
+        1,
+    );
+    let dir = edited_checkout("rename", "fixtures/ascode/runners.yaml");
+    std::fs::write(dir.join("fixtures/ascode/runners.yaml"), &spec).unwrap();
+    let (code, _, err) = diff_in(&dir, &["fixtures/ascode/runners.yaml"]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(err.matches("error[E042]").count(), 3, "{err}");
+    assert!(
+        err.contains("client ID `0c1d2e3f-4a5b-4c6d-8e7f-901a2b3c4d5e` belongs to the identity `weu-ss-msi-gitlab-tf`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("a renamed identity is a new Azure identity"),
+        "{err}"
+    );
+    let render = std::process::Command::new(env!("CARGO_BIN_EXE_runnergen"))
+        .args(["render", "fixtures/ascode/runners.yaml"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(render.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&render.stderr).contains("error[E042]"));
+}

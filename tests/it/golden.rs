@@ -40,8 +40,10 @@ fn files_under(dir: &Path) -> BTreeSet<String> {
 /// Renders `spec` in memory and compares it, file by file, with the directory `expected`.
 fn assert_tree(spec: &str, expected: &str) {
     let text = std::fs::read_to_string(root().join(spec)).unwrap();
-    let tree =
-        runnergen::compile(spec, &text).unwrap_or_else(|e| panic!("{spec} must compile:\n{e}"));
+    let folder = root().join(spec).parent().unwrap().to_owned();
+    let files = move |name: &str| std::fs::read_to_string(folder.join(name));
+    let tree = runnergen::compile::compile_with(spec, &text, &files)
+        .unwrap_or_else(|e| panic!("{spec} must compile:\n{e}"));
     let rendered: BTreeSet<String> = tree.paths().map(str::to_owned).collect();
     for (path, bytes) in tree.iter() {
         assert_golden(&format!("{expected}/{path}"), bytes);
@@ -115,9 +117,38 @@ fn first_phase_says_what_to_do_next() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.matches("note[N001]").count(), 3, "{err}");
     assert!(
-        err.contains("az deployment sub create --name runnergen-ss"),
+        err.contains("az stack sub create --name runnergen-ss"),
         "{err}"
     );
-    assert!(err.contains("set runners.tf.identity.clientId to"), "{err}");
-    assert!(err.contains("properties.outputs.tfClientId.value"), "{err}");
+    assert!(
+        err.contains("--action-on-unmanage deleteResources"),
+        "{err}"
+    );
+    assert!(
+        err.contains("--query outputs > ss.identity-outputs.json"),
+        "{err}"
+    );
+    assert!(err.contains("set environments.ss.identityOutputs"), "{err}");
+}
+
+/// Phase 2 without editing the spec: the first-phase fleet plus its deployment's outputs file
+/// renders exactly what the seed fleet with inline client IDs renders.
+#[test]
+fn an_outputs_file_gives_the_same_tree_as_inline_client_ids() {
+    let read = |p: &str| std::fs::read_to_string(root().join(p)).unwrap();
+    let files = |name: &str| std::fs::read_to_string(root().join("fixtures/outputs").join(name));
+    let with_outputs = runnergen::compile::compile_with(
+        "runners.yaml",
+        &read("fixtures/outputs/runners.yaml"),
+        &files,
+    )
+    .unwrap();
+    let inline = runnergen::compile("runners.yaml", &read("fixtures/ascode/runners.yaml")).unwrap();
+    assert_eq!(with_outputs, inline);
+    let first_phase =
+        runnergen::compile("runners.yaml", &read("fixtures/first-phase/runners.yaml")).unwrap();
+    assert!(
+        first_phase.len() < inline.len(),
+        "phase 1 holds back the Kubernetes files"
+    );
 }

@@ -8,7 +8,7 @@ fn fleet(path: &str) -> Fleet {
     let text = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path))
         .unwrap();
     let checked = spec::load(&text).unwrap();
-    model::build(&checked).unwrap()
+    model::build(&checked, &runnergen::compile::no_files).unwrap()
 }
 
 fn runner<'a>(f: &'a Fleet, key: &str) -> &'a Runner {
@@ -169,7 +169,7 @@ fn colliding_derived_names_are_reported_at_the_runner() {
         "naming:\n  runnerName: \"{env}-shared-runner\"\nchart:\n",
     );
     let checked = spec::load(&text).unwrap();
-    let diags = model::build(&checked).unwrap_err();
+    let diags = model::build(&checked, &runnergen::compile::no_files).unwrap_err();
     assert!(diags.iter().all(|d| d.code == "E021"), "{diags:?}");
     assert_eq!(
         diags.len(),

@@ -192,8 +192,13 @@ fn seed_text() -> String {
 /// becomes `imagebuilder`, and packer's roles change.
 fn trees() -> (Tree, Tree, String) {
     let a = runnergen::compile("runners.yaml", &seed_text()).unwrap();
+    // A renamed runner is a new identity: it gets its own client ID.
     let b_text = seed_text()
         .replace("\n  images:\n", "\n  imagebuilder:\n")
+        .replace(
+            "9f8e7d6c-5b4a-4392-8187-a6b5c4d3e2f1",
+            "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+        )
         .replacen("role: Contributor", "role: Reader", 1);
     let b = runnergen::compile("runners.yaml", &b_text).unwrap();
     (a, b, b_text)

@@ -8,6 +8,10 @@
 //
 //   az deployment sub create --name runnergen-ss-graph --subscription 9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d --location westeurope --template-file graph.json
 //
+// Deployment stacks do not support the Microsoft Graph extension (deployment-stacks known
+// issues), so this is a plain deployment: a permission taken out of the spec is not revoked by
+// it; `runnergen diff` prints the command that revokes it.
+//
 // App roles are looked up by name on the Graph service principal, not hard-coded
 // (msgraph-bicep-types quickstart msi-as-a-fic-secretless).
 

@@ -2,13 +2,16 @@
 //
 // Azure side of the runners of environment `ss`: one user-assigned managed identity
 // per runner, its federated credential for Azure Workload Identity, and its role assignments.
-// This file is for review; main.json next to it is the same deployment in ARM JSON. Deploy:
+// This file is for review; main.json next to it is the same deployment in ARM JSON. Deploy it
+// as a deployment stack, so that what it no longer declares (a removed role assignment, a
+// removed runner's identity) is deleted from Azure; the resource group is only detached
+// (learn.microsoft.com azure-resource-manager/bicep/deployment-stacks):
 //
-//   az deployment sub create --name runnergen-ss --subscription 9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d --location westeurope --template-file main.json
+//   az stack sub create --name runnergen-ss --subscription 9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d --location westeurope --template-file main.json --action-on-unmanage deleteResources --deny-settings-mode none --yes
 //
-// Phase 2: copy each runner's `<runner>ClientId` output into the spec (`identity.clientId`):
+// Phase 2: save the outputs next to the spec and name the file in `identityOutputs`:
 //
-//   az deployment sub show --name runnergen-ss --subscription 9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d --query properties.outputs
+//   az stack sub show --name runnergen-ss --subscription 9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d --query outputs > ss.identity-outputs.json
 //
 // Microsoft Graph permissions are in graph.bicep, deployed afterwards by an Entra admin.
 

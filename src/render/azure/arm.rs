@@ -315,9 +315,19 @@ fn access_summary(env: &Environment) -> Json {
             .map(|ra| json!({"role": ra.display_name(), "roleDefinitionId": ra.role_definition_id, "scope": ra.scope.id()}))
             .collect();
         let graph: Vec<&str> = r.graph_permissions().collect();
+        // Which identity the runner's client ID belongs to: a later render refuses a client
+        // ID that this ties to another identity name (a renamed identity is a new one).
+        let mut identity = json!({
+            "name": r.names.identity,
+            "resourceGroup": env.identity_resource_group,
+            "subscriptionId": env.identity_subscription_id,
+        });
+        if let Some(id) = &r.client_id {
+            identity["clientId"] = json!(id);
+        }
         runners.insert(
             r.key.clone(),
-            json!({"roles": roles, "graphPermissions": graph}),
+            json!({"roles": roles, "graphPermissions": graph, "identity": identity}),
         );
     }
     Json::Object(runners)

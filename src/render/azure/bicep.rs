@@ -18,6 +18,10 @@ struct Context<'a> {
     /// Module file of each role-assignment kind, as main.bicep refers to it.
     modules: BTreeMap<&'static str, String>,
     graph: bool,
+    deploy: String,
+    outputs: String,
+    outputs_file: String,
+    graph_deploy: String,
     api_identity: &'static str,
     api_resource_group: &'static str,
     audience: &'static str,
@@ -51,6 +55,10 @@ impl Bicep {
                 .map(|k| (k.module(), AzureFile::RoleModule(k).name()))
                 .collect(),
             graph: graph_needed(cx.env),
+            deploy: cx.env.stack_create("main.json"),
+            outputs: cx.env.stack_outputs(),
+            outputs_file: cx.env.outputs_file(),
+            graph_deploy: cx.env.graph_create("graph.json"),
             api_identity: facts::API_IDENTITY,
             api_resource_group: facts::API_RESOURCE_GROUP,
             audience: facts::FIC_AUDIENCE,

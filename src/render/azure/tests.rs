@@ -58,7 +58,7 @@ runners:
 
 fn fleet(yaml: &str) -> Fleet {
     let checked = spec::load(yaml).unwrap_or_else(|d| panic!("spec: {d:#?}"));
-    model::build(&checked).unwrap_or_else(|d| panic!("model: {d:#?}"))
+    model::build(&checked, &crate::compile::no_files).unwrap_or_else(|d| panic!("model: {d:#?}"))
 }
 
 fn render_env(fleet: &Fleet, key: &str) -> Result<Tree, RenderError> {
@@ -391,9 +391,19 @@ fn main_json_is_a_subscription_template() {
         assert_eq!(rg["location"], e.location.as_str());
         let main_bicep = text(&tree, &format!("{key}/azure/main.bicep"));
         assert!(main_bicep.contains(&format!(
-                "az deployment sub create --name runnergen-{key} --subscription {} --location {} --template-file main.json",
+                "//   az stack sub create --name runnergen-{key} --subscription {} --location {} --template-file main.json --action-on-unmanage deleteResources --deny-settings-mode none --yes\n",
                 e.identity_subscription_id, e.location
             )));
+        assert!(main_bicep.contains(&format!(
+            "//   az stack sub show --name runnergen-{key} --subscription {} --query outputs > {key}.identity-outputs.json\n",
+            e.identity_subscription_id
+        )));
+        // Which identity each client ID belongs to, for the rename check.
+        for r in &e.runners {
+            let id = &main["metadata"]["runnergen"]["runners"][&r.key]["identity"];
+            assert_eq!(id["name"], r.names.identity.as_str());
+            assert_eq!(id["clientId"].as_str(), r.client_id.as_deref());
+        }
         assert!(main_bicep.contains("\ntargetScope = 'subscription'\n"));
         // Two-phase rollout: every runner's client and principal IDs are outputs.
         for r in &e.runners {

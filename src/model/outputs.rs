@@ -1,0 +1,151 @@
+//! The outputs of an environment's Azure deployment (`identityOutputs`), read back so that
+//! runners take their client IDs from them: phase 2 of the rollout becomes "commit the outputs
+//! file" instead of copying IDs into the spec.
+//!
+//! Format: a JSON object of outputs, each `{"type": "String", "value": "…"}`, exactly as
+//! `az stack sub show --query outputs` and `az deployment sub show --query
+//! properties.outputs` print them (reference azure-lifecycle.md §1). `type` is accepted in
+//! either casing, and output names case-insensitively: the CLI has been seen to change their
+//! casing (same reference, "unconfirmed").
+
+use crate::facts;
+use crate::spec::yaml::SourceMap;
+use crate::spec::{self, Diagnostic, types as t};
+use std::collections::BTreeMap;
+
+/// Reads a file named in the spec, relative to the spec's folder.
+pub type Files<'a> = &'a dyn Fn(&str) -> std::io::Result<String>;
+
+/// One output of a deployment.
+#[derive(Clone, Debug)]
+pub struct Output {
+    pub value: String,
+    /// Where the file that holds it is named in the spec (a JSON pointer).
+    pub at: String,
+    pub file: String,
+}
+
+/// The outputs of one environment, by lowercased output name.
+#[derive(Clone, Debug, Default)]
+pub struct Outputs(BTreeMap<String, Output>);
+
+impl Outputs {
+    pub fn get(&self, name: &str) -> Option<&Output> {
+        self.0.get(&name.to_lowercase())
+    }
+}
+
+fn problem(map: &SourceMap, at: &str, message: String, hint: &str) -> Diagnostic {
+    Diagnostic::error("E040", spec::pos(map, at), at, message).hint(hint)
+}
+
+const HINT: &str = "write it with `az stack sub show --name runnergen-<env> --subscription <id> --query outputs > <file>`";
+
+/// Reads the outputs files of environment `ek`; every file that cannot be read or is not a
+/// deployment's outputs is a located diagnostic.
+pub fn load(
+    ek: &str,
+    e: &t::Environment,
+    files: Files,
+    map: &SourceMap,
+    diags: &mut Vec<Diagnostic>,
+) -> Outputs {
+    let mut outputs = Outputs::default();
+    let Some(paths) = &e.identity_outputs else {
+        return outputs;
+    };
+    for (suffix, file) in paths.each() {
+        let at = format!(
+            "/environments/{}/identityOutputs{suffix}",
+            spec::ptr_key(ek)
+        );
+        let text = match files(file) {
+            Ok(t) => t,
+            Err(err) => {
+                diags.push(problem(
+                    map,
+                    &at,
+                    format!("cannot read `{file}`: {err}"),
+                    HINT,
+                ));
+                continue;
+            }
+        };
+        let json: serde_json::Value = match serde_json::from_str(&text) {
+            Ok(v) => v,
+            Err(err) => {
+                diags.push(problem(
+                    map,
+                    &at,
+                    format!(
+                        "`{file}` is not JSON: line {}, column {}: {}",
+                        err.line(),
+                        err.column(),
+                        err.to_string()
+                            .split(" at line ")
+                            .next()
+                            .unwrap_or_default()
+                    ),
+                    HINT,
+                ));
+                continue;
+            }
+        };
+        let Some(object) = json.as_object() else {
+            diags.push(problem(
+                map,
+                &at,
+                format!("`{file}` is not an object of deployment outputs"),
+                HINT,
+            ));
+            continue;
+        };
+        for (name, output) in object {
+            let typed = output
+                .get("type")
+                .and_then(|t| t.as_str())
+                .is_none_or(|t| t.eq_ignore_ascii_case("string"));
+            let Some(value) = output
+                .get("value")
+                .and_then(|v| v.as_str())
+                .filter(|_| typed)
+            else {
+                diags.push(problem(
+                    map,
+                    &at,
+                    format!("`{file}`: output `{name}` is not `{{\"type\": \"String\", \"value\": \"…\"}}`"),
+                    HINT,
+                ));
+                continue;
+            };
+            if name.to_lowercase().ends_with("clientid") && !facts::is_guid(value) {
+                diags.push(problem(
+                    map,
+                    &at,
+                    format!("`{file}`: output `{name}` is `{value}`, not a client ID (GUID)"),
+                    HINT,
+                ));
+                continue;
+            }
+            let output = Output {
+                value: value.to_lowercase(),
+                at: at.clone(),
+                file: file.to_owned(),
+            };
+            if let Some(first) = outputs.0.insert(name.to_lowercase(), output)
+                && first.value != value.to_lowercase()
+            {
+                diags.push(problem(
+                    map,
+                    &at,
+                    format!(
+                        "output `{name}` differs between `{}` and `{file}`",
+                        first.file
+                    ),
+                    "keep one outputs file per deployment",
+                ));
+            }
+        }
+    }
+    outputs
+}
