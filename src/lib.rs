@@ -12,6 +12,7 @@ pub mod layout;
 pub mod model;
 pub mod names;
 pub mod readback;
+pub mod register;
 pub mod render;
 pub mod spec;
 #[cfg(test)]

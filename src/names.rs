@@ -41,10 +41,16 @@ pub struct Names {
     pub symbol: String,
     pub identity_symbol: String,
     pub credential_symbol: String,
+    /// The GitLab runner's `maintenance_note`: how `runnergen register` finds the runners it
+    /// manages (`managed by runnergen: <env>/<runner>`).
+    pub gitlab_marker: String,
     /// Deployment outputs that carry this runner's IDs back.
     pub client_id_output: String,
     pub principal_id_output: String,
 }
+
+/// The start of the `maintenance_note` of every GitLab runner runnergen manages.
+pub const GITLAB_MARKER: &str = "managed by runnergen: ";
 
 /// What a derived name must satisfy where it goes.
 pub struct Validity {

@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand. `main.rs` only maps the result to an exit code.
 
 pub mod diff;
+pub mod register;
 pub mod render;
 mod schema;
 mod validate;
@@ -37,6 +38,10 @@ pub enum Command {
     Diff(diff::Args),
     /// Print the JSON Schema of the spec.
     Schema(schema::Args),
+    /// Make GitLab's runners match the rendered registration.json files (the only command that
+    /// uses the network; GITLAB_TOKEN from the environment). Exit 0 done, 1 changes pending
+    /// (--dry-run), 2 error.
+    Register(register::Args),
 }
 
 pub fn run(cli: Cli) -> u8 {
@@ -45,6 +50,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Render(a) => render::run(a),
         Command::Diff(a) => diff::run(a),
         Command::Schema(a) => schema::run(a),
+        Command::Register(a) => register::run(a),
     }
 }
 

@@ -27,6 +27,7 @@ pub fn render(cx: Cx, tree: &mut Tree) -> Result<(), RenderError> {
             AccessLevel::RefProtected => "ref_protected",
         },
         "paused": false,
+        "maintenance_note": r.names.gitlab_marker,
         "gitlab_url": fleet.gitlab_url,
     });
     if let Some(t) = r.maximum_timeout {

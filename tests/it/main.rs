@@ -13,5 +13,6 @@ mod golden;
 mod model;
 mod properties;
 mod readme;
+mod register;
 mod spec;
 mod write;
