@@ -58,24 +58,24 @@ pub fn run(args: Args) -> u8 {
             diff::diff_environments(&loaded.fleet, from, to)
         }
         _ => {
-            if std::fs::symlink_metadata(&args.input.out).is_err() {
+            if std::fs::symlink_metadata(&args.input.out()).is_err() {
                 stderr(&format!(
                     "error: {out} does not exist\n  = hint: render it first (`runnergen render`), or name the directory to compare with `--out`\n"
                 ));
                 return exit::INVALID;
             }
-            lock = match super::render::open_for_reading(&args.input.out) {
+            lock = match super::render::open_for_reading(&args.input.out()) {
                 Ok(l) => l,
                 Err(code) => return code,
             };
-            if let Err(code) = loaded.check_identities(&args.input.out) {
+            if let Err(code) = loaded.check_identities(&args.input.out()) {
                 return code;
             }
             let tree = match super::render::render_tree(&loaded) {
                 Ok(t) => t,
                 Err(code) => return code,
             };
-            diff::diff_tree(&loaded.fleet, &tree, &args.input.out)
+            diff::diff_tree(&loaded.fleet, &tree, &args.input.out())
         }
     };
     report(&loaded.path, &loaded.text, &[]);

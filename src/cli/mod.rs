@@ -61,20 +61,65 @@ pub struct Input {
     #[arg(default_value = "runnergen.yaml")]
     pub spec: PathBuf,
     /// The output directory: written by `render`, compared by `diff` and `render --check`,
-    /// named in `validate`'s rollout guidance.
-    #[arg(long, default_value = "out")]
-    pub out: PathBuf,
+    /// named in `validate`'s rollout guidance. Default: `out` beside the spec.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 impl Input {
+    /// The output directory: `--out`, or `out` beside the spec.
+    pub fn out(&self) -> PathBuf {
+        self.out.clone().unwrap_or_else(|| {
+            self.spec
+                .parent()
+                .unwrap_or(Path::new(""))
+                .join("out")
+        })
+    }
+
     /// The output directory as shown in messages.
     pub fn out_name(&self) -> String {
-        self.out.to_string_lossy().into_owned()
+        self.out().to_string_lossy().into_owned()
     }
 
     /// Reads, checks and resolves the spec (see [`load`]).
     pub fn load(&self) -> Result<Loaded, u8> {
-        load(&self.spec, &self.out_name())
+        let mut loaded = load(&self.spec, &self.out_name())?;
+        loaded.source = source_name(&self.spec, &self.out());
+        Ok(loaded)
+    }
+}
+
+/// The spec's path as headers record it: relative to the output directory's parent, with `/`
+/// separators, so the bytes never depend on the current directory or on how the path was
+/// typed (`runners.yaml`, `./runners.yaml`, absolute, from another folder).
+pub fn source_name(spec: &Path, out: &Path) -> String {
+    let spec = resolved(spec);
+    let base = resolved(out.parent().unwrap_or(Path::new("")));
+    let (s, b): (Vec<_>, Vec<_>) = (spec.components().collect(), base.components().collect());
+    let common = s.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut parts: Vec<String> = vec!["..".into(); b.len() - common];
+    parts.extend(
+        s[common..]
+            .iter()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+    );
+    parts.join("/")
+}
+
+/// An absolute path with symbolic links and `.`/`..` resolved as far as it exists.
+fn resolved(p: &Path) -> PathBuf {
+    let p = if p.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        p
+    };
+    if let Ok(c) = p.canonicalize() {
+        return c;
+    }
+    match (p.parent(), p.file_name()) {
+        (Some(parent), Some(name)) => resolved(parent).join(name),
+        _ => std::path::absolute(p).unwrap_or_else(|_| p.to_owned()),
     }
 }
 
@@ -97,6 +142,8 @@ pub struct Loaded {
     pub path: PathBuf,
     pub text: String,
     pub fleet: Fleet,
+    /// The spec's path as headers record it ([`source_name`]).
+    pub source: String,
     pub map: spec::yaml::SourceMap,
     pub notes: Vec<Diagnostic>,
 }
@@ -182,6 +229,7 @@ pub fn load(path: &Path, out_dir: &str) -> Result<Loaded, u8> {
         path: path.to_owned(),
         text,
         fleet: resolved.fleet,
+        source: path.to_string_lossy().replace('\\', "/"),
         map: resolved.map,
         notes,
     })

@@ -18,15 +18,9 @@ pub struct Args {
     pub adopt: bool,
 }
 
-/// The spec path as written into headers: as the user gave it, with `/` separators.
-pub fn source_name(spec: &Path) -> String {
-    spec.to_string_lossy().replace('\\', "/")
-}
-
 /// Renders a loaded spec to a tree that includes the ownership manifest.
 pub fn render_tree(loaded: &super::Loaded) -> Result<Tree, u8> {
-    let source = source_name(&loaded.path);
-    crate::compile::render(&loaded.fleet, &source).map_err(|e| {
+    crate::compile::render(&loaded.fleet, &loaded.source).map_err(|e| {
         stderr(&format!("error: {e}\n  = note: this is a bug in runnergen; nothing was written. Please report it with the spec.\n"));
         exit::INVALID
     })
@@ -67,7 +61,7 @@ pub fn run(args: Args) -> u8 {
         Ok(l) => l,
         Err(code) => return code,
     };
-    if let Err(code) = loaded.check_identities(&args.input.out) {
+    if let Err(code) = loaded.check_identities(&args.input.out()) {
         return code;
     }
     let tree = match render_tree(&loaded) {
@@ -82,7 +76,7 @@ pub fn run(args: Args) -> u8 {
         adopt: args.adopt,
         on_wait: Some(waiting),
     };
-    let line = match write::write(&tree, &args.input.out, &opts) {
+    let line = match write::write(&tree, &args.input.out(), &opts) {
         Ok(s) if s.is_clean() => format!("{out}: up to date ({} files)\n", tree.len()),
         Ok(s) => format!(
             "{out}: {} added, {} changed, {} removed, {} unchanged\n",
@@ -106,11 +100,11 @@ pub fn run(args: Args) -> u8 {
 
 /// `render --check`: exit 1 when the directory is not exactly what the spec renders.
 fn check(args: &Args, tree: &Tree, out: &str) -> u8 {
-    let _lock = match open_for_reading(&args.input.out) {
+    let _lock = match open_for_reading(&args.input.out()) {
         Ok(l) => l,
         Err(code) => return code,
     };
-    let plan = write::plan(tree, &args.input.out);
+    let plan = write::plan(tree, &args.input.out());
     let mut text = String::new();
     if plan.is_clean() {
         text.push_str(&format!("{out}: up to date ({} files)\n", tree.len()));

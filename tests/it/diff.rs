@@ -7,9 +7,16 @@ fn diff(args: &[&str]) -> (i32, String, String) {
 }
 
 fn diff_in(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    // The committed rendering is `out/` at the top, not `out` beside the spec.
+    let default_out: &[&str] = if args.contains(&"--out") || args.contains(&"--from-env") {
+        &[]
+    } else {
+        &["--out", "out"]
+    };
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_runnergen"))
         .arg("diff")
         .args(args)
+        .args(default_out)
         .current_dir(dir)
         .env("NO_COLOR", "1")
         .output()
@@ -288,7 +295,7 @@ fn a_renamed_identity_cannot_keep_the_old_client_id() {
         "{err}"
     );
     let render = std::process::Command::new(env!("CARGO_BIN_EXE_runnergen"))
-        .args(["render", "fixtures/ascode/runners.yaml"])
+        .args(["render", "fixtures/ascode/runners.yaml", "--out", "out"])
         .current_dir(&dir)
         .output()
         .unwrap();

@@ -20,8 +20,8 @@ fn a_closed_pipe_or_a_full_disk_is_exit_2() {
     for args in [
         &["schema"][..],
         &["validate", "fixtures/ascode/runners.yaml"],
-        &["diff", "fixtures/ascode/runners.yaml"],
-        &["render", "fixtures/ascode/runners.yaml", "--check"],
+        &["diff", "fixtures/ascode/runners.yaml", "--out", "out"],
+        &["render", "fixtures/ascode/runners.yaml", "--out", "out", "--check"],
     ] {
         let (reader, writer) = std::io::pipe().unwrap();
         drop(reader);
