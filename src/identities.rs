@@ -10,24 +10,18 @@ use crate::model::Fleet;
 use crate::readback;
 use crate::spec::{self, Diagnostic, yaml::SourceMap};
 use std::collections::BTreeMap;
-use std::path::Path;
 
-/// Identity name and runner of every client ID in the committed `main.json` files of `dir`.
-pub fn committed(dir: &Path) -> BTreeMap<String, (String, String)> {
-    let mut files = BTreeMap::new();
-    let Ok(envs) = std::fs::read_dir(dir) else {
-        return BTreeMap::new();
-    };
-    for env in envs.flatten() {
-        let env = env.file_name().to_string_lossy().into_owned();
-        let rel = crate::layout::azure_file(&env, AzureFile::MainJson);
-        if matches!(Location::of(&rel), Location::Azure { .. })
-            && let Ok(bytes) = std::fs::read(dir.join(&rel))
-        {
-            files.insert(rel, bytes);
-        }
-    }
-    readback::access(&files)
+/// Identity name and runner of every client ID in the committed `main.json` files among
+/// `files` (an output directory's, by relative path).
+pub fn committed(files: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, (String, String)> {
+    let mains: BTreeMap<String, Vec<u8>> = files
+        .iter()
+        .filter(|(p, _)| {
+            matches!(Location::of(p), Location::Azure { file, .. } if file == AzureFile::MainJson.name())
+        })
+        .map(|(p, b)| (p.clone(), b.clone()))
+        .collect();
+    readback::access(&mains)
         .into_iter()
         .filter_map(|((_, runner), a)| {
             let id = a.identity?;

@@ -2,6 +2,7 @@
 //! what a change does, before it merges or before it is promoted. Writes nothing.
 
 use super::{exit, report, stderr, stdout};
+use crate::base::Base;
 use crate::diff::{self, Changes, Report, Status};
 use serde_json::Value;
 use std::fmt::Write;
@@ -27,13 +28,19 @@ pub struct Args {
     /// Promotion preview: the environment it is promoted to.
     #[arg(long, requires = "from_env")]
     pub to_env: Option<String>,
+    /// Compare with the output directory as git revision REV holds it (a merge request's
+    /// base: `$CI_MERGE_REQUEST_DIFF_BASE_SHA`, `origin/main`), read through git, no checkout.
+    #[arg(long, value_name = "REV", conflicts_with_all = ["base_dir", "from_env"])]
+    pub base: Option<String>,
+    /// Compare with DIR, an extracted copy of the committed output directory.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["from_env"])]
+    pub base_dir: Option<std::path::PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
 }
 
 pub fn run(args: Args) -> u8 {
-    let out = args.input.out_name();
     let loaded = match args.input.load() {
         Ok(l) => l,
         Err(code) => return code,
@@ -49,8 +56,12 @@ pub fn run(args: Args) -> u8 {
                     .iter()
                     .map(|e| e.key.as_str())
                     .collect();
+                let bad = if find(a).is_none() { a } else { b };
+                let hint = crate::spec::schema::did_you_mean(bad, known.iter().copied())
+                    .map(|m| format!("did you mean `{m}`? "))
+                    .unwrap_or_default();
                 stderr(&format!(
-                    "error: unknown environment; known: {}\n",
+                    "error: unknown environment `{bad}`\n  = hint: {hint}known environments: {}\n",
                     known.join(", ")
                 ));
                 return exit::INVALID;
@@ -58,24 +69,37 @@ pub fn run(args: Args) -> u8 {
             diff::diff_environments(&loaded.fleet, from, to)
         }
         _ => {
-            if std::fs::symlink_metadata(&args.input.out()).is_err() {
-                stderr(&format!(
-                    "error: {out} does not exist\n  = hint: render it first (`runnergen render`), or name the directory to compare with `--out`\n"
-                ));
-                return exit::INVALID;
-            }
-            lock = match super::render::open_for_reading(&args.input.out()) {
-                Ok(l) => l,
-                Err(code) => return code,
-            };
-            if let Err(code) = loaded.check_identities(&args.input.out()) {
-                return code;
-            }
             let tree = match super::render::render_tree(&loaded) {
                 Ok(t) => t,
                 Err(code) => return code,
             };
-            diff::diff_tree(&loaded.fleet, &tree, &args.input.out())
+            let base = if let Some(rev) = &args.base {
+                match Base::from_git(rev, &args.input.out()) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        stderr(&format!("error: {e}\n"));
+                        return exit::INVALID;
+                    }
+                }
+            } else {
+                let dir = args.base_dir.clone().unwrap_or_else(|| args.input.out());
+                if std::fs::symlink_metadata(&dir).is_err() {
+                    stderr(&format!(
+                        "error: {} does not exist\n  = hint: render it first (`runnergen render`), name the directory to compare with `--out`, or compare with a commit: `--base REV`\n",
+                        dir.display()
+                    ));
+                    return exit::INVALID;
+                }
+                lock = match super::render::open_for_reading(&dir) {
+                    Ok(l) => l,
+                    Err(code) => return code,
+                };
+                Base::from_dir(&tree, &dir)
+            };
+            if let Err(code) = loaded.check_identities(&base.files) {
+                return code;
+            }
+            diff::diff_tree(&loaded.fleet, &tree, base)
         }
     };
     report(&loaded.path, &loaded.text, &[]);
@@ -91,12 +115,12 @@ pub fn run(args: Args) -> u8 {
     if let Err(code) = stdout(&text) {
         return code;
     }
-    if report_.is_empty() {
-        exit::OK
-    } else if report_.widens() {
+    if report_.widens() {
         WIDENS
-    } else {
+    } else if report_.unexpected() {
         exit::CHANGES
+    } else {
+        exit::OK
     }
 }
 
@@ -134,12 +158,20 @@ fn sign(s: Status) -> &'static str {
 }
 
 fn summary_line(r: &Report) -> String {
-    let widen = r.security.iter().filter(|s| s.widens()).count();
+    let widen = r
+        .security
+        .iter()
+        .filter(|s| s.widens() && !s.expected)
+        .count();
     let what = if r.is_promotion() { "runners" } else { "files" };
     let n = r.changes.len();
     let count = |s: Status| r.changes.count(s);
+    let expected = match r.expected() {
+        0 => String::new(),
+        e => format!("; {e} declared as intended (`promotion` in the spec)"),
+    };
     format!(
-        "{n} {what} differ ({} added, {} removed, {} changed); {} security-relevant change{}, {widen} widen{} privileges",
+        "{n} {what} differ ({} added, {} removed, {} changed); {} security-relevant change{}, {widen} widen{} privileges{expected}",
         count(Status::Added),
         count(Status::Removed),
         count(Status::Changed),
@@ -168,7 +200,9 @@ pub fn text(r: &Report, color: bool) -> String {
     if !r.security.is_empty() {
         let _ = writeln!(o, "\n{}", p.c("1", "Security-relevant changes:"));
         for s in &r.security {
-            let mark = if s.widens() {
+            let mark = if s.expected {
+                p.c("32", "  expected")
+            } else if s.widens() {
                 p.c("31;1", "! widens ")
             } else if s.revocation.is_some() {
                 p.c("35;1", "- revoke ")
@@ -197,9 +231,21 @@ fn text_runners(o: &mut String, r: &Report, runners: &[diff::RunnerChange]) {
             Status::Removed => format!("only in {}", r.to),
             Status::Changed => "differs".into(),
         };
-        let _ = writeln!(o, "  {} {} ({label})", sign(c.status), c.runner);
+        let expected = if c.expected && c.fields.is_empty() {
+            ", expected"
+        } else {
+            ""
+        };
+        let _ = writeln!(o, "  {} {} ({label}{expected})", sign(c.status), c.runner);
         for f in &c.fields {
-            let _ = writeln!(o, "      {}: {} → {}", f.path, value(&f.old), value(&f.new));
+            let _ = writeln!(
+                o,
+                "      {}: {} → {}{}",
+                f.path,
+                value(&f.old),
+                value(&f.new),
+                if f.expected { " (expected)" } else { "" }
+            );
         }
     }
 }
@@ -261,6 +307,7 @@ pub fn json(r: &Report) -> String {
     let mut v = serde_json::to_value(r).expect("the report serializes");
     v["summary"] = serde_json::json!({
         "changes": r.changes.len(),
+        "expected": r.expected(),
         "security": r.security.len(),
         "widens": r.widens(),
     });
@@ -313,7 +360,9 @@ pub fn markdown(r: &Report) -> String {
             let _ = writeln!(
                 o,
                 "| {} | {} | {} | {} |",
-                if s.widens() {
+                if s.expected {
+                    "expected"
+                } else if s.widens() {
                     "widens"
                 } else if s.revocation.is_some() {
                     "needs revocation"
@@ -343,7 +392,16 @@ fn markdown_runners(o: &mut String, runners: &[diff::RunnerChange]) {
         let fields = c
             .fields
             .iter()
-            .map(|f| format!("`{}`: {} → {}", f.path, value(&f.old), value(&f.new)));
+            .map(|f| {
+                format!(
+                    "`{}`: {} → {}{}",
+                    f.path,
+                    value(&f.old),
+                    value(&f.new),
+                    if f.expected { " (expected)" } else { "" }
+                )
+            })
+            .chain((c.expected && c.fields.is_empty()).then(|| "expected".to_owned()));
         md_row(o, &c.runner, c.status, fields);
     }
 }

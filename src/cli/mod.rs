@@ -9,6 +9,7 @@ mod validate;
 use crate::model::{self, Fleet};
 use crate::spec::{self, Diagnostic, diag::Severity};
 use clap::{Parser, Subcommand};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Exit codes, documented in the README.
@@ -69,12 +70,9 @@ pub struct Input {
 impl Input {
     /// The output directory: `--out`, or `out` beside the spec.
     pub fn out(&self) -> PathBuf {
-        self.out.clone().unwrap_or_else(|| {
-            self.spec
-                .parent()
-                .unwrap_or(Path::new(""))
-                .join("out")
-        })
+        self.out
+            .clone()
+            .unwrap_or_else(|| self.spec.parent().unwrap_or(Path::new("")).join("out"))
     }
 
     /// The output directory as shown in messages.
@@ -94,8 +92,8 @@ impl Input {
 /// separators, so the bytes never depend on the current directory or on how the path was
 /// typed (`runners.yaml`, `./runners.yaml`, absolute, from another folder).
 pub fn source_name(spec: &Path, out: &Path) -> String {
-    let spec = resolved(spec);
-    let base = resolved(out.parent().unwrap_or(Path::new("")));
+    let spec = crate::base::resolved(spec);
+    let base = crate::base::resolved(out.parent().unwrap_or(Path::new("")));
     let (s, b): (Vec<_>, Vec<_>) = (spec.components().collect(), base.components().collect());
     let common = s.iter().zip(&b).take_while(|(x, y)| x == y).count();
     let mut parts: Vec<String> = vec!["..".into(); b.len() - common];
@@ -107,26 +105,10 @@ pub fn source_name(spec: &Path, out: &Path) -> String {
     parts.join("/")
 }
 
-/// An absolute path with symbolic links and `.`/`..` resolved as far as it exists.
-fn resolved(p: &Path) -> PathBuf {
-    let p = if p.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        p
-    };
-    if let Ok(c) = p.canonicalize() {
-        return c;
-    }
-    match (p.parent(), p.file_name()) {
-        (Some(parent), Some(name)) => resolved(parent).join(name),
-        _ => std::path::absolute(p).unwrap_or_else(|_| p.to_owned()),
-    }
-}
-
 impl Loaded {
-    /// Refuses client IDs that the committed output in `out` ties to another identity (E042).
-    pub fn check_identities(&self, out: &Path) -> Result<(), u8> {
-        let committed = crate::identities::committed(out);
+    /// Refuses client IDs that the committed output `files` tie to another identity (E042).
+    pub fn check_identities(&self, files: &BTreeMap<String, Vec<u8>>) -> Result<(), u8> {
+        let committed = crate::identities::committed(files);
         let diags = crate::identities::check_renames(&self.fleet, &committed, &self.map);
         if diags.is_empty() {
             Ok(())

@@ -61,13 +61,14 @@ pub fn run(args: Args) -> u8 {
         Ok(l) => l,
         Err(code) => return code,
     };
-    if let Err(code) = loaded.check_identities(&args.input.out()) {
-        return code;
-    }
     let tree = match render_tree(&loaded) {
         Ok(t) => t,
         Err(code) => return code,
     };
+    let committed = crate::base::Base::from_dir(&tree, &args.input.out());
+    if let Err(code) = loaded.check_identities(&committed.files) {
+        return code;
+    }
     report(&loaded.path, &loaded.text, &loaded.notes);
     if args.check {
         return check(&args, &tree, &out);

@@ -13,19 +13,18 @@ mod promotion;
 mod security;
 mod semantic;
 
-pub use promotion::{diff_environments, normalized};
+pub use promotion::diff_environments;
 pub use security::{SecurityChange, SecurityKind, contains_scope, security_changes};
 pub use semantic::{FieldChange, ResourceChange, field_changes, flatten, mask};
 
 use crate::access::Access;
+use crate::base::Base;
 use crate::layout::Location;
 use crate::model::Fleet;
 use crate::readback;
 use crate::tree::Tree;
-use crate::write;
 use serde::{Serialize, Serializer};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -53,6 +52,9 @@ pub struct RunnerChange {
     /// `changed`, or `added`/`removed`: present only in the target / only in the source environment.
     pub status: Status,
     pub fields: Vec<FieldChange>,
+    /// Every difference of the runner is declared as intended.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub expected: bool,
 }
 
 /// What differs: files (a rendered tree against a directory) or runners (two environments).
@@ -106,8 +108,27 @@ impl Report {
     pub fn is_empty(&self) -> bool {
         self.security.is_empty() && self.changes.is_empty()
     }
+    /// A change that widens privileges and was not declared as intended.
     pub fn widens(&self) -> bool {
-        self.security.iter().any(SecurityChange::widens)
+        self.security.iter().any(|s| s.widens() && !s.expected)
+    }
+
+    /// Anything not declared as intended: what fails a promotion preview.
+    pub fn unexpected(&self) -> bool {
+        self.security.iter().any(|s| !s.expected)
+            || match &self.changes {
+                Changes::Files(f) => !f.is_empty(),
+                Changes::Runners(r) => r.iter().any(|c| !c.expected),
+            }
+    }
+
+    /// How many differences are declared as intended.
+    pub fn expected(&self) -> usize {
+        let runners = match &self.changes {
+            Changes::Runners(r) => r.iter().filter(|c| c.expected).count(),
+            Changes::Files(_) => 0,
+        };
+        runners + self.security.iter().filter(|s| s.expected).count()
     }
 }
 
@@ -129,9 +150,13 @@ impl Serialize for Report {
     }
 }
 
-/// Compares the tree `fleet` renders (manifest included) with a directory.
-pub fn diff_tree(fleet: &Fleet, tree: &Tree, dir: &Path) -> Report {
-    let (owned, mut existing) = write::read_relevant(tree, dir);
+/// Compares the tree `fleet` renders (manifest included) with a committed output directory.
+pub fn diff_tree(fleet: &Fleet, tree: &Tree, base: Base) -> Report {
+    let Base {
+        label,
+        owned,
+        files: mut existing,
+    } = base;
     let mut old: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut files = Vec::new();
     let paths: BTreeSet<&str> = tree
@@ -204,7 +229,7 @@ pub fn diff_tree(fleet: &Fleet, tree: &Tree, dir: &Path) -> Report {
         .collect();
     SecurityChange::sort(&mut security);
     Report {
-        from: dir.display().to_string(),
+        from: label,
         to: "spec".into(),
         security,
         changes: Changes::Files(files),

@@ -10,8 +10,22 @@ use crate::model::{Environment, Fleet, ResourceList, Runner};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Replaces environment-specific tokens (whole segments between `-_./:`) with placeholders.
-pub(super) fn normalize_text(s: &str, env: &Environment) -> String {
+/// One side of a promotion: an environment, and how its subscription aliases are named in the
+/// comparison (the `from` side's aliases become their declared `to` counterparts).
+struct Side<'a> {
+    env: &'a Environment,
+    aliases: BTreeMap<String, String>,
+}
+
+impl Side<'_> {
+    fn normalize(&self, s: &str) -> String {
+        normalize_text(s, self.env, &self.aliases)
+    }
+}
+
+/// Replaces environment-specific tokens (whole segments between `-_./:`) with placeholders;
+/// subscription IDs become `{subscription:<alias>}`, the alias renamed by `aliases`.
+fn normalize_text(s: &str, env: &Environment, aliases: &BTreeMap<String, String>) -> String {
     let mut out = String::new();
     let mut token = String::new();
     let flush = |token: &mut String, out: &mut String| {
@@ -41,6 +55,7 @@ pub(super) fn normalize_text(s: &str, env: &Environment) -> String {
     flush(&mut token, &mut out);
     // Subscription IDs (which contain `-`) by alias.
     for (alias, id) in &env.subscriptions {
+        let alias = aliases.get(alias).unwrap_or(alias);
         out = replace_ignore_case(&out, id, &format!("{{subscription:{alias}}}"));
     }
     out
@@ -65,8 +80,8 @@ fn replace_ignore_case(haystack: &str, needle: &str, with: &str) -> String {
 
 /// A runner as it should compare across environments: names, IDs, issuer and namespaces out,
 /// environment tokens in subscription, group and resource names replaced by placeholders.
-pub fn normalized(fleet: &Fleet, env: &Environment, r: &Runner) -> Value {
-    let n = |s: &str| normalize_text(s, env);
+fn normalized(fleet: &Fleet, side: &Side, r: &Runner) -> Value {
+    let n = |s: &str| side.normalize(s);
     let list = |l: &ResourceList| json!({"cpu": l.cpu, "memory": l.memory, "ephemeralStorage": l.ephemeral_storage});
     let roles: Vec<String> = r
         .roles
@@ -102,51 +117,87 @@ pub fn normalized(fleet: &Fleet, env: &Environment, r: &Runner) -> Value {
 /// A runner's access as it compares across environments: the model's summary with scopes
 /// normalised. The token source is fleet-wide, the same on both sides, so it is left out; so
 /// is the readiness of the Kubernetes side (a promotion compares intent, not rollout phase).
-fn access(fleet: &Fleet, env: &Environment, r: &Runner) -> Access {
-    let a = Access::of(fleet, env, r);
+fn access(fleet: &Fleet, side: &Side, r: &Runner) -> Access {
+    let a = Access::of(fleet, side.env, r);
     Access {
         roles: a
             .roles
             .into_iter()
-            .map(|(role, scope)| (role, normalize_text(&scope, env)))
+            .map(|(role, scope)| (role, side.normalize(&scope)))
             .collect(),
         kubernetes: Some(r.kubernetes_access),
         privileged: Some(r.privileged),
         token_source: None,
-        runner_name: Some(normalize_text(&r.names.runner_name, env)),
+        runner_name: Some(side.normalize(&r.names.runner_name)),
         ..a
     }
 }
 
 /// Runners pair by key with the environment's own tokens replaced (`tf-dev` ↔ `tf-prd`).
-fn by_key(env: &Environment) -> BTreeMap<String, &Runner> {
-    env.runners
+fn by_key<'a>(side: &Side<'a>) -> BTreeMap<String, &'a Runner> {
+    side.env
+        .runners
         .iter()
-        .map(|r| (normalize_text(&r.key, env), r))
+        .map(|r| (side.normalize(&r.key), r))
         .collect()
 }
 
+/// The top-level field of a flattened path (`.resources.requests.cpu` → `resources`).
+fn field_of(path: &str) -> &str {
+    let p = path.trim_start_matches('.');
+    p.split(['.', '[']).next().unwrap_or(p)
+}
+
 /// Compares environment `from` with `to`, runner by runner: what promoting `from`'s setup
-/// to `to` would change, seen from `to`.
+/// to `to` would change, seen from `to`. Differences declared in the spec (`promotion`, and
+/// each runner's `promotion.expect`) are marked expected.
 pub fn diff_environments(fleet: &Fleet, from: &Environment, to: &Environment) -> Report {
-    let (a, b) = (by_key(from), by_key(to));
+    let declared = fleet.promotion(&from.key, &to.key);
+    let (a_side, b_side) = (
+        Side {
+            env: from,
+            aliases: declared.subscriptions.clone(),
+        },
+        Side {
+            env: to,
+            aliases: BTreeMap::new(),
+        },
+    );
+    let (a, b) = (by_key(&a_side), by_key(&b_side));
     let keys: BTreeSet<&str> = a.keys().chain(b.keys()).map(String::as_str).collect();
     let mut runners = Vec::new();
     let mut security: Vec<SecurityChange> = Vec::new();
     for k in keys {
         let (ra, rb) = (a.get(k), b.get(k));
+        let expected: BTreeSet<&str> = declared
+            .expect
+            .iter()
+            .chain(ra.iter().flat_map(|r| &r.promotion_expect))
+            .chain(rb.iter().flat_map(|r| &r.promotion_expect))
+            .map(String::as_str)
+            .collect();
         let name = rb.or(ra).map_or(k, |r| r.key.as_str());
         let (acc_a, acc_b) = (
-            ra.map(|r| access(fleet, from, r)).unwrap_or_default(),
-            rb.map(|r| access(fleet, to, r)).unwrap_or_default(),
+            ra.map(|r| access(fleet, &a_side, r)).unwrap_or_default(),
+            rb.map(|r| access(fleet, &b_side, r)).unwrap_or_default(),
         );
         // Promoting brings `to` where `from` is: changes read from `to`'s state to `from`'s.
-        security.extend(security_changes(&to.key, name, &acc_b, &acc_a));
+        for mut c in security_changes(&to.key, name, &acc_b, &acc_a) {
+            c.expected = c.kind.field().is_some_and(|f| expected.contains(f))
+                || (ra.is_none() || rb.is_none()) && expected.contains("existence");
+            security.push(c);
+        }
         let (status, fields) = match (ra, rb) {
             (Some(x), Some(y)) => {
-                let fields = field_changes(&normalized(fleet, to, y), &normalized(fleet, from, x));
+                let mut fields = field_changes(
+                    &normalized(fleet, &b_side, y),
+                    &normalized(fleet, &a_side, x),
+                );
                 if fields.is_empty() {
                     continue;
+                }
+                for f in &mut fields {
+                    f.expected = expected.contains(field_of(&f.path));
                 }
                 (Status::Changed, fields)
             }
@@ -154,10 +205,15 @@ pub fn diff_environments(fleet: &Fleet, from: &Environment, to: &Environment) ->
             (None, Some(_)) => (Status::Removed, Vec::new()),
             (None, None) => continue,
         };
+        let expected = match status {
+            Status::Changed => fields.iter().all(|f| f.expected),
+            _ => expected.contains("existence"),
+        };
         runners.push(RunnerChange {
             runner: k.to_owned(),
             status,
             fields,
+            expected,
         });
     }
     SecurityChange::sort(&mut security);
@@ -166,5 +222,17 @@ pub fn diff_environments(fleet: &Fleet, from: &Environment, to: &Environment) ->
         to: to.key.clone(),
         security,
         changes: Changes::Runners(runners),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_of_paths() {
+        assert_eq!(field_of(".resources.requests.cpu"), "resources");
+        assert_eq!(field_of(".roles[\"Owner on x\"]"), "roles");
+        assert_eq!(field_of(".concurrent"), "concurrent");
     }
 }

@@ -51,6 +51,28 @@ impl SecurityKind {
         }
     }
 
+    /// The promotion field it belongs to (`spec::types::PROMOTION_FIELDS`).
+    pub fn field(self) -> Option<&'static str> {
+        Some(match self {
+            SecurityKind::RoleAdded
+            | SecurityKind::RoleWidened
+            | SecurityKind::RoleNarrowed
+            | SecurityKind::RoleRemoved => "roles",
+            SecurityKind::GraphPermissionAdded | SecurityKind::GraphPermissionRemoved => {
+                "graphPermissions"
+            }
+            SecurityKind::ClusterAdminAdded
+            | SecurityKind::KubernetesAccessWidened
+            | SecurityKind::KubernetesAccessNarrowed => "kubernetesAccess",
+            SecurityKind::PrivilegedOn | SecurityKind::PrivilegedOff => "privileged",
+            SecurityKind::RunUntaggedOn => "runUntagged",
+            SecurityKind::ProtectionOff => "accessLevel",
+            SecurityKind::TokenSourceChanged
+            | SecurityKind::RunnerNameChanged
+            | SecurityKind::IdentityRemoved => return None,
+        })
+    }
+
     /// True when the change gives the runner's jobs more power: `diff` exits 3.
     pub fn widens(self) -> bool {
         matches!(
@@ -81,6 +103,8 @@ pub struct SecurityChange {
     pub message: String,
     /// For a removed privilege: the command that revokes it where no deployment does.
     pub revocation: Option<String>,
+    /// Declared in the spec as an intended difference between environments.
+    pub expected: bool,
 }
 
 impl SecurityChange {
@@ -120,6 +144,9 @@ impl Serialize for SecurityChange {
         st.serialize_field("widens", &self.widens())?;
         if let Some(r) = &self.revocation {
             st.serialize_field("revocation", r)?;
+        }
+        if self.expected {
+            st.serialize_field("expected", &true)?;
         }
         st.end()
     }
@@ -162,6 +189,7 @@ pub fn security_changes(
             kind,
             message,
             revocation,
+            expected: false,
         })
     };
     let removed: Vec<&(String, String)> = old.roles.difference(&new.roles).collect();

@@ -16,6 +16,9 @@ pub struct FieldChange {
     pub old: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub new: Option<Value>,
+    /// Declared in the spec as an intended difference between environments.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub expected: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -175,6 +178,7 @@ pub fn field_changes(old: &Value, new: &Value) -> Vec<FieldChange> {
             path: k.clone(),
             old: a.get(k).map(mask),
             new: b.get(k).map(mask),
+            expected: false,
         })
         .collect()
 }
@@ -289,7 +293,8 @@ mod tests {
             vec![FieldChange {
                 path: ".y.b".into(),
                 old: Some(json!(2)),
-                new: Some(json!(3))
+                new: Some(json!(3)),
+                expected: false,
             }]
         );
     }

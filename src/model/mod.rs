@@ -23,7 +23,7 @@ pub use checks::rollout_notes;
 use crate::facts;
 use crate::spec::{self, Diagnostic, types as t};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Fleet {
@@ -34,6 +34,29 @@ pub struct Fleet {
     pub token: TokenSource,
     /// Sorted by key.
     pub environments: Vec<Environment>,
+    /// Declared intended differences between environments.
+    pub promotions: Vec<Promotion>,
+}
+
+/// Promoting `from`'s setup to `to`: what may differ, and which subscription aliases pair.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Promotion {
+    pub from: String,
+    pub to: String,
+    pub expect: BTreeSet<String>,
+    /// `from`'s alias → `to`'s alias.
+    pub subscriptions: BTreeMap<String, String>,
+}
+
+impl Fleet {
+    /// What is declared for promoting `from` to `to` (nothing, when nothing is).
+    pub fn promotion(&self, from: &str, to: &str) -> Promotion {
+        self.promotions
+            .iter()
+            .find(|p| p.from == from && p.to == to)
+            .cloned()
+            .unwrap_or_default()
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -174,6 +197,8 @@ pub struct Runner {
     /// Sorted by permission.
     pub graph: Vec<GraphGrant>,
     pub kubernetes_access: t::KubernetesAccess,
+    /// Fields of this runner that may differ between environments (`promotion.expect`).
+    pub promotion_expect: BTreeSet<String>,
 }
 
 impl Runner {
@@ -234,6 +259,16 @@ pub fn build(checked: &spec::Checked, files: Files) -> Result<Fleet, Vec<Diagnos
         gitops: gitops(&s.gitops),
         token: token_source(&s.token_source),
         environments,
+        promotions: s
+            .promotion
+            .iter()
+            .map(|p| Promotion {
+                from: p.from.clone(),
+                to: p.to.clone(),
+                expect: p.expect.iter().cloned().collect(),
+                subscriptions: p.subscriptions.clone(),
+            })
+            .collect(),
     })
 }
 

@@ -74,6 +74,11 @@ pub(super) fn resolve(input: Input, map: &SourceMap, diags: &mut Vec<Diagnostic>
         graph: azure::graph_grants(&names.symbol, &r.identity.graph_permissions),
         roles,
         kubernetes_access: r.identity.kubernetes_access.unwrap_or_default(),
+        promotion_expect: r
+            .promotion
+            .iter()
+            .flat_map(|p| p.expect.iter().cloned())
+            .collect(),
         names,
     }
 }

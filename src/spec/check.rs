@@ -99,6 +99,7 @@ pub fn check(spec: &Spec, map: &SourceMap, env_keys: &BTreeSet<String>) -> Vec<D
 
     check_naming(&mut cx, &spec.naming);
     super::values::check(&mut cx, spec);
+    super::promotion::check(&mut cx, spec, env_keys);
 
     for (ek, env) in &spec.environments {
         let ep = format!("/environments/{}", ptr_key(ek));

@@ -5,6 +5,7 @@
 
 pub mod check;
 pub mod diag;
+mod promotion;
 pub mod reference;
 pub mod schema;
 pub mod secrets;
@@ -121,6 +122,7 @@ fn partial_spec(doc: &serde_json::Value) -> Spec {
         naming: part(doc, "naming"),
         environments: entries(doc, "environments"),
         runners: entries(doc, "runners"),
+        promotion: part(doc, "promotion"),
     }
 }
 

@@ -39,6 +39,64 @@ pub struct Spec {
     /// Runners, keyed by name (the seed's `tf`, `packer`).
     #[schemars(length(min = 1))]
     pub runners: BTreeMap<String, Runner>,
+    /// Intended differences between environments, for `runnergen diff --from-env A --to-env
+    /// B`: what is declared here is reported as expected and does not fail the preview.
+    #[serde(default)]
+    pub promotion: Vec<Promotion>,
+}
+
+/// The fields of a runner a promotion preview compares (`existence`: the runner is in one of
+/// the two environments only).
+pub const PROMOTION_FIELDS: &[&str] = &[
+    "accessLevel",
+    "cache",
+    "chartVersion",
+    "checkInterval",
+    "concurrent",
+    "existence",
+    "graphPermissions",
+    "jobImage",
+    "kubernetesAccess",
+    "locked",
+    "maximumTimeout",
+    "nodeSelector",
+    "path",
+    "privileged",
+    "resources",
+    "roles",
+    "runUntagged",
+    "sharedServiceAccount",
+    "tags",
+    "terminationGracePeriodSeconds",
+    "tolerations",
+    "type",
+];
+
+/// Promoting one environment's setup to another: the differences that are meant to be.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Promotion {
+    /// The environment whose setup is promoted.
+    pub from: String,
+    /// The environment it is promoted to.
+    pub to: String,
+    /// Runner fields that may differ between the two for every runner (see `PROMOTION_FIELDS`
+    /// in the README: `accessLevel`, `concurrent`, `roles`, `existence`, …).
+    #[serde(default)]
+    pub expect: Vec<String>,
+    /// Subscription aliases that mean the same across the two, `from`'s alias to `to`'s
+    /// (`{apps-dev: apps-prd}`), so a role on one is compared with the role on the other.
+    #[serde(default)]
+    pub subscriptions: BTreeMap<String, String>,
+}
+
+/// A runner's own intended differences between environments.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RunnerPromotion {
+    /// Fields of this runner that may differ in every promotion it is part of.
+    #[serde(default)]
+    pub expect: Vec<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
@@ -317,6 +375,8 @@ pub struct Runner {
     /// The runner's Azure managed identity and what it may do.
     #[serde(default)]
     pub identity: Identity,
+    /// Differences of this runner between environments that are meant to be.
+    pub promotion: Option<RunnerPromotion>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]

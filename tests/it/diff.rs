@@ -104,7 +104,7 @@ fn promotion_preview() {
             "--format",
             format,
         ]);
-        assert_eq!(code, 3, "{stdout}{stderr}");
+        assert_eq!(code, 0, "every difference is declared: {stdout}{stderr}");
         assert_golden(
             &format!("tests/golden/diff/promotion.{format}"),
             stdout.as_bytes(),
@@ -127,6 +127,88 @@ fn promotion_preview() {
         "dev",
     ]);
     assert_eq!(code, 0);
+}
+
+/// The promotion preview is a gate: declared differences pass, an undeclared widening fails
+/// with 3; subscription aliases that differ pair up instead of showing a removed and an added
+/// role; an unknown environment names the value and the closest one.
+#[test]
+fn promotion_is_a_gate() {
+    let spec = std::fs::read_to_string(root().join("fixtures/two-envs/runners.yaml")).unwrap();
+    let dir = edited_checkout("gate", "fixtures/two-envs/runners.yaml");
+    let preview = |text: &str, extra: &[&str]| {
+        std::fs::write(dir.join("fixtures/ascode/runners.yaml"), text).unwrap();
+        let mut args = vec![
+            "fixtures/ascode/runners.yaml",
+            "--from-env",
+            "dev",
+            "--to-env",
+            "prd",
+        ];
+        args.extend(extra);
+        diff_in(&dir, &args)
+    };
+    assert_eq!(preview(&spec, &[]).0, 0);
+    // An undeclared widening: dev's deploy runner becomes privileged.
+    let privileged = spec.replacen(
+        "    concurrent: 20\n",
+        "    concurrent: 20\n    privileged: true\n",
+        1,
+    );
+    let (code, text, _) = preview(&privileged, &[]);
+    assert_eq!(code, 3, "{text}");
+    assert!(
+        text.contains("! widens  prd/deploy-prd: job pods become privileged"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  expected prd/deploy-prd: job pods' Kubernetes access none → namespace"),
+        "{text}"
+    );
+    // prd's subscription alias is another name: paired, the roles compare as before.
+    let renamed = spec
+        .replace(
+            "      apps: 6c5d4e3f-2a1b-4c0d-9e8f-7a6b5c4d3e2f",
+            "      workloads: 6c5d4e3f-2a1b-4c0d-9e8f-7a6b5c4d3e2f",
+        )
+        .replace(
+            "identities: {subscription: apps, resourceGroup: rg-neu-prd-gitlab}",
+            "identities: {subscription: workloads, resourceGroup: rg-neu-prd-gitlab}",
+        )
+        .replace(
+            "scope: {subscription: apps, resourceGroup: rg-neu-prd-apps}",
+            "scope: {subscription: workloads, resourceGroup: rg-neu-prd-apps}",
+        );
+    let unpaired = renamed.replace(
+        "    expect: [concurrent, resources]",
+        "    expect: [concurrent, resources]\n    subscriptions: {}",
+    );
+    let (code, text, err) = preview(&unpaired, &[]);
+    assert_eq!(code, 0, "roles are expected to differ: {text}{err}");
+    assert!(text.contains("{subscription:workloads}"), "{text}");
+    let paired = renamed.replace(
+        "    expect: [concurrent, resources]",
+        "    expect: [concurrent, resources]\n    subscriptions: {apps: workloads}",
+    );
+    let (code, text, err) = preview(&paired, &[]);
+    assert_eq!(code, 0, "{text}{err}");
+    assert!(!text.contains("{subscription:apps}"), "{text}");
+    // An unknown environment.
+    let (code, _, err) = diff_in(
+        &dir,
+        &[
+            "fixtures/ascode/runners.yaml",
+            "--from-env",
+            "dev",
+            "--to-env",
+            "prod",
+        ],
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("unknown environment `prod`") && err.contains("did you mean `prd`?"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -21,7 +21,13 @@ fn a_closed_pipe_or_a_full_disk_is_exit_2() {
         &["schema"][..],
         &["validate", "fixtures/ascode/runners.yaml"],
         &["diff", "fixtures/ascode/runners.yaml", "--out", "out"],
-        &["render", "fixtures/ascode/runners.yaml", "--out", "out", "--check"],
+        &[
+            "render",
+            "fixtures/ascode/runners.yaml",
+            "--out",
+            "out",
+            "--check",
+        ],
     ] {
         let (reader, writer) = std::io::pipe().unwrap();
         drop(reader);

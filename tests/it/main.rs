@@ -14,5 +14,6 @@ mod model;
 mod properties;
 mod readme;
 mod register;
+mod review;
 mod spec;
 mod write;

@@ -1,0 +1,76 @@
+//! Checks of the declared promotion differences: environments and subscription aliases that
+//! exist, fields the preview knows.
+
+use super::check::Ctx;
+use super::schema::did_you_mean;
+use super::types::{PROMOTION_FIELDS, Spec};
+use std::collections::BTreeSet;
+
+fn fields(cx: &mut Ctx, at: &str, expect: &[String]) {
+    for (i, f) in expect.iter().enumerate() {
+        if !PROMOTION_FIELDS.contains(&f.as_str()) {
+            let hint = match did_you_mean(f, PROMOTION_FIELDS.iter().copied()) {
+                Some(m) => format!(
+                    "did you mean `{m}`? Fields: {}",
+                    PROMOTION_FIELDS.join(", ")
+                ),
+                None => format!("fields: {}", PROMOTION_FIELDS.join(", ")),
+            };
+            cx.err(
+                "E005",
+                &format!("{at}/{i}"),
+                format!("`{f}` is not a field the promotion preview compares"),
+                hint,
+            );
+        }
+    }
+}
+
+fn environment(cx: &mut Ctx, at: &str, key: &str, env_keys: &BTreeSet<String>) -> bool {
+    if env_keys.contains(key) {
+        return true;
+    }
+    let known: Vec<&str> = env_keys.iter().map(String::as_str).collect();
+    let mut hint = format!("known environments: {}", known.join(", "));
+    if let Some(m) = did_you_mean(key, known.iter().copied()) {
+        hint = format!("did you mean `{m}`? {hint}");
+    }
+    cx.err("E010", at, format!("unknown environment `{key}`"), hint);
+    false
+}
+
+pub(super) fn check(cx: &mut Ctx, spec: &Spec, env_keys: &BTreeSet<String>) {
+    for (i, p) in spec.promotion.iter().enumerate() {
+        let at = format!("/promotion/{i}");
+        let from_ok = environment(cx, &format!("{at}/from"), &p.from, env_keys);
+        let to_ok = environment(cx, &format!("{at}/to"), &p.to, env_keys);
+        fields(cx, &format!("{at}/expect"), &p.expect);
+        for (a, b) in &p.subscriptions {
+            let sp = format!("{at}/subscriptions/{}", super::ptr_key(a));
+            for (ok, env, alias) in [(from_ok, &p.from, a), (to_ok, &p.to, b)] {
+                let known = spec.environments.get(env).map(|e| &e.subscriptions);
+                if ok && known.is_some_and(|k| !k.contains_key(alias)) {
+                    let names: Vec<&str> = known
+                        .into_iter()
+                        .flat_map(|k| k.keys().map(String::as_str))
+                        .collect();
+                    cx.err(
+                        "E010",
+                        &sp,
+                        format!("environment `{env}` has no subscription alias `{alias}`"),
+                        format!("its aliases: {}", names.join(", ")),
+                    );
+                }
+            }
+        }
+    }
+    for (rk, r) in &spec.runners {
+        if let Some(p) = &r.promotion {
+            fields(
+                cx,
+                &format!("/runners/{}/promotion/expect", super::ptr_key(rk)),
+                &p.expect,
+            );
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! The merge-request review flow on a real git repository: `diff --base REV` reads the output
+//! directory as a commit holds it (git plumbing, no checkout), also in a shallow clone once the
+//! base commit is fetched.
+
+use std::path::Path;
+use std::process::Command;
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=runnergen test",
+            "-c",
+            "user.email=test@example.com",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+fn runnergen_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_runnergen"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn a_merge_request_that_makes_a_runner_owner_exits_3_against_its_base() {
+    let tmp = std::env::temp_dir().join(format!("runnergen-review-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let repo = tmp.join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    let seed = std::fs::read_to_string(crate::common::root().join("fixtures/ascode/runners.yaml"))
+        .unwrap();
+    std::fs::write(repo.join("runners.yaml"), &seed).unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    assert_eq!(runnergen_in(&repo, &["render", "runners.yaml"]).0, 0);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "runners"]);
+    let base = git(&repo, &["rev-parse", "HEAD"]);
+
+    // The merge request: packer becomes Owner, re-rendered and committed together.
+    let owner = seed.replacen(
+        "        - role: Contributor\n          scope: {subscription: platform, resourceGroup: rg-weu-ss-images}",
+        "        - role: Owner\n          scope: {subscription: platform, resourceGroup: rg-weu-ss-images}",
+        1,
+    );
+    assert_ne!(owner, seed);
+    std::fs::write(repo.join("runners.yaml"), &owner).unwrap();
+    assert_eq!(runnergen_in(&repo, &["render", "runners.yaml"]).0, 0);
+    git(&repo, &["commit", "-q", "-am", "packer owner"]);
+
+    // Against the committed out/ nothing differs: that is why the review needs the base.
+    assert_eq!(runnergen_in(&repo, &["diff", "runners.yaml"]).0, 0);
+    let (code, text, err) = runnergen_in(&repo, &["diff", "runners.yaml", "--base", "HEAD~1"]);
+    assert_eq!(code, 3, "{text}{err}");
+    assert!(
+        text.starts_with("Diff: HEAD~1:out → what the spec renders"),
+        "{text}"
+    );
+    assert!(
+        text.contains("! widens  ss/packer: role widened from Contributor on /subscriptions/9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d/resourceGroups/rg-weu-ss-images to Owner"),
+        "{text}"
+    );
+    // From a subfolder, and with the base as a full SHA, in Markdown.
+    std::fs::create_dir_all(repo.join("sub")).unwrap();
+    let (code, md, _) = runnergen_in(
+        &repo.join("sub"),
+        &[
+            "diff",
+            "../runners.yaml",
+            "--base",
+            &base,
+            "--format",
+            "markdown",
+        ],
+    );
+    assert_eq!(code, 3);
+    assert!(md.contains("| widens | ss | packer |"), "{md}");
+    // --base-dir: the same from an extracted directory.
+    let extracted = tmp.join("base-out");
+    std::fs::create_dir_all(&extracted).unwrap();
+    git(
+        &repo,
+        &[
+            "worktree",
+            "add",
+            "-q",
+            tmp.join("base-tree").to_str().unwrap(),
+            &base,
+        ],
+    );
+    let (code, _, _) = runnergen_in(
+        &repo,
+        &[
+            "diff",
+            "runners.yaml",
+            "--base-dir",
+            tmp.join("base-tree/out").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 3);
+
+    // A shallow clone lacks the base until it is fetched, and says how to fetch it.
+    let shallow = tmp.join("shallow");
+    git(
+        &tmp,
+        &[
+            "clone",
+            "-q",
+            "--depth",
+            "1",
+            &format!("file://{}", repo.display()),
+            shallow.to_str().unwrap(),
+        ],
+    );
+    let (code, _, err) = runnergen_in(&shallow, &["diff", "runners.yaml", "--base", &base]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("is not in this clone")
+            && err.contains(&format!("git fetch --depth=1 origin {base}")),
+        "{err}"
+    );
+    git(&shallow, &["fetch", "-q", "--depth", "1", "origin", &base]);
+    let (code, text, _) = runnergen_in(&shallow, &["diff", "runners.yaml", "--base", &base]);
+    assert_eq!(code, 3, "{text}");
+    assert_eq!(
+        std::fs::read_to_string(shallow.join("out/ss/packer/values.yaml")).unwrap(),
+        std::fs::read_to_string(repo.join("out/ss/packer/values.yaml")).unwrap(),
+        "nothing was checked out"
+    );
+}
