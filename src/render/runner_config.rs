@@ -9,7 +9,7 @@ use crate::facts;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-const TEMPLATE: &str = include_str!("../../templates/config.toml.j2");
+const TEMPLATE: &str = include_str!("templates/config.toml.j2");
 
 #[derive(Serialize)]
 struct Toleration<'a> {

@@ -116,19 +116,19 @@ impl Bicep {
 const TEMPLATES: &[(&str, &str)] = &[
     (
         "main.bicep",
-        include_str!("../../../templates/azure/main.bicep.j2"),
+        include_str!("../templates/azure/main.bicep.j2"),
     ),
     (
         "identities.bicep",
-        include_str!("../../../templates/azure/identities.bicep.j2"),
+        include_str!("../templates/azure/identities.bicep.j2"),
     ),
     (
         "role-assignments.bicep",
-        include_str!("../../../templates/azure/role-assignments.bicep.j2"),
+        include_str!("../templates/azure/role-assignments.bicep.j2"),
     ),
     (
         "graph.bicep",
-        include_str!("../../../templates/azure/graph.bicep.j2"),
+        include_str!("../templates/azure/graph.bicep.j2"),
     ),
 ];
 
