@@ -162,6 +162,18 @@ for tree in "${trees[@]}"; do
   check "$label" pycep "$py" "$script_dir/validate_helpers.py" bicep "$tree" "$label"
 done
 
+# The GitLab CI template (each of its documents: the `spec:` header and the jobs) and the child
+# pipelines it triggers, against GitLab CI's own schema (check-jsonschema's vendor.gitlab-ci).
+run_gitlab_ci() {
+  local dir=$work/gitlab-ci
+  mkdir -p "$dir"
+  "$py" -c 'import sys; docs = open(sys.argv[1]).read().split("\n---\n"); [open(f"{sys.argv[2]}/runnergen-{i}.yml", "w").write(d + "\n") for i, d in enumerate(docs)]' \
+    "$repo_root/templates/runnergen.yml" "$dir"
+  "$cj" --builtin-schema vendor.gitlab-ci "$dir"/runnergen-*.yml "$repo_root"/ci/*.yml
+  echo "SUMMARY templates/runnergen.yml (2 documents) and ci/*.yml valid"
+}
+check "templates/runnergen.yml" "gitlab-ci schema" run_gitlab_ci
+
 echo "validate-output: ${#trees[@]} tree(s), checks took ${total_seconds}s"
 echo "$passed passed, $failed failed"
 ((failed == 0))

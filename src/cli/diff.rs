@@ -335,8 +335,12 @@ fn md_row(
     let _ = writeln!(o, "| {lead} |{status} {} |", md_escape(&lines.join("<br>")));
 }
 
+/// Opens every Markdown report, so that the merge-request note script finds and updates its
+/// one note instead of adding another (templates/runnergen-mr-note.sh).
+pub const MARKDOWN_MARKER: &str = "<!-- runnergen-diff -->";
+
 pub fn markdown(r: &Report) -> String {
-    let mut o = String::new();
+    let mut o = format!("{MARKDOWN_MARKER}\n");
     let title = if r.is_promotion() {
         format!("Promotion preview `{}` → `{}`", r.from, r.to)
     } else {

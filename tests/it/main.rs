@@ -5,6 +5,7 @@
 
 mod common;
 
+mod ci_template;
 mod diagnostics;
 mod diff;
 mod exit_codes;
