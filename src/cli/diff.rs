@@ -6,7 +6,6 @@ use crate::base::Base;
 use crate::diff::{self, Changes, Report, Status};
 use serde_json::Value;
 use std::fmt::Write;
-use std::io::IsTerminal;
 
 /// A change that widens privileges.
 pub const WIDENS: u8 = 3;
@@ -19,6 +18,9 @@ pub enum Format {
 }
 
 #[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Examples:\n  runnergen diff runners.yaml --base origin/main --format markdown\n  runnergen diff runners.yaml --from-env dev --to-env prd"
+)]
 pub struct Args {
     #[command(flatten)]
     pub input: super::Input,
@@ -103,9 +105,7 @@ pub fn run(args: Args) -> u8 {
         }
     };
     report(&loaded.path, &loaded.text, &[]);
-    let color = args.format == Format::Text
-        && std::io::stdout().is_terminal()
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let color = args.format == Format::Text && super::term::colour_stdout();
     let text = match args.format {
         Format::Text => text(&report_, color),
         Format::Json => json(&report_),

@@ -1,9 +1,11 @@
 //! The command line: one file per subcommand. `main.rs` only maps the result to an exit code.
 
 pub mod diff;
+mod init;
 pub mod register;
 pub mod render;
 mod schema;
+pub mod term;
 mod validate;
 
 use crate::model::{self, Fleet};
@@ -21,15 +23,25 @@ pub mod exit {
     pub const INVALID: u8 = 2;
 }
 
+/// The version, with the gitlab-runner chart versions the rendered values were checked against.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (gitlab-runner chart 0.66.0 to 0.86.0)"
+);
+
 #[derive(Parser, Debug)]
-#[command(name = "runnergen", version, about = "Compile a YAML fleet spec into the files GitOps tools apply for GitLab runners on AKS with workload identity", long_about = None)]
+#[command(name = "runnergen", version = VERSION, about = "Compile a YAML fleet spec into the files GitOps tools apply for GitLab runners on AKS with workload identity", long_about = None)]
 pub struct Cli {
+    #[command(flatten)]
+    pub global: term::Global,
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Write a commented starter spec (and its JSON Schema next to it). Never overwrites.
+    Init(init::Args),
     /// Check a spec: schema, references, names, secrets. Exit 0 when valid, 2 when not.
     Validate(validate::Args),
     /// Render every artifact into the output directory (all or nothing).
@@ -43,15 +55,46 @@ pub enum Command {
     /// uses the network; GITLAB_TOKEN from the environment). Exit 0 done, 1 changes pending
     /// (--dry-run), 2 error.
     Register(register::Args),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    #[command(
+        after_help = "Example:\n  runnergen completions bash > /etc/bash_completion.d/runnergen"
+    )]
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff).
+    #[command(after_help = "Example:\n  runnergen man > /usr/local/share/man/man1/runnergen.1")]
+    Man,
 }
 
 pub fn run(cli: Cli) -> u8 {
+    term::init(cli.global);
     match cli.command {
         Command::Validate(a) => validate::run(a),
         Command::Render(a) => render::run(a),
         Command::Diff(a) => diff::run(a),
         Command::Schema(a) => schema::run(a),
         Command::Register(a) => register::run(a),
+        Command::Init(a) => init::run(a),
+        Command::Completions { shell } => {
+            let mut buf = Vec::new();
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "runnergen",
+                &mut buf,
+            );
+            stdout(&String::from_utf8_lossy(&buf)).map_or_else(|c| c, |()| exit::OK)
+        }
+        Command::Man => {
+            let mut buf = Vec::new();
+            let page = clap_mangen::Man::new(<Cli as clap::CommandFactory>::command());
+            match page.render(&mut buf) {
+                Ok(()) => stdout(&String::from_utf8_lossy(&buf)).map_or_else(|c| c, |()| exit::OK),
+                Err(e) => {
+                    stderr(&format!("error: {e}\n"));
+                    exit::INVALID
+                }
+            }
+        }
     }
 }
 
@@ -143,6 +186,11 @@ pub fn stdout(text: &str) -> Result<(), u8> {
         })
 }
 
+/// A summary line for stdout, which `--quiet` leaves out.
+pub fn summary(text: &str) -> Result<(), u8> {
+    if term::quiet() { Ok(()) } else { stdout(text) }
+}
+
 /// Writes to standard error; when even that fails there is nobody left to tell.
 pub fn stderr(text: &str) {
     use std::io::Write;
@@ -152,9 +200,13 @@ pub fn stderr(text: &str) {
 /// Prints diagnostics to stderr, errors then notes, each against the spec text.
 pub fn report(path: &Path, text: &str, diags: &[Diagnostic]) {
     let file = path.display().to_string();
+    let color = term::colour_stderr();
     let mut err = String::new();
-    for d in diags {
-        err.push_str(&d.render(&file, text));
+    for d in diags
+        .iter()
+        .filter(|d| d.severity == Severity::Error || !term::quiet())
+    {
+        err.push_str(&d.render_styled(&file, text, color));
     }
     let errors = diags
         .iter()
@@ -206,7 +258,7 @@ pub fn load(path: &Path, out_dir: &str) -> Result<Loaded, u8> {
             return Err(exit::INVALID);
         }
     };
-    let notes = model::rollout_notes(&resolved.fleet, &resolved.map, out_dir);
+    let notes = model::rollout_notes(&resolved.fleet, &resolved.map, out_dir, term::verbose());
     Ok(Loaded {
         path: path.to_owned(),
         text,

@@ -6,6 +6,7 @@ use crate::register::{self, gitlab::Secret};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Example:\n  GITLAB_TOKEN=… runnergen register --out out --dry-run")]
 pub struct Args {
     /// The rendered output directory whose registration.json files are registered.
     #[arg(long, default_value = "out")]

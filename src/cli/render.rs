@@ -6,6 +6,9 @@ use crate::write;
 use std::path::Path;
 
 #[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Examples:\n  runnergen render runners.yaml            # writes out/ beside the spec\n  runnergen render runners.yaml --check    # exit 1 when out/ is stale"
+)]
 pub struct Args {
     #[command(flatten)]
     pub input: super::Input,
@@ -93,7 +96,7 @@ pub fn run(args: Args) -> u8 {
             return exit::INVALID;
         }
     };
-    match stdout(&line) {
+    match super::summary(&line) {
         Ok(()) => exit::OK,
         Err(code) => code,
     }

@@ -4,6 +4,7 @@
 use super::exit;
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Example:\n  runnergen schema > runnergen.schema.json")]
 pub struct Args {
     /// Print the spec reference as Markdown instead of the JSON Schema.
     #[arg(long)]

@@ -1,8 +1,9 @@
 //! `runnergen validate [SPEC]`: every check, nothing written.
 
-use super::{exit, report, stdout};
+use super::{exit, report, summary};
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Example:\n  runnergen validate runners.yaml")]
 pub struct Args {
     #[command(flatten)]
     pub input: super::Input,
@@ -16,7 +17,12 @@ pub fn run(args: Args) -> u8 {
     report(&loaded.path, &loaded.text, &loaded.notes);
     let fleet = &loaded.fleet;
     let runners: usize = fleet.environments.iter().map(|e| e.runners.len()).sum();
-    let waiting = loaded.notes.len();
+    let waiting = fleet
+        .environments
+        .iter()
+        .flat_map(|e| &e.runners)
+        .filter(|r| r.client_id.is_none())
+        .count();
     let envs: Vec<&str> = fleet.environments.iter().map(|e| e.key.as_str()).collect();
     let mut line = format!(
         "{}: valid: {runners} runner{} in {} environment{} ({})",
@@ -32,7 +38,7 @@ pub fn run(args: Args) -> u8 {
             if waiting == 1 { "s" } else { "" }
         ));
     }
-    match stdout(&format!("{line}\n")) {
+    match summary(&format!("{line}\n")) {
         Ok(()) => exit::OK,
         Err(code) => code,
     }

@@ -106,13 +106,64 @@ pub(super) fn collisions(envs: &[Environment], map: &SourceMap, diags: &mut Vec<
     }
 }
 
-/// Phase-1 guidance: one note per runner whose client ID is not known yet.
+/// Phase-1 guidance for the runners whose client ID is not known yet: one note per environment
+/// naming them, or with `each_runner` one per runner at its `identity`.
 /// The rollout is two-phase because Azure assigns the client ID when it creates the identity;
 /// until the spec carries it, no Kubernetes file that would need it is rendered.
-pub fn rollout_notes(fleet: &Fleet, map: &SourceMap, out_dir: &str) -> Vec<Diagnostic> {
+pub fn rollout_notes(
+    fleet: &Fleet,
+    map: &SourceMap,
+    out_dir: &str,
+    each_runner: bool,
+) -> Vec<Diagnostic> {
     let mut notes = Vec::new();
     for env in &fleet.environments {
-        for r in env.runners.iter().filter(|r| r.client_id.is_none()) {
+        let hint = format!(
+            "phase 1: `{deploy}`; phase 2: `{outputs} > {file}` next to the spec, set environments.{env}.identityOutputs to `{file}`, and render again",
+            deploy = env.stack_create(&format!(
+                "{}/{}",
+                out_dir.trim_end_matches('/'),
+                crate::layout::azure_file(&env.key, crate::layout::AzureFile::MainJson)
+            )),
+            outputs = env.stack_outputs(),
+            file = env.outputs_file(),
+            env = env.key,
+        );
+        let waiting: Vec<&Runner> = env
+            .runners
+            .iter()
+            .filter(|r| r.client_id.is_none())
+            .collect();
+        if waiting.is_empty() {
+            continue;
+        }
+        if !each_runner {
+            let at = format!("/environments/{}", spec::ptr_key(&env.key));
+            let keys: Vec<&str> = waiting.iter().map(|r| r.key.as_str()).collect();
+            notes.push(
+                Diagnostic::note(
+                    "N001",
+                    spec::key_pos(map, &at),
+                    at,
+                    if keys.len() == 1 {
+                        format!(
+                            "environment `{}`: 1 runner waits for its managed identity's client ID, so its Kubernetes files are held back: {}",
+                            env.key, keys[0]
+                        )
+                    } else {
+                        format!(
+                            "environment `{}`: {} runners wait for their managed identities' client IDs, so their Kubernetes files are held back: {} (-v lists each)",
+                            env.key,
+                            keys.len(),
+                            keys.join(", ")
+                        )
+                    },
+                )
+                .hint(hint),
+            );
+            continue;
+        }
+        for r in waiting {
             let ip = format!("{}/identity", runner_ptr(r));
             let at = if map.contains_key(&ip) {
                 ip
@@ -126,17 +177,7 @@ pub fn rollout_notes(fleet: &Fleet, map: &SourceMap, out_dir: &str) -> Vec<Diagn
                     at,
                     format!("runner `{}` waits for its managed identity's client ID: its Kubernetes files are held back", r.key),
                 )
-                .hint(format!(
-                    "phase 1: `{deploy}`; phase 2: `{outputs} > {file}` next to the spec, set environments.{env}.identityOutputs to `{file}`, and render again",
-                    deploy = env.stack_create(&format!(
-                        "{}/{}",
-                        out_dir.trim_end_matches('/'),
-                        crate::layout::azure_file(&env.key, crate::layout::AzureFile::MainJson)
-                    )),
-                    outputs = env.stack_outputs(),
-                    file = env.outputs_file(),
-                    env = env.key,
-                )),
+                .hint(hint.clone()),
             );
         }
     }

@@ -66,15 +66,30 @@ impl Diagnostic {
 
     /// Renders one diagnostic against the spec's text.
     pub fn render(&self, file: &str, source: &str) -> String {
+        self.render_styled(file, source, false)
+    }
+
+    /// [`render`](Self::render), coloured for a terminal when `color`: the severity and its
+    /// code, the caret and the hint label (red for errors, cyan for notes).
+    pub fn render_styled(&self, file: &str, source: &str, color: bool) -> String {
         let mut out = String::new();
-        let sev = match self.severity {
-            Severity::Error => "error",
-            Severity::Note => "note",
+        let (sev, tint) = match self.severity {
+            Severity::Error => ("error", "31;1"),
+            Severity::Note => ("note", "36;1"),
+        };
+        let paint = |code: &str, s: &str| {
+            if color {
+                format!("\x1b[{code}m{s}\x1b[0m")
+            } else {
+                s.to_owned()
+            }
         };
         let _ = writeln!(
             out,
-            "{file}:{}:{}: {sev}[{}]: {}",
-            self.pos.line, self.pos.col, self.code, self.message
+            "{}: {} {}",
+            paint("1", &format!("{file}:{}:{}", self.pos.line, self.pos.col)),
+            paint(tint, &format!("{sev}[{}]:", self.code)),
+            self.message
         );
         let path = if self.path.is_empty() {
             "/".to_owned()
@@ -111,10 +126,10 @@ impl Diagnostic {
                 .take(caret_col)
                 .map(|c| if c == '\t' { '\t' } else { ' ' })
                 .collect();
-            let _ = writeln!(out, "  {pad} | {lead}^");
+            let _ = writeln!(out, "  {pad} | {lead}{}", paint(tint, "^"));
         }
         if let Some(h) = &self.hint {
-            let _ = writeln!(out, "  = hint: {h}");
+            let _ = writeln!(out, "  {} {h}", paint("36", "= hint:"));
         }
         out
     }

@@ -121,7 +121,23 @@ fn first_phase_says_what_to_do_next() {
     let out = runnergen(&["validate", "fixtures/first-phase/runners.yaml"]);
     assert_eq!(out.status.code(), Some(0));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.matches("note[N001]").count(), 3, "{err}");
+    // One line per environment by default, each runner with -v, none with -q.
+    assert_eq!(err.matches("note[N001]").count(), 1, "{err}");
+    assert!(err.contains("environment `ss`: 3 runners wait for their managed identities' client IDs, so their Kubernetes files are held back: images, packer, tf"), "{err}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "fixtures/first-phase/runners.yaml: valid: 3 runners in 1 environment (ss); 3 wait for a client ID (phase 1: deploy Azure first)\n"
+    );
+    let verbose = runnergen(&["validate", "-v", "fixtures/first-phase/runners.yaml"]);
+    assert_eq!(
+        String::from_utf8_lossy(&verbose.stderr)
+            .matches("note[N001]")
+            .count(),
+        3
+    );
+    let quiet = runnergen(&["validate", "--quiet", "fixtures/first-phase/runners.yaml"]);
+    assert_eq!(quiet.status.code(), Some(0));
+    assert!(quiet.stdout.is_empty() && quiet.stderr.is_empty());
     assert!(
         err.contains("az stack sub create --name runnergen-ss"),
         "{err}"

@@ -6,6 +6,7 @@
 mod common;
 
 mod ci_template;
+mod cli;
 mod diagnostics;
 mod diff;
 mod exit_codes;

@@ -1,0 +1,166 @@
+//! The command line as a new user meets it: `init`, completions, the man page, an example in
+//! every `--help`, colour and quiet conventions, `--version`.
+
+use crate::common::*;
+use std::process::Command;
+
+fn run_in(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_runnergen"));
+    c.args(args)
+        .current_dir(dir)
+        .env_remove("NO_COLOR")
+        .env_remove("CLICOLOR_FORCE");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+#[test]
+fn init_writes_a_valid_starter_and_never_overwrites() {
+    let dir = std::env::temp_dir().join(format!("runnergen-init-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = run_in(&dir, &["init"], &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let spec = std::fs::read_to_string(dir.join("runnergen.yaml")).unwrap();
+    assert!(spec.starts_with("# yaml-language-server: $schema=runnergen.schema.json\n"));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("runnergen.schema.json")).unwrap(),
+        runnergen::spec::schema::schema_text(),
+        "the schema the modeline names is next to the spec"
+    );
+    // Valid as written, and it renders: out/ beside the spec, phase 1.
+    let v = run_in(&dir, &["validate"], &[]);
+    assert_eq!(
+        v.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&v.stderr)
+    );
+    assert!(String::from_utf8_lossy(&v.stderr).contains("note[N001]"));
+    let r = run_in(&dir, &["render"], &[]);
+    assert_eq!(r.status.code(), Some(0));
+    assert!(dir.join("out/dev/azure/main.json").exists());
+    assert!(dir.join("out/dev/deploy/registration.json").exists());
+    // A second init refuses, and leaves the file alone.
+    std::fs::write(dir.join("runnergen.yaml"), "mine").unwrap();
+    let again = run_in(&dir, &["init"], &[]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("never overwrites"));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("runnergen.yaml")).unwrap(),
+        "mine"
+    );
+    // Into a new folder.
+    assert_eq!(
+        run_in(&dir, &["init", "fleet/runners.yaml"], &[])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert!(dir.join("fleet/runnergen.schema.json").exists());
+}
+
+#[test]
+fn completions_and_man_page_come_from_the_same_definition() {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let out = runnergen(&["completions", shell]);
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        for sub in ["validate", "render", "diff", "register", "init"] {
+            assert!(text.contains(sub), "{shell} completes {sub}");
+        }
+    }
+    let bash = runnergen(&["completions", "bash"]).stdout;
+    let check = Command::new("bash")
+        .args(["-n", "/dev/stdin"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            std::io::Write::write_all(c.stdin.as_mut().unwrap(), &bash)?;
+            c.wait()
+        })
+        .unwrap();
+    assert!(check.success(), "the bash completion script parses");
+    let man = String::from_utf8(runnergen(&["man"]).stdout).unwrap();
+    assert!(man.contains(".TH runnergen 1"), "{man}");
+    for sub in [
+        "validate",
+        "render",
+        "diff",
+        "register",
+        "init",
+        "completions",
+    ] {
+        assert!(man.contains(sub), "the man page names {sub}");
+    }
+}
+
+#[test]
+fn every_command_shows_an_example_and_the_version_names_the_chart_range() {
+    for sub in [
+        "init",
+        "validate",
+        "render",
+        "diff",
+        "schema",
+        "register",
+        "completions",
+        "man",
+    ] {
+        let help = String::from_utf8(runnergen(&[sub, "--help"]).stdout).unwrap();
+        assert!(
+            help.contains("Example"),
+            "{sub} --help has an example:\n{help}"
+        );
+    }
+    let version = String::from_utf8(runnergen(&["--version"]).stdout).unwrap();
+    assert_eq!(
+        version,
+        "runnergen 0.1.0 (gitlab-runner chart 0.66.0 to 0.86.0)\n"
+    );
+    let (lo, hi) = (
+        runnergen::facts::CHART_MIN_VERSION,
+        runnergen::facts::CHART_VERSION,
+    );
+    assert!(version.contains(&format!("{}.{}.{} to {hi}", lo.0, lo.1, lo.2)));
+}
+
+#[test]
+fn colour_follows_the_flag_no_color_and_clicolor_force() {
+    let root = root();
+    let bad = ["validate", "fixtures/invalid/unknown-role.yaml"];
+    let coloured = |out: &std::process::Output| {
+        String::from_utf8_lossy(&out.stderr).contains("\x1b[31;1merror[E014]:")
+    };
+    assert!(!coloured(&run_in(&root, &bad, &[])), "plain when piped");
+    assert!(coloured(&run_in(
+        &root,
+        &["--color", "always", bad[0], bad[1]],
+        &[]
+    )));
+    assert!(
+        coloured(&run_in(&root, &bad, &[("CLICOLOR_FORCE", "1")])),
+        "CI logs"
+    );
+    assert!(!coloured(&run_in(
+        &root,
+        &bad,
+        &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]
+    )));
+    assert!(!coloured(&run_in(
+        &root,
+        &["--color", "never", bad[0], bad[1]],
+        &[("CLICOLOR_FORCE", "1")]
+    )));
+    // Errors still print with --quiet; the exit code is the same.
+    let quiet = run_in(&root, &["-q", bad[0], bad[1]], &[]);
+    assert_eq!(quiet.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&quiet.stderr).contains("error[E014]"));
+}
