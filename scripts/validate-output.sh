@@ -139,6 +139,15 @@ run_kustomize() {
 
 if ((${#trees[@]} == 0)); then die "no trees to validate"; fi
 
+# The per-runner GitLab CI templates of a tree, against GitLab CI's own schema.
+run_ci_templates() {
+  local tree=$1 files
+  mapfile -t files < <(find "$tree" -name ci-template.yml -type f | sort)
+  if ((${#files[@]} == 0)); then echo "SUMMARY no ci-template.yml (no runner has a client ID)"; return 3; fi
+  "$cj" --builtin-schema vendor.gitlab-ci "${files[@]}" || return 1
+  echo "SUMMARY ${#files[@]} ci-template.yml valid"
+}
+
 index=0
 for tree in "${trees[@]}"; do
   index=$((index + 1))
@@ -160,6 +169,7 @@ for tree in "${trees[@]}"; do
   check "$label" "kubectl kustomize" run_kustomize "$split" "$label" "$tree"
   check "$label" arm "$py" "$script_dir/arm_validate.py" --schemas "$shared/schemas/arm" "$tree" "$label"
   check "$label" pycep "$py" "$script_dir/validate_helpers.py" bicep "$tree" "$label"
+  check "$label" "gitlab-ci templates" run_ci_templates "$tree"
 done
 
 # The GitLab CI template (each of its documents: the `spec:` header and the jobs) and the child
@@ -173,6 +183,12 @@ run_gitlab_ci() {
   echo "SUMMARY templates/runnergen.yml (2 documents) and ci/*.yml valid"
 }
 check "templates/runnergen.yml" "gitlab-ci schema" run_gitlab_ci
+# The pre-commit hooks' manifest, against pre-commit's own schema.
+run_pre_commit_manifest() {
+  "$tools/venv/bin/pre-commit" validate-manifest "$repo_root/.pre-commit-hooks.yaml" || return 1
+  echo "SUMMARY .pre-commit-hooks.yaml valid"
+}
+check ".pre-commit-hooks.yaml" "pre-commit manifest" run_pre_commit_manifest
 
 echo "validate-output: ${#trees[@]} tree(s), checks took ${total_seconds}s"
 echo "$passed passed, $failed failed"

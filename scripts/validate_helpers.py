@@ -141,8 +141,8 @@ def cmd_split(tree: Path, outdir: Path, crds: Path, label: str) -> int:
             if doc is None:
                 continue  # empty document, e.g. a trailing `---`
             if not isinstance(doc, dict) or "apiVersion" not in doc or "kind" not in doc:
-                if path.name in ("values.yaml", "values.yml"):
-                    continue  # Helm values, not a Kubernetes object
+                if path.name in ("values.yaml", "values.yml", "ci-template.yml"):
+                    continue  # Helm values or a GitLab CI template, not a Kubernetes object
                 problems += 1
                 print(f"{where}: not a Kubernetes object (no apiVersion/kind)")
                 continue

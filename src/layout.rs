@@ -30,10 +30,12 @@ pub enum RunnerFile {
     Config,
     Values,
     Registration,
+    /// A GitLab CI template with a hidden job that runs on the runner as its identity.
+    CiTemplate,
 }
 
 impl RunnerFile {
-    pub const ALL: [RunnerFile; 9] = [
+    pub const ALL: [RunnerFile; 10] = [
         RunnerFile::Namespace,
         RunnerFile::ServiceAccounts,
         RunnerFile::Rbac,
@@ -43,6 +45,7 @@ impl RunnerFile {
         RunnerFile::Config,
         RunnerFile::Values,
         RunnerFile::Registration,
+        RunnerFile::CiTemplate,
     ];
 
     pub fn name(self) -> &'static str {
@@ -56,6 +59,7 @@ impl RunnerFile {
             RunnerFile::Config => "config.toml",
             RunnerFile::Values => "values.yaml",
             RunnerFile::Registration => "registration.json",
+            RunnerFile::CiTemplate => "ci-template.yml",
         }
     }
 

@@ -44,6 +44,8 @@ pub struct Names {
     /// The GitLab runner's `maintenance_note`: how `runnergen register` finds the runners it
     /// manages (`managed by runnergen: <env>/<runner>`).
     pub gitlab_marker: String,
+    /// The hidden job of the runner's GitLab CI template (`.runnergen-<env>-<runner>`).
+    pub ci_job: String,
     /// Deployment outputs that carry this runner's IDs back.
     pub client_id_output: String,
     pub principal_id_output: String,

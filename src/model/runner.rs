@@ -144,6 +144,7 @@ fn names(input: Input, map: &SourceMap, diags: &mut Vec<Diagnostic>) -> Names {
         n.namespace, n.job_service_account
     );
     n.gitlab_marker = format!("{}{ek}/{rk}", crate::names::GITLAB_MARKER);
+    n.ci_job = format!(".runnergen-{ek}-{rk}");
     n.symbol = rk.replace('-', "_");
     n.identity_symbol = format!("{}Identity", n.symbol);
     n.credential_symbol = format!("{}Credential", n.symbol);

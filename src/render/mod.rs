@@ -5,6 +5,7 @@
 //! the produced files and fails the render if two artifacts disagree.
 
 pub mod azure;
+pub mod ci_template;
 pub mod gitops;
 pub mod invariants;
 pub mod kubernetes;
@@ -165,6 +166,7 @@ fn render_runner(cx: Cx, tree: &mut Tree) -> Result<(), RenderError> {
     let values = values::build(cx, &config);
     kubernetes::render(cx, tree)?;
     gitops::render(cx, &values, tree)?;
+    ci_template::render(cx, tree)?;
     tree.insert(cx.path(RunnerFile::Config), config)?;
     tree.insert(
         cx.path(RunnerFile::Values),
