@@ -118,6 +118,16 @@ pub fn kustomization(env: &str) -> String {
     format!("{env}/kustomization.yaml")
 }
 
+/// Argo CD's repository Secret for an OCI chart.
+pub fn chart_repository(env: &str) -> String {
+    format!("{env}/chart-repository.yaml")
+}
+
+/// A path of an environment's folder as its kustomization.yaml lists it.
+pub fn env_relative(path: &str) -> String {
+    path.split_once('/').map_or(path, |(_, rest)| rest).to_owned()
+}
+
 /// What a path of the output directory is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Location<'a> {

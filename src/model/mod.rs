@@ -66,6 +66,8 @@ pub struct Chart {
     /// `oci://` repositories are installed differently by Flux and Argo CD.
     pub is_oci: bool,
     pub image: Option<Image>,
+    pub provider: t::ChartProvider,
+    pub secret_ref: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -254,7 +256,9 @@ pub fn build(checked: &spec::Checked, files: Files) -> Result<Fleet, Vec<Diagnos
     }
     Ok(Fleet {
         organization: s.organization.clone(),
-        gitlab_url: s.gitlab.url.clone(),
+        // One spelling whatever the spec wrote: a trailing slash, once (gitlab-runner's own
+        // examples write `https://gitlab.com/`).
+        gitlab_url: format!("{}/", s.gitlab.url.trim_end_matches('/')),
         chart: chart(&s.chart),
         gitops: gitops(&s.gitops),
         token: token_source(&s.token_source),
@@ -278,15 +282,28 @@ fn chart(c: &t::Chart) -> Chart {
             .version
             .clone()
             .unwrap_or_else(|| facts::CHART_VERSION.into()),
+        // Flux and Argo CD compare repository URLs as strings: no trailing slash.
         repository: c
             .repository
-            .clone()
-            .unwrap_or_else(|| facts::CHART_REPOSITORY.into()),
+            .as_deref()
+            .unwrap_or(facts::CHART_REPOSITORY)
+            .trim_end_matches('/')
+            .to_owned(),
         is_oci: c
             .repository
             .as_deref()
             .is_some_and(|r| r.starts_with("oci://")),
         image: c.image.as_deref().and_then(split_image),
+        // An OCI chart in Azure Container Registry signs in with Azure by default.
+        provider: c.provider.unwrap_or(
+            match c.repository.as_deref().and_then(|r| r.strip_prefix("oci://")) {
+                Some(r) if r.split('/').next().is_some_and(|h| h.ends_with(".azurecr.io")) => {
+                    t::ChartProvider::Azure
+                }
+                _ => t::ChartProvider::Generic,
+            },
+        ),
+        secret_ref: c.secret_ref.clone(),
     }
 }
 

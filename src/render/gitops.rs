@@ -28,10 +28,20 @@ pub fn render(cx: Cx, values: &Value, tree: &mut Tree) -> Result<(), RenderError
     let chart = &fleet.chart;
     match fleet.gitops.engine {
         GitopsEngine::Flux => {
-            // source.toolkit.fluxcd.io/v1 HelmRepository; `type: oci` for OCI registries.
-            let mut repo_spec = json!({ "url": chart.repository, "interval": "1h" });
+            // source.toolkit.fluxcd.io/v1 HelmRepository; `type: oci` for OCI registries. The
+            // provider (CRD default `generic`) is written out; `azure` makes source-controller
+            // sign in to Azure Container Registry with its own identity (source-controller
+            // docs/spec/v1/helmrepositories.md: "supported only for Helm OCI repositories").
+            let mut repo_spec = json!({
+                "url": chart.repository,
+                "interval": "1h",
+                "provider": chart.provider.name(),
+            });
             if chart.is_oci {
                 repo_spec["type"] = json!("oci");
+            }
+            if let Some(secret) = &chart.secret_ref {
+                repo_spec["secretRef"] = json!({ "name": secret });
             }
             let repo = json!({
                 "apiVersion": "source.toolkit.fluxcd.io/v1",
@@ -48,14 +58,25 @@ pub fn render(cx: Cx, values: &Value, tree: &mut Tree) -> Result<(), RenderError
                     "interval": "10m",
                     "releaseName": n.helm_release,
                     "chart": {
+                        // reconcileStrategy is the CRD's default, written out (helm.toolkit.fluxcd.io
+                        // v2 CRD `default: ChartVersion`).
                         "spec": {
                             "chart": "gitlab-runner",
                             "version": chart.version,
+                            "reconcileStrategy": "ChartVersion",
                             "sourceRef": { "kind": "HelmRepository", "name": n.helm_repository, "namespace": n.namespace },
                         },
                     },
-                    "install": { "remediation": { "retries": 3 } },
-                    "upgrade": { "remediation": { "retries": 3, "remediateLastFailure": true } },
+                    // The release is applied before the runner is registered and its token is in
+                    // Key Vault, so the manager pod cannot start at first. With the default
+                    // strategy the install is remediated `retries` times and then stalls for good
+                    // (Stalled=True, RetriesExceeded; only a spec change or `flux reconcile
+                    // --reset` retries). RetryOnFailure retries a failed install as an upgrade
+                    // every retryInterval, without limit, and upgrades without rolling back, so
+                    // Flux converges by itself once the token Secret exists (helm-controller
+                    // docs/spec/v2/helmreleases.md, strategy since v1.4.0 / Flux 2.7).
+                    "install": { "strategy": { "name": "RetryOnFailure", "retryInterval": "2m" } },
+                    "upgrade": { "strategy": { "name": "RetryOnFailure", "retryInterval": "5m" } },
                     "values": values,
                 },
             });
@@ -110,11 +131,50 @@ pub fn kubernetes_files(fleet: &Fleet, r: &Runner) -> Vec<String> {
         .collect()
 }
 
+/// Argo CD's repository Secret for an OCI chart: `type: helm`, `enableOCI: "true"` and the
+/// registry path without scheme (argo-cd docs operator-manual/declarative-setup.md, user-guide
+/// helm.md). It carries no credentials: a registry that needs them gets a second Secret of the
+/// same shape with `username`/`password` (README, "Private chart registries").
+fn render_chart_repository(cx: EnvCx, tree: &mut Tree) -> Result<Option<String>, RenderError> {
+    let (fleet, env) = (cx.fleet, cx.env);
+    if fleet.gitops.engine != GitopsEngine::Argocd || !fleet.chart.is_oci {
+        return Ok(None);
+    }
+    let url = fleet
+        .chart
+        .repository
+        .strip_prefix("oci://")
+        .unwrap_or(&fleet.chart.repository);
+    let secret = json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": "runnergen-gitlab-runner-chart",
+            "namespace": fleet.gitops.argocd_namespace,
+            "labels": {
+                "app.kubernetes.io/managed-by": "runnergen",
+                "argocd.argoproj.io/secret-type": "repository",
+            },
+        },
+        "type": "Opaque",
+        "stringData": {
+            "name": "gitlab-runner-chart",
+            "type": "helm",
+            "url": url,
+            "enableOCI": "true",
+        },
+    });
+    let path = layout::chart_repository(&env.key);
+    tree.insert(path.clone(), yaml_file(cx.source, &[secret]))?;
+    Ok(Some(layout::env_relative(&path)))
+}
+
 pub fn render_kustomization(cx: EnvCx, tree: &mut Tree) -> Result<(), RenderError> {
     let (fleet, env, source) = (cx.fleet, cx.env, cx.source);
-    let resources: Vec<String> = env
-        .ready_runners()
-        .flat_map(|r| kubernetes_files(fleet, r))
+    let repository = render_chart_repository(cx, tree)?;
+    let resources: Vec<String> = repository
+        .into_iter()
+        .chain(env.ready_runners().flat_map(|r| kubernetes_files(fleet, r)))
         .collect();
     if resources.is_empty() {
         return Ok(());

@@ -196,12 +196,18 @@ pub fn render(cx: Cx, tree: &mut Tree) -> Result<(), RenderError> {
                     "kind": match store_kind { StoreKind::SecretStore => "SecretStore", StoreKind::ClusterSecretStore => "ClusterSecretStore" },
                     "name": store_name,
                 },
+                // Every field ESO's CRD defaults is written out (external-secrets CRD
+                // `default:`s, v0.16 to v2.8: reference gitops-day2.md §2), so an apply-based
+                // reconciler (Argo CD) never sees the API server's defaults as drift.
                 "target": {
                     "name": n.token_secret,
                     "creationPolicy": "Owner",
+                    "deletionPolicy": "Retain",
                     // The chart mounts both keys; an empty registration token is expected with
                     // glrt- tokens (chart values.yaml ExternalSecret example).
                     "template": {
+                        "engineVersion": "v2",
+                        "mergePolicy": "Replace",
                         "type": "Opaque",
                         "data": {
                             "runner-token": "{{ .runnerToken }}",
@@ -211,7 +217,13 @@ pub fn render(cx: Cx, tree: &mut Tree) -> Result<(), RenderError> {
                 },
                 "data": [{
                     "secretKey": "runnerToken",
-                    "remoteRef": { "key": n.key_vault_secret },
+                    "remoteRef": {
+                        "key": n.key_vault_secret,
+                        "conversionStrategy": "Default",
+                        "decodingStrategy": "None",
+                        "metadataPolicy": "None",
+                        "nullBytePolicy": "Ignore",
+                    },
                 }],
             }),
         };

@@ -121,6 +121,30 @@ pub struct Chart {
     #[schemars(pattern(r"^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+:[A-Za-z0-9._-]+$"),
         example = &"myacr.azurecr.io/gitlab-org/gitlab-runner:alpine-v18.9.0")]
     pub image: Option<String>,
+    /// How Flux signs in to a private OCI chart registry: `azure` (source-controller's own
+    /// Azure identity; the default for an `oci://…azurecr.io` repository) or `generic`.
+    pub provider: Option<ChartProvider>,
+    /// A Secret in each runner's namespace with the registry's credentials (Flux `secretRef`).
+    #[schemars(pattern(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"))]
+    pub secret_ref: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ChartProvider {
+    /// Credentials from `secretRef`, or none.
+    Generic,
+    /// Azure Container Registry, with source-controller's Azure identity.
+    Azure,
+}
+
+impl ChartProvider {
+    pub fn name(self) -> &'static str {
+        match self {
+            ChartProvider::Generic => "generic",
+            ChartProvider::Azure => "azure",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

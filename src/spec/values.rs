@@ -132,6 +132,21 @@ pub(super) fn check(cx: &mut Ctx, spec: &Spec) {
             );
         }
     }
+    // source-controller: `provider` is "supported only for Helm OCI repositories".
+    if spec.chart.provider == Some(super::types::ChartProvider::Azure)
+        && !spec
+            .chart
+            .repository
+            .as_deref()
+            .is_some_and(|r| r.starts_with("oci://"))
+    {
+        cx.err(
+            "E005",
+            "/chart/provider",
+            "`provider: azure` needs an `oci://` chart repository".into(),
+            "Flux signs in to a registry only for OCI Helm repositories; mirror the chart into Azure Container Registry and name it `oci://<acr>.azurecr.io/<path>`".into(),
+        );
+    }
     if let Some(p) = &spec.gitops.argocd_project
         && !facts::is_dns1123_subdomain(p)
     {

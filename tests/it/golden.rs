@@ -236,3 +236,21 @@ fn four_spellings_of_the_spec_path_render_one_tree() {
         assert!(t == &trees[0], "a spelling changed the bytes");
     }
 }
+
+/// URLs are normalised once: `gitlab.url` with or without its trailing slash, and a chart
+/// repository with one, render the same bytes everywhere (registration.json and values
+/// included).
+#[test]
+fn two_spellings_of_the_urls_render_one_tree() {
+    let seed = std::fs::read_to_string(root().join("fixtures/ascode/runners.yaml")).unwrap();
+    assert!(seed.contains("  url: https://gitlab.com/\n"));
+    let bare = seed
+        .replace("  url: https://gitlab.com/\n", "  url: https://gitlab.com\n")
+        .replace("  version: 0.86.0\n", "  version: 0.86.0\n  repository: https://charts.gitlab.io/\n");
+    let a = runnergen::compile("runners.yaml", &seed).unwrap();
+    let b = runnergen::compile("runners.yaml", &bare).unwrap();
+    assert_eq!(a, b);
+    let reg: serde_json::Value =
+        serde_json::from_str(a.get_str("ss/tf/registration.json").unwrap()).unwrap();
+    assert_eq!(reg["gitlab_url"], "https://gitlab.com/");
+}

@@ -7,6 +7,7 @@ mod common;
 
 mod ci_template;
 mod cli;
+mod crd_defaults;
 mod diagnostics;
 mod diff;
 mod exit_codes;

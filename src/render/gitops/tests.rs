@@ -34,6 +34,13 @@ fn flux_installs_the_chart_from_a_repository_in_the_runners_namespace() {
         serde_json::json!({"kind": "HelmRepository", "name": repo["metadata"]["name"], "namespace": ns})
     );
     assert_eq!(release["spec"]["releaseName"], release["metadata"]["name"]);
+    // Installed before its token exists: retried until it works, never stalled.
+    assert_eq!(
+        release["spec"]["install"],
+        serde_json::json!({"strategy": {"name": "RetryOnFailure", "retryInterval": "2m"}})
+    );
+    assert_eq!(release["spec"]["upgrade"]["strategy"]["name"], "RetryOnFailure");
+    assert!(release["spec"]["install"].get("remediation").is_none());
     // The values Flux installs are exactly the reviewed values.yaml.
     assert_eq!(release["spec"]["values"], values(&t, "ss/tf"));
 }
@@ -69,6 +76,50 @@ fn argocd_installs_the_oci_chart_with_inline_values() {
     assert!(t.get("ss/deploy/helmrelease.yaml").is_none());
     let kustomization = t.get_str("ss/kustomization.yaml").unwrap();
     assert!(kustomization.contains("deploy/application.yaml"));
+    // The repository Secret Argo CD needs for an OCI chart, applied with the rest.
+    let repo = &docs(&t, "ss/chart-repository.yaml")[0];
+    assert_eq!(repo["metadata"]["namespace"], "argo");
+    assert_eq!(
+        repo["metadata"]["labels"]["argocd.argoproj.io/secret-type"],
+        "repository"
+    );
+    assert_eq!(
+        repo["stringData"],
+        serde_json::json!({"name": "gitlab-runner-chart", "type": "helm", "url": "acrweussascode.azurecr.io/helm", "enableOCI": "true"})
+    );
+    assert!(kustomization.contains("- chart-repository.yaml"));
+}
+
+/// A chart mirrored in Azure Container Registry: Flux signs in with Azure by default, or with a
+/// Secret the spec names.
+#[test]
+fn a_private_oci_chart_in_acr_authenticates() {
+    let acr = read("fixtures/ascode/runners.yaml").replace(
+        "chart:\n  version: 0.86.0\n",
+        "chart:\n  version: 0.86.0\n  repository: oci://myacr.azurecr.io/helm/\n",
+    );
+    let t = crate::compile("fleet.yaml", &acr).unwrap();
+    let repo = &docs(&t, "ss/tf/helmrelease.yaml")[0];
+    assert_eq!(repo["spec"]["type"], "oci");
+    assert_eq!(repo["spec"]["provider"], "azure");
+    assert_eq!(repo["spec"]["url"], "oci://myacr.azurecr.io/helm");
+    let with_secret = acr.replace(
+        "  repository: oci://myacr.azurecr.io/helm/\n",
+        "  repository: oci://myacr.azurecr.io/helm/\n  provider: generic\n  secretRef: acr-pull\n",
+    );
+    let t = crate::compile("fleet.yaml", &with_secret).unwrap();
+    let repo = &docs(&t, "ss/tf/helmrelease.yaml")[0];
+    assert_eq!(repo["spec"]["provider"], "generic");
+    assert_eq!(repo["spec"]["secretRef"]["name"], "acr-pull");
+    // The seed's public https repository stays `generic`.
+    assert_eq!(docs(&seed(), "ss/tf/helmrelease.yaml")[0]["spec"]["provider"], "generic");
+    // `azure` is refused for an https repository, at its line.
+    let wrong = read("fixtures/ascode/runners.yaml").replace(
+        "chart:\n  version: 0.86.0\n",
+        "chart:\n  version: 0.86.0\n  provider: azure\n",
+    );
+    let err = crate::compile("fleet.yaml", &wrong).unwrap_err();
+    assert!(err.contains("error[E005]: `provider: azure` needs an `oci://` chart repository"), "{err}");
 }
 
 #[test]

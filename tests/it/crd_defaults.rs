@@ -1,0 +1,90 @@
+//! Argo CD (and any apply-based reconciler) shows an object OutOfSync forever when the API server
+//! fills in a default the rendered file lacks. This applies the defaults declared in the
+//! vendored CRD schemas (../shared/schemas/crds: ExternalSecret, HelmRelease, HelmRepository,
+//! Application, the secret stores) to every custom resource of every golden tree, the way the
+//! API server's structural defaulting does (a `default` applies to an absent field of an object
+//! that is present), and asserts that nothing changes.
+
+use crate::common::*;
+use serde_json::Value;
+use std::path::Path;
+
+/// Fills in, recursively, every `default` the schema declares for a field `v` lacks.
+fn apply_defaults(schema: &Value, v: &mut Value) {
+    if let (Some(props), Some(obj)) = (schema.get("properties").and_then(Value::as_object), v.as_object_mut()) {
+        for (key, sub) in props {
+            match (obj.get_mut(key), sub.get("default")) {
+                (Some(child), _) => apply_defaults(sub, child),
+                (None, Some(default)) => {
+                    let mut d = default.clone();
+                    apply_defaults(sub, &mut d);
+                    obj.insert(key.clone(), d);
+                }
+                (None, None) => {}
+            }
+        }
+    }
+    if let (Some(items), Some(arr)) = (schema.get("items"), v.as_array_mut()) {
+        for item in arr {
+            apply_defaults(items, item);
+        }
+    }
+}
+
+fn schema_for(doc: &Value) -> Option<Value> {
+    let (api, kind) = (doc["apiVersion"].as_str()?, doc["kind"].as_str()?);
+    let (group, version) = api.split_once('/')?;
+    let path = root()
+        .join("../shared/schemas/crds")
+        .join(group)
+        .join(format!("{}_{version}.json", kind.to_lowercase()));
+    Some(serde_json::from_str(&std::fs::read_to_string(path).ok()?).unwrap())
+}
+
+fn trees() -> Vec<std::path::PathBuf> {
+    let mut t = vec![root().join("out")];
+    for e in std::fs::read_dir(root().join("fixtures")).unwrap() {
+        let expected = e.unwrap().path().join("expected");
+        if expected.is_dir() {
+            t.push(expected);
+        }
+    }
+    t
+}
+
+#[test]
+fn no_custom_resource_is_changed_by_its_crd_defaults() {
+    if !root().join("../shared/schemas/crds").is_dir() {
+        panic!("../shared/schemas/crds is missing: the CRD schemas this test reads");
+    }
+    let mut checked = std::collections::BTreeMap::<String, usize>::new();
+    for tree in trees() {
+        for entry in walkdir::WalkDir::new(&tree).into_iter().map(|e| e.unwrap()) {
+            let path = entry.path();
+            if !path.extension().is_some_and(|e| e == "yaml") {
+                continue;
+            }
+            let text = std::fs::read_to_string(path).unwrap();
+            for doc in runnergen::readback::yaml_values(&text).unwrap() {
+                let Some(schema) = schema_for(&doc) else { continue };
+                let mut defaulted = doc.clone();
+                apply_defaults(&schema, &mut defaulted);
+                // `status` belongs to the controller (a status subresource ignores it on create).
+                if let Some(o) = defaulted.as_object_mut() {
+                    o.remove("status");
+                }
+                let changes = runnergen::diff::field_changes(&doc, &defaulted);
+                let rel = path.strip_prefix(root()).unwrap_or(Path::new("")).display();
+                assert!(
+                    changes.is_empty(),
+                    "{rel}: the API server would add {:?}",
+                    changes.iter().map(|c| format!("{} = {}", c.path, c.new.clone().unwrap_or_default())).collect::<Vec<_>>()
+                );
+                *checked.entry(doc["kind"].as_str().unwrap().to_owned()).or_default() += 1;
+            }
+        }
+    }
+    for kind in ["ExternalSecret", "HelmRelease", "HelmRepository", "Application"] {
+        assert!(checked.get(kind).copied().unwrap_or(0) > 0, "no {kind} checked: {checked:?}");
+    }
+}
