@@ -32,6 +32,7 @@ pub struct Fleet {
     pub chart: Chart,
     pub gitops: Gitops,
     pub token: TokenSource,
+    pub restart_on_rotation: t::RestartOnRotation,
     /// Sorted by key.
     pub environments: Vec<Environment>,
     /// Declared intended differences between environments.
@@ -262,6 +263,7 @@ pub fn build(checked: &spec::Checked, files: Files) -> Result<Fleet, Vec<Diagnos
         chart: chart(&s.chart),
         gitops: gitops(&s.gitops),
         token: token_source(&s.token_source),
+        restart_on_rotation: s.token_source.restart_on_rotation.unwrap_or_default(),
         environments,
         promotions: s
             .promotion

@@ -44,6 +44,14 @@ pub fn build(cx: Cx, config_toml: &str) -> Value {
         // identity too, so it gets the workload-identity label.
         values["podLabels"] = json!({ facts::WI_USE_LABEL: "true" });
     }
+    if fleet.restart_on_rotation == crate::spec::RestartOnRotation::Reloader {
+        // The manager reads its token once, at start, and the chart's `checksum/secrets` does
+        // not change with an existing Secret (chart templates/deployment.yaml), so a rotated
+        // token needs a rollout: stakater Reloader does it for the Secret named here
+        // (internal/pkg/options/flags.go; on the Deployment, hence deploymentAnnotations).
+        values["deploymentAnnotations"] =
+            json!({ "secret.reloader.stakater.com/reload": r.names.token_secret });
+    }
     if let Some(image) = &fleet.chart.image {
         values["image"] =
             json!({ "registry": image.registry, "image": image.repository, "tag": image.tag });

@@ -190,6 +190,22 @@ pub struct TokenSource {
     /// `runner-registration-token`); written `existingSecret: {}`. Its name is the
     /// `tokenSecret` naming template.
     pub existing_secret: Option<ExistingSecretSource>,
+    /// What restarts the runner manager when its token Secret changes (after `runnergen
+    /// register --rotate`): the manager reads the token once, at start, and the chart's checksum
+    /// does not cover an existing Secret. `reloader`: stakater Reloader's
+    /// `secret.reloader.stakater.com/reload` annotation on the Deployment (run Reloader with
+    /// `--reload-strategy=annotations`). Default `none`: restart it yourself.
+    pub restart_on_rotation: Option<RestartOnRotation>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RestartOnRotation {
+    /// Nothing restarts the manager; `kubectl rollout restart` after a rotation.
+    #[default]
+    None,
+    /// stakater Reloader restarts it when the Secret changes.
+    Reloader,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]

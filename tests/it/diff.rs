@@ -384,3 +384,19 @@ fn a_renamed_identity_cannot_keep_the_old_client_id() {
     assert_eq!(render.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&render.stderr).contains("error[E042]"));
 }
+
+/// A chart upgrade is reviewable: the version bump shows as a change of each release.
+#[test]
+fn a_chart_version_bump_shows_as_a_change_of_the_release() {
+    let seed = std::fs::read_to_string(root().join("fixtures/ascode/runners.yaml")).unwrap();
+    let dir = edited_checkout("chart", "fixtures/ascode/runners.yaml");
+    std::fs::write(
+        dir.join("fixtures/ascode/runners.yaml"),
+        seed.replace("  version: 0.86.0\n", "  version: 0.85.0\n"),
+    )
+    .unwrap();
+    let (code, text, _) = diff_in(&dir, &["fixtures/ascode/runners.yaml"]);
+    assert_eq!(code, 1, "an upgrade widens nothing: {text}");
+    assert!(text.contains("        ~ HelmRelease/gitlab-tf/ascode-ss-tf\n            .spec.chart.spec.version: \"0.86.0\" → \"0.85.0\""), "{text}");
+    assert_eq!(text.matches("~ HelmRelease/").count(), 3, "{text}");
+}

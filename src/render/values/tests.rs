@@ -27,4 +27,23 @@ fn values_carry_no_reserved_registration_settings() {
     );
     assert_eq!(v["rbac"]["create"], false);
     assert_eq!(v["runners"]["secret"], "gitlab-runner-tf-token");
+    assert!(v.get("deploymentAnnotations").is_none(), "no Reloader unless asked");
+}
+
+/// A rotated token reaches the manager: with `restartOnRotation: reloader` the Deployment
+/// carries Reloader's annotation naming the token Secret.
+#[test]
+fn reloader_restarts_the_manager_when_its_token_secret_changes() {
+    let spec = crate::testing::read("fixtures/ascode/runners.yaml").replacen(
+        "\nenvironments:",
+        "\ntokenSource:\n  externalSecret: {}\n  restartOnRotation: reloader\nenvironments:",
+        1,
+    );
+    let t = crate::compile("fleet.yaml", &spec).unwrap();
+    let v: Value = serde_saphyr::from_str(t.get_str("ss/tf/values.yaml").unwrap()).unwrap();
+    assert_eq!(
+        v["deploymentAnnotations"],
+        serde_json::json!({"secret.reloader.stakater.com/reload": "gitlab-runner-tf-token"})
+    );
+    assert_eq!(v["runners"]["secret"], "gitlab-runner-tf-token", "the Secret it watches");
 }
