@@ -17,7 +17,7 @@ pub fn committed(files: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, (String,
     let mains: BTreeMap<String, Vec<u8>> = files
         .iter()
         .filter(|(p, _)| {
-            matches!(Location::of(p), Location::Azure { file, .. } if file == AzureFile::MainJson.name())
+            matches!(Location::of(p), Location::Azure { file, .. } if AzureFile::is_main_json(file))
         })
         .map(|(p, b)| (p.clone(), b.clone()))
         .collect();

@@ -83,17 +83,33 @@ pub enum AzureFile {
 impl AzureFile {
     /// The path inside `<env>/azure/`.
     pub fn name(self) -> String {
+        self.name_in(None)
+    }
+
+    /// The path inside `<env>/azure/` for a shard of a large environment (`main-NN.json`);
+    /// the role-assignment modules and bicepconfig.json are shared.
+    pub fn name_in(self, shard: Option<u32>) -> String {
+        let n = shard.map(|n| format!("-{n:02}")).unwrap_or_default();
         match self {
-            AzureFile::MainBicep => "main.bicep".into(),
-            AzureFile::MainJson => "main.json".into(),
-            AzureFile::Identities => "modules/identities.bicep".into(),
+            AzureFile::MainBicep => format!("main{n}.bicep"),
+            AzureFile::MainJson => format!("main{n}.json"),
+            AzureFile::Identities => format!("modules/identities{n}.bicep"),
             AzureFile::RoleModule(kind) => {
                 format!("modules/role-assignments-{}.bicep", kind.module())
             }
             AzureFile::BicepConfig => "bicepconfig.json".into(),
-            AzureFile::GraphBicep => "graph.bicep".into(),
-            AzureFile::GraphJson => "graph.json".into(),
+            AzureFile::GraphBicep => format!("graph{n}.bicep"),
+            AzureFile::GraphJson => format!("graph{n}.json"),
         }
+    }
+
+    /// Whether `file` (a path inside `<env>/azure/`) is a main template, of a shard or not.
+    pub fn is_main_json(file: &str) -> bool {
+        file == "main.json"
+            || file
+                .strip_prefix("main-")
+                .and_then(|f| f.strip_suffix(".json"))
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
     }
 }
 
@@ -111,7 +127,12 @@ pub fn runner_file_in_env(runner: &str, file: RunnerFile) -> String {
 }
 
 pub fn azure_file(env: &str, file: AzureFile) -> String {
-    format!("{env}/{AZURE_DIR}/{}", file.name())
+    azure_file_in(env, None, file)
+}
+
+/// [`azure_file`] for a shard of a large environment.
+pub fn azure_file_in(env: &str, shard: Option<u32>, file: AzureFile) -> String {
+    format!("{env}/{AZURE_DIR}/{}", file.name_in(shard))
 }
 
 pub fn kustomization(env: &str) -> String {
@@ -125,7 +146,9 @@ pub fn chart_repository(env: &str) -> String {
 
 /// A path of an environment's folder as its kustomization.yaml lists it.
 pub fn env_relative(path: &str) -> String {
-    path.split_once('/').map_or(path, |(_, rest)| rest).to_owned()
+    path.split_once('/')
+        .map_or(path, |(_, rest)| rest)
+        .to_owned()
 }
 
 /// What a path of the output directory is.

@@ -80,10 +80,7 @@ pub fn access(files: &BTreeMap<String, Vec<u8>>) -> BTreeMap<(String, String), A
     let mut out: BTreeMap<(String, String), Access> = BTreeMap::new();
     for (path, bytes) in files {
         match Location::of(path) {
-            Location::Azure {
-                env,
-                file: "main.json",
-            } => {
+            Location::Azure { env, file } if crate::layout::AzureFile::is_main_json(file) => {
                 let Ok(v) = serde_json::from_slice::<Value>(bytes) else {
                     continue;
                 };

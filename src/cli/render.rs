@@ -24,7 +24,11 @@ pub struct Args {
 /// Renders a loaded spec to a tree that includes the ownership manifest.
 pub fn render_tree(loaded: &super::Loaded) -> Result<Tree, u8> {
     crate::compile::render(&loaded.fleet, &loaded.source).map_err(|e| {
-        stderr(&format!("error: {e}\n  = note: this is a bug in runnergen; nothing was written. Please report it with the spec.\n"));
+        let note = match e {
+            crate::render::RenderError::Limit(_) => "nothing was written",
+            _ => "this is a bug in runnergen; nothing was written. Please report it with the spec",
+        };
+        stderr(&format!("error: {e}\n  = note: {note}.\n"));
         exit::INVALID
     })
 }

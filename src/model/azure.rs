@@ -289,8 +289,12 @@ pub struct Deployments {
 }
 
 impl Deployments {
-    pub fn new(env: &str) -> Self {
-        let main = format!("runnergen-{env}");
+    /// The deployments of environment `env`, or of one of its shards (`runnergen-<env>-NN`).
+    pub fn new(env: &str, shard: Option<u32>) -> Self {
+        let main = match shard {
+            None => format!("runnergen-{env}"),
+            Some(n) => format!("runnergen-{env}-{n:02}"),
+        };
         Deployments {
             identities: format!("{main}-identities"),
             graph: format!("{main}-graph"),
@@ -318,7 +322,7 @@ mod tests {
     /// within Azure's limit, so no render can produce one that is too long.
     #[test]
     fn deployment_names_fit_azure_at_the_longest_keys() {
-        let d = Deployments::new(&"e".repeat(8));
+        let d = Deployments::new(&"e".repeat(8), Some(99));
         for name in [&d.main, &d.identities, &d.graph] {
             assert!(name.len() <= MAX_DEPLOYMENT_NAME, "{name}");
         }

@@ -118,17 +118,31 @@ pub fn rollout_notes(
 ) -> Vec<Diagnostic> {
     let mut notes = Vec::new();
     for env in &fleet.environments {
-        let hint = format!(
+        let shards = env.shards();
+        let first = &shards[0];
+        let mut hint = format!(
             "phase 1: `{deploy}`; phase 2: `{outputs} > {file}` next to the spec, set environments.{env}.identityOutputs to `{file}`, and render again",
-            deploy = env.stack_create(&format!(
+            deploy = first.stack_create(&format!(
                 "{}/{}",
                 out_dir.trim_end_matches('/'),
-                crate::layout::azure_file(&env.key, crate::layout::AzureFile::MainJson)
+                crate::layout::azure_file_in(
+                    &env.key,
+                    first.shard,
+                    crate::layout::AzureFile::MainJson
+                )
             )),
-            outputs = env.stack_outputs(),
-            file = env.outputs_file(),
+            outputs = first.stack_outputs(),
+            file = first.outputs_file(),
             env = env.key,
         );
+        if shards.len() > 1 {
+            hint.push_str(&format!(
+                "; the environment deploys in {} shards of at most {} runners (ARM's template limits): do the same for main-02.json … main-{:02}.json, listing every outputs file in identityOutputs",
+                shards.len(),
+                super::SHARD_SIZE,
+                shards.len()
+            ));
+        }
         let waiting: Vec<&Runner> = env
             .runners
             .iter()

@@ -109,11 +109,39 @@ pub struct Environment {
     pub oidc_issuer_url: String,
     pub key_vault: Option<String>,
     pub deployments: Deployments,
+    /// For one shard of a large environment's Azure deployment ([`Environment::shards`]): its
+    /// number, from 1.
+    pub shard: Option<u32>,
     /// Sorted by key.
     pub runners: Vec<Runner>,
 }
 
+/// Runners per Azure deployment. An ARM template holds at most 64 outputs (two per runner: its
+/// client and principal IDs), and the identities' nested template the same 64, so 32 is the
+/// hard limit; 30 leaves room (azure-docs templates/best-practices.md "Template limits":
+/// 64 outputs, 800 resources, 4 MB).
+pub const SHARD_SIZE: usize = 30;
+
 impl Environment {
+    /// The environment's Azure deployment in shards that each stay within ARM's template limits:
+    /// itself when it has at most [`SHARD_SIZE`] runners; otherwise one view per
+    /// [`SHARD_SIZE`] runners (in key order), each its own deployment, stack and outputs file.
+    pub fn shards(&self) -> Vec<Environment> {
+        if self.runners.len() <= SHARD_SIZE {
+            return vec![self.clone()];
+        }
+        self.runners
+            .chunks(SHARD_SIZE)
+            .zip(1..)
+            .map(|(runners, n)| Environment {
+                runners: runners.to_vec(),
+                deployments: Deployments::new(&self.key, Some(n)),
+                shard: Some(n),
+                ..self.clone()
+            })
+            .collect()
+    }
+
     /// Deploys the environment's main template as a deployment stack, so that what the template
     /// no longer declares is deleted from Azure: `deleteResources` deletes removed resources
     /// (role assignments, identities) and detaches resource groups; deny settings stay off, so
@@ -144,7 +172,10 @@ impl Environment {
 
     /// The outputs file `stack_outputs` writes, as phase-1 guidance names it.
     pub fn outputs_file(&self) -> String {
-        format!("{}.identity-outputs.json", self.key)
+        match self.shard {
+            None => format!("{}.identity-outputs.json", self.key),
+            Some(n) => format!("{}-{n:02}.identity-outputs.json", self.key),
+        }
     }
 
     /// Runners whose client ID is known: they get Kubernetes files.
@@ -298,8 +329,16 @@ fn chart(c: &t::Chart) -> Chart {
         image: c.image.as_deref().and_then(split_image),
         // An OCI chart in Azure Container Registry signs in with Azure by default.
         provider: c.provider.unwrap_or(
-            match c.repository.as_deref().and_then(|r| r.strip_prefix("oci://")) {
-                Some(r) if r.split('/').next().is_some_and(|h| h.ends_with(".azurecr.io")) => {
+            match c
+                .repository
+                .as_deref()
+                .and_then(|r| r.strip_prefix("oci://"))
+            {
+                Some(r)
+                    if r.split('/')
+                        .next()
+                        .is_some_and(|h| h.ends_with(".azurecr.io")) =>
+                {
                     t::ChartProvider::Azure
                 }
                 _ => t::ChartProvider::Generic,
@@ -392,7 +431,8 @@ fn environment(
         identity_resource_group: e.identities.resource_group.clone(),
         oidc_issuer_url: e.cluster.oidc_issuer_url.clone(),
         key_vault: e.key_vault.as_ref().map(|k| k.name.clone()),
-        deployments: Deployments::new(ek),
+        deployments: Deployments::new(ek, None),
+        shard: None,
         runners,
     }
 }

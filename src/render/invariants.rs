@@ -59,11 +59,15 @@ fn federated_credentials(v: &Value, out: &mut Vec<(String, String, Vec<String>)>
 
 pub fn check(fleet: &Fleet, tree: &Tree) -> Result<(), RenderError> {
     for env in &fleet.environments {
+        // Every main template of the environment (one per shard of a large environment).
         let arm_path = layout::azure_file(&env.key, AzureFile::MainJson);
-        let arm: Value = serde_json::from_str(tree.get_str(&arm_path).unwrap_or_default())
-            .map_err(|e| RenderError::Invariant(format!("{arm_path} does not parse: {e}")))?;
         let mut fics = Vec::new();
-        federated_credentials(&arm, &mut fics);
+        for shard in env.shards() {
+            let path = layout::azure_file_in(&env.key, shard.shard, AzureFile::MainJson);
+            let arm: Value = serde_json::from_str(tree.get_str(&path).unwrap_or_default())
+                .map_err(|e| RenderError::Invariant(format!("{path} does not parse: {e}")))?;
+            federated_credentials(&arm, &mut fics);
+        }
 
         for r in &env.runners {
             // The issuer is byte-identical everywhere; each runner's subject has exactly one credential.

@@ -49,6 +49,8 @@ pub enum RenderError {
     Template(String),
     /// A cross-artifact invariant failed: a bug in runnergen, never the user's fault.
     Invariant(String),
+    /// An artifact would break a limit of the platform that applies it.
+    Limit(String),
 }
 
 impl fmt::Display for RenderError {
@@ -59,6 +61,7 @@ impl fmt::Display for RenderError {
             RenderError::Invariant(e) => {
                 write!(f, "internal error: cross-artifact invariant violated: {e}")
             }
+            RenderError::Limit(e) => write!(f, "{e}"),
         }
     }
 }

@@ -11,7 +11,10 @@ use std::path::Path;
 
 /// Fills in, recursively, every `default` the schema declares for a field `v` lacks.
 fn apply_defaults(schema: &Value, v: &mut Value) {
-    if let (Some(props), Some(obj)) = (schema.get("properties").and_then(Value::as_object), v.as_object_mut()) {
+    if let (Some(props), Some(obj)) = (
+        schema.get("properties").and_then(Value::as_object),
+        v.as_object_mut(),
+    ) {
         for (key, sub) in props {
             match (obj.get_mut(key), sub.get("default")) {
                 (Some(child), _) => apply_defaults(sub, child),
@@ -61,12 +64,14 @@ fn no_custom_resource_is_changed_by_its_crd_defaults() {
     for tree in trees() {
         for entry in walkdir::WalkDir::new(&tree).into_iter().map(|e| e.unwrap()) {
             let path = entry.path();
-            if !path.extension().is_some_and(|e| e == "yaml") {
+            if path.extension().is_none_or(|e| e != "yaml") {
                 continue;
             }
             let text = std::fs::read_to_string(path).unwrap();
             for doc in runnergen::readback::yaml_values(&text).unwrap() {
-                let Some(schema) = schema_for(&doc) else { continue };
+                let Some(schema) = schema_for(&doc) else {
+                    continue;
+                };
                 let mut defaulted = doc.clone();
                 apply_defaults(&schema, &mut defaulted);
                 // `status` belongs to the controller (a status subresource ignores it on create).
@@ -78,13 +83,26 @@ fn no_custom_resource_is_changed_by_its_crd_defaults() {
                 assert!(
                     changes.is_empty(),
                     "{rel}: the API server would add {:?}",
-                    changes.iter().map(|c| format!("{} = {}", c.path, c.new.clone().unwrap_or_default())).collect::<Vec<_>>()
+                    changes
+                        .iter()
+                        .map(|c| format!("{} = {}", c.path, c.new.clone().unwrap_or_default()))
+                        .collect::<Vec<_>>()
                 );
-                *checked.entry(doc["kind"].as_str().unwrap().to_owned()).or_default() += 1;
+                *checked
+                    .entry(doc["kind"].as_str().unwrap().to_owned())
+                    .or_default() += 1;
             }
         }
     }
-    for kind in ["ExternalSecret", "HelmRelease", "HelmRepository", "Application"] {
-        assert!(checked.get(kind).copied().unwrap_or(0) > 0, "no {kind} checked: {checked:?}");
+    for kind in [
+        "ExternalSecret",
+        "HelmRelease",
+        "HelmRepository",
+        "Application",
+    ] {
+        assert!(
+            checked.get(kind).copied().unwrap_or(0) > 0,
+            "no {kind} checked: {checked:?}"
+        );
     }
 }

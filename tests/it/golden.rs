@@ -245,8 +245,14 @@ fn two_spellings_of_the_urls_render_one_tree() {
     let seed = std::fs::read_to_string(root().join("fixtures/ascode/runners.yaml")).unwrap();
     assert!(seed.contains("  url: https://gitlab.com/\n"));
     let bare = seed
-        .replace("  url: https://gitlab.com/\n", "  url: https://gitlab.com\n")
-        .replace("  version: 0.86.0\n", "  version: 0.86.0\n  repository: https://charts.gitlab.io/\n");
+        .replace(
+            "  url: https://gitlab.com/\n",
+            "  url: https://gitlab.com\n",
+        )
+        .replace(
+            "  version: 0.86.0\n",
+            "  version: 0.86.0\n  repository: https://charts.gitlab.io/\n",
+        );
     let a = runnergen::compile("runners.yaml", &seed).unwrap();
     let b = runnergen::compile("runners.yaml", &bare).unwrap();
     assert_eq!(a, b);

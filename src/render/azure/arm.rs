@@ -6,7 +6,7 @@ use super::GRAPH_EXTENSION_ALIAS;
 use super::GRAPH_EXTENSION_VERSION;
 use crate::facts;
 use crate::model::{Environment, ModuleKind, RoleGroup, Runner};
-use crate::render::header;
+use crate::render::{RenderError, header};
 use serde_json::{Map, Value as Json, json};
 
 /// ARM template schemas (Bicep `TemplateWriter.GetSchema`, azure.md §4).
@@ -297,6 +297,47 @@ pub fn graph(env: &Environment, source: &str) -> Json {
         "imports": {GRAPH_EXTENSION_ALIAS: {"provider": "MicrosoftGraph", "version": GRAPH_EXTENSION_VERSION}},
         "resources": resources,
     })
+}
+
+/// ARM's template limits (azure-docs templates/best-practices.md, "Template limits"): 64
+/// outputs, 800 resources (each copy instance counts), 4 MB after expansion. A template that
+/// would break one is refused, never rendered to fail at deployment.
+pub fn check_limits(path: &str, template: &Json, bytes: usize) -> Result<(), RenderError> {
+    const MAX_OUTPUTS: usize = 64;
+    const MAX_RESOURCES: usize = 800;
+    const MAX_BYTES: usize = 4 * 1024 * 1024;
+    let outputs = template["outputs"].as_object().map_or(0, |o| o.len());
+    let resources = match &template["resources"] {
+        Json::Array(a) => a.len(),
+        Json::Object(o) => o.len(),
+        _ => 0,
+    };
+    let problem = if outputs > MAX_OUTPUTS {
+        Some(format!("{outputs} outputs (ARM allows {MAX_OUTPUTS})"))
+    } else if resources > MAX_RESOURCES {
+        Some(format!(
+            "{resources} resources (ARM allows {MAX_RESOURCES})"
+        ))
+    } else if bytes > MAX_BYTES {
+        Some(format!("{bytes} bytes (ARM allows 4 MB)"))
+    } else {
+        None
+    };
+    // The nested templates (identities, role assignments) have the same limits.
+    for nested in template["resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.pointer("/properties/template"))
+    {
+        check_limits(path, nested, 0)?;
+    }
+    match problem {
+        Some(p) => Err(RenderError::Limit(format!(
+            "{path} would hold {p}; split the roles of a runner over fewer scopes, or the environment's runners over more environments"
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn metadata(source: &str) -> Json {

@@ -22,6 +22,8 @@ struct Context<'a> {
     outputs: String,
     outputs_file: String,
     graph_deploy: String,
+    /// The identities module of this deployment (one per shard).
+    identities_module: String,
     api_identity: &'static str,
     api_resource_group: &'static str,
     audience: &'static str,
@@ -55,10 +57,15 @@ impl Bicep {
                 .map(|k| (k.module(), AzureFile::RoleModule(k).name()))
                 .collect(),
             graph: graph_needed(cx.env),
-            deploy: cx.env.stack_create("main.json"),
+            deploy: cx
+                .env
+                .stack_create(&AzureFile::MainJson.name_in(cx.env.shard)),
             outputs: cx.env.stack_outputs(),
             outputs_file: cx.env.outputs_file(),
-            graph_deploy: cx.env.graph_create("graph.json"),
+            graph_deploy: cx
+                .env
+                .graph_create(&AzureFile::GraphJson.name_in(cx.env.shard)),
+            identities_module: AzureFile::Identities.name_in(cx.env.shard),
             api_identity: facts::API_IDENTITY,
             api_resource_group: facts::API_RESOURCE_GROUP,
             audience: facts::FIC_AUDIENCE,

@@ -37,28 +37,38 @@ pub const GRAPH_EXTENSION_VERSION: &str = "1.0.0";
 /// Renders the Azure files of one environment into `tree`.
 pub fn render(cx: EnvCx, tree: &mut Tree) -> Result<(), RenderError> {
     let env = cx.env;
-    let path = |f| layout::azure_file(&env.key, f);
     let kinds = module_kinds(env);
-    let bicep = bicep::Bicep::new(cx, kinds.iter().copied())?;
-    tree.insert(path(AzureFile::MainBicep), bicep.main()?)?;
-    tree.insert(
-        path(AzureFile::MainJson),
-        to_json(&arm::main(env, cx.source)),
-    )?;
-    tree.insert(path(AzureFile::Identities), bicep.identities()?)?;
-    for kind in kinds {
-        tree.insert(path(AzureFile::RoleModule(kind)), bicep.role_module(kind)?)?;
+    let modules = bicep::Bicep::new(cx, kinds.iter().copied())?;
+    for kind in &kinds {
+        tree.insert(
+            layout::azure_file(&env.key, AzureFile::RoleModule(*kind)),
+            modules.role_module(*kind)?,
+        )?;
     }
     tree.insert(
-        path(AzureFile::BicepConfig),
+        layout::azure_file(&env.key, AzureFile::BicepConfig),
         to_json(&json!({"extensions": {GRAPH_EXTENSION_ALIAS: GRAPH_EXTENSION_REF}})),
     )?;
-    if graph_needed(env) {
-        tree.insert(path(AzureFile::GraphBicep), bicep.graph()?)?;
-        tree.insert(
-            path(AzureFile::GraphJson),
-            to_json(&arm::graph(env, cx.source)),
-        )?;
+    // A large environment deploys in shards, each within ARM's template limits.
+    for shard in env.shards() {
+        let scx = EnvCx { env: &shard, ..cx };
+        let path = |f| layout::azure_file_in(&env.key, shard.shard, f);
+        let bicep = bicep::Bicep::new(scx, kinds.iter().copied())?;
+        tree.insert(path(AzureFile::MainBicep), bicep.main()?)?;
+        let main = arm::main(&shard, cx.source);
+        let main_path = path(AzureFile::MainJson);
+        let text = to_json(&main);
+        arm::check_limits(&main_path, &main, text.len())?;
+        tree.insert(main_path, text)?;
+        tree.insert(path(AzureFile::Identities), bicep.identities()?)?;
+        if graph_needed(&shard) {
+            tree.insert(path(AzureFile::GraphBicep), bicep.graph()?)?;
+            let graph = arm::graph(&shard, cx.source);
+            let graph_path = path(AzureFile::GraphJson);
+            let text = to_json(&graph);
+            arm::check_limits(&graph_path, &graph, text.len())?;
+            tree.insert(graph_path, text)?;
+        }
     }
     Ok(())
 }

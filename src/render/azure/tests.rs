@@ -837,3 +837,93 @@ fn escaping_helpers() {
     );
     assert!(role_target_type("Microsoft.Storage/storageAccounts/blobServices").is_none());
 }
+
+/// A spec with `n` runners in one environment, each with a role on its own resource group and
+/// a few with Graph permissions.
+fn large(n: usize) -> String {
+    let mut s = PHASE1[..PHASE1.find("runners:").unwrap()].to_owned();
+    s.push_str("runners:\n");
+    for i in 0..n {
+        s.push_str(&format!(
+            "  r{i:04}:\n    environment: dev\n    type: group\n    path: group/team{i}\n    purpose: Runner {i}\n    identity:\n      clientId: {i:08x}-0000-4000-8000-{i:012x}\n      roles:\n        - role: Contributor\n          scope: {{subscription: apps, resourceGroup: rg-team-{i}}}\n"
+        ));
+        if i % 100 == 0 {
+            s.push_str("      graphPermissions: [User.Read.All]\n");
+        }
+    }
+    s
+}
+
+/// ARM allows 64 outputs, 800 resources and 4 MB per template: a large environment deploys in
+/// shards that each stay within them, every runner in exactly one (azure-docs
+/// templates/best-practices.md, "Template limits").
+#[test]
+fn a_thousand_runners_in_one_environment_deploy_in_shards_within_arm_limits() {
+    let f = fleet(&large(1000));
+    let tree = render_env(&f, "dev").unwrap();
+    let mains: Vec<&str> = tree
+        .paths()
+        .filter(|p| crate::layout::AzureFile::is_main_json(p.rsplit('/').next().unwrap()))
+        .collect();
+    assert_eq!(mains.len(), 34, "{mains:?}");
+    let mut runners = BTreeSet::new();
+    for path in &mains {
+        let text = text(&tree, path);
+        let main: Json = serde_json::from_str(text).unwrap();
+        assert!(text.len() <= 4 * 1024 * 1024, "{path}");
+        assert!(main["outputs"].as_object().unwrap().len() <= 64, "{path}");
+        assert!(main["resources"].as_array().unwrap().len() <= 800, "{path}");
+        let inner = &identity_resources(&main);
+        assert!(inner.len() <= 800);
+        for r in main["metadata"]["runnergen"]["runners"]
+            .as_object()
+            .unwrap()
+            .keys()
+        {
+            assert!(runners.insert(r.clone()), "{r} in two shards");
+        }
+        // Each shard is its own deployment, stack and identities module.
+        let n = path.trim_end_matches(".json").rsplit('-').next().unwrap();
+        let bicep = text_of(&tree, &path.replace(".json", ".bicep"));
+        assert!(bicep.contains(&format!(
+            "module identities 'modules/identities-{n}.bicep' = {{"
+        )));
+        assert!(bicep.contains(&format!("az stack sub create --name runnergen-dev-{n} ")));
+        assert!(bicep.contains(&format!("> dev-{n}.identity-outputs.json")));
+        assert!(
+            tree.get(&format!("dev/azure/modules/identities-{n}.bicep"))
+                .is_some()
+        );
+    }
+    assert_eq!(runners.len(), 1000);
+    assert!(tree.get("dev/azure/main.json").is_none());
+    assert!(tree.get("dev/azure/graph-01.json").is_some());
+    // 30 runners stay one deployment.
+    let tree = render_env(&fleet(&large(30)), "dev").unwrap();
+    assert!(tree.get("dev/azure/main.json").is_some());
+    assert!(!tree.paths().any(|p| p.contains("main-01")));
+}
+
+/// What would still break a limit is refused with a clear error, not rendered.
+#[test]
+fn a_template_over_arms_limits_is_refused() {
+    let mut spec = large(0);
+    spec.push_str("  big:\n    environment: dev\n    type: group\n    path: group\n    purpose: Too many scopes\n    identity:\n      roles:\n");
+    for i in 0..801 {
+        spec.push_str(&format!(
+            "        - role: Reader\n          scope: {{subscription: apps, resourceGroup: rg-extra-{i}}}\n"
+        ));
+    }
+    let err = render_env(&fleet(&spec), "dev").unwrap_err();
+    let RenderError::Limit(message) = err else {
+        panic!("{err}")
+    };
+    assert!(
+        message.contains("dev/azure/main.json would hold 803 resources (ARM allows 800)"),
+        "{message}"
+    );
+}
+
+fn text_of(tree: &Tree, path: &str) -> String {
+    text(tree, path).to_owned()
+}

@@ -39,7 +39,10 @@ fn flux_installs_the_chart_from_a_repository_in_the_runners_namespace() {
         release["spec"]["install"],
         serde_json::json!({"strategy": {"name": "RetryOnFailure", "retryInterval": "2m"}})
     );
-    assert_eq!(release["spec"]["upgrade"]["strategy"]["name"], "RetryOnFailure");
+    assert_eq!(
+        release["spec"]["upgrade"]["strategy"]["name"],
+        "RetryOnFailure"
+    );
     assert!(release["spec"]["install"].get("remediation").is_none());
     // The values Flux installs are exactly the reviewed values.yaml.
     assert_eq!(release["spec"]["values"], values(&t, "ss/tf"));
@@ -112,14 +115,20 @@ fn a_private_oci_chart_in_acr_authenticates() {
     assert_eq!(repo["spec"]["provider"], "generic");
     assert_eq!(repo["spec"]["secretRef"]["name"], "acr-pull");
     // The seed's public https repository stays `generic`.
-    assert_eq!(docs(&seed(), "ss/tf/helmrelease.yaml")[0]["spec"]["provider"], "generic");
+    assert_eq!(
+        docs(&seed(), "ss/tf/helmrelease.yaml")[0]["spec"]["provider"],
+        "generic"
+    );
     // `azure` is refused for an https repository, at its line.
     let wrong = read("fixtures/ascode/runners.yaml").replace(
         "chart:\n  version: 0.86.0\n",
         "chart:\n  version: 0.86.0\n  provider: azure\n",
     );
     let err = crate::compile("fleet.yaml", &wrong).unwrap_err();
-    assert!(err.contains("error[E005]: `provider: azure` needs an `oci://` chart repository"), "{err}");
+    assert!(
+        err.contains("error[E005]: `provider: azure` needs an `oci://` chart repository"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -27,7 +27,10 @@ fn values_carry_no_reserved_registration_settings() {
     );
     assert_eq!(v["rbac"]["create"], false);
     assert_eq!(v["runners"]["secret"], "gitlab-runner-tf-token");
-    assert!(v.get("deploymentAnnotations").is_none(), "no Reloader unless asked");
+    assert!(
+        v.get("deploymentAnnotations").is_none(),
+        "no Reloader unless asked"
+    );
 }
 
 /// A rotated token reaches the manager: with `restartOnRotation: reloader` the Deployment
@@ -45,5 +48,8 @@ fn reloader_restarts_the_manager_when_its_token_secret_changes() {
         v["deploymentAnnotations"],
         serde_json::json!({"secret.reloader.stakater.com/reload": "gitlab-runner-tf-token"})
     );
-    assert_eq!(v["runners"]["secret"], "gitlab-runner-tf-token", "the Secret it watches");
+    assert_eq!(
+        v["runners"]["secret"], "gitlab-runner-tf-token",
+        "the Secret it watches"
+    );
 }
