@@ -14,7 +14,11 @@ use serde::Serialize;
 /// The names of one runner's objects, in Kubernetes, Azure, GitLab and the Azure templates.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Names {
+    /// The runner manager's namespace: its pod, its token Secret, its ExternalSecret.
     pub namespace: String,
+    /// Where the job pods run, apart from the manager and its token (the manager's namespace
+    /// when the two share one service account).
+    pub job_namespace: String,
     pub manager_service_account: String,
     /// The manager's account when manager and jobs share one (`serviceAccounts: shared`).
     pub job_service_account: String,
@@ -124,6 +128,15 @@ pub const RULES: &[NameRule] = &[
         namespace,
         "Kubernetes namespace",
         "gitlab-{runner}",
+        DNS_LABEL,
+        InEnvironment,
+        true
+    ),
+    rule!(
+        "jobNamespace",
+        job_namespace,
+        "job pods' Kubernetes namespace",
+        "gitlab-{runner}-jobs",
         DNS_LABEL,
         InEnvironment,
         true

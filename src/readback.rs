@@ -49,10 +49,12 @@ fn kubernetes_access(rbac: &[Value]) -> KubernetesAccess {
         .any(|d| d["kind"] == "ClusterRoleBinding" && d["roleRef"]["name"] == "cluster-admin")
     {
         KubernetesAccess::ClusterAdmin
-    } else if rbac
-        .iter()
-        .any(|d| d["kind"] == "RoleBinding" && d["roleRef"]["kind"] == "ClusterRole")
-    {
+    } else if rbac.iter().any(|d| {
+        d["kind"] == "RoleBinding"
+            && (d["metadata"]["labels"][crate::render::kubernetes::JOB_ACCESS_LABEL] == "jobs"
+                // Before job namespaces: the `edit` ClusterRole bound in the runner's namespace.
+                || d["roleRef"]["kind"] == "ClusterRole")
+    }) {
         KubernetesAccess::Namespace
     } else {
         KubernetesAccess::None

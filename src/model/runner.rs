@@ -127,21 +127,26 @@ fn names(input: Input, map: &SourceMap, diags: &mut Vec<Diagnostic>) -> Names {
         *(rule.slot)(&mut n) = name;
     }
     if r.service_accounts == Some(t::ServiceAccountMode::Shared) {
+        // One account for manager and jobs (the seed's layout): it lives in one namespace.
         n.job_service_account = n.manager_service_account.clone();
+        n.job_namespace = n.namespace.clone();
     }
     n.manager_role = n.manager_service_account.clone();
     // A ClusterRoleBinding is cluster-wide, so its name carries the namespace.
     n.job_binding = match r.identity.kubernetes_access.unwrap_or_default() {
         t::KubernetesAccess::ClusterAdmin => {
-            format!("{}-{}-cluster-admin", n.namespace, n.job_service_account)
+            format!(
+                "{}-{}-cluster-admin",
+                n.job_namespace, n.job_service_account
+            )
         }
-        _ => format!("{}-edit", n.job_service_account),
+        _ => format!("{}-access", n.job_service_account),
     };
     n.helm_repository = "gitlab".into();
     n.description = format!("{}-{}-aks", n.manager_service_account, e.region_code);
     n.federated_subject = format!(
         "system:serviceaccount:{}:{}",
-        n.namespace, n.job_service_account
+        n.job_namespace, n.job_service_account
     );
     n.gitlab_marker = format!("{}{ek}/{rk}", crate::names::GITLAB_MARKER);
     n.ci_job = format!(".runnergen-{ek}-{rk}");

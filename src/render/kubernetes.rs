@@ -24,17 +24,26 @@ fn meta(name: &str, namespace: Option<&str>, r: &Runner) -> ObjectMeta {
     }
 }
 
-/// The permissions the runner manager needs for the Kubernetes executor: GitLab's documented
-/// list (runner docs/executors/kubernetes/_index.md §Configure runner API permissions), without
-/// the rules for features runnergen does not enable (namespace per job, autoscaler, PDBs),
-/// instead of the chart's `*` on `*` default.
-pub fn manager_rules() -> Vec<PolicyRule> {
-    let rule = |resources: &[&str], verbs: &[&str]| PolicyRule {
-        api_groups: Some(vec![String::new()]),
+/// The label on the Role and RoleBinding that give job pods `kubernetesAccess: namespace`, so
+/// that a reader of rbac.yaml (readback, `diff`) tells them from the manager's.
+pub const JOB_ACCESS_LABEL: &str = "runnergen.dev/grants";
+
+fn rule(group: &str, resources: &[&str], verbs: &[&str]) -> PolicyRule {
+    PolicyRule {
+        api_groups: Some(vec![group.to_owned()]),
         resources: Some(resources.iter().map(|s| (*s).to_owned()).collect()),
         verbs: verbs.iter().map(|s| (*s).to_owned()).collect(),
         ..Default::default()
-    };
+    }
+}
+
+/// The permissions the runner manager needs for the Kubernetes executor: GitLab's documented
+/// list (runner docs/executors/kubernetes/_index.md §Configure runner API permissions), without
+/// the rules for features runnergen does not enable (namespace per job, autoscaler, PDBs),
+/// instead of the chart's `*` on `*` default. Granted in the job namespace only: the manager
+/// reads its own configuration from mounted files and needs no API access where it runs.
+pub fn manager_rules() -> Vec<PolicyRule> {
+    let rule = |resources: &[&str], verbs: &[&str]| rule("", resources, verbs);
     vec![
         rule(&["events"], &["list", "watch"]),
         rule(&["pods"], &["create", "delete", "get", "list", "watch"]),
@@ -44,6 +53,47 @@ pub fn manager_rules() -> Vec<PolicyRule> {
         rule(&["secrets"], &["create", "delete", "get", "update"]),
         rule(&["serviceaccounts"], &["get"]),
         rule(&["services"], &["create", "get"]),
+    ]
+}
+
+/// What `kubernetesAccess: namespace` lets job pods do in their own namespace: workloads,
+/// services, config and storage, never `secrets` and nothing of External Secrets Operator. Not
+/// the built-in `edit` ClusterRole: `edit` reads and writes Secrets (kubernetes.io/docs
+/// reference/access-authn-authz/rbac §User-facing roles), and ESO's chart aggregates
+/// create/update on `externalsecrets` and `secretstores` into it (external-secrets
+/// deploy/charts/external-secrets/templates/rbac.yaml, `aggregate-to-edit`), which would let a
+/// job read any secret the shared store can reach.
+pub fn job_namespace_rules() -> Vec<PolicyRule> {
+    const WRITE: &[&str] = &[
+        "create", "delete", "get", "list", "patch", "update", "watch",
+    ];
+    vec![
+        rule(
+            "",
+            &[
+                "configmaps",
+                "persistentvolumeclaims",
+                "pods",
+                "pods/attach",
+                "pods/exec",
+                "pods/log",
+                "pods/portforward",
+                "services",
+            ],
+            WRITE,
+        ),
+        rule("", &["events"], &["get", "list", "watch"]),
+        rule(
+            "apps",
+            &["deployments", "replicasets", "statefulsets"],
+            WRITE,
+        ),
+        rule("batch", &["cronjobs", "jobs"], WRITE),
+        rule(
+            "networking.k8s.io",
+            &["ingresses", "networkpolicies"],
+            WRITE,
+        ),
     ]
 }
 
@@ -71,35 +121,42 @@ pub fn render(cx: Cx, tree: &mut Tree) -> Result<(), RenderError> {
     let (r, source) = (cx.runner, cx.source);
     let n = &r.names;
     let ns = n.namespace.as_str();
+    let jobs = n.job_namespace.as_str();
     let client_id = r
         .client_id
         .as_deref()
         .expect("Kubernetes files are rendered only for runners with a client ID");
 
-    // Pod Security Admission: Docker-in-Docker needs privileged pods; everything else runs
-    // under the baseline profile (kubernetes.io/docs/concepts/security/pod-security-admission).
-    let mut ns_meta = meta(ns, None, r);
-    let level = if r.privileged {
-        "privileged"
-    } else {
-        "baseline"
+    // Pod Security Admission (kubernetes.io/docs/concepts/security/pod-security-admission):
+    // Docker-in-Docker needs privileged pods, in the job namespace only; the manager's
+    // namespace runs under the baseline profile unless jobs share it.
+    let level = |privileged: bool| if privileged { "privileged" } else { "baseline" };
+    let namespace = |name: &str, level: &str| {
+        let mut m = meta(name, None, r);
+        m.labels
+            .get_or_insert_with(BTreeMap::new)
+            .insert("pod-security.kubernetes.io/enforce".into(), level.into());
+        Namespace {
+            metadata: m,
+            ..Default::default()
+        }
     };
-    ns_meta
-        .labels
-        .get_or_insert_with(BTreeMap::new)
-        .insert("pod-security.kubernetes.io/enforce".into(), level.into());
-    let namespace = Namespace {
-        metadata: ns_meta,
-        ..Default::default()
+    let namespaces = if jobs == ns {
+        vec![namespace(ns, level(r.privileged))]
+    } else {
+        vec![
+            namespace(ns, level(false)),
+            namespace(jobs, level(r.privileged)),
+        ]
     };
     tree.insert(
         cx.path(RunnerFile::Namespace),
-        yaml_file(source, &[namespace]),
+        yaml_file(source, &namespaces),
     )?;
 
     // The job pods' account carries the managed identity (Azure Workload Identity:
     // client-id and tenant-id annotations, and the use label, pkg/webhook/consts.go).
-    let mut job_meta = meta(&n.job_service_account, Some(ns), r);
+    let mut job_meta = meta(&n.job_service_account, Some(jobs), r);
     job_meta.annotations = Some(
         [
             (
@@ -142,11 +199,11 @@ pub fn render(cx: Cx, tree: &mut Tree) -> Result<(), RenderError> {
     )?;
 
     let role = Role {
-        metadata: meta(&n.manager_role, Some(ns), r),
+        metadata: meta(&n.manager_role, Some(jobs), r),
         rules: Some(manager_rules()),
     };
     let binding = RoleBinding {
-        metadata: meta(&n.manager_role, Some(ns), r),
+        metadata: meta(&n.manager_role, Some(jobs), r),
         role_ref: RoleRef {
             api_group: "rbac.authorization.k8s.io".into(),
             kind: "Role".into(),
@@ -157,16 +214,26 @@ pub fn render(cx: Cx, tree: &mut Tree) -> Result<(), RenderError> {
     let mut rbac: Vec<serde_json::Value> = vec![to_value(&role), to_value(&binding)];
     match r.kubernetes_access {
         KubernetesAccess::None => {}
-        // The built-in `edit` ClusterRole, bound in the runner's namespace only.
-        KubernetesAccess::Namespace => rbac.push(to_value(&RoleBinding {
-            metadata: meta(&n.job_binding, Some(ns), r),
-            role_ref: RoleRef {
-                api_group: "rbac.authorization.k8s.io".into(),
-                kind: "ClusterRole".into(),
-                name: "edit".into(),
-            },
-            subjects: Some(vec![sa_subject(&n.job_service_account, ns)]),
-        })),
+        KubernetesAccess::Namespace => {
+            let mut access = meta(&n.job_binding, Some(jobs), r);
+            access
+                .labels
+                .get_or_insert_with(BTreeMap::new)
+                .insert(JOB_ACCESS_LABEL.into(), "jobs".into());
+            rbac.push(to_value(&Role {
+                metadata: access.clone(),
+                rules: Some(job_namespace_rules()),
+            }));
+            rbac.push(to_value(&RoleBinding {
+                metadata: access,
+                role_ref: RoleRef {
+                    api_group: "rbac.authorization.k8s.io".into(),
+                    kind: "Role".into(),
+                    name: n.job_binding.clone(),
+                },
+                subjects: Some(vec![sa_subject(&n.job_service_account, jobs)]),
+            }));
+        }
         // The seed's ClusterRoleBinding, to the job pods' account only.
         KubernetesAccess::ClusterAdmin => rbac.push(to_value(&ClusterRoleBinding {
             metadata: meta(&n.job_binding, None, r),
@@ -175,7 +242,7 @@ pub fn render(cx: Cx, tree: &mut Tree) -> Result<(), RenderError> {
                 kind: "ClusterRole".into(),
                 name: "cluster-admin".into(),
             },
-            subjects: Some(vec![sa_subject(&n.job_service_account, ns)]),
+            subjects: Some(vec![sa_subject(&n.job_service_account, jobs)]),
         })),
     }
     tree.insert(cx.path(RunnerFile::Rbac), yaml_file(source, &rbac))?;

@@ -120,7 +120,7 @@ pub fn render(cx: Cx) -> Result<String, RenderError> {
     });
     let ctx = minijinja::Value::from(minijinja::value::Serde(Context {
         header: header(cx.source),
-        namespace: &r.names.namespace,
+        namespace: &r.names.job_namespace,
         job_image: &r.job_image,
         privileged: r.privileged,
         job_service_account: &r.names.job_service_account,

@@ -231,6 +231,10 @@ pub struct ExistingSecretSource {}
 pub struct Naming {
     /// Kubernetes namespace of a runner. Default `gitlab-{runner}`.
     pub namespace: Option<String>,
+    /// Kubernetes namespace of the runner's job pods, apart from the manager and its token.
+    /// Default `gitlab-{runner}-jobs`; with `serviceAccounts: shared` the jobs run in the
+    /// manager's namespace.
+    pub job_namespace: Option<String>,
     /// Service account of the runner manager pod. Default `gitlab-runner-{runner}`.
     pub manager_service_account: Option<String>,
     /// Service account of the job pods (carries the Azure identity). Default `gitlab-runner-{runner}-jobs`.
@@ -483,7 +487,8 @@ pub enum KubernetesAccess {
     /// Job pods get no Kubernetes API rights (default).
     #[default]
     None,
-    /// Job pods may edit objects in their own namespace (ClusterRole `edit`, namespaced).
+    /// Job pods may manage workloads, services, config maps and volume claims in their own
+    /// namespace (a Role without Secrets or External Secrets resources, not ClusterRole `edit`).
     Namespace,
     /// Job pods are cluster-admin (the seed's ClusterRoleBinding). Use with care.
     ClusterAdmin,

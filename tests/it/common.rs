@@ -61,3 +61,15 @@ pub fn files_with_ext(dir: &Path, ext: &str) -> Vec<PathBuf> {
     v.sort();
     v
 }
+
+/// Every golden tree: the committed `out/` and each example fleet's `expected/`.
+pub fn golden_trees() -> Vec<PathBuf> {
+    let mut t = vec![root().join("out")];
+    for e in std::fs::read_dir(root().join("fixtures")).unwrap() {
+        let expected = e.unwrap().path().join("expected");
+        if expected.is_dir() {
+            t.push(expected);
+        }
+    }
+    t
+}

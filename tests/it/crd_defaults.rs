@@ -44,24 +44,13 @@ fn schema_for(doc: &Value) -> Option<Value> {
     Some(serde_json::from_str(&std::fs::read_to_string(path).ok()?).unwrap())
 }
 
-fn trees() -> Vec<std::path::PathBuf> {
-    let mut t = vec![root().join("out")];
-    for e in std::fs::read_dir(root().join("fixtures")).unwrap() {
-        let expected = e.unwrap().path().join("expected");
-        if expected.is_dir() {
-            t.push(expected);
-        }
-    }
-    t
-}
-
 #[test]
 fn no_custom_resource_is_changed_by_its_crd_defaults() {
     if !root().join("../shared/schemas/crds").is_dir() {
         panic!("../shared/schemas/crds is missing: the CRD schemas this test reads");
     }
     let mut checked = std::collections::BTreeMap::<String, usize>::new();
-    for tree in trees() {
+    for tree in golden_trees() {
         for entry in walkdir::WalkDir::new(&tree).into_iter().map(|e| e.unwrap()) {
             let path = entry.path();
             if path.extension().is_none_or(|e| e != "yaml") {

@@ -15,6 +15,7 @@ mod fuzz_regressions;
 mod golden;
 mod model;
 mod properties;
+mod rbac;
 mod readme;
 mod register;
 mod review;

@@ -59,12 +59,14 @@ fn description_is_the_seeds() {
 }
 
 #[test]
-fn federated_subject_names_the_job_service_account() {
+fn federated_subject_names_the_job_service_account_in_the_job_namespace() {
     let f = fleet("fixtures/ascode/runners.yaml");
     let tf = runner(&f, "tf");
+    assert_eq!(tf.names.namespace, "gitlab-tf");
+    assert_eq!(tf.names.job_namespace, "gitlab-tf-jobs");
     assert_eq!(
         tf.names.federated_subject,
-        "system:serviceaccount:gitlab-tf:gitlab-runner-tf-jobs"
+        "system:serviceaccount:gitlab-tf-jobs:gitlab-runner-tf-jobs"
     );
     assert_eq!(tf.oidc_issuer_url, f.environments[0].oidc_issuer_url);
 }
@@ -78,6 +80,7 @@ fn shared_service_account_is_one_account() {
         tf.names.job_service_account,
         tf.names.manager_service_account
     );
+    assert_eq!(tf.names.job_namespace, tf.names.namespace);
     assert_eq!(
         tf.names.federated_subject,
         "system:serviceaccount:gitlab-tf:gitlab-runner-tf"

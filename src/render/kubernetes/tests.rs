@@ -106,13 +106,94 @@ fn external_secret_fills_both_chart_keys() {
 }
 
 #[test]
-fn privileged_runners_get_a_privileged_namespace() {
+fn privileged_runners_get_a_privileged_job_namespace_only() {
     let t = crate::testing::seed_images_unprivileged();
-    let level = |r: &str| {
-        docs(&t, &format!("ss/{r}/namespace.yaml"))[0]["metadata"]["labels"]
-            ["pod-security.kubernetes.io/enforce"]
-            .clone()
+    let levels = |r: &str| -> Vec<(String, String)> {
+        docs(&t, &format!("ss/{r}/namespace.yaml"))
+            .iter()
+            .map(|d| {
+                let m = &d["metadata"];
+                let level = &m["labels"]["pod-security.kubernetes.io/enforce"];
+                (
+                    m["name"].as_str().unwrap().into(),
+                    level.as_str().unwrap().into(),
+                )
+            })
+            .collect()
     };
-    assert_eq!(level("tf"), "privileged");
-    assert_eq!(level("images"), "baseline");
+    let pair = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+    assert_eq!(
+        levels("tf"),
+        [
+            pair("gitlab-tf", "baseline"),
+            pair("gitlab-tf-jobs", "privileged")
+        ]
+    );
+    assert_eq!(
+        levels("images"),
+        [
+            pair("gitlab-images", "baseline"),
+            pair("gitlab-images-jobs", "baseline")
+        ]
+    );
+}
+
+/// Jobs run in their own namespace: the job account and the manager's executor permissions are
+/// there, the manager's account and the token stay in the manager's namespace.
+#[test]
+fn jobs_run_in_their_own_namespace() {
+    let t = seed();
+    let ns = |d: &Value| d["metadata"]["namespace"].as_str().unwrap().to_owned();
+    let sas = docs(&t, "ss/packer/serviceaccounts.yaml");
+    assert_eq!(
+        sas.iter().map(ns).collect::<Vec<_>>(),
+        ["gitlab-packer", "gitlab-packer-jobs"]
+    );
+    let rbac = docs(&t, "ss/packer/rbac.yaml");
+    let binding = rbac.iter().find(|d| d["kind"] == "RoleBinding").unwrap();
+    assert_eq!(ns(binding), "gitlab-packer-jobs");
+    assert_eq!(binding["subjects"][0]["namespace"], "gitlab-packer");
+    assert_eq!(
+        ns(&docs(&t, "ss/packer/externalsecret.yaml")[0]),
+        "gitlab-packer"
+    );
+    let config = t.get_str("ss/packer/config.toml").unwrap();
+    assert!(
+        config.contains("namespace = \"gitlab-packer-jobs\""),
+        "{config}"
+    );
+}
+
+/// `kubernetesAccess: namespace` is a Role of runnergen's own in the job namespace: no Secrets,
+/// nothing of External Secrets Operator, no `edit` ClusterRole (which ESO aggregates into).
+#[test]
+fn namespace_access_is_a_narrow_role_in_the_job_namespace() {
+    let t = crate::testing::render("fixtures/argocd/runners.yaml");
+    let rbac = docs(&t, "ss/deploy/rbac.yaml");
+    let role = rbac
+        .iter()
+        .find(|d| {
+            d["kind"] == "Role" && d["metadata"]["name"] == "gitlab-runner-deploy-jobs-access"
+        })
+        .unwrap();
+    assert_eq!(role["metadata"]["namespace"], "gitlab-deploy-jobs");
+    let text = serde_json::to_string(&role["rules"]).unwrap();
+    for absent in [
+        "secrets",
+        "external-secrets.io",
+        "\"*\"",
+        "rbac.authorization.k8s.io",
+    ] {
+        assert!(!text.contains(absent), "{absent} in {text}");
+    }
+    let binding = rbac
+        .iter()
+        .find(|d| {
+            d["kind"] == "RoleBinding" && d["roleRef"]["name"] == "gitlab-runner-deploy-jobs-access"
+        })
+        .unwrap();
+    assert_eq!(binding["roleRef"]["kind"], "Role");
+    assert_eq!(binding["subjects"][0]["name"], "gitlab-runner-deploy-jobs");
+    assert_eq!(binding["subjects"][0]["namespace"], "gitlab-deploy-jobs");
+    assert!(!rbac.iter().any(|d| d["roleRef"]["name"] == "edit"));
 }

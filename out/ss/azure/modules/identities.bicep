@@ -24,7 +24,7 @@ resource imagesCredential 'Microsoft.ManagedIdentity/userAssignedIdentities/fede
   name: 'ascode-shared-msi-gitlab-images-cred'
   properties: {
     issuer: 'https://westeurope.oic.prod-aks.azure.com/3f2b7c1e-4a5d-4e8f-9b0a-1c2d3e4f5a6b/5d4c3b2a-1f0e-4d9c-8b7a-6f5e4d3c2b1a/'
-    subject: 'system:serviceaccount:gitlab-images:gitlab-runner-images-jobs'
+    subject: 'system:serviceaccount:gitlab-images-jobs:gitlab-runner-images-jobs'
     audiences: [
       'api://AzureADTokenExchange'
     ]
@@ -54,7 +54,7 @@ resource packerCredential 'Microsoft.ManagedIdentity/userAssignedIdentities/fede
   name: 'ascode-shared-msi-gitlab-packer-cred'
   properties: {
     issuer: 'https://westeurope.oic.prod-aks.azure.com/3f2b7c1e-4a5d-4e8f-9b0a-1c2d3e4f5a6b/5d4c3b2a-1f0e-4d9c-8b7a-6f5e4d3c2b1a/'
-    subject: 'system:serviceaccount:gitlab-packer:gitlab-runner-packer-jobs'
+    subject: 'system:serviceaccount:gitlab-packer-jobs:gitlab-runner-packer-jobs'
     audiences: [
       'api://AzureADTokenExchange'
     ]
@@ -90,7 +90,7 @@ resource tfCredential 'Microsoft.ManagedIdentity/userAssignedIdentities/federate
   name: 'ascode-shared-msi-gitlab-tf-cred'
   properties: {
     issuer: 'https://westeurope.oic.prod-aks.azure.com/3f2b7c1e-4a5d-4e8f-9b0a-1c2d3e4f5a6b/5d4c3b2a-1f0e-4d9c-8b7a-6f5e4d3c2b1a/'
-    subject: 'system:serviceaccount:gitlab-tf:gitlab-runner-tf-jobs'
+    subject: 'system:serviceaccount:gitlab-tf-jobs:gitlab-runner-tf-jobs'
     audiences: [
       'api://AzureADTokenExchange'
     ]
