@@ -10,6 +10,7 @@ pub mod diff;
 pub mod facts;
 pub mod identities;
 pub mod layout;
+pub mod lint;
 pub mod model;
 pub mod names;
 pub mod readback;

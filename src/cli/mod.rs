@@ -2,6 +2,7 @@
 
 pub mod diff;
 mod init;
+mod lint;
 pub mod register;
 pub mod render;
 mod schema;
@@ -49,6 +50,9 @@ pub enum Command {
     /// Show what the spec changes in DIR, or between two environments. Exit 0 no change,
     /// 1 changes, 3 changes that widen privileges, 2 error.
     Diff(diff::Args),
+    /// Privilege findings (rules L001…, README "Lint rules"). Exit 0 clean or warnings only,
+    /// 1 with --strict and unacknowledged findings, 2 invalid spec.
+    Lint(lint::Args),
     /// Print the JSON Schema of the spec.
     Schema(schema::Args),
     /// Make GitLab's runners match the rendered registration.json files (the only command that
@@ -70,6 +74,7 @@ pub fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Validate(a) => validate::run(a),
         Command::Render(a) => render::run(a),
+        Command::Lint(a) => lint::run(a),
         Command::Diff(a) => diff::run(a),
         Command::Schema(a) => schema::run(a),
         Command::Register(a) => register::run(a),
@@ -171,6 +176,46 @@ pub struct Loaded {
     pub source: String,
     pub map: spec::yaml::SourceMap,
     pub notes: Vec<Diagnostic>,
+    /// Lint findings (`runnergen lint`; `validate` and `render` print them as warnings).
+    pub lint: crate::lint::Report,
+}
+
+impl Loaded {
+    /// Prints the lint findings the way `validate` and `render` do: one line each (the full
+    /// located form with `--verbose`), then where to read more. Nothing with `--quiet`.
+    pub fn print_lint(&self) {
+        if term::quiet() || (self.lint.findings.is_empty() && self.lint.stale.is_empty()) {
+            return;
+        }
+        let file = self.path.display().to_string();
+        let diags = self.lint.diagnostics(&self.map);
+        let mut err = String::new();
+        if term::verbose() {
+            let color = term::colour_stderr();
+            for d in &diags {
+                err.push_str(&d.render_styled(&file, &self.text, color));
+            }
+        } else {
+            for d in &diags {
+                let sev = if d.severity == Severity::Note {
+                    "note"
+                } else {
+                    "warning"
+                };
+                err.push_str(&format!(
+                    "{file}:{}:{}: {sev}[{}]: {}\n",
+                    d.pos.line, d.pos.col, d.code, d.message
+                ));
+            }
+        }
+        let (all, open) = (self.lint.findings.len(), self.lint.open());
+        err.push_str(&format!(
+            "{all} lint finding{} ({} acknowledged): `runnergen lint {file}` says what to do\n",
+            if all == 1 { "" } else { "s" },
+            all - open
+        ));
+        stderr(&err);
+    }
 }
 
 /// Writes to standard output. A closed pipe (`| head`) or a full disk (`> /dev/full`) ends the
@@ -259,7 +304,9 @@ pub fn load(path: &Path, out_dir: &str) -> Result<Loaded, u8> {
         }
     };
     let notes = model::rollout_notes(&resolved.fleet, &resolved.map, out_dir, term::verbose());
+    let lint = crate::lint::lint(&resolved.spec, &resolved.fleet, &resolved.map);
     Ok(Loaded {
+        lint,
         path: path.to_owned(),
         text,
         fleet: resolved.fleet,

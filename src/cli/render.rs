@@ -77,6 +77,7 @@ pub fn run(args: Args) -> u8 {
         return code;
     }
     report(&loaded.path, &loaded.text, &loaded.notes);
+    loaded.print_lint();
     if args.check {
         return check(&args, &tree, &out);
     }

@@ -15,6 +15,7 @@ pub fn run(args: Args) -> u8 {
         Err(code) => return code,
     };
     report(&loaded.path, &loaded.text, &loaded.notes);
+    loaded.print_lint();
     let fleet = &loaded.fleet;
     let runners: usize = fleet.environments.iter().map(|e| e.runners.len()).sum();
     let waiting = fleet

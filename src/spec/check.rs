@@ -100,6 +100,9 @@ pub fn check(spec: &Spec, map: &SourceMap, env_keys: &BTreeSet<String>) -> Vec<D
     check_naming(&mut cx, &spec.naming);
     super::values::check(&mut cx, spec);
     super::promotion::check(&mut cx, spec, env_keys);
+    // Acknowledgements name lint rules: a lookup in lint's static table, like `facts`.
+    cx.out
+        .extend(crate::lint::check_acknowledgements(spec, map));
 
     for (ek, env) in &spec.environments {
         let ep = format!("/environments/{}", ptr_key(ek));

@@ -9,6 +9,8 @@ use std::fmt::Write;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
     Error,
+    /// A lint finding: the spec is valid, but grants more than it may need.
+    Warning,
     Note,
 }
 
@@ -31,6 +33,15 @@ impl Diagnostic {
         message: impl Into<String>,
     ) -> Self {
         Self::new(Severity::Error, code, pos, path.into(), message.into())
+    }
+
+    pub fn warning(
+        code: &'static str,
+        pos: Pos,
+        path: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self::new(Severity::Warning, code, pos, path.into(), message.into())
     }
 
     pub fn note(
@@ -75,6 +86,7 @@ impl Diagnostic {
         let mut out = String::new();
         let (sev, tint) = match self.severity {
             Severity::Error => ("error", "31;1"),
+            Severity::Warning => ("warning", "33;1"),
             Severity::Note => ("note", "36;1"),
         };
         let paint = |code: &str, s: &str| {
@@ -167,6 +179,10 @@ pub const CODES: &[(&str, &str)] = &[
     ("E015", "unknown Microsoft Graph permission"),
     ("E016", "malformed Azure resource ID"),
     ("E017", "chart version too old"),
+    (
+        "E018",
+        "an acknowledgement names no lint rule, or gives no reason",
+    ),
     ("E020", "a derived name is invalid where it is used"),
     ("E021", "two runners derive the same name"),
     ("E022", "naming template uses an unknown placeholder"),
@@ -187,5 +203,9 @@ pub const CODES: &[(&str, &str)] = &[
     (
         "N001",
         "a runner waits for its managed identity's client ID (phase 1 of the rollout)",
+    ),
+    (
+        "N002",
+        "an acknowledgement matches no lint finding on its runner",
     ),
 ];

@@ -421,6 +421,22 @@ pub struct Runner {
     pub identity: Identity,
     /// Differences of this runner between environments that are meant to be.
     pub promotion: Option<RunnerPromotion>,
+    /// Lint findings on this runner that are accepted, each with why (`runnergen lint`).
+    /// Acknowledged findings still print, marked, and do not fail `lint --strict`.
+    #[serde(default)]
+    pub acknowledge: Vec<Acknowledgement>,
+}
+
+/// A lint finding accepted on purpose.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Acknowledgement {
+    /// The rule's ID (`L001`…, README "Lint rules").
+    #[schemars(pattern(r"^L[0-9]{3}$"), example = &"L002")]
+    pub rule: String,
+    /// Why the finding is accepted, for the reviewer (not empty).
+    #[schemars(length(max = 500))]
+    pub reason: String,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]

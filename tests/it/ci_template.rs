@@ -23,10 +23,13 @@ fn every_input_the_template_uses_is_declared_and_every_file_it_copies_exists() {
         );
         used += 1;
     }
-    assert!(used >= 6);
+    assert!(used >= 7);
+    // Lint findings fail the pipeline unless acknowledged, unless the project opts out.
+    assert_eq!(declared["lint"]["default"], "strict");
     let jobs: Value = serde_saphyr::from_str(jobs).unwrap();
     for job in [
         "runnergen-validate",
+        "runnergen-lint",
         "runnergen-render-check",
         "runnergen-diff",
         "runnergen-security-approval",

@@ -164,3 +164,67 @@ fn colour_follows_the_flag_no_color_and_clicolor_force() {
     assert_eq!(quiet.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&quiet.stderr).contains("error[E014]"));
 }
+
+/// `lint` on the seed fleet: every finding located, with its level and hint (golden), exit 0;
+/// `--strict` exits 1 until each is acknowledged; an invalid spec exits 2.
+#[test]
+fn lint_names_the_seeds_findings_and_strict_fails_until_acknowledged() {
+    let out = runnergen(&["lint", "fixtures/ascode/runners.yaml"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_golden("fixtures/lint/seed.expected", text.as_bytes());
+    for (rule, what) in [
+        ("L001", "Owner of every subscription"),
+        ("L002", "cluster-admin"),
+        ("L003", "privileged job pods on shared nodes"),
+    ] {
+        assert!(
+            text.contains(&format!("warning[{rule}]: runner `tf`")),
+            "{rule}"
+        );
+        assert!(text.contains(what), "{what}");
+    }
+
+    let strict = runnergen(&["lint", "--strict", "fixtures/ascode/runners.yaml"]);
+    assert_eq!(strict.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&strict.stderr)
+            .contains("error: --strict: 11 findings not acknowledged")
+    );
+
+    let acked = runnergen(&["lint", "--strict", "fixtures/lint/acknowledged.yaml"]);
+    assert_eq!(acked.status.code(), Some(0), "{acked:?}");
+    let err = String::from_utf8_lossy(&acked.stderr);
+    assert!(
+        err.contains("warning[L001]: runner `tf`'s identity is Owner of every subscription of the environment (high; acknowledged: the pipelines create role assignments (seed))"),
+        "{err}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&acked.stdout),
+        "fixtures/lint/acknowledged.yaml: 11 lint findings, 11 acknowledged, 0 not\n"
+    );
+
+    let invalid = runnergen(&["lint", "--strict", "fixtures/invalid/acknowledge.yaml"]);
+    assert_eq!(invalid.status.code(), Some(2));
+}
+
+/// `validate` and `render` print one line per finding, and where to read more.
+#[test]
+fn validate_prints_lint_findings_one_line_each() {
+    let out = runnergen(&["validate", "fixtures/ascode/runners.yaml"]);
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 12, "{err}");
+    assert!(err.contains(
+        "fixtures/ascode/runners.yaml:45:25: warning[L002]: runner `tf`'s job pods are cluster-admin (high)\n"
+    ));
+    assert!(err.ends_with(
+        "11 lint findings (0 acknowledged): `runnergen lint fixtures/ascode/runners.yaml` says what to do\n"
+    ));
+    let quiet = runnergen(&["--quiet", "validate", "fixtures/ascode/runners.yaml"]);
+    assert!(quiet.stderr.is_empty());
+}

@@ -57,3 +57,28 @@ fn every_code_in_the_corpus_is_documented() {
         }
     }
 }
+
+#[test]
+fn every_lint_rule_is_documented() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let current = section(&readme, "lint-rules");
+    let table = runnergen::lint::markdown();
+    if bless() && current != table {
+        let updated = readme.replacen(
+            "<!-- lint-rules:start -->\n<!-- lint-rules:end -->",
+            &format!("<!-- lint-rules:start -->\n{table}<!-- lint-rules:end -->"),
+            1,
+        );
+        let updated = if updated == readme {
+            readme.replacen(current, &table, 1)
+        } else {
+            updated
+        };
+        std::fs::write(root().join("README.md"), updated).unwrap();
+        return;
+    }
+    assert_eq!(
+        current, table,
+        "README lint rules are stale: RUNNERGEN_BLESS=1 updates them"
+    );
+}

@@ -1,0 +1,53 @@
+//! `runnergen lint [SPEC] [--strict]`: the privilege findings of a valid spec, located, with
+//! what to do.
+
+use super::{exit, report, stderr, summary, term};
+
+#[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Examples:\n  runnergen lint runners.yaml\n  runnergen lint --strict runners.yaml   # in CI: fail on unacknowledged findings"
+)]
+pub struct Args {
+    #[command(flatten)]
+    pub input: super::Input,
+    /// Exit 1 when a finding is not acknowledged (`acknowledge:` on its runner).
+    #[arg(long)]
+    pub strict: bool,
+}
+
+pub fn run(args: Args) -> u8 {
+    let loaded = match args.input.load() {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    report(&loaded.path, &loaded.text, &loaded.notes);
+    let file = loaded.path.display().to_string();
+    let color = term::colour_stderr();
+    let mut err = String::new();
+    for d in loaded.lint.diagnostics(&loaded.map) {
+        err.push_str(&d.render_styled(&file, &loaded.text, color));
+    }
+    stderr(&err);
+    let (all, open) = (loaded.lint.findings.len(), loaded.lint.open());
+    let line = if all == 0 {
+        format!("{file}: no lint findings\n")
+    } else {
+        format!(
+            "{file}: {all} lint finding{}, {} acknowledged, {open} not\n",
+            if all == 1 { "" } else { "s" },
+            all - open
+        )
+    };
+    if let Err(code) = summary(&line) {
+        return code;
+    }
+    if args.strict && open > 0 {
+        stderr(&format!(
+            "error: --strict: {open} finding{} not acknowledged; fix {} or add `acknowledge: [{{rule: L0.., reason: \"…\"}}]` to the runner\n",
+            if open == 1 { "" } else { "s" },
+            if open == 1 { "it" } else { "them" },
+        ));
+        return exit::CHANGES;
+    }
+    exit::OK
+}
