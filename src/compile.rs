@@ -11,8 +11,6 @@ use crate::write;
 /// A spec that passed every check, resolved.
 pub struct Resolved {
     pub fleet: Fleet,
-    /// The checked spec the fleet was resolved from (lint points into it).
-    pub spec: spec::Spec,
     /// Where each node of the spec is, for notes about it.
     pub map: SourceMap,
 }
@@ -32,7 +30,6 @@ pub fn resolve(text: &str, files: model::Files) -> Result<Resolved, Vec<Diagnost
     let fleet = model::build(&checked, files)?;
     Ok(Resolved {
         fleet,
-        spec: checked.spec,
         map: checked.map,
     })
 }

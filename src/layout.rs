@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! <env>/kustomization.yaml            every Kubernetes file of the environment, in apply order
+//! <env>/PERMISSIONS.md                who can trigger each runner and what it can do
 //! <env>/<runner>/<file>               one runner (RunnerFile)
 //! <env>/azure/…                       the environment's Azure deployment (AzureFile)
 //! .runnergen-manifest.json            what runnergen owns (write::MANIFEST)
@@ -137,6 +138,11 @@ pub fn azure_file_in(env: &str, shard: Option<u32>, file: AzureFile) -> String {
 
 pub fn kustomization(env: &str) -> String {
     format!("{env}/kustomization.yaml")
+}
+
+/// Who can trigger each runner of the environment and what it can do (PERMISSIONS.md).
+pub fn permissions(env: &str) -> String {
+    format!("{env}/PERMISSIONS.md")
 }
 
 /// Argo CD's repository Secret for an OCI chart.

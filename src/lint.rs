@@ -168,12 +168,20 @@ impl Finding {
 
 /// The findings of every runner, and the acknowledgements that match none (notes: a stale
 /// acknowledgement would hide the next real finding of its rule).
+#[derive(Clone, Debug, Default)]
 pub struct Report {
     pub findings: Vec<Finding>,
     pub stale: Vec<Diagnostic>,
 }
 
 impl Report {
+    /// The findings of one runner.
+    pub fn of<'a>(&'a self, env: &'a str, runner: &'a str) -> impl Iterator<Item = &'a Finding> {
+        self.findings
+            .iter()
+            .filter(move |f| f.environment == env && f.runner == runner)
+    }
+
     /// Findings not acknowledged: what fails `--strict`.
     pub fn open(&self) -> usize {
         self.findings

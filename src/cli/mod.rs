@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand. `main.rs` only maps the result to an exit code.
 
 pub mod diff;
+mod explain;
 mod init;
 mod lint;
 pub mod register;
@@ -53,6 +54,8 @@ pub enum Command {
     /// Privilege findings (rules L001…, README "Lint rules"). Exit 0 clean or warnings only,
     /// 1 with --strict and unacknowledged findings, 2 invalid spec.
     Lint(lint::Args),
+    /// Print who can trigger a runner and what it can do (its section of PERMISSIONS.md).
+    Explain(explain::Args),
     /// Print the JSON Schema of the spec.
     Schema(schema::Args),
     /// Make GitLab's runners match the rendered registration.json files (the only command that
@@ -75,6 +78,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Validate(a) => validate::run(a),
         Command::Render(a) => render::run(a),
         Command::Lint(a) => lint::run(a),
+        Command::Explain(a) => explain::run(a),
         Command::Diff(a) => diff::run(a),
         Command::Schema(a) => schema::run(a),
         Command::Register(a) => register::run(a),
@@ -304,9 +308,8 @@ pub fn load(path: &Path, out_dir: &str) -> Result<Loaded, u8> {
         }
     };
     let notes = model::rollout_notes(&resolved.fleet, &resolved.map, out_dir, term::verbose());
-    let lint = crate::lint::lint(&resolved.spec, &resolved.fleet, &resolved.map);
     Ok(Loaded {
-        lint,
+        lint: resolved.fleet.lint.clone(),
         path: path.to_owned(),
         text,
         fleet: resolved.fleet,

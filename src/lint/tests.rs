@@ -7,7 +7,7 @@ use crate::testing::read;
 fn report(text: &str) -> (Report, SourceMap) {
     let r = crate::compile::resolve(text, &crate::compile::no_files)
         .unwrap_or_else(|d| panic!("{d:?}"));
-    (lint(&r.spec, &r.fleet, &r.map), r.map)
+    (r.fleet.lint, r.map)
 }
 
 fn seed() -> String {

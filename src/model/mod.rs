@@ -37,6 +37,10 @@ pub struct Fleet {
     pub environments: Vec<Environment>,
     /// Declared intended differences between environments.
     pub promotions: Vec<Promotion>,
+    /// The lint findings of the fleet, computed once from the spec and the resolved runners
+    /// (`lint::lint`); `lint`, `validate`, `render` and PERMISSIONS.md read them.
+    #[serde(skip)]
+    pub lint: crate::lint::Report,
 }
 
 /// Promoting `from`'s setup to `to`: what may differ, and which subscription aliases pair.
@@ -286,7 +290,8 @@ pub fn build(checked: &spec::Checked, files: Files) -> Result<Fleet, Vec<Diagnos
         diags.dedup();
         return Err(diags);
     }
-    Ok(Fleet {
+    let mut fleet = Fleet {
+        lint: crate::lint::Report::default(),
         organization: s.organization.clone(),
         // One spelling whatever the spec wrote: a trailing slash, once (gitlab-runner's own
         // examples write `https://gitlab.com/`).
@@ -306,7 +311,9 @@ pub fn build(checked: &spec::Checked, files: Files) -> Result<Fleet, Vec<Diagnos
                 subscriptions: p.subscriptions.clone(),
             })
             .collect(),
-    })
+    };
+    fleet.lint = crate::lint::lint(s, &fleet, &checked.map);
+    Ok(fleet)
 }
 
 fn chart(c: &t::Chart) -> Chart {

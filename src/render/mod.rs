@@ -9,6 +9,7 @@ pub mod ci_template;
 pub mod gitops;
 pub mod invariants;
 pub mod kubernetes;
+pub mod permissions;
 pub mod registration;
 pub mod runner_config;
 pub mod values;
@@ -154,6 +155,7 @@ pub fn render(fleet: &Fleet, source: &str) -> Result<Tree, RenderError> {
         }
         gitops::render_kustomization(ecx, &mut tree)?;
         azure::render(ecx, &mut tree)?;
+        permissions::render(ecx, &mut tree)?;
     }
     invariants::check(fleet, &tree)?;
     Ok(tree)

@@ -228,3 +228,40 @@ fn validate_prints_lint_findings_one_line_each() {
     let quiet = runnergen(&["--quiet", "validate", "fixtures/ascode/runners.yaml"]);
     assert!(quiet.stderr.is_empty());
 }
+
+/// `explain` prints the runner's section of the committed PERMISSIONS.md.
+#[test]
+fn explain_prints_the_runners_section_of_permissions_md() {
+    let out = runnergen(&[
+        "explain",
+        "tf",
+        "fixtures/ascode/runners.yaml",
+        "--out",
+        "out",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let committed = std::fs::read_to_string(root().join("out/ss/PERMISSIONS.md")).unwrap();
+    let section = |t: &str| -> String {
+        let a = t.find("## `tf`\n").unwrap();
+        let rest = &t[a + 4..];
+        t[a..a + 4 + rest.find("\n## ").unwrap_or(rest.len())].to_owned()
+    };
+    assert_eq!(section(&text), section(&committed));
+    assert!(!text.contains("## `images`"));
+
+    let wrong_env = runnergen(&[
+        "explain",
+        "tf",
+        "fixtures/ascode/runners.yaml",
+        "--env",
+        "prd",
+    ]);
+    assert_eq!(wrong_env.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&wrong_env.stderr),
+        "error: runner `tf` runs in environment `ss`, not `prd`\n"
+    );
+    let unknown = runnergen(&["explain", "nope", "fixtures/ascode/runners.yaml"]);
+    assert_eq!(unknown.status.code(), Some(2));
+}

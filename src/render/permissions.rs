@@ -1,0 +1,215 @@
+//! `<env>/PERMISSIONS.md`: per runner, who can trigger it, what its jobs can do in Azure,
+//! Microsoft Graph and Kubernetes, what its manager can do, and its lint findings with their
+//! acknowledgements. Markdown has no typed model, so it is a minijinja template
+//! (`templates/permissions.md.j2`) over facts taken from the model, the same RBAC rules the
+//! Kubernetes renderer writes, and the fleet's lint report. `runnergen explain` prints one
+//! runner's section.
+
+use super::{EnvCx, RenderError, header, kubernetes};
+use crate::layout;
+use crate::model::{Runner, TokenSource};
+use crate::spec::{KubernetesAccess, RunnerType};
+use crate::tree::Tree;
+use k8s_openapi::api::rbac::v1::PolicyRule;
+use serde::Serialize;
+
+const TEMPLATE: &str = include_str!("templates/permissions.md.j2");
+
+#[derive(Serialize)]
+struct Context<'a> {
+    header: String,
+    env: &'a str,
+    runners: Vec<RunnerCtx<'a>>,
+}
+
+#[derive(Serialize)]
+struct RoleCtx {
+    role: String,
+    scope: String,
+    note: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct FindingCtx<'a> {
+    rule: &'a str,
+    level: &'static str,
+    message: &'a str,
+    acknowledged: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct RunnerCtx<'a> {
+    key: &'a str,
+    runner_type: &'static str,
+    path: &'a str,
+    locked: bool,
+    protected: bool,
+    tags: &'a [String],
+    run_untagged: bool,
+    identity: &'a str,
+    ready: bool,
+    roles: Vec<RoleCtx>,
+    graph: Vec<&'a str>,
+    namespace: &'a str,
+    job_namespace: &'a str,
+    job_service_account: &'a str,
+    manager_service_account: &'a str,
+    shared: bool,
+    privileged: bool,
+    pod_security: &'static str,
+    kubernetes: &'static str,
+    job_binding: &'a str,
+    job_rules: Vec<String>,
+    manager_rules: Vec<String>,
+    token_secret: &'a str,
+    token_from: Option<String>,
+    findings: Vec<FindingCtx<'a>>,
+}
+
+/// One RBAC rule as a line: `pods, services (core): create, delete, get`.
+fn rule_line(r: &PolicyRule) -> String {
+    let group = match r.api_groups.as_deref().and_then(<[String]>::first) {
+        Some(g) if !g.is_empty() => g.as_str(),
+        _ => "core",
+    };
+    let resources = r.resources.as_deref().unwrap_or_default();
+    format!(
+        "{} ({group}): {}",
+        resources
+            .iter()
+            .map(|r| format!("`{r}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        r.verbs.join(", ")
+    )
+}
+
+/// Markdown-safe inline text: free text of the spec (an acknowledgement's reason) cannot open
+/// a table cell, an HTML tag or a new paragraph.
+fn md(s: String) -> String {
+    s.chars()
+        .map(|c| match c {
+            '\n' | '\r' => " ".to_owned(),
+            '|' => "\\|".to_owned(),
+            '<' => "&lt;".to_owned(),
+            '>' => "&gt;".to_owned(),
+            '*' | '_' | '[' | ']' | '#' | '\\' => format!("\\{c}"),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+fn runner_ctx<'a>(cx: EnvCx<'a>, r: &'a Runner) -> RunnerCtx<'a> {
+    let n = &r.names;
+    let cache_id = r.cache.as_ref().map(|c| c.account_id.as_str());
+    RunnerCtx {
+        key: &r.key,
+        runner_type: match r.runner_type {
+            RunnerType::Group => "group",
+            RunnerType::Project => "project",
+        },
+        path: &r.path,
+        locked: r.locked,
+        protected: r.access_level == crate::spec::AccessLevel::RefProtected,
+        tags: &r.tags,
+        run_untagged: r.run_untagged,
+        identity: &n.identity,
+        ready: r.client_id.is_some(),
+        roles: r
+            .roles
+            .iter()
+            .map(|ra| RoleCtx {
+                role: ra.display_name(),
+                scope: ra.scope.id(),
+                note: (Some(ra.scope.id().as_str()) == cache_id
+                    && ra.role_name.as_deref() == Some(crate::facts::CACHE_ROLE))
+                .then_some("the blob cache"),
+            })
+            .collect(),
+        graph: r.graph_permissions().collect(),
+        namespace: &n.namespace,
+        job_namespace: &n.job_namespace,
+        job_service_account: &n.job_service_account,
+        manager_service_account: &n.manager_service_account,
+        shared: r.shared_service_account,
+        privileged: r.privileged,
+        pod_security: if r.privileged {
+            "privileged"
+        } else {
+            "baseline"
+        },
+        kubernetes: match r.kubernetes_access {
+            KubernetesAccess::None => "none",
+            KubernetesAccess::Namespace => "namespace",
+            KubernetesAccess::ClusterAdmin => "cluster-admin",
+        },
+        job_binding: &n.job_binding,
+        job_rules: kubernetes::job_namespace_rules()
+            .iter()
+            .map(rule_line)
+            .collect(),
+        manager_rules: kubernetes::manager_rules().iter().map(rule_line).collect(),
+        token_secret: &n.token_secret,
+        token_from: match &cx.fleet.token {
+            TokenSource::ExternalSecret { store_name, .. } => Some(format!(
+                "by External Secrets Operator from Key Vault secret `{}` through store `{store_name}`",
+                n.key_vault_secret
+            )),
+            TokenSource::ExistingSecret => None,
+        },
+        findings: cx
+            .fleet
+            .lint
+            .of(&cx.env.key, &r.key)
+            .map(|f| FindingCtx {
+                rule: f.rule,
+                level: f.level().as_str(),
+                message: &f.message,
+                acknowledged: f.acknowledged.as_deref(),
+            })
+            .collect(),
+    }
+}
+
+fn environment() -> Result<&'static minijinja::Environment<'static>, RenderError> {
+    static ENV: std::sync::OnceLock<Result<minijinja::Environment<'static>, String>> =
+        std::sync::OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = minijinja::Environment::new();
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        env.add_filter("md", md);
+        env.add_template("permissions.md", TEMPLATE)
+            .map_err(|e| e.to_string())?;
+        Ok(env)
+    })
+    .as_ref()
+    .map_err(|e| RenderError::Template(e.clone()))
+}
+
+/// The report of `runners` of the environment (all of them for PERMISSIONS.md, one for
+/// `runnergen explain`).
+pub fn report(cx: EnvCx, runners: &[&Runner]) -> Result<String, RenderError> {
+    let ctx = Context {
+        header: header(cx.source).replace("--", "-\u{2010}"),
+        env: &cx.env.key,
+        runners: runners.iter().map(|r| runner_ctx(cx, r)).collect(),
+    };
+    let mut text = environment()?
+        .get_template("permissions.md")
+        .and_then(|t| t.render(minijinja::Value::from(minijinja::value::Serde(&ctx))))
+        .map_err(|e| RenderError::Template(e.to_string()))?;
+    // One blank line at most, one final newline: stable bytes whatever the template's spacing.
+    while text.contains("\n\n\n") {
+        text = text.replace("\n\n\n", "\n\n");
+    }
+    Ok(format!("{}\n", text.trim_end()))
+}
+
+pub fn render(cx: EnvCx, tree: &mut Tree) -> Result<(), RenderError> {
+    let runners: Vec<&Runner> = cx.env.runners.iter().collect();
+    tree.insert(layout::permissions(&cx.env.key), report(cx, &runners)?)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
