@@ -38,6 +38,38 @@ pub(super) fn collisions(envs: &[Environment], map: &SourceMap, diags: &mut Vec<
                 }
             }
         }
+        // Jobs never share a namespace with a runner manager's token: whoever can create a pod
+        // in a namespace can mount any Secret there (kubernetes.io/docs/concepts/configuration/
+        // secret, "Information security for Secrets"), whatever RBAC says about `secrets`.
+        let managers: BTreeMap<&str, &str> = env
+            .runners
+            .iter()
+            .map(|r| (r.names.namespace.as_str(), r.key.as_str()))
+            .collect();
+        for r in env.runners.iter().filter(|r| !r.shared_service_account) {
+            if let Some(owner) = managers.get(r.names.job_namespace.as_str()) {
+                let (whose, hint) = if *owner == r.key {
+                    (
+                        "its own manager".to_owned(),
+                        "give `naming.jobNamespace` and `naming.namespace` different templates (defaults `gitlab-{runner}-jobs` and `gitlab-{runner}`)",
+                    )
+                } else {
+                    (
+                        format!("runner `{owner}`'s manager"),
+                        "rename one of the two runners (runner keys ending in `-jobs` meet the default job namespaces)",
+                    )
+                };
+                diags.push(collision(
+                    map,
+                    r,
+                    format!(
+                        "runner `{}` would run its jobs in `{}`, the namespace of {whose} and its token Secret",
+                        r.key, r.names.job_namespace
+                    ),
+                    hint,
+                ));
+            }
+        }
         // Two scopes of one runner whose 32-bit hashes collide would share a deployment.
         for r in &env.runners {
             let mut deployments = BTreeSet::new();

@@ -103,6 +103,16 @@ fn no_job_account_reads_the_managers_secrets() {
             );
             let manager_ns = manager["metadata"]["namespace"].as_str().unwrap();
             assert_ne!(sa_ns, manager_ns, "{rel}: jobs in the manager's namespace");
+            // Creating a pod is enough to mount any Secret of its namespace: no binding at all
+            // may name the job account in the manager's namespace.
+            assert!(
+                !rbac.iter().any(|b| b["kind"] == "RoleBinding"
+                    && b["metadata"]["namespace"] == manager_ns
+                    && b["subjects"].as_array().is_some_and(|s| s
+                        .iter()
+                        .any(|s| s["name"] == sa && s["namespace"] == sa_ns))),
+                "{rel}: a RoleBinding in {manager_ns} names {sa}"
+            );
             for (group, resource) in GUARDED {
                 assert!(
                     !can_get(&rbac, sa, sa_ns, group, resource, manager_ns),
