@@ -44,6 +44,10 @@ fn init_writes_a_valid_starter_and_never_overwrites() {
         String::from_utf8_lossy(&v.stderr)
     );
     assert!(String::from_utf8_lossy(&v.stderr).contains("note[N001]"));
+    // The starter is what runnergen recommends: no lint finding, even with --strict.
+    let lint = run_in(&dir, &["lint", "--strict"], &[]);
+    assert_eq!(lint.status.code(), Some(0), "{lint:?}");
+    assert!(!String::from_utf8_lossy(&lint.stderr).contains("warning["));
     let r = run_in(&dir, &["render"], &[]);
     assert_eq!(r.status.code(), Some(0));
     assert!(dir.join("out/dev/azure/main.json").exists());
