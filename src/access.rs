@@ -58,7 +58,7 @@ pub struct Access {
 impl Access {
     /// What the rendered files of `r` grant.
     pub fn of(fleet: &Fleet, env: &Environment, r: &Runner) -> Access {
-        let ready = r.client_id.is_some();
+        let ready = r.ready();
         Access {
             roles: r
                 .roles

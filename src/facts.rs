@@ -88,6 +88,12 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
         rank: 2,
     },
     BuiltinRole {
+        name: "Storage Blob Delegator",
+        id: "db58b8e5-c6ad-4a2a-8342-4190687cbf4a",
+        writes: false,
+        rank: 2,
+    },
+    BuiltinRole {
         name: "User Access Administrator",
         id: "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9",
         writes: true,
@@ -95,9 +101,14 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
     },
 ];
 
-/// The role the Azure blob cache needs (GitLab runner docs, advanced-configuration.md §Azure
-/// workload and managed identities: without it uploads fail with AuthorizationPermissionMismatch).
-pub const CACHE_ROLE: &str = "Storage Blob Data Contributor";
+/// What the runner manager's cache identity gets on the cache's storage account: it signs a
+/// user-delegation SAS for each cache download and upload (gitlab-runner `cache/azure/adapter.go`
+/// `generateSASToken`, `azure.go` `newUserDelegationKeySigner`), so it needs data access, and
+/// `generateUserDelegationKey` at account scope or above, which Storage Blob Delegator grants
+/// (learn.microsoft.com rest/api/storageservices/get-user-delegation-key; reference
+/// azure-lifecycle.md).
+pub const CACHE_MANAGER_ROLES: [&str; 2] =
+    ["Storage Blob Data Contributor", "Storage Blob Delegator"];
 
 pub fn role_id(name: &str) -> Option<&'static str> {
     BUILTIN_ROLES.iter().find(|r| r.name == name).map(|r| r.id)

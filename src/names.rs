@@ -53,6 +53,16 @@ pub struct Names {
     /// Deployment outputs that carry this runner's IDs back.
     pub client_id_output: String,
     pub principal_id_output: String,
+
+    /// The runner manager's cache identity (a runner with a cache and separate service
+    /// accounts): `<identity>-cache`, its federated credential (same name, under it), its
+    /// subject (the manager's account), symbols and outputs.
+    pub cache_identity: String,
+    pub cache_federated_subject: String,
+    pub cache_identity_symbol: String,
+    pub cache_credential_symbol: String,
+    pub cache_client_id_output: String,
+    pub cache_principal_id_output: String,
 }
 
 /// The start of the `maintenance_note` of every GitLab runner runnergen manages.

@@ -22,7 +22,7 @@ pub fn run(args: Args) -> u8 {
         .environments
         .iter()
         .flat_map(|e| &e.runners)
-        .filter(|r| r.client_id.is_none())
+        .filter(|r| !r.ready())
         .count();
     let envs: Vec<&str> = fleet.environments.iter().map(|e| e.key.as_str()).collect();
     let mut line = format!(

@@ -79,7 +79,11 @@ impl RoleAssignment {
 
 /// The role assignments of a runner's identity: the spec's, each scope resolved (`*` is every
 /// subscription of the environment), plus what the blob cache needs. Sorted, no duplicates.
-pub fn role_assignments(e: &t::Environment, r: &t::Runner) -> Vec<RoleAssignment> {
+pub fn role_assignments(
+    e: &t::Environment,
+    r: &t::Runner,
+    job_signs_cache: bool,
+) -> Vec<RoleAssignment> {
     let mut roles = BTreeSet::new();
     for ra in &r.identity.roles {
         let (role_name, role_definition_id) = if facts::is_guid(&ra.role) {
@@ -117,18 +121,24 @@ pub fn role_assignments(e: &t::Environment, r: &t::Runner) -> Vec<RoleAssignment
             });
         }
     }
-    if let Some(c) = &r.cache {
-        // The blob cache needs data-plane write on its account (GitLab runner docs,
-        // advanced-configuration.md §Azure workload and managed identities).
-        roles.insert(RoleAssignment {
-            role_name: Some(facts::CACHE_ROLE.into()),
-            role_definition_id: facts::role_id(facts::CACHE_ROLE)
-                .expect("in the table")
-                .into(),
-            scope: Scope::resource(&c.storage_account_id),
-        });
+    // With one account for manager and jobs, that identity signs the cache's SAS.
+    if let Some(c) = r.cache.as_ref().filter(|_| job_signs_cache) {
+        roles.extend(cache_manager_roles(&c.storage_account_id));
     }
     roles.into_iter().collect()
+}
+
+/// What the identity that signs the cache's SAS holds, on the storage account only
+/// (`facts::CACHE_MANAGER_ROLES`).
+pub fn cache_manager_roles(storage_account_id: &str) -> Vec<RoleAssignment> {
+    facts::CACHE_MANAGER_ROLES
+        .iter()
+        .map(|name| RoleAssignment {
+            role_name: Some((*name).into()),
+            role_definition_id: facts::role_id(name).expect("in the table").into(),
+            scope: Scope::resource(storage_account_id),
+        })
+        .collect()
 }
 
 /// Where one role-assignment module instance is deployed.

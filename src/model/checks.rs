@@ -88,26 +88,35 @@ pub(super) fn collisions(envs: &[Environment], map: &SourceMap, diags: &mut Vec<
             }
         }
     }
-    // One client ID is one identity: two runners with the same one would share its rights.
+    // One client ID is one identity: two runners (or a runner's job and cache identities)
+    // with the same one would share its rights.
     let mut client_ids: BTreeMap<&str, &Runner> = BTreeMap::new();
     for r in envs.iter().flat_map(|e| &e.runners) {
-        let Some(id) = r.client_id.as_deref() else {
-            continue;
-        };
-        if let Some(first) = client_ids.insert(id, r) {
-            let at = r.client_id_at.clone().unwrap_or_else(|| runner_ptr(r));
-            diags.push(
-                Diagnostic::error(
-                    "E041",
-                    spec::pos(map, &at),
-                    at,
-                    format!(
-                        "runners `{}` and `{}` both have the client ID `{id}`",
-                        first.key, r.key
-                    ),
-                )
-                .hint("each runner has its own managed identity: copy each runner's own `<runner>ClientId` output"),
-            );
+        let cache = r.cache_identity.as_ref();
+        let ids = [
+            (r.client_id.as_deref(), r.client_id_at.as_ref()),
+            (
+                cache.and_then(|c| c.client_id.as_deref()),
+                cache.and_then(|c| c.client_id_at.as_ref()),
+            ),
+        ];
+        for (id, at) in ids {
+            let Some(id) = id else { continue };
+            if let Some(first) = client_ids.insert(id, r) {
+                let at = at.cloned().unwrap_or_else(|| runner_ptr(r));
+                diags.push(
+                    Diagnostic::error(
+                        "E041",
+                        spec::pos(map, &at),
+                        at,
+                        format!(
+                            "runners `{}` and `{}` both have the client ID `{id}`",
+                            first.key, r.key
+                        ),
+                    )
+                    .hint("each identity is its own: copy each runner's own `<runner>ClientId` (and `<runner>CacheClientId`) output"),
+                );
+            }
         }
     }
     // Identities live in a resource group that several environments may share: one identity
@@ -121,6 +130,20 @@ pub(super) fn collisions(envs: &[Environment], map: &SourceMap, diags: &mut Vec<
                 env.identity_resource_group.as_str(),
                 r.names.identity.as_str(),
             );
+            if r.cache_identity.is_some()
+                && let Some(first) =
+                    identities.insert((key.0, key.1, r.names.cache_identity.as_str()), r)
+            {
+                diags.push(collision(
+                    map,
+                    r,
+                    format!(
+                        "runner `{}`'s cache identity `{}` is also the managed identity of runner `{}` in resource group `{}`",
+                        r.key, r.names.cache_identity, first.key, env.identity_resource_group
+                    ),
+                    "rename one of the two runners (the cache identity is the runner's identity name with `-cache`)",
+                ));
+            }
             if let Some(first) = identities.insert(key, r)
                 && first.environment != r.environment
             {
@@ -175,11 +198,7 @@ pub fn rollout_notes(
                 shards.len()
             ));
         }
-        let waiting: Vec<&Runner> = env
-            .runners
-            .iter()
-            .filter(|r| r.client_id.is_none())
-            .collect();
+        let waiting: Vec<&Runner> = env.runners.iter().filter(|r| !r.ready()).collect();
         if waiting.is_empty() {
             continue;
         }

@@ -120,25 +120,38 @@ pub struct Environment {
     pub runners: Vec<Runner>,
 }
 
-/// Runners per Azure deployment. An ARM template holds at most 64 outputs (two per runner: its
-/// client and principal IDs), and the identities' nested template the same 64, so 32 is the
-/// hard limit; 30 leaves room (azure-docs templates/best-practices.md "Template limits":
-/// 64 outputs, 800 resources, 4 MB).
+/// Identities per Azure deployment. An ARM template holds at most 64 outputs (two per identity:
+/// its client and principal IDs; a runner has one identity, two with a manager cache identity),
+/// and the identities' nested template the same 64, so 32 is the hard limit; 30 leaves room
+/// (azure-docs templates/best-practices.md "Template limits": 64 outputs, 800 resources, 4 MB).
 pub const SHARD_SIZE: usize = 30;
 
 impl Environment {
     /// The environment's Azure deployment in shards that each stay within ARM's template limits:
     /// itself when it has at most [`SHARD_SIZE`] runners; otherwise one view per
-    /// [`SHARD_SIZE`] runners (in key order), each its own deployment, stack and outputs file.
+    /// [`SHARD_SIZE`] identities (runners in key order), each its own deployment, stack and
+    /// outputs file.
+    /// A runner with a cache identity counts twice: its manager's identity adds two outputs.
     pub fn shards(&self) -> Vec<Environment> {
-        if self.runners.len() <= SHARD_SIZE {
+        let weight = |r: &Runner| 1 + usize::from(r.cache_identity.is_some());
+        if self.runners.iter().map(weight).sum::<usize>() <= SHARD_SIZE {
             return vec![self.clone()];
         }
-        self.runners
-            .chunks(SHARD_SIZE)
+        let mut groups: Vec<Vec<Runner>> = Vec::new();
+        let mut used = SHARD_SIZE;
+        for r in &self.runners {
+            if used + weight(r) > SHARD_SIZE {
+                groups.push(Vec::new());
+                used = 0;
+            }
+            used += weight(r);
+            groups.last_mut().expect("pushed above").push(r.clone());
+        }
+        groups
+            .into_iter()
             .zip(1..)
             .map(|(runners, n)| Environment {
-                runners: runners.to_vec(),
+                runners,
                 deployments: Deployments::new(&self.key, Some(n)),
                 shard: Some(n),
                 ..self.clone()
@@ -184,7 +197,7 @@ impl Environment {
 
     /// Runners whose client ID is known: they get Kubernetes files.
     pub fn ready_runners(&self) -> impl Iterator<Item = &Runner> {
-        self.runners.iter().filter(|r| r.client_id.is_some())
+        self.runners.iter().filter(|r| r.ready())
     }
 }
 
@@ -215,6 +228,8 @@ pub struct Runner {
     pub cache: Option<Cache>,
     /// True when manager and job pods share one account (seed behaviour).
     pub shared_service_account: bool,
+    /// The manager's own identity for the cache's SAS (a cache with separate accounts).
+    pub cache_identity: Option<CacheIdentity>,
     /// Labels on every Kubernetes object of this runner.
     pub labels: BTreeMap<String, String>,
     /// The GitLab path as a valid label value (the seed's `deployment_repository`; `/` is not
@@ -239,7 +254,29 @@ pub struct Runner {
     pub promotion_expect: BTreeSet<String>,
 }
 
+/// The runner manager's identity for the Azure blob cache: gitlab-runner's manager signs a
+/// user-delegation SAS for every cache URL (`cache/azure/adapter.go`), the job pod only uses it.
+#[derive(Clone, Debug, Serialize)]
+pub struct CacheIdentity {
+    pub client_id: Option<String>,
+    #[serde(skip)]
+    pub client_id_at: Option<String>,
+    #[serde(skip)]
+    pub roles: Vec<RoleAssignment>,
+    pub role_groups: Vec<RoleGroup>,
+}
+
 impl Runner {
+    /// Whether every identity the runner's pods use has its client ID: then it gets its
+    /// Kubernetes files (two-phase rollout).
+    pub fn ready(&self) -> bool {
+        self.client_id.is_some()
+            && self
+                .cache_identity
+                .as_ref()
+                .is_none_or(|c| c.client_id.is_some())
+    }
+
     /// The Microsoft Graph permissions of the runner's identity, sorted.
     pub fn graph_permissions(&self) -> impl Iterator<Item = &str> {
         self.graph.iter().map(|g| g.permission.as_str())

@@ -1,6 +1,6 @@
 //! One runner resolved: its names, tags, defaults and Azure access.
 
-use super::{Cache, ResourceList, Runner, azure, defaults};
+use super::{Cache, CacheIdentity, ResourceList, Runner, azure, defaults};
 use crate::facts;
 use crate::names::{Names, RULES, expand};
 use crate::spec::yaml::SourceMap;
@@ -26,8 +26,35 @@ pub(super) fn resolve(input: Input, map: &SourceMap, diags: &mut Vec<Diagnostic>
         ..
     } = input;
     let names = names(input, map, diags);
-    let (client_id, client_id_at) = client_id(input, &names, map, diags);
-    let roles = azure::role_assignments(e, r);
+    let rp = format!("/runners/{}", spec::ptr_key(rk));
+    let (client_id, client_id_at) = resolve_client_id(
+        input,
+        r.identity.client_id.as_ref(),
+        format!("{rp}/identity/clientId"),
+        &names.client_id_output,
+        map,
+        diags,
+    );
+    let shared = r.service_accounts == Some(t::ServiceAccountMode::Shared);
+    let roles = azure::role_assignments(e, r, shared);
+    // With separate accounts the manager signs the cache's SAS as an identity of its own.
+    let cache_identity = r.cache.as_ref().filter(|_| !shared).map(|c| {
+        let (client_id, client_id_at) = resolve_client_id(
+            input,
+            c.manager_client_id.as_ref(),
+            format!("{rp}/cache/managerClientId"),
+            &names.cache_client_id_output,
+            map,
+            diags,
+        );
+        let roles = azure::cache_manager_roles(&c.storage_account_id);
+        CacheIdentity {
+            client_id,
+            client_id_at,
+            role_groups: azure::role_groups(&format!("{}_cache", names.symbol), &roles),
+            roles,
+        }
+    });
     let resources = r.resources.as_ref();
     Runner {
         key: rk.to_owned(),
@@ -55,7 +82,8 @@ pub(super) fn resolve(input: Input, map: &SourceMap, diags: &mut Vec<Diagnostic>
         node_selector: r.node_selector.clone(),
         tolerations: r.tolerations.clone(),
         cache: r.cache.as_ref().map(cache),
-        shared_service_account: r.service_accounts == Some(t::ServiceAccountMode::Shared),
+        shared_service_account: shared,
+        cache_identity,
         labels: [
             ("app.kubernetes.io/managed-by", "runnergen"),
             ("app.kubernetes.io/part-of", "gitlab-runner"),
@@ -155,25 +183,45 @@ fn names(input: Input, map: &SourceMap, diags: &mut Vec<Diagnostic>) -> Names {
     n.credential_symbol = format!("{}Credential", n.symbol);
     n.client_id_output = format!("{}ClientId", n.symbol);
     n.principal_id_output = format!("{}PrincipalId", n.symbol);
+    // Runner keys are lowercase, so `<symbol>Cache…` never meets another runner's symbols.
+    n.cache_identity = format!("{}-cache", n.identity);
+    if r.cache.is_some() && !facts::is_identity_name(&n.cache_identity) {
+        diags.push(
+            Diagnostic::error(
+                "E020",
+                spec::key_pos(map, &rp),
+                rp.clone(),
+                format!(
+                    "runner `{rk}`: cache identity name `{}` is invalid: it must be 3–128 letters, digits, `-` or `_`",
+                    n.cache_identity
+                ),
+            )
+            .hint("shorten the identity naming template: the cache identity adds `-cache`"),
+        );
+    }
+    n.cache_federated_subject = format!(
+        "system:serviceaccount:{}:{}",
+        n.namespace, n.manager_service_account
+    );
+    n.cache_identity_symbol = format!("{}CacheIdentity", n.symbol);
+    n.cache_credential_symbol = format!("{}CacheCredential", n.symbol);
+    n.cache_client_id_output = format!("{}CacheClientId", n.symbol);
+    n.cache_principal_id_output = format!("{}CachePrincipalId", n.symbol);
     n
 }
 
-/// The runner's client ID: from the environment's deployment outputs (`<symbol>ClientId`), or
-/// inline; both given must agree.
-fn client_id(
+/// A client ID: from the environment's deployment outputs (`output`), or inline (at
+/// `inline_at`); both given must agree.
+fn resolve_client_id(
     input: Input,
-    names: &Names,
+    inline: Option<&String>,
+    inline_at: String,
+    output: &str,
     map: &SourceMap,
     diags: &mut Vec<Diagnostic>,
 ) -> (Option<String>, Option<String>) {
-    let inline_at = format!("/runners/{}/identity/clientId", spec::ptr_key(input.key));
-    let inline = input
-        .runner
-        .identity
-        .client_id
-        .as_ref()
-        .map(|c| c.to_lowercase());
-    match (inline, input.outputs.get(&names.client_id_output)) {
+    let inline = inline.map(|c| c.to_lowercase());
+    match (inline, input.outputs.get(output)) {
         (Some(i), Some(o)) if i != o.value => {
             diags.push(
                 Diagnostic::error(
@@ -181,11 +229,11 @@ fn client_id(
                     spec::pos(map, &inline_at),
                     inline_at.clone(),
                     format!(
-                        "runner `{}`: clientId `{i}` disagrees with the deployment output `{}` = `{}` in `{}`",
-                        input.key, names.client_id_output, o.value, o.file
+                        "runner `{}`: client ID `{i}` disagrees with the deployment output `{output}` = `{}` in `{}`",
+                        input.key, o.value, o.file
                     ),
                 )
-                .hint("remove the inline clientId: the outputs file is what Azure created"),
+                .hint("remove the inline client ID: the outputs file is what Azure created"),
             );
             (Some(i), Some(inline_at))
         }

@@ -95,9 +95,24 @@ pub fn check(fleet: &Fleet, tree: &Tree) -> Result<(), RenderError> {
                     r.names.federated_subject
                 ));
             }
-            let Some(client_id) = &r.client_id else {
+            // The manager's cache identity: exactly one credential, for the manager's account.
+            if r.cache_identity.is_some() {
+                let cache: Vec<_> = fics
+                    .iter()
+                    .filter(|(_, subject, _)| *subject == r.names.cache_federated_subject)
+                    .collect();
+                if cache.len() != 1 || cache[0].0 != env.oidc_issuer_url {
+                    return fail(format!(
+                        "{arm_path}: expected one federated credential for `{}` with the cluster's issuer, found {}",
+                        r.names.cache_federated_subject,
+                        cache.len()
+                    ));
+                }
+            }
+            if !r.ready() {
                 continue;
-            };
+            }
+            let client_id = r.client_id.as_ref().expect("ready");
             let dir = layout::runner_dir(&env.key, &r.key);
             let path = |f| layout::runner_file(&env.key, &r.key, f);
 
@@ -164,6 +179,22 @@ pub fn check(fleet: &Fleet, tree: &Tree) -> Result<(), RenderError> {
                 ));
             }
 
+            // The manager's account carries the cache identity's client ID, and the manager pod
+            // the workload-identity label (chart podLabels).
+            if let Some(c) = &r.cache_identity {
+                let manager = accounts
+                    .iter()
+                    .find(|a| a["metadata"]["name"] == r.names.manager_service_account.as_str());
+                let id = manager.and_then(|m| {
+                    m["metadata"]["annotations"][facts::WI_CLIENT_ID_ANNOTATION].as_str()
+                });
+                if id != c.client_id.as_deref() {
+                    return fail(format!(
+                        "{dir}: the manager's service account does not carry the cache identity's client ID"
+                    ));
+                }
+            }
+
             // Helm values: the manager's account is rendered, the token Secret is the one we fill.
             let values = yaml_docs(tree, &path(RunnerFile::Values))?.remove(0);
             let sa = values["serviceAccount"]["name"]
@@ -172,6 +203,12 @@ pub fn check(fleet: &Fleet, tree: &Tree) -> Result<(), RenderError> {
             if !names.contains(&sa) {
                 return fail(format!(
                     "{dir}/values.yaml: serviceAccount.name `{sa}` is not a rendered service account"
+                ));
+            }
+            if r.cache_identity.is_some() && values["podLabels"][facts::WI_USE_LABEL] != "true" {
+                return fail(format!(
+                    "{dir}/values.yaml: the manager pod lacks the label {}=\"true\" its cache identity needs",
+                    facts::WI_USE_LABEL
                 ));
             }
             let secret = values["runners"]["secret"].as_str().unwrap_or_default();

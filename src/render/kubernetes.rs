@@ -187,8 +187,28 @@ pub fn render(cx: Cx, tree: &mut Tree) -> Result<(), RenderError> {
     let accounts = if r.shared_service_account {
         vec![job_sa]
     } else {
+        let mut manager_meta = meta(&n.manager_service_account, Some(ns), r);
+        // The manager signs the cache's SAS as its own identity (gitlab-runner
+        // cache/azure/adapter.go), never as the jobs'.
+        if let Some(cache) = &r.cache_identity {
+            let id = cache
+                .client_id
+                .as_deref()
+                .expect("Kubernetes files are rendered only for ready runners");
+            manager_meta.annotations = Some(
+                [
+                    (facts::WI_CLIENT_ID_ANNOTATION.to_owned(), id.to_owned()),
+                    (
+                        facts::WI_TENANT_ID_ANNOTATION.to_owned(),
+                        r.tenant_id.clone(),
+                    ),
+                ]
+                .into_iter()
+                .collect(),
+            );
+        }
         let manager = ServiceAccount {
-            metadata: meta(&n.manager_service_account, Some(ns), r),
+            metadata: manager_meta,
             ..Default::default()
         };
         vec![manager, job_sa]

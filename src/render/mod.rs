@@ -164,7 +164,7 @@ pub fn render(fleet: &Fleet, source: &str) -> Result<Tree, RenderError> {
 /// A runner's files: its registration always; its Kubernetes files once its client ID is known.
 fn render_runner(cx: Cx, tree: &mut Tree) -> Result<(), RenderError> {
     registration::render(cx, tree)?;
-    if cx.runner.client_id.is_none() {
+    if !cx.runner.ready() {
         return Ok(());
     }
     let config = runner_config::render(cx)?;

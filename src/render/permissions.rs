@@ -63,6 +63,10 @@ struct RunnerCtx<'a> {
     manager_rules: Vec<String>,
     token_secret: &'a str,
     token_from: Option<String>,
+    /// The manager's cache identity and its roles.
+    cache_identity: Option<&'a str>,
+    cache_ready: bool,
+    cache_roles: Vec<RoleCtx>,
     findings: Vec<FindingCtx<'a>>,
 }
 
@@ -122,8 +126,11 @@ fn runner_ctx<'a>(cx: EnvCx<'a>, r: &'a Runner) -> RunnerCtx<'a> {
                 role: ra.display_name(),
                 scope: ra.scope.id(),
                 note: (Some(ra.scope.id().as_str()) == cache_id
-                    && ra.role_name.as_deref() == Some(crate::facts::CACHE_ROLE))
-                .then_some("the blob cache"),
+                    && ra
+                        .role_name
+                        .as_deref()
+                        .is_some_and(|n| crate::facts::CACHE_MANAGER_ROLES.contains(&n)))
+                .then_some("the blob cache's SAS, signed by the manager with this shared identity"),
             })
             .collect(),
         graph: r.graph_permissions().collect(),
@@ -150,6 +157,21 @@ fn runner_ctx<'a>(cx: EnvCx<'a>, r: &'a Runner) -> RunnerCtx<'a> {
             .collect(),
         manager_rules: kubernetes::manager_rules().iter().map(rule_line).collect(),
         token_secret: &n.token_secret,
+        cache_identity: r.cache_identity.as_ref().map(|_| n.cache_identity.as_str()),
+        cache_ready: r
+            .cache_identity
+            .as_ref()
+            .is_some_and(|c| c.client_id.is_some()),
+        cache_roles: r
+            .cache_identity
+            .iter()
+            .flat_map(|c| &c.roles)
+            .map(|ra| RoleCtx {
+                role: ra.display_name(),
+                scope: ra.scope.id(),
+                note: None,
+            })
+            .collect(),
         token_from: match &cx.fleet.token {
             TokenSource::ExternalSecret { store_name, .. } => Some(format!(
                 "by External Secrets Operator from Key Vault secret `{}` through store `{store_name}`",

@@ -39,9 +39,10 @@ pub fn build(cx: Cx, config_toml: &str) -> Value {
         },
         "podSecurityContext": { "runAsUser": 100, "fsGroup": 65533 },
     });
-    if r.shared_service_account {
-        // One account for manager and jobs (the seed's layout): the manager pod carries the
-        // identity too, so it gets the workload-identity label.
+    if r.shared_service_account || r.cache_identity.is_some() {
+        // One account for manager and jobs (the seed's layout), or the manager's own cache
+        // identity: the manager pod signs in to Azure, so it gets the workload-identity label
+        // (azure-workload-identity pkg/webhook: the label is on the pod).
         values["podLabels"] = json!({ facts::WI_USE_LABEL: "true" });
     }
     if fleet.restart_on_rotation == crate::spec::RestartOnRotation::Reloader {

@@ -274,6 +274,17 @@ pub fn check(spec: &Spec, map: &SourceMap, env_keys: &BTreeSet<String>) -> Vec<D
                     "use `/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Storage/storageAccounts/<name>` (`az storage account show --query id`)".into(),
                 ),
             }
+            if let Some(c) = &cache.manager_client_id
+                && !facts::is_guid(c)
+            {
+                cx.err(
+                    "E012",
+                    &format!("{rp}/cache/managerClientId"),
+                    format!("`{c}` is not a GUID"),
+                    "use the `<runner>CacheClientId` output of the environment's Azure deployment"
+                        .into(),
+                );
+            }
         }
         check_identity(&mut cx, &rp, &r.identity, env);
     }

@@ -412,7 +412,7 @@ pub struct Runner {
     /// Tolerations for job pods.
     #[serde(default)]
     pub tolerations: Vec<Toleration>,
-    /// Azure blob cache, reached with the job pods' workload identity (no account key).
+    /// Azure blob cache without an account key: the manager signs each job's SAS as its own identity.
     pub cache: Option<Cache>,
     /// `separate` (default) or `shared` service accounts for manager and job pods.
     pub service_accounts: Option<ServiceAccountMode>,
@@ -486,13 +486,18 @@ pub struct Toleration {
 pub struct Cache {
     /// Resource ID of the storage account
     /// (`/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Storage/storageAccounts/<name>`).
-    /// The identity gets Storage Blob Data Contributor on it.
+    /// The identity that signs the cache's SAS (the manager's own, or the shared account's) gets
+    /// Storage Blob Data Contributor and Storage Blob Delegator on it.
     pub storage_account_id: String,
     /// Blob container for the cache.
     #[schemars(pattern(r"^[a-z0-9](?:[a-z0-9]|-[a-z0-9]){2,62}$"), example = &"runner-cache")]
     pub container: String,
     /// Share the cache between runners. Default `false`.
     pub shared: Option<bool>,
+    /// Client ID of the runner manager's cache identity (output `<runner>CacheClientId` of the
+    /// environment's Azure deployment), with separate service accounts: the manager signs the
+    /// cache's SAS. Until it is set (or read from `identityOutputs`) the runner waits.
+    pub manager_client_id: Option<String>,
 }
 
 #[derive(

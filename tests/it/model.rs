@@ -102,14 +102,51 @@ fn star_scope_expands_to_every_subscription() {
 }
 
 #[test]
-fn cache_grants_blob_data_contributor_on_its_account() {
+fn the_cache_roles_go_to_the_managers_identity_not_the_jobs() {
     let f = fleet("fixtures/cache/runners.yaml");
     let node = runner(&f, "node");
     let cache = node.cache.as_ref().unwrap();
     assert_eq!(cache.account_name, "stweusscache");
-    assert!(node.roles.iter().any(|r| r.role_name.as_deref()
-        == Some("Storage Blob Data Contributor")
-        && r.scope.id() == cache.account_id));
+    assert!(node.roles.iter().all(|r| r.scope.id() != cache.account_id));
+    let manager = node.cache_identity.as_ref().unwrap();
+    assert_eq!(
+        manager.client_id.as_deref(),
+        Some("4b3a2918-0f7e-4d6c-9b5a-483726150f4e")
+    );
+    let roles: Vec<_> = manager
+        .roles
+        .iter()
+        .map(|r| (r.role_name.as_deref().unwrap(), r.scope.id()))
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            ("Storage Blob Data Contributor", cache.account_id.clone()),
+            ("Storage Blob Delegator", cache.account_id.clone()),
+        ]
+    );
+    assert_eq!(node.names.cache_identity, "weu-ss-msi-gitlab-node-cache");
+    assert!(node.ready());
+}
+
+/// Until the cache identity's client ID is known, the runner waits (phase 1), whatever its
+/// own client ID.
+#[test]
+fn a_runner_waits_for_its_cache_identity() {
+    let text = std::fs::read_to_string(crate::common::root().join("fixtures/cache/runners.yaml"))
+        .unwrap()
+        .replace(
+            "      managerClientId: 4b3a2918-0f7e-4d6c-9b5a-483726150f4e\n",
+            "",
+        );
+    let tree = runnergen::compile("fleet.yaml", &text).unwrap();
+    assert!(tree.get("ss/node/registration.json").is_some());
+    assert!(tree.get("ss/node/serviceaccounts.yaml").is_none());
+    assert!(
+        tree.get_str("ss/azure/main.json")
+            .unwrap()
+            .contains("\"nodeCacheClientId\"")
+    );
 }
 
 #[test]

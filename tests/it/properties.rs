@@ -170,6 +170,11 @@ fn spec_gen() -> impl Strategy<Value = Value> {
                         "storageAccountId": format!("/subscriptions/{}/resourceGroups/rg-cache/providers/Microsoft.Storage/storageAccounts/stcache", guid(200)),
                         "container": "cache",
                     });
+                    // With separate accounts the manager's cache identity has a client ID of
+                    // its own once the runner's has one.
+                    if let (Some(c), false) = (r.client_id, r.shared) {
+                        runner["cache"]["managerClientId"] = json!(guid(1000 + c));
+                    }
                 }
                 rs.insert(key, runner);
             }
@@ -235,6 +240,14 @@ fn check_subjects(spec: &Value, tree: &Tree) {
                     main.contains(&format!("\"subject\": \"{subject}\"")),
                     "{subject} not trusted in {env}/azure/main.json"
                 );
+                // The manager signs the cache with its own identity: its account is trusted.
+                if r.get("cache").is_some() && r["serviceAccounts"] == "separate" {
+                    let manager = format!("system:serviceaccount:gitlab-{key}:gitlab-runner-{key}");
+                    assert!(
+                        main.contains(&format!("\"subject\": \"{manager}\"")),
+                        "{manager} not trusted in {env}/azure/main.json"
+                    );
+                }
             }
             (None, None) => assert!(
                 !tree.paths().any(|p| p.starts_with(&format!("{env}/{key}/"))

@@ -51,10 +51,28 @@ pub fn main(env: &Environment, source: &str) -> Json {
     let identities_id = format!("[{}]", identities_deployment_id(env));
     let mut outputs = Map::new();
     for r in &env.runners {
+        let n = &r.names;
         for g in &r.role_groups {
-            resources.push(role_deployment(env, r, g, &identities_id));
+            resources.push(role_deployment(
+                env,
+                &n.principal_id_output,
+                g,
+                &identities_id,
+            ));
         }
-        for output in [&r.names.client_id_output, &r.names.principal_id_output] {
+        let mut ids = vec![&n.client_id_output, &n.principal_id_output];
+        if let Some(cache) = &r.cache_identity {
+            for g in &cache.role_groups {
+                resources.push(role_deployment(
+                    env,
+                    &n.cache_principal_id_output,
+                    g,
+                    &identities_id,
+                ));
+            }
+            ids.extend([&n.cache_client_id_output, &n.cache_principal_id_output]);
+        }
+        for output in ids {
             outputs.insert(
                 output.clone(),
                 json!({"type": "string", "value": identities_output(env, output)}),
@@ -73,11 +91,11 @@ pub fn main(env: &Environment, source: &str) -> Json {
 }
 
 /// The nested deployment of one role group.
-fn role_deployment(env: &Environment, r: &Runner, g: &RoleGroup, identities_id: &str) -> Json {
+fn role_deployment(env: &Environment, principal: &str, g: &RoleGroup, identities_id: &str) -> Json {
     let mut parameters = Map::new();
     parameters.insert(
         "principalId".into(),
-        json!({"value": identities_output(env, &r.names.principal_id_output)}),
+        json!({"value": identities_output(env, principal)}),
     );
     parameters.insert(
         "roleDefinitionIds".into(),
@@ -128,6 +146,17 @@ fn identities_deployment_id(env: &Environment) -> String {
     )
 }
 
+/// One user-assigned identity and its one federated credential, as modules/identities.bicep
+/// declares them.
+struct IdentityDecl<'a> {
+    purpose: &'a str,
+    identity: &'a str,
+    credential: &'a str,
+    subject: &'a str,
+    client_id_output: &'a str,
+    principal_id_output: &'a str,
+}
+
 /// The inner template of the identities deployment (modules/identities.bicep).
 fn identities_template(env: &Environment) -> Json {
     let mut resources = Vec::new();
@@ -135,59 +164,37 @@ fn identities_template(env: &Environment) -> Json {
     let mut previous_fic: Option<String> = None;
     for r in &env.runners {
         let n = &r.names;
-        let identity_id = format!("resourceId('{TYPE_IDENTITY}', {})", arm_str(&n.identity));
-        resources.push(json!({
-            "type": TYPE_IDENTITY,
-            "apiVersion": facts::API_IDENTITY,
-            "name": arm_literal(&n.identity),
-            "location": arm_literal(&env.location),
-            "tags": {
-                "purpose": arm_literal(&r.purpose),
-                "managedBy": "runnergen",
-                "environment": arm_literal(&env.key),
-            },
-            // The 2024-11-30 schema requires `properties` (azure-resource-manager-schemas).
-            "properties": {},
-        }));
-        // Child names are `<parent>/<child>`, emitted as format() like Bicep does: the schema's
-        // name pattern rejects a literal with '/' (azure.md §4/§6).
-        let mut depends = vec![format!("[{identity_id}]")];
+        let job = IdentityDecl {
+            purpose: &r.purpose,
+            identity: &n.identity,
+            credential: &n.federated_credential,
+            subject: &n.federated_subject,
+            client_id_output: &n.client_id_output,
+            principal_id_output: &n.principal_id_output,
+        };
         // FIC writes under one identity must not run concurrently (entra-docs
-        // workload-identity-federation-considerations.md): chain every FIC after the previous.
-        if let Some(prev) = &previous_fic {
-            depends.push(format!("[{prev}]"));
-        }
-        resources.push(json!({
-            "type": TYPE_FIC,
-            "apiVersion": facts::API_IDENTITY,
-            "name": format!(
-                "[format('{{0}}/{{1}}', {}, {})]",
-                arm_str(&n.identity),
-                arm_str(&n.federated_credential)
-            ),
-            "properties": {
-                "issuer": arm_literal(&r.oidc_issuer_url),
-                "subject": arm_literal(&n.federated_subject),
-                "audiences": [facts::FIC_AUDIENCE],
-            },
-            "dependsOn": depends,
-        }));
-        previous_fic = Some(format!(
-            "resourceId('{TYPE_FIC}', {}, {})",
-            arm_str(&n.identity),
-            arm_str(&n.federated_credential)
-        ));
-        for (output, property) in [
-            (&n.client_id_output, "clientId"),
-            (&n.principal_id_output, "principalId"),
-        ] {
-            outputs.insert(
-                output.clone(),
-                json!({
-                    "type": "string",
-                    "value": format!("[reference({identity_id}, '{}').{property}]", facts::API_IDENTITY),
-                }),
-            );
+        // workload-identity-federation-considerations.md): chain every runner's FIC after the
+        // previous runner's.
+        let fic = identity(
+            env,
+            r,
+            &job,
+            previous_fic.as_deref(),
+            &mut resources,
+            &mut outputs,
+        );
+        previous_fic = Some(fic);
+        if r.cache_identity.is_some() {
+            let purpose = format!("Signs the blob cache's SAS for runner {}", r.key);
+            let cache = IdentityDecl {
+                purpose: &purpose,
+                identity: &n.cache_identity,
+                credential: &n.federated_credential,
+                subject: &n.cache_federated_subject,
+                client_id_output: &n.cache_client_id_output,
+                principal_id_output: &n.cache_principal_id_output,
+            };
+            identity(env, r, &cache, None, &mut resources, &mut outputs);
         }
     }
     json!({
@@ -198,7 +205,69 @@ fn identities_template(env: &Environment) -> Json {
     })
 }
 
-/// The inner template of a role-assignment module (modules/role-assignments-*.bicep).
+/// Adds one identity, its credential and its outputs; returns the credential's resource ID.
+fn identity(
+    env: &Environment,
+    r: &Runner,
+    d: &IdentityDecl,
+    after: Option<&str>,
+    resources: &mut Vec<Json>,
+    outputs: &mut Map<String, Json>,
+) -> String {
+    let identity_id = format!("resourceId('{TYPE_IDENTITY}', {})", arm_str(d.identity));
+    resources.push(json!({
+        "type": TYPE_IDENTITY,
+        "apiVersion": facts::API_IDENTITY,
+        "name": arm_literal(d.identity),
+        "location": arm_literal(&env.location),
+        "tags": {
+            "purpose": arm_literal(d.purpose),
+            "managedBy": "runnergen",
+            "environment": arm_literal(&env.key),
+        },
+        // The 2024-11-30 schema requires `properties` (azure-resource-manager-schemas).
+        "properties": {},
+    }));
+    // Child names are `<parent>/<child>`, emitted as format() like Bicep does: the schema's
+    // name pattern rejects a literal with '/' (azure.md §4/§6).
+    let mut depends = vec![format!("[{identity_id}]")];
+    if let Some(prev) = after {
+        depends.push(format!("[{prev}]"));
+    }
+    resources.push(json!({
+        "type": TYPE_FIC,
+        "apiVersion": facts::API_IDENTITY,
+        "name": format!(
+            "[format('{{0}}/{{1}}', {}, {})]",
+            arm_str(d.identity),
+            arm_str(d.credential)
+        ),
+        "properties": {
+            "issuer": arm_literal(&r.oidc_issuer_url),
+            "subject": arm_literal(d.subject),
+            "audiences": [facts::FIC_AUDIENCE],
+        },
+        "dependsOn": depends,
+    }));
+    for (output, property) in [
+        (d.client_id_output, "clientId"),
+        (d.principal_id_output, "principalId"),
+    ] {
+        outputs.insert(
+            output.to_owned(),
+            json!({
+                "type": "string",
+                "value": format!("[reference({identity_id}, '{}').{property}]", facts::API_IDENTITY),
+            }),
+        );
+    }
+    format!(
+        "resourceId('{TYPE_FIC}', {}, {})",
+        arm_str(d.identity),
+        arm_str(d.credential)
+    )
+}
+
 fn role_assignment_template(kind: ModuleKind) -> Json {
     let role = "subscriptionResourceId('Microsoft.Authorization/roleDefinitions', parameters('roleDefinitionIds')[copyIndex()])";
     let (schema, scope_id) = match kind {

@@ -77,7 +77,10 @@ pub fn render(cx: EnvCx, tree: &mut Tree) -> Result<(), RenderError> {
 fn module_kinds(env: &Environment) -> BTreeSet<ModuleKind> {
     env.runners
         .iter()
-        .flat_map(|r| r.role_groups.iter().map(|g| g.kind))
+        .flat_map(|r| {
+            let cache = r.cache_identity.iter().flat_map(|c| &c.role_groups);
+            r.role_groups.iter().chain(cache).map(|g| g.kind)
+        })
         .collect()
 }
 

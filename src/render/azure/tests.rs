@@ -93,7 +93,14 @@ fn json_file(tree: &Tree, path: &str) -> Json {
 }
 
 fn cases() -> Vec<(Fleet, &'static str)> {
-    vec![(fleet(FIXTURE), "ss"), (fleet(PHASE1), "dev")]
+    vec![
+        (fleet(FIXTURE), "ss"),
+        (fleet(PHASE1), "dev"),
+        (
+            fleet(&crate::testing::read("fixtures/cache/runners.yaml")),
+            "ss",
+        ),
+    ]
 }
 
 fn env<'f>(fleet: &'f Fleet, key: &str) -> &'f model::Environment {
@@ -122,7 +129,11 @@ fn identity_resources(main: &Json) -> Vec<Json> {
 fn model_pairs(env: &model::Environment) -> BTreeSet<(String, String)> {
     env.runners
         .iter()
-        .flat_map(|r| r.roles.iter())
+        .flat_map(|r| {
+            r.roles
+                .iter()
+                .chain(r.cache_identity.iter().flat_map(|c| &c.roles))
+        })
         .map(|ra| (ra.scope.id().to_lowercase(), ra.role_definition_id.clone()))
         .collect()
 }
@@ -505,11 +516,17 @@ fn every_runner_has_an_identity_and_a_serial_federated_credential() {
                 assert!(bicep.contains(&needle), "identities.bicep lacks {needle:?}");
             }
         }
+        // A runner's identity, and its manager's cache identity where it has one.
+        let identities = e.runners.len()
+            + e.runners
+                .iter()
+                .filter(|r| r.cache_identity.is_some())
+                .count();
         assert_eq!(
             bicep
                 .matches("      'api://AzureADTokenExchange'\n")
                 .count(),
-            e.runners.len()
+            identities
         );
         assert_eq!(
             bicep.matches("  dependsOn: [\n").count(),
@@ -518,7 +535,7 @@ fn every_runner_has_an_identity_and_a_serial_federated_credential() {
         );
         assert_eq!(
             resources.iter().filter(|x| x["type"] == TYPE_FIC).count(),
-            e.runners.len()
+            identities
         );
     }
 }
@@ -567,13 +584,24 @@ fn every_arm_literal_is_in_the_bicep_of_the_same_symbol() {
         // Identities and federated credentials, by the runner they belong to.
         for r in &e.runners {
             for x in identity_resources(&main) {
-                let symbol = if x["type"] == TYPE_IDENTITY && x["name"] == r.names.identity.as_str()
-                {
-                    &r.names.identity_symbol
+                let n = &r.names;
+                let cache = r.cache_identity.is_some();
+                let symbol = if x["type"] == TYPE_IDENTITY && x["name"] == n.identity.as_str() {
+                    &n.identity_symbol
                 } else if x["type"] == TYPE_FIC
-                    && x["properties"]["subject"] == r.names.federated_subject.as_str()
+                    && x["properties"]["subject"] == n.federated_subject.as_str()
                 {
-                    &r.names.credential_symbol
+                    &n.credential_symbol
+                } else if cache
+                    && x["type"] == TYPE_IDENTITY
+                    && x["name"] == n.cache_identity.as_str()
+                {
+                    &n.cache_identity_symbol
+                } else if cache
+                    && x["type"] == TYPE_FIC
+                    && x["properties"]["subject"] == n.cache_federated_subject.as_str()
+                {
+                    &n.cache_credential_symbol
                 } else {
                     continue;
                 };
@@ -589,7 +617,8 @@ fn every_arm_literal_is_in_the_bicep_of_the_same_symbol() {
                 compared += 1;
             }
             // Role-assignment deployments: name, target subscription, group, resource, roles.
-            for g in &r.role_groups {
+            let cache_groups = r.cache_identity.iter().flat_map(|c| &c.role_groups);
+            for g in r.role_groups.iter().chain(cache_groups) {
                 let d = resources
                     .iter()
                     .find(|d| d["name"] == g.deployment.as_str())
@@ -614,7 +643,10 @@ fn every_arm_literal_is_in_the_bicep_of_the_same_symbol() {
             2 + e
                 .runners
                 .iter()
-                .map(|r| 2 + 2 * r.role_groups.len())
+                .map(|r| {
+                    let cache = r.cache_identity.as_ref();
+                    2 + 2 * r.role_groups.len() + cache.map_or(0, |c| 2 + 2 * c.role_groups.len())
+                })
                 .sum::<usize>()
         );
 
@@ -904,6 +936,34 @@ fn a_thousand_runners_in_one_environment_deploy_in_shards_within_arm_limits() {
     assert!(!tree.paths().any(|p| p.contains("main-01")));
 }
 
+/// A runner with a cache identity has four outputs: shards hold half as many of them, and stay
+/// within ARM's 64 outputs.
+#[test]
+fn runners_with_cache_identities_shard_by_outputs() {
+    let spec = large(40).replace(
+        "    identity:\n",
+        "    cache:\n      storageAccountId: /subscriptions/11111111-2222-4333-8444-555555555555/resourceGroups/rg-cache/providers/Microsoft.Storage/storageAccounts/stcache\n      container: cache\n    identity:\n",
+    );
+    let tree = render_env(&fleet(&spec), "dev").unwrap();
+    let mains: Vec<&str> = tree
+        .paths()
+        .filter(|p| crate::layout::AzureFile::is_main_json(p.rsplit('/').next().unwrap()))
+        .collect();
+    assert_eq!(
+        mains,
+        [
+            "dev/azure/main-01.json",
+            "dev/azure/main-02.json",
+            "dev/azure/main-03.json"
+        ]
+    );
+    for path in mains {
+        let main: Json = serde_json::from_str(text(&tree, path)).unwrap();
+        let outputs = main["outputs"].as_object().unwrap().len();
+        assert!(outputs <= 60, "{path}: {outputs} outputs");
+    }
+}
+
 /// What would still break a limit is refused with a clear error, not rendered.
 #[test]
 fn a_template_over_arms_limits_is_refused() {
@@ -926,4 +986,87 @@ fn a_template_over_arms_limits_is_refused() {
 
 fn text_of(tree: &Tree, path: &str) -> String {
     text(tree, path).to_owned()
+}
+
+/// With separate service accounts, the cache's SAS is signed by the manager as an identity of
+/// its own: federated with the manager's account, holding the cache roles on the storage account
+/// only; the job identity holds none of them.
+#[test]
+fn the_cache_is_signed_by_the_managers_own_identity() {
+    let f = fleet(&crate::testing::read("fixtures/cache/runners.yaml"));
+    let e = env(&f, "ss");
+    let node = e.runners.iter().find(|r| r.key == "node").unwrap();
+    let cache = node.cache_identity.as_ref().unwrap();
+    assert_eq!(
+        node.names.cache_federated_subject,
+        "system:serviceaccount:gitlab-node:gitlab-runner-node"
+    );
+    let names = |roles: &[crate::model::RoleAssignment]| -> Vec<String> {
+        roles.iter().map(|r| r.display_name()).collect()
+    };
+    assert_eq!(
+        names(&cache.roles),
+        ["Storage Blob Data Contributor", "Storage Blob Delegator"]
+    );
+    assert!(
+        cache
+            .roles
+            .iter()
+            .all(|r| r.scope.id().ends_with("/storageAccounts/stweusscache"))
+    );
+    assert!(
+        node.roles
+            .iter()
+            .all(|r| !r.scope.id().contains("storageAccounts")),
+        "{:?}",
+        names(&node.roles)
+    );
+
+    let tree = render_env(&f, "ss").unwrap();
+    let main = json_file(&tree, "ss/azure/main.json");
+    let identities = &main["resources"][1]["properties"]["template"];
+    let fic = identities["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["properties"]["subject"] == node.names.cache_federated_subject.as_str())
+        .expect("the cache identity's credential");
+    assert!(
+        fic["name"]
+            .as_str()
+            .unwrap()
+            .contains("'weu-ss-msi-gitlab-node-cache'")
+    );
+    let deployment = main["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"].as_str().unwrap().starts_with("ra-node_cache-"))
+        .unwrap();
+    assert!(
+        deployment["properties"]["parameters"]["principalId"]["value"]
+            .as_str()
+            .unwrap()
+            .ends_with(".outputs.nodeCachePrincipalId.value]")
+    );
+    assert!(main["outputs"]["nodeCacheClientId"].is_object());
+}
+
+/// With one account for manager and jobs, that account's identity signs: it holds the cache
+/// roles and there is no second identity.
+#[test]
+fn with_a_shared_account_the_job_identity_signs_the_cache() {
+    let text = crate::testing::read("fixtures/cache/runners.yaml").replacen(
+        "    cache:\n",
+        "    serviceAccounts: shared\n    cache:\n",
+        1,
+    );
+    let f = fleet(&text);
+    let node = &env(&f, "ss").runners[0];
+    assert!(node.cache_identity.is_none());
+    assert!(
+        node.roles
+            .iter()
+            .any(|r| r.display_name() == "Storage Blob Delegator")
+    );
 }
