@@ -53,6 +53,9 @@ pub struct Access {
     /// Only for runners whose Kubernetes files are rendered.
     pub runner_name: Option<String>,
     pub identity: Option<Identity>,
+    /// The runner manager's own identity for the Azure cache, and its (role, scope) pairs.
+    pub manager_roles: BTreeSet<(String, String)>,
+    pub manager_identity: Option<Identity>,
 }
 
 impl Access {
@@ -77,6 +80,18 @@ impl Access {
                 resource_group: env.identity_resource_group.clone(),
                 subscription_id: env.identity_subscription_id.clone(),
                 client_id: r.client_id.clone(),
+            }),
+            manager_roles: r
+                .cache_identity
+                .iter()
+                .flat_map(|c| &c.roles)
+                .map(|ra| (ra.display_name(), ra.scope.id()))
+                .collect(),
+            manager_identity: r.cache_identity.as_ref().map(|c| Identity {
+                name: r.names.cache_identity.clone(),
+                resource_group: env.identity_resource_group.clone(),
+                subscription_id: env.identity_subscription_id.clone(),
+                client_id: c.client_id.clone(),
             }),
         }
     }

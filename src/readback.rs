@@ -75,6 +75,17 @@ fn token_source(registration: &Value) -> String {
     }
 }
 
+/// An identity of main.json's access summary.
+fn identity(id: &Value) -> Option<crate::access::Identity> {
+    let s = |k: &str| id[k].as_str().unwrap_or_default().to_owned();
+    Some(crate::access::Identity {
+        name: id["name"].as_str()?.to_owned(),
+        resource_group: s("resourceGroup"),
+        subscription_id: s("subscriptionId"),
+        client_id: id["clientId"].as_str().map(str::to_owned),
+    })
+}
+
 /// The access of every runner of a rendered tree, read from its files and keyed by
 /// (environment, runner): roles and Graph permissions from main.json's
 /// `metadata.runnergen.runners`, the rest from each runner's files.
@@ -104,16 +115,12 @@ pub fn access(files: &BTreeMap<String, Vec<u8>>) -> BTreeMap<(String, String), A
                     for p in strings(facts.get("graphPermissions")) {
                         a.graph.insert(p.as_str().unwrap_or_default().to_owned());
                     }
-                    let id = &facts["identity"];
-                    if let Some(name) = id["name"].as_str() {
-                        let s = |k: &str| id[k].as_str().unwrap_or_default().to_owned();
-                        a.identity = Some(crate::access::Identity {
-                            name: name.to_owned(),
-                            resource_group: s("resourceGroup"),
-                            subscription_id: s("subscriptionId"),
-                            client_id: id["clientId"].as_str().map(str::to_owned),
-                        });
+                    for r in strings(facts.get("managerRoles")) {
+                        let s = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
+                        a.manager_roles.insert((s("role"), s("scope")));
                     }
+                    a.identity = identity(&facts["identity"]);
+                    a.manager_identity = identity(&facts["managerIdentity"]);
                 }
             }
             Location::Runner {

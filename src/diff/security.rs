@@ -192,56 +192,19 @@ pub fn security_changes(
             expected: false,
         })
     };
-    let removed: Vec<&(String, String)> = old.roles.difference(&new.roles).collect();
-    let mut replaced = BTreeSet::new();
-    for (role, scope) in new.roles.difference(&old.roles) {
-        // Covered by a role at least as strong on a scope at least as wide: a narrowing.
-        let covered = removed
-            .iter()
-            .find(|(r, s)| contains_scope(s, scope) && role_rank(r) >= role_rank(role));
-        if let Some((r, s)) = covered {
-            replaced.insert((r.clone(), s.clone()));
-            push(
-                SecurityKind::RoleNarrowed,
-                format!("role narrowed from {r} on {s} to {role} on {scope}"),
-                revoke_role(old, r, s),
-            );
-            continue;
-        }
-        let was = removed.iter().find(|(r, s)| {
-            (contains_scope(scope, s) && role_rank(role) >= role_rank(r))
-                || (s == scope && role_rank(role) > role_rank(r))
-        });
-        match was {
-            Some((r, s)) => {
-                replaced.insert((r.clone(), s.clone()));
-                push(
-                    SecurityKind::RoleWidened,
-                    format!(
-                        "role widened from {r} on {s} to {role} on {scope} ({})",
-                        scope_kind(scope)
-                    ),
-                    None,
-                )
-            }
-            None => push(
-                SecurityKind::RoleAdded,
-                format!(
-                    "new role assignment: {role} on {scope} ({})",
-                    scope_kind(scope)
-                ),
-                None,
-            ),
-        }
+    for (kind, message, revocation) in
+        role_changes(&old.roles, &new.roles, old.identity.as_ref(), "")
+    {
+        push(kind, message, revocation);
     }
-    for (role, scope) in removed.into_iter().filter(|r| !replaced.contains(*r)) {
-        push(
-            SecurityKind::RoleRemoved,
-            format!(
-                "role assignment removed: {role} on {scope}: the stack deletes it on its next update; a plain deployment leaves it granted"
-            ),
-            revoke_role(old, role, scope),
-        );
+    // The runner manager's own identity (the Azure cache's SAS): its roles are reviewed the same way.
+    for (kind, message, revocation) in role_changes(
+        &old.manager_roles,
+        &new.manager_roles,
+        old.manager_identity.as_ref(),
+        "manager (cache identity): ",
+    ) {
+        push(kind, message, revocation);
     }
     for p in new.graph.difference(&old.graph) {
         push(
@@ -345,8 +308,8 @@ pub fn security_changes(
 
 /// `az role assignment delete` for one (role, scope) of the old identity: exact without the
 /// assignment's name, which ARM derives from the principal ID at deployment time.
-fn revoke_role(old: &Access, role: &str, scope: &str) -> Option<String> {
-    let id = old.identity.as_ref()?;
+fn revoke_role(id: Option<&crate::access::Identity>, role: &str, scope: &str) -> Option<String> {
+    let id = id?;
     Some(format!(
         "az role assignment delete --assignee {} --role '{role}' --scope {scope}",
         id.assignee()
@@ -363,6 +326,69 @@ fn revoke_graph(id: &crate::access::Identity, permission: &str) -> String {
         "az rest --method DELETE --url \"https://graph.microsoft.com/v1.0/servicePrincipals/$(az ad sp show --id {graph} --query id -o tsv)/appRoleAssignedTo/$(az rest --method GET --url https://graph.microsoft.com/v1.0/servicePrincipals/{principal}/appRoleAssignments --query \"value[?appRoleId=='$(az ad sp show --id {graph} --query \"appRoles[?value=='{permission}'].id | [0]\" -o tsv)'].id | [0]\" -o tsv)\"",
         principal = id.principal_lookup(),
     )
+}
+
+/// Role changes between two sets of (role, scope), for the identity `who` names ("" for the
+/// job identity).
+fn role_changes(
+    old: &BTreeSet<(String, String)>,
+    new: &BTreeSet<(String, String)>,
+    old_id: Option<&crate::access::Identity>,
+    who: &str,
+) -> Vec<(SecurityKind, String, Option<String>)> {
+    let mut out = Vec::new();
+    let removed: Vec<&(String, String)> = old.difference(new).collect();
+    let mut replaced = BTreeSet::new();
+    for (role, scope) in new.difference(old) {
+        // Covered by a role at least as strong on a scope at least as wide: a narrowing.
+        let covered = removed
+            .iter()
+            .find(|(r, s)| contains_scope(s, scope) && role_rank(r) >= role_rank(role));
+        if let Some((r, s)) = covered {
+            replaced.insert((r.clone(), s.clone()));
+            out.push((
+                SecurityKind::RoleNarrowed,
+                format!("{who}role narrowed from {r} on {s} to {role} on {scope}"),
+                revoke_role(old_id, r, s),
+            ));
+            continue;
+        }
+        let was = removed.iter().find(|(r, s)| {
+            (contains_scope(scope, s) && role_rank(role) >= role_rank(r))
+                || (s == scope && role_rank(role) > role_rank(r))
+        });
+        match was {
+            Some((r, s)) => {
+                replaced.insert((r.clone(), s.clone()));
+                out.push((
+                    SecurityKind::RoleWidened,
+                    format!(
+                        "{who}role widened from {r} on {s} to {role} on {scope} ({})",
+                        scope_kind(scope)
+                    ),
+                    None,
+                ))
+            }
+            None => out.push((
+                SecurityKind::RoleAdded,
+                format!(
+                    "{who}new role assignment: {role} on {scope} ({})",
+                    scope_kind(scope)
+                ),
+                None,
+            )),
+        }
+    }
+    for (role, scope) in removed.into_iter().filter(|r| !replaced.contains(*r)) {
+        out.push((
+            SecurityKind::RoleRemoved,
+            format!(
+                "{who}role assignment removed: {role} on {scope}: the stack deletes it on its next update; a plain deployment leaves it granted"
+            ),
+            revoke_role(old_id, role, scope),
+        ));
+    }
+    out
 }
 
 #[cfg(test)]

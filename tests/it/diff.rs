@@ -400,3 +400,41 @@ fn a_chart_version_bump_shows_as_a_change_of_the_release() {
     assert!(text.contains("        ~ HelmRelease/gitlab-tf/ascode-ss-tf\n            .spec.chart.spec.version: \"0.86.0\" → \"0.85.0\""), "{text}");
     assert_eq!(text.matches("~ HelmRelease/").count(), 3, "{text}");
 }
+
+/// A cache on a runner with separate accounts gives its manager an identity with storage
+/// roles: a widening, reviewed like the job identity's roles (exit 3).
+#[test]
+fn a_managers_cache_identity_is_a_reviewed_widening() {
+    let spec = std::fs::read_to_string(root().join("fixtures/ascode/runners.yaml"))
+        .unwrap()
+        .replacen(
+            "    resources:\n      requests: {cpu: 500m, memory: 1Gi}\n",
+            "    cache:\n      storageAccountId: /subscriptions/9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d/resourceGroups/rg-weu-ss-cache/providers/Microsoft.Storage/storageAccounts/stweusscache\n      container: runner-cache\n      managerClientId: 4b3a2918-0f7e-4d6c-9b5a-483726150f4e\n    resources:\n      requests: {cpu: 500m, memory: 1Gi}\n",
+            1,
+        );
+    let dir = edited_checkout("cache-identity", "fixtures/ascode/runners.yaml");
+    std::fs::write(dir.join("fixtures/ascode/runners.yaml"), spec).unwrap();
+    let (code, stdout, _) = diff_in(&dir, &["fixtures/ascode/runners.yaml", "--format", "json"]);
+    assert_eq!(code, 3, "{stdout}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let messages: Vec<&str> = report["security"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["runner"] == "images")
+        .map(|s| s["message"].as_str().unwrap())
+        .collect();
+    let account = "/subscriptions/9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d/resourceGroups/rg-weu-ss-cache/providers/Microsoft.Storage/storageAccounts/stweusscache";
+    assert_eq!(
+        messages,
+        [
+            format!(
+                "manager (cache identity): new role assignment: Storage Blob Data Contributor on {account} (resource)"
+            ),
+            format!(
+                "manager (cache identity): new role assignment: Storage Blob Delegator on {account} (resource)"
+            ),
+        ],
+        "{stdout}"
+    );
+}

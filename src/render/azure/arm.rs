@@ -435,10 +435,25 @@ fn access_summary(env: &Environment) -> Json {
         if let Some(id) = &r.client_id {
             identity["clientId"] = json!(id);
         }
-        runners.insert(
-            r.key.clone(),
-            json!({"roles": roles, "graphPermissions": graph, "identity": identity}),
-        );
+        let mut facts = json!({"roles": roles, "graphPermissions": graph, "identity": identity});
+        // The manager's cache identity, when it has one: reviewed like the job identity.
+        if let Some(c) = &r.cache_identity {
+            facts["managerRoles"] = c
+                .roles
+                .iter()
+                .map(|ra| json!({"role": ra.display_name(), "roleDefinitionId": ra.role_definition_id, "scope": ra.scope.id()}))
+                .collect();
+            let mut id = json!({
+                "name": r.names.cache_identity,
+                "resourceGroup": env.identity_resource_group,
+                "subscriptionId": env.identity_subscription_id,
+            });
+            if let Some(client) = &c.client_id {
+                id["clientId"] = json!(client);
+            }
+            facts["managerIdentity"] = id;
+        }
+        runners.insert(r.key.clone(), facts);
     }
     Json::Object(runners)
 }
