@@ -38,6 +38,53 @@ pub(super) fn collisions(envs: &[Environment], map: &SourceMap, diags: &mut Vec<
                 }
             }
         }
+        // Template symbols, outputs and deployment names of different runners must differ, and
+        // ARM compares names case-insensitively: `node` with a cache identity
+        // (`nodeCacheClientId`, `ra-node_cache-…`) against runners `nodecache` or `node-cache`.
+        let mut symbols: BTreeMap<String, &str> = BTreeMap::new();
+        let mut reported = BTreeSet::new();
+        for r in &env.runners {
+            let n = &r.names;
+            let mut own: Vec<&str> = vec![
+                &n.identity_symbol,
+                &n.credential_symbol,
+                &n.client_id_output,
+                &n.principal_id_output,
+            ];
+            own.extend(
+                r.role_groups
+                    .iter()
+                    .flat_map(|g| [g.symbol.as_str(), g.deployment.as_str()]),
+            );
+            if let Some(c) = &r.cache_identity {
+                own.extend([
+                    n.cache_identity_symbol.as_str(),
+                    n.cache_credential_symbol.as_str(),
+                    n.cache_client_id_output.as_str(),
+                    n.cache_principal_id_output.as_str(),
+                ]);
+                own.extend(
+                    c.role_groups
+                        .iter()
+                        .flat_map(|g| [g.symbol.as_str(), g.deployment.as_str()]),
+                );
+            }
+            own.extend(r.graph.iter().map(|g| g.symbol.as_str()));
+            for name in own {
+                match symbols.insert(name.to_lowercase(), &r.key) {
+                    Some(first) if first != r.key && reported.insert((first, r.key.as_str())) => diags.push(collision(
+                        map,
+                        r,
+                        format!(
+                            "runners `{first}` and `{}` both derive the Azure template name `{name}` (ARM compares names case-insensitively)",
+                            r.key
+                        ),
+                        "rename one of the two runners",
+                    )),
+                    _ => {}
+                }
+            }
+        }
         // Jobs never share a namespace with a runner manager's token: whoever can create a pod
         // in a namespace can mount any Secret there (kubernetes.io/docs/concepts/configuration/
         // secret, "Information security for Secrets"), whatever RBAC says about `secrets`.
