@@ -4,6 +4,7 @@
 //! ```text
 //! <env>/kustomization.yaml            every Kubernetes file of the environment, in apply order
 //! <env>/PERMISSIONS.md                who can trigger each runner and what it can do
+//! <env>/secret-store.yaml             the Key Vault secret store runnergen renders
 //! <env>/<runner>/<file>               one runner (RunnerFile)
 //! <env>/azure/…                       the environment's Azure deployment (AzureFile)
 //! .runnergen-manifest.json            what runnergen owns (write::MANIFEST)
@@ -138,6 +139,11 @@ pub fn azure_file_in(env: &str, shard: Option<u32>, file: AzureFile) -> String {
 
 pub fn kustomization(env: &str) -> String {
     format!("{env}/kustomization.yaml")
+}
+
+/// The environment's Key Vault secret store and its service accounts.
+pub fn secret_store(env: &str) -> String {
+    format!("{env}/secret-store.yaml")
 }
 
 /// Who can trigger each runner of the environment and what it can do (PERMISSIONS.md).

@@ -50,7 +50,7 @@ impl Scope {
         }
     }
 
-    fn resource(id: &str) -> Scope {
+    pub(crate) fn resource(id: &str) -> Scope {
         let id = facts::parse_resource_id(id).expect("checked by spec");
         Scope::Resource {
             subscription_id: id.subscription_id,

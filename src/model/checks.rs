@@ -245,6 +245,22 @@ pub fn rollout_notes(
                 shards.len()
             ));
         }
+        if env.store.as_ref().is_some_and(|s| s.client_id.is_none()) {
+            let at = format!("/environments/{}/keyVault", spec::ptr_key(&env.key));
+            notes.push(
+                Diagnostic::note(
+                    "N003",
+                    spec::key_pos(map, &at),
+                    at,
+                    format!(
+                        "environment `{}`: the Key Vault store waits for its managed identity's client ID (output `{}`), so secret-store.yaml is held back",
+                        env.key,
+                        super::store::CLIENT_ID_OUTPUT
+                    ),
+                )
+                .hint(hint.clone()),
+            );
+        }
         let waiting: Vec<&Runner> = env.runners.iter().filter(|r| !r.ready()).collect();
         if waiting.is_empty() {
             continue;

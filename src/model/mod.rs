@@ -11,6 +11,9 @@ mod azure;
 mod checks;
 mod outputs;
 mod runner;
+pub mod store;
+
+pub use store::Store;
 
 pub use outputs::Files;
 
@@ -118,6 +121,8 @@ pub struct Environment {
     pub shard: Option<u32>,
     /// Sorted by key.
     pub runners: Vec<Runner>,
+    /// The Key Vault secret store runnergen renders for the environment (in its first shard).
+    pub store: Option<Store>,
 }
 
 /// Identities per Azure deployment. An ARM template holds at most 64 outputs (two per identity:
@@ -134,18 +139,23 @@ impl Environment {
     /// A runner with a cache identity counts twice: its manager's identity adds two outputs.
     pub fn shards(&self) -> Vec<Environment> {
         let weight = |r: &Runner| 1 + usize::from(r.cache_identity.is_some());
-        if self.runners.iter().map(weight).sum::<usize>() <= SHARD_SIZE {
+        let store = usize::from(self.store.is_some());
+        if store + self.runners.iter().map(weight).sum::<usize>() <= SHARD_SIZE {
             return vec![self.clone()];
         }
-        let mut groups: Vec<Vec<Runner>> = Vec::new();
-        let mut used = SHARD_SIZE;
+        // The store's identity goes into the first shard.
+        let mut groups: Vec<Vec<Runner>> = vec![Vec::new()];
+        let mut used = store;
         for r in &self.runners {
             if used + weight(r) > SHARD_SIZE {
                 groups.push(Vec::new());
                 used = 0;
             }
             used += weight(r);
-            groups.last_mut().expect("pushed above").push(r.clone());
+            groups
+                .last_mut()
+                .expect("one group at least")
+                .push(r.clone());
         }
         groups
             .into_iter()
@@ -154,6 +164,7 @@ impl Environment {
                 runners,
                 deployments: Deployments::new(&self.key, Some(n)),
                 shard: Some(n),
+                store: if n == 1 { self.store.clone() } else { None },
                 ..self.clone()
             })
             .collect()
@@ -460,7 +471,8 @@ fn environment(
             runner::resolve(input, map, diags)
         })
         .collect();
-    Environment {
+    let mut env = Environment {
+        store: None,
         key: ek.to_owned(),
         long_name: e.long_name.clone(),
         region_code: e.region_code.clone(),
@@ -478,5 +490,7 @@ fn environment(
         deployments: Deployments::new(ek, None),
         shard: None,
         runners,
-    }
+    };
+    env.store = store::resolve(s, ek, e, &env, &outputs, map, diags);
+    env
 }

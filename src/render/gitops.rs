@@ -172,8 +172,10 @@ fn render_chart_repository(cx: EnvCx, tree: &mut Tree) -> Result<Option<String>,
 pub fn render_kustomization(cx: EnvCx, tree: &mut Tree) -> Result<(), RenderError> {
     let (fleet, env, source) = (cx.fleet, cx.env, cx.source);
     let repository = render_chart_repository(cx, tree)?;
+    let store = super::kubernetes::render_store(cx, tree)?;
     let resources: Vec<String> = repository
         .into_iter()
+        .chain(store)
         .chain(env.ready_runners().flat_map(|r| kubernetes_files(fleet, r)))
         .collect();
     if resources.is_empty() {

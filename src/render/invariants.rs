@@ -69,6 +69,35 @@ pub fn check(fleet: &Fleet, tree: &Tree) -> Result<(), RenderError> {
             federated_credentials(&arm, &mut fics);
         }
 
+        // The Key Vault store: every account it signs in with carries its identity's client ID
+        // and is the subject of one of its credentials, with the cluster's issuer.
+        if let Some(store) = &env.store
+            && let Some(text) = tree.get_str(&layout::secret_store(&env.key))
+        {
+            let docs = crate::readback::yaml_values(text)
+                .map_err(|e| RenderError::Invariant(format!("secret-store.yaml: {e}")))?;
+            for sa in docs.iter().filter(|d| d["kind"] == "ServiceAccount") {
+                let subject = format!(
+                    "system:serviceaccount:{}:{}",
+                    sa["metadata"]["namespace"].as_str().unwrap_or_default(),
+                    sa["metadata"]["name"].as_str().unwrap_or_default()
+                );
+                let trusted = fics
+                    .iter()
+                    .filter(|(issuer, s, _)| *s == subject && *issuer == env.oidc_issuer_url)
+                    .count();
+                if trusted != 1
+                    || sa["metadata"]["annotations"][facts::WI_CLIENT_ID_ANNOTATION].as_str()
+                        != store.client_id.as_deref()
+                {
+                    return fail(format!(
+                        "{}: `{subject}` lacks the store identity's client ID or its one credential",
+                        layout::secret_store(&env.key)
+                    ));
+                }
+            }
+        }
+
         for r in &env.runners {
             // The issuer is byte-identical everywhere; each runner's subject has exactly one credential.
             let mine: Vec<_> = fics

@@ -1,7 +1,7 @@
 //! Kubernetes objects of one runner, built from `k8s-openapi` types (ExternalSecret, a CRD,
 //! from a small typed struct): Namespace, ServiceAccounts, RBAC and the token ExternalSecret.
 
-use super::{Cx, RenderError, yaml_file};
+use super::{Cx, EnvCx, RenderError, yaml_file};
 use crate::facts;
 use crate::layout::RunnerFile;
 use crate::model::{Runner, TokenSource};
@@ -320,6 +320,115 @@ pub fn render(cx: Cx, tree: &mut Tree) -> Result<(), RenderError> {
         )?;
     }
     Ok(())
+}
+
+/// The environment's Key Vault secret store (`model::Store`), once its identity's client ID is
+/// known: the service account(s) ESO signs in with (annotated with the store identity's client
+/// ID, Azure Workload Identity), and the store. Returns its path relative to the environment's
+/// folder, for kustomization.yaml.
+pub fn render_store(cx: EnvCx, tree: &mut Tree) -> Result<Option<String>, RenderError> {
+    let (env, source) = (cx.env, cx.source);
+    let Some(store) = &env.store else {
+        return Ok(None);
+    };
+    let Some(client_id) = &store.client_id else {
+        return Ok(None);
+    };
+    let labels: BTreeMap<String, String> = [
+        ("app.kubernetes.io/managed-by", "runnergen"),
+        ("app.kubernetes.io/part-of", "gitlab-runner"),
+        ("runnergen.dev/environment", env.key.as_str()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let ready: std::collections::BTreeSet<&str> = env
+        .ready_runners()
+        .map(|r| r.names.namespace.as_str())
+        .collect();
+    // A SecretStore's account is in a runner's namespace, which exists once the runner is ready.
+    let credentials: Vec<_> = store
+        .credentials
+        .iter()
+        .filter(|c| {
+            store.kind == StoreKind::ClusterSecretStore || ready.contains(c.namespace.as_str())
+        })
+        .collect();
+    let mut docs: Vec<serde_json::Value> = Vec::new();
+    for c in &credentials {
+        docs.push(to_value(&ServiceAccount {
+            metadata: ObjectMeta {
+                name: Some(c.service_account.clone()),
+                namespace: Some(c.namespace.clone()),
+                labels: Some(labels.clone()),
+                // The tenant ID is given here and not in the store: ESO refuses one given in
+                // both places (reference gitops-day2.md §2).
+                annotations: Some(
+                    [
+                        (facts::WI_CLIENT_ID_ANNOTATION.to_owned(), client_id.clone()),
+                        (
+                            facts::WI_TENANT_ID_ANNOTATION.to_owned(),
+                            env.tenant_id.clone(),
+                        ),
+                    ]
+                    .into_iter()
+                    .collect(),
+                ),
+                ..Default::default()
+            },
+            ..Default::default()
+        }));
+    }
+    // external-secrets.io/v1 azurekv with authType WorkloadIdentity and a referenced account;
+    // every field the CRD defaults is written (environmentType, useAzureSDK).
+    let provider = |c: &crate::model::store::Credential, namespaced: bool| {
+        let mut sa = serde_json::json!({ "name": c.service_account });
+        if namespaced {
+            sa["namespace"] = serde_json::json!(c.namespace);
+        }
+        serde_json::json!({
+            "azurekv": {
+                "authType": "WorkloadIdentity",
+                "vaultUrl": store.vault_url,
+                "serviceAccountRef": sa,
+                "environmentType": "PublicCloud",
+                "useAzureSDK": false,
+            }
+        })
+    };
+    match store.kind {
+        StoreKind::ClusterSecretStore => {
+            let c = credentials[0];
+            docs.push(serde_json::json!({
+                "apiVersion": "external-secrets.io/v1",
+                "kind": "ClusterSecretStore",
+                "metadata": { "name": store.name, "labels": labels },
+                "spec": {
+                    "provider": provider(c, true),
+                    // Only the runners' manager namespaces may read through it: never a job
+                    // namespace, never another workload (ESO client_manager.go: an ExternalSecret
+                    // elsewhere is refused).
+                    "conditions": [{ "namespaces": store.namespaces }],
+                },
+            }));
+        }
+        StoreKind::SecretStore => {
+            for c in &credentials {
+                docs.push(serde_json::json!({
+                    "apiVersion": "external-secrets.io/v1",
+                    "kind": "SecretStore",
+                    "metadata": { "name": store.name, "namespace": c.namespace, "labels": labels },
+                    "spec": { "provider": provider(c, false) },
+                }));
+            }
+        }
+    }
+    if docs.is_empty() {
+        return Ok(None);
+    }
+    let path = crate::layout::secret_store(&env.key);
+    tree.insert(path.clone(), yaml_file(source, &docs))?;
+    Ok(Some(crate::layout::env_relative(&path)))
 }
 
 fn to_value<T: Serialize>(v: &T) -> serde_json::Value {

@@ -144,6 +144,35 @@ pub fn check(spec: &Spec, map: &SourceMap, env_keys: &BTreeSet<String>) -> Vec<D
                 "copy it from `az aks show -g <rg> -n <cluster> --query oidcIssuerProfile.issuerUrl -o tsv`".into(),
             );
         }
+        if let Some(kv) = &env.key_vault {
+            let kp = format!("{ep}/keyVault");
+            if let Some(alias) = &kv.subscription
+                && !env.subscriptions.contains_key(alias)
+            {
+                unknown_alias(&mut cx, &format!("{kp}/subscription"), alias, env);
+            }
+            if let Some(rg) = &kv.resource_group
+                && !facts::is_resource_group(rg)
+            {
+                cx.err(
+                    "E005",
+                    &format!("{kp}/resourceGroup"),
+                    format!("`{rg}` is not a valid resource group name"),
+                    "1–90 letters, digits, `-`, `_`, `.`, `(` or `)`, not ending in `.`".into(),
+                );
+            }
+            if let Some(c) = &kv.store_client_id
+                && !facts::is_guid(c)
+            {
+                cx.err(
+                    "E012",
+                    &format!("{kp}/storeClientId"),
+                    format!("`{c}` is not a GUID"),
+                    "use the `_keyVaultStoreClientId` output of the environment's Azure deployment"
+                        .into(),
+                );
+            }
+        }
         if uses_key_vault && env.key_vault.is_none() {
             cx.err_key(
                 "E003",

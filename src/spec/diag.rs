@@ -183,6 +183,10 @@ pub const CODES: &[(&str, &str)] = &[
         "E018",
         "an acknowledgement names no lint rule, or gives no reason",
     ),
+    (
+        "E019",
+        "the Key Vault store would need more federated credentials than Azure allows",
+    ),
     ("E020", "a derived name is invalid where it is used"),
     ("E021", "two runners derive the same name"),
     ("E022", "naming template uses an unknown placeholder"),
@@ -207,5 +211,9 @@ pub const CODES: &[(&str, &str)] = &[
     (
         "N002",
         "an acknowledgement matches no lint finding on its runner",
+    ),
+    (
+        "N003",
+        "the Key Vault store waits for its managed identity's client ID (phase 1)",
     ),
 ];

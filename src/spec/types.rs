@@ -219,6 +219,25 @@ pub struct ExternalSecretSource {
     /// How often the operator refreshes the Secret. Default `1h`.
     #[schemars(pattern(r"^[0-9]+(s|m|h)$"))]
     pub refresh_interval: Option<String>,
+    /// `rendered` (default): runnergen renders the store of each environment, with its own
+    /// managed identity reading the environment's Key Vault, open only to the runners' manager
+    /// namespaces. `existing`: the ExternalSecrets use a store the platform provides.
+    pub store: Option<StoreSource>,
+    /// Namespace of the ClusterSecretStore's service account (External Secrets Operator's own).
+    /// Default `external-secrets`.
+    #[schemars(pattern(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
+    pub store_namespace: Option<String>,
+}
+
+/// Who provides the secret store the ExternalSecrets read through.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreSource {
+    /// runnergen renders it (default).
+    #[default]
+    Rendered,
+    /// The platform provides it.
+    Existing,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
@@ -332,6 +351,14 @@ pub struct KeyVault {
     /// Key Vault name (3–24 characters).
     #[schemars(pattern(r"^[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$"), example = &"kv-weu-ss-gitlab")]
     pub name: String,
+    /// Subscription alias of the vault. Default: the identities' subscription.
+    pub subscription: Option<String>,
+    /// Resource group of the vault. Default: the identities' resource group.
+    pub resource_group: Option<String>,
+    /// Client ID of the rendered store's managed identity (output `_keyVaultStoreClientId` of the
+    /// environment's Azure deployment; or through `identityOutputs`). Until it is known the store
+    /// is not rendered.
+    pub store_client_id: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

@@ -224,7 +224,7 @@ fn validate_prints_lint_findings_one_line_each() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 12, "{err}");
     assert!(err.contains(
-        "fixtures/ascode/runners.yaml:45:25: warning[L002]: runner `tf`'s job pods are cluster-admin (high)\n"
+        "fixtures/ascode/runners.yaml:47:25: warning[L002]: runner `tf`'s job pods are cluster-admin (high)\n"
     ));
     assert!(err.ends_with(
         "11 lint findings (0 acknowledged): `runnergen lint fixtures/ascode/runners.yaml` says what to do\n"

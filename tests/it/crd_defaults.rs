@@ -88,6 +88,8 @@ fn no_custom_resource_is_changed_by_its_crd_defaults() {
         "HelmRelease",
         "HelmRepository",
         "Application",
+        "ClusterSecretStore",
+        "SecretStore",
     ] {
         assert!(
             checked.get(kind).copied().unwrap_or(0) > 0,

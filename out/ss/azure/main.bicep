@@ -92,6 +92,23 @@ module tf_ra_14c6ad8e 'modules/role-assignments-subscription.bicep' = {
   }
 }
 
+// The Key Vault secret store: Key Vault Secrets User on /subscriptions/9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d/resourceGroups/rg-weu-ss-gitlab/providers/Microsoft.KeyVault/vaults/kv-weu-ss-gitlab
+module _keyVaultStore_ra_2fdf0a82 'modules/role-assignments-key-vaults.bicep' = {
+  name: 'ra-_keyVaultStore-2fdf0a82'
+  scope: resourceGroup('9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d', 'rg-weu-ss-gitlab')
+  params: {
+    resourceName: 'kv-weu-ss-gitlab'
+    principalId: identities.outputs._keyVaultStorePrincipalId
+    roleDefinitionIds: [
+      '4633458b-17de-408a-b874-0445c86b69e6' // Key Vault Secrets User
+    ]
+  }
+}
+
+// The Key Vault secret store's identity.
+output _keyVaultStoreClientId string = identities.outputs._keyVaultStoreClientId
+output _keyVaultStorePrincipalId string = identities.outputs._keyVaultStorePrincipalId
+
 // Runner `images`.
 output imagesClientId string = identities.outputs.imagesClientId
 output imagesPrincipalId string = identities.outputs.imagesPrincipalId

@@ -5,7 +5,7 @@
 use super::GRAPH_EXTENSION_ALIAS;
 use super::GRAPH_EXTENSION_VERSION;
 use crate::facts;
-use crate::model::{Environment, ModuleKind, RoleGroup, Runner};
+use crate::model::{Environment, ModuleKind, RoleGroup};
 use crate::render::{RenderError, header};
 use serde_json::{Map, Value as Json, json};
 
@@ -75,6 +75,22 @@ pub fn main(env: &Environment, source: &str) -> Json {
         for output in ids {
             outputs.insert(
                 output.clone(),
+                json!({"type": "string", "value": identities_output(env, output)}),
+            );
+        }
+    }
+    if let Some(store) = &env.store {
+        for g in &store.role_groups {
+            resources.push(role_deployment(
+                env,
+                store.principal_id_output,
+                g,
+                &identities_id,
+            ));
+        }
+        for output in [store.client_id_output, store.principal_id_output] {
+            outputs.insert(
+                output.to_owned(),
                 json!({"type": "string", "value": identities_output(env, output)}),
             );
         }
@@ -177,7 +193,7 @@ fn identities_template(env: &Environment) -> Json {
         // previous runner's.
         let fic = identity(
             env,
-            r,
+            &r.oidc_issuer_url,
             &job,
             previous_fic.as_deref(),
             &mut resources,
@@ -194,7 +210,46 @@ fn identities_template(env: &Environment) -> Json {
                 client_id_output: &n.cache_client_id_output,
                 principal_id_output: &n.cache_principal_id_output,
             };
-            identity(env, r, &cache, None, &mut resources, &mut outputs);
+            identity(
+                env,
+                &r.oidc_issuer_url,
+                &cache,
+                None,
+                &mut resources,
+                &mut outputs,
+            );
+        }
+    }
+    if let Some(store) = &env.store {
+        // Several credentials under one identity: each waits for the one before it.
+        let mut previous: Option<String> = None;
+        for (i, c) in store.credentials.iter().enumerate() {
+            let decl = IdentityDecl {
+                purpose: "Reads the runner tokens for External Secrets Operator",
+                identity: &store.identity,
+                credential: &c.name,
+                subject: &c.subject,
+                client_id_output: store.client_id_output,
+                principal_id_output: store.principal_id_output,
+            };
+            let fic = if i == 0 {
+                identity(
+                    env,
+                    &env.oidc_issuer_url,
+                    &decl,
+                    None,
+                    &mut resources,
+                    &mut outputs,
+                )
+            } else {
+                credential(
+                    &env.oidc_issuer_url,
+                    &decl,
+                    previous.as_deref(),
+                    &mut resources,
+                )
+            };
+            previous = Some(fic);
         }
     }
     json!({
@@ -208,7 +263,7 @@ fn identities_template(env: &Environment) -> Json {
 /// Adds one identity, its credential and its outputs; returns the credential's resource ID.
 fn identity(
     env: &Environment,
-    r: &Runner,
+    issuer: &str,
     d: &IdentityDecl,
     after: Option<&str>,
     resources: &mut Vec<Json>,
@@ -228,6 +283,29 @@ fn identity(
         // The 2024-11-30 schema requires `properties` (azure-resource-manager-schemas).
         "properties": {},
     }));
+    for (output, property) in [
+        (d.client_id_output, "clientId"),
+        (d.principal_id_output, "principalId"),
+    ] {
+        outputs.insert(
+            output.to_owned(),
+            json!({
+                "type": "string",
+                "value": format!("[reference({identity_id}, '{}').{property}]", facts::API_IDENTITY),
+            }),
+        );
+    }
+    credential(issuer, d, after, resources)
+}
+
+/// Adds the federated credential `d` names under its identity; returns its resource ID.
+fn credential(
+    issuer: &str,
+    d: &IdentityDecl,
+    after: Option<&str>,
+    resources: &mut Vec<Json>,
+) -> String {
+    let identity_id = format!("resourceId('{TYPE_IDENTITY}', {})", arm_str(d.identity));
     // Child names are `<parent>/<child>`, emitted as format() like Bicep does: the schema's
     // name pattern rejects a literal with '/' (azure.md §4/§6).
     let mut depends = vec![format!("[{identity_id}]")];
@@ -243,24 +321,12 @@ fn identity(
             arm_str(d.credential)
         ),
         "properties": {
-            "issuer": arm_literal(&r.oidc_issuer_url),
+            "issuer": arm_literal(issuer),
             "subject": arm_literal(d.subject),
             "audiences": [facts::FIC_AUDIENCE],
         },
         "dependsOn": depends,
     }));
-    for (output, property) in [
-        (d.client_id_output, "clientId"),
-        (d.principal_id_output, "principalId"),
-    ] {
-        outputs.insert(
-            output.to_owned(),
-            json!({
-                "type": "string",
-                "value": format!("[reference({identity_id}, '{}').{property}]", facts::API_IDENTITY),
-            }),
-        );
-    }
     format!(
         "resourceId('{TYPE_FIC}', {}, {})",
         arm_str(d.identity),

@@ -75,12 +75,18 @@ pub fn render(cx: EnvCx, tree: &mut Tree) -> Result<(), RenderError> {
 
 /// The kinds of role-assignment module the environment's role groups use: one module file each.
 fn module_kinds(env: &Environment) -> BTreeSet<ModuleKind> {
+    let store = env
+        .store
+        .iter()
+        .flat_map(|s| &s.role_groups)
+        .map(|g| g.kind);
     env.runners
         .iter()
         .flat_map(|r| {
             let cache = r.cache_identity.iter().flat_map(|c| &c.role_groups);
             r.role_groups.iter().chain(cache).map(|g| g.kind)
         })
+        .chain(store)
         .collect()
 }
 

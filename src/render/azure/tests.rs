@@ -135,6 +135,11 @@ fn model_pairs(env: &model::Environment) -> BTreeSet<(String, String)> {
                 .chain(r.cache_identity.iter().flat_map(|c| &c.roles))
         })
         .map(|ra| (ra.scope.id().to_lowercase(), ra.role_definition_id.clone()))
+        .chain(env.store.iter().flat_map(|s| &s.role_groups).flat_map(|g| {
+            g.roles
+                .iter()
+                .map(|r| (g.scope_id.to_lowercase(), r.id.clone()))
+        }))
         .collect()
 }
 
@@ -296,6 +301,8 @@ fn writes_the_expected_files() {
             "ss/azure/main.bicep",
             "ss/azure/main.json",
             "ss/azure/modules/identities.bicep",
+            // The Key Vault store's Key Vault Secrets User on the vault.
+            "ss/azure/modules/role-assignments-key-vaults.bicep",
             "ss/azure/modules/role-assignments-registries.bicep",
             "ss/azure/modules/role-assignments-resource-group.bicep",
             "ss/azure/modules/role-assignments-subscription.bicep",
@@ -516,12 +523,14 @@ fn every_runner_has_an_identity_and_a_serial_federated_credential() {
                 assert!(bicep.contains(&needle), "identities.bicep lacks {needle:?}");
             }
         }
-        // A runner's identity, and its manager's cache identity where it has one.
+        // A runner's identity, and its manager's cache identity where it has one; the Key
+        // Vault store's credentials.
         let identities = e.runners.len()
             + e.runners
                 .iter()
                 .filter(|r| r.cache_identity.is_some())
-                .count();
+                .count()
+            + e.store.as_ref().map_or(0, |s| s.credentials.len());
         assert_eq!(
             bicep
                 .matches("      'api://AzureADTokenExchange'\n")
@@ -530,7 +539,7 @@ fn every_runner_has_an_identity_and_a_serial_federated_credential() {
         );
         assert_eq!(
             bicep.matches("  dependsOn: [\n").count(),
-            e.runners.len() - 1,
+            e.runners.len() - 1 + e.store.as_ref().map_or(0, |s| s.credentials.len() - 1),
             "FIC chain"
         );
         assert_eq!(

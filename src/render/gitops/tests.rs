@@ -144,7 +144,8 @@ fn plain_renders_no_installer() {
             .any(|p| p.ends_with("helmrelease.yaml") || p.ends_with("application.yaml"))
     );
     let k = &docs(&t, "ss/kustomization.yaml")[0];
-    assert_eq!(k["resources"].as_array().unwrap().len(), 12);
+    // The Key Vault store, then each runner's four files.
+    assert_eq!(k["resources"].as_array().unwrap().len(), 13);
 }
 
 #[test]
@@ -169,5 +170,6 @@ fn kustomization_lists_every_kubernetes_file_and_nothing_else() {
         }
     }
     assert!(!listed.iter().any(|p| p.ends_with("values.yaml")));
-    assert_eq!(listed.len(), 15);
+    assert_eq!(listed[0], "secret-store.yaml");
+    assert_eq!(listed.len(), 16);
 }

@@ -197,3 +197,155 @@ fn namespace_access_is_a_narrow_role_in_the_job_namespace() {
     assert_eq!(binding["subjects"][0]["namespace"], "gitlab-deploy-jobs");
     assert!(!rbac.iter().any(|d| d["roleRef"]["name"] == "edit"));
 }
+
+/// The Key Vault store runnergen renders: a ClusterSecretStore open to the runners' manager
+/// namespaces only (never a job namespace), signing in as its own identity through an account
+/// in ESO's namespace, with every CRD default written.
+#[test]
+fn the_cluster_secret_store_is_fenced_to_the_managers_namespaces() {
+    let t = seed();
+    let docs = docs(&t, "ss/secret-store.yaml");
+    let sa = docs.iter().find(|d| d["kind"] == "ServiceAccount").unwrap();
+    assert_eq!(sa["metadata"]["namespace"], "external-secrets");
+    assert_eq!(
+        sa["metadata"]["annotations"]["azure.workload.identity/client-id"],
+        "2e1d0c9b-8a7f-4e6d-9c5b-4a3928171605"
+    );
+    let store = docs
+        .iter()
+        .find(|d| d["kind"] == "ClusterSecretStore")
+        .unwrap();
+    assert_eq!(store["metadata"]["name"], "azure-key-vault");
+    assert_eq!(
+        store["spec"]["conditions"],
+        serde_json::json!([{"namespaces": ["gitlab-images", "gitlab-packer", "gitlab-tf"]}])
+    );
+    let kv = &store["spec"]["provider"]["azurekv"];
+    assert_eq!(kv["authType"], "WorkloadIdentity");
+    assert_eq!(kv["vaultUrl"], "https://kv-weu-ss-gitlab.vault.azure.net");
+    assert_eq!(
+        kv["serviceAccountRef"],
+        serde_json::json!({"name": "runnergen-key-vault", "namespace": "external-secrets"})
+    );
+    assert!(
+        kv.get("tenantId").is_none(),
+        "ESO refuses a tenant ID in both places"
+    );
+    // The store's identity reads the vault, and nothing else.
+    let main: Value = serde_json::from_str(t.get_str("ss/azure/main.json").unwrap()).unwrap();
+    let summary = main.to_string();
+    assert!(summary.contains("weu-ss-msi-runnergen-key-vault"));
+    assert!(summary.contains("system:serviceaccount:external-secrets:runnergen-key-vault"));
+    let deployment = main["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| {
+            d["name"]
+                .as_str()
+                .unwrap()
+                .starts_with("ra-_keyVaultStore-")
+        })
+        .unwrap();
+    assert_eq!(
+        deployment["properties"]["parameters"]["roleDefinitionIds"]["value"],
+        serde_json::json!(["4633458b-17de-408a-b874-0445c86b69e6"])
+    );
+    assert_eq!(deployment["resourceGroup"], "rg-weu-ss-gitlab");
+    assert_eq!(
+        deployment["properties"]["parameters"]["resourceName"]["value"],
+        "kv-weu-ss-gitlab"
+    );
+}
+
+/// `storeKind: SecretStore` renders the store it points at, in each ready runner's manager
+/// namespace, each with an account of its own namespace and a credential for it.
+#[test]
+fn secret_stores_are_rendered_per_manager_namespace() {
+    let t = crate::testing::render("fixtures/two-envs/runners.yaml");
+    let docs = docs(&t, "dev/secret-store.yaml");
+    let stores: Vec<(&str, &str)> = docs
+        .iter()
+        .filter(|d| d["kind"] == "SecretStore")
+        .map(|d| {
+            (
+                d["metadata"]["namespace"].as_str().unwrap(),
+                d["spec"]["provider"]["azurekv"]["serviceAccountRef"]["name"]
+                    .as_str()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        stores,
+        [
+            ("gitlab-deploy-dev", "runnergen-key-vault"),
+            ("gitlab-images-dev", "runnergen-key-vault")
+        ]
+    );
+    let main = t.get_str("dev/azure/main.json").unwrap();
+    for ns in ["gitlab-deploy-dev", "gitlab-images-dev", "gitlab-lint-dev"] {
+        assert!(main.contains(&format!(
+            "\"subject\": \"system:serviceaccount:{ns}:runnergen-key-vault\""
+        )));
+    }
+}
+
+/// `store: existing` keeps the platform's store: nothing rendered for it, in Kubernetes or
+/// Azure; a vault elsewhere is where the store identity's role goes.
+#[test]
+fn an_existing_store_is_not_rendered_and_the_vault_can_live_elsewhere() {
+    let text = crate::testing::read("fixtures/ascode/runners.yaml");
+    let existing = text.replacen(
+        "\nchart:\n",
+        "\ntokenSource:\n  externalSecret:\n    store: existing\nchart:\n",
+        1,
+    );
+    assert_ne!(existing, text);
+    let t = crate::compile("fleet.yaml", &existing).unwrap();
+    assert!(t.get("ss/secret-store.yaml").is_none());
+    assert!(
+        !t.get_str("ss/azure/main.json")
+            .unwrap()
+            .contains("runnergen-key-vault")
+    );
+
+    let elsewhere = text.replacen(
+        "      name: kv-weu-ss-gitlab\n",
+        "      name: kv-weu-ss-gitlab\n      subscription: platform\n      resourceGroup: rg-weu-ss-kv\n",
+        1,
+    );
+    let t = crate::compile("fleet.yaml", &elsewhere).unwrap();
+    let main: Value = serde_json::from_str(t.get_str("ss/azure/main.json").unwrap()).unwrap();
+    let d = main["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| {
+            d["name"]
+                .as_str()
+                .unwrap()
+                .starts_with("ra-_keyVaultStore-")
+        })
+        .unwrap();
+    assert_eq!(d["resourceGroup"], "rg-weu-ss-kv");
+}
+
+/// SecretStores need one credential each on the store's identity; Azure allows 20 (E019).
+#[test]
+fn more_secret_stores_than_azure_allows_credentials_is_an_error() {
+    let text = crate::testing::read("fixtures/fleet-50/runners.yaml").replacen(
+        "gitlab:\n",
+        "tokenSource:\n  externalSecret:\n    storeKind: SecretStore\ngitlab:\n",
+        1,
+    );
+    let diags = crate::compile::resolve(&text, &crate::compile::no_files)
+        .err()
+        .expect("refused");
+    assert!(
+        diags.iter().any(|d| d.code == "E019"
+            && d.message
+                .contains("25 SecretStores would need 25 federated credentials")),
+        "{diags:?}"
+    );
+}

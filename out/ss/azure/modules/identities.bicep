@@ -105,3 +105,31 @@ resource tfCredential 'Microsoft.ManagedIdentity/userAssignedIdentities/federate
 
 output tfClientId string = tfIdentity.properties.clientId
 output tfPrincipalId string = tfIdentity.properties.principalId
+
+// The Key Vault secret store's identity (External Secrets Operator, workload identity): it reads
+// the runner tokens for the runners' manager namespaces only.
+resource _keyVaultStoreIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2024-11-30' = {
+  name: 'weu-ss-msi-runnergen-key-vault'
+  location: 'westeurope'
+  tags: {
+    purpose: 'Reads the runner tokens for External Secrets Operator'
+    managedBy: 'runnergen'
+    environment: 'ss'
+  }
+  properties: {}
+}
+
+resource _keyVaultStoreCredential 'Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials@2024-11-30' = {
+  parent: _keyVaultStoreIdentity
+  name: 'runnergen-key-vault'
+  properties: {
+    issuer: 'https://westeurope.oic.prod-aks.azure.com/3f2b7c1e-4a5d-4e8f-9b0a-1c2d3e4f5a6b/5d4c3b2a-1f0e-4d9c-8b7a-6f5e4d3c2b1a/'
+    subject: 'system:serviceaccount:external-secrets:runnergen-key-vault'
+    audiences: [
+      'api://AzureADTokenExchange'
+    ]
+  }
+}
+
+output _keyVaultStoreClientId string = _keyVaultStoreIdentity.properties.clientId
+output _keyVaultStorePrincipalId string = _keyVaultStoreIdentity.properties.principalId

@@ -1,0 +1,186 @@
+//! The environment's Key Vault secret store, when runnergen renders it
+//! (`tokenSource.externalSecret.store: rendered`, the default): External Secrets Operator's
+//! Azure Key Vault provider with workload identity (reference gitops-day2.md §2: `authType:
+//! WorkloadIdentity`, `serviceAccountRef`), a managed identity of its own with Key Vault
+//! Secrets User on the vault only, and, for a ClusterSecretStore, `spec.conditions` naming the
+//! runners' manager namespaces only, so neither job pods nor anything else in the cluster can
+//! read the runners' tokens through it.
+
+use super::{Environment, azure};
+use crate::facts;
+use crate::spec::yaml::SourceMap;
+use crate::spec::{self, Diagnostic, StoreKind, types as t};
+use serde::Serialize;
+
+/// The names the store's Azure identity uses in the templates. They start with `_`, which no
+/// runner's symbol does (runner keys start with a letter), so they never meet a runner's.
+pub const SYMBOL: &str = "_keyVaultStore";
+pub const CLIENT_ID_OUTPUT: &str = "_keyVaultStoreClientId";
+pub const PRINCIPAL_ID_OUTPUT: &str = "_keyVaultStorePrincipalId";
+
+/// One federated credential of the store's identity: the service account ESO signs in with.
+#[derive(Clone, Debug, Serialize)]
+pub struct Credential {
+    pub name: String,
+    pub symbol: String,
+    pub service_account: String,
+    pub namespace: String,
+    pub subject: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Store {
+    pub kind: StoreKind,
+    pub name: String,
+    /// `https://<vault>.vault.azure.net` (Azure public cloud).
+    pub vault_url: String,
+    pub vault_id: String,
+    pub identity: String,
+    pub identity_symbol: String,
+    pub client_id_output: &'static str,
+    pub principal_id_output: &'static str,
+    /// One for a ClusterSecretStore; one per runner for SecretStores (in each manager namespace).
+    pub credentials: Vec<Credential>,
+    /// The runners' manager namespaces: the ClusterSecretStore's `conditions`.
+    pub namespaces: Vec<String>,
+    pub client_id: Option<String>,
+    #[serde(skip)]
+    pub client_id_at: Option<String>,
+    pub role_groups: Vec<azure::RoleGroup>,
+}
+
+/// The store of environment `env`, if runnergen renders it.
+pub(super) fn resolve(
+    s: &t::Spec,
+    ek: &str,
+    e: &t::Environment,
+    env: &Environment,
+    outputs: &super::outputs::Outputs,
+    map: &SourceMap,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Store> {
+    let es = s.token_source.external_secret.as_ref();
+    if s.token_source.existing_secret.is_some()
+        || es.and_then(|x| x.store) == Some(t::StoreSource::Existing)
+    {
+        return None;
+    }
+    let kv = e.key_vault.as_ref()?;
+    let kind = es
+        .and_then(|x| x.store_kind)
+        .unwrap_or(StoreKind::ClusterSecretStore);
+    let name = es
+        .and_then(|x| x.store_name.clone())
+        .unwrap_or_else(|| super::defaults::STORE_NAME.into());
+    let subscription = kv
+        .subscription
+        .as_ref()
+        .map_or(env.identity_subscription_id.clone(), |a| {
+            e.subscriptions[a].to_lowercase()
+        });
+    let resource_group = kv
+        .resource_group
+        .clone()
+        .unwrap_or_else(|| env.identity_resource_group.clone());
+    let vault_id = format!(
+        "/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/Microsoft.KeyVault/vaults/{}",
+        kv.name
+    );
+    // The ClusterSecretStore's account lives with the operator; each SecretStore's in its
+    // runner's manager namespace (a SecretStore reads a service account of its own namespace).
+    const ACCOUNT: &str = "runnergen-key-vault";
+    let credentials: Vec<Credential> = match kind {
+        StoreKind::ClusterSecretStore => {
+            let ns = es
+                .and_then(|x| x.store_namespace.clone())
+                .unwrap_or_else(|| "external-secrets".into());
+            vec![Credential {
+                name: ACCOUNT.into(),
+                symbol: format!("{SYMBOL}Credential"),
+                subject: format!("system:serviceaccount:{ns}:{ACCOUNT}"),
+                service_account: ACCOUNT.into(),
+                namespace: ns,
+            }]
+        }
+        StoreKind::SecretStore => env
+            .runners
+            .iter()
+            .map(|r| Credential {
+                name: format!("{ACCOUNT}-{}", r.key),
+                symbol: format!("{SYMBOL}Credential_{}", r.names.symbol),
+                subject: format!("system:serviceaccount:{}:{ACCOUNT}", r.names.namespace),
+                service_account: ACCOUNT.into(),
+                namespace: r.names.namespace.clone(),
+            })
+            .collect(),
+    };
+    let kp = format!("/environments/{}/keyVault", spec::ptr_key(ek));
+    if credentials.len() > facts::MAX_FICS_PER_IDENTITY {
+        diags.push(
+            Diagnostic::error(
+                "E019",
+                spec::key_pos(map, &kp),
+                kp.clone(),
+                format!(
+                    "environment `{ek}`: {} SecretStores would need {} federated credentials on the store's identity; Azure allows {}",
+                    credentials.len(),
+                    credentials.len(),
+                    facts::MAX_FICS_PER_IDENTITY
+                ),
+            )
+            .hint("use `storeKind: ClusterSecretStore` (one credential, fenced by conditions to the runners' namespaces)"),
+        );
+    }
+    let inline_at = format!("{kp}/storeClientId");
+    let (client_id, client_id_at) = match (
+        kv.store_client_id.as_ref(),
+        outputs.get(CLIENT_ID_OUTPUT),
+    ) {
+        (Some(i), Some(o)) if i.to_lowercase() != o.value => {
+            diags.push(
+                Diagnostic::error(
+                    "E041",
+                    spec::pos(map, &inline_at),
+                    inline_at.clone(),
+                    format!(
+                        "environment `{ek}`: storeClientId `{i}` disagrees with the deployment output `{CLIENT_ID_OUTPUT}` = `{}` in `{}`",
+                        o.value, o.file
+                    ),
+                )
+                .hint("remove the inline storeClientId: the outputs file is what Azure created"),
+            );
+            (Some(i.to_lowercase()), Some(inline_at))
+        }
+        (Some(i), _) => (Some(i.to_lowercase()), Some(inline_at)),
+        (None, Some(o)) => (Some(o.value.clone()), Some(o.at.clone())),
+        (None, None) => (None, None),
+    };
+    let role = "Key Vault Secrets User";
+    let roles = vec![azure::RoleAssignment {
+        role_name: Some(role.into()),
+        role_definition_id: facts::role_id(role).expect("in the table").into(),
+        scope: azure::Scope::resource(&vault_id),
+    }];
+    let mut namespaces: Vec<String> = env
+        .runners
+        .iter()
+        .map(|r| r.names.namespace.clone())
+        .collect();
+    namespaces.sort();
+    namespaces.dedup();
+    Some(Store {
+        kind,
+        name,
+        vault_url: format!("https://{}.vault.azure.net", kv.name.to_lowercase()),
+        vault_id,
+        identity: format!("{}-{ek}-msi-runnergen-key-vault", e.region_code),
+        identity_symbol: format!("{SYMBOL}Identity"),
+        client_id_output: CLIENT_ID_OUTPUT,
+        principal_id_output: PRINCIPAL_ID_OUTPUT,
+        credentials,
+        namespaces,
+        client_id,
+        client_id_at,
+        role_groups: azure::role_groups(SYMBOL, &roles),
+    })
+}
