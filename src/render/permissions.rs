@@ -63,6 +63,8 @@ struct RunnerCtx<'a> {
     manager_rules: Vec<String>,
     token_secret: &'a str,
     token_from: Option<String>,
+    /// The rendered Key Vault store's identity.
+    store_identity: Option<&'a str>,
     /// The manager's cache identity and its roles.
     cache_identity: Option<&'a str>,
     cache_ready: bool,
@@ -157,6 +159,7 @@ fn runner_ctx<'a>(cx: EnvCx<'a>, r: &'a Runner) -> RunnerCtx<'a> {
             .collect(),
         manager_rules: kubernetes::manager_rules().iter().map(rule_line).collect(),
         token_secret: &n.token_secret,
+        store_identity: cx.env.store.as_ref().map(|s| s.identity.as_str()),
         cache_identity: r.cache_identity.as_ref().map(|_| n.cache_identity.as_str()),
         cache_ready: r
             .cache_identity
