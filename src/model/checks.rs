@@ -166,6 +166,31 @@ pub(super) fn collisions(envs: &[Environment], map: &SourceMap, diags: &mut Vec<
             }
         }
     }
+    // The Key Vault stores' identities are identities too.
+    for env in envs {
+        let Some(store) = &env.store else { continue };
+        let Some(id) = store.client_id.as_deref() else {
+            continue;
+        };
+        if let Some(first) = client_ids.get(id) {
+            let at = store
+                .client_id_at
+                .clone()
+                .unwrap_or_else(|| format!("/environments/{}/keyVault", spec::ptr_key(&env.key)));
+            diags.push(
+                Diagnostic::error(
+                    "E041",
+                    spec::pos(map, &at),
+                    at,
+                    format!(
+                        "environment `{}`: the Key Vault store's client ID `{id}` is also runner `{}`'s",
+                        env.key, first.key
+                    ),
+                )
+                .hint("the store has its own identity: copy the `_keyVaultStoreClientId` output"),
+            );
+        }
+    }
     // Identities live in a resource group that several environments may share: one identity
     // per runner keeps each identity at exactly one federated credential, far below Azure's
     // limit of 20 (facts::MAX_FICS_PER_IDENTITY), and keeps runners' Azure rights apart.
@@ -177,6 +202,20 @@ pub(super) fn collisions(envs: &[Environment], map: &SourceMap, diags: &mut Vec<
                 env.identity_resource_group.as_str(),
                 r.names.identity.as_str(),
             );
+            if let Some(store) = &env.store
+                && (r.names.identity == store.identity
+                    || (r.cache_identity.is_some() && r.names.cache_identity == store.identity))
+            {
+                diags.push(collision(
+                    map,
+                    r,
+                    format!(
+                        "runner `{}` derives the managed identity `{}` of the Key Vault store",
+                        r.key, store.identity
+                    ),
+                    "change naming.identity, or rename the runner",
+                ));
+            }
             if r.cache_identity.is_some()
                 && let Some(first) =
                     identities.insert((key.0, key.1, r.names.cache_identity.as_str()), r)

@@ -222,3 +222,40 @@ fn colliding_derived_names_are_reported_at_the_runner() {
             .contains("GitLab runner name `ss-shared-runner`")
     );
 }
+
+/// The Key Vault store's identity is an identity like a runner's: its client ID and its name
+/// are its own.
+#[test]
+fn the_key_vault_stores_identity_is_its_own() {
+    let seed = std::fs::read_to_string(crate::common::root().join("fixtures/ascode/runners.yaml"))
+        .unwrap();
+    let same_id = seed.replace(
+        "storeClientId: 2e1d0c9b-8a7f-4e6d-9c5b-4a3928171605",
+        "storeClientId: 0c1d2e3f-4a5b-4c6d-8e7f-901a2b3c4d5e",
+    );
+    let diags = runnergen::compile::resolve(&same_id, &runnergen::compile::no_files)
+        .err()
+        .unwrap();
+    assert!(
+        diags.iter().any(|d| d.code == "E041"
+            && d.message
+                == "environment `ss`: the Key Vault store's client ID `0c1d2e3f-4a5b-4c6d-8e7f-901a2b3c4d5e` is also runner `tf`'s"),
+        "{diags:?}"
+    );
+    let same_name = seed
+        .replacen(
+            "\nchart:",
+            "\nnaming:\n  identity: \"{region}-{env}-msi-runnergen-{runner}\"\nchart:",
+            1,
+        )
+        .replacen("\n  images:\n", "\n  key-vault:\n", 1);
+    let diags = runnergen::compile::resolve(&same_name, &runnergen::compile::no_files)
+        .err()
+        .unwrap();
+    assert!(
+        diags.iter().any(|d| d.code == "E021"
+            && d.message
+                == "runner `key-vault` derives the managed identity `weu-ss-msi-runnergen-key-vault` of the Key Vault store"),
+        "{diags:?}"
+    );
+}
