@@ -33,6 +33,41 @@ impl Outputs {
     pub fn get(&self, name: &str) -> Option<&Output> {
         self.0.get(&name.to_lowercase())
     }
+
+    /// A client ID of `who` (a runner, an environment's store): from the deployment output
+    /// `output`, or inline (at `inline_at`); both given must agree (E041). Returns the ID and
+    /// where it came from.
+    pub fn client_id(
+        &self,
+        who: &str,
+        inline: Option<&String>,
+        inline_at: String,
+        output: &str,
+        map: &SourceMap,
+        diags: &mut Vec<Diagnostic>,
+    ) -> (Option<String>, Option<String>) {
+        let inline = inline.map(|c| c.to_lowercase());
+        match (inline, self.get(output)) {
+            (Some(i), Some(o)) if i != o.value => {
+                diags.push(
+                    Diagnostic::error(
+                        "E041",
+                        spec::pos(map, &inline_at),
+                        inline_at.clone(),
+                        format!(
+                            "{who}: client ID `{i}` disagrees with the deployment output `{output}` = `{}` in `{}`",
+                            o.value, o.file
+                        ),
+                    )
+                    .hint("remove the inline client ID: the outputs file is what Azure created"),
+                );
+                (Some(i), Some(inline_at))
+            }
+            (Some(i), _) => (Some(i), Some(inline_at)),
+            (None, Some(o)) => (Some(o.value.clone()), Some(o.at.clone())),
+            (None, None) => (None, None),
+        }
+    }
 }
 
 fn problem(map: &SourceMap, at: &str, message: String, hint: &str) -> Diagnostic {

@@ -27,8 +27,9 @@ pub(super) fn resolve(input: Input, map: &SourceMap, diags: &mut Vec<Diagnostic>
     } = input;
     let names = names(input, map, diags);
     let rp = format!("/runners/{}", spec::ptr_key(rk));
-    let (client_id, client_id_at) = resolve_client_id(
-        input,
+    let who = format!("runner `{rk}`");
+    let (client_id, client_id_at) = input.outputs.client_id(
+        &who,
         r.identity.client_id.as_ref(),
         format!("{rp}/identity/clientId"),
         &names.client_id_output,
@@ -39,8 +40,8 @@ pub(super) fn resolve(input: Input, map: &SourceMap, diags: &mut Vec<Diagnostic>
     let roles = azure::role_assignments(e, r, shared);
     // With separate accounts the manager signs the cache's SAS as an identity of its own.
     let cache_identity = r.cache.as_ref().filter(|_| !shared).map(|c| {
-        let (client_id, client_id_at) = resolve_client_id(
-            input,
+        let (client_id, client_id_at) = input.outputs.client_id(
+            &who,
             c.manager_client_id.as_ref(),
             format!("{rp}/cache/managerClientId"),
             &names.cache_client_id_output,
@@ -208,39 +209,6 @@ fn names(input: Input, map: &SourceMap, diags: &mut Vec<Diagnostic>) -> Names {
     n.cache_client_id_output = format!("{}CacheClientId", n.symbol);
     n.cache_principal_id_output = format!("{}CachePrincipalId", n.symbol);
     n
-}
-
-/// A client ID: from the environment's deployment outputs (`output`), or inline (at
-/// `inline_at`); both given must agree.
-fn resolve_client_id(
-    input: Input,
-    inline: Option<&String>,
-    inline_at: String,
-    output: &str,
-    map: &SourceMap,
-    diags: &mut Vec<Diagnostic>,
-) -> (Option<String>, Option<String>) {
-    let inline = inline.map(|c| c.to_lowercase());
-    match (inline, input.outputs.get(output)) {
-        (Some(i), Some(o)) if i != o.value => {
-            diags.push(
-                Diagnostic::error(
-                    "E041",
-                    spec::pos(map, &inline_at),
-                    inline_at.clone(),
-                    format!(
-                        "runner `{}`: client ID `{i}` disagrees with the deployment output `{output}` = `{}` in `{}`",
-                        input.key, o.value, o.file
-                    ),
-                )
-                .hint("remove the inline client ID: the outputs file is what Azure created"),
-            );
-            (Some(i), Some(inline_at))
-        }
-        (Some(i), _) => (Some(i), Some(inline_at)),
-        (None, Some(o)) => (Some(o.value.clone()), Some(o.at.clone())),
-        (None, None) => (None, None),
-    }
 }
 
 /// Region code, runner key, then the spec's tags, without duplicates.

@@ -132,29 +132,14 @@ pub(super) fn resolve(
         );
     }
     let inline_at = format!("{kp}/storeClientId");
-    let (client_id, client_id_at) = match (
+    let (client_id, client_id_at) = outputs.client_id(
+        &format!("environment `{ek}`'s Key Vault store"),
         kv.store_client_id.as_ref(),
-        outputs.get(CLIENT_ID_OUTPUT),
-    ) {
-        (Some(i), Some(o)) if i.to_lowercase() != o.value => {
-            diags.push(
-                Diagnostic::error(
-                    "E041",
-                    spec::pos(map, &inline_at),
-                    inline_at.clone(),
-                    format!(
-                        "environment `{ek}`: storeClientId `{i}` disagrees with the deployment output `{CLIENT_ID_OUTPUT}` = `{}` in `{}`",
-                        o.value, o.file
-                    ),
-                )
-                .hint("remove the inline storeClientId: the outputs file is what Azure created"),
-            );
-            (Some(i.to_lowercase()), Some(inline_at))
-        }
-        (Some(i), _) => (Some(i.to_lowercase()), Some(inline_at)),
-        (None, Some(o)) => (Some(o.value.clone()), Some(o.at.clone())),
-        (None, None) => (None, None),
-    };
+        inline_at,
+        CLIENT_ID_OUTPUT,
+        map,
+        diags,
+    );
     let role = "Key Vault Secrets User";
     let roles = vec![azure::RoleAssignment {
         role_name: Some(role.into()),
