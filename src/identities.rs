@@ -21,39 +21,88 @@ pub fn committed(files: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, (String,
         })
         .map(|(p, b)| (p.clone(), b.clone()))
         .collect();
-    readback::access(&mains)
-        .into_iter()
-        .filter_map(|((_, runner), a)| {
-            let id = a.identity?;
-            Some((id.client_id?, (id.name, runner)))
-        })
-        .collect()
+    let mut out: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for ((_, runner), a) in readback::access(&mains) {
+        // A runner's identity, and its manager's cache identity.
+        for id in [a.identity, a.manager_identity].into_iter().flatten() {
+            if let Some(client) = id.client_id {
+                out.insert(client, (id.name, format!("runner `{runner}`")));
+            }
+        }
+    }
+    // The Key Vault store's identity (`metadata.runnergen.store.identity`).
+    for (path, bytes) in &mains {
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+            continue;
+        };
+        let id = &v["metadata"]["runnergen"]["store"]["identity"];
+        if let (Some(name), Some(client)) = (id["name"].as_str(), id["clientId"].as_str()) {
+            let env = Location::of(path).env().unwrap_or_default().to_owned();
+            out.insert(
+                client.to_owned(),
+                (name.to_owned(), format!("the Key Vault store of `{env}`")),
+            );
+        }
+    }
+    out
 }
 
-/// E042 for every runner whose client ID the committed output ties to another identity.
+/// E042 for every identity (a runner's, its manager's cache identity, an environment's Key
+/// Vault store) whose client ID the committed output ties to another identity.
 pub fn check_renames(
     fleet: &Fleet,
     committed: &BTreeMap<String, (String, String)>,
     map: &SourceMap,
 ) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    for r in fleet.environments.iter().flat_map(|e| &e.runners) {
-        let Some(id) = &r.client_id else { continue };
-        let Some((identity, runner)) = committed.get(id) else {
+    let mut ours: Vec<(String, &str, &str, Option<&String>)> = Vec::new();
+    for env in &fleet.environments {
+        for r in &env.runners {
+            if let Some(id) = &r.client_id {
+                ours.push((
+                    format!("runner `{}`", r.key),
+                    id,
+                    &r.names.identity,
+                    r.client_id_at.as_ref(),
+                ));
+            }
+            if let Some(c) = &r.cache_identity
+                && let Some(id) = &c.client_id
+            {
+                ours.push((
+                    format!("runner `{}`'s cache identity", r.key),
+                    id,
+                    &r.names.cache_identity,
+                    c.client_id_at.as_ref(),
+                ));
+            }
+        }
+        if let Some(s) = &env.store
+            && let Some(id) = &s.client_id
+        {
+            ours.push((
+                format!("the Key Vault store of `{}`", env.key),
+                id,
+                &s.identity,
+                s.client_id_at.as_ref(),
+            ));
+        }
+    }
+    for (who, id, name, at) in ours {
+        let Some((identity, owner)) = committed.get(id) else {
             continue;
         };
-        if *identity == r.names.identity {
+        if identity == name {
             continue;
         }
-        let at = r.client_id_at.clone().unwrap_or_default();
+        let at = at.cloned().unwrap_or_default();
         out.push(
             Diagnostic::error(
                 "E042",
                 spec::pos(map, &at),
                 at,
                 format!(
-                    "runner `{}`: client ID `{id}` belongs to the identity `{identity}` (runner `{runner}` in the committed output), but the runner now derives the identity `{}`",
-                    r.key, r.names.identity
+                    "{who}: client ID `{id}` belongs to the identity `{identity}` ({owner} in the committed output), but it now derives the identity `{name}`"
                 ),
             )
             .hint(

@@ -438,3 +438,20 @@ fn a_managers_cache_identity_is_a_reviewed_widening() {
         "{stdout}"
     );
 }
+
+/// The Key Vault store's identity is held to its client ID like a runner's: a new region code
+/// renames every identity, the store's included.
+#[test]
+fn a_renamed_store_identity_cannot_keep_the_old_client_id() {
+    let seed = std::fs::read_to_string(root().join("fixtures/ascode/runners.yaml")).unwrap();
+    let spec = seed.replacen("    regionCode: weu\n", "    regionCode: wee\n", 1);
+    let dir = edited_checkout("rename-store", "fixtures/ascode/runners.yaml");
+    std::fs::write(dir.join("fixtures/ascode/runners.yaml"), &spec).unwrap();
+    let (code, _, err) = diff_in(&dir, &["fixtures/ascode/runners.yaml"]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(err.matches("error[E042]").count(), 4, "{err}");
+    assert!(
+        err.contains("the Key Vault store of `ss`: client ID `2e1d0c9b-8a7f-4e6d-9c5b-4a3928171605` belongs to the identity `weu-ss-msi-runnergen-key-vault` (the Key Vault store of `ss` in the committed output), but it now derives the identity `wee-ss-msi-runnergen-key-vault`"),
+        "{err}"
+    );
+}

@@ -97,6 +97,18 @@ pub fn main(env: &Environment, source: &str) -> Json {
     }
     let mut meta = metadata(source);
     meta["runnergen"] = json!({ "runners": access_summary(env) });
+    // Which identity the store's client ID belongs to, like the runners' (identities.rs).
+    if let Some(store) = &env.store {
+        let mut id = json!({
+            "name": store.identity,
+            "resourceGroup": env.identity_resource_group,
+            "subscriptionId": env.identity_subscription_id,
+        });
+        if let Some(client) = &store.client_id {
+            id["clientId"] = json!(client);
+        }
+        meta["runnergen"]["store"] = json!({ "identity": id });
+    }
     json!({
         "$schema": SCHEMA_SUBSCRIPTION,
         "contentVersion": "1.0.0.0",
