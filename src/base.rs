@@ -38,7 +38,7 @@ impl Base {
             .ancestors()
             .find(|p| p.is_dir())
             .unwrap_or(Path::new("/"));
-        let top = git(anchor, &["rev-parse", "--show-toplevel"], None)
+        let top = git(anchor, &["rev-parse", "--show-toplevel"])
             .map_err(|e| format!("{} is not in a git repository: {e}", out.display()))?;
         let top = PathBuf::from(String::from_utf8_lossy(&top).trim());
         let rel = out
@@ -62,7 +62,6 @@ impl Base {
                 "--end-of-options",
                 &commit,
             ],
-            None,
         )
         .is_err()
         {
@@ -73,7 +72,6 @@ impl Base {
         let listing = git(
             &top,
             &["ls-tree", "-r", "-z", "--full-tree", &commit, "--", &rel],
-            None,
         )?;
         let prefix = format!("{rel}/");
         let mut blobs = Vec::new();
@@ -115,23 +113,13 @@ impl Base {
 }
 
 /// Runs git in `dir`; its stdout, or its stderr as the error.
-fn git(dir: &Path, args: &[&str], input: Option<&[u8]>) -> Result<Vec<u8>, String> {
-    let mut child = Command::new("git")
+fn git(dir: &Path, args: &[&str]) -> Result<Vec<u8>, String> {
+    let out = Command::new("git")
         .args(args)
         .current_dir(dir)
-        .stdin(if input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
+        .stdin(Stdio::null())
+        .output()
         .map_err(|e| format!("cannot run git: {e}"))?;
-    if let (Some(data), Some(mut pipe)) = (input, child.stdin.take()) {
-        pipe.write_all(data).map_err(|e| format!("git: {e}"))?;
-    }
-    let out = child.wait_with_output().map_err(|e| format!("git: {e}"))?;
     if out.status.success() {
         Ok(out.stdout)
     } else {
