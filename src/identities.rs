@@ -55,47 +55,16 @@ pub fn check_renames(
     map: &SourceMap,
 ) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    let mut ours: Vec<(String, &str, &str, Option<&String>)> = Vec::new();
-    for env in &fleet.environments {
-        for r in &env.runners {
-            if let Some(id) = &r.client_id {
-                ours.push((
-                    format!("runner `{}`", r.key),
-                    id,
-                    &r.names.identity,
-                    r.client_id_at.as_ref(),
-                ));
-            }
-            if let Some(c) = &r.cache_identity
-                && let Some(id) = &c.client_id
-            {
-                ours.push((
-                    format!("runner `{}`'s cache identity", r.key),
-                    id,
-                    &r.names.cache_identity,
-                    c.client_id_at.as_ref(),
-                ));
-            }
-        }
-        if let Some(s) = &env.store
-            && let Some(id) = &s.client_id
-        {
-            ours.push((
-                format!("the Key Vault store of `{}`", env.key),
-                id,
-                &s.identity,
-                s.client_id_at.as_ref(),
-            ));
-        }
-    }
-    for (who, id, name, at) in ours {
+    for i in fleet.environments.iter().flat_map(|e| e.identities()) {
+        let Some(id) = i.client_id else { continue };
         let Some((identity, owner)) = committed.get(id) else {
             continue;
         };
-        if identity == name {
+        if identity == i.name {
             continue;
         }
-        let at = at.cloned().unwrap_or_default();
+        let (who, name) = (i.who(), i.name);
+        let at = i.client_id_at.cloned().unwrap_or_default();
         out.push(
             Diagnostic::error(
                 "E042",

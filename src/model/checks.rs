@@ -1,7 +1,7 @@
 //! Checks of the resolved fleet as a whole: derived names that collide, and the phase-1
 //! guidance for runners whose identity is not created yet.
 
-use super::{Environment, Fleet, Runner};
+use super::{Environment, Fleet, IdentityOwner, IdentityRef, Runner};
 use crate::names::{RULES, Unique};
 use crate::spec::yaml::SourceMap;
 use crate::spec::{self, Diagnostic};
@@ -136,55 +136,48 @@ pub(super) fn collisions(envs: &[Environment], map: &SourceMap, diags: &mut Vec<
         }
     }
     // One client ID is one identity: two runners (or a runner's job and cache identities)
-    // with the same one would share its rights.
+    // with the same one would share its rights; the Key Vault stores' are checked against
+    // every runner's.
+    let all: Vec<IdentityRef> = envs.iter().flat_map(Environment::identities).collect();
     let mut client_ids: BTreeMap<&str, &Runner> = BTreeMap::new();
-    for r in envs.iter().flat_map(|e| &e.runners) {
-        let cache = r.cache_identity.as_ref();
-        let ids = [
-            (r.client_id.as_deref(), r.client_id_at.as_ref()),
-            (
-                cache.and_then(|c| c.client_id.as_deref()),
-                cache.and_then(|c| c.client_id_at.as_ref()),
-            ),
-        ];
-        for (id, at) in ids {
-            let Some(id) = id else { continue };
-            if let Some(first) = client_ids.insert(id, r) {
-                let at = at.cloned().unwrap_or_else(|| runner_ptr(r));
-                diags.push(
-                    Diagnostic::error(
-                        "E041",
-                        spec::pos(map, &at),
-                        at,
-                        format!(
-                            "runners `{}` and `{}` both have the client ID `{id}`",
-                            first.key, r.key
-                        ),
-                    )
-                    .hint("each identity is its own: copy each runner's own `<runner>ClientId` (and `<runner>CacheClientId`) output"),
-                );
-            }
-        }
-    }
-    // The Key Vault stores' identities are identities too.
-    for env in envs {
-        let Some(store) = &env.store else { continue };
-        let Some(id) = store.client_id.as_deref() else {
+    for i in &all {
+        let (IdentityOwner::Runner(r) | IdentityOwner::Cache(r), Some(id)) = (i.owner, i.client_id)
+        else {
             continue;
         };
-        if let Some(first) = client_ids.get(id) {
-            let at = store
-                .client_id_at
-                .clone()
-                .unwrap_or_else(|| format!("/environments/{}/keyVault", spec::ptr_key(&env.key)));
+        if let Some(first) = client_ids.insert(id, r) {
+            let at = i.client_id_at.cloned().unwrap_or_else(|| runner_ptr(r));
             diags.push(
                 Diagnostic::error(
                     "E041",
                     spec::pos(map, &at),
                     at,
                     format!(
-                        "environment `{}`: the Key Vault store's client ID `{id}` is also runner `{}`'s",
-                        env.key, first.key
+                        "runners `{}` and `{}` both have the client ID `{id}`",
+                        first.key, r.key
+                    ),
+                )
+                .hint("each identity is its own: copy each runner's own `<runner>ClientId` (and `<runner>CacheClientId`) output"),
+            );
+        }
+    }
+    for i in &all {
+        let (IdentityOwner::Store(env), Some(id)) = (i.owner, i.client_id) else {
+            continue;
+        };
+        if let Some(first) = client_ids.get(id) {
+            let at = i
+                .client_id_at
+                .cloned()
+                .unwrap_or_else(|| format!("/environments/{}/keyVault", spec::ptr_key(env)));
+            diags.push(
+                Diagnostic::error(
+                    "E041",
+                    spec::pos(map, &at),
+                    at,
+                    format!(
+                        "environment `{env}`: the Key Vault store's client ID `{id}` is also runner `{}`'s",
+                        first.key
                     ),
                 )
                 .hint("the store has its own identity: copy the `_keyVaultStoreClientId` output"),

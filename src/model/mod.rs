@@ -210,6 +210,65 @@ impl Environment {
     pub fn ready_runners(&self) -> impl Iterator<Item = &Runner> {
         self.runners.iter().filter(|r| r.ready())
     }
+
+    /// Every Azure identity of the environment, in order: each runner's and its manager's
+    /// cache identity, then the Key Vault store's.
+    pub fn identities(&self) -> impl Iterator<Item = IdentityRef<'_>> {
+        let runners = self.runners.iter().flat_map(|r| {
+            let cache = r.cache_identity.as_ref().map(|c| IdentityRef {
+                owner: IdentityOwner::Cache(r),
+                name: &r.names.cache_identity,
+                client_id: c.client_id.as_deref(),
+                client_id_at: c.client_id_at.as_ref(),
+            });
+            [IdentityRef {
+                owner: IdentityOwner::Runner(r),
+                name: &r.names.identity,
+                client_id: r.client_id.as_deref(),
+                client_id_at: r.client_id_at.as_ref(),
+            }]
+            .into_iter()
+            .chain(cache)
+        });
+        let store = self.store.as_ref().map(|s| IdentityRef {
+            owner: IdentityOwner::Store(&self.key),
+            name: &s.identity,
+            client_id: s.client_id.as_deref(),
+            client_id_at: s.client_id_at.as_ref(),
+        });
+        runners.chain(store)
+    }
+}
+
+/// Whose an Azure identity is.
+#[derive(Clone, Copy, Debug)]
+pub enum IdentityOwner<'a> {
+    Runner(&'a Runner),
+    /// A runner manager's cache identity.
+    Cache(&'a Runner),
+    /// The Key Vault store of the environment with this key.
+    Store(&'a str),
+}
+
+/// One Azure identity of an environment, with its client ID and where that came from.
+#[derive(Clone, Copy, Debug)]
+pub struct IdentityRef<'a> {
+    pub owner: IdentityOwner<'a>,
+    pub name: &'a str,
+    pub client_id: Option<&'a str>,
+    pub client_id_at: Option<&'a String>,
+}
+
+impl IdentityRef<'_> {
+    /// The identity in messages: "runner `tf`", "runner `tf`'s cache identity", "the Key Vault
+    /// store of `ss`".
+    pub fn who(&self) -> String {
+        match self.owner {
+            IdentityOwner::Runner(r) => format!("runner `{}`", r.key),
+            IdentityOwner::Cache(r) => format!("runner `{}`'s cache identity", r.key),
+            IdentityOwner::Store(env) => format!("the Key Vault store of `{env}`"),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
