@@ -74,6 +74,12 @@ pub struct Validity {
     pub rule: &'static str,
 }
 
+/// A user-assigned managed identity's name (also the cache identities', `<identity>-cache`).
+pub const IDENTITY_NAME: Validity = Validity {
+    valid: facts::is_identity_name,
+    rule: "3–128 of [A-Za-z0-9_-], starting alphanumeric",
+};
+
 const DNS_LABEL: Validity = Validity {
     valid: facts::is_dns1123_label,
     rule: "a DNS-1123 label: at most 63 lowercase letters, digits or '-', alphanumeric at both ends",
@@ -196,10 +202,7 @@ pub const RULES: &[NameRule] = &[
         identity,
         "managed identity",
         "{region}-{env}-msi-gitlab-{runner}",
-        Validity {
-            valid: facts::is_identity_name,
-            rule: "3–128 of [A-Za-z0-9_-], starting alphanumeric"
-        },
+        IDENTITY_NAME,
         InEnvironment,
         true
     ),

@@ -2,7 +2,7 @@
 
 use super::{Cache, CacheIdentity, ResourceList, Runner, azure, defaults};
 use crate::facts;
-use crate::names::{Names, RULES, expand};
+use crate::names::{IDENTITY_NAME, Names, RULES, Validity, expand};
 use crate::spec::yaml::SourceMap;
 use crate::spec::{self, Diagnostic, types as t};
 
@@ -137,21 +137,10 @@ fn names(input: Input, map: &SourceMap, diags: &mut Vec<Diagnostic>) -> Names {
         let template = rule.template_in(&s.naming);
         let name = expand(template, lookup).expect("templates were checked by spec::check");
         if !(rule.validity.valid)(&name) {
-            diags.push(
-                Diagnostic::error(
-                    "E020",
-                    spec::key_pos(map, &rp),
-                    rp.clone(),
-                    format!(
-                        "runner `{rk}`: {} name `{name}` is invalid: it must be {}",
-                        rule.what, rule.validity.rule
-                    ),
-                )
-                .hint(format!(
-                    "it comes from naming.{} `{template}`; shorten the runner key or override the template",
-                    rule.field
-                )),
-            );
+            diags.push(invalid_name(map, &rp, rk, rule.what, &name, &rule.validity).hint(format!(
+                "it comes from naming.{} `{template}`; shorten the runner key or override the template",
+                rule.field
+            )));
         }
         *(rule.slot)(&mut n) = name;
     }
@@ -186,16 +175,15 @@ fn names(input: Input, map: &SourceMap, diags: &mut Vec<Diagnostic>) -> Names {
     n.principal_id_output = format!("{}PrincipalId", n.symbol);
     // Runner keys are lowercase, so `<symbol>Cache…` never meets another runner's symbols.
     n.cache_identity = format!("{}-cache", n.identity);
-    if r.cache.is_some() && !facts::is_identity_name(&n.cache_identity) {
+    if r.cache.is_some() && !(IDENTITY_NAME.valid)(&n.cache_identity) {
         diags.push(
-            Diagnostic::error(
-                "E020",
-                spec::key_pos(map, &rp),
-                rp.clone(),
-                format!(
-                    "runner `{rk}`: cache identity name `{}` is invalid: it must be 3–128 letters, digits, `-` or `_`",
-                    n.cache_identity
-                ),
+            invalid_name(
+                map,
+                &rp,
+                rk,
+                "cache identity",
+                &n.cache_identity,
+                &IDENTITY_NAME,
             )
             .hint("shorten the identity naming template: the cache identity adds `-cache`"),
         );
@@ -209,6 +197,26 @@ fn names(input: Input, map: &SourceMap, diags: &mut Vec<Diagnostic>) -> Names {
     n.cache_client_id_output = format!("{}CacheClientId", n.symbol);
     n.cache_principal_id_output = format!("{}CachePrincipalId", n.symbol);
     n
+}
+
+/// E020: a name derived for runner `rk` is invalid where it is used.
+fn invalid_name(
+    map: &SourceMap,
+    rp: &str,
+    rk: &str,
+    what: &str,
+    name: &str,
+    validity: &Validity,
+) -> Diagnostic {
+    Diagnostic::error(
+        "E020",
+        spec::key_pos(map, rp),
+        rp,
+        format!(
+            "runner `{rk}`: {what} name `{name}` is invalid: it must be {}",
+            validity.rule
+        ),
+    )
 }
 
 /// Region code, runner key, then the spec's tags, without duplicates.

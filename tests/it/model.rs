@@ -259,3 +259,33 @@ fn the_key_vault_stores_identity_is_its_own() {
         "{diags:?}"
     );
 }
+
+/// The cache identity's name is `<identity>-cache` and must be an identity name too (E020),
+/// even where the runner's own identity name fits.
+#[test]
+fn a_cache_identity_name_past_azures_limit_is_an_error() {
+    let long = format!("{{runner}}-{}", "x".repeat(118));
+    let text = std::fs::read_to_string(crate::common::root().join("fixtures/cache/runners.yaml"))
+        .unwrap()
+        .replacen(
+            "\nenvironments:",
+            &format!("\nnaming:\n  identity: \"{long}\"\nenvironments:"),
+            1,
+        );
+    let diags = runnergen::compile::resolve(&text, &runnergen::compile::no_files)
+        .err()
+        .unwrap();
+    let codes: Vec<&str> = diags.iter().map(|d| d.code).collect();
+    assert_eq!(codes, ["E020"], "{diags:?}");
+    assert_eq!(
+        diags[0].message,
+        format!(
+            "runner `node`: cache identity name `node-{}-cache` is invalid: it must be 3–128 of [A-Za-z0-9_-], starting alphanumeric",
+            "x".repeat(118)
+        )
+    );
+    assert_eq!(
+        diags[0].hint.as_deref(),
+        Some("shorten the identity naming template: the cache identity adds `-cache`")
+    );
+}
