@@ -99,14 +99,7 @@ pub fn main(env: &Environment, source: &str) -> Json {
     meta["runnergen"] = json!({ "runners": access_summary(env) });
     // Which identity the store's client ID belongs to, like the runners' (identities.rs).
     if let Some(store) = &env.store {
-        let mut id = json!({
-            "name": store.identity,
-            "resourceGroup": env.identity_resource_group,
-            "subscriptionId": env.identity_subscription_id,
-        });
-        if let Some(client) = &store.client_id {
-            id["clientId"] = json!(client);
-        }
+        let id = identity_summary(env, &store.identity, store.client_id.as_deref());
         meta["runnergen"]["store"] = json!({ "identity": id });
     }
     json!({
@@ -497,43 +490,42 @@ fn metadata(source: &str) -> Json {
 fn access_summary(env: &Environment) -> Json {
     let mut runners = Map::new();
     for r in &env.runners {
-        let roles: Vec<Json> = r
-            .roles
-            .iter()
-            .map(|ra| json!({"role": ra.display_name(), "roleDefinitionId": ra.role_definition_id, "scope": ra.scope.id()}))
-            .collect();
         let graph: Vec<&str> = r.graph_permissions().collect();
         // Which identity the runner's client ID belongs to: a later render refuses a client
         // ID that this ties to another identity name (a renamed identity is a new one).
-        let mut identity = json!({
-            "name": r.names.identity,
-            "resourceGroup": env.identity_resource_group,
-            "subscriptionId": env.identity_subscription_id,
-        });
-        if let Some(id) = &r.client_id {
-            identity["clientId"] = json!(id);
-        }
-        let mut facts = json!({"roles": roles, "graphPermissions": graph, "identity": identity});
+        let identity = identity_summary(env, &r.names.identity, r.client_id.as_deref());
+        let mut facts = json!({"roles": roles_summary(&r.roles), "graphPermissions": graph, "identity": identity});
         // The manager's cache identity, when it has one: reviewed like the job identity.
         if let Some(c) = &r.cache_identity {
-            facts["managerRoles"] = c
-                .roles
-                .iter()
-                .map(|ra| json!({"role": ra.display_name(), "roleDefinitionId": ra.role_definition_id, "scope": ra.scope.id()}))
-                .collect();
-            let mut id = json!({
-                "name": r.names.cache_identity,
-                "resourceGroup": env.identity_resource_group,
-                "subscriptionId": env.identity_subscription_id,
-            });
-            if let Some(client) = &c.client_id {
-                id["clientId"] = json!(client);
-            }
-            facts["managerIdentity"] = id;
+            facts["managerRoles"] = roles_summary(&c.roles);
+            facts["managerIdentity"] =
+                identity_summary(env, &r.names.cache_identity, c.client_id.as_deref());
         }
         runners.insert(r.key.clone(), facts);
     }
     Json::Object(runners)
+}
+
+/// An identity in the access summary: name, resource group, subscription and, once known, its
+/// client ID (read back by `readback::access` and `identities::committed`).
+fn identity_summary(env: &Environment, name: &str, client_id: Option<&str>) -> Json {
+    let mut id = json!({
+        "name": name,
+        "resourceGroup": env.identity_resource_group,
+        "subscriptionId": env.identity_subscription_id,
+    });
+    if let Some(client) = client_id {
+        id["clientId"] = json!(client);
+    }
+    id
+}
+
+/// Role assignments in the access summary.
+fn roles_summary(roles: &[crate::model::RoleAssignment]) -> Json {
+    roles
+        .iter()
+        .map(|ra| json!({"role": ra.display_name(), "roleDefinitionId": ra.role_definition_id, "scope": ra.scope.id()}))
+        .collect()
 }
 
 /// A string literal inside an ARM template expression: single quotes, `'` doubled
