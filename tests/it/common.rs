@@ -73,3 +73,18 @@ pub fn golden_trees() -> Vec<PathBuf> {
     }
     t
 }
+
+/// Runs runnergen in `dir` without colour: exit code, stdout, stderr.
+pub fn runnergen_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_runnergen"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}

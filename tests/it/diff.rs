@@ -13,19 +13,13 @@ fn diff_in(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
     } else {
         &["--out", "out"]
     };
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_runnergen"))
-        .arg("diff")
-        .args(args)
-        .args(default_out)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
+    let all: Vec<&str> = ["diff"]
+        .iter()
+        .chain(args)
+        .chain(default_out)
+        .copied()
+        .collect();
+    runnergen_in(dir, &all)
 }
 
 /// A checkout where `fixtures/ascode/runners.yaml` was edited to `spec` and `out/` is the

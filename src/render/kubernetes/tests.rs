@@ -236,17 +236,7 @@ fn the_cluster_secret_store_is_fenced_to_the_managers_namespaces() {
     let summary = main.to_string();
     assert!(summary.contains("weu-ss-msi-runnergen-key-vault"));
     assert!(summary.contains("system:serviceaccount:external-secrets:runnergen-key-vault"));
-    let deployment = main["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| {
-            d["name"]
-                .as_str()
-                .unwrap()
-                .starts_with("ra-_keyVaultStore-")
-        })
-        .unwrap();
+    let deployment = store_deployment(&main);
     assert_eq!(
         deployment["properties"]["parameters"]["roleDefinitionIds"]["value"],
         serde_json::json!(["4633458b-17de-408a-b874-0445c86b69e6"])
@@ -317,17 +307,7 @@ fn an_existing_store_is_not_rendered_and_the_vault_can_live_elsewhere() {
     );
     let t = crate::compile("fleet.yaml", &elsewhere).unwrap();
     let main: Value = serde_json::from_str(t.get_str("ss/azure/main.json").unwrap()).unwrap();
-    let d = main["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| {
-            d["name"]
-                .as_str()
-                .unwrap()
-                .starts_with("ra-_keyVaultStore-")
-        })
-        .unwrap();
+    let d = store_deployment(&main);
     assert_eq!(d["resourceGroup"], "rg-weu-ss-kv");
 }
 
@@ -348,4 +328,19 @@ fn more_secret_stores_than_azure_allows_credentials_is_an_error() {
                 .contains("25 SecretStores would need 25 federated credentials")),
         "{diags:?}"
     );
+}
+
+/// The nested deployment of the Key Vault store's role assignment in a main.json.
+fn store_deployment(main: &Value) -> &Value {
+    main["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| {
+            d["name"]
+                .as_str()
+                .unwrap()
+                .starts_with("ra-_keyVaultStore-")
+        })
+        .unwrap()
 }
