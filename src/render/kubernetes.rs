@@ -97,6 +97,18 @@ pub fn job_namespace_rules() -> Vec<PolicyRule> {
     ]
 }
 
+/// A service account's Azure Workload Identity annotations: client and tenant ID
+/// (azure-workload-identity pkg/webhook/consts.go).
+fn workload_identity(client_id: &str, tenant_id: &str) -> BTreeMap<String, String> {
+    [
+        (facts::WI_CLIENT_ID_ANNOTATION, client_id),
+        (facts::WI_TENANT_ID_ANNOTATION, tenant_id),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
 fn sa_subject(name: &str, namespace: &str) -> Subject {
     Subject {
         kind: "ServiceAccount".into(),
@@ -157,20 +169,7 @@ pub fn render(cx: Cx, tree: &mut Tree) -> Result<(), RenderError> {
     // The job pods' account carries the managed identity (Azure Workload Identity:
     // client-id and tenant-id annotations, and the use label, pkg/webhook/consts.go).
     let mut job_meta = meta(&n.job_service_account, Some(jobs), r);
-    job_meta.annotations = Some(
-        [
-            (
-                facts::WI_CLIENT_ID_ANNOTATION.to_owned(),
-                client_id.to_owned(),
-            ),
-            (
-                facts::WI_TENANT_ID_ANNOTATION.to_owned(),
-                r.tenant_id.clone(),
-            ),
-        ]
-        .into_iter()
-        .collect(),
-    );
+    job_meta.annotations = Some(workload_identity(client_id, &r.tenant_id));
     job_meta
         .labels
         .get_or_insert_with(BTreeMap::new)
@@ -195,17 +194,7 @@ pub fn render(cx: Cx, tree: &mut Tree) -> Result<(), RenderError> {
                 .client_id
                 .as_deref()
                 .expect("Kubernetes files are rendered only for ready runners");
-            manager_meta.annotations = Some(
-                [
-                    (facts::WI_CLIENT_ID_ANNOTATION.to_owned(), id.to_owned()),
-                    (
-                        facts::WI_TENANT_ID_ANNOTATION.to_owned(),
-                        r.tenant_id.clone(),
-                    ),
-                ]
-                .into_iter()
-                .collect(),
-            );
+            manager_meta.annotations = Some(workload_identity(id, &r.tenant_id));
         }
         let manager = ServiceAccount {
             metadata: manager_meta,
@@ -363,17 +352,7 @@ pub fn render_store(cx: EnvCx, tree: &mut Tree) -> Result<Option<String>, Render
                 labels: Some(labels.clone()),
                 // The tenant ID is given here and not in the store: ESO refuses one given in
                 // both places (reference gitops-day2.md §2).
-                annotations: Some(
-                    [
-                        (facts::WI_CLIENT_ID_ANNOTATION.to_owned(), client_id.clone()),
-                        (
-                            facts::WI_TENANT_ID_ANNOTATION.to_owned(),
-                            env.tenant_id.clone(),
-                        ),
-                    ]
-                    .into_iter()
-                    .collect(),
-                ),
+                annotations: Some(workload_identity(client_id, &env.tenant_id)),
                 ..Default::default()
             },
             ..Default::default()
