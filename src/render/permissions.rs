@@ -59,8 +59,8 @@ struct RunnerCtx<'a> {
     pod_security: &'static str,
     kubernetes: &'static str,
     job_binding: &'a str,
-    job_rules: Vec<String>,
-    manager_rules: Vec<String>,
+    job_rules: &'a [String],
+    manager_rules: &'a [String],
     token_secret: &'a str,
     token_from: Option<String>,
     /// The rendered Key Vault store's identity.
@@ -105,7 +105,13 @@ fn md(s: String) -> String {
         .collect()
 }
 
-fn runner_ctx<'a>(cx: EnvCx<'a>, r: &'a Runner) -> RunnerCtx<'a> {
+/// The RBAC rules runnergen writes, as report lines: the same for every runner.
+struct Rules {
+    job: Vec<String>,
+    manager: Vec<String>,
+}
+
+fn runner_ctx<'a>(cx: EnvCx<'a>, r: &'a Runner, rules: &'a Rules) -> RunnerCtx<'a> {
     let n = &r.names;
     let cache_id = r.cache.as_ref().map(|c| c.account_id.as_str());
     RunnerCtx {
@@ -153,11 +159,8 @@ fn runner_ctx<'a>(cx: EnvCx<'a>, r: &'a Runner) -> RunnerCtx<'a> {
             KubernetesAccess::ClusterAdmin => "cluster-admin",
         },
         job_binding: &n.job_binding,
-        job_rules: kubernetes::job_namespace_rules()
-            .iter()
-            .map(rule_line)
-            .collect(),
-        manager_rules: kubernetes::manager_rules().iter().map(rule_line).collect(),
+        job_rules: &rules.job,
+        manager_rules: &rules.manager,
         token_secret: &n.token_secret,
         store_identity: cx.env.store.as_ref().map(|s| s.identity.as_str()),
         cache_identity: r.cache_identity.as_ref().map(|_| n.cache_identity.as_str()),
@@ -214,10 +217,17 @@ fn environment() -> Result<&'static minijinja::Environment<'static>, RenderError
 /// The report of `runners` of the environment (all of them for PERMISSIONS.md, one for
 /// `runnergen explain`).
 pub fn report(cx: EnvCx, runners: &[&Runner]) -> Result<String, RenderError> {
+    let rules = Rules {
+        job: kubernetes::job_namespace_rules()
+            .iter()
+            .map(rule_line)
+            .collect(),
+        manager: kubernetes::manager_rules().iter().map(rule_line).collect(),
+    };
     let ctx = Context {
         header: header(cx.source).replace("--", "-\u{2010}"),
         env: &cx.env.key,
-        runners: runners.iter().map(|r| runner_ctx(cx, r)).collect(),
+        runners: runners.iter().map(|r| runner_ctx(cx, r, &rules)).collect(),
     };
     let mut text = environment()?
         .get_template("permissions.md")
