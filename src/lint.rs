@@ -10,7 +10,7 @@ use crate::facts;
 use crate::model::{Fleet, Runner};
 use crate::spec::types as t;
 use crate::spec::yaml::SourceMap;
-use crate::spec::{self, Diagnostic, ptr_key};
+use crate::spec::{self, Diagnostic};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
@@ -130,6 +130,8 @@ pub struct Finding {
     pub rule: &'static str,
     pub environment: String,
     pub runner: String,
+    /// JSON pointer of the runner (in its environment) in the spec.
+    pub at: String,
     /// JSON pointer into the spec.
     pub path: String,
     pub message: String,
@@ -151,13 +153,13 @@ impl Finding {
             Some(reason) => format!("{} ({level}; acknowledged: {reason})", self.message),
         };
         // A field the spec leaves to its default is shown at the runner's key.
-        let runner = format!("/runners/{}", ptr_key(&self.runner));
+        let runner = &self.at;
         let pos = if map.get(&self.path).is_some() {
             spec::pos(map, &self.path)
         } else {
             let nearest = spec::pos(map, &self.path);
-            if nearest == spec::pos(map, &runner) {
-                spec::key_pos(map, &runner)
+            if nearest == spec::pos(map, runner) {
+                spec::key_pos(map, runner)
             } else {
                 nearest
             }
@@ -194,7 +196,7 @@ impl Report {
     pub fn diagnostics(&self, map: &SourceMap) -> Vec<Diagnostic> {
         let mut d: Vec<Diagnostic> = self.findings.iter().map(|f| f.diagnostic(map)).collect();
         d.extend(self.stale.iter().cloned());
-        spec::diag::sort(&mut d);
+        spec::finish(map, &mut d);
         d
     }
 }
@@ -206,11 +208,11 @@ pub fn lint(spec: &t::Spec, fleet: &Fleet, map: &SourceMap) -> Report {
     };
     for env in &fleet.environments {
         for r in &env.runners {
-            let Some(sr) = spec.runners.get(&r.key) else {
+            let Some(sr) = spec.instance(&r.key, &env.key).map(|i| &i.runner) else {
                 continue;
             };
             let mut found = runner(fleet, env, r, sr);
-            let base = format!("/runners/{}", ptr_key(&r.key));
+            let base = &r.at;
             for (i, ack) in sr.acknowledge.iter().enumerate() {
                 let mut matched = false;
                 for f in found.iter_mut().filter(|f| f.rule == ack.rule) {
@@ -258,13 +260,14 @@ fn runner(
     r: &Runner,
     sr: &t::Runner,
 ) -> Vec<Finding> {
-    let base = format!("/runners/{}", ptr_key(&r.key));
+    let base = &r.at;
     let mut out = Vec::new();
     let mut find = |rule: &'static str, at: &str, message: String, hint: &str| {
         out.push(Finding {
             rule,
             environment: env.key.clone(),
             runner: r.key.clone(),
+            at: base.clone(),
             path: format!("{base}{at}"),
             message,
             hint: hint.to_owned(),
@@ -404,10 +407,10 @@ fn runner(
 /// Acknowledgements that name no rule or give no reason: errors (E018) of the spec.
 pub fn check_acknowledgements(spec: &t::Spec, map: &SourceMap) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    for (key, r) in &spec.runners {
+    for inst in &spec.instances {
         let mut seen = std::collections::BTreeSet::new();
-        for (i, ack) in r.acknowledge.iter().enumerate() {
-            let base = format!("/runners/{}/acknowledge/{i}", ptr_key(key));
+        for (i, ack) in inst.runner.acknowledge.iter().enumerate() {
+            let base = format!("{}/acknowledge/{i}", inst.at);
             if rule(&ack.rule).is_none() {
                 let ids: Vec<&str> = RULES.iter().map(|r| r.id).collect();
                 let path = format!("{base}/rule");

@@ -7,12 +7,8 @@ use crate::spec::yaml::SourceMap;
 use crate::spec::{self, Diagnostic};
 use std::collections::{BTreeMap, BTreeSet};
 
-fn runner_ptr(r: &Runner) -> String {
-    format!("/runners/{}", spec::ptr_key(&r.key))
-}
-
 fn collision(map: &SourceMap, r: &Runner, message: String, hint: &str) -> Diagnostic {
-    let rp = runner_ptr(r);
+    let rp = r.at.clone();
     Diagnostic::error("E021", spec::key_pos(map, &rp), rp, message).hint(hint)
 }
 
@@ -146,7 +142,7 @@ pub(super) fn collisions(envs: &[Environment], map: &SourceMap, diags: &mut Vec<
             continue;
         };
         if let Some(first) = client_ids.insert(id, r) {
-            let at = i.client_id_at.cloned().unwrap_or_else(|| runner_ptr(r));
+            let at = i.client_id_at.cloned().unwrap_or_else(|| r.at.clone());
             diags.push(
                 Diagnostic::error(
                     "E041",
@@ -324,11 +320,11 @@ pub fn rollout_notes(
             continue;
         }
         for r in waiting {
-            let ip = format!("{}/identity", runner_ptr(r));
+            let ip = format!("{}/identity", r.at);
             let at = if map.contains_key(&ip) {
                 ip
             } else {
-                runner_ptr(r)
+                r.at.clone()
             };
             notes.push(
                 Diagnostic::note(
@@ -341,6 +337,6 @@ pub fn rollout_notes(
             );
         }
     }
-    spec::diag::sort(&mut notes);
+    spec::finish(map, &mut notes);
     notes
 }

@@ -275,6 +275,9 @@ impl IdentityRef<'_> {
 pub struct Runner {
     pub key: String,
     pub environment: String,
+    /// JSON pointer of the runner (in this environment) in the spec (`spec::Instance::at`).
+    #[serde(skip)]
+    pub at: String,
     pub runner_type: t::RunnerType,
     pub path: String,
     pub purpose: String,
@@ -393,8 +396,7 @@ pub fn build(checked: &spec::Checked, files: Files) -> Result<Fleet, Vec<Diagnos
         .collect();
     checks::collisions(&environments, &checked.map, &mut diags);
     if !diags.is_empty() {
-        spec::diag::sort(&mut diags);
-        diags.dedup();
+        spec::finish(&checked.map, &mut diags);
         return Err(diags);
     }
     let mut fleet = Fleet {
@@ -515,16 +517,17 @@ fn environment(
 ) -> Environment {
     let outputs = outputs::load(ek, e, files, map, diags);
     let runners = s
-        .runners
+        .instances
         .iter()
-        .filter(|(_, r)| r.environment == ek)
-        .map(|(key, runner)| {
+        .filter(|i| i.env == ek)
+        .map(|i| {
             let input = runner::Input {
                 spec: s,
                 env_key: ek,
                 env: e,
-                key,
-                runner,
+                key: &i.key,
+                at: &i.at,
+                runner: &i.runner,
                 outputs: &outputs,
             };
             runner::resolve(input, map, diags)

@@ -13,6 +13,8 @@ pub(super) struct Input<'a> {
     pub env_key: &'a str,
     pub env: &'a t::Environment,
     pub key: &'a str,
+    /// Where the runner is in the spec (`spec::Instance::at`).
+    pub at: &'a str,
     pub runner: &'a t::Runner,
     pub outputs: &'a super::outputs::Outputs,
 }
@@ -26,7 +28,7 @@ pub(super) fn resolve(input: Input, map: &SourceMap, diags: &mut Vec<Diagnostic>
         ..
     } = input;
     let names = names(input, map, diags);
-    let rp = format!("/runners/{}", spec::ptr_key(rk));
+    let rp = input.at;
     let who = format!("runner `{rk}`");
     let (client_id, client_id_at) = input.outputs.client_id(
         &who,
@@ -60,6 +62,7 @@ pub(super) fn resolve(input: Input, map: &SourceMap, diags: &mut Vec<Diagnostic>
     Runner {
         key: rk.to_owned(),
         environment: ek.to_owned(),
+        at: rp.to_owned(),
         runner_type: r.runner_type,
         path: r.path.clone(),
         purpose: r.purpose.clone(),
@@ -131,13 +134,13 @@ fn names(input: Input, map: &SourceMap, diags: &mut Vec<Diagnostic>) -> Names {
         "runner" => Some(rk.to_owned()),
         _ => None,
     };
-    let rp = format!("/runners/{}", spec::ptr_key(rk));
+    let rp = input.at;
     let mut n = Names::default();
     for rule in RULES {
         let template = rule.template_in(&s.naming);
         let name = expand(template, lookup).expect("templates were checked by spec::check");
         if !(rule.validity.valid)(&name) {
-            diags.push(invalid_name(map, &rp, rk, rule.what, &name, &rule.validity).hint(format!(
+            diags.push(invalid_name(map, rp, rk, rule.what, &name, &rule.validity).hint(format!(
                 "it comes from naming.{} `{template}`; shorten the runner key or override the template",
                 rule.field
             )));
@@ -179,7 +182,7 @@ fn names(input: Input, map: &SourceMap, diags: &mut Vec<Diagnostic>) -> Names {
         diags.push(
             invalid_name(
                 map,
-                &rp,
+                rp,
                 rk,
                 "cache identity",
                 &n.cache_identity,

@@ -187,38 +187,11 @@ pub fn check(spec: &Spec, map: &SourceMap, env_keys: &BTreeSet<String>) -> Vec<D
     }
 
     for (rk, r) in &spec.runners {
-        let rp = format!("/runners/{}", ptr_key(rk));
-        if !is_runner_key(rk) {
-            cx.err_key(
-                "E005",
-                &rp,
-                format!("runner key `{rk}` must be 1–40 lowercase letters, digits or single hyphens, starting with a letter"),
-                "runner keys go into Kubernetes and Azure names".into(),
-            );
-        } else if crate::layout::RESERVED_RUNNER_KEYS.contains(&rk.as_str()) {
-            cx.err_key(
-                "E005",
-                &rp,
-                format!(
-                    "runner key `{rk}` is reserved: runnergen writes its own folder `<env>/{rk}/`"
-                ),
-                "rename the runner".into(),
-            );
-        }
-        let env = spec.environments.get(&r.environment);
-        if !env_keys.contains(&r.environment) {
-            let known: Vec<&str> = env_keys.iter().map(String::as_str).collect();
-            let mut hint = format!("known environments: {}", known.join(", "));
-            if let Some(m) = did_you_mean(&r.environment, known.iter().copied()) {
-                hint = format!("did you mean `{m}`? {hint}");
-            }
-            cx.err(
-                "E010",
-                &format!("{rp}/environment"),
-                format!("unknown environment `{}`", r.environment),
-                hint,
-            );
-        }
+        runner_entry(&mut cx, rk, r, env_keys);
+    }
+    for inst in &spec.instances {
+        let (rp, r) = (&inst.at, &inst.runner);
+        let env = spec.environments.get(&inst.env);
         let mut seen_tags = BTreeSet::new();
         for (i, tag) in r.tags.iter().enumerate() {
             let tp = format!("{rp}/tags/{i}");
@@ -315,9 +288,92 @@ pub fn check(spec: &Spec, map: &SourceMap, env_keys: &BTreeSet<String>) -> Vec<D
                 );
             }
         }
-        check_identity(&mut cx, &rp, &r.identity, env);
+        check_identity(&mut cx, rp, &r.identity, env);
     }
     cx.out
+}
+
+/// The rules of a runner entry as written: its key, and the environments it names (`environment`
+/// or `environments`, and the keys of `overrides`).
+fn runner_entry(cx: &mut Ctx, rk: &str, r: &Runner, env_keys: &BTreeSet<String>) {
+    let rp = format!("/runners/{}", ptr_key(rk));
+    if !is_runner_key(rk) {
+        cx.err_key(
+            "E005",
+            &rp,
+            format!("runner key `{rk}` must be 1–40 lowercase letters, digits or single hyphens, starting with a letter"),
+            "runner keys go into Kubernetes and Azure names".into(),
+        );
+    } else if crate::layout::RESERVED_RUNNER_KEYS.contains(&rk) {
+        cx.err_key(
+            "E005",
+            &rp,
+            format!("runner key `{rk}` is reserved: runnergen writes its own folder `<env>/{rk}/`"),
+            "rename the runner".into(),
+        );
+    }
+    let known: Vec<&str> = env_keys.iter().map(String::as_str).collect();
+    let unknown = |cx: &mut Ctx, ptr: &str, what: &str, env: &str| {
+        let mut hint = format!("known environments: {}", known.join(", "));
+        if let Some(m) = did_you_mean(env, known.iter().copied()) {
+            hint = format!("did you mean `{m}`? {hint}");
+        }
+        cx.err("E010", ptr, format!("{what} `{env}`"), hint);
+    };
+    match (&r.environment, r.environments.is_empty()) {
+        (Some(_), false) => cx.err_key(
+            "E005",
+            &format!("{rp}/environments"),
+            format!("runner `{rk}` names both `environment` and `environments`"),
+            "keep `environments: [...]` for a runner in several environments, else `environment`"
+                .into(),
+        ),
+        (None, true) => cx.err_key(
+            "E003",
+            &rp,
+            format!("runner `{rk}` names no environment"),
+            "add `environment: <env>`, or `environments: [<env>, ...]` for several".into(),
+        ),
+        (Some(e), true) if !env_keys.contains(e) => {
+            unknown(cx, &format!("{rp}/environment"), "unknown environment", e)
+        }
+        _ => {}
+    }
+    let mut seen = BTreeSet::new();
+    for (i, e) in r.environments.iter().enumerate() {
+        let p = format!("{rp}/environments/{i}");
+        if !seen.insert(e.as_str()) {
+            cx.err(
+                "E031",
+                &p,
+                format!("environment `{e}` is listed twice"),
+                "remove the duplicate".into(),
+            );
+        } else if !env_keys.contains(e) {
+            unknown(cx, &p, "unknown environment", e);
+        }
+    }
+    for e in r.overrides.keys() {
+        let listed = r.environments.contains(e) || r.environment.as_deref() == Some(e.as_str());
+        if !listed {
+            let p = format!("{rp}/overrides/{}", ptr_key(e));
+            let names: Vec<&str> = match &r.environment {
+                Some(one) => vec![one.as_str()],
+                None => r.environments.iter().map(String::as_str).collect(),
+            };
+            cx.err_key(
+                "E010",
+                &p,
+                format!(
+                    "runner `{rk}` has an override for `{e}`, which is not one of its environments"
+                ),
+                format!(
+                    "its environments: {}; add `{e}` to `environments`, or remove the override",
+                    names.join(", ")
+                ),
+            );
+        }
+    }
 }
 
 fn unknown_alias(cx: &mut Ctx, ptr: &str, alias: &str, env: &Environment) {

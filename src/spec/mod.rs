@@ -5,6 +5,7 @@
 
 pub mod check;
 pub mod diag;
+pub mod instances;
 mod promotion;
 pub mod reference;
 pub mod schema;
@@ -48,47 +49,92 @@ pub fn load(text: &str) -> Result<Checked, Vec<Diagnostic>> {
         diag::sort(&mut diags);
         return Err(diags);
     }
-    diags.extend(schema::validate(&doc, &map));
+    let refused = schema::validate(&doc, &map);
     let env_keys: BTreeSet<String> = doc
         .get("environments")
         .and_then(|e| e.as_object())
         .map(|o| o.keys().cloned().collect())
         .unwrap_or_default();
-    if !diags.is_empty() {
+    if !diags.is_empty() || !refused.is_empty() {
         // Semantic rules still run on every part that has the right shape, so that one run
-        // reports every problem.
-        let partial = partial_spec(&doc);
+        // reports every problem: the values the schema refused are left out, the rest is read.
+        let pruned = prune(&doc, &refused);
+        diags.extend(refused);
+        let mut partial = partial_spec(&pruned);
+        partial.instances = instances::expand(pruned.get("runners"), &mut map, false, &mut diags);
         diags.extend(check::check(&partial, &map, &env_keys));
-        diag::sort(&mut diags);
-        diags.dedup();
+        finish(&map, &mut diags);
         return Err(diags);
     }
-    let spec: Spec = match serde_path_to_error::deserialize(doc) {
+    let runners = doc.get("runners").cloned();
+    let mut spec: Spec = match serde_path_to_error::deserialize(doc) {
         Ok(s) => s,
         Err(e) => {
             // What JSON Schema accepts but the types do not, such as `1.0` for an integer:
             // reported at the value, with the path serde took to it.
-            let ptr: String = e
-                .path()
-                .iter()
-                .filter_map(|seg| match seg {
-                    serde_path_to_error::Segment::Map { key } => Some(format!("/{}", ptr_key(key))),
-                    serde_path_to_error::Segment::Seq { index } => Some(format!("/{index}")),
-                    _ => None,
-                })
-                .collect();
+            let ptr = error_path(&e);
             return Err(vec![
                 Diagnostic::error("E004", pos(&map, &ptr), ptr, e.inner().to_string())
                     .hint("write whole numbers without a decimal point"),
             ]);
         }
     };
-    let mut diags = check::check(&spec, &map, &env_keys);
+    spec.instances = instances::expand(runners.as_ref(), &mut map, true, &mut diags);
+    diags.extend(check::check(&spec, &map, &env_keys));
     if !diags.is_empty() {
-        diag::sort(&mut diags);
+        finish(&map, &mut diags);
         return Err(diags);
     }
     Ok(Checked { spec, map })
+}
+
+/// The JSON pointer serde took to a value it refused.
+fn error_path<E>(e: &serde_path_to_error::Error<E>) -> String {
+    e.path()
+        .iter()
+        .filter_map(|seg| match seg {
+            serde_path_to_error::Segment::Map { key } => Some(format!("/{}", ptr_key(key))),
+            serde_path_to_error::Segment::Seq { index } => Some(format!("/{index}")),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Diagnostics ready to print: each names the pointer its value is written at (not an
+/// instance's, see `instances::source_path`), sorted by position, each once.
+pub fn finish(map: &SourceMap, diags: &mut Vec<Diagnostic>) {
+    for d in diags.iter_mut() {
+        if let Some(p) = instances::source_path(map, &d.path) {
+            d.path = p;
+        }
+    }
+    diag::sort(diags);
+    diags.dedup();
+}
+
+/// The document without the values the schema refused, so that what is left deserializes: an
+/// unknown or ill-typed field of a mapping is dropped; a bad list entry drops its list (the
+/// entries after it would otherwise move).
+fn prune(doc: &serde_json::Value, diags: &[Diagnostic]) -> serde_json::Value {
+    let mut doc = doc.clone();
+    for d in diags {
+        if d.code == "E003" || d.path.is_empty() {
+            continue;
+        }
+        let mut path = d.path.as_str();
+        // The nearest ancestor that is a mapping's field.
+        while let Some((parent, last)) = path.rsplit_once('/') {
+            let in_list = doc.pointer(parent).is_some_and(|v| v.is_array());
+            if !in_list {
+                if let Some(obj) = doc.pointer_mut(parent).and_then(|v| v.as_object_mut()) {
+                    obj.remove(&last.replace("~1", "/").replace("~0", "~"));
+                }
+                break;
+            }
+            path = parent;
+        }
+    }
+    doc
 }
 
 /// The parts of a schema-invalid document that deserialize on their own; the rest is left out
@@ -122,6 +168,7 @@ fn partial_spec(doc: &serde_json::Value) -> Spec {
         naming: part(doc, "naming"),
         environments: entries(doc, "environments"),
         runners: entries(doc, "runners"),
+        instances: Vec::new(),
         promotion: part(doc, "promotion"),
     }
 }

@@ -64,13 +64,9 @@ pub(super) fn check(cx: &mut Ctx, spec: &Spec, env_keys: &BTreeSet<String>) {
             }
         }
     }
-    for (rk, r) in &spec.runners {
-        if let Some(p) = &r.promotion {
-            fields(
-                cx,
-                &format!("/runners/{}/promotion/expect", super::ptr_key(rk)),
-                &p.expect,
-            );
+    for inst in &spec.instances {
+        if let Some(p) = &inst.runner.promotion {
+            fields(cx, &format!("{}/promotion/expect", inst.at), &p.expect);
         }
     }
 }

@@ -20,8 +20,35 @@ pub fn schema() -> &'static Value {
         );
         let mut v = root.to_value();
         simplify(&mut v);
+        runner_override(&mut v);
         v
     })
+}
+
+/// `overrides.<env>` of a runner takes any runner field but the three that place it
+/// (`environment`, `environments`, `overrides`), none required: the `Runner` definition so
+/// reduced, as `RunnerOverride`, so editors complete and check overrides like runners.
+fn runner_override(root: &mut Value) {
+    let defs = root["$defs"]
+        .as_object_mut()
+        .expect("the spec schema has definitions");
+    let mut over = defs["Runner"].clone();
+    let o = over.as_object_mut().expect("Runner is an object schema");
+    o.remove("required");
+    if let Some(props) = o.get_mut("properties").and_then(Value::as_object_mut) {
+        for placing in ["environment", "environments", "overrides"] {
+            props.remove(placing);
+        }
+    }
+    o.insert(
+        "description".into(),
+        "A runner's fields in one environment, merged into the runner: mappings key by key; \
+         lists and single values replace."
+            .into(),
+    );
+    defs.insert("RunnerOverride".into(), over);
+    defs["Runner"]["properties"]["overrides"]["additionalProperties"] =
+        serde_json::json!({"$ref": "#/$defs/RunnerOverride"});
 }
 
 /// Rewrites what schemars generates into forms whose validation errors read well:

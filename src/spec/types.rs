@@ -36,13 +36,29 @@ pub struct Spec {
     /// Environments, keyed by short name (the seed's `ss`).
     #[schemars(length(min = 1))]
     pub environments: BTreeMap<String, Environment>,
-    /// Runners, keyed by name (the seed's `tf`, `packer`).
+    /// Runners, keyed by name (the seed's `tf`, `packer`). A runner in several environments
+    /// (`environments: [dev, prd]`) keeps its one key in each.
     #[schemars(length(min = 1))]
     pub runners: BTreeMap<String, Runner>,
+    /// Each runner in each of its environments, its `overrides` merged in, sorted by key then
+    /// environment: what every later stage reads. Filled by `spec::load`.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub instances: Vec<Instance>,
     /// Intended differences between environments, for `runnergen diff --from-env A --to-env
     /// B`: what is declared here is reported as expected and does not fail the preview.
     #[serde(default)]
     pub promotion: Vec<Promotion>,
+}
+
+impl Spec {
+    /// Runner `key` in environment `env`.
+    pub fn instance(&self, key: &str, env: &str) -> Option<&Instance> {
+        self.instances
+            .binary_search_by(|i| (i.key.as_str(), i.env.as_str()).cmp(&(key, env)))
+            .ok()
+            .map(|i| &self.instances[i])
+    }
 }
 
 /// The fields of a runner a promotion preview compares (`existence`: the runner is in one of
@@ -394,8 +410,20 @@ pub enum ServiceAccountMode {
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Runner {
-    /// Key of the environment this runner runs in.
-    pub environment: String,
+    /// Key of the environment this runner runs in (or `environments`).
+    pub environment: Option<String>,
+    /// The environments this runner runs in, instead of one `environment`: the same runner,
+    /// under the same key, in each. Names derive from each environment as usual
+    /// (`weu-dev-msi-gitlab-deploy`, `weu-prd-msi-gitlab-deploy`), files go to
+    /// `<env>/<runner>/`, and the promotion preview pairs them by key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(min = 1), example = &["dev", "prd"])]
+    pub environments: Vec<String>,
+    /// What differs in one environment, by environment key: any runner field but `environment`,
+    /// `environments` and `overrides`, merged into the runner (mappings key by key; lists and
+    /// single values replace). `{prd: {concurrent: 20, tags: [prod]}}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub overrides: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
     /// `group` or `project` runner.
     #[serde(rename = "type")]
     pub runner_type: RunnerType,
@@ -452,6 +480,19 @@ pub struct Runner {
     /// Acknowledged findings still print, marked, and do not fail `lint --strict`.
     #[serde(default)]
     pub acknowledge: Vec<Acknowledgement>,
+}
+
+/// One runner in one of its environments: its entry with that environment's `overrides`
+/// merged in (`environment` set, `environments` and `overrides` empty).
+#[derive(Clone, Debug)]
+pub struct Instance {
+    pub key: String,
+    pub env: String,
+    /// JSON pointer of the instance's fields in the spec: `/runners/<key>`, or
+    /// `/runners/<key>/overrides/<env>` when it has an override (the fields it inherits are
+    /// mapped there too, see `spec::instances`).
+    pub at: String,
+    pub runner: Runner,
 }
 
 /// A lint finding accepted on purpose.

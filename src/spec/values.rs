@@ -157,8 +157,8 @@ pub(super) fn check(cx: &mut Ctx, spec: &Spec) {
             "a DNS subdomain: lowercase letters, digits, `-` and `.`".into(),
         );
     }
-    for (rk, r) in &spec.runners {
-        runner(cx, &format!("/runners/{}", super::ptr_key(rk)), r);
+    for inst in &spec.instances {
+        runner(cx, &inst.at, &inst.runner);
     }
 }
 

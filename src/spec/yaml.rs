@@ -147,6 +147,9 @@ impl<'de> Deserialize<'de> for Node {
 pub struct Span {
     pub key: Option<Pos>,
     pub value: Pos,
+    /// The pointer is a runner instance's (`/runners/<key>/overrides/<env>/…`) and the value
+    /// is the runner's own, inherited by the override (`spec::instances`).
+    pub inherited: bool,
 }
 
 pub type SourceMap = BTreeMap<String, Span>;
@@ -192,6 +195,7 @@ impl Located {
             Span {
                 key,
                 value: self.pos,
+                inherited: false,
             },
         );
         v

@@ -176,6 +176,51 @@ fn an_outputs_file_gives_the_same_tree_as_inline_client_ids() {
     );
 }
 
+/// One runner in several environments (`environments:` plus `overrides:`) renders every file
+/// that one entry per runner and environment renders, with the environment suffix gone from
+/// the key: the same Azure, Kubernetes, GitOps and registration objects.
+#[test]
+fn environments_and_overrides_render_what_one_entry_per_environment_renders() {
+    let read = |p: &str| std::fs::read_to_string(root().join(p)).unwrap();
+    let compact =
+        runnergen::compile("runners.yaml", &read("fixtures/environments/runners.yaml")).unwrap();
+    let nine = runnergen::compile(
+        "runners.yaml",
+        &read("fixtures/environments/nine-entries.yaml"),
+    )
+    .unwrap();
+    let unsuffix = |s: &str| {
+        let mut s = s.to_owned();
+        for key in ["deploy", "images", "docs", "terraform", "lint"] {
+            for env in ["dev", "prd"] {
+                s = s
+                    .replace(&format!("{key}-{env}"), key)
+                    .replace(&format!("{key}_{env}"), key);
+            }
+        }
+        s
+    };
+    let files = |tree: &runnergen::tree::Tree, f: &dyn Fn(&str) -> String| {
+        tree.iter()
+            .filter(|(p, _)| *p != runnergen::write::MANIFEST)
+            .map(|(p, b)| (f(p), f(std::str::from_utf8(b).unwrap())))
+            .collect::<std::collections::BTreeMap<String, String>>()
+    };
+    let (compact, nine) = (files(&compact, &|s| s.to_owned()), files(&nine, &unsuffix));
+    assert_eq!(
+        compact.keys().collect::<Vec<_>>(),
+        nine.keys().collect::<Vec<_>>()
+    );
+    for (path, text) in &compact {
+        assert_eq!(text, &nine[path], "{path}");
+    }
+    assert!(
+        compact.contains_key("prd/deploy/values.yaml"),
+        "{:?}",
+        compact.keys()
+    );
+}
+
 /// Output bytes never depend on how the spec path was typed or where runnergen runs from:
 /// headers record the spec relative to the output directory's parent, and `--out` defaults to
 /// `out` beside the spec.

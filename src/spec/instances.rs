@@ -1,0 +1,163 @@
+//! Runner entries to instances: a runner written with `environments: [dev, prd]` is the same
+//! runner, under the same key, in each environment, with `overrides.<env>` merged in
+//! (mappings key by key; lists and single values replace, as Helm merges values files).
+//!
+//! Positions stay exact. An instance with an override is read at
+//! `/runners/<key>/overrides/<env>`, where the override's own values already are; every value
+//! it inherits from the runner is mapped there too, marked `inherited`. A diagnostic about an
+//! instance therefore points at the line its value is written on, and [`source_path`] turns
+//! its pointer into that line's own, so the same mistake in two environments is reported once.
+
+use super::types::{Instance, Runner};
+use super::yaml::SourceMap;
+use super::{Diagnostic, ptr_key};
+use serde_json::{Map, Value};
+
+/// The environments a runner entry names, in order, without repeats: `environments`, else
+/// `environment`.
+pub fn environments_of(entry: &Value) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    let listed = entry.get("environments").and_then(Value::as_array);
+    let names: Vec<&str> = match listed {
+        Some(list) if !list.is_empty() => list.iter().filter_map(Value::as_str).collect(),
+        _ => entry
+            .get("environment")
+            .and_then(Value::as_str)
+            .into_iter()
+            .collect(),
+    };
+    for n in names {
+        if !out.contains(&n) {
+            out.push(n);
+        }
+    }
+    out
+}
+
+/// Every instance of the runner entries in `runners` (the spec's `runners` mapping), sorted by
+/// key then environment. An instance that does not deserialize is left out and, when `strict`
+/// (the document passed the schema), reported.
+pub fn expand(
+    runners: Option<&Value>,
+    map: &mut SourceMap,
+    strict: bool,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<Instance> {
+    let mut out = Vec::new();
+    let Some(entries) = runners.and_then(Value::as_object) else {
+        return out;
+    };
+    for (key, entry) in entries {
+        let Some(fields) = entry.as_object() else {
+            continue;
+        };
+        let base_at = format!("/runners/{}", ptr_key(key));
+        let mut base = fields.clone();
+        base.remove("environments");
+        let overrides = base.remove("overrides");
+        for env in environments_of(entry) {
+            let mut merged = base.clone();
+            let over = overrides
+                .as_ref()
+                .and_then(|o| o.get(env))
+                .and_then(Value::as_object);
+            let at = match over {
+                Some(over) => {
+                    let at = format!("{base_at}/overrides/{}", ptr_key(env));
+                    merge(&mut merged, over, &base_at, &at, map);
+                    at
+                }
+                None => base_at.clone(),
+            };
+            merged.insert("environment".into(), Value::from(env));
+            match serde_path_to_error::deserialize::<_, Runner>(Value::Object(merged)) {
+                Ok(runner) => out.push(Instance {
+                    key: key.clone(),
+                    env: env.to_owned(),
+                    at,
+                    runner,
+                }),
+                Err(e) if strict => {
+                    let ptr = format!("{at}{}", super::error_path(&e));
+                    diags.push(
+                        Diagnostic::error(
+                            "E004",
+                            super::pos(map, &ptr),
+                            ptr,
+                            e.inner().to_string(),
+                        )
+                        .hint("write whole numbers without a decimal point"),
+                    );
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    out.sort_by(|a, b| (&a.key, &a.env).cmp(&(&b.key, &b.env)));
+    out
+}
+
+/// Merges `over` (at `at`) into `base` (the runner's fields at `base_at`); what `base` keeps
+/// is mapped under `at` as inherited.
+fn merge(
+    base: &mut Map<String, Value>,
+    over: &Map<String, Value>,
+    base_at: &str,
+    at: &str,
+    map: &mut SourceMap,
+) {
+    for k in base.keys() {
+        if !over.contains_key(k) {
+            let k = ptr_key(k);
+            inherit(map, &format!("{base_at}/{k}"), &format!("{at}/{k}"));
+        }
+    }
+    for (k, o) in over {
+        match (base.get_mut(k), o) {
+            (Some(Value::Object(b)), Value::Object(o)) => {
+                let k = ptr_key(k);
+                merge(b, o, &format!("{base_at}/{k}"), &format!("{at}/{k}"), map);
+            }
+            _ => {
+                base.insert(k.clone(), o.clone());
+            }
+        }
+    }
+}
+
+/// Maps the spans of `from` and everything under it to `to`, marked inherited.
+fn inherit(map: &mut SourceMap, from: &str, to: &str) {
+    let spans: Vec<(String, super::yaml::Span)> = map
+        .range(from.to_owned()..)
+        .take_while(|(p, _)| p.starts_with(from))
+        .filter(|(p, _)| p.len() == from.len() || p.as_bytes()[from.len()] == b'/')
+        .map(|(p, s)| (format!("{to}{}", &p[from.len()..]), *s))
+        .collect();
+    for (p, mut s) in spans {
+        s.inherited = true;
+        map.insert(p, s);
+    }
+}
+
+/// The pointer of the value a diagnostic is about, as written: an instance's inherited value
+/// (`/runners/k/overrides/prd/tags/0` that the override does not set) is the runner's own
+/// (`/runners/k/tags/0`).
+pub fn source_path(map: &SourceMap, ptr: &str) -> Option<String> {
+    let mut p = ptr;
+    let span = loop {
+        if let Some(s) = map.get(p) {
+            break s;
+        }
+        p = &p[..p.rfind('/')?];
+    };
+    if !span.inherited {
+        return None;
+    }
+    // `/runners/<key>/overrides/<env>/rest` → `/runners/<key>/rest`.
+    let parts: Vec<&str> = ptr.splitn(6, '/').collect();
+    match parts.as_slice() {
+        ["", "runners", key, "overrides", _env, rest] => Some(format!("/runners/{key}/{rest}")),
+        ["", "runners", key, "overrides", _env] => Some(format!("/runners/{key}")),
+        _ => None,
+    }
+}
