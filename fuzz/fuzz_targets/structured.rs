@@ -29,6 +29,7 @@ const BASES: &[&str] = &[
     include_str!("../../fixtures/cache/runners.yaml"),
     include_str!("../../fixtures/existing-secret/runners.yaml"),
     include_str!("../../fixtures/shared-sa/runners.yaml"),
+    include_str!("../../fixtures/environments/runners.yaml"),
 ];
 
 /// Every property name of the schema, for inserted keys.
@@ -40,7 +41,7 @@ const KEYS: &[&str] = &[
     "gitlab", "gitops", "graphPermissions", "helmRelease", "identities", "identity", "image",
     "jobImage", "jobServiceAccount", "key", "keyVault", "keyVaultSecret", "kubernetesAccess",
     "limits", "location", "locked", "longName", "managerServiceAccount", "maximumTimeout",
-    "memory", "name", "namespace", "naming", "nodeSelector", "oidcIssuerUrl", "organization",
+    "memory", "name", "namespace", "naming", "nodeSelector", "oidcIssuerUrl", "organization", "overrides",
     "path", "privileged", "purpose", "refreshInterval", "regionCode", "repository", "requests",
     "resource", "resourceGroup", "resources", "role", "roles", "runUntagged", "runnerName",
     "runners", "scope", "serviceAccounts", "shared", "storageAccountId", "storeKind", "storeName",
