@@ -75,7 +75,7 @@ impl Access {
             protected: Some(r.access_level == AccessLevel::RefProtected),
             token_source: Some(token_source(fleet, env, r)),
             runner_name: ready.then(|| r.names.runner_name.clone()),
-            identity: Some(Identity {
+            identity: r.has_identity.then(|| Identity {
                 name: r.names.identity.clone(),
                 resource_group: env.identity_resource_group.clone(),
                 subscription_id: env.identity_subscription_id.clone(),

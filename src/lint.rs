@@ -243,12 +243,12 @@ pub fn lint(spec: &t::Spec, fleet: &Fleet, map: &SourceMap) -> Report {
 
 /// Whether the runner's identity can change anything in Azure or Microsoft Graph.
 pub fn identity_writes(sr: &t::Runner) -> bool {
-    sr.identity
+    sr.access()
         .roles
         .iter()
         .any(|ra| facts::role_writes(&ra.role))
         || sr
-            .identity
+            .access()
             .graph_permissions
             .iter()
             .any(|p| p.contains("ReadWrite"))
@@ -276,7 +276,7 @@ fn runner(
     };
     let who = format!("runner `{}`", r.key);
 
-    for (i, ra) in sr.identity.roles.iter().enumerate() {
+    for (i, ra) in sr.access().roles.iter().enumerate() {
         let name = if facts::is_guid(&ra.role) {
             facts::role_name(&ra.role).unwrap_or(&ra.role)
         } else {
@@ -368,7 +368,7 @@ fn runner(
         );
     }
     if let Some(i) = sr
-        .identity
+        .access()
         .graph_permissions
         .iter()
         .position(|p| p == "Directory.Read.All")
@@ -380,7 +380,7 @@ fn runner(
             "use User.Read.All, Group.Read.All or GroupMember.Read.All for what the jobs read",
         );
     }
-    if r.limits.cpu.is_none() || r.limits.memory.is_none() {
+    if r.has_identity && (r.limits.cpu.is_none() || r.limits.memory.is_none()) {
         let missing = match (&r.limits.cpu, &r.limits.memory) {
             (None, None) => "CPU or memory limit",
             (None, Some(_)) => "CPU limit",

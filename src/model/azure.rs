@@ -85,7 +85,7 @@ pub fn role_assignments(
     job_signs_cache: bool,
 ) -> Vec<RoleAssignment> {
     let mut roles = BTreeSet::new();
-    for ra in &r.identity.roles {
+    for ra in &r.access().roles {
         let (role_name, role_definition_id) = if facts::is_guid(&ra.role) {
             let id = ra.role.to_lowercase();
             (facts::role_name(&id).map(str::to_owned), id)

@@ -132,21 +132,28 @@ pub struct Environment {
 pub const SHARD_SIZE: usize = 30;
 
 impl Environment {
-    /// The environment's Azure deployment in shards that each stay within ARM's template limits:
-    /// itself when it has at most [`SHARD_SIZE`] runners; otherwise one view per
+    /// The environment's Azure deployment in shards that each stay within ARM's template limits,
+    /// holding the runners that have an identity (the others have no Azure side):
+    /// itself when it has at most [`SHARD_SIZE`] of them; otherwise one view per
     /// [`SHARD_SIZE`] identities (runners in key order), each its own deployment, stack and
     /// outputs file.
     /// A runner with a cache identity counts twice: its manager's identity adds two outputs.
     pub fn shards(&self) -> Vec<Environment> {
         let weight = |r: &Runner| 1 + usize::from(r.cache_identity.is_some());
         let store = usize::from(self.store.is_some());
-        if store + self.runners.iter().map(weight).sum::<usize>() <= SHARD_SIZE {
-            return vec![self.clone()];
+        // Runners without an identity have no Azure side.
+        let azure: Vec<&Runner> = self.runners.iter().filter(|r| r.has_identity).collect();
+        if store + azure.iter().map(|r| weight(r)).sum::<usize>() <= SHARD_SIZE {
+            let mut one = self.clone();
+            if azure.len() < self.runners.len() {
+                one.runners.retain(|r| r.has_identity);
+            }
+            return vec![one];
         }
         // The store's identity goes into the first shard.
         let mut groups: Vec<Vec<Runner>> = vec![Vec::new()];
         let mut used = store;
-        for r in &self.runners {
+        for r in azure {
             if used + weight(r) > SHARD_SIZE {
                 groups.push(Vec::new());
                 used = 0;
@@ -206,6 +213,12 @@ impl Environment {
         }
     }
 
+    /// Whether the environment has an Azure deployment at all: a runner with an identity, or the
+    /// Key Vault store's.
+    pub fn has_azure(&self) -> bool {
+        self.store.is_some() || self.runners.iter().any(|r| r.has_identity)
+    }
+
     /// Runners whose client ID is known: they get Kubernetes files.
     pub fn ready_runners(&self) -> impl Iterator<Item = &Runner> {
         self.runners.iter().filter(|r| r.ready())
@@ -221,14 +234,13 @@ impl Environment {
                 client_id: c.client_id.as_deref(),
                 client_id_at: c.client_id_at.as_ref(),
             });
-            [IdentityRef {
+            let own = r.has_identity.then(|| IdentityRef {
                 owner: IdentityOwner::Runner(r),
                 name: &r.names.identity,
                 client_id: r.client_id.as_deref(),
                 client_id_at: r.client_id_at.as_ref(),
-            }]
-            .into_iter()
-            .chain(cache)
+            });
+            own.into_iter().chain(cache)
         });
         let store = self.store.as_ref().map(|s| IdentityRef {
             owner: IdentityOwner::Store(&self.key),
@@ -311,6 +323,10 @@ pub struct Runner {
 
     pub oidc_issuer_url: String,
     pub tenant_id: String,
+    /// The spec gives the runner an `identity`: without one it has no Azure side (no identity,
+    /// no federated credential, nothing in the Azure deployment) and its job pods run as a
+    /// plain service account.
+    pub has_identity: bool,
     pub client_id: Option<String>,
     /// Where the client ID comes from: a JSON pointer into the spec (`identity.clientId`, or
     /// the environment's `identityOutputs` file).
@@ -343,7 +359,7 @@ impl Runner {
     /// Whether every identity the runner's pods use has its client ID: then it gets its
     /// Kubernetes files (two-phase rollout).
     pub fn ready(&self) -> bool {
-        self.client_id.is_some()
+        (!self.has_identity || self.client_id.is_some())
             && self
                 .cache_identity
                 .as_ref()

@@ -30,14 +30,18 @@ pub(super) fn resolve(input: Input, map: &SourceMap, diags: &mut Vec<Diagnostic>
     let names = names(input, map, diags);
     let rp = input.at;
     let who = format!("runner `{rk}`");
-    let (client_id, client_id_at) = input.outputs.client_id(
-        &who,
-        r.identity.client_id.as_ref(),
-        format!("{rp}/identity/clientId"),
-        &names.client_id_output,
-        map,
-        diags,
-    );
+    // A runner without `identity` has no Azure side: no client ID to wait for.
+    let (client_id, client_id_at) = match &r.identity {
+        Some(id) => input.outputs.client_id(
+            &who,
+            id.client_id.as_ref(),
+            format!("{rp}/identity/clientId"),
+            &names.client_id_output,
+            map,
+            diags,
+        ),
+        None => (None, None),
+    };
     let shared = r.service_accounts == Some(t::ServiceAccountMode::Shared);
     let roles = azure::role_assignments(e, r, shared);
     // With separate accounts the manager signs the cache's SAS as an identity of its own.
@@ -100,12 +104,13 @@ pub(super) fn resolve(input: Input, map: &SourceMap, diags: &mut Vec<Diagnostic>
         repository_label: label_value(&r.path),
         oidc_issuer_url: e.cluster.oidc_issuer_url.clone(),
         tenant_id: e.tenant_id.to_lowercase(),
+        has_identity: r.identity.is_some(),
         client_id,
         client_id_at,
         role_groups: azure::role_groups(&names.symbol, &roles),
-        graph: azure::graph_grants(&names.symbol, &r.identity.graph_permissions),
+        graph: azure::graph_grants(&names.symbol, &r.access().graph_permissions),
         roles,
-        kubernetes_access: r.identity.kubernetes_access.unwrap_or_default(),
+        kubernetes_access: r.access().kubernetes_access.unwrap_or_default(),
         promotion_expect: r
             .promotion
             .iter()
@@ -154,7 +159,7 @@ fn names(input: Input, map: &SourceMap, diags: &mut Vec<Diagnostic>) -> Names {
     }
     n.manager_role = n.manager_service_account.clone();
     // A ClusterRoleBinding is cluster-wide, so its name carries the namespace.
-    n.job_binding = match r.identity.kubernetes_access.unwrap_or_default() {
+    n.job_binding = match r.access().kubernetes_access.unwrap_or_default() {
         t::KubernetesAccess::ClusterAdmin => {
             format!(
                 "{}-{}-cluster-admin",

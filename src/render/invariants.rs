@@ -62,7 +62,7 @@ pub fn check(fleet: &Fleet, tree: &Tree) -> Result<(), RenderError> {
         // Every main template of the environment (one per shard of a large environment).
         let arm_path = layout::azure_file(&env.key, AzureFile::MainJson);
         let mut fics = Vec::new();
-        for shard in env.shards() {
+        for shard in env.shards().into_iter().filter(|_| env.has_azure()) {
             let path = layout::azure_file_in(&env.key, shard.shard, AzureFile::MainJson);
             let arm: Value = serde_json::from_str(tree.get_str(&path).unwrap_or_default())
                 .map_err(|e| RenderError::Invariant(format!("{path} does not parse: {e}")))?;
@@ -99,30 +99,39 @@ pub fn check(fleet: &Fleet, tree: &Tree) -> Result<(), RenderError> {
         }
 
         for r in &env.runners {
-            // The issuer is byte-identical everywhere; each runner's subject has exactly one credential.
+            // The issuer is byte-identical everywhere; each runner's subject has exactly one
+            // credential, and a runner without an identity none.
             let mine: Vec<_> = fics
                 .iter()
                 .filter(|(_, subject, _)| *subject == r.names.federated_subject)
                 .collect();
-            if mine.len() != 1 {
+            if !r.has_identity {
+                if !mine.is_empty() {
+                    return fail(format!(
+                        "{arm_path}: runner `{}` has no identity but a federated credential",
+                        r.key
+                    ));
+                }
+            } else if mine.len() != 1 {
                 return fail(format!(
                     "{arm_path}: expected one federated credential for `{}`, found {}",
                     r.names.federated_subject,
                     mine.len()
                 ));
             }
-            let (issuer, _, audiences) = mine[0];
-            if *issuer != env.oidc_issuer_url {
-                return fail(format!(
-                    "{arm_path}: issuer `{issuer}` differs from the cluster's `{}`",
-                    env.oidc_issuer_url
-                ));
-            }
-            if audiences != &[facts::FIC_AUDIENCE.to_owned()] {
-                return fail(format!(
-                    "{arm_path}: audiences of `{}` are {audiences:?}",
-                    r.names.federated_subject
-                ));
+            if let Some((issuer, _, audiences)) = mine.first() {
+                if *issuer != env.oidc_issuer_url {
+                    return fail(format!(
+                        "{arm_path}: issuer `{issuer}` differs from the cluster's `{}`",
+                        env.oidc_issuer_url
+                    ));
+                }
+                if audiences != &[facts::FIC_AUDIENCE.to_owned()] {
+                    return fail(format!(
+                        "{arm_path}: audiences of `{}` are {audiences:?}",
+                        r.names.federated_subject
+                    ));
+                }
             }
             // The manager's cache identity: exactly one credential, for the manager's account.
             if r.cache_identity.is_some() {
@@ -141,7 +150,6 @@ pub fn check(fleet: &Fleet, tree: &Tree) -> Result<(), RenderError> {
             if !r.ready() {
                 continue;
             }
-            let client_id = r.client_id.as_ref().expect("ready");
             let dir = layout::runner_dir(&env.key, &r.key);
             let path = |f| layout::runner_file(&env.key, &r.key, f);
 
@@ -176,10 +184,12 @@ pub fn check(fleet: &Fleet, tree: &Tree) -> Result<(), RenderError> {
                 .get("pod_labels")
                 .and_then(|l| l.get(facts::WI_USE_LABEL))
                 .and_then(|v| v.as_str());
-            if label != Some("true") {
+            // Job pods with an identity carry the workload-identity label; without one, not.
+            if label != r.has_identity.then_some("true") {
                 return fail(format!(
-                    "{toml_path}: job pods lack the label {}=\"true\"",
-                    facts::WI_USE_LABEL
+                    "{toml_path}: the job pods' label {} is {label:?}, the runner {} an identity",
+                    facts::WI_USE_LABEL,
+                    if r.has_identity { "has" } else { "has no" }
                 ));
             }
 
@@ -200,11 +210,11 @@ pub fn check(fleet: &Fleet, tree: &Tree) -> Result<(), RenderError> {
                         "{dir}: config.toml's service account is not rendered"
                     ))
                 })?;
-            if job["metadata"]["annotations"][facts::WI_CLIENT_ID_ANNOTATION].as_str()
-                != Some(client_id)
-            {
+            let carried = job["metadata"]["annotations"][facts::WI_CLIENT_ID_ANNOTATION].as_str();
+            if carried != r.client_id.as_deref() {
                 return fail(format!(
-                    "{dir}: the job service account does not carry client ID {client_id}"
+                    "{dir}: the job service account carries client ID {carried:?}, the runner's is {:?}",
+                    r.client_id
                 ));
             }
 

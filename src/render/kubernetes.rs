@@ -134,10 +134,6 @@ pub fn render(cx: Cx, tree: &mut Tree) -> Result<(), RenderError> {
     let n = &r.names;
     let ns = n.namespace.as_str();
     let jobs = n.job_namespace.as_str();
-    let client_id = r
-        .client_id
-        .as_deref()
-        .expect("Kubernetes files are rendered only for runners with a client ID");
 
     // Pod Security Admission (kubernetes.io/docs/concepts/security/pod-security-admission):
     // Docker-in-Docker needs privileged pods, in the job namespace only; the manager's
@@ -167,13 +163,20 @@ pub fn render(cx: Cx, tree: &mut Tree) -> Result<(), RenderError> {
     )?;
 
     // The job pods' account carries the managed identity (Azure Workload Identity:
-    // client-id and tenant-id annotations, and the use label, pkg/webhook/consts.go).
+    // client-id and tenant-id annotations, and the use label, pkg/webhook/consts.go); a runner
+    // without an identity gets a plain account.
     let mut job_meta = meta(&n.job_service_account, Some(jobs), r);
-    job_meta.annotations = Some(workload_identity(client_id, &r.tenant_id));
-    job_meta
-        .labels
-        .get_or_insert_with(BTreeMap::new)
-        .insert(facts::WI_USE_LABEL.into(), "true".into());
+    if r.has_identity {
+        let client_id = r
+            .client_id
+            .as_deref()
+            .expect("Kubernetes files are rendered only for runners with a client ID");
+        job_meta.annotations = Some(workload_identity(client_id, &r.tenant_id));
+        job_meta
+            .labels
+            .get_or_insert_with(BTreeMap::new)
+            .insert(facts::WI_USE_LABEL.into(), "true".into());
+    }
     let job_sa = ServiceAccount {
         metadata: job_meta,
         // Jobs without Kubernetes access get no API token; the workload-identity token is

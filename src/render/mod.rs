@@ -171,7 +171,10 @@ fn render_runner(cx: Cx, tree: &mut Tree) -> Result<(), RenderError> {
     let values = values::build(cx, &config);
     kubernetes::render(cx, tree)?;
     gitops::render(cx, &values, tree)?;
-    ci_template::render(cx, tree)?;
+    // The CI template signs in to Azure as the runner's identity: none without one.
+    if cx.runner.has_identity {
+        ci_template::render(cx, tree)?;
+    }
     tree.insert(cx.path(RunnerFile::Config), config)?;
     tree.insert(
         cx.path(RunnerFile::Values),

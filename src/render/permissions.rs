@@ -46,7 +46,8 @@ struct RunnerCtx<'a> {
     protected: bool,
     tags: &'a [String],
     run_untagged: bool,
-    identity: &'a str,
+    /// The runner's managed identity; none without `identity`.
+    identity: Option<&'a str>,
     ready: bool,
     roles: Vec<RoleCtx>,
     graph: Vec<&'a str>,
@@ -125,7 +126,7 @@ fn runner_ctx<'a>(cx: EnvCx<'a>, r: &'a Runner, rules: &'a Rules) -> RunnerCtx<'
         protected: r.access_level == crate::spec::AccessLevel::RefProtected,
         tags: &r.tags,
         run_untagged: r.run_untagged,
-        identity: &n.identity,
+        identity: r.has_identity.then_some(n.identity.as_str()),
         ready: r.client_id.is_some(),
         roles: r
             .roles

@@ -25,7 +25,8 @@ struct Context<'a> {
     privileged: bool,
     job_service_account: &'a str,
     resources: Vec<(&'a str, &'a str)>,
-    wi_label: &'a str,
+    /// The workload-identity label of the job pods; none for a runner without an identity.
+    wi_label: Option<&'a str>,
     node_selector: &'a BTreeMap<String, String>,
     tolerations: Vec<Toleration<'a>>,
     cache: Option<CacheCtx<'a>>,
@@ -125,7 +126,7 @@ pub fn render(cx: Cx) -> Result<String, RenderError> {
         privileged: r.privileged,
         job_service_account: &r.names.job_service_account,
         resources,
-        wi_label: facts::WI_USE_LABEL,
+        wi_label: r.has_identity.then_some(facts::WI_USE_LABEL),
         node_selector: &r.node_selector,
         tolerations,
         cache,

@@ -87,3 +87,60 @@ fn spec_path_cannot_break_out_of_a_header() {
         }
     }
 }
+
+/// A runner without `identity` has no Azure side: nothing of it in the Azure deployment, no
+/// workload-identity annotation, label or CI template, no wait for a client ID; and an
+/// environment whose runners all lack one has no Azure files at all.
+#[test]
+fn a_runner_without_identity_renders_nothing_in_azure() {
+    let t = crate::testing::render("fixtures/two-envs/runners.yaml");
+    // (Only the Key Vault store's credential for its manager namespace names it: the manager
+    // reads its token through the store.)
+    for azure in t.paths().filter(|p| p.starts_with("dev/azure/")) {
+        let text = t.get_str(azure).unwrap();
+        for own in [
+            "msi-gitlab-lint-dev",
+            "lint_devClientId",
+            "gitlab-lint-dev-jobs",
+        ] {
+            assert!(!text.contains(own), "{azure}: {own}");
+        }
+    }
+    assert!(t.get("dev/deploy-dev/ci-template.yml").is_some());
+    assert!(t.get("dev/lint-dev/ci-template.yml").is_none());
+    let accounts = crate::testing::docs(&t, "dev/lint-dev/serviceaccounts.yaml");
+    for a in &accounts {
+        assert!(a["metadata"].get("annotations").is_none(), "{a}");
+        assert!(
+            a["metadata"]["labels"]
+                .get(crate::facts::WI_USE_LABEL)
+                .is_none(),
+            "{a}"
+        );
+    }
+    let config = t.get_str("dev/lint-dev/config.toml").unwrap();
+    assert!(!config.contains(crate::facts::WI_USE_LABEL), "{config}");
+    let permissions = t.get_str("dev/PERMISSIONS.md").unwrap();
+    assert!(
+        permissions.contains(
+            "**In Azure and Microsoft Graph:** nothing: the runner has no managed identity."
+        ),
+        "{permissions}"
+    );
+
+    // Every runner without an identity, tokens from an existing Secret: no Azure files.
+    let text = crate::testing::read("fixtures/two-envs/runners.yaml");
+    let start = text.find("promotion:\n  - from").unwrap();
+    let runners = "runners:\n  lint:\n    environment: dev\n    type: group\n    path: ascodenl\n    purpose: Runs linters\n";
+    let spec = format!(
+        "{}tokenSource: {{existingSecret: {{}}}}\n{runners}",
+        text[..start].replace("tokenSource:\n  externalSecret:\n    storeKind: SecretStore\n    storeName: runner-tokens\n    refreshInterval: 15m\n", "")
+    );
+    let t = crate::compile("fleet.yaml", &spec).unwrap();
+    assert!(t.get("dev/lint/values.yaml").is_some(), "rendered at once");
+    assert!(
+        !t.paths().any(|p| p.contains("/azure/")),
+        "{:?}",
+        t.paths().collect::<Vec<_>>()
+    );
+}

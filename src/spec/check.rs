@@ -288,7 +288,18 @@ pub fn check(spec: &Spec, map: &SourceMap, env_keys: &BTreeSet<String>) -> Vec<D
                 );
             }
         }
-        check_identity(&mut cx, rp, &r.identity, env);
+        match &r.identity {
+            Some(identity) => check_identity(&mut cx, rp, identity, env),
+            // The cache's SAS is signed with an Azure identity (the manager's own, or the
+            // shared account's): gitlab-runner cache/azure/adapter.go.
+            None if r.cache.is_some() => cx.err_key(
+                "E011",
+                &format!("{rp}/cache"),
+                "`cache` needs an Azure identity to sign the cache's SAS, and this runner has no `identity`".into(),
+                "add `identity: {}` (an identity with no roles), or remove `cache`".into(),
+            ),
+            None => {}
+        }
     }
     cx.out
 }

@@ -471,15 +471,30 @@ pub struct Runner {
     pub cache: Option<Cache>,
     /// `separate` (default) or `shared` service accounts for manager and job pods.
     pub service_accounts: Option<ServiceAccountMode>,
-    /// The runner's Azure managed identity and what it may do.
-    #[serde(default)]
-    pub identity: Identity,
+    /// The runner's Azure managed identity and what it may do. Without it the runner has no
+    /// Azure side at all: no managed identity, no federated credential, nothing in the
+    /// environment's Azure deployment, no wait for a client ID; its job pods run as a plain
+    /// service account. `identity: {}` is an identity with no roles.
+    pub identity: Option<Identity>,
     /// Differences of this runner between environments that are meant to be.
     pub promotion: Option<RunnerPromotion>,
     /// Lint findings on this runner that are accepted, each with why (`runnergen lint`).
     /// Acknowledged findings still print, marked, and do not fail `lint --strict`.
     #[serde(default)]
     pub acknowledge: Vec<Acknowledgement>,
+}
+
+impl Runner {
+    /// The identity's roles, permissions and access; nothing for a runner without one.
+    pub fn access(&self) -> &Identity {
+        static NONE: Identity = Identity {
+            client_id: None,
+            roles: Vec::new(),
+            graph_permissions: Vec::new(),
+            kubernetes_access: None,
+        };
+        self.identity.as_ref().unwrap_or(&NONE)
+    }
 }
 
 /// One runner in one of its environments: its entry with that environment's `overrides`

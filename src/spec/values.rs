@@ -202,7 +202,7 @@ fn runner(cx: &mut Ctx, rp: &str, r: &Runner) {
             "write it as `[registry/]repository[:tag][@sha256:digest]`, e.g. `alpine:3.22` or `myacr.azurecr.io/tools/terraform:1.9`".into(),
         );
     }
-    for (i, ra) in r.identity.roles.iter().enumerate() {
+    for (i, ra) in r.access().roles.iter().enumerate() {
         if let Some(rg) = &ra.scope.resource_group
             && !facts::is_resource_group(rg)
         {

@@ -78,8 +78,17 @@ fn no_job_account_reads_the_managers_secrets() {
             let rel = dir.strip_prefix(root()).unwrap().display().to_string();
             let rbac = docs(entry.path());
             let accounts = docs(&dir.join("serviceaccounts.yaml"));
-            let is_job =
-                |a: &&Value| a["metadata"]["labels"]["azure.workload.identity/use"] == "true";
+            // The job pods' account is the one config.toml names (with or without an identity).
+            let config: toml::Table = std::fs::read_to_string(dir.join("config.toml"))
+                .unwrap()
+                .parse()
+                .unwrap();
+            let job_sa =
+                runnergen::readback::runner_kubernetes(&config).unwrap()["service_account"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+            let is_job = |a: &&Value| a["metadata"]["name"] == job_sa.as_str();
             let job = accounts
                 .iter()
                 .find(is_job)

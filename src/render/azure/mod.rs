@@ -37,6 +37,9 @@ pub const GRAPH_EXTENSION_VERSION: &str = "1.0.0";
 /// Renders the Azure files of one environment into `tree`.
 pub fn render(cx: EnvCx, tree: &mut Tree) -> Result<(), RenderError> {
     let env = cx.env;
+    if !env.has_azure() {
+        return Ok(());
+    }
     let kinds = module_kinds(env);
     let modules = bicep::Bicep::new(cx, kinds.iter().copied())?;
     for kind in &kinds {

@@ -270,7 +270,9 @@ fn secret_stores_are_rendered_per_manager_namespace() {
         stores,
         [
             ("gitlab-deploy-dev", "runnergen-key-vault"),
-            ("gitlab-images-dev", "runnergen-key-vault")
+            ("gitlab-images-dev", "runnergen-key-vault"),
+            // No identity, so no wait for a client ID: ready at once.
+            ("gitlab-lint-dev", "runnergen-key-vault"),
         ]
     );
     let main = t.get_str("dev/azure/main.json").unwrap();
