@@ -184,6 +184,52 @@ pub const API_DEPLOYMENT: &str = "2024-03-01";
 
 /// gitlab-runner chart defaults (chart 0.86.0, values.yaml).
 pub const CHART_VERSION: &str = "0.86.0";
+
+/// The gitlab-runner version chart [`CHART_VERSION`] ships (its appVersion).
+pub const RUNNER_VERSION: &str = "18.9.0";
+
+/// Every `[runners.kubernetes]` key of config.toml gitlab-runner [`RUNNER_VERSION`] knows: the
+/// `toml:"…"` tags of `type KubernetesConfig struct` in `common/config.go` at tag v18.9.0
+/// (reference gitops-day2.md §6). The runner ignores unknown keys silently
+/// (`toml.DecodeFile` without an undecoded-keys check), so runnergen refuses them.
+#[rustfmt::skip]
+pub const KUBERNETES_CONFIG_KEYS: &[&str] = &[
+    "host", "context", "cert_file", "key_file", "ca_file", "bearer_token_overwrite_allowed",
+    "bearer_token", "image", "namespace", "namespace_overwrite_allowed", "namespace_per_job",
+    "privileged", "runtime_class_name", "allow_privilege_escalation", "cpu_limit",
+    "cpu_limit_overwrite_max_allowed", "cpu_request", "cpu_request_overwrite_max_allowed",
+    "memory_limit", "memory_limit_overwrite_max_allowed", "memory_request",
+    "memory_request_overwrite_max_allowed", "ephemeral_storage_limit",
+    "ephemeral_storage_limit_overwrite_max_allowed", "ephemeral_storage_request",
+    "ephemeral_storage_request_overwrite_max_allowed", "service_cpu_limit",
+    "service_cpu_limit_overwrite_max_allowed", "service_cpu_request",
+    "service_cpu_request_overwrite_max_allowed", "service_memory_limit",
+    "service_memory_limit_overwrite_max_allowed", "service_memory_request",
+    "service_memory_request_overwrite_max_allowed", "service_ephemeral_storage_limit",
+    "service_ephemeral_storage_limit_overwrite_max_allowed", "service_ephemeral_storage_request",
+    "service_ephemeral_storage_request_overwrite_max_allowed", "helper_cpu_limit",
+    "helper_cpu_limit_overwrite_max_allowed", "helper_cpu_request",
+    "helper_cpu_request_overwrite_max_allowed", "helper_memory_limit",
+    "helper_memory_limit_overwrite_max_allowed", "helper_memory_request",
+    "helper_memory_request_overwrite_max_allowed", "helper_ephemeral_storage_limit",
+    "helper_ephemeral_storage_limit_overwrite_max_allowed", "helper_ephemeral_storage_request",
+    "helper_ephemeral_storage_request_overwrite_max_allowed", "allowed_images",
+    "allowed_pull_policies", "allowed_services", "allowed_users", "allowed_groups", "pull_policy",
+    "node_selector", "node_selector_overwrite_allowed", "node_tolerations",
+    "node_tolerations_overwrite_allowed", "affinity", "image_pull_secrets",
+    "use_service_account_image_pull_secrets", "helper_image", "helper_image_flavor",
+    "helper_image_autoset_arch_and_os", "pod_termination_grace_period_seconds",
+    "cleanup_grace_period_seconds", "cleanup_resources_timeout", "poll_interval", "poll_timeout",
+    "resource_availability_check_max_attempts", "retry_limit", "retry_backoff_max",
+    "retry_limits", "pod_labels", "pod_labels_overwrite_allowed", "scheduler_name",
+    "service_account", "service_account_overwrite_allowed", "automount_service_account_token",
+    "pod_annotations", "pod_annotations_overwrite_allowed", "pod_security_context",
+    "init_permissions_container_security_context", "build_container_security_context",
+    "helper_container_security_context", "service_container_security_context", "volumes",
+    "host_aliases", "services", "cap_add", "cap_drop", "dns_policy", "dns_config",
+    "container_lifecycle", "priority_class_name", "pod_spec", "logs_base_dir", "scripts_base_dir",
+    "print_pod_warning_events",
+];
 pub const CHART_REPOSITORY: &str = "https://charts.gitlab.io";
 /// `serviceAccount.*` values arrived in chart 0.66.0 (chart CHANGELOG, !415).
 pub const CHART_MIN_VERSION: (u64, u64, u64) = (0, 66, 0);

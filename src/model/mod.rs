@@ -326,6 +326,13 @@ pub struct Runner {
     /// The spec gives the runner an `identity`: without one it has no Azure side (no identity,
     /// no federated credential, nothing in the Azure deployment) and its job pods run as a
     /// plain service account.
+    /// Extra chart values: the fleet's `chart.values` with the runner's merged over them
+    /// (checked by `spec::escape`: none of them is one runnergen sets).
+    pub chart_values: serde_json::Map<String, serde_json::Value>,
+    /// Extra `[runners.kubernetes]` keys of config.toml (`kubernetes.extra`).
+    pub kubernetes_extra: BTreeMap<String, serde_json::Value>,
+    /// Job environment variables (config.toml `environment`), by name.
+    pub job_variables: BTreeMap<String, String>,
     pub has_identity: bool,
     pub client_id: Option<String>,
     /// Where the client ID comes from: a JSON pointer into the spec (`identity.clientId`, or

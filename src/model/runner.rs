@@ -104,6 +104,19 @@ pub(super) fn resolve(input: Input, map: &SourceMap, diags: &mut Vec<Diagnostic>
         repository_label: label_value(&r.path),
         oidc_issuer_url: e.cluster.oidc_issuer_url.clone(),
         tenant_id: e.tenant_id.to_lowercase(),
+        chart_values: {
+            let mut values = input.spec.chart.values.clone().unwrap_or_default();
+            if let Some(own) = r.chart.as_ref().and_then(|c| c.values.as_ref()) {
+                spec::instances::deep_merge(&mut values, own);
+            }
+            values
+        },
+        kubernetes_extra: r
+            .kubernetes
+            .as_ref()
+            .map(|k| k.extra.clone())
+            .unwrap_or_default(),
+        job_variables: r.job_variables.clone(),
         has_identity: r.identity.is_some(),
         client_id,
         client_id_at,

@@ -30,6 +30,10 @@ struct Context<'a> {
     node_selector: &'a BTreeMap<String, String>,
     tolerations: Vec<Toleration<'a>>,
     cache: Option<CacheCtx<'a>>,
+    /// `kubernetes.extra`: each key with its value as an inline TOML value.
+    extra: Vec<(&'a str, String)>,
+    /// `jobVariables` as config.toml's `environment` array (`["NAME=value", …]`), if any.
+    environment: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -113,6 +117,15 @@ pub fn render(cx: Cx) -> Result<String, RenderError> {
             },
         })
         .collect();
+    // Extra keys as inline TOML values: JSON maps to TOML one to one, nulls were refused by
+    // spec::escape.
+    let mut extra = Vec::new();
+    for (key, value) in &r.kubernetes_extra {
+        let v = toml::Value::try_from(value).map_err(|e| {
+            RenderError::Template(format!("kubernetes.extra.{key} is not a TOML value: {e}"))
+        })?;
+        extra.push((key.as_str(), v.to_string()));
+    }
     let cache = r.cache.as_ref().map(|c| CacheCtx {
         path: &r.key,
         shared: c.shared,
@@ -130,6 +143,16 @@ pub fn render(cx: Cx) -> Result<String, RenderError> {
         node_selector: &r.node_selector,
         tolerations,
         cache,
+        extra,
+        environment: (!r.job_variables.is_empty()).then(|| {
+            toml::Value::Array(
+                r.job_variables
+                    .iter()
+                    .map(|(k, v)| toml::Value::String(format!("{k}={v}")))
+                    .collect(),
+            )
+            .to_string()
+        }),
     }));
     let text = env
         .get_template("config.toml")
@@ -145,6 +168,10 @@ pub fn render(cx: Cx) -> Result<String, RenderError> {
 /// (KubernetesConfig, CacheConfig) and `cache/cacheconfig/cacheconfig.go`.
 enum Keys {
     Table(&'static [(&'static str, Keys)]),
+    /// A table of these shapes, or any of the other keys with any value (`kubernetes.extra`).
+    Open(&'static [(&'static str, Keys)], &'static [&'static str]),
+    /// A list of scalars.
+    List,
     /// A table of free keys with scalar values (labels, node selectors, tolerations).
     FreeMap,
     Scalar,
@@ -196,7 +223,11 @@ const CACHE: &[(&str, Keys)] = &[
 
 const RUNNER: &[(&str, Keys)] = &[
     ("executor", Keys::Scalar),
-    ("kubernetes", Keys::Table(KUBERNETES)),
+    ("environment", Keys::List),
+    (
+        "kubernetes",
+        Keys::Open(KUBERNETES, facts::KUBERNETES_CONFIG_KEYS),
+    ),
     ("cache", Keys::Table(CACHE)),
 ];
 
@@ -218,6 +249,20 @@ fn walk(path: &str, value: &toml::Value, keys: &Keys, errors: &mut Vec<String>) 
                     Some((_, sub)) => walk(&format!("{path}.{k}"), v, sub, errors),
                     None => errors.push(format!("unknown key {path}.{k}")),
                 }
+            }
+        }
+        (Keys::Open(allowed, others), toml::Value::Table(t)) => {
+            for (k, v) in t {
+                match allowed.iter().find(|(name, _)| name == k) {
+                    Some((_, sub)) => walk(&format!("{path}.{k}"), v, sub, errors),
+                    None if others.contains(&k.as_str()) => {}
+                    None => errors.push(format!("unknown key {path}.{k}")),
+                }
+            }
+        }
+        (Keys::List, toml::Value::Array(items)) => {
+            if items.iter().any(|i| i.is_table() || i.is_array()) {
+                errors.push(format!("{path} must be a list of scalars"));
             }
         }
         (Keys::Tables(shape), toml::Value::Array(items)) => {

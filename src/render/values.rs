@@ -57,6 +57,10 @@ pub fn build(cx: Cx, config_toml: &str) -> Value {
         values["image"] =
             json!({ "registry": image.registry, "image": image.repository, "tag": image.tag });
     }
+    // The spec's extra chart values, over these: none is one runnergen sets (spec::escape).
+    if let Value::Object(ours) = &mut values {
+        crate::spec::instances::deep_merge(ours, &r.chart_values);
+    }
     values
 }
 

@@ -20,7 +20,7 @@ impl Ctx<'_> {
         self.out
             .push(Diagnostic::error(code, pos(self.map, ptr), ptr, message).hint(hint));
     }
-    fn err_key(&mut self, code: &'static str, ptr: &str, message: String, hint: String) {
+    pub(super) fn err_key(&mut self, code: &'static str, ptr: &str, message: String, hint: String) {
         self.out
             .push(Diagnostic::error(code, key_pos(self.map, ptr), ptr, message).hint(hint));
     }
@@ -99,6 +99,7 @@ pub fn check(spec: &Spec, map: &SourceMap, env_keys: &BTreeSet<String>) -> Vec<D
 
     check_naming(&mut cx, &spec.naming);
     super::values::check(&mut cx, spec);
+    super::escape::check(&mut cx, spec);
     super::promotion::check(&mut cx, spec, env_keys);
     // Acknowledgements name lint rules: a lookup in lint's static table, like `facts`.
     cx.out

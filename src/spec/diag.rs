@@ -190,6 +190,10 @@ pub const CODES: &[(&str, &str)] = &[
     ("E020", "a derived name is invalid where it is used"),
     ("E021", "two runners derive the same name"),
     ("E022", "naming template uses an unknown placeholder"),
+    (
+        "E023",
+        "a chart value or config.toml key runnergen sets itself",
+    ),
     ("E030", "a literal secret in the spec"),
     ("E031", "duplicate entry"),
     (

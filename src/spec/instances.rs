@@ -64,7 +64,8 @@ pub fn expand(
             let at = match over {
                 Some(over) => {
                     let at = format!("{base_at}/overrides/{}", ptr_key(env));
-                    merge(&mut merged, over, &base_at, &at, map);
+                    inherit_kept(&merged, over, &base_at, &at, map);
+                    deep_merge(&mut merged, over);
                     at
                 }
                 None => base_at.clone(),
@@ -97,30 +98,37 @@ pub fn expand(
     out
 }
 
-/// Merges `over` (at `at`) into `base` (the runner's fields at `base_at`); what `base` keeps
-/// is mapped under `at` as inherited.
-fn merge(
-    base: &mut Map<String, Value>,
+/// Merges `over` into `base` as Helm merges values files: mappings key by key, lists and
+/// single values replaced.
+pub fn deep_merge(base: &mut Map<String, Value>, over: &Map<String, Value>) {
+    for (k, o) in over {
+        match (base.get_mut(k), o) {
+            (Some(Value::Object(b)), Value::Object(o)) => deep_merge(b, o),
+            _ => {
+                base.insert(k.clone(), o.clone());
+            }
+        }
+    }
+}
+
+/// Maps what `base` (the runner's fields at `base_at`) keeps when `over` (at `at`) is merged
+/// into it, under `at`, marked inherited.
+fn inherit_kept(
+    base: &Map<String, Value>,
     over: &Map<String, Value>,
     base_at: &str,
     at: &str,
     map: &mut SourceMap,
 ) {
-    for k in base.keys() {
-        if !over.contains_key(k) {
-            let k = ptr_key(k);
-            inherit(map, &format!("{base_at}/{k}"), &format!("{at}/{k}"));
-        }
-    }
-    for (k, o) in over {
-        match (base.get_mut(k), o) {
-            (Some(Value::Object(b)), Value::Object(o)) => {
-                let k = ptr_key(k);
-                merge(b, o, &format!("{base_at}/{k}"), &format!("{at}/{k}"), map);
-            }
-            _ => {
-                base.insert(k.clone(), o.clone());
-            }
+    for (k, b) in base {
+        let (from, to) = (
+            format!("{base_at}/{}", ptr_key(k)),
+            format!("{at}/{}", ptr_key(k)),
+        );
+        match (b, over.get(k)) {
+            (_, None) => inherit(map, &from, &to),
+            (Value::Object(b), Some(Value::Object(o))) => inherit_kept(b, o, &from, &to, map),
+            _ => {}
         }
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod check;
 pub mod diag;
+pub mod escape;
 pub mod instances;
 mod promotion;
 pub mod reference;

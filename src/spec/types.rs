@@ -143,6 +143,33 @@ pub struct Chart {
     /// A Secret in each runner's namespace with the registry's credentials (Flux `secretRef`).
     #[schemars(pattern(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"))]
     pub secret_ref: Option<String>,
+    /// Extra values for the gitlab-runner chart (affinity, proxies in `envVars`, a custom CA in
+    /// `certsSecretName`, `podAnnotations`, …), merged into every runner's values: mappings
+    /// key by key, lists and single values replaced. A runner's own `chart.values` merge over
+    /// these. Values runnergen sets itself (`runners.config`, `runners.secret`,
+    /// `serviceAccount`, `rbac`, `gitlabUrl`, …) are refused, naming the spec field to use.
+    pub values: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// A runner's own chart settings.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RunnerChart {
+    /// Extra chart values for this runner, merged over the fleet's `chart.values` (same rules).
+    pub values: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Settings of the job pods that have no field of their own.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KubernetesSettings {
+    /// Extra `[runners.kubernetes]` keys of config.toml, as gitlab-runner names them
+    /// (`pull_policy`, `helper_image`, `pod_annotations`, `affinity`, `dns_config`, …). A key
+    /// gitlab-runner does not know (its `KubernetesConfig` of the runner version the chart
+    /// ships) is refused, with the nearest known key; keys runnergen writes itself
+    /// (`namespace`, `image`, `service_account`, …) are refused, naming the spec field to use.
+    #[serde(default)]
+    pub extra: BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -471,6 +498,15 @@ pub struct Runner {
     pub cache: Option<Cache>,
     /// `separate` (default) or `shared` service accounts for manager and job pods.
     pub service_accounts: Option<ServiceAccountMode>,
+    /// Environment variables of every job (config.toml `environment`), by name
+    /// (`{HTTPS_PROXY: "http://proxy:3128", NO_PROXY: ".svc,.cluster.local"}`). Never a
+    /// secret: use GitLab CI/CD variables for those.
+    #[serde(default)]
+    pub job_variables: BTreeMap<String, String>,
+    /// `[runners.kubernetes]` settings with no field of their own.
+    pub kubernetes: Option<KubernetesSettings>,
+    /// Extra chart values for this runner.
+    pub chart: Option<RunnerChart>,
     /// The runner's Azure managed identity and what it may do. Without it the runner has no
     /// Azure side at all: no managed identity, no federated credential, nothing in the
     /// environment's Azure deployment, no wait for a client ID; its job pods run as a plain

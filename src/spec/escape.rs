@@ -1,0 +1,281 @@
+//! The escape hatches, checked: extra chart values (`chart.values`, fleet and runner), extra
+//! `[runners.kubernetes]` keys (`kubernetes.extra`) and job variables (`jobVariables`).
+//!
+//! What runnergen writes itself stays runnergen's: a value it sets is refused where it is
+//! written, naming the spec field that sets it, so the rendered artifacts keep agreeing (the
+//! token Secret the chart mounts is the one the ExternalSecret fills, the job pods' account is
+//! the one the federated credential trusts).
+
+use super::check::Ctx;
+use super::schema::did_you_mean;
+use super::types::{Runner, Spec};
+use super::{ptr_key, values::has_control};
+use crate::facts;
+use serde_json::{Map, Value};
+
+/// Chart values runnergen sets (`render::values`), as JSON pointers into the values, with what
+/// to use instead. Chart keys: reference gitlab-runner.md §1.
+pub const CHART_VALUES_OWNED: &[(&str, &str)] = &[
+    ("/gitlabUrl", "`gitlab.url`"),
+    (
+        "/runnerToken",
+        "`tokenSource`: the spec never holds a token",
+    ),
+    (
+        "/runnerRegistrationToken",
+        "`tokenSource`: the spec never holds a token",
+    ),
+    (
+        "/unregisterRunners",
+        "nothing: runnergen keeps it on, so a manager that stops unregisters (chart preStop)",
+    ),
+    (
+        "/terminationGracePeriodSeconds",
+        "the runner's `terminationGracePeriodSeconds`",
+    ),
+    ("/concurrent", "the runner's `concurrent`"),
+    ("/checkInterval", "the runner's `checkInterval`"),
+    (
+        "/rbac",
+        "`identity.kubernetesAccess`: runnergen renders the manager's and the jobs' RBAC itself",
+    ),
+    (
+        "/serviceAccount",
+        "`serviceAccounts` and `naming.managerServiceAccount`: runnergen renders the accounts",
+    ),
+    (
+        "/runners/config",
+        "the runner's fields, `kubernetes.extra` and `jobVariables` (they make config.toml)",
+    ),
+    ("/runners/secret", "`tokenSource` and `naming.tokenSecret`"),
+    ("/runners/name", "`naming.runnerName`"),
+    (
+        "/runners/executor",
+        "nothing: runnergen runs the kubernetes executor",
+    ),
+    ("/runners/jobNamespace", "`naming.jobNamespace`"),
+    ("/runners/tags", "the runner's `tags` (registration.json)"),
+    (
+        "/runners/locked",
+        "the runner's `locked` (registration.json)",
+    ),
+    (
+        "/runners/runUntagged",
+        "the runner's `runUntagged` (registration.json)",
+    ),
+    (
+        "/runners/protected",
+        "the runner's `accessLevel` (registration.json)",
+    ),
+    (
+        "/runners/maximumTimeout",
+        "the runner's `maximumTimeout` (registration.json)",
+    ),
+    ("/image", "`chart.image`"),
+    (
+        "/podLabels/azure.workload.identity~1use",
+        "nothing: the label follows the manager's identity (a cache or a shared account)",
+    ),
+    (
+        "/deploymentAnnotations/secret.reloader.stakater.com~1reload",
+        "`tokenSource.restartOnRotation`",
+    ),
+    (
+        "/extraObjects",
+        "manifests of your own beside `out/`: objects in chart values escape review and `runnergen lint`",
+    ),
+];
+
+/// `[runners.kubernetes]` keys runnergen writes (`render::runner_config`), with what to use
+/// instead; and keys that would take the job pods out of the cluster whose issuer their
+/// identity trusts.
+pub const KUBERNETES_OWNED: &[(&str, &str)] = &[
+    ("namespace", "`naming.jobNamespace`"),
+    ("image", "the runner's `jobImage`"),
+    ("privileged", "the runner's `privileged`"),
+    ("service_account", "`naming.jobServiceAccount`"),
+    (
+        "pod_labels",
+        "nothing: runnergen writes the job pods' labels (the workload-identity label); use `pod_annotations`",
+    ),
+    ("pod_labels_overwrite_allowed", "nothing: runnergen sets it"),
+    ("node_selector", "the runner's `nodeSelector`"),
+    ("node_tolerations", "the runner's `tolerations`"),
+    ("cpu_request", "`resources.requests.cpu`"),
+    ("cpu_limit", "`resources.limits.cpu`"),
+    ("memory_request", "`resources.requests.memory`"),
+    ("memory_limit", "`resources.limits.memory`"),
+    (
+        "ephemeral_storage_request",
+        "`resources.requests.ephemeralStorage`",
+    ),
+    (
+        "ephemeral_storage_limit",
+        "`resources.limits.ephemeralStorage`",
+    ),
+    (
+        "host",
+        "nothing: job pods run in the runner's own cluster, whose issuer their identity trusts",
+    ),
+    (
+        "context",
+        "nothing: job pods run in the runner's own cluster, whose issuer their identity trusts",
+    ),
+    (
+        "bearer_token",
+        "nothing: a token never goes into the spec, and job pods run in the runner's own cluster",
+    ),
+];
+
+/// Refuses the values runnergen sets; every chart value elsewhere is the user's.
+pub(super) fn check(cx: &mut Ctx, spec: &Spec) {
+    if let Some(v) = &spec.chart.values {
+        chart_values(cx, "/chart/values", v);
+    }
+    for inst in &spec.instances {
+        runner(cx, &inst.at, &inst.runner);
+    }
+}
+
+fn runner(cx: &mut Ctx, at: &str, r: &Runner) {
+    if let Some(v) = r.chart.as_ref().and_then(|c| c.values.as_ref()) {
+        chart_values(cx, &format!("{at}/chart/values"), v);
+    }
+    let extra = r.kubernetes.iter().flat_map(|k| &k.extra);
+    for (key, value) in extra {
+        let p = format!("{at}/kubernetes/extra/{}", ptr_key(key));
+        if let Some((_, instead)) = KUBERNETES_OWNED.iter().find(|(k, _)| k == key) {
+            cx.err_key(
+                "E023",
+                &p,
+                format!("runnergen writes `[runners.kubernetes]` key `{key}` itself"),
+                format!("use {instead}"),
+            );
+        } else if key == "volumes" && r.privileged == Some(true) {
+            cx.err_key(
+                "E023",
+                &p,
+                "runnergen writes `volumes` of a privileged runner itself (the Docker certificates)".into(),
+                "mount what you need through `pod_spec` patches, or run the runner unprivileged".into(),
+            );
+        } else if !facts::KUBERNETES_CONFIG_KEYS.contains(&key.as_str()) {
+            let mut hint = format!(
+                "`[runners.kubernetes]` keys are those of gitlab-runner {}'s KubernetesConfig (docs.gitlab.com/runner/executors/kubernetes)",
+                facts::RUNNER_VERSION
+            );
+            if let Some(m) = did_you_mean(key, facts::KUBERNETES_CONFIG_KEYS.iter().copied()) {
+                hint = format!("did you mean `{m}`? {hint}");
+            }
+            cx.err_key(
+                "E002",
+                &p,
+                format!(
+                    "gitlab-runner {} has no `[runners.kubernetes]` key `{key}`",
+                    facts::RUNNER_VERSION
+                ),
+                hint,
+            );
+        } else if has_template(value) {
+            cx.err(
+                "E005",
+                &p,
+                format!("`{key}` holds `{{{{`, which Helm's `tpl` would evaluate"),
+                "the chart renders runners.config through `tpl` (chart templates/configmap.yaml); write the value without `{{`".into(),
+            );
+        } else if has_null(value) {
+            cx.err(
+                "E004",
+                &p,
+                format!("`{key}` holds a null, which config.toml cannot write"),
+                "give a value, or leave the key out".into(),
+            );
+        }
+    }
+    for (name, value) in &r.job_variables {
+        let p = format!("{at}/jobVariables/{}", ptr_key(name));
+        let valid = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            cx.err_key(
+                "E005",
+                &p,
+                format!("`{}` is not a variable name", name.escape_debug()),
+                "letters, digits and `_`, not starting with a digit".into(),
+            );
+        }
+        if value.contains("{{") {
+            cx.err(
+                "E005",
+                &p,
+                "the value holds `{{`, which Helm's `tpl` would evaluate".into(),
+                "the chart renders runners.config through `tpl` (chart templates/configmap.yaml); write the value without `{{`".into(),
+            );
+        }
+        if has_control(value) {
+            cx.err(
+                "E005",
+                &p,
+                "the value contains a line break or control character".into(),
+                "config.toml's `environment` takes one line per variable".into(),
+            );
+        }
+    }
+}
+
+/// Walks the user's chart values: a key runnergen sets, or a non-mapping that would replace a
+/// mapping holding one, is refused at its key.
+fn chart_values(cx: &mut Ctx, at: &str, values: &Map<String, Value>) {
+    fn walk(cx: &mut Ctx, at: &str, rel: &str, values: &Map<String, Value>) {
+        for (k, v) in values {
+            let rel = format!("{rel}/{}", ptr_key(k));
+            let p = format!("{at}{rel}");
+            if let Some((_, instead)) = CHART_VALUES_OWNED.iter().find(|(o, _)| *o == rel) {
+                cx.err_key(
+                    "E023",
+                    &p,
+                    format!(
+                        "runnergen sets chart value `{}` itself",
+                        rel[1..]
+                            .replace('/', ".")
+                            .replace("~1", "/")
+                            .replace("~0", "~")
+                    ),
+                    format!("use {instead}"),
+                );
+                continue;
+            }
+            let holds_owned = CHART_VALUES_OWNED
+                .iter()
+                .any(|(o, _)| o.starts_with(&format!("{rel}/")));
+            match v {
+                Value::Object(inner) if holds_owned => walk(cx, at, &rel, inner),
+                _ if holds_owned => cx.err_key(
+                    "E023",
+                    &p,
+                    format!("chart value `{k}` would replace values runnergen sets inside it"),
+                    format!("write `{k}` as a mapping of the keys you add"),
+                ),
+                _ => {}
+            }
+        }
+    }
+    walk(cx, at, "", values);
+}
+
+fn has_template(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains("{{"),
+        Value::Array(a) => a.iter().any(has_template),
+        Value::Object(o) => o.iter().any(|(k, v)| k.contains("{{") || has_template(v)),
+        _ => false,
+    }
+}
+
+fn has_null(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Array(a) => a.iter().any(has_null),
+        Value::Object(o) => o.values().any(has_null),
+        _ => false,
+    }
+}
