@@ -60,10 +60,21 @@ pub fn load(text: &str) -> Result<Checked, Vec<Diagnostic>> {
         // Semantic rules still run on every part that has the right shape, so that one run
         // reports every problem: the values the schema refused are left out, the rest is read.
         let pruned = prune(&doc, &refused);
-        diags.extend(refused);
         let mut partial = partial_spec(&pruned);
         partial.instances = instances::expand(pruned.get("runners"), &mut map, false, &mut diags);
-        diags.extend(check::check(&partial, &map, &env_keys));
+        let semantic = check::check(&partial, &map, &env_keys);
+        // One report per value: where a semantic rule speaks about a value the schema also
+        // refused (a role, a Graph permission, a GUID, the issuer), its code and hint win.
+        let spoken: BTreeSet<String> = semantic
+            .iter()
+            .map(|d| instances::source_path(&map, &d.path).unwrap_or_else(|| d.path.clone()))
+            .collect();
+        diags.extend(
+            refused
+                .into_iter()
+                .filter(|d| d.code != "E005" || !spoken.contains(&d.path)),
+        );
+        diags.extend(semantic);
         finish(&map, &mut diags);
         return Err(diags);
     }
@@ -113,13 +124,17 @@ pub fn finish(map: &SourceMap, diags: &mut Vec<Diagnostic>) {
     diags.dedup();
 }
 
-/// The document without the values the schema refused, so that what is left deserializes: an
-/// unknown or ill-typed field of a mapping is dropped; a bad list entry drops its list (the
-/// entries after it would otherwise move).
+/// The document without the values the schema refused that could not be read, so that what is
+/// left deserializes: an unknown or ill-typed field of a mapping, or a choice not among its
+/// values, is dropped; a bad list entry drops its list (the entries after it would otherwise
+/// move).
 fn prune(doc: &serde_json::Value, diags: &[Diagnostic]) -> serde_json::Value {
     let mut doc = doc.clone();
     for d in diags {
-        if d.code == "E003" || d.path.is_empty() {
+        // A missing field has nothing to drop; a string the schema refuses by its form stays,
+        // for the semantic rules to say what is wrong with it.
+        let keep = d.code == "E005" && !schema::is_choice(&d.path);
+        if d.code == "E003" || d.path.is_empty() || keep {
             continue;
         }
         let mut path = d.path.as_str();

@@ -20,9 +20,70 @@ pub fn schema() -> &'static Value {
         );
         let mut v = root.to_value();
         simplify(&mut v);
+        facts_into(&mut v);
         runner_override(&mut v);
         v
     })
+}
+
+/// A GUID, as Azure writes tenant, subscription, client and role-definition IDs.
+const GUID: &str = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+
+/// What editors can check before runnergen runs, from the facts runnergen itself checks
+/// against (`facts::BUILTIN_ROLES`, `facts::GRAPH_PERMISSIONS`): a role is a built-in role's
+/// name or a role-definition GUID, a Graph permission one runnergen knows, every ID a GUID.
+/// `spec::check` still checks each (with its own code and hint, which wins over the schema's).
+fn facts_into(root: &mut Value) {
+    let defs = &mut root["$defs"];
+    let roles: Vec<&str> = crate::facts::BUILTIN_ROLES.iter().map(|r| r.name).collect();
+    let role = &mut defs["RoleAssignment"]["properties"]["role"];
+    role["anyOf"] = serde_json::json!([
+        {"enum": roles},
+        {"pattern": GUID, "description": "A role-definition GUID (any role, custom ones too)."}
+    ]);
+    defs["Identity"]["properties"]["graphPermissions"]["items"]["enum"] =
+        serde_json::json!(crate::facts::GRAPH_PERMISSIONS);
+    for (def, field) in [
+        ("Environment", "tenantId"),
+        ("Identity", "clientId"),
+        ("Cache", "managerClientId"),
+        ("KeyVault", "storeClientId"),
+    ] {
+        defs[def]["properties"][field]["pattern"] = GUID.into();
+    }
+    defs["Environment"]["properties"]["subscriptions"]["additionalProperties"]["pattern"] =
+        GUID.into();
+    // Job tags reach GitLab and a shell: the characters `spec::values` allows.
+    defs["Runner"]["properties"]["tags"]["items"]["pattern"] = r"^[A-Za-z0-9._:/-]{1,255}$".into();
+    // Keys go into Kubernetes and Azure names (`spec::check`'s runner and environment keys).
+    root["properties"]["runners"]["propertyNames"] = serde_json::json!({
+        "pattern": "^[a-z](-?[a-z0-9])*$",
+        "maxLength": 40,
+        "not": {"enum": crate::layout::RESERVED_RUNNER_KEYS},
+    });
+    // Alternatives (`spec::check` E011 says which to keep).
+    let both = |a: &str, b: &str| serde_json::json!({"not": {"required": [a, b]}});
+    root["$defs"]["TokenSource"]["allOf"] =
+        serde_json::json!([both("externalSecret", "existingSecret")]);
+    root["$defs"]["Scope"]["allOf"] = serde_json::json!([
+        both("subscription", "resource"),
+        both("resourceGroup", "resource"),
+        {"anyOf": [{"required": ["subscription"]}, {"required": ["resource"]}]},
+    ]);
+    // Node selectors are Kubernetes labels (apimachinery IsQualifiedName, IsValidLabelValue).
+    const LABEL_KEY: &str = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$";
+    const LABEL_VALUE: &str = r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$";
+    let selector = &mut root["$defs"]["Runner"]["properties"]["nodeSelector"];
+    selector["propertyNames"] = serde_json::json!({"pattern": LABEL_KEY});
+    selector["additionalProperties"]["pattern"] = LABEL_VALUE.into();
+    let toleration = &mut root["$defs"]["Toleration"]["properties"];
+    toleration["key"]["pattern"] = LABEL_KEY.into();
+    toleration["value"]["pattern"] = LABEL_VALUE.into();
+    root["properties"]["environments"]["propertyNames"] =
+        serde_json::json!({"pattern": "^[a-z][a-z0-9]{0,7}$"});
+    // Chart 0.66.0 brought the `serviceAccount.*` values runnergen writes (facts::CHART_MIN_VERSION).
+    root["$defs"]["Chart"]["properties"]["version"]["pattern"] =
+        r"^(0\.(6[6-9]|[7-9][0-9]|[1-9][0-9]{2,})\.[0-9]+|[1-9][0-9]*\.[0-9]+\.[0-9]+)$".into();
 }
 
 /// `overrides.<env>` of a runner takes any runner field but the three that place it
@@ -128,6 +189,15 @@ fn validator() -> &'static jsonschema::Validator {
             .build(schema())
             .expect("the generated schema compiles (tested)")
     })
+}
+
+/// Whether the schema holds the value at `ptr` to a fixed list whose Rust type is an enum (a
+/// wrong value there cannot be read at all), rather than a string rule the semantic checks
+/// also apply.
+pub fn is_choice(ptr: &str) -> bool {
+    let root = schema();
+    subschema(root, ptr).is_some_and(|s| s.get("enum").is_some() && s.get("$ref").is_none())
+        && !ptr.contains("/graphPermissions/")
 }
 
 /// Follows an instance pointer through the schema (properties, additionalProperties, items,
@@ -241,6 +311,10 @@ pub fn validate(doc: &Value, map: &SourceMap) -> Vec<Diagnostic> {
     let root = schema();
     let mut out = Vec::new();
     for err in validator().iter_errors(doc) {
+        if matches!(err.kind(), ValidationErrorKind::PropertyNames { .. }) {
+            // A runner or environment key: `spec::check` reports it at the key, with the rule.
+            continue;
+        }
         let ptr = err.instance_path().as_str().to_owned();
         let instance = err.instance();
         match err.kind() {
@@ -313,6 +387,24 @@ pub fn validate(doc: &Value, map: &SourceMap) -> Vec<Diagnostic> {
                     }
                     ValidationErrorKind::Pattern { .. } => {
                         format!("`{}` is not of the expected form", short(instance))
+                    }
+                    ValidationErrorKind::AnyOf { .. } => {
+                        let options: Vec<&str> = subschema(root, &ptr)
+                            .and_then(|s| s.get("anyOf"))
+                            .and_then(Value::as_array)
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|o| o.get("enum").and_then(Value::as_array))
+                            .flatten()
+                            .filter_map(Value::as_str)
+                            .collect();
+                        let mut m = format!("`{}` is not of any allowed form", short(instance));
+                        if let Some(s) = instance.as_str()
+                            && let Some(best) = did_you_mean(s, options.iter().copied())
+                        {
+                            m.push_str(&format!(" (did you mean `{best}`?)"));
+                        }
+                        m
                     }
                     ValidationErrorKind::Minimum { limit } => {
                         format!("{} is below the minimum of {limit}", short(instance))

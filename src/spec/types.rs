@@ -215,9 +215,12 @@ pub struct Gitops {
     pub argocd_project: Option<String>,
 }
 
+/// The kind of External Secrets Operator store the ExternalSecrets name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 pub enum StoreKind {
+    /// A store in each runner's manager namespace.
     SecretStore,
+    /// One store for the cluster, open only to the runners' manager namespaces.
     ClusterSecretStore,
 }
 
@@ -283,6 +286,7 @@ pub enum StoreSource {
     Existing,
 }
 
+/// The token Secret exists already, created outside runnergen; written `{}`.
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ExistingSecretSource {}
@@ -384,7 +388,11 @@ pub struct IdentityPlacement {
 pub struct Cluster {
     /// The cluster's OIDC issuer URL (`az aks show --query oidcIssuerProfile.issuerUrl`), https with
     /// its trailing slash: Entra ID compares it byte for byte.
-    #[schemars(example = &"https://westeurope.oic.prod-aks.azure.com/00000000-0000-0000-0000-000000000000/11111111-1111-1111-1111-111111111111/")]
+    #[schemars(
+        pattern(r"^https://[^\s/?#]+(/[^\s?#]*)?/$"),
+        length(max = 600),
+        example = &"https://westeurope.oic.prod-aks.azure.com/00000000-0000-0000-0000-000000000000/11111111-1111-1111-1111-111111111111/"
+    )]
     pub oidc_issuer_url: String,
 }
 
@@ -581,10 +589,14 @@ pub struct ResourceList {
     pub ephemeral_storage: Option<String>,
 }
 
+/// What a taint does to pods that do not tolerate it (Kubernetes `TaintEffect`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 pub enum TolerationEffect {
+    /// New pods are not scheduled on the node.
     NoSchedule,
+    /// The scheduler avoids the node.
     PreferNoSchedule,
+    /// Running pods are evicted too.
     NoExecute,
 }
 

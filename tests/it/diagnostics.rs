@@ -38,6 +38,49 @@ fn invalid_fixtures_report_located_diagnostics() {
     }
 }
 
+/// What an editor catches before runnergen runs: the committed schema, in a plain JSON Schema
+/// validator (the `jsonschema` crate, none of runnergen's own rules), accepts every example
+/// fleet and refuses the typo-corpus specs listed in `schema-caught.expected` (a golden list:
+/// a schema change that catches less fails here).
+#[test]
+fn a_plain_schema_validator_catches_what_the_schema_can_say() {
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("schema/runnergen.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let read = |p: &std::path::Path| -> Option<serde_json::Value> {
+        serde_saphyr::from_str(&std::fs::read_to_string(p).ok()?).ok()
+    };
+    let mut valid = files_with_ext(&root().join("fixtures/environments"), "yaml");
+    for entry in std::fs::read_dir(root().join("fixtures")).unwrap() {
+        let spec = entry.unwrap().path().join("runners.yaml");
+        if spec.exists() {
+            valid.push(spec);
+        }
+    }
+    for spec in &valid {
+        let doc = read(spec).unwrap();
+        let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", spec.display());
+    }
+    let mut report = String::new();
+    let (mut caught, mut all) = (0, 0);
+    for spec in files_with_ext(&root().join("fixtures/invalid"), "yaml") {
+        let name = spec.file_stem().unwrap().to_string_lossy().into_owned();
+        let verdict = match read(&spec) {
+            None => "unreadable",
+            Some(doc) if !validator.is_valid(&doc) => "caught",
+            Some(_) => "missed",
+        };
+        all += 1;
+        caught += usize::from(verdict != "missed");
+        report.push_str(&format!("{verdict} {name}\n"));
+    }
+    report.push_str(&format!("{caught} of {all} before runnergen runs\n"));
+    assert_golden("fixtures/invalid/schema-caught.expected", report.as_bytes());
+}
+
 #[test]
 fn missing_spec_is_an_error_not_a_panic() {
     let out = runnergen(&["validate", "fixtures/does-not-exist.yaml"]);

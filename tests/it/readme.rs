@@ -82,3 +82,30 @@ fn every_lint_rule_is_documented() {
         "README lint rules are stale: RUNNERGEN_BLESS=1 updates them"
     );
 }
+
+/// Editors show a field's description on hover: every field and definition of the schema has
+/// one.
+#[test]
+fn every_field_of_the_schema_is_described() {
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(crate::common::root().join("schema/runnergen.schema.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let mut missing = Vec::new();
+    let fields = |name: &str, def: &serde_json::Value, missing: &mut Vec<String>| {
+        for (field, s) in def["properties"].as_object().into_iter().flatten() {
+            if s.get("description").is_none() {
+                missing.push(format!("{name}.{field}"));
+            }
+        }
+    };
+    fields("(top level)", &schema, &mut missing);
+    for (name, def) in schema["$defs"].as_object().unwrap() {
+        fields(name, def, &mut missing);
+        if def.get("description").is_none() && def.get("properties").is_none() {
+            missing.push(name.clone());
+        }
+    }
+    assert!(missing.is_empty(), "undescribed: {missing:?}");
+}
