@@ -143,12 +143,15 @@ impl Environment {
         let store = usize::from(self.store.is_some());
         // Runners without an identity have no Azure side.
         let azure: Vec<&Runner> = self.runners.iter().filter(|r| r.has_identity).collect();
+        // The environment without its runners: each shard copies it and takes its own runners
+        // (copying every runner once per shard would make a large fleet quadratic).
+        let bare = || self.clone_without_runners();
         if store + azure.iter().map(|r| weight(r)).sum::<usize>() <= SHARD_SIZE {
-            let mut one = self.clone();
-            if azure.len() < self.runners.len() {
-                one.runners.retain(|r| r.has_identity);
-            }
-            return vec![one];
+            return vec![Environment {
+                runners: azure.into_iter().cloned().collect(),
+                store: self.store.clone(),
+                ..bare()
+            }];
         }
         // The store's identity goes into the first shard.
         let mut groups: Vec<Vec<Runner>> = vec![Vec::new()];
@@ -172,9 +175,29 @@ impl Environment {
                 deployments: Deployments::new(&self.key, Some(n)),
                 shard: Some(n),
                 store: if n == 1 { self.store.clone() } else { None },
-                ..self.clone()
+                ..bare()
             })
             .collect()
+    }
+
+    /// The environment with no runners and no store (the rest is small).
+    fn clone_without_runners(&self) -> Environment {
+        Environment {
+            key: self.key.clone(),
+            long_name: self.long_name.clone(),
+            region_code: self.region_code.clone(),
+            location: self.location.clone(),
+            tenant_id: self.tenant_id.clone(),
+            subscriptions: self.subscriptions.clone(),
+            identity_subscription_id: self.identity_subscription_id.clone(),
+            identity_resource_group: self.identity_resource_group.clone(),
+            oidc_issuer_url: self.oidc_issuer_url.clone(),
+            key_vault: self.key_vault.clone(),
+            deployments: self.deployments.clone(),
+            shard: self.shard,
+            runners: Vec::new(),
+            store: None,
+        }
     }
 
     /// Deploys the environment's main template as a deployment stack, so that what the template

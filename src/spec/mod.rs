@@ -34,7 +34,9 @@ pub fn load(text: &str) -> Result<Checked, Vec<Diagnostic>> {
         Err(e) => {
             let pos = e.pos.unwrap_or(Pos { line: 1, col: 1 });
             return Err(vec![Diagnostic::error("E001", pos, "", e.message).hint(
-                "runnergen reads one YAML document of at most 8 MiB, without duplicate keys",
+                e.hint.unwrap_or(
+                    "runnergen reads one YAML document of at most 8 MiB, without duplicate keys",
+                ),
             )]);
         }
     };

@@ -207,11 +207,24 @@ impl Located {
 pub struct ParseError {
     pub pos: Option<Pos>,
     pub message: String,
+    /// What to do, when the error has a cause of its own (a tab in indentation).
+    pub hint: Option<&'static str>,
 }
 
 /// Limits on what a spec may cost to read. A fleet spec is a few hundred lines; these bounds
 /// are orders of magnitude above that and far below what would hurt the machine.
 pub const MAX_SPEC_BYTES: usize = 8 * 1024 * 1024;
+
+/// Aliases (and anchors) a spec may use: enough for shared role lists, far too few to multiply.
+pub const MAX_ALIASES: usize = 1_000;
+
+/// How deep a spec may nest.
+pub const MAX_DEPTH: usize = 64;
+
+/// The node budget of a spec of `bytes` bytes: half its size, at least 250,000.
+pub fn node_budget(bytes: usize) -> usize {
+    (bytes / 2).max(250_000)
+}
 
 pub fn parse(text: &str) -> Result<Located, ParseError> {
     if text.len() > MAX_SPEC_BYTES {
@@ -222,14 +235,19 @@ pub fn parse(text: &str) -> Result<Located, ParseError> {
                 text.len(),
                 MAX_SPEC_BYTES
             ),
+            hint: None,
         });
     }
     let mut budget = serde_saphyr::budget::Budget::default();
-    budget.max_aliases = 1_000;
-    budget.max_anchors = 1_000;
-    budget.max_events = 1_000_000;
-    budget.max_nodes = 250_000;
-    budget.max_depth = 64;
+    budget.max_aliases = MAX_ALIASES;
+    budget.max_anchors = MAX_ALIASES;
+    budget.max_depth = MAX_DEPTH;
+    // Nodes and events scale with the document: without aliases, a node takes at least two
+    // bytes (`a,`), so a legitimate spec of N bytes has fewer than N/2 nodes, and a 10,000-runner
+    // fleet (~3 MB) reads. What aliases can add on top stays bounded by the same figure, so a
+    // small alias bomb still stops at the floor, within milliseconds.
+    budget.max_nodes = node_budget(text.len());
+    budget.max_events = 2 * budget.max_nodes;
     let options = serde_saphyr::options! { budget: Some(budget) };
     match serde_saphyr::from_str_with_options::<Spanned<Node>>(text, options) {
         Ok(s) => Ok(Located {
@@ -241,12 +259,64 @@ pub fn parse(text: &str) -> Result<Located, ParseError> {
                 line: l.line() as u32,
                 col: l.column() as u32,
             });
+            let message = first_line(&e.to_string());
+            // YAML forbids tabs in indentation (YAML 1.2 §6.1); the parser notices one only
+            // where it breaks the structure, often a line later. Point at the tab itself.
+            let before = pos.map_or(u32::MAX, |p| p.line.saturating_add(1));
+            if let Some(tab) = indentation_tab(text).filter(|t| t.line <= before)
+                && (message.contains("tab") || pos.is_none_or(|p| tab.line <= p.line))
+            {
+                return Err(ParseError {
+                    pos: Some(tab),
+                    message: "a tab in indentation: YAML indents with spaces only".into(),
+                    hint: Some(
+                        "replace the tab with spaces (and set your editor to insert spaces in YAML)",
+                    ),
+                });
+            }
             Err(ParseError {
                 pos,
-                message: first_line(&e.to_string()),
+                message,
+                hint: None,
             })
         }
     }
+}
+
+/// The first tab in a line's leading whitespace, if any.
+fn indentation_tab(text: &str) -> Option<Pos> {
+    text.lines().enumerate().find_map(|(i, line)| {
+        let indent = &line[..line.len() - line.trim_start_matches([' ', '\t']).len()];
+        let col = indent.find('\t')?;
+        Some(Pos {
+            line: i as u32 + 1,
+            col: col as u32 + 1,
+        })
+    })
+}
+
+/// A breached reading budget in the user's terms (serde-saphyr's `BudgetBreach`, printed with
+/// `Debug` as `Nodes { nodes: 250001 }`).
+fn budget_in_words(what: &str) -> String {
+    let kind = what.split([' ', '{']).next().unwrap_or(what);
+    let count = what
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|n| !n.is_empty())
+        .unwrap_or("too many");
+    let detail = match kind {
+        "Nodes" | "Events" => format!(
+            "it expands to more than {count} values (mappings, lists and scalars), more than a spec of its size can hold without aliases multiplying it"
+        ),
+        "Aliases" => format!("it uses more than {MAX_ALIASES} aliases (`*name`)"),
+        "Anchors" => format!("it defines more than {MAX_ALIASES} anchors (`&name`)"),
+        "Depth" => format!("it nests deeper than {MAX_DEPTH} levels"),
+        "AliasAnchorRatio" => "it refers to its anchors far more often than a spec needs to".into(),
+        "Documents" => "it holds more than one YAML document".into(),
+        "ScalarBytes" | "InputBytes" => format!("it is larger than {MAX_SPEC_BYTES} bytes"),
+        "MergeKeys" => "it uses too many merge keys (`<<`)".into(),
+        _ => format!("a reading budget ({kind}) is exceeded"),
+    };
+    format!("the spec exceeds runnergen's reading budget: {detail}")
 }
 
 /// The parser's message without its own "error: line L column C:" prefix (the diagnostic
@@ -260,9 +330,11 @@ fn first_line(s: &str) -> String {
         msg = &msg[i + 2..];
     }
     if let Some(what) = msg.strip_prefix("budget breached: ") {
-        return format!(
-            "the spec exceeds runnergen's reading budget ({what}): anchors and aliases may not multiply a document, nor may it nest deeper than 64 levels"
-        );
+        return budget_in_words(what);
+    }
+    if msg.starts_with("recursion limit exceeded") {
+        // The deserializer's own guard against deep nesting, reached before the depth budget.
+        return budget_in_words("Depth");
     }
     if let Some(rest) = msg.strip_prefix("duplicate mapping key: ") {
         let key = rest.split(',').next().unwrap_or(rest).trim();

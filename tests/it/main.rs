@@ -4,6 +4,9 @@
 //! opening with what belongs in it.
 
 mod common;
+/// The fleet generator of `cargo run --example gen-fleet`.
+#[path = "../../examples/gen-fleet.rs"]
+mod gen_fleet;
 
 mod ci_template;
 mod cli;

@@ -30,13 +30,37 @@ fn aliases_resolve_but_are_bounded() {
         })
         .collect::<String>();
     let err = yaml::parse(&bomb).unwrap_err();
-    assert!(err.message.contains("reading budget"), "{}", err.message);
+    assert_eq!(
+        err.message,
+        "the spec exceeds runnergen's reading budget: it expands to more than 250001 values (mappings, lists and scalars), more than a spec of its size can hold without aliases multiplying it"
+    );
+}
+
+/// The node budget scales with the document: a 10,000-runner fleet (about 3 MB, some 400,000
+/// values) reads and validates; the alias bomb above still stops at the floor.
+#[test]
+fn a_ten_thousand_runner_spec_validates() {
+    let text = crate::gen_fleet::fleet(10_000);
+    assert!(text.len() > 3_000_000, "{}", text.len());
+    assert!(yaml::node_budget(text.len()) > 1_000_000);
+    let resolved = runnergen::compile::resolve(&text, &runnergen::compile::no_files)
+        .unwrap_or_else(|d| panic!("{d:?}"));
+    let runners: usize = resolved
+        .fleet
+        .environments
+        .iter()
+        .map(|e| e.runners.len())
+        .sum();
+    assert_eq!(runners, 10_000);
 }
 
 #[test]
 fn deep_nesting_is_refused() {
     let deep = format!("{}1{}", "[".repeat(500), "]".repeat(500));
-    assert!(yaml::parse(&deep).is_err());
+    assert_eq!(
+        yaml::parse(&deep).unwrap_err().message,
+        "the spec exceeds runnergen's reading budget: it nests deeper than 64 levels"
+    );
 }
 
 #[test]
