@@ -282,15 +282,19 @@ pub fn write_with(
     }
     check_paths(tree, dir, &owned, &existing, &summary, opts)?;
 
-    // Stage every new version beside its target.
+    // Stage every new version beside its target. Folders known to exist are not looked up
+    // again, and a file that replaces none (added, not adopted) keeps the default mode.
     let mut renames = Vec::new();
+    let mut folders = BTreeSet::new();
+    let changed: BTreeSet<&String> = summary.changed.iter().collect();
     for path in summary.added.iter().chain(&summary.changed) {
-        let target = make_parents(dir, path, &mut hook)?;
+        let target = make_parents(dir, path, &mut folders, &mut hook)?;
         let staged = staged_path(&target);
         step(&mut hook, Step::Stage(staged.clone()))?;
+        let replaces = changed.contains(path) || opts.adopt;
         stage(
             &staged,
-            &target,
+            replaces.then_some(target.as_path()),
             tree.get(path).expect("planned from the tree"),
         )?;
         renames.push((staged, target));
@@ -327,11 +331,27 @@ fn staged_path(target: &Path) -> PathBuf {
     target.with_file_name(format!(".{name}{STAGED}"))
 }
 
-/// Writes `bytes` to `staged`, with the mode of the file it will replace.
-fn stage(staged: &Path, target: &Path, bytes: &[u8]) -> Result<(), WriteError> {
-    let _ = fs::remove_file(staged);
-    fs::write(staged, bytes).map_err(|e| err("cannot write", staged, e))?;
-    if let Ok(m) = fs::symlink_metadata(target)
+/// Writes `bytes` to a new file `staged`, with the mode of the file it will replace (if any).
+/// The file is created exclusively (`O_EXCL`: never through a link); one left at that name is
+/// removed first, though `repair` already removed every staged file under the lock.
+fn stage(staged: &Path, replaces: Option<&Path>, bytes: &[u8]) -> Result<(), WriteError> {
+    let create = || {
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(staged)
+    };
+    let mut file = match create() {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let _ = fs::remove_file(staged);
+            create()
+        }
+        other => other,
+    }
+    .map_err(|e| err("cannot write", staged, e))?;
+    io::Write::write_all(&mut file, bytes).map_err(|e| err("cannot write", staged, e))?;
+    if let Some(target) = replaces
+        && let Ok(m) = fs::symlink_metadata(target)
         && m.is_file()
     {
         fs::set_permissions(staged, m.permissions())
@@ -403,11 +423,20 @@ fn check_paths(
 
 /// Creates the missing parent folders of `rel` inside `root` (with the default mode; existing
 /// folders are left as they are).
-fn make_parents(root: &Path, rel: &str, hook: &mut Hook) -> Result<PathBuf, WriteError> {
+fn make_parents(
+    root: &Path,
+    rel: &str,
+    known: &mut BTreeSet<PathBuf>,
+    hook: &mut Hook,
+) -> Result<PathBuf, WriteError> {
     let mut p = root.to_path_buf();
     let comps: Vec<&str> = rel.split('/').collect();
     for comp in &comps[..comps.len() - 1] {
         p.push(comp);
+        if known.contains(&p) {
+            continue;
+        }
+        known.insert(p.clone());
         if fs::symlink_metadata(&p).is_err() {
             step(hook, Step::CreateDir(p.clone()))?;
             fs::create_dir(&p).map_err(|e| err("cannot create", &p, e))?;
