@@ -61,6 +61,18 @@ impl Tree {
         Ok(())
     }
 
+    /// Moves every file of `other` into this tree (a part rendered on its own, perhaps on
+    /// another thread).
+    pub fn merge(&mut self, other: Tree) -> Result<(), TreeError> {
+        for (path, bytes) in other.files {
+            if self.files.contains_key(&path) {
+                return Err(TreeError::Duplicate(path));
+            }
+            self.files.insert(path, bytes);
+        }
+        Ok(())
+    }
+
     pub fn get(&self, path: &str) -> Option<&[u8]> {
         self.files.get(path).map(Vec::as_slice)
     }

@@ -8,6 +8,7 @@ use crate::layout::{self, AzureFile, RunnerFile};
 use crate::model::{Fleet, TokenSource};
 use crate::readback;
 use crate::tree::Tree;
+use rayon::prelude::*;
 use serde_json::Value;
 
 fn fail(msg: String) -> Result<(), RenderError> {
@@ -98,190 +99,206 @@ pub fn check(fleet: &Fleet, tree: &Tree) -> Result<(), RenderError> {
             }
         }
 
-        for r in &env.runners {
-            // The issuer is byte-identical everywhere; each runner's subject has exactly one
-            // credential, and a runner without an identity none.
-            let mine: Vec<_> = fics
-                .iter()
-                .filter(|(_, subject, _)| *subject == r.names.federated_subject)
-                .collect();
-            if !r.has_identity {
-                if !mine.is_empty() {
-                    return fail(format!(
-                        "{arm_path}: runner `{}` has no identity but a federated credential",
-                        r.key
-                    ));
-                }
-            } else if mine.len() != 1 {
-                return fail(format!(
-                    "{arm_path}: expected one federated credential for `{}`, found {}",
-                    r.names.federated_subject,
-                    mine.len()
-                ));
-            }
-            if let Some((issuer, _, audiences)) = mine.first() {
-                if *issuer != env.oidc_issuer_url {
-                    return fail(format!(
-                        "{arm_path}: issuer `{issuer}` differs from the cluster's `{}`",
-                        env.oidc_issuer_url
-                    ));
-                }
-                if audiences != &[facts::FIC_AUDIENCE.to_owned()] {
-                    return fail(format!(
-                        "{arm_path}: audiences of `{}` are {audiences:?}",
-                        r.names.federated_subject
-                    ));
-                }
-            }
-            // The manager's cache identity: exactly one credential, for the manager's account.
-            if r.cache_identity.is_some() {
-                let cache: Vec<_> = fics
-                    .iter()
-                    .filter(|(_, subject, _)| *subject == r.names.cache_federated_subject)
-                    .collect();
-                if cache.len() != 1 || cache[0].0 != env.oidc_issuer_url {
-                    return fail(format!(
-                        "{arm_path}: expected one federated credential for `{}` with the cluster's issuer, found {}",
-                        r.names.cache_federated_subject,
-                        cache.len()
-                    ));
-                }
-            }
-            if !r.ready() {
-                continue;
-            }
-            let dir = layout::runner_dir(&env.key, &r.key);
-            let path = |f| layout::runner_file(&env.key, &r.key, f);
+        // Runner by runner, on every core; the first failure in runner order is reported.
+        let results: Vec<Result<(), RenderError>> = env
+            .runners
+            .par_iter()
+            .map(|r| runner(fleet, env, r, tree, &fics, &arm_path))
+            .collect();
+        results.into_iter().collect::<Result<(), RenderError>>()?;
+    }
+    Ok(())
+}
 
-            // config.toml names the job pods' namespace and account: the federated subject.
-            let toml_path = path(RunnerFile::Config);
-            let config: toml::Table = tree
-                .get_str(&toml_path)
-                .unwrap_or_default()
-                .parse()
-                .map_err(|e| RenderError::Invariant(format!("{toml_path} does not parse: {e}")))?;
-            let k8s = readback::runner_kubernetes(&config).ok_or_else(|| {
-                RenderError::Invariant(format!("{toml_path} has no [runners.kubernetes]"))
-            })?;
-            let get = |k: &str| {
-                k8s.get(k)
-                    .and_then(|v| v.as_str())
-                    .unwrap_or_default()
-                    .to_owned()
-            };
-            let subject = format!(
-                "system:serviceaccount:{}:{}",
-                get("namespace"),
-                get("service_account")
-            );
-            if subject != r.names.federated_subject {
-                return fail(format!(
-                    "{toml_path}: job pods run as `{subject}` but the federated credential trusts `{}`",
-                    r.names.federated_subject
-                ));
-            }
-            let label = k8s
-                .get("pod_labels")
-                .and_then(|l| l.get(facts::WI_USE_LABEL))
-                .and_then(|v| v.as_str());
-            // Job pods with an identity carry the workload-identity label; without one, not.
-            if label != r.has_identity.then_some("true") {
-                return fail(format!(
-                    "{toml_path}: the job pods' label {} is {label:?}, the runner {} an identity",
-                    facts::WI_USE_LABEL,
-                    if r.has_identity { "has" } else { "has no" }
-                ));
-            }
-
-            // That account exists, in that namespace, with the client ID.
-            let accounts = yaml_docs(tree, &path(RunnerFile::ServiceAccounts))?;
-            let names: Vec<&str> = accounts
-                .iter()
-                .filter_map(|a| a["metadata"]["name"].as_str())
-                .collect();
-            let job = accounts
-                .iter()
-                .find(|a| {
-                    a["metadata"]["name"].as_str() == Some(&get("service_account"))
-                        && a["metadata"]["namespace"].as_str() == Some(&get("namespace"))
-                })
-                .ok_or_else(|| {
-                    RenderError::Invariant(format!(
-                        "{dir}: config.toml's service account is not rendered"
-                    ))
-                })?;
-            let carried = job["metadata"]["annotations"][facts::WI_CLIENT_ID_ANNOTATION].as_str();
-            if carried != r.client_id.as_deref() {
-                return fail(format!(
-                    "{dir}: the job service account carries client ID {carried:?}, the runner's is {:?}",
-                    r.client_id
-                ));
-            }
-
-            // The manager's account carries the cache identity's client ID, and the manager pod
-            // the workload-identity label (chart podLabels).
-            if let Some(c) = &r.cache_identity {
-                let manager = accounts
-                    .iter()
-                    .find(|a| a["metadata"]["name"] == r.names.manager_service_account.as_str());
-                let id = manager.and_then(|m| {
-                    m["metadata"]["annotations"][facts::WI_CLIENT_ID_ANNOTATION].as_str()
-                });
-                if id != c.client_id.as_deref() {
-                    return fail(format!(
-                        "{dir}: the manager's service account does not carry the cache identity's client ID"
-                    ));
-                }
-            }
-
-            // Helm values: the manager's account is rendered, the token Secret is the one we fill.
-            let values = yaml_docs(tree, &path(RunnerFile::Values))?.remove(0);
-            let sa = values["serviceAccount"]["name"]
-                .as_str()
-                .unwrap_or_default();
-            if !names.contains(&sa) {
-                return fail(format!(
-                    "{dir}/values.yaml: serviceAccount.name `{sa}` is not a rendered service account"
-                ));
-            }
-            if r.cache_identity.is_some() && values["podLabels"][facts::WI_USE_LABEL] != "true" {
-                return fail(format!(
-                    "{dir}/values.yaml: the manager pod lacks the label {}=\"true\" its cache identity needs",
-                    facts::WI_USE_LABEL
-                ));
-            }
-            let secret = values["runners"]["secret"].as_str().unwrap_or_default();
-            let expected = match &fleet.token {
-                TokenSource::ExternalSecret { .. } => {
-                    let es = yaml_docs(tree, &path(RunnerFile::ExternalSecret))?.remove(0);
-                    es["spec"]["target"]["name"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_owned()
-                }
-                TokenSource::ExistingSecret => r.names.token_secret.clone(),
-            };
-            if secret != expected {
-                return fail(format!(
-                    "{dir}/values.yaml: runners.secret `{secret}` is not the token Secret `{expected}`"
-                ));
-            }
-            if values["runners"]["config"].as_str() != tree.get_str(&toml_path) {
-                return fail(format!(
-                    "{dir}: values.yaml's runners.config differs from config.toml"
-                ));
-            }
-            // The chart passes runners.config through `tpl`: a literal `{{` would be evaluated.
-            if values["runners"]["config"]
-                .as_str()
-                .unwrap_or_default()
-                .contains("{{")
-            {
-                return fail(format!(
-                    "{dir}: config.toml contains `{{{{`, which the chart's tpl would evaluate"
-                ));
-            }
+/// The invariants of one runner's files (and its part of the environment's Azure files).
+fn runner(
+    fleet: &Fleet,
+    env: &crate::model::Environment,
+    r: &crate::model::Runner,
+    tree: &Tree,
+    fics: &[(String, String, Vec<String>)],
+    arm_path: &str,
+) -> Result<(), RenderError> {
+    // The issuer is byte-identical everywhere; each runner's subject has exactly one
+    // credential, and a runner without an identity none.
+    let mine: Vec<_> = fics
+        .iter()
+        .filter(|(_, subject, _)| *subject == r.names.federated_subject)
+        .collect();
+    if !r.has_identity {
+        if !mine.is_empty() {
+            return fail(format!(
+                "{arm_path}: runner `{}` has no identity but a federated credential",
+                r.key
+            ));
         }
+    } else if mine.len() != 1 {
+        return fail(format!(
+            "{arm_path}: expected one federated credential for `{}`, found {}",
+            r.names.federated_subject,
+            mine.len()
+        ));
+    }
+    if let Some((issuer, _, audiences)) = mine.first() {
+        if *issuer != env.oidc_issuer_url {
+            return fail(format!(
+                "{arm_path}: issuer `{issuer}` differs from the cluster's `{}`",
+                env.oidc_issuer_url
+            ));
+        }
+        if audiences != &[facts::FIC_AUDIENCE.to_owned()] {
+            return fail(format!(
+                "{arm_path}: audiences of `{}` are {audiences:?}",
+                r.names.federated_subject
+            ));
+        }
+    }
+    // The manager's cache identity: exactly one credential, for the manager's account.
+    if r.cache_identity.is_some() {
+        let cache: Vec<_> = fics
+            .iter()
+            .filter(|(_, subject, _)| *subject == r.names.cache_federated_subject)
+            .collect();
+        if cache.len() != 1 || cache[0].0 != env.oidc_issuer_url {
+            return fail(format!(
+                "{arm_path}: expected one federated credential for `{}` with the cluster's issuer, found {}",
+                r.names.cache_federated_subject,
+                cache.len()
+            ));
+        }
+    }
+    if !r.ready() {
+        return Ok(());
+    }
+    let dir = layout::runner_dir(&env.key, &r.key);
+    let path = |f| layout::runner_file(&env.key, &r.key, f);
+
+    // config.toml names the job pods' namespace and account: the federated subject.
+    let toml_path = path(RunnerFile::Config);
+    let config: toml::Table = tree
+        .get_str(&toml_path)
+        .unwrap_or_default()
+        .parse()
+        .map_err(|e| RenderError::Invariant(format!("{toml_path} does not parse: {e}")))?;
+    let k8s = readback::runner_kubernetes(&config).ok_or_else(|| {
+        RenderError::Invariant(format!("{toml_path} has no [runners.kubernetes]"))
+    })?;
+    let get = |k: &str| {
+        k8s.get(k)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let subject = format!(
+        "system:serviceaccount:{}:{}",
+        get("namespace"),
+        get("service_account")
+    );
+    if subject != r.names.federated_subject {
+        return fail(format!(
+            "{toml_path}: job pods run as `{subject}` but the federated credential trusts `{}`",
+            r.names.federated_subject
+        ));
+    }
+    let label = k8s
+        .get("pod_labels")
+        .and_then(|l| l.get(facts::WI_USE_LABEL))
+        .and_then(|v| v.as_str());
+    // Job pods with an identity carry the workload-identity label; without one, not.
+    if label != r.has_identity.then_some("true") {
+        return fail(format!(
+            "{toml_path}: the job pods' label {} is {label:?}, the runner {} an identity",
+            facts::WI_USE_LABEL,
+            if r.has_identity { "has" } else { "has no" }
+        ));
+    }
+
+    // That account exists, in that namespace, with the client ID.
+    let accounts = yaml_docs(tree, &path(RunnerFile::ServiceAccounts))?;
+    let names: Vec<&str> = accounts
+        .iter()
+        .filter_map(|a| a["metadata"]["name"].as_str())
+        .collect();
+    let job = accounts
+        .iter()
+        .find(|a| {
+            a["metadata"]["name"].as_str() == Some(&get("service_account"))
+                && a["metadata"]["namespace"].as_str() == Some(&get("namespace"))
+        })
+        .ok_or_else(|| {
+            RenderError::Invariant(format!(
+                "{dir}: config.toml's service account is not rendered"
+            ))
+        })?;
+    let carried = job["metadata"]["annotations"][facts::WI_CLIENT_ID_ANNOTATION].as_str();
+    if carried != r.client_id.as_deref() {
+        return fail(format!(
+            "{dir}: the job service account carries client ID {carried:?}, the runner's is {:?}",
+            r.client_id
+        ));
+    }
+
+    // The manager's account carries the cache identity's client ID, and the manager pod
+    // the workload-identity label (chart podLabels).
+    if let Some(c) = &r.cache_identity {
+        let manager = accounts
+            .iter()
+            .find(|a| a["metadata"]["name"] == r.names.manager_service_account.as_str());
+        let id = manager
+            .and_then(|m| m["metadata"]["annotations"][facts::WI_CLIENT_ID_ANNOTATION].as_str());
+        if id != c.client_id.as_deref() {
+            return fail(format!(
+                "{dir}: the manager's service account does not carry the cache identity's client ID"
+            ));
+        }
+    }
+
+    // Helm values: the manager's account is rendered, the token Secret is the one we fill.
+    let values = yaml_docs(tree, &path(RunnerFile::Values))?.remove(0);
+    let sa = values["serviceAccount"]["name"]
+        .as_str()
+        .unwrap_or_default();
+    if !names.contains(&sa) {
+        return fail(format!(
+            "{dir}/values.yaml: serviceAccount.name `{sa}` is not a rendered service account"
+        ));
+    }
+    if r.cache_identity.is_some() && values["podLabels"][facts::WI_USE_LABEL] != "true" {
+        return fail(format!(
+            "{dir}/values.yaml: the manager pod lacks the label {}=\"true\" its cache identity needs",
+            facts::WI_USE_LABEL
+        ));
+    }
+    let secret = values["runners"]["secret"].as_str().unwrap_or_default();
+    let expected = match &fleet.token {
+        TokenSource::ExternalSecret { .. } => {
+            let es = yaml_docs(tree, &path(RunnerFile::ExternalSecret))?.remove(0);
+            es["spec"]["target"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        }
+        TokenSource::ExistingSecret => r.names.token_secret.clone(),
+    };
+    if secret != expected {
+        return fail(format!(
+            "{dir}/values.yaml: runners.secret `{secret}` is not the token Secret `{expected}`"
+        ));
+    }
+    if values["runners"]["config"].as_str() != tree.get_str(&toml_path) {
+        return fail(format!(
+            "{dir}: values.yaml's runners.config differs from config.toml"
+        ));
+    }
+    // The chart passes runners.config through `tpl`: a literal `{{` would be evaluated.
+    if values["runners"]["config"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("{{")
+    {
+        return fail(format!(
+            "{dir}: config.toml contains `{{{{`, which the chart's tpl would evaluate"
+        ));
     }
     Ok(())
 }

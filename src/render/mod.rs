@@ -145,17 +145,59 @@ impl Cx<'_> {
     }
 }
 
-/// Renders the whole fleet. `source` is the spec's path as written into headers.
+/// Renders the whole fleet. `source` is the spec's path as written into headers. Runners and
+/// environments render in parallel (rayon, one thread per core); each part is a tree of its
+/// own, merged in a fixed order, so the bytes are those of [`render_serial`].
 pub fn render(fleet: &Fleet, source: &str) -> Result<Tree, RenderError> {
-    let mut tree = Tree::new();
+    use rayon::prelude::*;
+    let jobs = jobs(fleet, source);
+    let parts: Vec<Result<Tree, RenderError>> = jobs.par_iter().map(|j| j.run()).collect();
+    assemble(fleet, parts)
+}
+
+/// [`render`] on the calling thread only: the reference the parallel render is tested against.
+pub fn render_serial(fleet: &Fleet, source: &str) -> Result<Tree, RenderError> {
+    let parts = jobs(fleet, source).iter().map(Job::run).collect();
+    assemble(fleet, parts)
+}
+
+/// One independent part of a render: a runner's files, or an environment's own.
+enum Job<'a> {
+    Runner(Cx<'a>),
+    Environment(EnvCx<'a>),
+}
+
+impl Job<'_> {
+    fn run(&self) -> Result<Tree, RenderError> {
+        let mut tree = Tree::new();
+        match *self {
+            Job::Runner(cx) => render_runner(cx, &mut tree)?,
+            Job::Environment(ecx) => {
+                gitops::render_kustomization(ecx, &mut tree)?;
+                azure::render(ecx, &mut tree)?;
+                permissions::render(ecx, &mut tree)?;
+            }
+        }
+        Ok(tree)
+    }
+}
+
+fn jobs<'a>(fleet: &'a Fleet, source: &'a str) -> Vec<Job<'a>> {
+    let mut jobs = Vec::new();
     for env in &fleet.environments {
         let ecx = EnvCx { fleet, env, source };
-        for runner in &env.runners {
-            render_runner(ecx.runner(runner), &mut tree)?;
-        }
-        gitops::render_kustomization(ecx, &mut tree)?;
-        azure::render(ecx, &mut tree)?;
-        permissions::render(ecx, &mut tree)?;
+        jobs.extend(env.runners.iter().map(|r| Job::Runner(ecx.runner(r))));
+        jobs.push(Job::Environment(ecx));
+    }
+    jobs
+}
+
+/// The parts in job order (the first failure wins, whichever thread met it first), then the
+/// cross-artifact invariants over the whole tree.
+fn assemble(fleet: &Fleet, parts: Vec<Result<Tree, RenderError>>) -> Result<Tree, RenderError> {
+    let mut tree = Tree::new();
+    for part in parts {
+        tree.merge(part?)?;
     }
     invariants::check(fleet, &tree)?;
     Ok(tree)

@@ -306,3 +306,31 @@ fn two_spellings_of_the_urls_render_one_tree() {
         serde_json::from_str(a.get_str("ss/tf/registration.json").unwrap()).unwrap();
     assert_eq!(reg["gitlab_url"], "https://gitlab.com/");
 }
+
+/// Rendering on every core gives the bytes of rendering on one: every example fleet and a
+/// generated 300-runner fleet over 5 environments, file by file.
+#[test]
+fn the_parallel_render_is_byte_identical_to_the_serial_one() {
+    let mut specs: Vec<(String, String)> =
+        vec![("generated".into(), crate::gen_fleet::fleet(300, 5))];
+    for entry in std::fs::read_dir(root().join("fixtures")).unwrap() {
+        let path = entry.unwrap().path().join("runners.yaml");
+        if path.exists() && !path.to_string_lossy().contains("outputs") {
+            specs.push((
+                path.display().to_string(),
+                std::fs::read_to_string(&path).unwrap(),
+            ));
+        }
+    }
+    for (name, text) in specs {
+        let resolved = runnergen::compile::resolve(&text, &runnergen::compile::no_files)
+            .unwrap_or_else(|d| panic!("{name}: {d:?}"));
+        let parallel = runnergen::render::render(&resolved.fleet, "runners.yaml").unwrap();
+        let serial = runnergen::render::render_serial(&resolved.fleet, "runners.yaml").unwrap();
+        assert_eq!(parallel.len(), serial.len(), "{name}");
+        for ((pp, pb), (sp, sb)) in parallel.iter().zip(serial.iter()) {
+            assert_eq!(pp, sp, "{name}");
+            assert!(pb == sb, "{name}: {pp} differs");
+        }
+    }
+}
