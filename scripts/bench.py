@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
-"""Whole-process benchmarks of runnergen (medians over repeated runs, release build).
+"""Whole-process benchmarks of runnergen as ratios to floors measured in the same run
+(medians over repeated runs, release build). BENCHMARKS.md records the figures.
 
-Usage: python3 scripts/bench.py [--runners 1000] [--repeat 15]
+Usage: python3 scripts/bench.py [--runners 1000] [--environments 10] [--large 10000]
+                                [--repeat 7] [--chart PATH]
 
-Measures, on the seed fleet and on a generated fleet of N runners:
-  - validate (the seed fleet: "milliseconds, not seconds");
-  - render into an empty directory, and a no-change render;
-  - diff with no change, against the cost of one read of the rendered tree
-    (every file opened and read once, in this Python process);
-  - peak resident memory of each runnergen process.
-Prints one line per measurement with the median and the ratio where it applies.
+The fleet comes from `cargo run --release --example gen-fleet`. Measured:
+  - cold render into an empty directory / `cp -r` of the tree it wrote;
+  - no-op re-render (and that it touches no file) / one read of the tree
+    (`find DIR -type f -print0 | xargs -0 cat > /dev/null`);
+  - no-change diff and `render --check` / that same read;
+  - the --large fleet's cold render / the --runners fleet's, and peak memory at --large;
+  - with --chart (a gitlab-runner chart directory or .tgz) and helm on PATH or in .ci-cache/bin:
+    `helm template` of the chart with one runner's values / runnergen's cold render per runner.
+Prints one line per measurement; the last lines are the targets, each `met` or `MISSED`.
 """
 
 import argparse
@@ -23,100 +27,136 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "runnergen")
+GEN = os.path.join(ROOT, "target", "release", "examples", "gen-fleet")
 
 
-def fleet(n):
-    lines = ["version: 1", "organization: bench", "gitlab:", "  url: https://gitlab.example.com/", "environments:"]
-    envs = [("dev", "development", "weu", "westeurope", "11111111-2222-4333-8444-555555555555"),
-            ("prd", "production", "neu", "northeurope", "66666666-7777-4888-9999-aaaaaaaaaaaa")]
-    for k, l, r, loc, sub in envs:
-        lines += [f"  {k}:", f"    longName: {l}", f"    regionCode: {r}", f"    location: {loc}",
-                  "    tenantId: 3f2b7c1e-4a5d-4e8f-9b0a-1c2d3e4f5a6b",
-                  "    subscriptions:", f"      apps: {sub}",
-                  f"    identities: {{subscription: apps, resourceGroup: rg-{r}-{k}-gitlab}}",
-                  "    cluster:",
-                  f"      oidcIssuerUrl: https://{loc}.oic.prod-aks.azure.com/3f2b7c1e-4a5d-4e8f-9b0a-1c2d3e4f5a6b/{sub}/",
-                  f"    keyVault: {{name: kv-{r}-{k}-gitlab}}"]
-    lines.append("runners:")
-    for i in range(n):
-        k, _, r, _, _ = envs[i % 2]
-        lines += [f"  r{i:04d}:", f"    environment: {k}", "    type: group", f"    path: org/team{i:04d}",
-                  f"    tags: [t{i % 7}, {k}]", f"    purpose: runner {i}", f"    privileged: {'true' if i % 4 == 0 else 'false'}",
-                  "    identity:", f"      clientId: {i:08x}-0000-4000-8000-{i:012x}",
-                  "      roles:", "        - role: Contributor",
-                  f"          scope: {{subscription: apps, resourceGroup: rg-{r}-{k}-t{i:04d}}}"]
-    return "\n".join(lines) + "\n"
+def fleet(path, runners, environments):
+    with open(path, "w") as fh:
+        subprocess.run([GEN, "--runners", str(runners), "--environments", str(environments)],
+                       stdout=fh, check=True)
 
 
 def run(args, expect=(0,)):
-    """Runs runnergen once; returns (seconds, peak RSS in KiB) of that process alone."""
-    t = time.perf_counter()
-    p = subprocess.Popen([BIN] + args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(p.pid, 0)
-    elapsed = time.perf_counter() - t
-    code = os.waitstatus_to_exitcode(status)
-    p.returncode = code
-    if code not in expect:
-        sys.exit(f"runnergen {' '.join(args)} exited {code}: {p.stderr.read().decode()[:2000]}")
-    p.stderr.close()
+    """Runs a command once; returns (seconds, peak RSS in KiB) of that process alone. Its
+    standard error goes to a file (a pipe would fill up with the lint findings and block it)."""
+    with tempfile.TemporaryFile() as err:
+        t = time.perf_counter()
+        p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(p.pid, 0)
+        elapsed = time.perf_counter() - t
+        code = os.waitstatus_to_exitcode(status)
+        if code not in expect:
+            err.seek(0)
+            sys.exit(f"{' '.join(args)} exited {code}: {err.read().decode()[:2000]}")
     return elapsed, usage.ru_maxrss
 
 
-def read_tree(path):
-    t = time.perf_counter()
-    for dirpath, _, files in os.walk(path):
-        for f in files:
-            with open(os.path.join(dirpath, f), "rb") as fh:
-                fh.read()
-    return time.perf_counter() - t
+def rg(args, expect=(0,)):
+    return run([BIN] + args, expect)
 
 
 def median(f, repeat):
     return statistics.median(f() for _ in range(repeat))
 
 
+def read_tree(path):
+    return run(["sh", "-c", f"find '{path}' -type f -print0 | xargs -0 cat > /dev/null"])[0]
+
+
+def snapshot(path):
+    """Every file's modification time and inode: a no-op render changes none."""
+    out = {}
+    for d, _, fs in os.walk(path):
+        for f in fs:
+            st = os.stat(os.path.join(d, f))
+            out[os.path.join(d, f)] = (st.st_mtime_ns, st.st_ino)
+    return out
+
+
+def helm_binary():
+    found = shutil.which("helm")
+    local = os.path.join(ROOT, ".ci-cache", "bin", "helm")
+    return found or (local if os.access(local, os.X_OK) else None)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runners", type=int, default=1000)
-    ap.add_argument("--repeat", type=int, default=15)
+    ap.add_argument("--environments", type=int, default=10)
+    ap.add_argument("--large", type=int, default=10000)
+    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--chart", help="gitlab-runner chart (directory or .tgz) for the helm comparison")
+    ap.add_argument("--dir", default="/dev/shm" if os.path.isdir("/dev/shm") else None,
+                    help="where the trees go (default: tmpfs, so the disk's state after many "
+                         "deletions does not weigh on one side more than the other)")
     a = ap.parse_args()
-    subprocess.run(["cargo", "build", "--release", "--locked", "-q"], cwd=ROOT, check=True)
-    tmp = tempfile.mkdtemp(prefix="runnergen-bench-")
+    subprocess.run(["cargo", "build", "--release", "--locked", "-q", "--bin", "runnergen",
+                    "--example", "gen-fleet"], cwd=ROOT, check=True)
+    print(f"machine: {os.cpu_count()} cores; {a.runners} runners over {a.environments} environments; "
+          f"medians of {a.repeat}; trees in {a.dir or tempfile.gettempdir()}")
+    targets = []
+    tmp = tempfile.mkdtemp(prefix="runnergen-bench-", dir=a.dir)
     try:
-        seed = os.path.join(ROOT, "fixtures", "ascode", "runners.yaml")
-        v = median(lambda: run(["validate", seed])[0], a.repeat)
-        print(f"validate seed fleet (3 runners): median {v * 1000:.1f} ms")
-
         spec = os.path.join(tmp, "fleet.yaml")
-        with open(spec, "w") as fh:
-            fh.write(fleet(a.runners))
+        fleet(spec, a.runners, a.environments)
         out = os.path.join(tmp, "out")
-        v = median(lambda: run(["validate", spec])[0], a.repeat)
-        print(f"validate {a.runners}-runner fleet: median {v * 1000:.1f} ms")
 
-        def fresh():
+        copy = os.path.join(tmp, "copy")
+        renders, copies = [], []
+        for _ in range(a.repeat):
+            # Alternately, so that both meet the same state of the file system.
             shutil.rmtree(out, ignore_errors=True)
-            return run(["render", spec, "--out", out])[0]
-        r = median(fresh, max(3, a.repeat // 3))
+            renders.append(rg(["render", spec, "--out", out])[0])
+            shutil.rmtree(copy, ignore_errors=True)
+            copies.append(run(["cp", "-r", out, copy])[0])
+        r, c = statistics.median(renders), statistics.median(copies)
+        shutil.rmtree(copy, ignore_errors=True)
         files = sum(len(f) for _, _, f in os.walk(out))
         size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(out) for f in fs)
-        print(f"render {a.runners}-runner fleet into an empty directory: median {r * 1000:.0f} ms ({files} files, {size / 1e6:.1f} MB)")
-        r2 = median(lambda: run(["render", spec, "--out", out])[0], a.repeat)
-        print(f"render, nothing changed: median {r2 * 1000:.0f} ms")
+        print(f"cold render: {r * 1000:.0f} ms ({files} files, {size / 1e6:.1f} MB); cp -r of it: {c * 1000:.0f} ms")
+        targets.append(("cold render / cp -r", r / c, 1.5))
 
+        before = snapshot(out)
+        noop = median(lambda: rg(["render", spec, "--out", out])[0], a.repeat)
+        untouched = snapshot(out) == before
         read = median(lambda: read_tree(out), a.repeat)
-        samples, rss = [], 0
-        for _ in range(a.repeat):
-            e, m = run(["diff", spec, "--out", out])
-            samples.append(e)
-            rss = max(rss, m)
-        d = statistics.median(samples)
-        print(f"one read of the tree: median {read * 1000:.0f} ms")
-        print(f"diff, no change: median {d * 1000:.0f} ms = {d / read:.1f}x one read of the tree (process start, parse, render and compare included)")
-        c = median(lambda: run(["render", spec, "--out", out, "--check"])[0], a.repeat)
-        print(f"render --check, no change: median {c * 1000:.0f} ms")
-        _, rss_render = run(["render", spec, "--out", out])
-        print(f"peak RSS: diff {rss / 1024:.0f} MiB, render {rss_render / 1024:.0f} MiB")
+        print(f"no-op re-render: {noop * 1000:.0f} ms, files untouched: {untouched}; one read of the tree: {read * 1000:.0f} ms")
+        targets.append(("no-op re-render / one read", noop / read, 1.5))
+        if not untouched:
+            targets.append(("no-op re-render touches no file", 1.0, 0.0))
+        d = median(lambda: rg(["diff", spec, "--out", out])[0], a.repeat)
+        print(f"no-change diff: {d * 1000:.0f} ms")
+        targets.append(("no-change diff / one read", d / read, 1.5))
+        chk = median(lambda: rg(["render", spec, "--out", out, "--check"])[0], a.repeat)
+        print(f"render --check, no change: {chk * 1000:.0f} ms")
+        targets.append(("render --check / one read", chk / read, 1.5))
+
+        helm = helm_binary()
+        if a.chart and helm:
+            values = next(os.path.join(dp, f) for dp, _, fs in os.walk(out) for f in fs if f == "values.yaml")
+            h = median(lambda: run([helm, "template", "bench", a.chart, "-f", values])[0], a.repeat)
+            per = r / a.runners
+            print(f"helm template of one runner: {h * 1000:.1f} ms; runnergen per runner: {per * 1000:.2f} ms")
+            targets.append(("helm template / runnergen per runner", per / h, 1 / 100))
+        else:
+            print("helm template: skipped (give --chart with a gitlab-runner chart, and have helm)")
+
+        if a.large:
+            big = os.path.join(tmp, "large.yaml")
+            fleet(big, a.large, a.environments)
+            big_out = os.path.join(tmp, "large-out")
+            samples, rss = [], 0
+            for _ in range(max(3, a.repeat // 2)):
+                shutil.rmtree(big_out, ignore_errors=True)
+                e, m = rg(["render", big, "--out", big_out])
+                samples.append(e)
+                rss = max(rss, m)
+            L = statistics.median(samples)
+            print(f"cold render of {a.large} runners: {L * 1000:.0f} ms, peak RSS {rss / 1024:.0f} MiB")
+            targets.append((f"{a.large} runners / {a.runners} runners", L / r, a.large / a.runners * 1.1))
+            targets.append((f"peak RSS at {a.large} runners, MiB", rss / 1024, 150 * 1e6 / 2**20))
+        for name, value, limit in targets:
+            print(f"target {name}: {value:.2f} (limit {limit:.2f}) {'met' if value <= limit else 'MISSED'}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -40,7 +40,7 @@ fn aliases_resolve_but_are_bounded() {
 /// values) reads and validates; the alias bomb above still stops at the floor.
 #[test]
 fn a_ten_thousand_runner_spec_validates() {
-    let text = crate::gen_fleet::fleet(10_000);
+    let text = crate::gen_fleet::fleet(10_000, 2);
     assert!(text.len() > 3_000_000, "{}", text.len());
     assert!(yaml::node_budget(text.len()) > 1_000_000);
     let resolved = runnergen::compile::resolve(&text, &runnergen::compile::no_files)
