@@ -371,12 +371,23 @@ fn check_paths(
     opts: &Options,
 ) -> Result<(), WriteError> {
     let mut unowned = Vec::new();
+    // Folders already looked at, and whether they exist: each is looked up once, and nothing
+    // under a missing folder can be in the way.
+    let mut folders: BTreeMap<PathBuf, bool> = BTreeMap::new();
     for path in summary.added.iter().chain(&summary.changed) {
         let mut p = dir.to_path_buf();
         let comps: Vec<&str> = path.split('/').collect();
+        let mut missing = false;
         for comp in &comps[..comps.len() - 1] {
             p.push(comp);
-            match fs::symlink_metadata(&p) {
+            if let Some(exists) = folders.get(&p) {
+                missing |= !exists;
+                continue;
+            }
+            let meta = fs::symlink_metadata(&p);
+            folders.insert(p.clone(), meta.is_ok());
+            missing |= meta.is_err();
+            match meta {
                 Ok(m) if m.file_type().is_symlink() => {
                     return Err(WriteError(format!(
                         "refusing to write through the symbolic link {}",
@@ -391,6 +402,9 @@ fn check_paths(
                 }
                 _ => {}
             }
+        }
+        if missing {
+            continue;
         }
         let target = dir.join(path);
         match fs::symlink_metadata(&target) {
