@@ -42,8 +42,15 @@ pub fn load(text: &str) -> Result<Checked, Vec<Diagnostic>> {
     };
     let mut map = SourceMap::new();
     let doc = tree.to_json(&mut map);
-    let mut diags = secrets::scan(&tree);
-    diags.extend(secrets::scan_comments(text));
+    // The secret scans and the schema are independent reads of the document: on two cores.
+    let (mut diags, refused) = rayon::join(
+        || {
+            let mut d = secrets::scan(&tree);
+            d.extend(secrets::scan_comments(text));
+            d
+        },
+        || schema::validate(&doc, &map),
+    );
     if doc.is_null() {
         diags.push(
             Diagnostic::error("E004", Pos { line: 1, col: 1 }, "", "the spec is empty")
@@ -52,7 +59,6 @@ pub fn load(text: &str) -> Result<Checked, Vec<Diagnostic>> {
         diag::sort(&mut diags);
         return Err(diags);
     }
-    let refused = schema::validate(&doc, &map);
     let env_keys: BTreeSet<String> = doc
         .get("environments")
         .and_then(|e| e.as_object())
