@@ -50,11 +50,7 @@ pub fn compile(source: &str, text: &str) -> Result<Tree, String> {
 
 /// [`compile`], reading the files the spec names with `files`.
 pub fn compile_with(source: &str, text: &str, files: model::Files) -> Result<Tree, String> {
-    let resolved = resolve(text, files).map_err(|diags| {
-        diags
-            .iter()
-            .map(|d| d.render(source, text))
-            .collect::<String>()
-    })?;
+    let resolved = resolve(text, files)
+        .map_err(|diags| spec::diag::render_all(&diags, source, text, false))?;
     render(&resolved.fleet, source).map_err(|e| e.to_string())
 }

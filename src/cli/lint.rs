@@ -24,9 +24,13 @@ pub fn run(args: Args) -> u8 {
     let file = loaded.path.display().to_string();
     let color = term::colour_stderr();
     let mut err = String::new();
-    for d in loaded.lint.diagnostics(&loaded.map) {
-        err.push_str(&d.render_styled(&file, &loaded.text, color));
-    }
+    let diags = loaded.lint.diagnostics(&loaded.map);
+    err.push_str(&crate::spec::diag::render_all(
+        &diags,
+        &file,
+        &loaded.text,
+        color,
+    ));
     stderr(&err);
     let (all, open) = (loaded.lint.findings.len(), loaded.lint.open());
     let line = if all == 0 {

@@ -196,9 +196,9 @@ impl Loaded {
         let mut err = String::new();
         if term::verbose() {
             let color = term::colour_stderr();
-            for d in &diags {
-                err.push_str(&d.render_styled(&file, &self.text, color));
-            }
+            err.push_str(&crate::spec::diag::render_all(
+                &diags, &file, &self.text, color,
+            ));
         } else {
             for d in &diags {
                 let sev = if d.severity == Severity::Note {
@@ -251,12 +251,10 @@ pub fn report(path: &Path, text: &str, diags: &[Diagnostic]) {
     let file = path.display().to_string();
     let color = term::colour_stderr();
     let mut err = String::new();
-    for d in diags
+    let shown = diags
         .iter()
-        .filter(|d| d.severity == Severity::Error || !term::quiet())
-    {
-        err.push_str(&d.render_styled(&file, text, color));
-    }
+        .filter(|d| d.severity == Severity::Error || !term::quiet());
+    err.push_str(&crate::spec::diag::render_all(shown, &file, text, color));
     let errors = diags
         .iter()
         .filter(|d| d.severity == Severity::Error)

@@ -83,6 +83,15 @@ impl Diagnostic {
     /// [`render`](Self::render), coloured for a terminal when `color`: the severity and its
     /// code, the caret and the hint label (red for errors, cyan for notes).
     pub fn render_styled(&self, file: &str, source: &str, color: bool) -> String {
+        let line = source
+            .lines()
+            .nth((self.pos.line as usize).saturating_sub(1))
+            .filter(|_| self.pos.line > 0);
+        self.render_at(file, line, color)
+    }
+
+    /// Renders with the source line already found (`render_all` finds each by index).
+    fn render_at(&self, file: &str, line: Option<&str>, color: bool) -> String {
         let mut out = String::new();
         let (sev, tint) = match self.severity {
             Severity::Error => ("error", "31;1"),
@@ -109,11 +118,7 @@ impl Diagnostic {
             self.path.clone()
         };
         let _ = writeln!(out, "  at {path}");
-        if let Some(line) = source
-            .lines()
-            .nth((self.pos.line as usize).saturating_sub(1))
-            .filter(|_| self.pos.line > 0)
-        {
+        if let Some(line) = line {
             // Control characters would garble the terminal; show them as U+FFFD.
             let shown: String = line
                 .chars()
@@ -145,6 +150,26 @@ impl Diagnostic {
         }
         out
     }
+}
+
+/// Renders every diagnostic against the spec's text, finding each source line through an index
+/// built once (looking each up from the start made thousands of findings quadratic).
+pub fn render_all<'a>(
+    diags: impl IntoIterator<Item = &'a Diagnostic>,
+    file: &str,
+    source: &str,
+    color: bool,
+) -> String {
+    let lines: Vec<&str> = source.lines().collect();
+    diags
+        .into_iter()
+        .map(|d| {
+            let line = (d.pos.line as usize)
+                .checked_sub(1)
+                .and_then(|i| lines.get(i).copied());
+            d.render_at(file, line, color)
+        })
+        .collect()
 }
 
 /// Sorts diagnostics by position, then code, so output is stable whatever order checks ran in.

@@ -142,3 +142,22 @@ fn duplicate_keys_in_a_huge_mapping_are_found_at_their_line() {
     assert_eq!(diags[0].pos.line, 60_004);
     assert!(diags[0].message.contains("duplicate key `k5`"), "{diags:?}");
 }
+
+/// Rendering many diagnostics at once (a line index built once) gives what rendering each
+/// against the text gives.
+#[test]
+fn diagnostics_render_alike_one_by_one_and_all_at_once() {
+    let text =
+        std::fs::read_to_string(crate::common::root().join("fixtures/invalid/many-problems.yaml"))
+            .unwrap();
+    let diags = spec::load(&text).unwrap_err();
+    assert!(diags.len() > 5, "{}", diags.len());
+    let one_by_one: String = diags
+        .iter()
+        .map(|d| d.render_styled("f.yaml", &text, true))
+        .collect();
+    assert_eq!(
+        spec::diag::render_all(&diags, "f.yaml", &text, true),
+        one_by_one
+    );
+}
