@@ -169,10 +169,16 @@ fn render_chart_repository(cx: EnvCx, tree: &mut Tree) -> Result<Option<String>,
     Ok(Some(layout::env_relative(&path)))
 }
 
-pub fn render_kustomization(cx: EnvCx, tree: &mut Tree) -> Result<(), RenderError> {
+/// The environment's kustomization.yaml (and the files it lists of the environment's own);
+/// the secret store's accounts go to `accounts`, for the invariants.
+pub fn render_kustomization(
+    cx: EnvCx,
+    tree: &mut Tree,
+    accounts: &mut Vec<super::invariants::Account>,
+) -> Result<(), RenderError> {
     let (fleet, env, source) = (cx.fleet, cx.env, cx.source);
     let repository = render_chart_repository(cx, tree)?;
-    let store = super::kubernetes::render_store(cx, tree)?;
+    let store = super::kubernetes::render_store(cx, tree, accounts)?;
     let resources: Vec<String> = repository
         .into_iter()
         .chain(store)

@@ -1,6 +1,7 @@
 //! Kubernetes objects of one runner, built from `k8s-openapi` types (ExternalSecret, a CRD,
 //! from a small typed struct): Namespace, ServiceAccounts, RBAC and the token ExternalSecret.
 
+use super::invariants::Account;
 use super::{Cx, EnvCx, RenderError, yaml_file};
 use crate::facts;
 use crate::layout::RunnerFile;
@@ -129,7 +130,14 @@ struct ExternalSecret {
     spec: serde_json::Value,
 }
 
-pub fn render(cx: Cx, tree: &mut Tree) -> Result<(), RenderError> {
+/// What the invariants read of the files [`render`] writes: the service accounts, and the
+/// ExternalSecret's target Secret.
+pub struct Rendered {
+    pub accounts: Vec<Account>,
+    pub token_target: Option<String>,
+}
+
+pub fn render(cx: Cx, tree: &mut Tree) -> Result<Rendered, RenderError> {
     let (r, source) = (cx.runner, cx.source);
     let n = &r.names;
     let ns = n.namespace.as_str();
@@ -209,6 +217,10 @@ pub fn render(cx: Cx, tree: &mut Tree) -> Result<(), RenderError> {
         cx.path(RunnerFile::ServiceAccounts),
         yaml_file(source, &accounts),
     )?;
+    let mut rendered = Rendered {
+        accounts: accounts.iter().map(Account::of_service_account).collect(),
+        token_target: None,
+    };
 
     let role = Role {
         metadata: meta(&n.manager_role, Some(jobs), r),
@@ -306,19 +318,24 @@ pub fn render(cx: Cx, tree: &mut Tree) -> Result<(), RenderError> {
                 }],
             }),
         };
+        rendered.token_target = es.spec["target"]["name"].as_str().map(str::to_owned);
         tree.insert(
             cx.path(RunnerFile::ExternalSecret),
             yaml_file(source, &[es]),
         )?;
     }
-    Ok(())
+    Ok(rendered)
 }
 
 /// The environment's Key Vault secret store (`model::Store`), once its identity's client ID is
 /// known: the service account(s) ESO signs in with (annotated with the store identity's client
 /// ID, Azure Workload Identity), and the store. Returns its path relative to the environment's
-/// folder, for kustomization.yaml.
-pub fn render_store(cx: EnvCx, tree: &mut Tree) -> Result<Option<String>, RenderError> {
+/// folder, for kustomization.yaml; its accounts go to `accounts`, for the invariants.
+pub fn render_store(
+    cx: EnvCx,
+    tree: &mut Tree,
+    accounts: &mut Vec<Account>,
+) -> Result<Option<String>, RenderError> {
     let (env, source) = (cx.env, cx.source);
     let Some(store) = &env.store else {
         return Ok(None);
@@ -409,6 +426,11 @@ pub fn render_store(cx: EnvCx, tree: &mut Tree) -> Result<Option<String>, Render
         return Ok(None);
     }
     let path = crate::layout::secret_store(&env.key);
+    accounts.extend(
+        docs.iter()
+            .filter(|d| d["kind"] == "ServiceAccount")
+            .map(Account::of),
+    );
     tree.insert(path.clone(), yaml_file(source, &docs))?;
     Ok(Some(crate::layout::env_relative(&path)))
 }

@@ -1,8 +1,9 @@
 //! Renderers: pure functions from the resolved model to files in an in-memory [`Tree`].
 //!
 //! Architecture invariant: renderers read every name from `model`; none derives a name, reads
-//! the spec, touches the file system or the network. After rendering, [`invariants`] re-reads
-//! the produced files and fails the render if two artifacts disagree.
+//! the spec, touches the file system or the network. Each also reports what [`invariants`]
+//! reads of the files it wrote, taken from the values it serialised, and the render fails if two
+//! artifacts disagree.
 
 pub mod azure;
 pub mod ci_template;
@@ -149,16 +150,25 @@ impl Cx<'_> {
 /// environments render in parallel (rayon, one thread per core); each part is a tree of its
 /// own, merged in a fixed order, so the bytes are those of [`render_serial`].
 pub fn render(fleet: &Fleet, source: &str) -> Result<Tree, RenderError> {
+    render_reporting(fleet, source).map(|(tree, _)| tree)
+}
+
+/// [`render`], with what the renderers reported to the invariants (environment by
+/// environment), for the test that reads the same facts back from the files.
+pub fn render_reporting(
+    fleet: &Fleet,
+    source: &str,
+) -> Result<(Tree, Vec<invariants::EnvFacts>), RenderError> {
     use rayon::prelude::*;
     let jobs = jobs(fleet, source);
-    let parts: Vec<Result<Tree, RenderError>> = jobs.par_iter().map(|j| j.run()).collect();
+    let parts: Vec<Result<Part, RenderError>> = jobs.par_iter().map(|j| j.run()).collect();
     assemble(fleet, parts)
 }
 
 /// [`render`] on the calling thread only: the reference the parallel render is tested against.
 pub fn render_serial(fleet: &Fleet, source: &str) -> Result<Tree, RenderError> {
     let parts = jobs(fleet, source).iter().map(Job::run).collect();
-    assemble(fleet, parts)
+    assemble(fleet, parts).map(|(tree, _)| tree)
 }
 
 /// One independent part of a render: a runner's files, or an environment's own.
@@ -167,18 +177,31 @@ enum Job<'a> {
     Environment(EnvCx<'a>),
 }
 
+/// A job's files, and what the invariants read of them.
+struct Part {
+    tree: Tree,
+    facts: PartFacts,
+}
+
+enum PartFacts {
+    Runner(Option<invariants::RunnerFacts>),
+    Environment(invariants::EnvFacts),
+}
+
 impl Job<'_> {
-    fn run(&self) -> Result<Tree, RenderError> {
+    fn run(&self) -> Result<Part, RenderError> {
         let mut tree = Tree::new();
-        match *self {
-            Job::Runner(cx) => render_runner(cx, &mut tree)?,
+        let facts = match *self {
+            Job::Runner(cx) => PartFacts::Runner(render_runner(cx, &mut tree)?),
             Job::Environment(ecx) => {
-                gitops::render_kustomization(ecx, &mut tree)?;
-                azure::render(ecx, &mut tree)?;
+                let mut facts = invariants::EnvFacts::default();
+                gitops::render_kustomization(ecx, &mut tree, &mut facts.store_accounts)?;
+                azure::render(ecx, &mut tree, &mut facts.credentials)?;
                 permissions::render(ecx, &mut tree)?;
+                PartFacts::Environment(facts)
             }
-        }
-        Ok(tree)
+        };
+        Ok(Part { tree, facts })
     }
 }
 
@@ -193,25 +216,42 @@ fn jobs<'a>(fleet: &'a Fleet, source: &'a str) -> Vec<Job<'a>> {
 }
 
 /// The parts in job order (the first failure wins, whichever thread met it first), then the
-/// cross-artifact invariants over the whole tree.
-fn assemble(fleet: &Fleet, parts: Vec<Result<Tree, RenderError>>) -> Result<Tree, RenderError> {
+/// cross-artifact invariants over what the parts reported.
+fn assemble(
+    fleet: &Fleet,
+    parts: Vec<Result<Part, RenderError>>,
+) -> Result<(Tree, Vec<invariants::EnvFacts>), RenderError> {
     let mut tree = Tree::new();
+    let mut envs = Vec::with_capacity(fleet.environments.len());
+    let mut runners = Vec::new();
     for part in parts {
-        tree.merge(part?)?;
+        let part = part?;
+        tree.merge(part.tree)?;
+        match part.facts {
+            PartFacts::Runner(r) => runners.push(r),
+            // An environment's job comes after its runners' (see `jobs`).
+            PartFacts::Environment(mut e) => {
+                e.runners = std::mem::take(&mut runners);
+                envs.push(e);
+            }
+        }
     }
-    invariants::check(fleet, &tree)?;
-    Ok(tree)
+    invariants::check(fleet, &envs)?;
+    Ok((tree, envs))
 }
 
-/// A runner's files: its registration always; its Kubernetes files once its client ID is known.
-fn render_runner(cx: Cx, tree: &mut Tree) -> Result<(), RenderError> {
+/// A runner's files: its registration always; its Kubernetes files once its client ID is known
+/// (and then what the invariants read of them).
+fn render_runner(cx: Cx, tree: &mut Tree) -> Result<Option<invariants::RunnerFacts>, RenderError> {
     registration::render(cx, tree)?;
     if !cx.runner.ready() {
-        return Ok(());
+        return Ok(None);
     }
-    let config = runner_config::render(cx)?;
+    let (config, table) = runner_config::render(cx)?;
     let values = values::build(cx, &config);
-    kubernetes::render(cx, tree)?;
+    let k8s = kubernetes::render(cx, tree)?;
+    let facts =
+        invariants::RunnerFacts::new(&table, &config, k8s.accounts, &values, k8s.token_target);
     gitops::render(cx, &values, tree)?;
     // The CI template signs in to Azure as the runner's identity: none without one.
     if cx.runner.has_identity {
@@ -222,7 +262,7 @@ fn render_runner(cx: Cx, tree: &mut Tree) -> Result<(), RenderError> {
         cx.path(RunnerFile::Values),
         yaml_file(cx.source, &[&values]),
     )?;
-    Ok(())
+    Ok(Some(facts))
 }
 
 #[cfg(test)]

@@ -60,7 +60,8 @@ fn toml_literal(v: minijinja::Value) -> Result<String, minijinja::Error> {
     }
 }
 
-pub fn render(cx: Cx) -> Result<String, RenderError> {
+/// config.toml's text, and the table it parses to (which the invariants read).
+pub fn render(cx: Cx) -> Result<(String, toml::Table), RenderError> {
     let r = cx.runner;
     // Compiled once per process: the template is static.
     static ENV: std::sync::OnceLock<Result<minijinja::Environment<'static>, String>> =
@@ -160,8 +161,8 @@ pub fn render(cx: Cx) -> Result<String, RenderError> {
         .map_err(|e| RenderError::Template(format!("config.toml: {e}")))?;
     let mut text = text.trim_end().to_owned();
     text.push('\n');
-    check_keys(&text)?;
-    Ok(text)
+    let table = check_keys(&text)?;
+    Ok((text, table))
 }
 
 /// Shape of the config.toml keys runnergen may write, from gitlab-runner `common/config.go`
@@ -274,25 +275,25 @@ fn walk(path: &str, value: &toml::Value, keys: &Keys, errors: &mut Vec<String>) 
     }
 }
 
-/// Parses config.toml text and checks every key against the runner's known keys.
-pub fn check_keys(text: &str) -> Result<(), RenderError> {
-    let doc: toml::Table = text
-        .parse()
-        .map_err(|e| RenderError::Template(format!("config.toml does not parse: {e}")))?;
-    let mut errors = Vec::new();
-    walk(
-        "",
-        &toml::Value::Table(doc.clone()),
-        &Keys::Table(ROOT),
-        &mut errors,
+/// Parses config.toml text and checks every key against the runner's known keys; the parsed
+/// table.
+pub fn check_keys(text: &str) -> Result<toml::Table, RenderError> {
+    let doc = toml::Value::Table(
+        text.parse()
+            .map_err(|e| RenderError::Template(format!("config.toml does not parse: {e}")))?,
     );
+    let mut errors = Vec::new();
+    walk("", &doc, &Keys::Table(ROOT), &mut errors);
     match doc.get("runners").and_then(toml::Value::as_array) {
         // The chart's template must hold exactly one [[runners]] (gitlab-runner docs/register).
         Some(r) if r.len() == 1 => {}
         _ => errors.push("config.toml must hold exactly one [[runners]]".into()),
     }
     if errors.is_empty() {
-        Ok(())
+        let toml::Value::Table(table) = doc else {
+            unreachable!("made a table above")
+        };
+        Ok(table)
     } else {
         let errors: Vec<String> = errors
             .into_iter()

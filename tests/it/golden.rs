@@ -307,10 +307,8 @@ fn two_spellings_of_the_urls_render_one_tree() {
     assert_eq!(reg["gitlab_url"], "https://gitlab.com/");
 }
 
-/// Rendering on every core gives the bytes of rendering on one: every example fleet and a
-/// generated 300-runner fleet over 5 environments, file by file.
-#[test]
-fn the_parallel_render_is_byte_identical_to_the_serial_one() {
+/// Every example fleet and a generated 300-runner fleet over 5 environments: (name, spec).
+fn example_specs() -> Vec<(String, String)> {
     let mut specs: Vec<(String, String)> =
         vec![("generated".into(), crate::gen_fleet::fleet(300, 5))];
     for entry in std::fs::read_dir(root().join("fixtures")).unwrap() {
@@ -322,7 +320,14 @@ fn the_parallel_render_is_byte_identical_to_the_serial_one() {
             ));
         }
     }
-    for (name, text) in specs {
+    specs
+}
+
+/// Rendering on every core gives the bytes of rendering on one: every example fleet,
+/// file by file.
+#[test]
+fn the_parallel_render_is_byte_identical_to_the_serial_one() {
+    for (name, text) in example_specs() {
         let resolved = runnergen::compile::resolve(&text, &runnergen::compile::no_files)
             .unwrap_or_else(|d| panic!("{name}: {d:?}"));
         let parallel = runnergen::render::render(&resolved.fleet, "runners.yaml").unwrap();
@@ -333,4 +338,81 @@ fn the_parallel_render_is_byte_identical_to_the_serial_one() {
             assert!(pb == sb, "{name}: {pp} differs");
         }
     }
+}
+
+/// The invariants check what the renderers report of the values they serialised; parsing the
+/// rendered files back gives the same facts, and they pass: every example fleet.
+#[test]
+fn the_invariants_read_what_the_files_say() {
+    use runnergen::render::invariants;
+    for (name, text) in example_specs() {
+        let fleet = runnergen::compile::resolve(&text, &runnergen::compile::no_files)
+            .unwrap_or_else(|d| panic!("{name}: {d:?}"))
+            .fleet;
+        let (tree, reported) = runnergen::render::render_reporting(&fleet, "runners.yaml").unwrap();
+        let parsed = invariants::from_tree(&fleet, &tree).unwrap();
+        assert!(parsed.iter().any(|e| !e.runners.is_empty()), "{name}");
+        assert_eq!(parsed, reported, "{name}");
+        invariants::check(&fleet, &parsed).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}
+
+/// A file that drifts from another fails the invariants, read back from the files: a job
+/// account config.toml names that no credential trusts, a token Secret the chart would not
+/// find, a manager account without its cache identity, a credential with another issuer.
+#[test]
+fn the_invariants_fail_a_file_that_drifts_from_another() {
+    use runnergen::render::invariants;
+    let text = std::fs::read_to_string(root().join("fixtures/cache/runners.yaml")).unwrap();
+    let fleet = runnergen::compile::resolve(&text, &runnergen::compile::no_files)
+        .unwrap()
+        .fleet;
+    let tree = runnergen::render::render(&fleet, "runners.yaml").unwrap();
+    let drifted = |path: &str, from: &str, to: &str| {
+        let mut t = runnergen::tree::Tree::new();
+        for (p, b) in tree.iter() {
+            let b = std::str::from_utf8(b).unwrap();
+            if p == path {
+                assert!(b.contains(from), "{path} lacks {from}");
+                t.insert(p, b.replace(from, to)).unwrap();
+            } else {
+                t.insert(p, b).unwrap();
+            }
+        }
+        let facts = invariants::from_tree(&fleet, &t).unwrap();
+        invariants::check(&fleet, &facts).unwrap_err().to_string()
+    };
+    let jobs = "gitlab-runner-node-jobs";
+    assert_eq!(
+        drifted(
+            "ss/node/config.toml",
+            &format!("service_account = \"{jobs}\""),
+            "service_account = \"other\""
+        ),
+        "internal error: cross-artifact invariant violated: ss/node/config.toml: job pods run as \
+         `system:serviceaccount:gitlab-node-jobs:other` but the federated credential trusts \
+         `system:serviceaccount:gitlab-node-jobs:gitlab-runner-node-jobs`"
+    );
+    assert!(
+        drifted("ss/node/values.yaml", "secret: gitlab-runner-node-token", "secret: other")
+            .ends_with("ss/node/values.yaml: runners.secret `other` is not the token Secret `gitlab-runner-node-token`")
+    );
+    assert!(
+        drifted(
+            "ss/node/serviceaccounts.yaml",
+            "client-id: 4b3a2918-0f7e-4d6c-9b5a-483726150f4e",
+            "client-id: 00000000-0f7e-4d6c-9b5a-483726150f4e"
+        )
+        .ends_with(
+            "ss/node: the manager's service account does not carry the cache identity's client ID"
+        )
+    );
+    assert!(
+        drifted(
+            "ss/azure/main.json",
+            "https://westeurope.",
+            "https://northeurope."
+        )
+        .contains("ss/azure/main.json: issuer `https://northeurope.")
+    );
 }

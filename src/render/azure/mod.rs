@@ -34,8 +34,13 @@ pub const GRAPH_EXTENSION_REF: &str =
     "br:mcr.microsoft.com/bicep/extensions/microsoftgraph/v1.0:1.0.0";
 pub const GRAPH_EXTENSION_VERSION: &str = "1.0.0";
 
-/// Renders the Azure files of one environment into `tree`.
-pub fn render(cx: EnvCx, tree: &mut Tree) -> Result<(), RenderError> {
+/// Renders the Azure files of one environment into `tree`; the federated credentials of its
+/// main templates go to `credentials`, for the invariants.
+pub fn render(
+    cx: EnvCx,
+    tree: &mut Tree,
+    credentials: &mut Vec<crate::render::invariants::Credential>,
+) -> Result<(), RenderError> {
     let env = cx.env;
     if !env.has_azure() {
         return Ok(());
@@ -62,6 +67,7 @@ pub fn render(cx: EnvCx, tree: &mut Tree) -> Result<(), RenderError> {
         let main_path = path(AzureFile::MainJson);
         let text = to_json(&main);
         arm::check_limits(&main_path, &main, text.len())?;
+        crate::render::invariants::credentials(&main, credentials);
         tree.insert(main_path, text)?;
         tree.insert(path(AzureFile::Identities), bicep.identities()?)?;
         if graph_needed(&shard) {

@@ -75,6 +75,7 @@ fn render_env(fleet: &Fleet, key: &str) -> Result<Tree, RenderError> {
             source: "fleet/runners.yaml",
         },
         &mut tree,
+        &mut Vec::new(),
     )?;
     Ok(tree)
 }
