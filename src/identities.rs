@@ -11,14 +11,18 @@ use crate::readback;
 use crate::spec::{self, Diagnostic, yaml::SourceMap};
 use std::collections::BTreeMap;
 
+/// True for the path of a main template (`main.json` of an environment or a shard): the
+/// files that hold committed client IDs.
+pub fn is_main_template(path: &str) -> bool {
+    matches!(Location::of(path), Location::Azure { file, .. } if AzureFile::is_main_json(file))
+}
+
 /// Identity name and runner of every client ID in the committed `main.json` files among
 /// `files` (an output directory's, by relative path).
 pub fn committed(files: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, (String, String)> {
     let mains: BTreeMap<String, Vec<u8>> = files
         .iter()
-        .filter(|(p, _)| {
-            matches!(Location::of(p), Location::Azure { file, .. } if AzureFile::is_main_json(file))
-        })
+        .filter(|(p, _)| is_main_template(p))
         .map(|(p, b)| (p.clone(), b.clone()))
         .collect();
     let mut out: BTreeMap<String, (String, String)> = BTreeMap::new();

@@ -142,12 +142,21 @@ pub fn interrupted(dir: &Path) -> bool {
 /// Reads, in one walk of `dir` that never follows a symbolic link nor leaves its file system,
 /// every regular file whose relative path is in the tree or in the previous manifest.
 pub fn read_relevant(tree: &Tree, dir: &Path) -> (BTreeSet<String>, BTreeMap<String, Vec<u8>>) {
+    read_relevant_where(tree, dir, |_| true)
+}
+
+/// [`read_relevant`], reading only the files whose relative path `wanted` accepts.
+pub fn read_relevant_where(
+    tree: &Tree,
+    dir: &Path,
+    wanted: impl Fn(&str) -> bool + Sync,
+) -> (BTreeSet<String>, BTreeMap<String, Vec<u8>>) {
     use rayon::prelude::*;
     let owned = owned_files(dir);
     // Read on every core: a large tree is thousands of small files.
     let files = walk(dir)
         .into_par_iter()
-        .filter(|(rel, _)| tree.get(rel).is_some() || owned.contains(rel))
+        .filter(|(rel, _)| (tree.get(rel).is_some() || owned.contains(rel)) && wanted(rel))
         .filter_map(|(rel, path)| Some((rel, fs::read(&path).ok()?)))
         .collect();
     (owned, files)

@@ -72,8 +72,13 @@ pub fn run(args: Args) -> u8 {
         Ok(t) => t,
         Err(code) => return code,
     };
-    let committed = crate::base::Base::from_dir(&tree, &args.input.out());
-    if let Err(code) = loaded.check_identities(&committed.files) {
+    // The committed client IDs are in the main templates: only those are read here.
+    let (_, mains) = write::read_relevant_where(
+        &tree,
+        &args.input.out(),
+        crate::identities::is_main_template,
+    );
+    if let Err(code) = loaded.check_identities(&mains) {
         return code;
     }
     report(&loaded.path, &loaded.text, &loaded.notes);
