@@ -73,8 +73,9 @@ pub struct Options {
     pub on_wait: Option<fn(&Path)>,
 }
 
-/// One change to the file system, in the order a write makes them; the fault-injection tests
-/// stop a write before any of them.
+/// One change to the file system; the fault-injection tests stop a write before any of them.
+/// Staged files are written, and renamed into place, on every core, so those steps come in no
+/// fixed order among themselves.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {
     CreateDir(PathBuf),
@@ -89,9 +90,10 @@ pub enum Step {
 #[derive(Debug)]
 pub struct Crash;
 
-type Hook<'h> = &'h mut dyn FnMut(&Step) -> Result<(), Crash>;
+/// Called before every change to the file system, from any thread.
+pub type Hook<'h> = &'h (dyn Fn(&Step) -> Result<(), Crash> + Sync);
 
-fn step(hook: &mut Hook, s: Step) -> Result<(), WriteError> {
+fn step(hook: Hook, s: Step) -> Result<(), WriteError> {
     hook(&s).map_err(|Crash| WriteError(format!("stopped before {s:?}")))
 }
 
@@ -250,7 +252,7 @@ pub fn read_lock(dir: &Path, on_wait: Option<fn(&Path)>) -> Result<Option<Lock>,
 
 /// Writes `tree` (which must include its manifest) to `dir`. Returns what changed.
 pub fn write(tree: &Tree, dir: &Path, opts: &Options) -> Result<Summary, WriteError> {
-    write_with(tree, dir, opts, &mut |_| Ok(()))
+    write_with(tree, dir, opts, &|_| Ok(()))
 }
 
 /// [`write`], calling `hook` before every change to the file system; a hook that returns
@@ -259,8 +261,9 @@ pub fn write_with(
     tree: &Tree,
     dir: &Path,
     opts: &Options,
-    mut hook: Hook,
+    hook: Hook,
 ) -> Result<Summary, WriteError> {
+    use rayon::prelude::*;
     match fs::symlink_metadata(dir) {
         Ok(m) if m.file_type().is_symlink() => {
             return Err(WriteError(format!(
@@ -276,12 +279,12 @@ pub fn write_with(
         }
         Ok(_) => {}
         Err(_) => {
-            step(&mut hook, Step::CreateDir(dir.to_owned()))?;
+            step(hook, Step::CreateDir(dir.to_owned()))?;
             fs::create_dir_all(dir).map_err(|e| err("cannot create", dir, e))?;
         }
     }
     let _lock = lock(dir, false, opts.on_wait)?;
-    repair(dir, &mut hook)?;
+    repair(dir, hook)?;
 
     let (owned, existing) = read_relevant(tree, dir);
     let summary = summarize(tree, &owned, &existing);
@@ -290,23 +293,33 @@ pub fn write_with(
     }
     check_paths(tree, dir, &owned, &existing, &summary, opts)?;
 
-    // Stage every new version beside its target. Folders known to exist are not looked up
-    // again, and a file that replaces none (added, not adopted) keeps the default mode.
-    let mut renames = Vec::new();
-    let mut folders = BTreeSet::new();
-    let changed: BTreeSet<&String> = summary.changed.iter().collect();
-    for path in summary.added.iter().chain(&summary.changed) {
-        let target = make_parents(dir, path, &mut folders, &mut hook)?;
-        let staged = staged_path(&target);
-        step(&mut hook, Step::Stage(staged.clone()))?;
-        let replaces = changed.contains(path) || opts.adopt;
-        stage(
-            &staged,
-            replaces.then_some(target.as_path()),
-            tree.get(path).expect("planned from the tree"),
-        )?;
-        renames.push((staged, target));
+    // Stage every new version beside its target, on every core, once the folders exist.
+    // Folders known to exist are not looked up again, and a file that replaces none (added,
+    // not adopted) keeps the default mode.
+    let mut folders = std::collections::HashSet::new();
+    let mut jobs = Vec::new();
+    for (path, replaces) in summary
+        .added
+        .iter()
+        .map(|p| (p, opts.adopt))
+        .chain(summary.changed.iter().map(|p| (p, true)))
+    {
+        let target = make_parents(dir, path, &mut folders, hook)?;
+        jobs.push((path, target, replaces));
     }
+    let renames: Vec<(PathBuf, PathBuf)> = jobs
+        .into_par_iter()
+        .map(|(path, target, replaces)| {
+            let staged = staged_path(&target);
+            step(hook, Step::Stage(staged.clone()))?;
+            stage(
+                &staged,
+                replaces.then_some(target.as_path()),
+                tree.get(path).expect("planned from the tree"),
+            )?;
+            Ok((staged, target))
+        })
+        .collect::<Result<_, WriteError>>()?;
     let removals: Vec<PathBuf> = summary.removed.iter().map(|p| dir.join(p)).collect();
     let journal = serde_json::json!({
         "renames": renames.iter().map(|(s, t)| [rel(dir, s), rel(dir, t)]).collect::<Vec<_>>(),
@@ -314,12 +327,12 @@ pub fn write_with(
     });
     // Commit: the journal appears in one rename.
     let pending = dir.join(format!(".{JOURNAL}{STAGED}"));
-    step(&mut hook, Step::Stage(pending.clone()))?;
+    step(hook, Step::Stage(pending.clone()))?;
     fs::write(&pending, crate::render::to_json(&journal))
         .map_err(|e| err("cannot write", &pending, e))?;
-    step(&mut hook, Step::Commit)?;
+    step(hook, Step::Commit)?;
     fs::rename(&pending, dir.join(JOURNAL)).map_err(|e| err("cannot commit", dir, e))?;
-    apply(dir, &renames, &removals, &mut hook)?;
+    apply(dir, &renames, &removals, hook)?;
     Ok(summary)
 }
 
@@ -379,21 +392,20 @@ fn check_paths(
     opts: &Options,
 ) -> Result<(), WriteError> {
     let mut unowned = Vec::new();
-    // Folders already looked at, and whether they exist: each is looked up once, and nothing
-    // under a missing folder can be in the way.
-    let mut folders: BTreeMap<PathBuf, bool> = BTreeMap::new();
+    // Folders (relative paths) already looked at, and whether they exist: each is looked up
+    // once, and nothing under a missing folder can be in the way.
+    let mut folders: std::collections::HashMap<&str, bool> = std::collections::HashMap::new();
     for path in summary.added.iter().chain(&summary.changed) {
-        let mut p = dir.to_path_buf();
-        let comps: Vec<&str> = path.split('/').collect();
         let mut missing = false;
-        for comp in &comps[..comps.len() - 1] {
-            p.push(comp);
-            if let Some(exists) = folders.get(&p) {
+        for (end, _) in path.match_indices('/') {
+            let folder = &path[..end];
+            if let Some(exists) = folders.get(folder) {
                 missing |= !exists;
                 continue;
             }
+            let p = dir.join(folder);
             let meta = fs::symlink_metadata(&p);
-            folders.insert(p.clone(), meta.is_ok());
+            folders.insert(folder, meta.is_ok());
             missing |= meta.is_err();
             match meta {
                 Ok(m) if m.file_type().is_symlink() => {
@@ -444,28 +456,25 @@ fn check_paths(
 }
 
 /// Creates the missing parent folders of `rel` inside `root` (with the default mode; existing
-/// folders are left as they are).
-fn make_parents(
+/// folders are left as they are); `known` holds the folders (relative paths) already seen.
+fn make_parents<'a>(
     root: &Path,
-    rel: &str,
-    known: &mut BTreeSet<PathBuf>,
-    hook: &mut Hook,
+    rel: &'a str,
+    known: &mut std::collections::HashSet<&'a str>,
+    hook: Hook,
 ) -> Result<PathBuf, WriteError> {
-    let mut p = root.to_path_buf();
-    let comps: Vec<&str> = rel.split('/').collect();
-    for comp in &comps[..comps.len() - 1] {
-        p.push(comp);
-        if known.contains(&p) {
+    for (end, _) in rel.match_indices('/') {
+        let folder = &rel[..end];
+        if !known.insert(folder) {
             continue;
         }
-        known.insert(p.clone());
+        let p = root.join(folder);
         if fs::symlink_metadata(&p).is_err() {
             step(hook, Step::CreateDir(p.clone()))?;
             fs::create_dir(&p).map_err(|e| err("cannot create", &p, e))?;
         }
     }
-    p.push(comps[comps.len() - 1]);
-    Ok(p)
+    Ok(root.join(rel))
 }
 
 /// Renames, removals and folders left empty, then forgets the journal. Every part is
@@ -474,15 +483,22 @@ fn apply(
     dir: &Path,
     renames: &[(PathBuf, PathBuf)],
     removals: &[PathBuf],
-    hook: &mut Hook,
+    hook: Hook,
 ) -> Result<(), WriteError> {
-    for (staged, target) in renames {
-        if fs::symlink_metadata(staged).is_ok() {
-            step(hook, Step::Rename(target.clone()))?;
-            // A rename replaces an adopted link itself, never what it points to.
-            fs::rename(staged, target).map_err(|e| err("cannot move into place", target, e))?;
+    use rayon::prelude::*;
+    // On every core; a staged file already gone was moved by an earlier roll-forward.
+    renames.par_iter().try_for_each(|(staged, target)| {
+        step(hook, Step::Rename(target.clone()))?;
+        // A rename replaces an adopted link itself, never what it points to.
+        match fs::rename(staged, target) {
+            Err(e)
+                if e.kind() == io::ErrorKind::NotFound && fs::symlink_metadata(staged).is_err() =>
+            {
+                Ok(())
+            }
+            other => other.map_err(|e| err("cannot move into place", target, e)),
         }
-    }
+    })?;
     for path in removals {
         // Only a file or a link: a folder or a mount point now at an owned path stays.
         if fs::symlink_metadata(path).is_ok_and(|m| !m.is_dir()) {
@@ -497,7 +513,7 @@ fn apply(
 
 /// Removes folders that the removal of owned files left empty, deepest first (never the root;
 /// a folder that is not empty, or a mount point, stays).
-fn prune_empty(root: &Path, removed: &[PathBuf], hook: &mut Hook) -> Result<(), WriteError> {
+fn prune_empty(root: &Path, removed: &[PathBuf], hook: Hook) -> Result<(), WriteError> {
     let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
     for path in removed {
         let mut p = path.parent();
@@ -517,7 +533,7 @@ fn prune_empty(root: &Path, removed: &[PathBuf], hook: &mut Hook) -> Result<(), 
 
 /// Finishes a committed write (its journal), then removes what an uncommitted one left:
 /// staged files in the directory and the staging folders of runnergen before 0.2.
-fn repair(dir: &Path, hook: &mut Hook) -> Result<(), WriteError> {
+fn repair(dir: &Path, hook: Hook) -> Result<(), WriteError> {
     if let Some(j) = read_json(&dir.join(JOURNAL)) {
         let safe =
             |p: &serde_json::Value| p.as_str().filter(|p| is_safe_path(p)).map(|p| dir.join(p));
@@ -552,7 +568,7 @@ fn repair(dir: &Path, hook: &mut Hook) -> Result<(), WriteError> {
 /// runnergen before 0.2 staged beside the directory (`.<name>.runnergen-stage-<pid>`,
 /// `.<name>.runnergen-old-<pid>`) and a kill could leave them behind. They are removed file by
 /// file, never crossing into another file system.
-fn remove_legacy_staging(dir: &Path, hook: &mut Hook) -> Result<(), WriteError> {
+fn remove_legacy_staging(dir: &Path, hook: Hook) -> Result<(), WriteError> {
     let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
         return Ok(());
     };

@@ -72,10 +72,10 @@ fn a_half_written_directory_is_reported_until_render_finishes_it() {
     let out = dir.join("out");
     let text = std::fs::read_to_string(root().join("fixtures/ascode/runners.yaml")).unwrap();
     let tree = runnergen::compile("fixtures/ascode/runners.yaml", &text).unwrap();
-    let mut n = 0;
+    let n = std::sync::atomic::AtomicUsize::new(0);
     let opts = runnergen::write::Options::default();
-    let crashed = runnergen::write::write_with(&tree, &out, &opts, &mut |s| {
-        n += 1;
+    let crashed = runnergen::write::write_with(&tree, &out, &opts, &|s| {
+        let n = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
         if *s == runnergen::write::Step::Forget || n > 10_000 {
             Err(runnergen::write::Crash)
         } else {

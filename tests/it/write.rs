@@ -272,23 +272,24 @@ fn assert_user_things_intact(out: &std::path::Path) {
 #[test]
 fn a_kill_at_every_step_leaves_old_or_new_and_the_next_run_repairs() {
     let (a, b, _) = trees();
-    let mut steps = Vec::new();
+    let steps = std::sync::Mutex::new(Vec::new());
     let out = prepared("steps", &a);
-    write::write_with(&b, &out, &Options::default(), &mut |s| {
-        steps.push(s.clone());
+    write::write_with(&b, &out, &Options::default(), &|s| {
+        steps.lock().unwrap().push(s.clone());
         Ok(())
     })
     .unwrap();
+    let steps = steps.into_inner().unwrap();
     assert!(
         steps.contains(&Step::Commit) && steps.len() > 20,
         "{steps:?}"
     );
     for (k, at) in steps.iter().enumerate() {
         let out = prepared(&format!("kill-{k}"), &a);
-        let mut seen = 0;
-        let crashed = write::write_with(&b, &out, &Options::default(), &mut |_| {
-            seen += 1;
-            if seen > k { Err(Crash) } else { Ok(()) }
+        let seen = std::sync::atomic::AtomicUsize::new(0);
+        let crashed = write::write_with(&b, &out, &Options::default(), &|_| {
+            let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            if n > k { Err(Crash) } else { Ok(()) }
         });
         assert!(crashed.is_err(), "step {k} ({at:?}) did not stop the write");
         if !write::interrupted(&out) {
