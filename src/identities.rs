@@ -36,10 +36,10 @@ pub fn committed(files: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, (String,
     }
     // The Key Vault store's identity (`metadata.runnergen.store.identity`).
     for (path, bytes) in &mains {
-        let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        let Some(v) = readback::main_metadata(bytes) else {
             continue;
         };
-        let id = &v["metadata"]["runnergen"]["store"]["identity"];
+        let id = &v["store"]["identity"];
         if let (Some(name), Some(client)) = (id["name"].as_str(), id["clientId"].as_str()) {
             let env = Location::of(path).env().unwrap_or_default().to_owned();
             out.insert(

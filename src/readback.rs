@@ -89,18 +89,29 @@ fn identity(id: &Value) -> Option<crate::access::Identity> {
 /// The access of every runner of a rendered tree, read from its files and keyed by
 /// (environment, runner): roles and Graph permissions from main.json's
 /// `metadata.runnergen.runners`, the rest from each runner's files.
+/// `metadata.runnergen` of a main template (`render/azure/arm.rs` writes it), read without
+/// building the rest of the template: the templates of a large fleet are megabytes.
+pub fn main_metadata(bytes: &[u8]) -> Option<Value> {
+    #[derive(serde::Deserialize)]
+    struct Main {
+        metadata: Option<Metadata>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Metadata {
+        runnergen: Option<Value>,
+    }
+    serde_json::from_slice::<Main>(bytes).ok()?.metadata?.runnergen
+}
+
 pub fn access(files: &BTreeMap<String, Vec<u8>>) -> BTreeMap<(String, String), Access> {
     let mut out: BTreeMap<(String, String), Access> = BTreeMap::new();
     for (path, bytes) in files {
         match Location::of(path) {
             Location::Azure { env, file } if crate::layout::AzureFile::is_main_json(file) => {
-                let Ok(v) = serde_json::from_slice::<Value>(bytes) else {
+                let Some(v) = main_metadata(bytes) else {
                     continue;
                 };
-                let Some(runners) = v
-                    .pointer("/metadata/runnergen/runners")
-                    .and_then(Value::as_object)
-                else {
+                let Some(runners) = v.get("runners").and_then(Value::as_object) else {
                     continue;
                 };
                 for (runner, facts) in runners {
