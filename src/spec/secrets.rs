@@ -124,8 +124,30 @@ const PATTERNS: &[Pattern] = &[
     },
 ];
 
+/// False when no pattern can match: every pattern needs `=` (storage keys, `AccountKey=`,
+/// `SharedAccessKey=`, `sig=`), `gl` or `GR` (the GitLab prefixes), `--` (`-----BEGIN`), `:/`
+/// (a URL) or `Q~` (an Entra secret). One pass over the bytes, so the common case (a name, a
+/// GUID, a URL without userinfo aside) costs no search per pattern.
+fn may_hold_secret(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.iter().enumerate().any(|(i, &c)| {
+        c == b'='
+            || matches!(
+                (c, b.get(i + 1)),
+                (b'g', Some(b'l'))
+                    | (b'G', Some(b'R'))
+                    | (b'-', Some(b'-'))
+                    | (b':', Some(b'/'))
+                    | (b'Q', Some(b'~'))
+            )
+    })
+}
+
 /// The first kind of secret a text looks like, if any.
 pub fn looks_like_secret(s: &str) -> Option<&'static str> {
+    if !may_hold_secret(s) {
+        return None;
+    }
     GITLAB_TOKENS
         .iter()
         .find(|(prefix, _)| token_after(s, prefix, 16))
@@ -177,11 +199,17 @@ pub fn unescape(s: &str) -> String {
 /// What a text hides, looked at as it is, with its escapes decoded, and with white space
 /// removed (a token split over lines or by a folded scalar).
 pub fn hidden_secret(s: &str) -> Option<&'static str> {
+    // A text without escapes or white space is its own decoding and joining: looked at once.
+    let unescaped = |t: &str| t.contains(['\\', '%']).then(|| unescape(t));
     looks_like_secret(s)
-        .or_else(|| looks_like_secret(&unescape(s)))
+        .or_else(|| unescaped(s).and_then(|u| looks_like_secret(&u)))
         .or_else(|| {
+            if !s.contains(char::is_whitespace) {
+                return None;
+            }
             let joined: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-            looks_like_secret(&joined).or_else(|| looks_like_secret(&unescape(&joined)))
+            looks_like_secret(&joined)
+                .or_else(|| unescaped(&joined).and_then(|u| looks_like_secret(&u)))
         })
 }
 
@@ -228,7 +256,7 @@ fn comment_start(line: &str) -> Option<usize> {
 /// Every scalar (keys included) that looks like a secret.
 pub fn scan(tree: &Located) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    walk(tree, String::new(), &mut out);
+    walk(tree, &mut String::new(), &mut out);
     out
 }
 
@@ -239,25 +267,36 @@ fn report(what: &str, pos: super::yaml::Pos, path: String, out: &mut Vec<Diagnos
     );
 }
 
-fn walk(node: &Located, path: String, out: &mut Vec<Diagnostic>) {
+/// `path` is the node's JSON pointer, grown and shrunk in place on the way down and up.
+fn walk(node: &Located, path: &mut String, out: &mut Vec<Diagnostic>) {
+    use std::fmt::Write;
+    let len = path.len();
     match &node.node {
         Node::Str(s) => {
             if let Some(what) = hidden_secret(s) {
-                report(what, node.pos, path, out);
+                report(what, node.pos, path.clone(), out);
             }
         }
         Node::Seq(items) => {
             for (i, item) in items.iter().enumerate() {
-                walk(item, format!("{path}/{i}"), out);
+                let _ = write!(path, "/{i}");
+                walk(item, path, out);
+                path.truncate(len);
             }
         }
         Node::Map(entries) => {
             for (kpos, k, v) in entries {
-                let child = format!("{path}/{}", super::ptr_key(k));
-                if let Some(what) = hidden_secret(k) {
-                    report(what, *kpos, child.clone(), out);
+                path.push('/');
+                if k.contains(['~', '/']) {
+                    path.push_str(&super::ptr_key(k));
+                } else {
+                    path.push_str(k);
                 }
-                walk(v, child, out);
+                if let Some(what) = hidden_secret(k) {
+                    report(what, *kpos, path.clone(), out);
+                }
+                walk(v, path, out);
+                path.truncate(len);
             }
         }
         _ => {}
