@@ -100,7 +100,10 @@ pub fn main_metadata(bytes: &[u8]) -> Option<Value> {
     struct Metadata {
         runnergen: Option<Value>,
     }
-    serde_json::from_slice::<Main>(bytes).ok()?.metadata?.runnergen
+    serde_json::from_slice::<Main>(bytes)
+        .ok()?
+        .metadata?
+        .runnergen
 }
 
 pub fn access(files: &BTreeMap<String, Vec<u8>>) -> BTreeMap<(String, String), Access> {

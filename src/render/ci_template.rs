@@ -33,7 +33,7 @@ pub fn render(cx: Cx, tree: &mut Tree) -> Result<(), RenderError> {
             ],
         }
     });
-    let mut text = yaml_file(cx.source, &[job]);
+    let mut text = yaml_file(cx.source, [&job]);
     // How to use it, after the header (a comment keeps the file one YAML document).
     let usage = format!(
         "#\n# Jobs on runner `{runner}` of environment `{env}`, signed in to Azure as its managed identity.\n# In a project of {path}:\n#\n#   include:\n#     - project: <the repository that holds this file>\n#       file: {file}\n#   deploy:\n#     extends: {job}\n#     script: [terraform apply -auto-approve]\n",

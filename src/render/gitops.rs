@@ -82,7 +82,7 @@ pub fn render(cx: Cx, values: &Value, tree: &mut Tree) -> Result<(), RenderError
             });
             tree.insert(
                 cx.path(RunnerFile::HelmRelease),
-                yaml_file(source, &[repo, release]),
+                yaml_file(source, [&repo, &release]),
             )?;
         }
         GitopsEngine::Argocd => {
@@ -107,7 +107,7 @@ pub fn render(cx: Cx, values: &Value, tree: &mut Tree) -> Result<(), RenderError
                     "syncPolicy": { "automated": { "prune": true, "selfHeal": true } },
                 },
             });
-            tree.insert(cx.path(RunnerFile::Application), yaml_file(source, &[app]))?;
+            tree.insert(cx.path(RunnerFile::Application), yaml_file(source, [&app]))?;
         }
         GitopsEngine::Plain => {}
     }
@@ -165,7 +165,7 @@ fn render_chart_repository(cx: EnvCx, tree: &mut Tree) -> Result<Option<String>,
         },
     });
     let path = layout::chart_repository(&env.key);
-    tree.insert(path.clone(), yaml_file(cx.source, &[secret]))?;
+    tree.insert(path.clone(), yaml_file(cx.source, [&secret]))?;
     Ok(Some(layout::env_relative(&path)))
 }
 
@@ -192,7 +192,7 @@ pub fn render_kustomization(
         "kind": "Kustomization",
         "resources": resources,
     });
-    tree.insert(layout::kustomization(&env.key), yaml_file(source, &[k]))?;
+    tree.insert(layout::kustomization(&env.key), yaml_file(source, [&k]))?;
     Ok(())
 }
 

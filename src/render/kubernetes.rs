@@ -167,7 +167,7 @@ pub fn render(cx: Cx, tree: &mut Tree) -> Result<Rendered, RenderError> {
     };
     tree.insert(
         cx.path(RunnerFile::Namespace),
-        yaml_file(source, &namespaces),
+        yaml_file(source, &namespaces.iter().map(to_value).collect::<Vec<_>>()),
     )?;
 
     // The job pods' account carries the managed identity (Azure Workload Identity:
@@ -215,7 +215,7 @@ pub fn render(cx: Cx, tree: &mut Tree) -> Result<Rendered, RenderError> {
     };
     tree.insert(
         cx.path(RunnerFile::ServiceAccounts),
-        yaml_file(source, &accounts),
+        yaml_file(source, &accounts.iter().map(to_value).collect::<Vec<_>>()),
     )?;
     let mut rendered = Rendered {
         accounts: accounts.iter().map(Account::of_service_account).collect(),
@@ -321,7 +321,7 @@ pub fn render(cx: Cx, tree: &mut Tree) -> Result<Rendered, RenderError> {
         rendered.token_target = es.spec["target"]["name"].as_str().map(str::to_owned);
         tree.insert(
             cx.path(RunnerFile::ExternalSecret),
-            yaml_file(source, &[es]),
+            yaml_file(source, [&to_value(&es)]),
         )?;
     }
     Ok(rendered)
@@ -436,7 +436,7 @@ pub fn render_store(
 }
 
 fn to_value<T: Serialize>(v: &T) -> serde_json::Value {
-    serde_json::to_value(v).expect("Kubernetes objects serialize")
+    super::value(v)
 }
 
 #[cfg(test)]

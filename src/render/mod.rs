@@ -74,16 +74,22 @@ impl From<TreeError> for RenderError {
     }
 }
 
+/// A typed object (a Kubernetes object, a report) as a JSON value: its keys sorted, ready for
+/// [`to_yaml`] and [`to_json`], which take values as they are, so a value the renderers built
+/// is serialised straight to text without a copy.
+pub fn value<T: Serialize>(object: &T) -> serde_json::Value {
+    serde_json::to_value(object).expect("rendered objects are plain data")
+}
+
 /// Serializes to YAML with sorted keys, LF line ends and a final newline. Multi-line strings
 /// (config.toml inside Helm values) become literal blocks.
-pub fn to_yaml<T: Serialize>(value: &T) -> String {
-    let v = serde_json::to_value(value).expect("rendered objects are plain data");
+pub fn to_yaml(v: &serde_json::Value) -> String {
     let mut opts = serde_saphyr::SerializerOptions::default();
     // Never fold long single-line strings (URLs, subjects): only multi-line text gets a block.
     opts.folded_wrap_chars = usize::MAX / 2;
     opts.min_fold_chars = usize::MAX / 2;
     let mut s =
-        serde_saphyr::to_string_with_options(&v, opts).expect("plain data serializes to YAML");
+        serde_saphyr::to_string_with_options(v, opts).expect("plain data serializes to YAML");
     if !s.ends_with('\n') {
         s.push('\n');
     }
@@ -91,9 +97,12 @@ pub fn to_yaml<T: Serialize>(value: &T) -> String {
 }
 
 /// A YAML file of one or more documents, opened by the header comment.
-pub fn yaml_file<T: Serialize>(source: &str, docs: &[T]) -> String {
+pub fn yaml_file<'a>(
+    source: &str,
+    docs: impl IntoIterator<Item = &'a serde_json::Value>,
+) -> String {
     let mut out = format!("# {}\n", header(source));
-    for (i, d) in docs.iter().enumerate() {
+    for (i, d) in docs.into_iter().enumerate() {
         if i > 0 {
             out.push_str(&crate::readback::DOCUMENT_SEPARATOR[1..]);
         }
@@ -103,9 +112,8 @@ pub fn yaml_file<T: Serialize>(source: &str, docs: &[T]) -> String {
 }
 
 /// Pretty JSON with sorted keys, two-space indent and a final newline.
-pub fn to_json<T: Serialize>(value: &T) -> String {
-    let v = serde_json::to_value(value).expect("rendered objects are plain data");
-    let mut s = serde_json::to_string_pretty(&v).expect("JSON values serialize");
+pub fn to_json(v: &serde_json::Value) -> String {
+    let mut s = serde_json::to_string_pretty(v).expect("JSON values serialize");
     s.push('\n');
     s
 }
@@ -258,10 +266,7 @@ fn render_runner(cx: Cx, tree: &mut Tree) -> Result<Option<invariants::RunnerFac
         ci_template::render(cx, tree)?;
     }
     tree.insert(cx.path(RunnerFile::Config), config)?;
-    tree.insert(
-        cx.path(RunnerFile::Values),
-        yaml_file(cx.source, &[&values]),
-    )?;
+    tree.insert(cx.path(RunnerFile::Values), yaml_file(cx.source, [&values]))?;
     Ok(Some(facts))
 }
 

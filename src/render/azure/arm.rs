@@ -43,11 +43,12 @@ pub fn main(env: &Environment, source: &str) -> Json {
             "properties": {
                 "expressionEvaluationOptions": {"scope": "inner"},
                 "mode": "Incremental",
-                "template": identities_template(env),
             },
             "dependsOn": [rg_id],
         }),
     ];
+    // Large values are moved in, not written inside `json!` (which copies what it is given).
+    resources[1]["properties"]["template"] = identities_template(env);
     let identities_id = format!("[{}]", identities_deployment_id(env));
     let mut outputs = Map::new();
     for r in &env.runners {
@@ -96,19 +97,20 @@ pub fn main(env: &Environment, source: &str) -> Json {
         }
     }
     let mut meta = metadata(source);
-    meta["runnergen"] = json!({ "runners": access_summary(env) });
+    meta["runnergen"]["runners"] = access_summary(env);
     // Which identity the store's client ID belongs to, like the runners' (identities.rs).
     if let Some(store) = &env.store {
         let id = identity_summary(env, &store.identity, store.client_id.as_deref());
         meta["runnergen"]["store"] = json!({ "identity": id });
     }
-    json!({
+    let mut main = json!({
         "$schema": SCHEMA_SUBSCRIPTION,
         "contentVersion": "1.0.0.0",
-        "metadata": meta,
-        "resources": resources,
-        "outputs": outputs,
-    })
+    });
+    main["metadata"] = meta;
+    main["resources"] = Json::Array(resources);
+    main["outputs"] = Json::Object(outputs);
+    main
 }
 
 /// The nested deployment of one role group.
@@ -136,11 +138,11 @@ fn role_deployment(env: &Environment, principal: &str, g: &RoleGroup, identities
         "properties": {
             "expressionEvaluationOptions": {"scope": "inner"},
             "mode": "Incremental",
-            "parameters": parameters,
-            "template": role_assignment_template(g.kind),
         },
         "dependsOn": [identities_id],
     });
+    deployment["properties"]["parameters"] = Json::Object(parameters);
+    deployment["properties"]["template"] = role_assignment_template(g.kind);
     match g.kind {
         // A subscription-level deployment needs a location for its metadata.
         ModuleKind::Subscription => deployment["location"] = json!(arm_literal(&env.location)),
@@ -257,12 +259,13 @@ fn identities_template(env: &Environment) -> Json {
             previous = Some(fic);
         }
     }
-    json!({
+    let mut template = json!({
         "$schema": SCHEMA_RESOURCE_GROUP,
         "contentVersion": "1.0.0.0",
-        "resources": resources,
-        "outputs": outputs,
-    })
+    });
+    template["resources"] = Json::Array(resources);
+    template["outputs"] = Json::Object(outputs);
+    template
 }
 
 /// Adds one identity, its credential and its outputs; returns the credential's resource ID.
@@ -494,7 +497,9 @@ fn access_summary(env: &Environment) -> Json {
         // Which identity the runner's client ID belongs to: a later render refuses a client
         // ID that this ties to another identity name (a renamed identity is a new one).
         let identity = identity_summary(env, &r.names.identity, r.client_id.as_deref());
-        let mut facts = json!({"roles": roles_summary(&r.roles), "graphPermissions": graph, "identity": identity});
+        let mut facts = json!({"graphPermissions": graph});
+        facts["roles"] = roles_summary(&r.roles);
+        facts["identity"] = identity;
         // The manager's cache identity, when it has one: reviewed like the job identity.
         if let Some(c) = &r.cache_identity {
             facts["managerRoles"] = roles_summary(&c.roles);
