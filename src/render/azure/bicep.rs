@@ -45,7 +45,6 @@ struct ModuleContext {
 pub struct Bicep {
     jinja: &'static minijinja::Environment<'static>,
     context: minijinja::Value,
-    header: String,
 }
 
 impl Bicep {
@@ -74,50 +73,56 @@ impl Bicep {
         Ok(Bicep {
             jinja: templates()?,
             context: minijinja::Value::from(minijinja::value::Serde(&context)),
-            header: header(cx.source),
         })
     }
 
     pub fn main(&self) -> Result<String, RenderError> {
-        self.render("main.bicep", &self.context)
+        render(self.jinja, "main.bicep", &self.context)
     }
 
     pub fn identities(&self) -> Result<String, RenderError> {
-        self.render("identities.bicep", &self.context)
+        render(self.jinja, "identities.bicep", &self.context)
     }
 
     pub fn graph(&self) -> Result<String, RenderError> {
-        self.render("graph.bicep", &self.context)
+        render(self.jinja, "graph.bicep", &self.context)
     }
 
-    pub fn role_module(&self, kind: ModuleKind) -> Result<String, RenderError> {
-        let (resource_type, api_version, scope_id_expr) = match kind {
-            ModuleKind::Subscription => ("", "", "subscription().id"),
-            ModuleKind::ResourceGroup => ("", "", "resourceGroup().id"),
-            ModuleKind::Resource(t) => (t.resource_type, t.api_version, "target.id"),
-        };
-        let ctx = ModuleContext {
-            header: self.header.clone(),
-            kind: kind.name(),
-            resource_type,
-            api_version,
-            scope_id_expr,
-            api_role_assignment: facts::API_ROLE_ASSIGNMENT,
-        };
-        self.render(
-            "role-assignments.bicep",
-            &minijinja::Value::from(minijinja::value::Serde(&ctx)),
-        )
-    }
+}
 
-    fn render(&self, name: &str, ctx: &minijinja::Value) -> Result<String, RenderError> {
-        let out = self
-            .jinja
-            .get_template(name)
-            .and_then(|t| t.render(ctx))
-            .map_err(|e| RenderError::Template(format!("azure/{name}: {e:#}")))?;
-        Ok(tidy(&out))
-    }
+/// The role-assignment module of one kind of target scope: the same for every environment, so
+/// it reads none (nor its runners).
+pub fn role_module(source: &str, kind: ModuleKind) -> Result<String, RenderError> {
+    let (resource_type, api_version, scope_id_expr) = match kind {
+        ModuleKind::Subscription => ("", "", "subscription().id"),
+        ModuleKind::ResourceGroup => ("", "", "resourceGroup().id"),
+        ModuleKind::Resource(t) => (t.resource_type, t.api_version, "target.id"),
+    };
+    let ctx = ModuleContext {
+        header: header(source),
+        kind: kind.name(),
+        resource_type,
+        api_version,
+        scope_id_expr,
+        api_role_assignment: facts::API_ROLE_ASSIGNMENT,
+    };
+    render(
+        templates()?,
+        "role-assignments.bicep",
+        &minijinja::Value::from(minijinja::value::Serde(&ctx)),
+    )
+}
+
+fn render(
+    jinja: &minijinja::Environment<'static>,
+    name: &str,
+    ctx: &minijinja::Value,
+) -> Result<String, RenderError> {
+    let out = jinja
+        .get_template(name)
+        .and_then(|t| t.render(ctx))
+        .map_err(|e| RenderError::Template(format!("azure/{name}: {e:#}")))?;
+    Ok(tidy(&out))
 }
 
 const TEMPLATES: &[(&str, &str)] = &[

@@ -46,11 +46,10 @@ pub fn render(
         return Ok(());
     }
     let kinds = module_kinds(env);
-    let modules = bicep::Bicep::new(cx, kinds.iter().copied())?;
     for kind in &kinds {
         tree.insert(
             layout::azure_file(&env.key, AzureFile::RoleModule(*kind)),
-            modules.role_module(*kind)?,
+            bicep::role_module(cx.source, *kind)?,
         )?;
     }
     tree.insert(
