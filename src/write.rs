@@ -122,15 +122,25 @@ fn read_json(path: &Path) -> Option<serde_json::Value> {
 
 /// The files a previous render claimed, from the manifest in `dir` (safe paths only).
 pub fn owned_files(dir: &Path) -> BTreeSet<String> {
-    read_json(&dir.join(MANIFEST))
-        .and_then(|v| {
-            v.get("files").and_then(|f| f.as_array()).map(|a| {
-                a.iter()
-                    .filter_map(|p| p.as_str())
-                    .filter(|p| is_safe_path(p))
-                    .map(str::to_owned)
-                    .collect()
-            })
+    #[derive(serde::Deserialize)]
+    struct Manifest {
+        files: Vec<serde_json::Value>,
+    }
+    let path = dir.join(MANIFEST);
+    if !fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
+        return BTreeSet::new();
+    }
+    fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok())
+        .map(|m| {
+            m.files
+                .into_iter()
+                .filter_map(|p| match p {
+                    serde_json::Value::String(p) if is_safe_path(&p) => Some(p),
+                    _ => None,
+                })
+                .collect()
         })
         .unwrap_or_default()
 }
@@ -144,24 +154,57 @@ pub fn interrupted(dir: &Path) -> bool {
 /// Reads, in one walk of `dir` that never follows a symbolic link nor leaves its file system,
 /// every regular file whose relative path is in the tree or in the previous manifest.
 pub fn read_relevant(tree: &Tree, dir: &Path) -> (BTreeSet<String>, BTreeMap<String, Vec<u8>>) {
-    read_relevant_where(tree, dir, |_| true)
+    read_relevant_of(tree, dir, walk(dir))
 }
 
-/// [`read_relevant`], reading only the files whose relative path `wanted` accepts.
-pub fn read_relevant_where(
+/// [`read_relevant`] among the files of a walk already made.
+fn read_relevant_of(
     tree: &Tree,
     dir: &Path,
-    wanted: impl Fn(&str) -> bool + Sync,
+    entries: Vec<(String, PathBuf)>,
 ) -> (BTreeSet<String>, BTreeMap<String, Vec<u8>>) {
     use rayon::prelude::*;
     let owned = owned_files(dir);
     // Read on every core: a large tree is thousands of small files.
-    let files = walk(dir)
+    let files = entries
         .into_par_iter()
-        .filter(|(rel, _)| (tree.get(rel).is_some() || owned.contains(rel)) && wanted(rel))
+        .filter(|(rel, _)| tree.get(rel).is_some() || owned.contains(rel))
         .filter_map(|(rel, path)| Some((rel, fs::read(&path).ok()?)))
         .collect();
     (owned, files)
+}
+
+/// The few files, among those the tree or the previous manifest name, whose relative path
+/// `wanted` accepts, read without walking the directory: each folder on the way must be a
+/// folder (a link is not followed) and the file a regular file.
+pub fn read_named(
+    tree: &Tree,
+    dir: &Path,
+    wanted: impl Fn(&str) -> bool,
+) -> BTreeMap<String, Vec<u8>> {
+    let owned = owned_files(dir);
+    let names: BTreeSet<&str> = tree
+        .paths()
+        .chain(owned.iter().map(String::as_str))
+        .filter(|p| wanted(p))
+        .collect();
+    let mut folders: std::collections::HashMap<&str, bool> = std::collections::HashMap::new();
+    let mut files = BTreeMap::new();
+    for rel in names {
+        let reachable = rel.match_indices('/').all(|(end, _)| {
+            *folders.entry(&rel[..end]).or_insert_with(|| {
+                fs::symlink_metadata(dir.join(&rel[..end])).is_ok_and(|m| m.is_dir())
+            })
+        });
+        let path = dir.join(rel);
+        if reachable
+            && fs::symlink_metadata(&path).is_ok_and(|m| m.is_file())
+            && let Ok(bytes) = fs::read(&path)
+        {
+            files.insert(rel.to_owned(), bytes);
+        }
+    }
+    files
 }
 
 /// Every regular file under `dir` with its relative path, without following links or
@@ -284,9 +327,9 @@ pub fn write_with(
         }
     }
     let _lock = lock(dir, false, opts.on_wait)?;
-    repair(dir, hook)?;
-
-    let (owned, existing) = read_relevant(tree, dir);
+    // One walk of the directory serves the clean-up and the read.
+    let entries = repair(dir, hook)?;
+    let (owned, existing) = read_relevant_of(tree, dir, entries);
     let summary = summarize(tree, &owned, &existing);
     if summary.is_clean() {
         return Ok(summary);
@@ -532,8 +575,9 @@ fn prune_empty(root: &Path, removed: &[PathBuf], hook: Hook) -> Result<(), Write
 }
 
 /// Finishes a committed write (its journal), then removes what an uncommitted one left:
-/// staged files in the directory and the staging folders of runnergen before 0.2.
-fn repair(dir: &Path, hook: Hook) -> Result<(), WriteError> {
+/// staged files in the directory and the staging folders of runnergen before 0.2. Returns the
+/// directory's other files (a walk, see [`walk`]).
+fn repair(dir: &Path, hook: Hook) -> Result<Vec<(String, PathBuf)>, WriteError> {
     if let Some(j) = read_json(&dir.join(JOURNAL)) {
         let safe =
             |p: &serde_json::Value| p.as_str().filter(|p| is_safe_path(p)).map(|p| dir.join(p));
@@ -555,14 +599,19 @@ fn repair(dir: &Path, hook: Hook) -> Result<(), WriteError> {
         step(hook, Step::Forget)?;
         let _ = fs::remove_file(dir.join(JOURNAL));
     }
-    for (rel, path) in walk(dir) {
+    let mut entries = walk(dir);
+    let mut kept = Vec::with_capacity(entries.len());
+    for (rel, path) in entries.drain(..) {
         let name = rel.rsplit('/').next().unwrap_or(&rel);
         if name.starts_with('.') && name.ends_with(STAGED) {
             step(hook, Step::Remove(path.clone()))?;
             let _ = fs::remove_file(&path);
+        } else {
+            kept.push((rel, path));
         }
     }
-    remove_legacy_staging(dir, hook)
+    remove_legacy_staging(dir, hook)?;
+    Ok(kept)
 }
 
 /// runnergen before 0.2 staged beside the directory (`.<name>.runnergen-stage-<pid>`,

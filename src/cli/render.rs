@@ -73,7 +73,7 @@ pub fn run(args: Args) -> u8 {
         Err(code) => return code,
     };
     // The committed client IDs are in the main templates: only those are read here.
-    let (_, mains) = write::read_relevant_where(
+    let mains = write::read_named(
         &tree,
         &args.input.out(),
         crate::identities::is_main_template,

@@ -87,7 +87,6 @@ impl Bicep {
     pub fn graph(&self) -> Result<String, RenderError> {
         render(self.jinja, "graph.bicep", &self.context)
     }
-
 }
 
 /// The role-assignment module of one kind of target scope: the same for every environment, so
