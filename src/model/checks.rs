@@ -248,7 +248,7 @@ pub fn rollout_notes(
 ) -> Vec<Diagnostic> {
     let mut notes = Vec::new();
     for env in &fleet.environments {
-        let shards = env.shards();
+        let shards = env.shard_heads();
         let first = &shards[0];
         let mut hint = format!(
             "phase 1: `{deploy}`; phase 2: `{outputs} > {file}` next to the spec, set environments.{env}.identityOutputs to `{file}`, and render again",

@@ -139,6 +139,16 @@ impl Environment {
     /// outputs file.
     /// A runner with a cache identity counts twice: its manager's identity adds two outputs.
     pub fn shards(&self) -> Vec<Environment> {
+        self.shards_with(|runners| runners.into_iter().cloned().collect())
+    }
+
+    /// [`Environment::shards`] without their runners: what names a shard's deployment, stack
+    /// and outputs file, without copying every runner.
+    pub fn shard_heads(&self) -> Vec<Environment> {
+        self.shards_with(|_| Vec::new())
+    }
+
+    fn shards_with(&self, take: impl Fn(Vec<&Runner>) -> Vec<Runner>) -> Vec<Environment> {
         let weight = |r: &Runner| 1 + usize::from(r.cache_identity.is_some());
         let store = usize::from(self.store.is_some());
         // Runners without an identity have no Azure side.
@@ -148,13 +158,13 @@ impl Environment {
         let bare = || self.clone_without_runners();
         if store + azure.iter().map(|r| weight(r)).sum::<usize>() <= SHARD_SIZE {
             return vec![Environment {
-                runners: azure.into_iter().cloned().collect(),
+                runners: take(azure),
                 store: self.store.clone(),
                 ..bare()
             }];
         }
         // The store's identity goes into the first shard.
-        let mut groups: Vec<Vec<Runner>> = vec![Vec::new()];
+        let mut groups: Vec<Vec<&Runner>> = vec![Vec::new()];
         let mut used = store;
         for r in azure {
             if used + weight(r) > SHARD_SIZE {
@@ -162,16 +172,13 @@ impl Environment {
                 used = 0;
             }
             used += weight(r);
-            groups
-                .last_mut()
-                .expect("one group at least")
-                .push(r.clone());
+            groups.last_mut().expect("one group at least").push(r);
         }
         groups
             .into_iter()
             .zip(1..)
             .map(|(runners, n)| Environment {
-                runners,
+                runners: take(runners),
                 deployments: Deployments::new(&self.key, Some(n)),
                 shard: Some(n),
                 store: if n == 1 { self.store.clone() } else { None },
@@ -433,12 +440,25 @@ pub mod defaults {
 /// reported at the runner they come from. `files` reads the files the spec names
 /// (`identityOutputs`).
 pub fn build(checked: &spec::Checked, files: Files) -> Result<Fleet, Vec<Diagnostic>> {
+    use rayon::prelude::*;
     let s = &checked.spec;
-    let mut diags = Vec::new();
-    let environments: Vec<Environment> = s
+    // Environment by environment, on every core; their diagnostics in the spec's order.
+    let built: Vec<(Environment, Vec<Diagnostic>)> = s
         .environments
-        .iter()
-        .map(|(ek, e)| environment(s, ek, e, files, &checked.map, &mut diags))
+        .par_iter()
+        .map(|(ek, e)| {
+            let mut diags = Vec::new();
+            let env = environment(s, ek, e, files, &checked.map, &mut diags);
+            (env, diags)
+        })
+        .collect();
+    let mut diags = Vec::new();
+    let environments: Vec<Environment> = built
+        .into_iter()
+        .map(|(env, d)| {
+            diags.extend(d);
+            env
+        })
         .collect();
     checks::collisions(&environments, &checked.map, &mut diags);
     if !diags.is_empty() {

@@ -14,7 +14,7 @@ use crate::spec::{self, Diagnostic, types as t};
 use std::collections::BTreeMap;
 
 /// Reads a file named in the spec, relative to the spec's folder.
-pub type Files<'a> = &'a dyn Fn(&str) -> std::io::Result<String>;
+pub type Files<'a> = &'a (dyn Fn(&str) -> std::io::Result<String> + Sync);
 
 /// One output of a deployment.
 #[derive(Clone, Debug)]
