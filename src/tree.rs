@@ -57,7 +57,11 @@ impl Tree {
         if self.files.contains_key(&path) {
             return Err(TreeError::Duplicate(path));
         }
-        self.files.insert(path, bytes.into());
+        // A file is built by appending: its spare capacity would stay until the end of the
+        // command, for every file (a large fleet's tree is hundreds of megabytes).
+        let mut bytes = bytes.into();
+        bytes.shrink_to_fit();
+        self.files.insert(path, bytes);
         Ok(())
     }
 

@@ -104,12 +104,22 @@ pub fn manifest_for(tree: &Tree, source: &str) -> Vec<u8> {
     let mut files: Vec<&str> = tree.paths().collect();
     files.push(MANIFEST);
     files.sort();
-    let v = serde_json::json!({
-        "generator": "runnergen",
-        "spec": crate::render::source_text(source),
-        "files": files,
-    });
-    crate::render::to_json(&v).into_bytes()
+    // Keys in sorted order, like every JSON file runnergen writes; written straight from the
+    // paths, without a JSON value of tens of thousands of strings in between.
+    #[derive(serde::Serialize)]
+    struct Manifest<'a> {
+        files: Vec<&'a str>,
+        generator: &'static str,
+        spec: String,
+    }
+    let manifest = Manifest {
+        files,
+        generator: "runnergen",
+        spec: crate::render::source_text(source),
+    };
+    let mut text = serde_json::to_string_pretty(&manifest).expect("the manifest serializes");
+    text.push('\n');
+    text.into_bytes()
 }
 
 fn read_json(path: &Path) -> Option<serde_json::Value> {
@@ -364,15 +374,26 @@ pub fn write_with(
         })
         .collect::<Result<_, WriteError>>()?;
     let removals: Vec<PathBuf> = summary.removed.iter().map(|p| dir.join(p)).collect();
-    let journal = serde_json::json!({
-        "renames": renames.iter().map(|(s, t)| [rel(dir, s), rel(dir, t)]).collect::<Vec<_>>(),
-        "removals": summary.removed,
-    });
+    // Written straight from its parts (keys in sorted order, as the manifest's): a large
+    // fleet's journal is tens of thousands of renames.
+    #[derive(serde::Serialize)]
+    struct Journal<'a> {
+        removals: &'a [String],
+        renames: Vec<[String; 2]>,
+    }
+    let journal = Journal {
+        removals: &summary.removed,
+        renames: renames
+            .iter()
+            .map(|(s, t)| [rel(dir, s), rel(dir, t)])
+            .collect(),
+    };
+    let mut text = serde_json::to_string_pretty(&journal).expect("the journal serializes");
+    text.push('\n');
     // Commit: the journal appears in one rename.
     let pending = dir.join(format!(".{JOURNAL}{STAGED}"));
     step(hook, Step::Stage(pending.clone()))?;
-    fs::write(&pending, crate::render::to_json(&journal))
-        .map_err(|e| err("cannot write", &pending, e))?;
+    fs::write(&pending, text).map_err(|e| err("cannot write", &pending, e))?;
     step(hook, Step::Commit)?;
     fs::rename(&pending, dir.join(JOURNAL)).map_err(|e| err("cannot commit", dir, e))?;
     apply(dir, &renames, &removals, hook)?;
