@@ -157,11 +157,19 @@ pub type SourceMap = BTreeMap<String, Span>;
 impl Located {
     /// Converts to JSON for schema validation, recording every node's position by JSON pointer.
     pub fn to_json(&self, map: &mut SourceMap) -> serde_json::Value {
-        self.to_json_at(String::new(), None, map)
+        self.to_json_at(&mut String::new(), None, map)
     }
 
-    fn to_json_at(&self, ptr: String, key: Option<Pos>, map: &mut SourceMap) -> serde_json::Value {
+    /// `ptr` is the node's pointer, grown and shrunk in place on the way down and up.
+    fn to_json_at(
+        &self,
+        ptr: &mut String,
+        key: Option<Pos>,
+        map: &mut SourceMap,
+    ) -> serde_json::Value {
         use serde_json::Value;
+        use std::fmt::Write;
+        let len = ptr.len();
         let v = match &self.node {
             Node::Null => Value::Null,
             Node::Bool(b) => Value::Bool(*b),
@@ -174,24 +182,33 @@ impl Located {
                 items
                     .iter()
                     .enumerate()
-                    .map(|(i, item)| item.to_json_at(format!("{ptr}/{i}"), None, map))
+                    .map(|(i, item)| {
+                        let _ = write!(ptr, "/{i}");
+                        let v = item.to_json_at(ptr, None, map);
+                        ptr.truncate(len);
+                        v
+                    })
                     .collect(),
             ),
             Node::Map(entries) => Value::Object(
                 entries
                     .iter()
                     .map(|(kpos, k, item)| {
-                        let escaped = k.replace('~', "~0").replace('/', "~1");
-                        (
-                            k.clone(),
-                            item.to_json_at(format!("{ptr}/{escaped}"), Some(*kpos), map),
-                        )
+                        ptr.push('/');
+                        if k.contains(['~', '/']) {
+                            ptr.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                        } else {
+                            ptr.push_str(k);
+                        }
+                        let v = item.to_json_at(ptr, Some(*kpos), map);
+                        ptr.truncate(len);
+                        (k.clone(), v)
                     })
                     .collect(),
             ),
         };
         map.insert(
-            ptr,
+            ptr.clone(),
             Span {
                 key,
                 value: self.pos,
