@@ -98,7 +98,7 @@ pub fn run(args: Args) -> u8 {
                 };
                 Base::from_dir(&tree, &dir)
             };
-            if let Err(code) = loaded.check_identities(&base.files) {
+            if let Err(code) = loaded.check_identities(&base.files, &tree) {
                 return code;
             }
             diff::diff_tree(&loaded.fleet, &tree, base)

@@ -78,7 +78,7 @@ pub fn run(args: Args) -> u8 {
         &args.input.out(),
         crate::identities::is_main_template,
     );
-    if let Err(code) = loaded.check_identities(&mains) {
+    if let Err(code) = loaded.check_identities(&mains, &tree) {
         return code;
     }
     report(&loaded.path, &loaded.text, &loaded.notes);
