@@ -164,24 +164,51 @@ pub fn interrupted(dir: &Path) -> bool {
 /// Reads, in one walk of `dir` that never follows a symbolic link nor leaves its file system,
 /// every regular file whose relative path is in the tree or in the previous manifest.
 pub fn read_relevant(tree: &Tree, dir: &Path) -> (BTreeSet<String>, BTreeMap<String, Vec<u8>>) {
-    read_relevant_of(tree, dir, walk(dir))
+    use rayon::prelude::*;
+    let owned = owned_files(dir);
+    // Read on every core: a large tree is thousands of small files.
+    let files = walk(dir)
+        .into_par_iter()
+        .filter(|(rel, _)| tree.get(rel).is_some() || owned.contains(rel))
+        .filter_map(|(rel, path)| Some((rel, fs::read(&path).ok()?)))
+        .collect();
+    (owned, files)
 }
 
-/// [`read_relevant`] among the files of a walk already made.
-fn read_relevant_of(
+/// What a write or a plan knows of a file of the directory: `None` when its bytes are the
+/// tree's (compared as it is read, and not kept), else its bytes.
+type Found = BTreeMap<String, Option<Vec<u8>>>;
+
+/// The files [`read_relevant`] reads, among those of a walk already made, each compared with
+/// the tree as it is read: only the bytes that differ are kept, so an unchanged directory is
+/// never held in memory twice.
+fn read_compared(
     tree: &Tree,
     dir: &Path,
     entries: Vec<(String, PathBuf)>,
-) -> (BTreeSet<String>, BTreeMap<String, Vec<u8>>) {
+) -> (BTreeSet<String>, Found) {
     use rayon::prelude::*;
     let owned = owned_files(dir);
     // Read on every core: a large tree is thousands of small files.
     let files = entries
         .into_par_iter()
         .filter(|(rel, _)| tree.get(rel).is_some() || owned.contains(rel))
-        .filter_map(|(rel, path)| Some((rel, fs::read(&path).ok()?)))
+        .filter_map(|(rel, path)| {
+            let bytes = fs::read(&path).ok()?;
+            let same = tree.get(&rel) == Some(bytes.as_slice());
+            Some((rel, (!same).then_some(bytes)))
+        })
         .collect();
     (owned, files)
+}
+
+/// True when the directory holds `path` with the tree's bytes.
+fn same(existing: &Found, tree: &Tree, path: &str) -> bool {
+    match existing.get(path) {
+        Some(None) => true,
+        Some(Some(bytes)) => tree.get(path) == Some(bytes.as_slice()),
+        None => false,
+    }
 }
 
 /// The few files, among those the tree or the previous manifest name, whose relative path
@@ -242,21 +269,19 @@ fn walk(dir: &Path) -> Vec<(String, PathBuf)> {
 
 /// Compares a tree (with its manifest) with what `dir` holds, without writing.
 pub fn plan(tree: &Tree, dir: &Path) -> Summary {
-    let (owned, existing) = read_relevant(tree, dir);
+    let (owned, existing) = read_compared(tree, dir, walk(dir));
     summarize(tree, &owned, &existing)
 }
 
-fn summarize(
-    tree: &Tree,
-    owned: &BTreeSet<String>,
-    existing: &BTreeMap<String, Vec<u8>>,
-) -> Summary {
+fn summarize(tree: &Tree, owned: &BTreeSet<String>, existing: &Found) -> Summary {
     let mut s = Summary::default();
-    for (path, bytes) in tree.iter() {
-        match existing.get(path) {
-            None => s.added.push(path.to_owned()),
-            Some(old) if old != bytes => s.changed.push(path.to_owned()),
-            Some(_) => s.unchanged += 1,
+    for path in tree.paths() {
+        if !existing.contains_key(path) {
+            s.added.push(path.to_owned());
+        } else if same(existing, tree, path) {
+            s.unchanged += 1;
+        } else {
+            s.changed.push(path.to_owned());
         }
     }
     for path in owned {
@@ -339,7 +364,7 @@ pub fn write_with(
     let _lock = lock(dir, false, opts.on_wait)?;
     // One walk of the directory serves the clean-up and the read.
     let entries = repair(dir, hook)?;
-    let (owned, existing) = read_relevant_of(tree, dir, entries);
+    let (owned, existing) = read_compared(tree, dir, entries);
     let summary = summarize(tree, &owned, &existing);
     if summary.is_clean() {
         return Ok(summary);
@@ -451,7 +476,7 @@ fn check_paths(
     tree: &Tree,
     dir: &Path,
     owned: &BTreeSet<String>,
-    existing: &BTreeMap<String, Vec<u8>>,
+    existing: &Found,
     summary: &Summary,
     opts: &Options,
 ) -> Result<(), WriteError> {
@@ -501,10 +526,7 @@ fn check_paths(
             // The manifest's path is runnergen's whatever the manifest says.
             Ok(m) if (owned.contains(path) || path == MANIFEST) && m.is_file() => {}
             // Not ours: a link, or a file whose bytes are not what runnergen would write.
-            Ok(m)
-                if m.file_type().is_symlink()
-                    || existing.get(path).map(Vec::as_slice) != tree.get(path) =>
-            {
+            Ok(m) if m.file_type().is_symlink() || !same(existing, tree, path) => {
                 unowned.push(target.display().to_string());
             }
             _ => {}
