@@ -101,8 +101,10 @@ impl<'de> Deserialize<'de> for Node {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Node, A::Error> {
                 let mut entries: Vec<(Pos, String, Located)> = Vec::new();
-                // Keys seen so far: one lookup per key keeps a huge mapping linear.
-                let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+                // Keys seen so far: a small mapping (nearly all) is scanned, a large one gets a
+                // set, so that a huge mapping stays linear.
+                const SCAN: usize = 16;
+                let mut seen: Option<std::collections::HashSet<String>> = None;
                 while let Some(key) = a.next_key::<Spanned<Node>>()? {
                     let kpos = pos_of(&key);
                     let name = match key.value {
@@ -119,7 +121,15 @@ impl<'de> Deserialize<'de> for Node {
                         }
                     };
                     let value = a.next_value::<Spanned<Node>>()?;
-                    if !seen.insert(name.clone()) {
+                    let repeated = if entries.len() < SCAN {
+                        entries.iter().any(|(_, k, _)| *k == name)
+                    } else {
+                        let seen = seen.get_or_insert_with(|| {
+                            entries.iter().map(|(_, k, _)| k.clone()).collect()
+                        });
+                        !seen.insert(name.clone())
+                    };
+                    if repeated {
                         return Err(de::Error::custom(format!(
                             "line {}, column {}: duplicate key `{name}`",
                             kpos.line, kpos.col

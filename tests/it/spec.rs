@@ -143,6 +143,28 @@ fn duplicate_keys_in_a_huge_mapping_are_found_at_their_line() {
     assert!(diags[0].message.contains("duplicate key `k5`"), "{diags:?}");
 }
 
+/// A small mapping is checked by a scan, a large one by a set: both find a repeated key, the
+/// large one whether it repeats a key before or after the set is made.
+#[test]
+fn duplicate_keys_in_small_and_large_mappings_are_found() {
+    for (keys, repeat) in [(3, 1), (15, 0), (16, 3), (40, 20)] {
+        let mut text = String::from("version: 1\nenvironments:\n  e:\n");
+        for i in 0..keys {
+            text.push_str(&format!("    k{i}: v\n"));
+        }
+        text.push_str(&format!("    k{repeat}: again\n"));
+        let diags = spec::load(&text).unwrap_err();
+        assert_eq!(diags.len(), 1, "{keys}: {diags:?}");
+        assert_eq!(diags[0].pos.line, keys + 4, "{keys}");
+        assert!(
+            diags[0]
+                .message
+                .contains(&format!("duplicate key `k{repeat}`")),
+            "{keys}: {diags:?}"
+        );
+    }
+}
+
 /// Rendering many diagnostics at once (a line index built once) gives what rendering each
 /// against the text gives.
 #[test]
