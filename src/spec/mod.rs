@@ -51,6 +51,8 @@ pub fn load(text: &str) -> Result<Checked, Vec<Diagnostic>> {
         },
         || schema::validate(&doc, &map),
     );
+    // The located tree has served the scans; the document and the map hold the rest.
+    drop(tree);
     if doc.is_null() {
         diags.push(
             Diagnostic::error("E004", Pos { line: 1, col: 1 }, "", "the spec is empty")
@@ -86,8 +88,8 @@ pub fn load(text: &str) -> Result<Checked, Vec<Diagnostic>> {
         finish(&map, &mut diags);
         return Err(diags);
     }
-    let runners = doc.get("runners").cloned();
-    let mut spec: Spec = match serde_path_to_error::deserialize(doc) {
+    // Read from the document, which stays for the runner entries (no copy of them).
+    let mut spec: Spec = match serde_path_to_error::deserialize(&doc) {
         Ok(s) => s,
         Err(e) => {
             // What JSON Schema accepts but the types do not, such as `1.0` for an integer:
@@ -99,7 +101,8 @@ pub fn load(text: &str) -> Result<Checked, Vec<Diagnostic>> {
             ]);
         }
     };
-    spec.instances = instances::expand(runners.as_ref(), &mut map, true, &mut diags);
+    spec.instances = instances::expand(doc.get("runners"), &mut map, true, &mut diags);
+    drop(doc);
     diags.extend(check::check(&spec, &map, &env_keys));
     if !diags.is_empty() {
         finish(&map, &mut diags);
