@@ -245,26 +245,64 @@ pub fn read_named(
 }
 
 /// Every regular file under `dir` with its relative path, without following links or
-/// crossing into another file system.
+/// crossing into another file system; folders are read on every core (a large tree is a
+/// thousand folders). The order is the same on every walk of the same directory.
 fn walk(dir: &Path) -> Vec<(String, PathBuf)> {
-    if !fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir()) {
-        return Vec::new();
+    match fs::symlink_metadata(dir) {
+        Ok(m) if m.is_dir() => walk_folder(dir, "", device(&m)),
+        _ => Vec::new(),
     }
-    walkdir::WalkDir::new(dir)
-        .follow_links(false)
-        .same_file_system(true)
-        .min_depth(1)
-        .into_iter()
-        .flatten()
-        .filter(|e| e.file_type().is_file())
-        .filter_map(|e| {
-            let rel = e.path().strip_prefix(dir).ok()?;
-            Some((
-                rel.to_string_lossy().replace('\\', "/"),
-                e.path().to_owned(),
-            ))
+}
+
+fn walk_folder(dir: &Path, rel: &str, root_device: u64) -> Vec<(String, PathBuf)> {
+    use rayon::prelude::*;
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let (mut files, mut folders) = (Vec::new(), Vec::new());
+    for entry in entries.flatten() {
+        // The entry's own type: a link is neither a file nor a folder here.
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let child = if rel.is_empty() {
+            name.into_owned()
+        } else {
+            format!("{rel}/{name}")
+        };
+        if kind.is_file() {
+            files.push((child, entry.path()));
+        } else if kind.is_dir() {
+            folders.push((child, entry.path()));
+        }
+    }
+    files.sort();
+    folders.sort();
+    let below: Vec<Vec<(String, PathBuf)>> = folders
+        .into_par_iter()
+        .filter(|(_, path)| {
+            // A folder on another file system (a mount point) is not entered.
+            fs::symlink_metadata(path).is_ok_and(|m| device(&m) == root_device)
         })
-        .collect()
+        .map(|(child, path)| walk_folder(&path, &child, root_device))
+        .collect();
+    files.extend(below.into_iter().flatten());
+    files
+}
+
+/// The file system a file is on (0 where the platform does not say).
+fn device(meta: &fs::Metadata) -> u64 {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::MetadataExt::dev(meta)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        0
+    }
 }
 
 /// Compares a tree (with its manifest) with what `dir` holds, without writing.
