@@ -412,7 +412,7 @@ pub fn write_with(
     // Stage every new version beside its target, on every core, once the folders exist.
     // Folders known to exist are not looked up again, and a file that replaces none (added,
     // not adopted) keeps the default mode.
-    let mut folders = std::collections::HashSet::new();
+    let mut folders = std::collections::HashMap::new();
     let mut jobs = Vec::new();
     for (path, replaces) in summary
         .added
@@ -580,23 +580,30 @@ fn check_paths(
 }
 
 /// Creates the missing parent folders of `rel` inside `root` (with the default mode; existing
-/// folders are left as they are); `known` holds the folders (relative paths) already seen.
+/// folders are left as they are); `known` holds the folders (relative paths) already seen, each
+/// with whether this write created it (nothing can be inside such a folder yet, so its
+/// sub-folders are created without a look).
 fn make_parents<'a>(
     root: &Path,
     rel: &'a str,
-    known: &mut std::collections::HashSet<&'a str>,
+    known: &mut std::collections::HashMap<&'a str, bool>,
     hook: Hook,
 ) -> Result<PathBuf, WriteError> {
+    let mut parent_created = false;
     for (end, _) in rel.match_indices('/') {
         let folder = &rel[..end];
-        if !known.insert(folder) {
+        if let Some(created) = known.get(folder) {
+            parent_created = *created;
             continue;
         }
         let p = root.join(folder);
-        if fs::symlink_metadata(&p).is_err() {
+        let created = parent_created || fs::symlink_metadata(&p).is_err();
+        if created {
             step(hook, Step::CreateDir(p.clone()))?;
             fs::create_dir(&p).map_err(|e| err("cannot create", &p, e))?;
         }
+        known.insert(folder, created);
+        parent_created = created;
     }
     Ok(root.join(rel))
 }

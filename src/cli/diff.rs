@@ -44,7 +44,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> u8 {
     let loaded = match args.input.load() {
-        Ok(l) => l,
+        Ok(l) => super::at_exit(l),
         Err(code) => return code,
     };
     let mut lock = None;
@@ -72,7 +72,7 @@ pub fn run(args: Args) -> u8 {
         }
         _ => {
             let tree = match super::render::render_tree(&loaded) {
-                Ok(t) => t,
+                Ok(t) => super::at_exit(t),
                 Err(code) => return code,
             };
             let base = if let Some(rev) = &args.base {

@@ -140,6 +140,14 @@ impl Input {
     }
 }
 
+/// A large value the command keeps to its end: left to the operating system when the process
+/// exits rather than freed piece by piece (a large fleet's model and tree are hundreds of
+/// thousands of allocations). Only the commands' `run` functions use it, and the process ends
+/// when they return.
+pub fn at_exit<T>(value: T) -> std::mem::ManuallyDrop<T> {
+    std::mem::ManuallyDrop::new(value)
+}
+
 /// The spec's path as headers record it: relative to the output directory's parent, with `/`
 /// separators, so the bytes never depend on the current directory or on how the path was
 /// typed (`runners.yaml`, `./runners.yaml`, absolute, from another folder).

@@ -65,11 +65,11 @@ pub fn open_for_reading(out: &Path) -> Result<Option<write::Lock>, u8> {
 pub fn run(args: Args) -> u8 {
     let out = args.input.out_name();
     let loaded = match args.input.load() {
-        Ok(l) => l,
+        Ok(l) => super::at_exit(l),
         Err(code) => return code,
     };
     let tree = match render_tree(&loaded) {
-        Ok(t) => t,
+        Ok(t) => super::at_exit(t),
         Err(code) => return code,
     };
     // The committed client IDs are in the main templates: only those are read here.
