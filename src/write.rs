@@ -11,11 +11,13 @@
 //!    manifest. A file runnergen does not own, in the way of one it now produces, is an error
 //!    naming it (`--adopt` takes it over); a symbolic link on the way is always one.
 //! 4. **Stage.** New contents go to temporary files beside their targets (`.<name>.runnergen-new`),
-//!    keeping the mode of the file they replace.
+//!    keeping the mode of the file they replace; a folder that does not exist yet is staged
+//!    whole, as a temporary folder of that name holding its files, and moves in one rename. Files
+//!    are staged on every core.
 //! 5. **Commit.** The journal (every rename and removal) is written and renamed into place:
 //!    before this instant a crash leaves the old files, after it the next run finishes the new.
-//! 6. **Apply.** Renames, removals of owned files, removal of folders that became empty, then
-//!    the journal goes.
+//! 6. **Apply.** Renames (on every core), removals of owned files, removal of folders that
+//!    became empty, then the journal goes.
 //!
 //! Folders, modes, unowned files and anything mounted inside the directory are never moved,
 //! recreated or recursed into: runnergen only ever creates, renames or removes single files it
@@ -272,7 +274,8 @@ fn walk_folder(dir: &Path, rel: &str, root_device: u64) -> Vec<(String, PathBuf)
         } else {
             format!("{rel}/{name}")
         };
-        if kind.is_file() {
+        // A staged folder is listed, not entered: the clean-up removes it whole.
+        if kind.is_file() || (kind.is_dir() && is_staged(&child)) {
             files.push((child, entry.path()));
         } else if kind.is_dir() {
             folders.push((child, entry.path()));
@@ -409,33 +412,38 @@ pub fn write_with(
     }
     check_paths(tree, dir, &owned, &existing, &summary, opts)?;
 
-    // Stage every new version beside its target, on every core, once the folders exist.
-    // Folders known to exist are not looked up again, and a file that replaces none (added,
+    // Stage every new version, on every core, once the folders exist: a file in a folder that
+    // exists beside its target; a folder that does not exist yet whole, as a staged folder of
+    // its own renamed into place at once (a new environment or runner is one rename, not one
+    // per file). Folders known are not looked up again, and a file that replaces none (added,
     // not adopted) keeps the default mode.
     let mut folders = std::collections::HashMap::new();
     let mut jobs = Vec::new();
+    let mut renames: Vec<(PathBuf, PathBuf)> = Vec::new();
     for (path, replaces) in summary
         .added
         .iter()
         .map(|p| (p, opts.adopt))
         .chain(summary.changed.iter().map(|p| (p, true)))
     {
-        let target = make_parents(dir, path, &mut folders, hook)?;
-        jobs.push((path, target, replaces));
+        let place = make_parents(dir, path, &mut folders, hook)?;
+        renames.extend(place.new_folder.clone());
+        jobs.push((path, place, replaces));
     }
-    let renames: Vec<(PathBuf, PathBuf)> = jobs
+    let files: Vec<Option<(PathBuf, PathBuf)>> = jobs
         .into_par_iter()
-        .map(|(path, target, replaces)| {
-            let staged = staged_path(&target);
-            step(hook, Step::Stage(staged.clone()))?;
+        .map(|(path, place, replaces)| {
+            step(hook, Step::Stage(place.staged.clone()))?;
             stage(
-                &staged,
-                replaces.then_some(target.as_path()),
+                &place.staged,
+                replaces.then_some(place.target.as_path()),
                 tree.get(path).expect("planned from the tree"),
             )?;
-            Ok((staged, target))
+            // A file in a staged folder moves with its folder.
+            Ok((!place.in_new_folder).then_some((place.staged, place.target)))
         })
         .collect::<Result<_, WriteError>>()?;
+    renames.extend(files.into_iter().flatten());
     let removals: Vec<PathBuf> = summary.removed.iter().map(|p| dir.join(p)).collect();
     // Written straight from its parts (keys in sorted order, as the manifest's): a large
     // fleet's journal is tens of thousands of renames.
@@ -468,6 +476,12 @@ fn rel(dir: &Path, p: &Path) -> String {
         .expect("under the output directory")
         .to_string_lossy()
         .replace('\\', "/")
+}
+
+/// A file or folder a write staged and did not commit (`.<name>.runnergen-new`).
+fn is_staged(rel: &str) -> bool {
+    let name = rel.rsplit('/').next().unwrap_or(rel);
+    name.starts_with('.') && name.ends_with(STAGED)
 }
 
 fn staged_path(target: &Path) -> PathBuf {
@@ -579,33 +593,76 @@ fn check_paths(
     Ok(())
 }
 
-/// Creates the missing parent folders of `rel` inside `root` (with the default mode; existing
-/// folders are left as they are); `known` holds the folders (relative paths) already seen, each
-/// with whether this write created it (nothing can be inside such a folder yet, so its
-/// sub-folders are created without a look).
+/// Where a file is staged, and how it gets to its target.
+struct Place {
+    staged: PathBuf,
+    target: PathBuf,
+    /// The file is staged inside a staged folder, which is renamed into place whole.
+    in_new_folder: bool,
+    /// A staged folder this call created, with the folder it becomes.
+    new_folder: Option<(PathBuf, PathBuf)>,
+}
+
+/// A folder on the way to a file: one that exists, or one staged under this path (a folder
+/// that did not exist, or a folder inside one).
+enum Folder {
+    Exists,
+    Staged(PathBuf),
+}
+
+/// Makes the folders on the way to `rel` inside `root`: a missing folder is created as a
+/// staged folder beside its target (`.<name>.runnergen-new`, with the default mode), and the
+/// folders below it inside that one, without a look (nothing can be in them yet); existing
+/// folders are left as they are. `known` holds the folders (relative paths) already seen.
 fn make_parents<'a>(
     root: &Path,
     rel: &'a str,
-    known: &mut std::collections::HashMap<&'a str, bool>,
+    known: &mut std::collections::HashMap<&'a str, Folder>,
     hook: Hook,
-) -> Result<PathBuf, WriteError> {
-    let mut parent_created = false;
+) -> Result<Place, WriteError> {
+    let mut new_folder = None;
+    let mut parent: Option<&str> = None;
     for (end, _) in rel.match_indices('/') {
         let folder = &rel[..end];
-        if let Some(created) = known.get(folder) {
-            parent_created = *created;
-            continue;
+        let name = &folder[parent.map_or(0, |p| p.len() + 1)..];
+        if !known.contains_key(folder) {
+            let made = match parent.and_then(|p| known.get(p)) {
+                Some(Folder::Staged(up)) => {
+                    let p = up.join(name);
+                    step(hook, Step::CreateDir(p.clone()))?;
+                    fs::create_dir(&p).map_err(|e| err("cannot create", &p, e))?;
+                    Folder::Staged(p)
+                }
+                _ if fs::symlink_metadata(root.join(folder)).is_ok() => Folder::Exists,
+                _ => {
+                    let target = root.join(folder);
+                    let p = staged_path(&target);
+                    step(hook, Step::CreateDir(p.clone()))?;
+                    fs::create_dir(&p).map_err(|e| err("cannot create", &p, e))?;
+                    new_folder = Some((p.clone(), target));
+                    Folder::Staged(p)
+                }
+            };
+            known.insert(folder, made);
         }
-        let p = root.join(folder);
-        let created = parent_created || fs::symlink_metadata(&p).is_err();
-        if created {
-            step(hook, Step::CreateDir(p.clone()))?;
-            fs::create_dir(&p).map_err(|e| err("cannot create", &p, e))?;
-        }
-        known.insert(folder, created);
-        parent_created = created;
+        parent = Some(folder);
     }
-    Ok(root.join(rel))
+    let target = root.join(rel);
+    let file = &rel[parent.map_or(0, |p| p.len() + 1)..];
+    Ok(match parent.and_then(|p| known.get(p)) {
+        Some(Folder::Staged(up)) => Place {
+            staged: up.join(file),
+            target,
+            in_new_folder: true,
+            new_folder,
+        },
+        _ => Place {
+            staged: staged_path(&target),
+            target,
+            in_new_folder: false,
+            new_folder,
+        },
+    })
 }
 
 /// Renames, removals and folders left empty, then forgets the journal. Every part is
@@ -690,10 +747,14 @@ fn repair(dir: &Path, hook: Hook) -> Result<Vec<(String, PathBuf)>, WriteError> 
     let mut entries = walk(dir);
     let mut kept = Vec::with_capacity(entries.len());
     for (rel, path) in entries.drain(..) {
-        let name = rel.rsplit('/').next().unwrap_or(&rel);
-        if name.starts_with('.') && name.ends_with(STAGED) {
-            step(hook, Step::Remove(path.clone()))?;
-            let _ = fs::remove_file(&path);
+        if is_staged(&rel) {
+            // A staged folder (see `make_parents`) holds only what the write staged in it.
+            if fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
+                remove_staged_folder(&path, hook)?;
+            } else {
+                step(hook, Step::Remove(path.clone()))?;
+                let _ = fs::remove_file(&path);
+            }
         } else {
             kept.push((rel, path));
         }
@@ -730,21 +791,27 @@ fn remove_legacy_staging(dir: &Path, hook: Hook) -> Result<(), WriteError> {
         if !legacy || !entry.file_type().is_ok_and(|t| t.is_dir()) {
             continue;
         }
-        let root = entry.path();
-        for e in walkdir::WalkDir::new(&root)
-            .follow_links(false)
-            .same_file_system(true)
-            .contents_first(true)
-            .into_iter()
-            .flatten()
-        {
-            step(hook, Step::Remove(e.path().to_owned()))?;
-            let _ = if e.file_type().is_dir() {
-                fs::remove_dir(e.path())
-            } else {
-                fs::remove_file(e.path())
-            };
-        }
+        remove_staged_folder(&entry.path(), hook)?;
+    }
+    Ok(())
+}
+
+/// Removes a folder runnergen staged, entry by entry, deepest first: no link is followed and
+/// nothing mounted inside is entered (a mount point stays, and so does its folder).
+fn remove_staged_folder(root: &Path, hook: Hook) -> Result<(), WriteError> {
+    for e in walkdir::WalkDir::new(root)
+        .follow_links(false)
+        .same_file_system(true)
+        .contents_first(true)
+        .into_iter()
+        .flatten()
+    {
+        step(hook, Step::Remove(e.path().to_owned()))?;
+        let _ = if e.file_type().is_dir() {
+            fs::remove_dir(e.path())
+        } else {
+            fs::remove_file(e.path())
+        };
     }
     Ok(())
 }

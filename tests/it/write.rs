@@ -284,6 +284,22 @@ fn a_kill_at_every_step_leaves_old_or_new_and_the_next_run_repairs() {
         steps.contains(&Step::Commit) && steps.len() > 20,
         "{steps:?}"
     );
+    // The renamed runner's folder is new: staged whole, and renamed into place at once.
+    let staged = out.join("ss/.imagebuilder.runnergen-new");
+    assert!(
+        steps.contains(&Step::CreateDir(staged.clone())),
+        "{steps:?}"
+    );
+    assert!(
+        steps.contains(&Step::Rename(out.join("ss/imagebuilder"))),
+        "{steps:?}"
+    );
+    assert!(
+        !steps.iter().any(
+            |s| matches!(s, Step::Rename(p) if p.parent() == Some(&out.join("ss/imagebuilder")))
+        ),
+        "no file of the new folder is renamed on its own: {steps:?}"
+    );
     for (k, at) in steps.iter().enumerate() {
         let out = prepared(&format!("kill-{k}"), &a);
         let seen = std::sync::atomic::AtomicUsize::new(0);
