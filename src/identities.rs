@@ -18,11 +18,16 @@ pub fn is_main_template(path: &str) -> bool {
 }
 
 /// Identity name and runner of every client ID in the committed `main.json` files among
-/// `files` (an output directory's, by relative path).
-pub fn committed(files: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, (String, String)> {
+/// `files` (an output directory's, by relative path). A committed main template byte for byte
+/// the one `rendered` holds now ties each client ID to the identity that has it in the spec
+/// (one client ID is one identity, E041), so only the others are read.
+pub fn committed(
+    files: &BTreeMap<String, Vec<u8>>,
+    rendered: &crate::tree::Tree,
+) -> BTreeMap<String, (String, String)> {
     let mains: BTreeMap<String, Vec<u8>> = files
         .iter()
-        .filter(|(p, _)| is_main_template(p))
+        .filter(|(p, b)| is_main_template(p) && rendered.get(p) != Some(b.as_slice()))
         .map(|(p, b)| (p.clone(), b.clone()))
         .collect();
     let mut out: BTreeMap<String, (String, String)> = BTreeMap::new();

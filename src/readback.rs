@@ -86,9 +86,6 @@ fn identity(id: &Value) -> Option<crate::access::Identity> {
     })
 }
 
-/// The access of every runner of a rendered tree, read from its files and keyed by
-/// (environment, runner): roles and Graph permissions from main.json's
-/// `metadata.runnergen.runners`, the rest from each runner's files.
 /// `metadata.runnergen` of a main template (`render/azure/arm.rs` writes it), read without
 /// building the rest of the template: the templates of a large fleet are megabytes.
 pub fn main_metadata(bytes: &[u8]) -> Option<Value> {
@@ -106,6 +103,9 @@ pub fn main_metadata(bytes: &[u8]) -> Option<Value> {
         .runnergen
 }
 
+/// The access of every runner of a rendered tree, read from its files and keyed by
+/// (environment, runner): roles and Graph permissions from main.json's
+/// `metadata.runnergen.runners`, the rest from each runner's files.
 pub fn access(files: &BTreeMap<String, Vec<u8>>) -> BTreeMap<(String, String), Access> {
     let mut out: BTreeMap<(String, String), Access> = BTreeMap::new();
     for (path, bytes) in files {

@@ -166,24 +166,14 @@ pub fn source_name(spec: &Path, out: &Path) -> String {
 }
 
 impl Loaded {
-    /// Refuses client IDs that the committed output `files` tie to another identity (E042).
-    /// A committed main template byte for byte the one `tree` renders now ties each client ID
-    /// to the identity that has it in the spec (one client ID is one identity, E041), so only
-    /// the others are read.
+    /// Refuses client IDs that the committed output `files` tie to another identity (E042);
+    /// `tree` is what the spec renders now (see `identities::committed`).
     pub fn check_identities(
         &self,
         files: &BTreeMap<String, Vec<u8>>,
         tree: &crate::tree::Tree,
     ) -> Result<(), u8> {
-        let changed: BTreeMap<String, Vec<u8>> = files
-            .iter()
-            .filter(|(path, bytes)| {
-                crate::identities::is_main_template(path)
-                    && tree.get(path) != Some(bytes.as_slice())
-            })
-            .map(|(path, bytes)| (path.clone(), bytes.clone()))
-            .collect();
-        let committed = crate::identities::committed(&changed);
+        let committed = crate::identities::committed(files, tree);
         let diags = crate::identities::check_renames(&self.fleet, &committed, &self.map);
         if diags.is_empty() {
             Ok(())
