@@ -225,3 +225,13 @@ pub fn key_pos(map: &SourceMap, ptr: &str) -> Pos {
 pub fn ptr_key(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
 }
+
+/// Appends `/<key>` to the pointer `ptr`, escaping the key only when it needs it.
+pub fn push_ptr_key(ptr: &mut String, key: &str) {
+    ptr.push('/');
+    if key.contains(['~', '/']) {
+        ptr.push_str(&ptr_key(key));
+    } else {
+        ptr.push_str(key);
+    }
+}

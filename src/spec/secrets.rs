@@ -286,12 +286,7 @@ fn walk(node: &Located, path: &mut String, out: &mut Vec<Diagnostic>) {
         }
         Node::Map(entries) => {
             for (kpos, k, v) in entries {
-                path.push('/');
-                if k.contains(['~', '/']) {
-                    path.push_str(&super::ptr_key(k));
-                } else {
-                    path.push_str(k);
-                }
+                super::push_ptr_key(path, k);
                 if let Some(what) = hidden_secret(k) {
                     report(what, *kpos, path.clone(), out);
                 }

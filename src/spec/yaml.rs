@@ -204,12 +204,7 @@ impl Located {
                 entries
                     .iter()
                     .map(|(kpos, k, item)| {
-                        ptr.push('/');
-                        if k.contains(['~', '/']) {
-                            ptr.push_str(&k.replace('~', "~0").replace('/', "~1"));
-                        } else {
-                            ptr.push_str(k);
-                        }
+                        super::push_ptr_key(ptr, k);
                         let v = item.to_json_at(ptr, Some(*kpos), map);
                         ptr.truncate(len);
                         (k.clone(), v)
