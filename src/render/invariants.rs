@@ -42,20 +42,6 @@ impl Account {
         }
     }
 
-    /// From the typed object a renderer serialises.
-    pub fn of_service_account(sa: &k8s_openapi::api::core::v1::ServiceAccount) -> Account {
-        let m = &sa.metadata;
-        Account {
-            name: m.name.clone().unwrap_or_default(),
-            namespace: m.namespace.clone().unwrap_or_default(),
-            client_id: m
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(facts::WI_CLIENT_ID_ANNOTATION))
-                .cloned(),
-        }
-    }
-
     fn subject(&self) -> String {
         format!("system:serviceaccount:{}:{}", self.namespace, self.name)
     }

@@ -2,7 +2,7 @@
 //! from a small typed struct): Namespace, ServiceAccounts, RBAC and the token ExternalSecret.
 
 use super::invariants::Account;
-use super::{Cx, EnvCx, RenderError, yaml_file};
+use super::{Cx, EnvCx, RenderError, value, yaml_file};
 use crate::facts;
 use crate::layout::RunnerFile;
 use crate::model::{Runner, TokenSource};
@@ -167,7 +167,7 @@ pub fn render(cx: Cx, tree: &mut Tree) -> Result<Rendered, RenderError> {
     };
     tree.insert(
         cx.path(RunnerFile::Namespace),
-        yaml_file(source, &namespaces.iter().map(to_value).collect::<Vec<_>>()),
+        yaml_file(source, &namespaces.iter().map(value).collect::<Vec<_>>()),
     )?;
 
     // The job pods' account carries the managed identity (Azure Workload Identity:
@@ -213,12 +213,13 @@ pub fn render(cx: Cx, tree: &mut Tree) -> Result<Rendered, RenderError> {
         };
         vec![manager, job_sa]
     };
+    let accounts: Vec<serde_json::Value> = accounts.iter().map(value).collect();
     tree.insert(
         cx.path(RunnerFile::ServiceAccounts),
-        yaml_file(source, &accounts.iter().map(to_value).collect::<Vec<_>>()),
+        yaml_file(source, &accounts),
     )?;
     let mut rendered = Rendered {
-        accounts: accounts.iter().map(Account::of_service_account).collect(),
+        accounts: accounts.iter().map(Account::of).collect(),
         token_target: None,
     };
 
@@ -235,7 +236,7 @@ pub fn render(cx: Cx, tree: &mut Tree) -> Result<Rendered, RenderError> {
         },
         subjects: Some(vec![sa_subject(&n.manager_service_account, ns)]),
     };
-    let mut rbac: Vec<serde_json::Value> = vec![to_value(&role), to_value(&binding)];
+    let mut rbac: Vec<serde_json::Value> = vec![value(&role), value(&binding)];
     match r.kubernetes_access {
         KubernetesAccess::None => {}
         KubernetesAccess::Namespace => {
@@ -244,11 +245,11 @@ pub fn render(cx: Cx, tree: &mut Tree) -> Result<Rendered, RenderError> {
                 .labels
                 .get_or_insert_with(BTreeMap::new)
                 .insert(JOB_ACCESS_LABEL.into(), "jobs".into());
-            rbac.push(to_value(&Role {
+            rbac.push(value(&Role {
                 metadata: access.clone(),
                 rules: Some(job_namespace_rules()),
             }));
-            rbac.push(to_value(&RoleBinding {
+            rbac.push(value(&RoleBinding {
                 metadata: access,
                 role_ref: RoleRef {
                     api_group: "rbac.authorization.k8s.io".into(),
@@ -259,7 +260,7 @@ pub fn render(cx: Cx, tree: &mut Tree) -> Result<Rendered, RenderError> {
             }));
         }
         // The seed's ClusterRoleBinding, to the job pods' account only.
-        KubernetesAccess::ClusterAdmin => rbac.push(to_value(&ClusterRoleBinding {
+        KubernetesAccess::ClusterAdmin => rbac.push(value(&ClusterRoleBinding {
             metadata: meta(&n.job_binding, None, r),
             role_ref: RoleRef {
                 api_group: "rbac.authorization.k8s.io".into(),
@@ -321,7 +322,7 @@ pub fn render(cx: Cx, tree: &mut Tree) -> Result<Rendered, RenderError> {
         rendered.token_target = es.spec["target"]["name"].as_str().map(str::to_owned);
         tree.insert(
             cx.path(RunnerFile::ExternalSecret),
-            yaml_file(source, [&to_value(&es)]),
+            yaml_file(source, [&value(&es)]),
         )?;
     }
     Ok(rendered)
@@ -365,7 +366,7 @@ pub fn render_store(
         .collect();
     let mut docs: Vec<serde_json::Value> = Vec::new();
     for c in &credentials {
-        docs.push(to_value(&ServiceAccount {
+        docs.push(value(&ServiceAccount {
             metadata: ObjectMeta {
                 name: Some(c.service_account.clone()),
                 namespace: Some(c.namespace.clone()),
@@ -433,10 +434,6 @@ pub fn render_store(
     );
     tree.insert(path.clone(), yaml_file(source, &docs))?;
     Ok(Some(crate::layout::env_relative(&path)))
-}
-
-fn to_value<T: Serialize>(v: &T) -> serde_json::Value {
-    super::value(v)
 }
 
 #[cfg(test)]
