@@ -114,22 +114,29 @@ pub fn manifest_for(tree: &Tree, source: &str) -> Vec<u8> {
         generator: &'static str,
         spec: String,
     }
-    let manifest = Manifest {
+    pretty_json(&Manifest {
         files,
         generator: "runnergen",
         spec: crate::render::source_text(source),
-    };
-    let mut text = serde_json::to_string_pretty(&manifest).expect("the manifest serializes");
-    text.push('\n');
-    text.into_bytes()
+    })
+    .into_bytes()
 }
 
-fn read_json(path: &Path) -> Option<serde_json::Value> {
+/// Pretty JSON with a final newline, like `render::to_json`, of a struct of runnergen's own
+/// whose fields are declared in sorted order (the manifest, the journal).
+fn pretty_json<T: serde::Serialize>(value: &T) -> String {
+    let mut text = serde_json::to_string_pretty(value).expect("plain data serializes");
+    text.push('\n');
+    text
+}
+
+/// A regular file (never one behind a link) that parses as JSON into `T`.
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
     let meta = fs::symlink_metadata(path).ok()?;
     if !meta.is_file() {
         return None;
     }
-    serde_json::from_str(&fs::read_to_string(path).ok()?).ok()
+    serde_json::from_slice(&fs::read(path).ok()?).ok()
 }
 
 /// The files a previous render claimed, from the manifest in `dir` (safe paths only).
@@ -138,13 +145,7 @@ pub fn owned_files(dir: &Path) -> BTreeSet<String> {
     struct Manifest {
         files: Vec<serde_json::Value>,
     }
-    let path = dir.join(MANIFEST);
-    if !fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
-        return BTreeSet::new();
-    }
-    fs::read(&path)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok())
+    read_json::<Manifest>(&dir.join(MANIFEST))
         .map(|m| {
             m.files
                 .into_iter()
@@ -166,15 +167,7 @@ pub fn interrupted(dir: &Path) -> bool {
 /// Reads, in one walk of `dir` that never follows a symbolic link nor leaves its file system,
 /// every regular file whose relative path is in the tree or in the previous manifest.
 pub fn read_relevant(tree: &Tree, dir: &Path) -> (BTreeSet<String>, BTreeMap<String, Vec<u8>>) {
-    use rayon::prelude::*;
-    let owned = owned_files(dir);
-    // Read on every core: a large tree is thousands of small files.
-    let files = walk(dir)
-        .into_par_iter()
-        .filter(|(rel, _)| tree.get(rel).is_some() || owned.contains(rel))
-        .filter_map(|(rel, path)| Some((rel, fs::read(&path).ok()?)))
-        .collect();
-    (owned, files)
+    read_each(tree, dir, walk(dir), |_, bytes| bytes)
 }
 
 /// What a write or a plan knows of a file of the directory: `None` when its bytes are the
@@ -189,28 +182,36 @@ fn read_compared(
     dir: &Path,
     entries: Vec<(String, PathBuf)>,
 ) -> (BTreeSet<String>, Found) {
+    read_each(tree, dir, entries, |rel, bytes| {
+        (tree.get(rel) != Some(bytes.as_slice())).then_some(bytes)
+    })
+}
+
+/// Reads, on every core (a large tree is thousands of small files), each file of `entries`
+/// whose path is in the tree or in the previous manifest, keeping what `keep` makes of it.
+fn read_each<V: Send>(
+    tree: &Tree,
+    dir: &Path,
+    entries: Vec<(String, PathBuf)>,
+    keep: impl Fn(&str, Vec<u8>) -> V + Sync,
+) -> (BTreeSet<String>, BTreeMap<String, V>) {
     use rayon::prelude::*;
     let owned = owned_files(dir);
-    // Read on every core: a large tree is thousands of small files.
     let files = entries
         .into_par_iter()
         .filter(|(rel, _)| tree.get(rel).is_some() || owned.contains(rel))
         .filter_map(|(rel, path)| {
             let bytes = fs::read(&path).ok()?;
-            let same = tree.get(&rel) == Some(bytes.as_slice());
-            Some((rel, (!same).then_some(bytes)))
+            let kept = keep(&rel, bytes);
+            Some((rel, kept))
         })
         .collect();
     (owned, files)
 }
 
-/// True when the directory holds `path` with the tree's bytes.
-fn same(existing: &Found, tree: &Tree, path: &str) -> bool {
-    match existing.get(path) {
-        Some(None) => true,
-        Some(Some(bytes)) => tree.get(path) == Some(bytes.as_slice()),
-        None => false,
-    }
+/// True when the directory holds `path` with the tree's bytes (see [`Found`]).
+fn same(existing: &Found, path: &str) -> bool {
+    matches!(existing.get(path), Some(None))
 }
 
 /// The few files, among those the tree or the previous manifest name, whose relative path
@@ -319,7 +320,7 @@ fn summarize(tree: &Tree, owned: &BTreeSet<String>, existing: &Found) -> Summary
     for path in tree.paths() {
         if !existing.contains_key(path) {
             s.added.push(path.to_owned());
-        } else if same(existing, tree, path) {
+        } else if same(existing, path) {
             s.unchanged += 1;
         } else {
             s.changed.push(path.to_owned());
@@ -410,7 +411,7 @@ pub fn write_with(
     if summary.is_clean() {
         return Ok(summary);
     }
-    check_paths(tree, dir, &owned, &existing, &summary, opts)?;
+    check_paths(dir, &owned, &existing, &summary, opts)?;
 
     // Stage every new version, on every core, once the folders exist: a file in a folder that
     // exists beside its target; a folder that does not exist yet whole, as a staged folder of
@@ -459,12 +460,10 @@ pub fn write_with(
             .map(|(s, t)| [rel(dir, s), rel(dir, t)])
             .collect(),
     };
-    let mut text = serde_json::to_string_pretty(&journal).expect("the journal serializes");
-    text.push('\n');
     // Commit: the journal appears in one rename.
     let pending = dir.join(format!(".{JOURNAL}{STAGED}"));
     step(hook, Step::Stage(pending.clone()))?;
-    fs::write(&pending, text).map_err(|e| err("cannot write", &pending, e))?;
+    fs::write(&pending, pretty_json(&journal)).map_err(|e| err("cannot write", &pending, e))?;
     step(hook, Step::Commit)?;
     fs::rename(&pending, dir.join(JOURNAL)).map_err(|e| err("cannot commit", dir, e))?;
     apply(dir, &renames, &removals, hook)?;
@@ -525,7 +524,6 @@ fn stage(staged: &Path, replaces: Option<&Path>, bytes: &[u8]) -> Result<(), Wri
 /// Refuses, before anything is written, every path that would write through a link, replace
 /// a folder, or take over a file runnergen does not own (unless adopting).
 fn check_paths(
-    tree: &Tree,
     dir: &Path,
     owned: &BTreeSet<String>,
     existing: &Found,
@@ -578,7 +576,7 @@ fn check_paths(
             // The manifest's path is runnergen's whatever the manifest says.
             Ok(m) if (owned.contains(path) || path == MANIFEST) && m.is_file() => {}
             // Not ours: a link, or a file whose bytes are not what runnergen would write.
-            Ok(m) if m.file_type().is_symlink() || !same(existing, tree, path) => {
+            Ok(m) if m.file_type().is_symlink() || !same(existing, path) => {
                 unowned.push(target.display().to_string());
             }
             _ => {}
@@ -723,7 +721,7 @@ fn prune_empty(root: &Path, removed: &[PathBuf], hook: Hook) -> Result<(), Write
 /// staged files in the directory and the staging folders of runnergen before 0.2. Returns the
 /// directory's other files (a walk, see [`walk`]).
 fn repair(dir: &Path, hook: Hook) -> Result<Vec<(String, PathBuf)>, WriteError> {
-    if let Some(j) = read_json(&dir.join(JOURNAL)) {
+    if let Some(j) = read_json::<serde_json::Value>(&dir.join(JOURNAL)) {
         let safe =
             |p: &serde_json::Value| p.as_str().filter(|p| is_safe_path(p)).map(|p| dir.join(p));
         let renames: Vec<(PathBuf, PathBuf)> = j["renames"]
@@ -744,9 +742,8 @@ fn repair(dir: &Path, hook: Hook) -> Result<Vec<(String, PathBuf)>, WriteError> 
         step(hook, Step::Forget)?;
         let _ = fs::remove_file(dir.join(JOURNAL));
     }
-    let mut entries = walk(dir);
-    let mut kept = Vec::with_capacity(entries.len());
-    for (rel, path) in entries.drain(..) {
+    let mut kept = Vec::new();
+    for (rel, path) in walk(dir) {
         if is_staged(&rel) {
             // A staged folder (see `make_parents`) holds only what the write staged in it.
             if fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
