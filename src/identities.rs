@@ -17,21 +17,26 @@ pub fn is_main_template(path: &str) -> bool {
     matches!(Location::of(path), Location::Azure { file, .. } if AzureFile::is_main_json(file))
 }
 
-/// Identity name and runner of every client ID in the committed `main.json` files among
-/// `files` (an output directory's, by relative path). A committed main template byte for byte
-/// the one `rendered` holds now ties each client ID to the identity that has it in the spec
-/// (one client ID is one identity, E041), so only the others are read.
-pub fn committed(
+/// The committed main templates among `files` (an output directory's, by relative path) that
+/// differ from those `rendered` holds now: the only ones [`committed`] needs to read. A
+/// committed main template byte for byte the one rendered now ties each client ID to the
+/// identity that has it in the spec (one client ID is one identity, E041).
+pub fn differing(
     files: &BTreeMap<String, Vec<u8>>,
     rendered: &crate::tree::Tree,
-) -> BTreeMap<String, (String, String)> {
-    let mains: BTreeMap<String, Vec<u8>> = files
+) -> BTreeMap<String, Vec<u8>> {
+    files
         .iter()
         .filter(|(p, b)| is_main_template(p) && rendered.get(p) != Some(b.as_slice()))
         .map(|(p, b)| (p.clone(), b.clone()))
-        .collect();
+        .collect()
+}
+
+/// Identity name and runner of every client ID in the committed main templates `mains` (by
+/// relative path; those that differ from the render, see [`differing`]).
+pub fn committed(mains: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, (String, String)> {
     let mut out: BTreeMap<String, (String, String)> = BTreeMap::new();
-    for ((_, runner), a) in readback::access(&mains) {
+    for ((_, runner), a) in readback::access(mains) {
         // A runner's identity, and its manager's cache identity.
         for id in [a.identity, a.manager_identity].into_iter().flatten() {
             if let Some(client) = id.client_id {
@@ -40,7 +45,7 @@ pub fn committed(
         }
     }
     // The Key Vault store's identity (`metadata.runnergen.store.identity`).
-    for (path, bytes) in &mains {
+    for (path, bytes) in mains {
         let Some(v) = readback::main_metadata(bytes) else {
             continue;
         };

@@ -103,7 +103,12 @@ fn step(hook: Hook, s: Step) -> Result<(), WriteError> {
 
 /// The manifest bytes for a tree (sorted paths, including the manifest itself).
 pub fn manifest_for(tree: &Tree, source: &str) -> Vec<u8> {
-    let mut files: Vec<&str> = tree.paths().collect();
+    manifest_of(tree.paths(), source)
+}
+
+/// The manifest bytes for these paths (and the manifest itself), in sorted order.
+fn manifest_of<'a>(paths: impl Iterator<Item = &'a str>, source: &str) -> Vec<u8> {
+    let mut files: Vec<&str> = paths.filter(|p| *p != MANIFEST).collect();
     files.push(MANIFEST);
     files.sort();
     // Keys in sorted order, like every JSON file runnergen writes; written straight from the
@@ -383,91 +388,346 @@ pub fn write_with(
     opts: &Options,
     hook: Hook,
 ) -> Result<Summary, WriteError> {
-    use rayon::prelude::*;
-    match fs::symlink_metadata(dir) {
-        Ok(m) if m.file_type().is_symlink() => {
-            return Err(WriteError(format!(
-                "refusing to write through the symbolic link {}",
-                dir.display()
-            )));
-        }
-        Ok(m) if !m.is_dir() => {
-            return Err(WriteError(format!(
-                "{} exists and is not a folder",
-                dir.display()
-            )));
-        }
-        Ok(_) => {}
-        Err(_) => {
-            step(hook, Step::CreateDir(dir.to_owned()))?;
-            fs::create_dir_all(dir).map_err(|e| err("cannot create", dir, e))?;
+    let writer = Writer::open(dir, opts, hook)?;
+    match writer.put(tree, |_| false) {
+        Ok(_) => writer.finish(),
+        Err(e) => {
+            writer.abort();
+            Err(e)
         }
     }
-    let _lock = lock(dir, false, opts.on_wait)?;
-    // One walk of the directory serves the clean-up and the read.
-    let entries = repair(dir, hook)?;
-    let (owned, existing) = read_compared(tree, dir, entries);
-    let summary = summarize(tree, &owned, &existing);
-    if summary.is_clean() {
-        return Ok(summary);
-    }
-    check_paths(dir, &owned, &existing, &summary, opts)?;
+}
 
-    // Stage every new version, on every core, once the folders exist: a file in a folder that
-    // exists beside its target; a folder that does not exist yet whole, as a staged folder of
-    // its own renamed into place at once (a new environment or runner is one rename, not one
-    // per file). Folders known are not looked up again, and a file that replaces none (added,
-    // not adopted) keeps the default mode.
-    let mut folders = std::collections::HashMap::new();
-    let mut jobs = Vec::new();
-    let mut renames: Vec<(PathBuf, PathBuf)> = Vec::new();
-    for (path, replaces) in summary
-        .added
-        .iter()
-        .map(|p| (p, opts.adopt))
-        .chain(summary.changed.iter().map(|p| (p, true)))
-    {
-        let place = make_parents(dir, path, &mut folders, hook)?;
-        renames.extend(place.new_folder.clone());
-        jobs.push((path, place, replaces));
-    }
-    let files: Vec<Option<(PathBuf, PathBuf)>> = jobs
-        .into_par_iter()
-        .map(|(path, place, replaces)| {
-            step(hook, Step::Stage(place.staged.clone()))?;
-            stage(
-                &place.staged,
-                replaces.then_some(place.target.as_path()),
-                tree.get(path).expect("planned from the tree"),
-            )?;
-            // A file in a staged folder moves with its folder.
-            Ok((!place.in_new_folder).then_some((place.staged, place.target)))
+/// A write in progress: the directory locked and repaired, then the files handed to
+/// [`Writer::put`] part by part, from any thread, as a render produces them (a large fleet is
+/// never held in memory whole). Each file is compared with the directory's as it comes and
+/// staged when it differs; [`Writer::finish`] commits, [`Writer::abort`] removes what was
+/// staged, so that an error leaves the directory as it was.
+pub struct Writer<'h> {
+    dir: PathBuf,
+    opts: Options,
+    hook: Hook<'h>,
+    _lock: Lock,
+    /// The write created the directory: an aborted write removes it again (when empty).
+    created: bool,
+    /// The directory's regular files, from one walk after the repair (relative paths).
+    found: std::collections::HashSet<String>,
+    /// What the previous manifest claims.
+    owned: BTreeSet<String>,
+    /// A hook stopped the write, as a kill would: nothing is cleaned up after it.
+    crashed: std::sync::atomic::AtomicBool,
+    state: std::sync::Mutex<State>,
+}
+
+/// What a write has seen and done so far.
+#[derive(Default)]
+struct State {
+    /// Every path handed to the write.
+    paths: std::collections::HashSet<String>,
+    added: Vec<String>,
+    changed: Vec<String>,
+    unchanged: usize,
+    /// Files in the way that runnergen does not own (refused at the end, all at once, unless
+    /// adopting).
+    unowned: Vec<String>,
+    /// Folders (relative paths) looked at for links and files in the way, and whether they
+    /// exist: each is looked up once, and nothing under a missing folder can be in the way.
+    checked: std::collections::HashMap<String, bool>,
+    /// Folders on the way to a staged file (see [`make_parents`]).
+    folders: std::collections::HashMap<String, Folder>,
+    /// Staged file or folder → its target.
+    renames: Vec<(PathBuf, PathBuf)>,
+}
+
+impl<'h> Writer<'h> {
+    /// Creates `dir` if need be, locks it (waiting for another writer), finishes or cleans up
+    /// what an interrupted write left, and walks it once.
+    pub fn open(dir: &Path, opts: &Options, hook: Hook<'h>) -> Result<Writer<'h>, WriteError> {
+        let mut created = false;
+        match fs::symlink_metadata(dir) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(WriteError(format!(
+                    "refusing to write through the symbolic link {}",
+                    dir.display()
+                )));
+            }
+            Ok(m) if !m.is_dir() => {
+                return Err(WriteError(format!(
+                    "{} exists and is not a folder",
+                    dir.display()
+                )));
+            }
+            Ok(_) => {}
+            Err(_) => {
+                step(hook, Step::CreateDir(dir.to_owned()))?;
+                fs::create_dir_all(dir).map_err(|e| err("cannot create", dir, e))?;
+                created = true;
+            }
+        }
+        let lock = lock(dir, false, opts.on_wait)?;
+        // One walk of the directory serves the clean-up and the comparisons.
+        let found = repair(dir, hook)?.into_iter().map(|(rel, _)| rel).collect();
+        Ok(Writer {
+            dir: dir.to_owned(),
+            opts: *opts,
+            hook,
+            _lock: lock,
+            created,
+            found,
+            owned: owned_files(dir),
+            crashed: Default::default(),
+            state: Default::default(),
         })
-        .collect::<Result<_, WriteError>>()?;
-    renames.extend(files.into_iter().flatten());
-    let removals: Vec<PathBuf> = summary.removed.iter().map(|p| dir.join(p)).collect();
-    // Written straight from its parts (keys in sorted order, as the manifest's): a large
-    // fleet's journal is tens of thousands of renames.
-    #[derive(serde::Serialize)]
-    struct Journal<'a> {
-        removals: &'a [String],
-        renames: Vec<[String; 2]>,
     }
-    let journal = Journal {
-        removals: &summary.removed,
-        renames: renames
+
+    /// The caller's hook, noting a stop: after one, as after a kill, nothing is cleaned up.
+    fn hook(&self) -> impl Fn(&Step) -> Result<(), Crash> + Sync + '_ {
+        |s: &Step| {
+            let stopped = (self.hook)(s);
+            if stopped.is_err() {
+                self.crashed
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+            stopped
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic on another thread is a bug that ends the process; the state stays usable.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Hands a part of the tree to the write (its files on every core): each file is compared
+    /// with the directory's and staged when it differs. Returns, for the paths `keep` accepts,
+    /// the directory's bytes of the files that differ from the part's.
+    pub fn put(
+        &self,
+        part: &Tree,
+        keep: impl Fn(&str) -> bool + Sync,
+    ) -> Result<BTreeMap<String, Vec<u8>>, WriteError> {
+        use rayon::prelude::*;
+        let files: Vec<(&str, &[u8])> = part.iter().collect();
+        files
+            .into_par_iter()
+            .filter_map(|(rel, bytes)| match self.put_file(rel, bytes, keep(rel)) {
+                Ok(None) => None,
+                Ok(Some(old)) => Some(Ok((rel.to_owned(), old))),
+                Err(e) => Some(Err(e)),
+            })
+            .collect()
+    }
+
+    /// The directory's files, among those the previous manifest claims and no part handed
+    /// over, whose path `keep` accepts, with their bytes.
+    pub fn unclaimed(&self, keep: impl Fn(&str) -> bool) -> BTreeMap<String, Vec<u8>> {
+        let st = self.state();
+        self.owned
             .iter()
-            .map(|(s, t)| [rel(dir, s), rel(dir, t)])
-            .collect(),
-    };
-    // Commit: the journal appears in one rename.
-    let pending = dir.join(format!(".{JOURNAL}{STAGED}"));
-    step(hook, Step::Stage(pending.clone()))?;
-    fs::write(&pending, pretty_json(&journal)).map_err(|e| err("cannot write", &pending, e))?;
-    step(hook, Step::Commit)?;
-    fs::rename(&pending, dir.join(JOURNAL)).map_err(|e| err("cannot commit", dir, e))?;
-    apply(dir, &renames, &removals, hook)?;
-    Ok(summary)
+            .filter(|p| keep(p) && !st.paths.contains(*p) && self.found.contains(*p))
+            .filter_map(|p| Some((p.clone(), fs::read(self.dir.join(p)).ok()?)))
+            .collect()
+    }
+
+    /// The manifest of every path handed to the write (and of itself), written like any file.
+    pub fn put_manifest(&self, source: &str) -> Result<(), WriteError> {
+        let manifest = {
+            let st = self.state();
+            manifest_of(st.paths.iter().map(String::as_str), source)
+        };
+        let mut part = Tree::new();
+        part.insert(MANIFEST, manifest)
+            .map_err(|e| WriteError(e.to_string()))?;
+        self.put(&part, |_| false).map(drop)
+    }
+
+    fn put_file(&self, rel: &str, bytes: &[u8], keep: bool) -> Result<Option<Vec<u8>>, WriteError> {
+        if !self.state().paths.insert(rel.to_owned()) {
+            return Err(WriteError(
+                crate::tree::TreeError::Duplicate(rel.to_owned()).to_string(),
+            ));
+        }
+        // A file of the directory is read and compared; one that cannot be read is written anew.
+        let old = if self.found.contains(rel) {
+            fs::read(self.dir.join(rel)).ok()
+        } else {
+            None
+        };
+        if old.as_deref() == Some(bytes) {
+            self.state().unchanged += 1;
+            return Ok(None);
+        }
+        let exists = old.is_some();
+        let kept = old.filter(|_| keep);
+        let place = {
+            let mut st = self.state();
+            if self.in_the_way(&mut st, rel)? {
+                st.unowned.push(self.dir.join(rel).display().to_string());
+                if !self.opts.adopt {
+                    return Ok(kept);
+                }
+            }
+            if exists {
+                st.changed.push(rel.to_owned());
+            } else {
+                st.added.push(rel.to_owned());
+            }
+            let State {
+                folders, renames, ..
+            } = &mut *st;
+            let place = make_parents(&self.dir, rel, folders, &self.hook())?;
+            renames.extend(place.new_folder.clone());
+            place
+        };
+        // A file that replaces none (added, not adopted) keeps the default mode.
+        let replaces = exists || self.opts.adopt;
+        step(&self.hook(), Step::Stage(place.staged.clone()))?;
+        stage(
+            &place.staged,
+            replaces.then_some(place.target.as_path()),
+            bytes,
+        )?;
+        // A file in a staged folder moves with its folder.
+        if !place.in_new_folder {
+            self.state().renames.push((place.staged, place.target));
+        }
+        Ok(kept)
+    }
+
+    /// Refuses a path that would write through a link or replace a folder; true when a file
+    /// runnergen does not own is in its way.
+    fn in_the_way(&self, st: &mut State, path: &str) -> Result<bool, WriteError> {
+        let mut missing = false;
+        for (end, _) in path.match_indices('/') {
+            let folder = &path[..end];
+            if let Some(exists) = st.checked.get(folder) {
+                missing |= !exists;
+                continue;
+            }
+            let p = self.dir.join(folder);
+            let meta = fs::symlink_metadata(&p);
+            st.checked.insert(folder.to_owned(), meta.is_ok());
+            missing |= meta.is_err();
+            match meta {
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(WriteError(format!(
+                        "refusing to write through the symbolic link {}",
+                        p.display()
+                    )));
+                }
+                Ok(m) if !m.is_dir() => {
+                    return Err(WriteError(format!(
+                        "{} is in the way of a folder runnergen writes",
+                        p.display()
+                    )));
+                }
+                _ => {}
+            }
+        }
+        if missing {
+            return Ok(false);
+        }
+        let target = self.dir.join(path);
+        match fs::symlink_metadata(&target) {
+            Ok(m) if m.is_dir() => Err(WriteError(format!(
+                "the folder {} is in the way of a file runnergen writes",
+                target.display()
+            ))),
+            // The manifest's path is runnergen's whatever the manifest says.
+            Ok(m) if (self.owned.contains(path) || path == MANIFEST) && m.is_file() => Ok(false),
+            // Not ours: a link, or a file whose bytes are not what runnergen would write.
+            Ok(_) => Ok(true),
+            Err(_) => Ok(false),
+        }
+    }
+
+    /// Commits what was staged: the journal (every rename and removal) appears in one rename,
+    /// then the renames, removals of owned files no longer rendered, and folders left empty.
+    /// Nothing is committed when nothing changed, nor when a file runnergen does not own is in
+    /// the way (unless adopting): then what was staged is removed.
+    pub fn finish(self) -> Result<Summary, WriteError> {
+        let (summary, mut renames) = {
+            let mut st = self.state();
+            if !st.unowned.is_empty() && !self.opts.adopt {
+                st.unowned.sort();
+                let msg = format!(
+                    "runnergen does not own {}, but would now write there; move it away, or render with --adopt to take it over",
+                    st.unowned.join(", ")
+                );
+                drop(st);
+                self.abort();
+                return Err(WriteError(msg));
+            }
+            let mut summary = Summary {
+                added: std::mem::take(&mut st.added),
+                changed: std::mem::take(&mut st.changed),
+                removed: self
+                    .owned
+                    .iter()
+                    .filter(|p| !st.paths.contains(*p) && self.found.contains(*p))
+                    .cloned()
+                    .collect(),
+                unchanged: st.unchanged,
+            };
+            summary.added.sort();
+            summary.changed.sort();
+            (summary, std::mem::take(&mut st.renames))
+        };
+        if summary.is_clean() {
+            return Ok(summary);
+        }
+        // Sorted, so that the journal of a write is the same whichever core staged what.
+        renames.sort();
+        let removals: Vec<PathBuf> = summary.removed.iter().map(|p| self.dir.join(p)).collect();
+        // Written straight from its parts (keys in sorted order, as the manifest's): a large
+        // fleet's journal is tens of thousands of renames.
+        #[derive(serde::Serialize)]
+        struct Journal<'a> {
+            removals: &'a [String],
+            renames: Vec<[String; 2]>,
+        }
+        let dir = &self.dir;
+        let journal = Journal {
+            removals: &summary.removed,
+            renames: renames
+                .iter()
+                .map(|(s, t)| [rel(dir, s), rel(dir, t)])
+                .collect(),
+        };
+        // Commit: the journal appears in one rename.
+        let pending = dir.join(format!(".{JOURNAL}{STAGED}"));
+        step(self.hook, Step::Stage(pending.clone()))?;
+        fs::write(&pending, pretty_json(&journal)).map_err(|e| err("cannot write", &pending, e))?;
+        step(self.hook, Step::Commit)?;
+        fs::rename(&pending, dir.join(JOURNAL)).map_err(|e| err("cannot commit", dir, e))?;
+        apply(dir, &renames, &removals, self.hook)?;
+        Ok(summary)
+    }
+
+    /// Removes what the write staged (and the directory, when the write created it and it is
+    /// still empty): the directory is as it was. After a hook's stop nothing is removed, as
+    /// after a kill; the next write's repair does it.
+    pub fn abort(&self) {
+        if self.crashed.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        let hook = self.hook();
+        let renames = std::mem::take(&mut self.state().renames);
+        for (staged, _) in renames {
+            let removed = if fs::symlink_metadata(&staged).is_ok_and(|m| m.is_dir()) {
+                remove_staged_folder(&staged, &hook)
+            } else {
+                step(&hook, Step::Remove(staged.clone())).map(|()| {
+                    let _ = fs::remove_file(&staged);
+                })
+            };
+            if removed.is_err() {
+                return;
+            }
+        }
+        if self.created && step(&hook, Step::Remove(self.dir.clone())).is_ok() {
+            let _ = fs::remove_dir(&self.dir);
+        }
+    }
 }
 
 fn rel(dir: &Path, p: &Path) -> String {
@@ -521,76 +781,6 @@ fn stage(staged: &Path, replaces: Option<&Path>, bytes: &[u8]) -> Result<(), Wri
     Ok(())
 }
 
-/// Refuses, before anything is written, every path that would write through a link, replace
-/// a folder, or take over a file runnergen does not own (unless adopting).
-fn check_paths(
-    dir: &Path,
-    owned: &BTreeSet<String>,
-    existing: &Found,
-    summary: &Summary,
-    opts: &Options,
-) -> Result<(), WriteError> {
-    let mut unowned = Vec::new();
-    // Folders (relative paths) already looked at, and whether they exist: each is looked up
-    // once, and nothing under a missing folder can be in the way.
-    let mut folders: std::collections::HashMap<&str, bool> = std::collections::HashMap::new();
-    for path in summary.added.iter().chain(&summary.changed) {
-        let mut missing = false;
-        for (end, _) in path.match_indices('/') {
-            let folder = &path[..end];
-            if let Some(exists) = folders.get(folder) {
-                missing |= !exists;
-                continue;
-            }
-            let p = dir.join(folder);
-            let meta = fs::symlink_metadata(&p);
-            folders.insert(folder, meta.is_ok());
-            missing |= meta.is_err();
-            match meta {
-                Ok(m) if m.file_type().is_symlink() => {
-                    return Err(WriteError(format!(
-                        "refusing to write through the symbolic link {}",
-                        p.display()
-                    )));
-                }
-                Ok(m) if !m.is_dir() => {
-                    return Err(WriteError(format!(
-                        "{} is in the way of a folder runnergen writes",
-                        p.display()
-                    )));
-                }
-                _ => {}
-            }
-        }
-        if missing {
-            continue;
-        }
-        let target = dir.join(path);
-        match fs::symlink_metadata(&target) {
-            Ok(m) if m.is_dir() => {
-                return Err(WriteError(format!(
-                    "the folder {} is in the way of a file runnergen writes",
-                    target.display()
-                )));
-            }
-            // The manifest's path is runnergen's whatever the manifest says.
-            Ok(m) if (owned.contains(path) || path == MANIFEST) && m.is_file() => {}
-            // Not ours: a link, or a file whose bytes are not what runnergen would write.
-            Ok(m) if m.file_type().is_symlink() || !same(existing, path) => {
-                unowned.push(target.display().to_string());
-            }
-            _ => {}
-        }
-    }
-    if !unowned.is_empty() && !opts.adopt {
-        return Err(WriteError(format!(
-            "runnergen does not own {}, but would now write there; move it away, or render with --adopt to take it over",
-            unowned.join(", ")
-        )));
-    }
-    Ok(())
-}
-
 /// Where a file is staged, and how it gets to its target.
 struct Place {
     staged: PathBuf,
@@ -612,10 +802,10 @@ enum Folder {
 /// staged folder beside its target (`.<name>.runnergen-new`, with the default mode), and the
 /// folders below it inside that one, without a look (nothing can be in them yet); existing
 /// folders are left as they are. `known` holds the folders (relative paths) already seen.
-fn make_parents<'a>(
+fn make_parents(
     root: &Path,
-    rel: &'a str,
-    known: &mut std::collections::HashMap<&'a str, Folder>,
+    rel: &str,
+    known: &mut std::collections::HashMap<String, Folder>,
     hook: Hook,
 ) -> Result<Place, WriteError> {
     let mut new_folder = None;
@@ -641,7 +831,7 @@ fn make_parents<'a>(
                     Folder::Staged(p)
                 }
             };
-            known.insert(folder, made);
+            known.insert(folder.to_owned(), made);
         }
         parent = Some(folder);
     }

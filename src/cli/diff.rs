@@ -98,7 +98,9 @@ pub fn run(args: Args) -> u8 {
                 };
                 Base::from_dir(&tree, &dir)
             };
-            if let Err(code) = loaded.check_identities(&base.files, &tree) {
+            if let Err(code) =
+                loaded.check_identities(&crate::identities::differing(&base.files, &tree))
+            {
                 return code;
             }
             diff::diff_tree(&loaded.fleet, &tree, base)

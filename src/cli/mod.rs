@@ -166,14 +166,10 @@ pub fn source_name(spec: &Path, out: &Path) -> String {
 }
 
 impl Loaded {
-    /// Refuses client IDs that the committed output `files` tie to another identity (E042);
-    /// `tree` is what the spec renders now (see `identities::committed`).
-    pub fn check_identities(
-        &self,
-        files: &BTreeMap<String, Vec<u8>>,
-        tree: &crate::tree::Tree,
-    ) -> Result<(), u8> {
-        let committed = crate::identities::committed(files, tree);
+    /// Refuses client IDs that the committed main templates `mains` (those that differ from
+    /// the render, see `identities::differing`) tie to another identity (E042).
+    pub fn check_identities(&self, mains: &BTreeMap<String, Vec<u8>>) -> Result<(), u8> {
+        let committed = crate::identities::committed(mains);
         let diags = crate::identities::check_renames(&self.fleet, &committed, &self.map);
         if diags.is_empty() {
             Ok(())

@@ -23,14 +23,17 @@ pub struct Args {
 
 /// Renders a loaded spec to a tree that includes the ownership manifest.
 pub fn render_tree(loaded: &super::Loaded) -> Result<Tree, u8> {
-    crate::compile::render(&loaded.fleet, &loaded.source).map_err(|e| {
-        let note = match e {
-            crate::render::RenderError::Limit(_) => "nothing was written",
-            _ => "this is a bug in runnergen; nothing was written. Please report it with the spec",
-        };
-        stderr(&format!("error: {e}\n  = note: {note}.\n"));
-        exit::INVALID
-    })
+    crate::compile::render(&loaded.fleet, &loaded.source).map_err(render_failed)
+}
+
+/// Reports a render that failed (exit 2).
+fn render_failed(e: crate::render::RenderError) -> u8 {
+    let note = match e {
+        crate::render::RenderError::Limit(_) => "nothing was written",
+        _ => "this is a bug in runnergen; nothing was written. Please report it with the spec",
+    };
+    stderr(&format!("error: {e}\n  = note: {note}.\n"));
+    exit::INVALID
 }
 
 /// Tells the user why nothing happens yet.
@@ -68,30 +71,59 @@ pub fn run(args: Args) -> u8 {
         Ok(l) => super::at_exit(l),
         Err(code) => return code,
     };
-    let tree = match render_tree(&loaded) {
-        Ok(t) => super::at_exit(t),
-        Err(code) => return code,
-    };
-    // The committed client IDs are in the main templates: only those are read here.
-    let mains = write::read_named(
-        &tree,
-        &args.input.out(),
-        crate::identities::is_main_template,
-    );
-    if let Err(code) = loaded.check_identities(&mains, &tree) {
-        return code;
-    }
-    report(&loaded.path, &loaded.text, &loaded.notes);
-    loaded.print_lint();
     if args.check {
+        let tree = match render_tree(&loaded) {
+            Ok(t) => super::at_exit(t),
+            Err(code) => return code,
+        };
+        // The committed client IDs are in the main templates: only those are read here.
+        let mains = write::read_named(
+            &tree,
+            &args.input.out(),
+            crate::identities::is_main_template,
+        );
+        if let Err(code) = loaded.check_identities(&crate::identities::differing(&mains, &tree)) {
+            return code;
+        }
+        report(&loaded.path, &loaded.text, &loaded.notes);
+        loaded.print_lint();
         return check(&args, &tree, &out);
     }
     let opts = write::Options {
         adopt: args.adopt,
         on_wait: Some(waiting),
     };
-    let line = match write::write(&tree, &args.input.out(), &opts) {
-        Ok(s) if s.is_clean() => format!("{out}: up to date ({} files)\n", tree.len()),
+    let write_failed = |e: write::WriteError| {
+        stderr(&format!(
+            "error: {e}\n  = note: {out} holds what it held before, or what a repeated render finishes\n"
+        ));
+        exit::INVALID
+    };
+    // The tree goes to the write part by part as it is rendered (the write stages it beside
+    // the files it replaces and commits only at the end), so it is never held whole.
+    let no_hook = |_: &write::Step| Ok(());
+    let writer = match write::Writer::open(&args.input.out(), &opts, &no_hook) {
+        Ok(w) => w,
+        Err(e) => return write_failed(e),
+    };
+    let mains = match crate::compile::render_into(&loaded.fleet, &loaded.source, &writer) {
+        Ok(m) => m,
+        Err(e) => {
+            writer.abort();
+            return match e {
+                crate::compile::Failure::Render(e) => render_failed(e),
+                crate::compile::Failure::Write(e) => write_failed(e),
+            };
+        }
+    };
+    if let Err(code) = loaded.check_identities(&mains) {
+        writer.abort();
+        return code;
+    }
+    report(&loaded.path, &loaded.text, &loaded.notes);
+    loaded.print_lint();
+    let line = match writer.finish() {
+        Ok(s) if s.is_clean() => format!("{out}: up to date ({} files)\n", s.unchanged),
         Ok(s) => format!(
             "{out}: {} added, {} changed, {} removed, {} unchanged\n",
             s.added.len(),
@@ -99,12 +131,7 @@ pub fn run(args: Args) -> u8 {
             s.removed.len(),
             s.unchanged
         ),
-        Err(e) => {
-            stderr(&format!(
-                "error: {e}\n  = note: {out} holds what it held before, or what a repeated render finishes\n"
-            ));
-            return exit::INVALID;
-        }
+        Err(e) => return write_failed(e),
     };
     match super::summary(&line) {
         Ok(()) => exit::OK,

@@ -167,16 +167,91 @@ pub fn render_reporting(
     fleet: &Fleet,
     source: &str,
 ) -> Result<(Tree, Vec<invariants::EnvFacts>), RenderError> {
+    let tree = std::sync::Mutex::new(Tree::new());
+    let facts = render_into(fleet, source, &|part: Tree| {
+        let mut tree = tree.lock().unwrap_or_else(|p| p.into_inner());
+        tree.merge(part).map_err(RenderError::Tree)
+    })
+    .map_err(|e| match e {
+        Streamed::Render(e) | Streamed::Sink(e) => e,
+    })?;
+    Ok((tree.into_inner().unwrap_or_else(|p| p.into_inner()), facts))
+}
+
+/// Why [`render_into`] stopped: a renderer's error, or the sink's.
+#[derive(Debug)]
+pub enum Streamed<E> {
+    Render(RenderError),
+    Sink(E),
+}
+
+/// Renders the whole fleet on every core, handing each part's files (a runner's, an
+/// environment's own) to `sink` as soon as they are rendered, from any thread and in no fixed
+/// order, so that a large fleet is never held in memory whole; then checks the cross-artifact
+/// invariants over what the parts reported. Returns those facts, environment by environment.
+///
+/// Errors are the first in job order, whichever thread met it first, so a spec that breaks two
+/// limits is always told the same one. After a sink's error no more parts are rendered.
+pub fn render_into<E: Send>(
+    fleet: &Fleet,
+    source: &str,
+    sink: &(dyn Fn(Tree) -> Result<(), E> + Sync),
+) -> Result<Vec<invariants::EnvFacts>, Streamed<E>> {
     use rayon::prelude::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (failed, stopped) = (AtomicBool::new(false), AtomicBool::new(false));
     let jobs = jobs(fleet, source);
-    let parts: Vec<Result<Part, RenderError>> = jobs.par_iter().map(|j| j.run()).collect();
-    assemble(fleet, parts)
+    let results: Vec<Option<Result<PartFacts, Streamed<E>>>> = jobs
+        .par_iter()
+        .map(|j| {
+            if stopped.load(Ordering::Relaxed) {
+                return None;
+            }
+            let part = match j.run() {
+                Ok(p) => p,
+                Err(e) => {
+                    failed.store(true, Ordering::Relaxed);
+                    return Some(Err(Streamed::Render(e)));
+                }
+            };
+            // Once a part failed, the render fails: the rest is not written.
+            if failed.load(Ordering::Relaxed) {
+                return Some(Ok(part.facts));
+            }
+            Some(match sink(part.tree) {
+                Ok(()) => Ok(part.facts),
+                Err(e) => {
+                    stopped.store(true, Ordering::Relaxed);
+                    Err(Streamed::Sink(e))
+                }
+            })
+        })
+        .collect();
+    let mut facts = Vec::with_capacity(results.len());
+    for r in results {
+        match r {
+            Some(Ok(f)) => facts.push(f),
+            Some(Err(e)) => return Err(e),
+            // Skipped after a sink's error, which comes in the list too.
+            None => {}
+        }
+    }
+    let envs = assemble(fleet, facts);
+    invariants::check(fleet, &envs).map_err(Streamed::Render)?;
+    Ok(envs)
 }
 
 /// [`render`] on the calling thread only: the reference the parallel render is tested against.
 pub fn render_serial(fleet: &Fleet, source: &str) -> Result<Tree, RenderError> {
-    let parts = jobs(fleet, source).iter().map(Job::run).collect();
-    assemble(fleet, parts).map(|(tree, _)| tree)
+    let mut tree = Tree::new();
+    let mut facts = Vec::new();
+    for job in jobs(fleet, source) {
+        let part = job.run()?;
+        tree.merge(part.tree)?;
+        facts.push(part.facts);
+    }
+    invariants::check(fleet, &assemble(fleet, facts))?;
+    Ok(tree)
 }
 
 /// One independent part of a render: a runner's files, or an environment's own.
@@ -223,19 +298,12 @@ fn jobs<'a>(fleet: &'a Fleet, source: &'a str) -> Vec<Job<'a>> {
     jobs
 }
 
-/// The parts in job order (the first failure wins, whichever thread met it first), then the
-/// cross-artifact invariants over what the parts reported.
-fn assemble(
-    fleet: &Fleet,
-    parts: Vec<Result<Part, RenderError>>,
-) -> Result<(Tree, Vec<invariants::EnvFacts>), RenderError> {
-    let mut tree = Tree::new();
+/// What the parts reported, in job order, grouped by environment.
+fn assemble(fleet: &Fleet, parts: Vec<PartFacts>) -> Vec<invariants::EnvFacts> {
     let mut envs = Vec::with_capacity(fleet.environments.len());
     let mut runners = Vec::new();
     for part in parts {
-        let part = part?;
-        tree.merge(part.tree)?;
-        match part.facts {
+        match part {
             PartFacts::Runner(r) => runners.push(r),
             // An environment's job comes after its runners' (see `jobs`).
             PartFacts::Environment(mut e) => {
@@ -244,8 +312,7 @@ fn assemble(
             }
         }
     }
-    invariants::check(fleet, &envs)?;
-    Ok((tree, envs))
+    envs
 }
 
 /// A runner's files: its registration always; its Kubernetes files once its client ID is known

@@ -377,6 +377,21 @@ fn a_renamed_identity_cannot_keep_the_old_client_id() {
         .unwrap();
     assert_eq!(render.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&render.stderr).contains("error[E042]"));
+    // The render was staged as it was rendered; the refusal removed all of it.
+    for e in walkdir::WalkDir::new(dir.join("out")) {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(!name.ends_with(".runnergen-new"), "leftover {name}");
+    }
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_runnergen"))
+        .args(["diff", "fixtures/ascode/runners.yaml", "--out", "out"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(
+        check.status.code(),
+        Some(2),
+        "still refused: nothing changed"
+    );
 }
 
 /// A chart upgrade is reviewable: the version bump shows as a change of each release.

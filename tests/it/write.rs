@@ -375,6 +375,8 @@ fn an_unowned_file_in_the_way_is_an_error_until_adopted() {
         "{e}"
     );
     assert!(write::plan(&a, &out).is_clean(), "nothing was written");
+    // What was staged before the file in the way was met is removed again.
+    assert_no_leftovers(&out);
     assert_eq!(fs::read_to_string(&mine).unwrap(), "my own values");
     // The CLI says the same with exit 2, and --adopt takes it over.
     fs::write(out.parent().unwrap().join("b.yaml"), &b_text).unwrap();
@@ -436,4 +438,66 @@ fn a_mount_inside_the_output_directory_is_left_alone() {
     result.unwrap();
     assert_eq!(data.unwrap(), "on another file system");
     assert!(write::plan(&b, &out).is_clean());
+}
+
+/// `render` hands the tree to the write part by part as it is rendered: what it leaves is
+/// exactly the tree `compile` returns, over an empty directory and over another fleet's
+/// (files added, changed and removed), with nothing of its own machinery left.
+#[test]
+fn the_streamed_render_writes_exactly_the_compiled_tree() {
+    let d = scratch("streamed");
+    let out = d.join("out");
+    let user = out.join("NOTES.md");
+    for (runners, envs) in [(300, 5), (200, 5)] {
+        let text = crate::gen_fleet::fleet(runners, envs);
+        fs::write(d.join("runners.yaml"), &text).unwrap();
+        let (code, _, err) = runnergen_in(&d, &["render", "runners.yaml", "--out", "out"]);
+        assert_eq!(code, 0, "{err}");
+        let tree = runnergen::compile("runners.yaml", &text).unwrap();
+        assert!(write::plan(&tree, &out).is_clean(), "{runners} runners");
+        if user.exists() {
+            assert_exactly(&tree, &out, &format!("{runners} runners"));
+        } else {
+            fs::write(&user, "mine").unwrap();
+        }
+        assert_no_leftovers(&out);
+    }
+}
+
+/// A render that fails part-way (a limit of ARM, met by one environment's template after
+/// other parts were staged) leaves the directory as it was, and creates none that did not
+/// exist.
+#[test]
+fn a_render_failing_part_way_leaves_the_directory_as_it_was() {
+    let mut text = seed_text();
+    text.push_str("\n  big:\n    environment: ss\n    type: group\n    path: ascodenl/big\n    purpose: Too many scopes\n    identity:\n      roles:\n");
+    for i in 0..801 {
+        text.push_str(&format!(
+            "        - role: Reader\n          scope: {{subscription: platform, resourceGroup: rg-extra-{i}}}\n"
+        ));
+    }
+    let (d, out) = seed_rendered("part-way");
+    let before = contents(&out);
+    fs::write(d.join("big.yaml"), &text).unwrap();
+    for target in ["fresh", out.to_str().unwrap()] {
+        let (code, _, err) = runnergen_in(&d, &["render", "big.yaml", "--out", target]);
+        assert_eq!(code, 2, "{err}");
+        assert!(
+            err.contains("ss/azure/main.json would hold 809 resources (ARM allows 800)")
+                && err.contains("nothing was written"),
+            "{err}"
+        );
+    }
+    assert!(!d.join("fresh").exists(), "no directory was created");
+    assert!(contents(&out) == before, "the directory changed");
+}
+
+/// Every file under `dir` (hidden ones included) with its bytes.
+fn contents(dir: &std::path::Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| (e.path().to_owned(), fs::read(e.path()).unwrap()))
+        .collect()
 }
