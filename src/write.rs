@@ -407,7 +407,9 @@ pub struct Writer<'h> {
     dir: PathBuf,
     opts: Options,
     hook: Hook<'h>,
-    _lock: Lock,
+    _lock: Option<Lock>,
+    /// Only compare (`render --check`): nothing is staged, nothing committed.
+    compare_only: bool,
     /// The write created the directory: an aborted write removes it again (when empty).
     created: bool,
     /// The directory's regular files, from one walk after the repair (relative paths).
@@ -471,13 +473,38 @@ impl<'h> Writer<'h> {
             dir: dir.to_owned(),
             opts: *opts,
             hook,
-            _lock: lock,
+            _lock: Some(lock),
+            compare_only: false,
             created,
             found,
             owned: owned_files(dir),
             crashed: Default::default(),
             state: Default::default(),
         })
+    }
+
+    /// A comparison of a tree with `dir` as [`Writer::put`] hands it over, which writes nothing
+    /// (`render --check`), under the caller's shared lock ([`read_lock`]), so that no write is
+    /// half done; files an interrupted write staged are not the directory's. [`Writer::finish`]
+    /// says what a write would change, and changes nothing.
+    pub fn compare(dir: &Path, lock: Option<Lock>) -> Writer<'static> {
+        let found = walk(dir)
+            .into_iter()
+            .map(|(rel, _)| rel)
+            .filter(|rel| !is_staged(rel) && rel != JOURNAL)
+            .collect();
+        Writer {
+            dir: dir.to_owned(),
+            opts: Options::default(),
+            hook: &|_| Ok(()),
+            _lock: lock,
+            compare_only: true,
+            created: false,
+            found,
+            owned: owned_files(dir),
+            crashed: Default::default(),
+            state: Default::default(),
+        }
     }
 
     /// The caller's hook, noting a stop: after one, as after a kill, nothing is cleaned up.
@@ -558,6 +585,15 @@ impl<'h> Writer<'h> {
         }
         let exists = old.is_some();
         let kept = old.filter(|_| keep);
+        if self.compare_only {
+            let mut st = self.state();
+            if exists {
+                st.changed.push(rel.to_owned());
+            } else {
+                st.added.push(rel.to_owned());
+            }
+            return Ok(kept);
+        }
         let place = {
             let mut st = self.state();
             if self.in_the_way(&mut st, rel)? {
@@ -672,7 +708,7 @@ impl<'h> Writer<'h> {
             summary.changed.sort();
             (summary, std::mem::take(&mut st.renames))
         };
-        if summary.is_clean() {
+        if summary.is_clean() || self.compare_only {
             return Ok(summary);
         }
         // Sorted, so that the journal of a write is the same whichever core staged what.

@@ -72,22 +72,7 @@ pub fn run(args: Args) -> u8 {
         Err(code) => return code,
     };
     if args.check {
-        let tree = match render_tree(&loaded) {
-            Ok(t) => super::at_exit(t),
-            Err(code) => return code,
-        };
-        // The committed client IDs are in the main templates: only those are read here.
-        let mains = write::read_named(
-            &tree,
-            &args.input.out(),
-            crate::identities::is_main_template,
-        );
-        if let Err(code) = loaded.check_identities(&crate::identities::differing(&mains, &tree)) {
-            return code;
-        }
-        report(&loaded.path, &loaded.text, &loaded.notes);
-        loaded.print_lint();
-        return check(&args, &tree, &out);
+        return check(&args, &loaded, &out);
     }
     let opts = write::Options {
         adopt: args.adopt,
@@ -139,16 +124,38 @@ pub fn run(args: Args) -> u8 {
     }
 }
 
-/// `render --check`: exit 1 when the directory is not exactly what the spec renders.
-fn check(args: &Args, tree: &Tree, out: &str) -> u8 {
-    let _lock = match open_for_reading(&args.input.out()) {
-        Ok(l) => l,
+/// `render --check`: exit 1 when the directory is not exactly what the spec renders. The tree
+/// is compared with the directory part by part as it is rendered, like a write, and never held
+/// whole.
+fn check(args: &Args, loaded: &super::Loaded, out: &str) -> u8 {
+    let dir = args.input.out();
+    let checker = match open_for_reading(&dir) {
+        Ok(lock) => write::Writer::compare(&dir, lock),
         Err(code) => return code,
     };
-    let plan = write::plan(tree, &args.input.out());
+    let mains = match crate::compile::render_into(&loaded.fleet, &loaded.source, &checker) {
+        Ok(m) => m,
+        Err(crate::compile::Failure::Render(e)) => return render_failed(e),
+        Err(crate::compile::Failure::Write(e)) => {
+            stderr(&format!("error: {e}\n"));
+            return exit::INVALID;
+        }
+    };
+    if let Err(code) = loaded.check_identities(&mains) {
+        return code;
+    }
+    report(&loaded.path, &loaded.text, &loaded.notes);
+    loaded.print_lint();
+    let plan = match checker.finish() {
+        Ok(p) => p,
+        Err(e) => {
+            stderr(&format!("error: {e}\n"));
+            return exit::INVALID;
+        }
+    };
     let mut text = String::new();
     if plan.is_clean() {
-        text.push_str(&format!("{out}: up to date ({} files)\n", tree.len()));
+        text.push_str(&format!("{out}: up to date ({} files)\n", plan.unchanged));
     }
     for (label, paths) in [
         ("missing  ", &plan.added),
