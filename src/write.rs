@@ -170,53 +170,17 @@ pub fn interrupted(dir: &Path) -> bool {
 }
 
 /// Reads, in one walk of `dir` that never follows a symbolic link nor leaves its file system,
-/// every regular file whose relative path is in the tree or in the previous manifest.
+/// and on every core (a large tree is thousands of small files), every regular file whose
+/// relative path is in the tree or in the previous manifest.
 pub fn read_relevant(tree: &Tree, dir: &Path) -> (BTreeSet<String>, BTreeMap<String, Vec<u8>>) {
-    read_each(tree, dir, walk(dir), |_, bytes| bytes)
-}
-
-/// What a write or a plan knows of a file of the directory: `None` when its bytes are the
-/// tree's (compared as it is read, and not kept), else its bytes.
-type Found = BTreeMap<String, Option<Vec<u8>>>;
-
-/// The files [`read_relevant`] reads, among those of a walk already made, each compared with
-/// the tree as it is read: only the bytes that differ are kept, so an unchanged directory is
-/// never held in memory twice.
-fn read_compared(
-    tree: &Tree,
-    dir: &Path,
-    entries: Vec<(String, PathBuf)>,
-) -> (BTreeSet<String>, Found) {
-    read_each(tree, dir, entries, |rel, bytes| {
-        (tree.get(rel) != Some(bytes.as_slice())).then_some(bytes)
-    })
-}
-
-/// Reads, on every core (a large tree is thousands of small files), each file of `entries`
-/// whose path is in the tree or in the previous manifest, keeping what `keep` makes of it.
-fn read_each<V: Send>(
-    tree: &Tree,
-    dir: &Path,
-    entries: Vec<(String, PathBuf)>,
-    keep: impl Fn(&str, Vec<u8>) -> V + Sync,
-) -> (BTreeSet<String>, BTreeMap<String, V>) {
     use rayon::prelude::*;
     let owned = owned_files(dir);
-    let files = entries
+    let files = walk(dir)
         .into_par_iter()
         .filter(|(rel, _)| tree.get(rel).is_some() || owned.contains(rel))
-        .filter_map(|(rel, path)| {
-            let bytes = fs::read(&path).ok()?;
-            let kept = keep(&rel, bytes);
-            Some((rel, kept))
-        })
+        .filter_map(|(rel, path)| Some((rel, fs::read(&path).ok()?)))
         .collect();
     (owned, files)
-}
-
-/// True when the directory holds `path` with the tree's bytes (see [`Found`]).
-fn same(existing: &Found, path: &str) -> bool {
-    matches!(existing.get(path), Some(None))
 }
 
 /// The few files, among those the tree or the previous manifest name, whose relative path
@@ -314,29 +278,14 @@ fn device(meta: &fs::Metadata) -> u64 {
     }
 }
 
-/// Compares a tree (with its manifest) with what `dir` holds, without writing.
+/// Compares a tree (with its manifest) with what `dir` holds, without writing (see
+/// [`Writer::compare`]).
 pub fn plan(tree: &Tree, dir: &Path) -> Summary {
-    let (owned, existing) = read_compared(tree, dir, walk(dir));
-    summarize(tree, &owned, &existing)
-}
-
-fn summarize(tree: &Tree, owned: &BTreeSet<String>, existing: &Found) -> Summary {
-    let mut s = Summary::default();
-    for path in tree.paths() {
-        if !existing.contains_key(path) {
-            s.added.push(path.to_owned());
-        } else if same(existing, path) {
-            s.unchanged += 1;
-        } else {
-            s.changed.push(path.to_owned());
-        }
-    }
-    for path in owned {
-        if tree.get(path).is_none() && existing.contains_key(path) {
-            s.removed.push(path.clone());
-        }
-    }
-    s
+    let compare = Writer::compare(dir, None);
+    compare
+        .put(tree, |_| false)
+        .and_then(|_| compare.finish())
+        .expect("a comparison fails only on a path given twice, and a tree has each once")
 }
 
 // ---- locking ----------------------------------------------------------------------------------
