@@ -36,6 +36,8 @@ use std::path::{Path, PathBuf};
 pub const MANIFEST: &str = ".runnergen-manifest.json";
 /// The journal of a write between its commit and its end.
 pub const JOURNAL: &str = ".runnergen-journal.json";
+/// A part of at most this many files is written on the calling thread (see [`Writer::put`]).
+const SMALL_PART: usize = 64;
 /// Suffix of the temporary file a new version is staged in, beside its target.
 const STAGED: &str = ".runnergen-new";
 
@@ -482,15 +484,18 @@ impl<'h> Writer<'h> {
         keep: impl Fn(&str) -> bool + Sync,
     ) -> Result<BTreeMap<String, Vec<u8>>, WriteError> {
         use rayon::prelude::*;
+        let one = |(rel, bytes): (&str, &[u8])| match self.put_file(rel, bytes, keep(rel)) {
+            Ok(None) => None,
+            Ok(Some(old)) => Some(Ok((rel.to_owned(), old))),
+            Err(e) => Some(Err(e)),
+        };
+        // A runner's part (a few files) comes from a render already running on every core: it
+        // is written on the calling thread. A whole tree is spread over the cores.
+        if part.len() <= SMALL_PART {
+            return part.iter().filter_map(one).collect();
+        }
         let files: Vec<(&str, &[u8])> = part.iter().collect();
-        files
-            .into_par_iter()
-            .filter_map(|(rel, bytes)| match self.put_file(rel, bytes, keep(rel)) {
-                Ok(None) => None,
-                Ok(Some(old)) => Some(Ok((rel.to_owned(), old))),
-                Err(e) => Some(Err(e)),
-            })
-            .collect()
+        files.into_par_iter().filter_map(one).collect()
     }
 
     /// The directory's files, among those the previous manifest claims and no part handed
