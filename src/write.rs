@@ -361,8 +361,9 @@ pub struct Writer<'h> {
     _lock: Option<Lock>,
     /// Only compare (`render --check`): nothing is staged, nothing committed.
     compare_only: bool,
-    /// The write created the directory: an aborted write removes it again (when empty).
-    created: bool,
+    /// The folders the write created for the directory, deepest first: an aborted write
+    /// removes them again (each only when empty).
+    created: Vec<PathBuf>,
     /// The directory's regular files, from one walk after the repair (relative paths).
     found: std::collections::HashSet<String>,
     /// What the previous manifest claims.
@@ -396,7 +397,7 @@ impl<'h> Writer<'h> {
     /// Creates `dir` if need be, locks it (waiting for another writer), finishes or cleans up
     /// what an interrupted write left, and walks it once.
     pub fn open(dir: &Path, opts: &Options, hook: Hook<'h>) -> Result<Writer<'h>, WriteError> {
-        let mut created = false;
+        let mut created = Vec::new();
         match fs::symlink_metadata(dir) {
             Ok(m) if m.file_type().is_symlink() => {
                 return Err(WriteError(format!(
@@ -412,9 +413,13 @@ impl<'h> Writer<'h> {
             }
             Ok(_) => {}
             Err(_) => {
+                created = dir
+                    .ancestors()
+                    .take_while(|a| !a.as_os_str().is_empty() && fs::symlink_metadata(a).is_err())
+                    .map(Path::to_owned)
+                    .collect();
                 step(hook, Step::CreateDir(dir.to_owned()))?;
                 fs::create_dir_all(dir).map_err(|e| err("cannot create", dir, e))?;
-                created = true;
             }
         }
         let lock = lock(dir, false, opts.on_wait)?;
@@ -450,7 +455,7 @@ impl<'h> Writer<'h> {
             hook: &|_| Ok(()),
             _lock: lock,
             compare_only: true,
-            created: false,
+            created: Vec::new(),
             found,
             owned: owned_files(dir),
             crashed: Default::default(),
@@ -564,8 +569,12 @@ impl<'h> Writer<'h> {
             let State {
                 folders, renames, ..
             } = &mut *st;
-            let place = make_parents(&self.dir, rel, folders, &self.hook())?;
-            renames.extend(place.new_folder.clone());
+            let place = make_parents(&self.dir, rel, folders, renames, &self.hook())?;
+            // A file in a staged folder moves with its folder; any other is recorded before it
+            // is staged, so that an abort finds it whatever happens to the write.
+            if !place.in_new_folder {
+                renames.push((place.staged.clone(), place.target.clone()));
+            }
             place
         };
         // A file that replaces none (added, not adopted) keeps the default mode.
@@ -576,10 +585,6 @@ impl<'h> Writer<'h> {
             replaces.then_some(place.target.as_path()),
             bytes,
         )?;
-        // A file in a staged folder moves with its folder.
-        if !place.in_new_folder {
-            self.state().renames.push((place.staged, place.target));
-        }
         Ok(kept)
     }
 
@@ -595,9 +600,11 @@ impl<'h> Writer<'h> {
             }
             let p = self.dir.join(folder);
             let meta = fs::symlink_metadata(&p);
-            st.checked.insert(folder.to_owned(), meta.is_ok());
-            missing |= meta.is_err();
+            let exists = meta.is_ok();
+            missing |= !exists;
             match meta {
+                // A link or a file on the way is not remembered: every file under it meets the
+                // same error, whichever core writes it.
                 Ok(m) if m.file_type().is_symlink() => {
                     return Err(WriteError(format!(
                         "refusing to write through the symbolic link {}",
@@ -610,7 +617,9 @@ impl<'h> Writer<'h> {
                         p.display()
                     )));
                 }
-                _ => {}
+                _ => {
+                    st.checked.insert(folder.to_owned(), exists);
+                }
             }
         }
         if missing {
@@ -635,7 +644,7 @@ impl<'h> Writer<'h> {
     /// Nothing is committed when nothing changed, nor when a file runnergen does not own is in
     /// the way (unless adopting): then what was staged is removed.
     pub fn finish(self) -> Result<Summary, WriteError> {
-        let (summary, mut renames) = {
+        let summary = {
             let mut st = self.state();
             if !st.unowned.is_empty() && !self.opts.adopt {
                 st.unowned.sort();
@@ -660,12 +669,13 @@ impl<'h> Writer<'h> {
             };
             summary.added.sort();
             summary.changed.sort();
-            (summary, std::mem::take(&mut st.renames))
+            summary
         };
         if summary.is_clean() || self.compare_only {
             return Ok(summary);
         }
         // Sorted, so that the journal of a write is the same whichever core staged what.
+        let mut renames = std::mem::take(&mut self.state().renames);
         renames.sort();
         let removals: Vec<PathBuf> = summary.removed.iter().map(|p| self.dir.join(p)).collect();
         // Written straight from its parts (keys in sorted order, as the manifest's): a large
@@ -683,17 +693,32 @@ impl<'h> Writer<'h> {
                 .map(|(s, t)| [rel(dir, s), rel(dir, t)])
                 .collect(),
         };
-        // Commit: the journal appears in one rename.
+        // Commit: the journal appears in one rename. Before that instant a failure removes
+        // what was staged (the journal's own staged file too); after it the next run finishes.
+        let hook = self.hook();
         let pending = dir.join(format!(".{JOURNAL}{STAGED}"));
-        step(self.hook, Step::Stage(pending.clone()))?;
-        fs::write(&pending, pretty_json(&journal)).map_err(|e| err("cannot write", &pending, e))?;
-        step(self.hook, Step::Commit)?;
-        fs::rename(&pending, dir.join(JOURNAL)).map_err(|e| err("cannot commit", dir, e))?;
-        apply(dir, &renames, &removals, self.hook)?;
+        let committed = step(&hook, Step::Stage(pending.clone()))
+            .and_then(|()| {
+                fs::write(&pending, pretty_json(&journal))
+                    .map_err(|e| err("cannot write", &pending, e))
+            })
+            .and_then(|()| step(&hook, Step::Commit))
+            .and_then(|()| {
+                fs::rename(&pending, dir.join(JOURNAL)).map_err(|e| err("cannot commit", dir, e))
+            });
+        if let Err(e) = committed {
+            self.state().renames = renames;
+            self.abort();
+            if !self.crashed.load(std::sync::atomic::Ordering::SeqCst) {
+                let _ = fs::remove_file(&pending);
+            }
+            return Err(e);
+        }
+        apply(dir, &renames, &removals, &hook)?;
         Ok(summary)
     }
 
-    /// Removes what the write staged (and the directory, when the write created it and it is
+    /// Removes what the write staged (and the folders it created for the directory, each when
     /// still empty): the directory is as it was. After a hook's stop nothing is removed, as
     /// after a kill; the next write's repair does it.
     pub fn abort(&self) {
@@ -714,8 +739,11 @@ impl<'h> Writer<'h> {
                 return;
             }
         }
-        if self.created && step(&hook, Step::Remove(self.dir.clone())).is_ok() {
-            let _ = fs::remove_dir(&self.dir);
+        for folder in &self.created {
+            if step(&hook, Step::Remove(folder.clone())).is_err() {
+                return;
+            }
+            let _ = fs::remove_dir(folder);
         }
     }
 }
@@ -777,8 +805,6 @@ struct Place {
     target: PathBuf,
     /// The file is staged inside a staged folder, which is renamed into place whole.
     in_new_folder: bool,
-    /// A staged folder this call created, with the folder it becomes.
-    new_folder: Option<(PathBuf, PathBuf)>,
 }
 
 /// A folder on the way to a file: one that exists, or one staged under this path (a folder
@@ -791,14 +817,16 @@ enum Folder {
 /// Makes the folders on the way to `rel` inside `root`: a missing folder is created as a
 /// staged folder beside its target (`.<name>.runnergen-new`, with the default mode), and the
 /// folders below it inside that one, without a look (nothing can be in them yet); existing
-/// folders are left as they are. `known` holds the folders (relative paths) already seen.
+/// folders are left as they are, and anything else on the way (a link, a file) is an error.
+/// `known` holds the folders (relative paths) already seen; each staged folder created goes to
+/// `renames` with the folder it becomes as soon as it exists, so that an abort finds it.
 fn make_parents(
     root: &Path,
     rel: &str,
     known: &mut std::collections::HashMap<String, Folder>,
+    renames: &mut Vec<(PathBuf, PathBuf)>,
     hook: Hook,
 ) -> Result<Place, WriteError> {
-    let mut new_folder = None;
     let mut parent: Option<&str> = None;
     for (end, _) in rel.match_indices('/') {
         let folder = &rel[..end];
@@ -811,15 +839,24 @@ fn make_parents(
                     fs::create_dir(&p).map_err(|e| err("cannot create", &p, e))?;
                     Folder::Staged(p)
                 }
-                _ if fs::symlink_metadata(root.join(folder)).is_ok() => Folder::Exists,
-                _ => {
-                    let target = root.join(folder);
-                    let p = staged_path(&target);
-                    step(hook, Step::CreateDir(p.clone()))?;
-                    fs::create_dir(&p).map_err(|e| err("cannot create", &p, e))?;
-                    new_folder = Some((p.clone(), target));
-                    Folder::Staged(p)
-                }
+                _ => match fs::symlink_metadata(root.join(folder)) {
+                    // A link's own type: never a folder here.
+                    Ok(m) if m.is_dir() => Folder::Exists,
+                    Ok(_) => {
+                        return Err(WriteError(format!(
+                            "{} is in the way of a folder runnergen writes",
+                            root.join(folder).display()
+                        )));
+                    }
+                    Err(_) => {
+                        let target = root.join(folder);
+                        let p = staged_path(&target);
+                        step(hook, Step::CreateDir(p.clone()))?;
+                        fs::create_dir(&p).map_err(|e| err("cannot create", &p, e))?;
+                        renames.push((p.clone(), target));
+                        Folder::Staged(p)
+                    }
+                },
             };
             known.insert(folder.to_owned(), made);
         }
@@ -832,13 +869,11 @@ fn make_parents(
             staged: up.join(file),
             target,
             in_new_folder: true,
-            new_folder,
         },
         _ => Place {
             staged: staged_path(&target),
             target,
             in_new_folder: false,
-            new_folder,
         },
     })
 }

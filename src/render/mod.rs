@@ -190,8 +190,9 @@ pub enum Streamed<E> {
 /// order, so that a large fleet is never held in memory whole; then checks the cross-artifact
 /// invariants over what the parts reported. Returns those facts, environment by environment.
 ///
-/// Errors are the first in job order, whichever thread met it first, so a spec that breaks two
-/// limits is always told the same one. After a sink's error no more parts are rendered.
+/// After a failure nothing more goes to the sink, but every part is still rendered, so that the
+/// error reported does not depend on timing: a renderer's error (the first in job order) before
+/// any of the sink's (the first in job order among those met).
 pub fn render_into<E: Send>(
     fleet: &Fleet,
     source: &str,
@@ -199,42 +200,37 @@ pub fn render_into<E: Send>(
 ) -> Result<Vec<invariants::EnvFacts>, Streamed<E>> {
     use rayon::prelude::*;
     use std::sync::atomic::{AtomicBool, Ordering};
-    let (failed, stopped) = (AtomicBool::new(false), AtomicBool::new(false));
+    let failed = AtomicBool::new(false);
     let jobs = jobs(fleet, source);
-    let results: Vec<Option<Result<PartFacts, Streamed<E>>>> = jobs
+    let results: Vec<Result<PartFacts, Streamed<E>>> = jobs
         .par_iter()
         .map(|j| {
-            if stopped.load(Ordering::Relaxed) {
-                return None;
-            }
-            let part = match j.run() {
-                Ok(p) => p,
-                Err(e) => {
-                    failed.store(true, Ordering::Relaxed);
-                    return Some(Err(Streamed::Render(e)));
-                }
-            };
-            // Once a part failed, the render fails: the rest is not written.
+            let part = j.run().map_err(Streamed::Render).inspect_err(|_| {
+                failed.store(true, Ordering::Relaxed);
+            })?;
             if failed.load(Ordering::Relaxed) {
-                return Some(Ok(part.facts));
+                return Ok(part.facts);
             }
-            Some(match sink(part.tree) {
-                Ok(()) => Ok(part.facts),
-                Err(e) => {
-                    stopped.store(true, Ordering::Relaxed);
-                    Err(Streamed::Sink(e))
-                }
-            })
+            sink(part.tree).map_err(|e| {
+                failed.store(true, Ordering::Relaxed);
+                Streamed::Sink(e)
+            })?;
+            Ok(part.facts)
         })
         .collect();
     let mut facts = Vec::with_capacity(results.len());
+    let mut sink_error = None;
     for r in results {
         match r {
-            Some(Ok(f)) => facts.push(f),
-            Some(Err(e)) => return Err(e),
-            // Skipped after a sink's error, which comes in the list too.
-            None => {}
+            Ok(f) => facts.push(f),
+            Err(e @ Streamed::Render(_)) => return Err(e),
+            Err(e @ Streamed::Sink(_)) => {
+                sink_error.get_or_insert(e);
+            }
         }
+    }
+    if let Some(e) = sink_error {
+        return Err(e);
     }
     let envs = assemble(fleet, facts);
     invariants::check(fleet, &envs).map_err(Streamed::Render)?;

@@ -501,3 +501,79 @@ fn contents(dir: &std::path::Path) -> std::collections::BTreeMap<PathBuf, Vec<u8
         .map(|e| (e.path().to_owned(), fs::read(e.path()).unwrap()))
         .collect()
 }
+
+/// An aborted write removes all it staged, staged folders included, and every folder it
+/// created for the directory: what was there is exactly as it was, entry for entry.
+#[test]
+fn an_aborted_write_leaves_the_directory_as_it_was() {
+    let (a, b, _) = trees();
+    let out = prepared("abort", &a);
+    let entries = |dir: &std::path::Path| -> Vec<(PathBuf, Option<Vec<u8>>)> {
+        walkdir::WalkDir::new(dir)
+            .sort_by_file_name()
+            .into_iter()
+            .map(|e| e.unwrap())
+            .map(|e| {
+                let bytes = e.file_type().is_file().then(|| fs::read(e.path()).unwrap());
+                (e.path().to_owned(), bytes)
+            })
+            .collect()
+    };
+    let before = entries(&out);
+    let writer = write::Writer::open(&out, &Options::default(), &|_| Ok(())).unwrap();
+    writer.put(&b, |_| false).unwrap();
+    assert!(
+        out.join("ss/.imagebuilder.runnergen-new").is_dir(),
+        "B's new folder was staged"
+    );
+    writer.abort();
+    assert!(entries(&out) == before, "the directory changed");
+    // A directory three levels deep that did not exist goes again, all three levels.
+    let fresh = out.parent().unwrap().join("new/a/out");
+    let writer = write::Writer::open(&fresh, &Options::default(), &|_| Ok(())).unwrap();
+    writer.put(&b, |_| false).unwrap();
+    writer.abort();
+    assert!(!out.parent().unwrap().join("new").exists());
+}
+
+/// Files are staged on every core, so more than one may reach a folder that is a link: each
+/// meets the error, and not one is staged through it.
+#[test]
+fn no_file_is_staged_through_a_linked_folder() {
+    let d = scratch("linked-stage");
+    let outside = d.join("outside");
+    fs::create_dir_all(&outside).unwrap();
+    let outside = outside.canonicalize().unwrap();
+    let tree = runnergen::compile("runners.yaml", &crate::gen_fleet::fleet(40, 2)).unwrap();
+    let out = d.join("out");
+    fs::create_dir_all(&out).unwrap();
+    std::os::unix::fs::symlink(&outside, out.join("e00")).unwrap();
+    let escaped = std::sync::Mutex::new(Vec::new());
+    let hook = |s: &Step| {
+        if let Step::Stage(p) | Step::CreateDir(p) = s
+            && p.parent()
+                .and_then(|q| q.canonicalize().ok())
+                .is_some_and(|q| q.starts_with(&outside))
+        {
+            escaped.lock().unwrap().push(p.clone());
+        }
+        Ok(())
+    };
+    // One file after another, as parts from different cores arrive.
+    let writer = write::Writer::open(&out, &Options::default(), &hook).unwrap();
+    for (path, bytes) in tree.iter().filter(|(p, _)| p.starts_with("e00/")).take(5) {
+        let mut part = Tree::new();
+        part.insert(path, bytes).unwrap();
+        let e = writer.put(&part, |_| false).unwrap_err();
+        assert!(e.0.contains("symbolic link"), "{path}: {e}");
+    }
+    writer.abort();
+    // Its lock goes with it.
+    drop(writer);
+    // And the whole tree at once, on every core.
+    let e = write::write_with(&tree, &out, &Options::default(), &hook).unwrap_err();
+    assert!(e.0.contains("symbolic link"), "{e}");
+    assert_eq!(*escaped.lock().unwrap(), Vec::<PathBuf>::new());
+    assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);
+    assert_no_leftovers(&out);
+}
