@@ -185,39 +185,6 @@ pub fn read_relevant(tree: &Tree, dir: &Path) -> (BTreeSet<String>, BTreeMap<Str
     (owned, files)
 }
 
-/// The few files, among those the tree or the previous manifest name, whose relative path
-/// `wanted` accepts, read without walking the directory: each folder on the way must be a
-/// folder (a link is not followed) and the file a regular file.
-pub fn read_named(
-    tree: &Tree,
-    dir: &Path,
-    wanted: impl Fn(&str) -> bool,
-) -> BTreeMap<String, Vec<u8>> {
-    let owned = owned_files(dir);
-    let names: BTreeSet<&str> = tree
-        .paths()
-        .chain(owned.iter().map(String::as_str))
-        .filter(|p| wanted(p))
-        .collect();
-    let mut folders: std::collections::HashMap<&str, bool> = std::collections::HashMap::new();
-    let mut files = BTreeMap::new();
-    for rel in names {
-        let reachable = rel.match_indices('/').all(|(end, _)| {
-            *folders.entry(&rel[..end]).or_insert_with(|| {
-                fs::symlink_metadata(dir.join(&rel[..end])).is_ok_and(|m| m.is_dir())
-            })
-        });
-        let path = dir.join(rel);
-        if reachable
-            && fs::symlink_metadata(&path).is_ok_and(|m| m.is_file())
-            && let Ok(bytes) = fs::read(&path)
-        {
-            files.insert(rel.to_owned(), bytes);
-        }
-    }
-    files
-}
-
 /// Every regular file under `dir` with its relative path, without following links or
 /// crossing into another file system; folders are read on every core (a large tree is a
 /// thousand folders). The order is the same on every walk of the same directory.
