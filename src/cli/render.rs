@@ -91,23 +91,7 @@ pub fn run(args: Args) -> u8 {
         Ok(w) => w,
         Err(e) => return write_failed(e),
     };
-    let mains = match crate::compile::render_into(&loaded.fleet, &loaded.source, &writer) {
-        Ok(m) => m,
-        Err(e) => {
-            writer.abort();
-            return match e {
-                crate::compile::Failure::Render(e) => render_failed(e),
-                crate::compile::Failure::Write(e) => write_failed(e),
-            };
-        }
-    };
-    if let Err(code) = loaded.check_identities(&mains) {
-        writer.abort();
-        return code;
-    }
-    report(&loaded.path, &loaded.text, &loaded.notes);
-    loaded.print_lint();
-    let line = match writer.finish() {
+    let line = match stream(&loaded, writer, write_failed) {
         Ok(s) if s.is_clean() => format!("{out}: up to date ({} files)\n", s.unchanged),
         Ok(s) => format!(
             "{out}: {} added, {} changed, {} removed, {} unchanged\n",
@@ -116,12 +100,40 @@ pub fn run(args: Args) -> u8 {
             s.removed.len(),
             s.unchanged
         ),
-        Err(e) => return write_failed(e),
+        Err(code) => return code,
     };
     match super::summary(&line) {
         Ok(()) => exit::OK,
         Err(code) => code,
     }
+}
+
+/// Renders into `writer` part by part, refuses client IDs tied to another identity (E042),
+/// prints the notes and lint findings, and finishes the write (for `--check`, the comparison).
+/// On any failure the write is aborted (nothing it staged stays) and the exit code returned;
+/// `write_failed` reports the write's own errors.
+fn stream(
+    loaded: &super::Loaded,
+    writer: write::Writer,
+    write_failed: impl Fn(write::WriteError) -> u8,
+) -> Result<write::Summary, u8> {
+    let mains = match crate::compile::render_into(&loaded.fleet, &loaded.source, &writer) {
+        Ok(m) => m,
+        Err(e) => {
+            writer.abort();
+            return Err(match e {
+                crate::compile::Failure::Render(e) => render_failed(e),
+                crate::compile::Failure::Write(e) => write_failed(e),
+            });
+        }
+    };
+    if let Err(code) = loaded.check_identities(&mains) {
+        writer.abort();
+        return Err(code);
+    }
+    report(&loaded.path, &loaded.text, &loaded.notes);
+    loaded.print_lint();
+    writer.finish().map_err(write_failed)
 }
 
 /// `render --check`: exit 1 when the directory is not exactly what the spec renders. The tree
@@ -133,25 +145,12 @@ fn check(args: &Args, loaded: &super::Loaded, out: &str) -> u8 {
         Ok(lock) => write::Writer::compare(&dir, lock),
         Err(code) => return code,
     };
-    let mains = match crate::compile::render_into(&loaded.fleet, &loaded.source, &checker) {
-        Ok(m) => m,
-        Err(crate::compile::Failure::Render(e)) => return render_failed(e),
-        Err(crate::compile::Failure::Write(e)) => {
-            stderr(&format!("error: {e}\n"));
-            return exit::INVALID;
-        }
-    };
-    if let Err(code) = loaded.check_identities(&mains) {
-        return code;
-    }
-    report(&loaded.path, &loaded.text, &loaded.notes);
-    loaded.print_lint();
-    let plan = match checker.finish() {
+    let plan = match stream(loaded, checker, |e| {
+        stderr(&format!("error: {e}\n"));
+        exit::INVALID
+    }) {
         Ok(p) => p,
-        Err(e) => {
-            stderr(&format!("error: {e}\n"));
-            return exit::INVALID;
-        }
+        Err(code) => return code,
     };
     let mut text = String::new();
     if plan.is_clean() {
