@@ -7,13 +7,16 @@
 //! 2. **Repair.** A journal left by an interrupted write is rolled forward, and temporary files
 //!    of an interrupted write that never committed are removed; so are the staging folders the
 //!    stage-and-swap writer of earlier versions left beside the directory.
-//! 3. **Plan.** What to add, change and remove, from the tree and the previous ownership
-//!    manifest. A file runnergen does not own, in the way of one it now produces, is an error
-//!    naming it (`--adopt` takes it over); a symbolic link on the way is always one.
-//! 4. **Stage.** New contents go to temporary files beside their targets (`.<name>.runnergen-new`),
-//!    keeping the mode of the file they replace; a folder that does not exist yet is staged
-//!    whole, as a temporary folder of that name holding its files, and moves in one rename. Files
-//!    are staged on every core.
+//! 3. **Compare and stage**, part by part as the render hands files over ([`Writer::put`],
+//!    from any thread): each file is compared with the directory's; one that differs goes to a
+//!    temporary file beside its target (`.<name>.runnergen-new`), keeping the mode of the file
+//!    it replaces; a folder that does not exist yet is staged whole, as a temporary folder of
+//!    that name holding its files, and moves in one rename. A symbolic link on the way is an
+//!    error; files runnergen does not own, in the way of ones it now produces, are one error
+//!    naming them all at the end (`--adopt` takes them over). Any failure before the commit
+//!    removes what was staged ([`Writer::abort`]).
+//! 4. **Plan.** What to add, change and remove, from what was handed over and the previous
+//!    ownership manifest.
 //! 5. **Commit.** The journal (every rename and removal) is written and renamed into place:
 //!    before this instant a crash leaves the old files, after it the next run finishes the new.
 //! 6. **Apply.** Renames (on every core), removals of owned files, removal of folders that
