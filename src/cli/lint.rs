@@ -24,7 +24,7 @@ pub fn run(args: Args) -> u8 {
     let file = loaded.path.display().to_string();
     let color = term::colour_stderr();
     let mut err = String::new();
-    let diags = loaded.lint.diagnostics(&loaded.map);
+    let diags = loaded.lint().diagnostics(&loaded.map);
     err.push_str(&crate::spec::diag::render_all(
         &diags,
         &file,
@@ -32,7 +32,7 @@ pub fn run(args: Args) -> u8 {
         color,
     ));
     stderr(&err);
-    let (all, open) = (loaded.lint.findings.len(), loaded.lint.open());
+    let (all, open) = (loaded.lint().findings.len(), loaded.lint().open());
     let line = if all == 0 {
         format!("{file}: no lint findings\n")
     } else {

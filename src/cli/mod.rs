@@ -166,6 +166,12 @@ pub fn source_name(spec: &Path, out: &Path) -> String {
 }
 
 impl Loaded {
+    /// Lint findings (`runnergen lint`; `validate` and `render` print them as warnings): the
+    /// fleet's own report, which PERMISSIONS.md also reads, never a copy of it.
+    pub fn lint(&self) -> &crate::lint::Report {
+        &self.fleet.lint
+    }
+
     /// Refuses client IDs that the committed main templates `mains` (those that differ from
     /// the render, see `identities::differing`) tie to another identity (E042).
     pub fn check_identities(&self, mains: &BTreeMap<String, Vec<u8>>) -> Result<(), u8> {
@@ -189,19 +195,17 @@ pub struct Loaded {
     pub source: String,
     pub map: spec::yaml::SourceMap,
     pub notes: Vec<Diagnostic>,
-    /// Lint findings (`runnergen lint`; `validate` and `render` print them as warnings).
-    pub lint: crate::lint::Report,
 }
 
 impl Loaded {
     /// Prints the lint findings the way `validate` and `render` do: one line each (the full
     /// located form with `--verbose`), then where to read more. Nothing with `--quiet`.
     pub fn print_lint(&self) {
-        if term::quiet() || (self.lint.findings.is_empty() && self.lint.stale.is_empty()) {
+        if term::quiet() || (self.lint().findings.is_empty() && self.lint().stale.is_empty()) {
             return;
         }
         let file = self.path.display().to_string();
-        let diags = self.lint.diagnostics(&self.map);
+        let diags = self.lint().diagnostics(&self.map);
         let mut err = String::new();
         if term::verbose() {
             let color = term::colour_stderr();
@@ -221,7 +225,7 @@ impl Loaded {
                 ));
             }
         }
-        let (all, open) = (self.lint.findings.len(), self.lint.open());
+        let (all, open) = (self.lint().findings.len(), self.lint().open());
         err.push_str(&format!(
             "{all} lint finding{} ({} acknowledged): `runnergen lint {file}` says what to do\n",
             if all == 1 { "" } else { "s" },
@@ -316,7 +320,6 @@ pub fn load(path: &Path, out_dir: &str) -> Result<Loaded, u8> {
     };
     let notes = model::rollout_notes(&resolved.fleet, &resolved.map, out_dir, term::verbose());
     Ok(Loaded {
-        lint: resolved.fleet.lint.clone(),
         path: path.to_owned(),
         text,
         fleet: resolved.fleet,
