@@ -135,15 +135,9 @@ fn inherit_kept(
 
 /// Maps the spans of `from` and everything under it to `to`, marked inherited.
 fn inherit(map: &mut SourceMap, from: &str, to: &str) {
-    let spans: Vec<(String, super::yaml::Span)> = map
-        .range(from.to_owned()..)
-        .take_while(|(p, _)| p.starts_with(from))
-        .filter(|(p, _)| p.len() == from.len() || p.as_bytes()[from.len()] == b'/')
-        .map(|(p, s)| (format!("{to}{}", &p[from.len()..]), *s))
-        .collect();
-    for (p, mut s) in spans {
+    for (p, mut s) in map.subtree(from) {
         s.inherited = true;
-        map.insert(p, s);
+        map.insert(format!("{to}{}", &p[from.len()..]), s);
     }
 }
 

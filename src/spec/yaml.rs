@@ -162,12 +162,137 @@ pub struct Span {
     pub inherited: bool,
 }
 
-pub type SourceMap = BTreeMap<String, Span>;
+/// Every node's [`Span`] by JSON pointer. It lives as long as the model (notes, lint findings
+/// and render-time checks point back into the spec), so it is compact: the pointers of the
+/// document share one string and sit in one sorted list, instead of an allocation and a tree
+/// node each (at 10,000 runners some 160,000 pointers: 11 MB here, 19 MB as a `BTreeMap`).
+/// The few pointers added afterwards (values an instance inherits, `spec::instances`) go to a
+/// small map beside it, which wins over the list.
+#[derive(Clone, Debug, Default)]
+pub struct SourceMap {
+    /// The recorded pointers, one after another.
+    text: String,
+    /// `(start, length, span)` of each recorded pointer in `text`, sorted by pointer once
+    /// [`SourceMap::seal`]ed.
+    spans: Vec<(u32, u32, Span)>,
+    /// Pointers inserted after sealing.
+    extra: BTreeMap<String, Span>,
+}
+
+impl SourceMap {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records a pointer's span while the document is converted; [`SourceMap::seal`] comes
+    /// before any look-up.
+    fn record(&mut self, ptr: &str, span: Span) {
+        let start =
+            u32::try_from(self.text.len()).expect("pointers are bounded by MAX_POINTER_BYTES");
+        self.text.push_str(ptr);
+        self.spans.push((start, ptr.len() as u32, span));
+    }
+
+    /// Sorts what was recorded, for look-ups; a pointer recorded twice keeps its last span.
+    fn seal(&mut self) {
+        let text = std::mem::take(&mut self.text);
+        let at = |&(s, l, _): &(u32, u32, Span)| &text[s as usize..(s + l) as usize];
+        // Stable, so that of equal pointers the last recorded stays last.
+        self.spans.sort_by(|a, b| at(a).cmp(at(b)));
+        self.spans.dedup_by(|later, kept| {
+            let same = at(later) == at(kept);
+            if same {
+                kept.2 = later.2;
+            }
+            same
+        });
+        self.spans.shrink_to_fit();
+        self.text = text;
+        self.text.shrink_to_fit();
+    }
+
+    fn pointer(&self, i: usize) -> &str {
+        let (s, l, _) = self.spans[i];
+        &self.text[s as usize..(s + l) as usize]
+    }
+
+    /// Where the first recorded pointer not before `ptr` is.
+    fn lower_bound(&self, ptr: &str) -> usize {
+        self.spans
+            .partition_point(|&(s, l, _)| &self.text[s as usize..(s + l) as usize] < ptr)
+    }
+
+    pub fn get(&self, ptr: &str) -> Option<&Span> {
+        if let Some(s) = self.extra.get(ptr) {
+            return Some(s);
+        }
+        let i = self.lower_bound(ptr);
+        (i < self.spans.len() && self.pointer(i) == ptr).then(|| &self.spans[i].2)
+    }
+
+    pub fn contains_key(&self, ptr: &str) -> bool {
+        self.get(ptr).is_some()
+    }
+
+    /// Adds or replaces a pointer's span.
+    pub fn insert(&mut self, ptr: String, span: Span) {
+        self.extra.insert(ptr, span);
+    }
+
+    /// `ptr` and every pointer under it, with their spans, sorted.
+    pub fn subtree(&self, ptr: &str) -> Vec<(String, Span)> {
+        let within = |p: &str| {
+            p.starts_with(ptr) && (p.len() == ptr.len() || p.as_bytes()[ptr.len()] == b'/')
+        };
+        let mut out: BTreeMap<String, Span> = (self.lower_bound(ptr)..self.spans.len())
+            .map(|i| (self.pointer(i), self.spans[i].2))
+            .take_while(|(p, _)| p.starts_with(ptr))
+            .filter(|(p, _)| within(p))
+            .map(|(p, s)| (p.to_owned(), s))
+            .collect();
+        out.extend(
+            self.extra
+                .range(ptr.to_owned()..)
+                .take_while(|(p, _)| p.starts_with(ptr))
+                .filter(|(p, _)| within(p))
+                .map(|(p, s)| (p.clone(), *s)),
+        );
+        out.into_iter().collect()
+    }
+}
+
+impl std::ops::Index<&str> for SourceMap {
+    type Output = Span;
+    fn index(&self, ptr: &str) -> &Span {
+        self.get(ptr)
+            .unwrap_or_else(|| panic!("no span recorded at {ptr}"))
+    }
+}
 
 impl Located {
+    /// Charges `left` for the pointer of this value (`prefix` bytes long) and of every value
+    /// under it; where the first that does not fit is (its key's position in a mapping), if one
+    /// does not.
+    fn pointers_fit(&self, at: Pos, prefix: usize, left: &mut usize) -> Result<(), Pos> {
+        *left = left.checked_sub(prefix).ok_or(at)?;
+        match &self.node {
+            Node::Seq(items) => items.iter().enumerate().try_for_each(|(i, item)| {
+                let digits = i.checked_ilog10().unwrap_or(0) as usize + 1;
+                item.pointers_fit(item.pos, prefix + 1 + digits, left)
+            }),
+            Node::Map(entries) => entries.iter().try_for_each(|(kpos, k, item)| {
+                let escapes = k.bytes().filter(|b| matches!(b, b'~' | b'/')).count();
+                item.pointers_fit(*kpos, prefix + 1 + k.len() + escapes, left)
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// Converts to JSON for schema validation, recording every node's position by JSON pointer.
     pub fn to_json(&self, map: &mut SourceMap) -> serde_json::Value {
-        self.to_json_at(&mut String::new(), None, map)
+        let doc = self.to_json_at(&mut String::new(), None, map);
+        map.seal();
+        doc
     }
 
     /// `ptr` is the node's pointer, grown and shrunk in place on the way down and up.
@@ -212,8 +337,8 @@ impl Located {
                     .collect(),
             ),
         };
-        map.insert(
-            ptr.clone(),
+        map.record(
+            ptr,
             Span {
                 key,
                 value: self.pos,
@@ -242,6 +367,13 @@ pub const MAX_ALIASES: usize = 1_000;
 
 /// How deep a spec may nest.
 pub const MAX_DEPTH: usize = 64;
+
+/// How many bytes the JSON pointers of a spec's values may take together: the source map keeps
+/// one per value for as long as the model lives. A spec's pointers take about its own size (a
+/// 10,000-runner fleet: 4.5 MB for 4.2 MB), but long keys with many values nested under them
+/// take quadratically more (a 270 KB spec of sixty 1,000-character keys over 20,000 values
+/// would need 1.2 GB); this bound is eight times the largest spec read.
+pub const MAX_POINTER_BYTES: usize = 8 * MAX_SPEC_BYTES;
 
 /// The node budget of a spec of `bytes` bytes: half its size, at least 250,000.
 pub fn node_budget(bytes: usize) -> usize {
@@ -272,10 +404,29 @@ pub fn parse(text: &str) -> Result<Located, ParseError> {
     budget.max_events = 2 * budget.max_nodes;
     let options = serde_saphyr::options! { budget: Some(budget) };
     match serde_saphyr::from_str_with_options::<Spanned<Node>>(text, options) {
-        Ok(s) => Ok(Located {
-            pos: pos_of(&s),
-            node: s.value,
-        }),
+        Ok(s) => {
+            let tree = Located {
+                pos: pos_of(&s),
+                node: s.value,
+            };
+            let mut left = MAX_POINTER_BYTES;
+            match tree.pointers_fit(tree.pos, 0, &mut left) {
+                Ok(()) => Ok(tree),
+                Err(pos) => Err(ParseError {
+                    pos: Some(pos),
+                    message: format!(
+                        "the spec exceeds runnergen's reading budget: its keys are too long for \
+                         the values nested under them (the paths to its values take more than \
+                         {} MiB)",
+                        MAX_POINTER_BYTES >> 20
+                    ),
+                    hint: Some(
+                        "shorten the keys above this value: no field of a fleet spec needs a key \
+                         of more than a few hundred characters",
+                    ),
+                }),
+            }
+        }
         Err(e) => {
             let pos = e.location().filter(|l| l.line() > 0).map(|l| Pos {
                 line: l.line() as u32,

@@ -63,6 +63,58 @@ fn deep_nesting_is_refused() {
     );
 }
 
+/// Sixty nested 1,000-character keys over 20,000 values: a 270 KB spec whose JSON pointers
+/// (one per value, kept in the source map) would take 1.2 GB. Refused at the first value whose
+/// pointer does not fit, before any is built.
+#[test]
+fn long_keys_over_many_values_are_refused() {
+    let prefix: String = (0..60)
+        .map(|d| format!("{{{}{d:02}: ", "k".repeat(998)))
+        .collect();
+    let leaves: Vec<String> = (0..20_000).map(|i| format!("v{i}: 1")).collect();
+    let text = format!("{prefix}{{{}}}{}\n", leaves.join(", "), "}".repeat(60));
+    assert!(text.len() < 300_000, "{}", text.len());
+    // Sixty levels take more stack in a debug build of the parser than a test thread's 2 MiB
+    // (the release binary reads them on its 8 MiB main thread).
+    let parse = |text: String| {
+        std::thread::Builder::new()
+            .stack_size(32 << 20)
+            .spawn(move || yaml::parse(&text).map(drop))
+            .unwrap()
+            .join()
+            .unwrap()
+    };
+    let err = parse(text).unwrap_err();
+    assert_eq!(
+        err.message,
+        "the spec exceeds runnergen's reading budget: its keys are too long for the values nested under them (the paths to its values take more than 64 MiB)"
+    );
+    // The sixty keys' values take 1,001 × (1 + 2 + … + 60) bytes of pointers; each value
+    // under them 60,061 and its own key. The first that does not fit is reported at its key.
+    let mut left = 64usize << 20;
+    left -= 1001 * (1..=60).sum::<usize>();
+    let leaf = (0..)
+        .find(|&i| {
+            let cost = 60 * 1001 + 1 + format!("v{i}").len();
+            let fits = cost <= left;
+            left = left.saturating_sub(cost);
+            !fits
+        })
+        .unwrap();
+    assert_eq!(leaf, 1_086);
+    let col = prefix.len() + 1 + leaves[..leaf].iter().map(|l| l.len() + 2).sum::<usize>();
+    assert_eq!(
+        err.pos,
+        Some(yaml::Pos {
+            line: 1,
+            col: col as u32 + 1
+        })
+    );
+    // The same keys over a few values read.
+    let few = format!("{prefix}{{v: 1}}{}\n", "}".repeat(60));
+    assert!(parse(few).is_ok());
+}
+
 #[test]
 fn huge_specs_are_refused_before_parsing() {
     let big = "a: b\n".repeat(yaml::MAX_SPEC_BYTES / 5 + 1);
