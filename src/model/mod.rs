@@ -139,16 +139,24 @@ impl Environment {
     /// outputs file.
     /// A runner with a cache identity counts twice: its manager's identity adds two outputs.
     pub fn shards(&self) -> Vec<Environment> {
-        self.shards_with(|runners| runners.into_iter().cloned().collect())
+        self.shard_groups()
+            .into_iter()
+            .map(|(head, runners)| Environment {
+                runners: runners.into_iter().cloned().collect(),
+                ..head
+            })
+            .collect()
     }
 
     /// [`Environment::shards`] without their runners: what names a shard's deployment, stack
     /// and outputs file, without copying every runner.
     pub fn shard_heads(&self) -> Vec<Environment> {
-        self.shards_with(|_| Vec::new())
+        self.shard_groups().into_iter().map(|(h, _)| h).collect()
     }
 
-    fn shards_with(&self, take: impl Fn(Vec<&Runner>) -> Vec<Runner>) -> Vec<Environment> {
+    /// Each of [`Environment::shards`] without its runners, and the runners it takes: the
+    /// render copies a shard's runners only while it renders that shard.
+    pub fn shard_groups(&self) -> Vec<(Environment, Vec<&Runner>)> {
         let weight = |r: &Runner| 1 + usize::from(r.cache_identity.is_some());
         let store = usize::from(self.store.is_some());
         // Runners without an identity have no Azure side.
@@ -157,11 +165,11 @@ impl Environment {
         // (copying every runner once per shard would make a large fleet quadratic).
         let bare = || self.clone_without_runners();
         if store + azure.iter().map(|r| weight(r)).sum::<usize>() <= SHARD_SIZE {
-            return vec![Environment {
-                runners: take(azure),
+            let head = Environment {
                 store: self.store.clone(),
                 ..bare()
-            }];
+            };
+            return vec![(head, azure)];
         }
         // The store's identity goes into the first shard.
         let mut groups: Vec<Vec<&Runner>> = vec![Vec::new()];
@@ -177,12 +185,14 @@ impl Environment {
         groups
             .into_iter()
             .zip(1..)
-            .map(|(runners, n)| Environment {
-                runners: take(runners),
-                deployments: Deployments::new(&self.key, Some(n)),
-                shard: Some(n),
-                store: if n == 1 { self.store.clone() } else { None },
-                ..bare()
+            .map(|(runners, n)| {
+                let head = Environment {
+                    deployments: Deployments::new(&self.key, Some(n)),
+                    shard: Some(n),
+                    store: if n == 1 { self.store.clone() } else { None },
+                    ..bare()
+                };
+                (head, runners)
             })
             .collect()
     }

@@ -19,6 +19,7 @@ use crate::layout::{self, RunnerFile};
 use crate::model::{Environment, Fleet, Runner};
 use crate::tree::{Tree, TreeError};
 use serde::Serialize;
+use std::collections::BTreeSet;
 use std::fmt;
 
 /// The comment line that opens every file whose format allows comments.
@@ -250,10 +251,23 @@ pub fn render_serial(fleet: &Fleet, source: &str) -> Result<Tree, RenderError> {
     Ok(tree)
 }
 
-/// One independent part of a render: a runner's files, or an environment's own.
+/// One independent part of a render: a runner's files, one shard of an environment's Azure
+/// deployment, or the rest of an environment's own files. Shards are jobs of their own so that
+/// no job holds a whole large environment's templates (at 1,000 runners, 7–16 MB of them).
 enum Job<'a> {
     Runner(Cx<'a>),
+    /// Boxed: a job list holds one per runner, and most jobs are runners'.
+    AzureShard(Box<ShardJob<'a>>),
     Environment(EnvCx<'a>),
+}
+
+struct ShardJob<'a> {
+    ecx: EnvCx<'a>,
+    /// The shard without its runners (`Environment::shard_groups`), and its runners.
+    head: Environment,
+    runners: Vec<&'a Runner>,
+    /// The environment's role-assignment module kinds (`azure::module_kinds`).
+    kinds: BTreeSet<crate::model::ModuleKind>,
 }
 
 /// A job's files, and what the invariants read of them.
@@ -264,18 +278,36 @@ struct Part {
 
 enum PartFacts {
     Runner(Option<invariants::RunnerFacts>),
+    /// A shard's main template's federated credentials.
+    AzureShard(Vec<invariants::Credential>),
     Environment(invariants::EnvFacts),
 }
 
 impl Job<'_> {
     fn run(&self) -> Result<Part, RenderError> {
         let mut tree = Tree::new();
-        let facts = match *self {
-            Job::Runner(cx) => PartFacts::Runner(render_runner(cx, &mut tree)?),
+        let facts = match self {
+            Job::Runner(cx) => PartFacts::Runner(render_runner(*cx, &mut tree)?),
+            Job::AzureShard(job) => {
+                let ShardJob {
+                    ecx,
+                    head,
+                    runners,
+                    kinds,
+                } = &**job;
+                let shard = Environment {
+                    runners: runners.iter().map(|&r| r.clone()).collect(),
+                    ..head.clone()
+                };
+                let mut credentials = Vec::new();
+                azure::render_shard(*ecx, &shard, kinds, &mut tree, &mut credentials)?;
+                PartFacts::AzureShard(credentials)
+            }
             Job::Environment(ecx) => {
+                let ecx = *ecx;
                 let mut facts = invariants::EnvFacts::default();
                 gitops::render_kustomization(ecx, &mut tree, &mut facts.store_accounts)?;
-                azure::render(ecx, &mut tree, &mut facts.credentials)?;
+                azure::render_env(ecx, &mut tree)?;
                 permissions::render(ecx, &mut tree)?;
                 PartFacts::Environment(facts)
             }
@@ -289,6 +321,17 @@ fn jobs<'a>(fleet: &'a Fleet, source: &'a str) -> Vec<Job<'a>> {
     for env in &fleet.environments {
         let ecx = EnvCx { fleet, env, source };
         jobs.extend(env.runners.iter().map(|r| Job::Runner(ecx.runner(r))));
+        if env.has_azure() {
+            let kinds = azure::module_kinds(env);
+            jobs.extend(env.shard_groups().into_iter().map(|(head, runners)| {
+                Job::AzureShard(Box::new(ShardJob {
+                    ecx,
+                    head,
+                    runners,
+                    kinds: kinds.clone(),
+                }))
+            }));
+        }
         jobs.push(Job::Environment(ecx));
     }
     jobs
@@ -298,12 +341,15 @@ fn jobs<'a>(fleet: &'a Fleet, source: &'a str) -> Vec<Job<'a>> {
 fn assemble(fleet: &Fleet, parts: Vec<PartFacts>) -> Vec<invariants::EnvFacts> {
     let mut envs = Vec::with_capacity(fleet.environments.len());
     let mut runners = Vec::new();
+    let mut credentials = Vec::new();
     for part in parts {
         match part {
             PartFacts::Runner(r) => runners.push(r),
-            // An environment's job comes after its runners' (see `jobs`).
+            PartFacts::AzureShard(c) => credentials.extend(c),
+            // An environment's job comes after its runners' and its shards' (see `jobs`).
             PartFacts::Environment(mut e) => {
                 e.runners = std::mem::take(&mut runners);
+                e.credentials = std::mem::take(&mut credentials);
                 envs.push(e);
             }
         }

@@ -35,18 +35,32 @@ pub const GRAPH_EXTENSION_REF: &str =
 pub const GRAPH_EXTENSION_VERSION: &str = "1.0.0";
 
 /// Renders the Azure files of one environment into `tree`; the federated credentials of its
-/// main templates go to `credentials`, for the invariants.
+/// main templates go to `credentials`, for the invariants. The render runs the same two steps
+/// as separate jobs (`render::jobs`): [`render_env`] once, [`render_shard`] per shard.
+#[cfg(test)]
 pub fn render(
     cx: EnvCx,
     tree: &mut Tree,
     credentials: &mut Vec<crate::render::invariants::Credential>,
 ) -> Result<(), RenderError> {
+    render_env(cx, tree)?;
+    if cx.env.has_azure() {
+        let kinds = module_kinds(cx.env);
+        for shard in cx.env.shards() {
+            render_shard(cx, &shard, &kinds, tree, credentials)?;
+        }
+    }
+    Ok(())
+}
+
+/// The files of an environment's Azure side that are not per shard: its role-assignment
+/// modules and `bicepconfig.json`.
+pub fn render_env(cx: EnvCx, tree: &mut Tree) -> Result<(), RenderError> {
     let env = cx.env;
     if !env.has_azure() {
         return Ok(());
     }
-    let kinds = module_kinds(env);
-    for kind in &kinds {
+    for kind in &module_kinds(env) {
         tree.insert(
             layout::azure_file(&env.key, AzureFile::RoleModule(*kind)),
             bicep::role_module(cx.source, *kind)?,
@@ -56,33 +70,44 @@ pub fn render(
         layout::azure_file(&env.key, AzureFile::BicepConfig),
         to_json(&json!({"extensions": {GRAPH_EXTENSION_ALIAS: GRAPH_EXTENSION_REF}})),
     )?;
-    // A large environment deploys in shards, each within ARM's template limits.
-    for shard in env.shards() {
-        let scx = EnvCx { env: &shard, ..cx };
-        let path = |f| layout::azure_file_in(&env.key, shard.shard, f);
-        let bicep = bicep::Bicep::new(scx, kinds.iter().copied())?;
-        tree.insert(path(AzureFile::MainBicep), bicep.main()?)?;
-        let main = arm::main(&shard, cx.source);
-        let main_path = path(AzureFile::MainJson);
-        let text = to_json(&main);
-        arm::check_limits(&main_path, &main, text.len())?;
-        crate::render::invariants::credentials(&main, credentials);
-        tree.insert(main_path, text)?;
-        tree.insert(path(AzureFile::Identities), bicep.identities()?)?;
-        if graph_needed(&shard) {
-            tree.insert(path(AzureFile::GraphBicep), bicep.graph()?)?;
-            let graph = arm::graph(&shard, cx.source);
-            let graph_path = path(AzureFile::GraphJson);
-            let text = to_json(&graph);
-            arm::check_limits(&graph_path, &graph, text.len())?;
-            tree.insert(graph_path, text)?;
-        }
+    Ok(())
+}
+
+/// One deployment shard of the environment `cx.env` (see `Environment::shards`: a large
+/// environment deploys in shards, each within ARM's template limits): its main template in
+/// Bicep and ARM JSON, its identities module and its Graph files. `kinds` are the environment's
+/// [`module_kinds`]; the main template's federated credentials go to `credentials`.
+pub fn render_shard(
+    cx: EnvCx,
+    shard: &Environment,
+    kinds: &BTreeSet<ModuleKind>,
+    tree: &mut Tree,
+    credentials: &mut Vec<crate::render::invariants::Credential>,
+) -> Result<(), RenderError> {
+    let scx = EnvCx { env: shard, ..cx };
+    let path = |f| layout::azure_file_in(&cx.env.key, shard.shard, f);
+    let bicep = bicep::Bicep::new(scx, kinds.iter().copied())?;
+    tree.insert(path(AzureFile::MainBicep), bicep.main()?)?;
+    let main = arm::main(shard, cx.source);
+    let main_path = path(AzureFile::MainJson);
+    let text = to_json(&main);
+    arm::check_limits(&main_path, &main, text.len())?;
+    crate::render::invariants::credentials(&main, credentials);
+    tree.insert(main_path, text)?;
+    tree.insert(path(AzureFile::Identities), bicep.identities()?)?;
+    if graph_needed(shard) {
+        tree.insert(path(AzureFile::GraphBicep), bicep.graph()?)?;
+        let graph = arm::graph(shard, cx.source);
+        let graph_path = path(AzureFile::GraphJson);
+        let text = to_json(&graph);
+        arm::check_limits(&graph_path, &graph, text.len())?;
+        tree.insert(graph_path, text)?;
     }
     Ok(())
 }
 
 /// The kinds of role-assignment module the environment's role groups use: one module file each.
-fn module_kinds(env: &Environment) -> BTreeSet<ModuleKind> {
+pub fn module_kinds(env: &Environment) -> BTreeSet<ModuleKind> {
     let store = env
         .store
         .iter()
