@@ -130,17 +130,22 @@ pub struct Finding {
     pub rule: &'static str,
     pub environment: String,
     pub runner: String,
-    /// JSON pointer of the runner (in its environment) in the spec.
-    pub at: String,
-    /// JSON pointer into the spec.
+    /// JSON pointer into the spec; its first `at` bytes are the runner's (in its environment).
     pub path: String,
+    at: u32,
     pub message: String,
-    pub hint: String,
+    /// One per rule and place: static, so that 20,000 findings do not hold 20,000 copies.
+    pub hint: &'static str,
     /// The reason, when the runner acknowledges the rule.
     pub acknowledged: Option<String>,
 }
 
 impl Finding {
+    /// JSON pointer of the runner (in its environment) in the spec.
+    pub fn at(&self) -> &str {
+        &self.path[..self.at as usize]
+    }
+
     pub fn level(&self) -> Level {
         rule(self.rule).map_or(Level::Low, |r| r.level)
     }
@@ -153,7 +158,7 @@ impl Finding {
             Some(reason) => format!("{} ({level}; acknowledged: {reason})", self.message),
         };
         // A field the spec leaves to its default is shown at the runner's key.
-        let runner = &self.at;
+        let runner = self.at();
         let pos = if map.get(&self.path).is_some() {
             spec::pos(map, &self.path)
         } else {
@@ -164,7 +169,7 @@ impl Finding {
                 nearest
             }
         };
-        Diagnostic::warning(self.rule, pos, &self.path, message).hint(&self.hint)
+        Diagnostic::warning(self.rule, pos, &self.path, message).hint(self.hint)
     }
 }
 
@@ -270,15 +275,15 @@ fn runner(
 ) -> Vec<Finding> {
     let base = &r.at;
     let mut out = Vec::new();
-    let mut find = |rule: &'static str, at: &str, message: String, hint: &str| {
+    let mut find = |rule: &'static str, at: &str, message: String, hint: &'static str| {
         out.push(Finding {
             rule,
             environment: env.key.clone(),
             runner: r.key.clone(),
-            at: base.clone(),
             path: format!("{base}{at}"),
+            at: base.len() as u32,
             message,
-            hint: hint.to_owned(),
+            hint,
             acknowledged: None,
         });
     };
