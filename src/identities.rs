@@ -8,7 +8,7 @@
 use crate::layout::{AzureFile, Location};
 use crate::model::Fleet;
 use crate::readback;
-use crate::spec::{self, Diagnostic, yaml::SourceMap};
+use crate::spec::{Diagnostic, yaml::Pos};
 use std::collections::BTreeMap;
 
 /// True for the path of a main template (`main.json` of an environment or a shard): the
@@ -66,7 +66,7 @@ pub fn committed(mains: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, (String,
 pub fn check_renames(
     fleet: &Fleet,
     committed: &BTreeMap<String, (String, String)>,
-    map: &SourceMap,
+    pos: &dyn Fn(&str) -> Pos,
 ) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for i in fleet.environments.iter().flat_map(|e| e.identities()) {
@@ -82,7 +82,7 @@ pub fn check_renames(
         out.push(
             Diagnostic::error(
                 "E042",
-                spec::pos(map, &at),
+                pos(&at),
                 at,
                 format!(
                     "{who}: client ID `{id}` belongs to the identity `{identity}` ({owner} in the committed output), but it now derives the identity `{name}`"

@@ -9,7 +9,7 @@
 use crate::facts;
 use crate::model::{Fleet, Runner};
 use crate::spec::types as t;
-use crate::spec::yaml::SourceMap;
+use crate::spec::yaml::{Pos, SourceMap};
 use crate::spec::{self, Diagnostic};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -130,9 +130,11 @@ pub struct Finding {
     pub rule: &'static str,
     pub environment: String,
     pub runner: String,
-    /// JSON pointer into the spec; its first `at` bytes are the runner's (in its environment).
+    /// JSON pointer into the spec, where the value is written (`instances::source_path`).
     pub path: String,
-    at: u32,
+    /// Where it is reported: at the field, or at the runner's key when the spec leaves the field
+    /// to its default. Placed once by [`lint`], so the findings need no source map afterwards.
+    pub pos: Pos,
     pub message: String,
     /// One per rule and place: static, so that 20,000 findings do not hold 20,000 copies.
     pub hint: &'static str,
@@ -141,25 +143,11 @@ pub struct Finding {
 }
 
 impl Finding {
-    /// JSON pointer of the runner (in its environment) in the spec.
-    pub fn at(&self) -> &str {
-        &self.path[..self.at as usize]
-    }
-
-    pub fn level(&self) -> Level {
-        rule(self.rule).map_or(Level::Low, |r| r.level)
-    }
-
-    /// The finding as a located warning.
-    pub fn diagnostic(&self, map: &SourceMap) -> Diagnostic {
-        let level = self.level().as_str();
-        let message = match &self.acknowledged {
-            None => format!("{} ({level})", self.message),
-            Some(reason) => format!("{} ({level}; acknowledged: {reason})", self.message),
-        };
+    /// Sets `pos` from the source map, and `path` to where the value is written; `runner` is
+    /// the runner's pointer (in its environment).
+    fn place(&mut self, map: &SourceMap, runner: &str) {
         // A field the spec leaves to its default is shown at the runner's key.
-        let runner = self.at();
-        let pos = if map.get(&self.path).is_some() {
+        self.pos = if map.get(&self.path).is_some() {
             spec::pos(map, &self.path)
         } else {
             let nearest = spec::pos(map, &self.path);
@@ -169,7 +157,23 @@ impl Finding {
                 nearest
             }
         };
-        Diagnostic::warning(self.rule, pos, &self.path, message).hint(self.hint)
+        if let Some(p) = crate::spec::instances::source_path(map, &self.path) {
+            self.path = p;
+        }
+    }
+
+    pub fn level(&self) -> Level {
+        rule(self.rule).map_or(Level::Low, |r| r.level)
+    }
+
+    /// The finding as a located warning.
+    pub fn diagnostic(&self) -> Diagnostic {
+        let level = self.level().as_str();
+        let message = match &self.acknowledged {
+            None => format!("{} ({level})", self.message),
+            Some(reason) => format!("{} ({level}; acknowledged: {reason})", self.message),
+        };
+        Diagnostic::warning(self.rule, self.pos, &self.path, message).hint(self.hint)
     }
 }
 
@@ -201,10 +205,11 @@ impl Report {
     }
 
     /// Every finding and stale acknowledgement as diagnostics, sorted by position.
-    pub fn diagnostics(&self, map: &SourceMap) -> Vec<Diagnostic> {
-        let mut d: Vec<Diagnostic> = self.findings.iter().map(|f| f.diagnostic(map)).collect();
+    pub fn diagnostics(&self) -> Vec<Diagnostic> {
+        let mut d: Vec<Diagnostic> = self.findings.iter().map(Finding::diagnostic).collect();
         d.extend(self.stale.iter().cloned());
-        spec::finish(map, &mut d);
+        spec::diag::sort(&mut d);
+        d.dedup();
         d
     }
 }
@@ -243,9 +248,14 @@ pub fn lint(spec: &t::Spec, fleet: &Fleet, map: &SourceMap) -> Report {
                     );
                 }
             }
+            for f in &mut found {
+                f.place(map, base);
+            }
             report.findings.extend(found);
         }
     }
+    // Paths where the values are written, as every diagnostic names them (`spec::finish`).
+    spec::finish(map, &mut report.stale);
     // By environment then runner (stable: a runner's findings keep their rule order), so that
     // `Report::of` finds a runner's findings by binary search.
     report
@@ -281,7 +291,7 @@ fn runner(
             environment: env.key.clone(),
             runner: r.key.clone(),
             path: format!("{base}{at}"),
-            at: base.len() as u32,
+            pos: Pos { line: 1, col: 1 },
             message,
             hint,
             acknowledged: None,

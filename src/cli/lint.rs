@@ -24,7 +24,7 @@ pub fn run(args: Args) -> u8 {
     let file = loaded.path.display().to_string();
     let color = term::colour_stderr();
     let mut err = String::new();
-    let diags = loaded.lint().diagnostics(&loaded.map);
+    let diags = loaded.lint().diagnostics();
     err.push_str(&crate::spec::diag::render_all(
         &diags,
         &file,

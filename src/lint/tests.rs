@@ -4,10 +4,10 @@
 use super::*;
 use crate::testing::read;
 
-fn report(text: &str) -> (Report, SourceMap) {
+fn report(text: &str) -> Report {
     let r = crate::compile::resolve(text, &crate::compile::no_files)
         .unwrap_or_else(|d| panic!("{d:?}"));
-    (r.fleet.lint, r.map)
+    r.fleet.lint
 }
 
 fn seed() -> String {
@@ -17,7 +17,6 @@ fn seed() -> String {
 /// `(runner, rule)` of every finding, in order.
 fn found(text: &str) -> Vec<(String, &'static str)> {
     report(text)
-        .0
         .findings
         .iter()
         .map(|f| (f.runner.clone(), f.rule))
@@ -61,14 +60,14 @@ fn the_seed_fleet_names_owner_cluster_admin_and_privileged_pods() {
 #[test]
 fn findings_are_located_at_the_field_or_the_runners_key() {
     let text = seed();
-    let (rep, map) = report(&text);
+    let rep = report(&text);
     let at = |runner: &str, rule: &str| {
         let f = rep
             .findings
             .iter()
             .find(|f| f.runner == runner && f.rule == rule)
             .unwrap();
-        let d = f.diagnostic(&map);
+        let d = f.diagnostic();
         let line = text.lines().nth(d.pos.line as usize - 1).unwrap();
         line[d.pos.col as usize - 1..].to_owned()
     };
@@ -177,7 +176,7 @@ fn l008_is_a_resource_in_another_environments_subscription() {
         &format!("        - role: Owner\n          scope: {{subscription: apps}}\n        - role: AcrPush\n          scope: {{resource: /subscriptions/{prd_sub}/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/acrprd}}\n"),
         1,
     );
-    let f = report(&cross).0.findings;
+    let f = report(&cross).findings;
     let l008: Vec<&Finding> = f.iter().filter(|f| f.rule == "L008").collect();
     assert_eq!(l008.len(), 1);
     assert_eq!(l008[0].runner, "deploy-dev");
@@ -199,7 +198,7 @@ fn l008_is_a_resource_in_another_environments_subscription() {
 fn l009_needs_both_limits() {
     assert!(!has(&seed(), "images", "L009"));
     let cpu_only = seed_with("limits: {cpu: \"2\", memory: 4Gi}", "limits: {cpu: \"2\"}");
-    let f = report(&cpu_only).0.findings;
+    let f = report(&cpu_only).findings;
     let l009 = f
         .iter()
         .find(|f| f.runner == "images" && f.rule == "L009")
@@ -222,7 +221,7 @@ fn acknowledgements_mark_findings_and_stale_ones_are_noted() {
     let text = acknowledged(
         "      - {rule: L001, reason: the pipelines create role assignments (seed)}\n      - {rule: L010, reason: not shared}\n",
     );
-    let (rep, _) = report(&text);
+    let rep = report(&text);
     let l001 = rep.findings.iter().find(|f| f.rule == "L001").unwrap();
     assert_eq!(
         l001.acknowledged.as_deref(),
