@@ -7,6 +7,11 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // The main thread is one of rayon's workers: it renders beside one spawned thread instead of
+    // waiting for two, and reuses the memory the spec it read was in.
+    let _ = rayon::ThreadPoolBuilder::new()
+        .use_current_thread()
+        .build_global();
     let cli = runnergen::cli::Cli::parse();
     ExitCode::from(runnergen::cli::run(cli))
 }
