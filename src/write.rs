@@ -362,6 +362,15 @@ struct State {
     renames: Vec<(PathBuf, PathBuf)>,
 }
 
+impl State {
+    /// Records what became of `rel`, already among the paths.
+    fn record(&mut self, rel: &str, outcome: Outcome) {
+        if let Some(o) = self.paths.get_mut(rel) {
+            *o = outcome;
+        }
+    }
+}
+
 /// What the write does with a file handed to it.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Outcome {
@@ -533,7 +542,7 @@ impl<'h> Writer<'h> {
             Outcome::Added
         };
         if self.compare_only {
-            self.state().paths.insert(rel.to_owned(), outcome);
+            self.state().record(rel, outcome);
             return Ok(kept);
         }
         let place = {
@@ -544,7 +553,7 @@ impl<'h> Writer<'h> {
                     return Ok(kept);
                 }
             }
-            st.paths.insert(rel.to_owned(), outcome);
+            st.record(rel, outcome);
             let State {
                 folders, renames, ..
             } = &mut *st;
