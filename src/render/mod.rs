@@ -14,6 +14,7 @@ pub mod permissions;
 pub mod registration;
 pub mod runner_config;
 pub mod values;
+pub mod yaml;
 
 use crate::layout::{self, RunnerFile};
 use crate::model::{Environment, Fleet, Runner};
@@ -83,17 +84,10 @@ pub fn value<T: Serialize>(object: &T) -> serde_json::Value {
 }
 
 /// Serializes to YAML with sorted keys, LF line ends and a final newline. Multi-line strings
-/// (config.toml inside Helm values) become literal blocks.
+/// (config.toml inside Helm values) become literal blocks. See [`yaml`].
 pub fn to_yaml(v: &serde_json::Value) -> String {
-    let mut opts = serde_saphyr::SerializerOptions::default();
-    // Never fold long single-line strings (URLs, subjects): only multi-line text gets a block.
-    opts.folded_wrap_chars = usize::MAX / 2;
-    opts.min_fold_chars = usize::MAX / 2;
-    let mut s =
-        serde_saphyr::to_string_with_options(v, opts).expect("plain data serializes to YAML");
-    if !s.ends_with('\n') {
-        s.push('\n');
-    }
+    let mut s = String::new();
+    yaml::push(&mut s, v);
     s
 }
 
@@ -107,7 +101,7 @@ pub fn yaml_file<'a>(
         if i > 0 {
             out.push_str(&crate::readback::DOCUMENT_SEPARATOR[1..]);
         }
-        out.push_str(&to_yaml(d));
+        yaml::push(&mut out, d);
     }
     out
 }
