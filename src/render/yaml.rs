@@ -136,7 +136,15 @@ fn emit_scalar(out: &mut String, v: &Value, indent: usize, in_map: bool) -> bool
                 return false;
             }
         }
-        Value::String(s) if plain_value(s) => out.push_str(s),
+        Value::String(s) if plain_value(s) || guid(s) => out.push_str(s),
+        Value::String(s) if s.contains('\n') => {
+            return in_map && literal_block(out, s, indent) || quoted(out, s, indent, in_map);
+        }
+        Value::String(s) if double_quoted(s) => {
+            out.push('"');
+            out.push_str(s);
+            out.push('"');
+        }
         Value::String(s) => return quoted(out, s, indent, in_map),
         _ => return false,
     }
@@ -144,9 +152,92 @@ fn emit_scalar(out: &mut String, v: &Value, indent: usize, in_map: bool) -> bool
     true
 }
 
+/// A multi-line string as the value of a key at column `indent`, as serde-saphyr writes the
+/// common case (its `serialize_str`): `|`, then each line two columns past the key, an empty
+/// line left empty. Only text of printable ASCII and tabs, ending in exactly one newline,
+/// whose first line does not start with a space (that would need an indentation indicator);
+/// false for anything else.
+fn literal_block(out: &mut String, s: &str, indent: usize) -> bool {
+    let Some(content) = s.strip_suffix('\n') else {
+        return false;
+    };
+    let first = content.split('\n').find(|l| !l.is_empty());
+    if content.is_empty()
+        || content.ends_with('\n')
+        || first.is_none_or(|l| l.starts_with(' '))
+        || !s.bytes().all(|b| matches!(b, b'\n' | b'\t' | 0x20..=0x7e))
+    {
+        return false;
+    }
+    out.push_str("|\n");
+    for line in content.split('\n') {
+        if !line.is_empty() {
+            pad(out, indent + 2);
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    true
+}
+
+/// A canonical GUID (8-4-4-4-12 hexadecimal digits): client, tenant and subscription IDs.
+/// serde-saphyr writes one plain: a `-` at the ninth place is neither a number's (its
+/// `is_numeric`: no digit run, exponent or radix takes it) nor a date's (four digits, then `-`).
+fn guid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// A single-line string serde-saphyr is sure to double-quote, and whose quoted text is the
+/// string itself between quotes: empty, a reserved word, or opening with an indicator
+/// (`{{ .runnerToken }}`), of printable ASCII without `"` or `\\`. Not one character: it
+/// single-quotes `.`, `#` and `-`.
+fn double_quoted(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() != 1
+        && (b.is_empty()
+            || reserved_word(s)
+            || matches!(
+                b[0],
+                b',' | b':'
+                    | b'['
+                    | b']'
+                    | b'{'
+                    | b'}'
+                    | b'#'
+                    | b'&'
+                    | b'*'
+                    | b'!'
+                    | b'|'
+                    | b'>'
+                    | b'\''
+                    | b'"'
+                    | b'%'
+                    | b'@'
+                    | b'`'
+            ))
+        && b.iter()
+            .all(|c| matches!(c, 0x20..=0x7e) && !matches!(c, b'"' | b'\\'))
+}
+
 /// A string serde-saphyr quotes or writes as a literal block: its own text for the string as
 /// the value of a one-key mapping, the key taken off, and a block's lines moved to `indent`.
+/// A short single-line string's text is remembered (per thread, a few thousand at most): a
+/// render writes the same versions and durations a thousand times.
 fn quoted(out: &mut String, s: &str, indent: usize, in_map: bool) -> bool {
+    const REMEMBERED: usize = 4096;
+    thread_local! {
+        static SEEN: std::cell::RefCell<std::collections::HashMap<String, String>> =
+            Default::default();
+    }
+    let short = s.len() <= 64 && !s.contains('\n');
+    if short && SEEN.with_borrow(|seen| seen.get(s).map(|t| out.push_str(t)).is_some()) {
+        return true;
+    }
     let mut one = Map::new();
     one.insert("k".to_owned(), Value::String(s.to_owned()));
     let text = reference(&Value::Object(one));
@@ -156,15 +247,24 @@ fn quoted(out: &mut String, s: &str, indent: usize, in_map: bool) -> bool {
     let mut lines = rest.split_inclusive('\n');
     let first = lines.next().unwrap_or_default();
     out.push_str(first);
+    let mut single = true;
     for line in lines {
         // Only a value in a mapping is moved; a block elsewhere goes to serde-saphyr whole.
         if !in_map {
             return false;
         }
+        single = false;
         if line != "\n" {
             pad(out, indent);
         }
         out.push_str(line);
+    }
+    if short && single {
+        SEEN.with_borrow_mut(|seen| {
+            if seen.len() < REMEMBERED {
+                seen.insert(s.to_owned(), first.to_owned());
+            }
+        });
     }
     true
 }

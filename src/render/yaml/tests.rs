@@ -120,6 +120,26 @@ fn quotes_what_a_reader_would_take_for_something_else() {
         ".inf",
         "-.5",
         "12:30",
+        ".",
+        "#",
+        "{{ .runnerToken }}",
+        "{a\"b}",
+        "[a\\b]",
+        "5m",
+        "0.86.0",
+        "6f1a4b2c-0000-4000-8000-000000000001",
+        "1234e567-89ab-4cde-8f01-23456789abcd",
+        "00000000-0000-0000-0000-000000000000",
+        "a\n",
+        "a\nb",
+        "a\n\n",
+        "\n",
+        " a\nb\n",
+        "\n a\n",
+        "a\n\tb\n",
+        "a \n\nb\n",
+        "é\n",
+        "a\r\n",
     ] {
         let v = json!({ "k": s, "l": [s] });
         let mut out = String::new();
@@ -184,6 +204,10 @@ fn text() -> impl Strategy<Value = String> {
         "---",
         "\n\n",
         "  ",
+        "6f1a4b2c-0000-4000-8000-000000000001",
+        "{{ x }}",
+        "5m",
+        "0.86.0",
     ]);
     prop::collection::vec(pieces, 0..8).prop_map(|p| p.concat())
 }
