@@ -196,7 +196,7 @@ impl SourceMap {
     /// Sorts what was recorded, for look-ups; a pointer recorded twice keeps its last span.
     fn seal(&mut self) {
         let text = std::mem::take(&mut self.text);
-        let at = |&(s, l, _): &(u32, u32, Span)| &text[s as usize..(s + l) as usize];
+        let at = |entry: &(u32, u32, Span)| slice(&text, entry);
         // Stable, so that of equal pointers the last recorded stays last.
         self.spans.sort_by(|a, b| at(a).cmp(at(b)));
         self.spans.dedup_by(|later, kept| {
@@ -212,14 +212,12 @@ impl SourceMap {
     }
 
     fn pointer(&self, i: usize) -> &str {
-        let (s, l, _) = self.spans[i];
-        &self.text[s as usize..(s + l) as usize]
+        slice(&self.text, &self.spans[i])
     }
 
     /// Where the first recorded pointer not before `ptr` is.
     fn lower_bound(&self, ptr: &str) -> usize {
-        self.spans
-            .partition_point(|&(s, l, _)| &self.text[s as usize..(s + l) as usize] < ptr)
+        self.spans.partition_point(|e| slice(&self.text, e) < ptr)
     }
 
     pub fn get(&self, ptr: &str) -> Option<&Span> {
@@ -259,6 +257,11 @@ impl SourceMap {
         );
         out.into_iter().collect()
     }
+}
+
+/// A recorded pointer's text: `(start, length, _)` into the map's one string.
+fn slice<'t>(text: &'t str, &(start, len, _): &(u32, u32, Span)) -> &'t str {
+    &text[start as usize..(start + len) as usize]
 }
 
 impl std::ops::Index<&str> for SourceMap {
