@@ -141,11 +141,16 @@ impl Environment {
     pub fn shards(&self) -> Vec<Environment> {
         self.shard_groups()
             .into_iter()
-            .map(|(head, runners)| Environment {
-                runners: runners.into_iter().cloned().collect(),
-                ..head
-            })
+            .map(|(head, runners)| head.with_runners(&runners))
             .collect()
+    }
+
+    /// A shard from [`Environment::shard_groups`]: its head with copies of its runners.
+    pub fn with_runners(self, runners: &[&Runner]) -> Environment {
+        Environment {
+            runners: runners.iter().map(|&r| r.clone()).collect(),
+            ..self
+        }
     }
 
     /// [`Environment::shards`] without their runners: what names a shard's deployment, stack

@@ -289,10 +289,7 @@ impl Job<'_> {
                     runners,
                     kinds,
                 } = &**job;
-                let shard = Environment {
-                    runners: runners.iter().map(|&r| r.clone()).collect(),
-                    ..head.clone()
-                };
+                let shard = head.clone().with_runners(runners);
                 let mut credentials = Vec::new();
                 azure::render_shard(*ecx, &shard, kinds, &mut tree, &mut credentials)?;
                 PartFacts::AzureShard(credentials)
