@@ -163,7 +163,7 @@ pub fn render_reporting(
     source: &str,
 ) -> Result<(Tree, Vec<invariants::EnvFacts>), RenderError> {
     let tree = std::sync::Mutex::new(Tree::new());
-    let facts = render_into(fleet, source, &|part: Tree| {
+    let facts = render_parts(fleet, source, Keep::All, &|part: Tree| {
         let mut tree = tree.lock().unwrap_or_else(|p| p.into_inner());
         tree.merge(part).map_err(RenderError::Tree)
     })
@@ -182,8 +182,9 @@ pub enum Streamed<E> {
 
 /// Renders the whole fleet on every core, handing each part's files (a runner's, an
 /// environment's own) to `sink` as soon as they are rendered, from any thread and in no fixed
-/// order, so that a large fleet is never held in memory whole; then checks the cross-artifact
-/// invariants over what the parts reported. Returns those facts, environment by environment.
+/// order, so that a large fleet is never held in memory whole; each runner's files are
+/// checked against the invariants as they are rendered, and what spans an environment's parts
+/// once all are.
 ///
 /// After a failure nothing more goes to the sink, but every part is still rendered, so that the
 /// error reported does not depend on timing: a renderer's error (the first in job order) before
@@ -191,6 +192,27 @@ pub enum Streamed<E> {
 pub fn render_into<E: Send>(
     fleet: &Fleet,
     source: &str,
+    sink: &(dyn Fn(Tree) -> Result<(), E> + Sync),
+) -> Result<(), Streamed<E>> {
+    render_parts(fleet, source, Keep::Shared, sink).map(drop)
+}
+
+/// What a render keeps of the runners' facts once their files are checked.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    /// Only what the invariants across parts read: a large fleet's runners' facts are
+    /// dropped as each runner is checked.
+    Shared,
+    /// Everything, for [`render_reporting`].
+    All,
+}
+
+/// [`render_into`], returning the facts the parts reported, environment by environment (the
+/// runners' only with [`Keep::All`]).
+fn render_parts<E: Send>(
+    fleet: &Fleet,
+    source: &str,
+    keep: Keep,
     sink: &(dyn Fn(Tree) -> Result<(), E> + Sync),
 ) -> Result<Vec<invariants::EnvFacts>, Streamed<E>> {
     use rayon::prelude::*;
@@ -200,9 +222,17 @@ pub fn render_into<E: Send>(
     let results: Vec<Result<PartFacts, Streamed<E>>> = jobs
         .par_iter()
         .map(|j| {
-            let part = j.run().map_err(Streamed::Render).inspect_err(|_| {
+            let mut part = j.run().map_err(Streamed::Render).inspect_err(|_| {
                 failed.store(true, Ordering::Relaxed);
             })?;
+            if let (Job::Runner(cx), PartFacts::Runner(facts)) = (j, &mut part.facts) {
+                invariants::check_runner(fleet, cx.env, cx.runner, facts.as_ref())
+                    .map_err(Streamed::Render)
+                    .inspect_err(|_| failed.store(true, Ordering::Relaxed))?;
+                if keep == Keep::Shared {
+                    *facts = None;
+                }
+            }
             if failed.load(Ordering::Relaxed) {
                 return Ok(part.facts);
             }
@@ -228,7 +258,7 @@ pub fn render_into<E: Send>(
         return Err(e);
     }
     let envs = assemble(fleet, facts);
-    invariants::check(fleet, &envs).map_err(Streamed::Render)?;
+    invariants::check_shared(fleet, &envs).map_err(Streamed::Render)?;
     Ok(envs)
 }
 
