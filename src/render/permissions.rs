@@ -15,11 +15,12 @@ use serde::Serialize;
 
 const TEMPLATE: &str = include_str!("templates/permissions.md.j2");
 
+/// The report's head; each runner's section is the template's macro `section` over a
+/// [`RunnerCtx`].
 #[derive(Serialize)]
 struct Context<'a> {
     header: String,
     env: &'a str,
-    runners: Vec<RunnerCtx<'a>>,
 }
 
 #[derive(Serialize)]
@@ -228,17 +229,40 @@ pub fn report(cx: EnvCx, runners: &[&Runner]) -> Result<String, RenderError> {
     let ctx = Context {
         header: header(cx.source).replace("--", "-\u{2010}"),
         env: &cx.env.key,
-        runners: runners.iter().map(|r| runner_ctx(cx, r, &rules)).collect(),
     };
-    let mut text = environment()?
+    let failed = |e: minijinja::Error| RenderError::Template(e.to_string());
+    let mut report = environment()?
         .get_template("permissions.md")
-        .and_then(|t| t.render(minijinja::Value::from(minijinja::value::Serde(&ctx))))
-        .map_err(|e| RenderError::Template(e.to_string()))?;
-    // One blank line at most, one final newline: stable bytes whatever the template's spacing.
-    while text.contains("\n\n\n") {
-        text = text.replace("\n\n\n", "\n\n");
+        .and_then(|t| t.render_captured(minijinja::Value::from(minijinja::value::Serde(&ctx))))
+        .map_err(failed)?;
+    // Runner by runner, so that only one runner's context is built at a time (a 1,000-runner
+    // environment's whole context was five times the size of its 2 MB report).
+    let mut text = report.output().to_owned();
+    for r in runners {
+        let section = minijinja::Value::from(minijinja::value::Serde(runner_ctx(cx, r, &rules)));
+        let rendered = report
+            .with_state_mut(|state| state.call_macro("section", &[section]))
+            .map_err(failed)?;
+        text.push_str(&rendered);
     }
-    Ok(format!("{}\n", text.trim_end()))
+    // One blank line at most, one final newline: stable bytes whatever the template's spacing.
+    Ok(single_blank_lines(&text))
+}
+
+/// `text` with each run of three or more newlines cut to two, its trailing whitespace
+/// trimmed, and one final newline.
+fn single_blank_lines(text: &str) -> String {
+    let text = text.trim_end();
+    let mut out = String::with_capacity(text.len() + 1);
+    let mut newlines = 0;
+    for c in text.chars() {
+        newlines = if c == '\n' { newlines + 1 } else { 0 };
+        if newlines <= 2 {
+            out.push(c);
+        }
+    }
+    out.push('\n');
+    out
 }
 
 pub fn render(cx: EnvCx, tree: &mut Tree) -> Result<(), RenderError> {

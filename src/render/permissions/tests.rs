@@ -53,3 +53,20 @@ fn a_namespace_access_runner_lists_its_role_without_secrets() {
         &deploy[deploy.find("no Secrets:").unwrap()..deploy.find("**What the manager").unwrap()];
     assert!(!job_rules.contains("`secrets`"), "{job_rules}");
 }
+
+#[test]
+fn blank_lines_are_single_and_the_report_ends_in_one_newline() {
+    use super::single_blank_lines as cut;
+    assert_eq!(cut("a\n\n\n\nb\n\nc\nd\n\n\n"), "a\n\nb\n\nc\nd\n");
+    assert_eq!(cut("a \n\n\n b  \n"), "a \n\n b\n");
+    assert_eq!(cut(""), "\n");
+    // A report's sections are rendered one by one; the whole still has no triple newline.
+    let t = seed();
+    let text = t.get_str("ss/PERMISSIONS.md").unwrap();
+    assert!(
+        !text.contains("\n\n\n")
+            && text.ends_with('\n')
+            && !text.ends_with("\n\n")
+            && text.matches("\n## `").count() > 1
+    );
+}
