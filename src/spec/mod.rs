@@ -108,6 +108,8 @@ pub fn load(text: &str) -> Result<Checked, Vec<Diagnostic>> {
         finish(&map, &mut diags);
         return Err(diags);
     }
+    // Every later stage reads the instances (see `Spec::instances`).
+    spec.runners = BTreeMap::new();
     Ok(Checked { spec, map })
 }
 
