@@ -16,23 +16,28 @@ pub struct Base {
     pub label: String,
     /// The files the base's ownership manifest names.
     pub owned: BTreeSet<String>,
-    /// The base's files, by path relative to the output directory.
+    /// The base's files that differ from the tree it is compared with (and its manifest), by
+    /// path relative to the output directory.
     pub files: BTreeMap<String, Vec<u8>>,
+    /// The base's files whose bytes are the tree's: not kept (at 10,000 runners the unchanged
+    /// files are 215 MB, which the tree holds already).
+    pub same: BTreeSet<String>,
 }
 
 impl Base {
     /// A directory: the files the tree or the directory's manifest name, read in one walk.
     pub fn from_dir(tree: &Tree, dir: &Path) -> Base {
-        let (owned, files) = write::read_relevant(tree, dir);
+        let (owned, files, same) = write::read_relevant(tree, dir);
         Base {
             label: dir.display().to_string(),
             owned,
             files,
+            same,
         }
     }
 
-    /// The output directory `out` as commit `rev` holds it.
-    pub fn from_git(rev: &str, out: &Path) -> Result<Base, String> {
+    /// The output directory `out` as commit `rev` holds it, compared with `tree` as it is read.
+    pub fn from_git(rev: &str, out: &Path, tree: &Tree) -> Result<Base, String> {
         let out = resolved(out);
         let anchor = out
             .ancestors()
@@ -90,7 +95,7 @@ impl Base {
                 blobs.push((rel_path.to_owned(), sha.to_owned()));
             }
         }
-        let files = cat_blobs(&top, &blobs)?;
+        let (files, same) = cat_blobs(&top, &blobs, tree)?;
         let owned = files
             .get(write::MANIFEST)
             .and_then(|m| serde_json::from_slice::<serde_json::Value>(m).ok())
@@ -108,6 +113,7 @@ impl Base {
             label: format!("{rev}:{rel}"),
             owned,
             files,
+            same,
         })
     }
 }
@@ -127,11 +133,14 @@ fn git(dir: &Path, args: &[&str]) -> Result<Vec<u8>, String> {
     }
 }
 
-/// The contents of many blobs in one `git cat-file --batch`.
-fn cat_blobs(top: &Path, blobs: &[(String, String)]) -> Result<BTreeMap<String, Vec<u8>>, String> {
+/// The contents of many blobs in one `git cat-file --batch`: those that differ from `tree`
+/// (and the manifest, which names the files the base owns), and the paths of the others.
+type Blobs = (BTreeMap<String, Vec<u8>>, BTreeSet<String>);
+fn cat_blobs(top: &Path, blobs: &[(String, String)], tree: &Tree) -> Result<Blobs, String> {
     let mut files = BTreeMap::new();
+    let mut same = BTreeSet::new();
     if blobs.is_empty() {
-        return Ok(files);
+        return Ok((files, same));
     }
     let mut child = Command::new("git")
         .args(["cat-file", "--batch"])
@@ -160,11 +169,15 @@ fn cat_blobs(top: &Path, blobs: &[(String, String)]) -> Result<BTreeMap<String, 
             .read_exact(&mut bytes)
             .map_err(|e| format!("git cat-file: {e}"))?;
         bytes.pop();
-        files.insert(path.clone(), bytes);
+        if path != write::MANIFEST && tree.get(path) == Some(bytes.as_slice()) {
+            same.insert(path.clone());
+        } else {
+            files.insert(path.clone(), bytes);
+        }
     }
     let _ = writer.join();
     let _ = child.wait();
-    Ok(files)
+    Ok((files, same))
 }
 
 /// An absolute path with symbolic links resolved as far as it exists.

@@ -176,16 +176,41 @@ pub fn interrupted(dir: &Path) -> bool {
 
 /// Reads, in one walk of `dir` that never follows a symbolic link nor leaves its file system,
 /// and on every core (a large tree is thousands of small files), every regular file whose
-/// relative path is in the tree or in the previous manifest.
-pub fn read_relevant(tree: &Tree, dir: &Path) -> (BTreeSet<String>, BTreeMap<String, Vec<u8>>) {
+/// relative path is in the tree or in the previous manifest. Returns the manifest's files, the
+/// files read that differ from the tree's, and the paths of those equal to it (not kept: the
+/// tree holds their bytes).
+pub fn read_relevant(
+    tree: &Tree,
+    dir: &Path,
+) -> (
+    BTreeSet<String>,
+    BTreeMap<String, Vec<u8>>,
+    BTreeSet<String>,
+) {
     use rayon::prelude::*;
     let owned = owned_files(dir);
-    let files = walk(dir)
+    let read: Vec<(String, Option<Vec<u8>>)> = walk(dir)
         .into_par_iter()
         .filter(|(rel, _)| tree.get(rel).is_some() || owned.contains(rel))
-        .filter_map(|(rel, path)| Some((rel, fs::read(&path).ok()?)))
+        .filter_map(|(rel, path)| {
+            let bytes = fs::read(&path).ok()?;
+            let differs = tree.get(&rel) != Some(bytes.as_slice());
+            Some((rel, differs.then_some(bytes)))
+        })
         .collect();
-    (owned, files)
+    let mut files = BTreeMap::new();
+    let mut same = BTreeSet::new();
+    for (rel, bytes) in read {
+        match bytes {
+            Some(b) => {
+                files.insert(rel, b);
+            }
+            None => {
+                same.insert(rel);
+            }
+        }
+    }
+    (owned, files, same)
 }
 
 /// Every regular file under `dir` with its relative path, without following links or

@@ -76,7 +76,7 @@ pub fn run(args: Args) -> u8 {
                 Err(code) => return code,
             };
             let base = if let Some(rev) = &args.base {
-                match Base::from_git(rev, &args.input.out()) {
+                match Base::from_git(rev, &args.input.out(), &tree) {
                     Ok(b) => b,
                     Err(e) => {
                         stderr(&format!("error: {e}\n"));

@@ -156,6 +156,7 @@ pub fn diff_tree(fleet: &Fleet, tree: &Tree, base: Base) -> Report {
         label,
         owned,
         files: mut existing,
+        same,
     } = base;
     let mut old: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut files = Vec::new();
@@ -164,6 +165,9 @@ pub fn diff_tree(fleet: &Fleet, tree: &Tree, base: Base) -> Report {
         .chain(owned.iter().map(String::as_str))
         .collect();
     for path in paths {
+        if same.contains(path) {
+            continue;
+        }
         let before = existing.remove(path);
         let after = tree.get(path);
         if before.as_deref() == after {
