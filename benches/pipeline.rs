@@ -79,9 +79,11 @@ fn diff_no_change(b: Bencher, runners: usize) {
     let tree = compile::render(&r.fleet, "runners.yaml").expect("renders");
     let dir = Scratch::new("diff");
     runnergen::write::write(&tree, &dir.0, &Default::default()).expect("writes");
+    drop(tree);
     b.bench(|| {
-        let base = runnergen::base::Base::from_dir(&tree, &dir.0);
-        let report = runnergen::diff::diff_tree(&r.fleet, &tree, base);
+        let base = runnergen::base::Base::from_dir(&dir.0);
+        let (report, _) =
+            runnergen::diff::diff_render(&r.fleet, "runners.yaml", &base).expect("renders");
         assert!(report.is_empty());
         report
     });

@@ -2,13 +2,17 @@
 //! git commit holds it (`diff --base REV`), read through git plumbing (`ls-tree`, `cat-file
 //! --batch`): no checkout, no working-tree change, and it works in a shallow clone once that
 //! commit is fetched.
+//!
+//! A base is read file by file as the render reaches each file (`diff` streams the render):
+//! nothing of it is held but what differs. A git base's file whose blob ID is the rendered
+//! bytes' is not read at all.
 
-use crate::tree::Tree;
 use crate::write;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::Mutex;
 
 /// What a tree is compared with.
 pub struct Base {
@@ -16,28 +20,81 @@ pub struct Base {
     pub label: String,
     /// The files the base's ownership manifest names.
     pub owned: BTreeSet<String>,
-    /// The base's files that differ from the tree it is compared with (and its manifest), by
-    /// path relative to the output directory.
-    pub files: BTreeMap<String, Vec<u8>>,
-    /// The base's files whose bytes are the tree's: not kept (at 10,000 runners the unchanged
-    /// files are 215 MB, which the tree holds already).
-    pub same: BTreeSet<String>,
+    files: Files,
+}
+
+enum Files {
+    /// A directory and its regular files (relative paths), from one walk.
+    Dir {
+        dir: PathBuf,
+        found: HashSet<String>,
+    },
+    /// A commit's files: relative path → blob ID, read through one `git cat-file --batch`.
+    Git {
+        blobs: HashMap<String, String>,
+        reader: Mutex<CatFile>,
+    },
 }
 
 impl Base {
-    /// A directory: the files the tree or the directory's manifest name, read in one walk.
-    pub fn from_dir(tree: &Tree, dir: &Path) -> Base {
-        let (owned, files, same) = write::read_relevant(tree, dir);
+    /// A directory, walked once; its files are read when asked for.
+    pub fn from_dir(dir: &Path) -> Base {
         Base {
             label: dir.display().to_string(),
-            owned,
-            files,
-            same,
+            owned: write::owned_files(dir),
+            files: Files::Dir {
+                dir: dir.to_owned(),
+                found: write::files_of(dir),
+            },
         }
     }
 
-    /// The output directory `out` as commit `rev` holds it, compared with `tree` as it is read.
-    pub fn from_git(rev: &str, out: &Path, tree: &Tree) -> Result<Base, String> {
+    /// Every file of the base, by relative path (in no order).
+    pub fn paths(&self) -> Vec<&str> {
+        match &self.files {
+            Files::Dir { found, .. } => found.iter().map(String::as_str).collect(),
+            Files::Git { blobs, .. } => blobs.keys().map(String::as_str).collect(),
+        }
+    }
+
+    /// The base's bytes of `path`; none when it holds no such file (or it cannot be read).
+    pub fn read(&self, path: &str) -> Option<Vec<u8>> {
+        match &self.files {
+            Files::Dir { dir, found } => found
+                .contains(path)
+                .then(|| std::fs::read(dir.join(path)).ok())
+                .flatten(),
+            Files::Git { blobs, reader } => {
+                let id = blobs.get(path)?;
+                reader
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .blob(id)
+                    .ok()
+            }
+        }
+    }
+
+    /// What the base holds at `path` when it differs from `rendered`: `None` when the two are
+    /// the same, `Some(None)` when the base has no such file, `Some(Some(bytes))` otherwise.
+    pub fn differing(&self, path: &str, rendered: &[u8]) -> Option<Option<Vec<u8>>> {
+        if let Files::Git { blobs, .. } = &self.files {
+            match blobs.get(path) {
+                None => return Some(None),
+                Some(id) if blob_id(rendered, id.len()).as_deref() == Some(id.as_str()) => {
+                    return None;
+                }
+                Some(_) => {}
+            }
+        }
+        match self.read(path) {
+            Some(b) if b == rendered => None,
+            other => Some(other),
+        }
+    }
+
+    /// The output directory `out` as commit `rev` holds it.
+    pub fn from_git(rev: &str, out: &Path) -> Result<Base, String> {
         let out = resolved(out);
         let anchor = out
             .ancestors()
@@ -79,7 +136,7 @@ impl Base {
             &["ls-tree", "-r", "-z", "--full-tree", &commit, "--", &rel],
         )?;
         let prefix = format!("{rel}/");
-        let mut blobs = Vec::new();
+        let mut blobs = HashMap::new();
         for entry in listing.split(|b| *b == 0).filter(|e| !e.is_empty()) {
             let entry = String::from_utf8_lossy(entry);
             let Some((meta, path)) = entry.split_once('\t') else {
@@ -92,13 +149,14 @@ impl Base {
                 && matches!(mode, Some("100644" | "100755"))
                 && let (Some(sha), Some(rel_path)) = (sha, path.strip_prefix(&prefix))
             {
-                blobs.push((rel_path.to_owned(), sha.to_owned()));
+                blobs.insert(rel_path.to_owned(), sha.to_owned());
             }
         }
-        let (files, same) = cat_blobs(&top, &blobs, tree)?;
-        let owned = files
+        let mut reader = CatFile::start(&top)?;
+        let owned = blobs
             .get(write::MANIFEST)
-            .and_then(|m| serde_json::from_slice::<serde_json::Value>(m).ok())
+            .and_then(|id| reader.blob(id).ok())
+            .and_then(|m| serde_json::from_slice::<serde_json::Value>(&m).ok())
             .and_then(|v| {
                 v["files"].as_array().map(|a| {
                     a.iter()
@@ -112,9 +170,93 @@ impl Base {
         Ok(Base {
             label: format!("{rev}:{rel}"),
             owned,
-            files,
-            same,
+            files: Files::Git {
+                blobs,
+                reader: Mutex::new(reader),
+            },
         })
+    }
+}
+
+/// The git object ID of a blob holding `bytes` (`git hash-object`): SHA-1 of `blob <size>\0`
+/// and the bytes, or SHA-256 in a repository of that object format (gitformat-hash-function);
+/// `hex_len` is the length of the repository's IDs (40 or 64), none for another.
+pub fn blob_id(bytes: &[u8], hex_len: usize) -> Option<String> {
+    let algorithm = match hex_len {
+        40 => &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
+        64 => &ring::digest::SHA256,
+        _ => return None,
+    };
+    let mut ctx = ring::digest::Context::new(algorithm);
+    ctx.update(format!("blob {}\0", bytes.len()).as_bytes());
+    ctx.update(bytes);
+    Some(
+        ctx.finish()
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+    )
+}
+
+/// One `git cat-file --batch` for the whole diff: a blob ID in, its bytes out, one at a time.
+struct CatFile {
+    child: Child,
+    /// Closed when done, so that git ends.
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl CatFile {
+    fn start(top: &Path) -> Result<CatFile, String> {
+        let mut child = Command::new("git")
+            .args(["cat-file", "--batch"])
+            .current_dir(top)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot run git: {e}"))?;
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().expect("piped"));
+        Ok(CatFile {
+            child,
+            stdin,
+            stdout,
+        })
+    }
+
+    /// The blob's bytes. Without `--buffer`, git flushes each object as it is asked for it
+    /// (git-cat-file(1)).
+    fn blob(&mut self, id: &str) -> Result<Vec<u8>, String> {
+        let failed = |e: std::io::Error| format!("git cat-file: {e}");
+        let stdin = self.stdin.as_mut().expect("open until dropped");
+        stdin
+            .write_all(format!("{id}\n").as_bytes())
+            .and_then(|()| stdin.flush())
+            .map_err(failed)?;
+        let mut header = String::new();
+        self.stdout.read_line(&mut header).map_err(failed)?;
+        // `<id> blob <size>`, or `<id> missing`.
+        let size: usize = header
+            .split(' ')
+            .nth(2)
+            .and_then(|s| s.trim().parse().ok())
+            .ok_or_else(|| format!("git cat-file: no blob {id} ({})", header.trim()))?;
+        let mut bytes = vec![0; size + 1];
+        self.stdout.read_exact(&mut bytes).map_err(failed)?;
+        bytes.pop();
+        Ok(bytes)
+    }
+}
+
+impl Drop for CatFile {
+    fn drop(&mut self) {
+        // git ends on the closed input; the kill is for one stopped part-way through a blob,
+        // which could otherwise wait to write into a pipe no one reads.
+        drop(self.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -131,53 +273,6 @@ fn git(dir: &Path, args: &[&str]) -> Result<Vec<u8>, String> {
     } else {
         Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
     }
-}
-
-/// The contents of many blobs in one `git cat-file --batch`: those that differ from `tree`
-/// (and the manifest, which names the files the base owns), and the paths of the others.
-type Blobs = (BTreeMap<String, Vec<u8>>, BTreeSet<String>);
-fn cat_blobs(top: &Path, blobs: &[(String, String)], tree: &Tree) -> Result<Blobs, String> {
-    let mut files = BTreeMap::new();
-    let mut same = BTreeSet::new();
-    if blobs.is_empty() {
-        return Ok((files, same));
-    }
-    let mut child = Command::new("git")
-        .args(["cat-file", "--batch"])
-        .current_dir(top)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot run git: {e}"))?;
-    let list: String = blobs.iter().map(|(_, sha)| format!("{sha}\n")).collect();
-    let mut stdin = child.stdin.take().expect("piped");
-    let writer = std::thread::spawn(move || stdin.write_all(list.as_bytes()));
-    let mut reader = BufReader::new(child.stdout.take().expect("piped"));
-    for (path, sha) in blobs {
-        let mut header = String::new();
-        reader
-            .read_line(&mut header)
-            .map_err(|e| format!("git cat-file: {e}"))?;
-        let size: usize = header
-            .split(' ')
-            .nth(2)
-            .and_then(|s| s.trim().parse().ok())
-            .ok_or_else(|| format!("git cat-file: no blob {sha} ({})", header.trim()))?;
-        let mut bytes = vec![0; size + 1];
-        reader
-            .read_exact(&mut bytes)
-            .map_err(|e| format!("git cat-file: {e}"))?;
-        bytes.pop();
-        if path != write::MANIFEST && tree.get(path) == Some(bytes.as_slice()) {
-            same.insert(path.clone());
-        } else {
-            files.insert(path.clone(), bytes);
-        }
-    }
-    let _ = writer.join();
-    let _ = child.wait();
-    Ok((files, same))
 }
 
 /// An absolute path with symbolic links resolved as far as it exists.

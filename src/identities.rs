@@ -17,23 +17,11 @@ pub fn is_main_template(path: &str) -> bool {
     matches!(Location::of(path), Location::Azure { file, .. } if AzureFile::is_main_json(file))
 }
 
-/// The committed main templates among `files` (an output directory's, by relative path) that
-/// differ from those `rendered` holds now: the only ones [`committed`] needs to read. A
-/// committed main template byte for byte the one rendered now ties each client ID to the
-/// identity that has it in the spec (one client ID is one identity, E041).
-pub fn differing(
-    files: &BTreeMap<String, Vec<u8>>,
-    rendered: &crate::tree::Tree,
-) -> BTreeMap<String, Vec<u8>> {
-    files
-        .iter()
-        .filter(|(p, b)| is_main_template(p) && rendered.get(p) != Some(b.as_slice()))
-        .map(|(p, b)| (p.clone(), b.clone()))
-        .collect()
-}
-
 /// Identity name and runner of every client ID in the committed main templates `mains` (by
-/// relative path; those that differ from the render, see [`differing`]).
+/// relative path): only those that differ from the render need reading, since a committed
+/// main template byte for byte the one rendered now ties each client ID to the identity that
+/// has it in the spec (one client ID is one identity, E041). `render` collects them as it
+/// writes (`write::Writer::put`), `diff` as it compares (`diff::diff_render`).
 pub fn committed(mains: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, (String, String)> {
     let mut out: BTreeMap<String, (String, String)> = BTreeMap::new();
     for ((_, runner), a) in readback::access(mains) {

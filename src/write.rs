@@ -112,7 +112,7 @@ pub fn manifest_for(tree: &Tree, source: &str) -> Vec<u8> {
 }
 
 /// The manifest bytes for these paths (and the manifest itself), in sorted order.
-fn manifest_of<'a>(paths: impl Iterator<Item = &'a str>, source: &str) -> Vec<u8> {
+pub fn manifest_of<'a>(paths: impl Iterator<Item = &'a str>, source: &str) -> Vec<u8> {
     let mut files: Vec<&str> = paths.filter(|p| *p != MANIFEST).collect();
     files.push(MANIFEST);
     files.sort();
@@ -174,43 +174,15 @@ pub fn interrupted(dir: &Path) -> bool {
     fs::symlink_metadata(dir.join(JOURNAL)).is_ok()
 }
 
-/// Reads, in one walk of `dir` that never follows a symbolic link nor leaves its file system,
-/// and on every core (a large tree is thousands of small files), every regular file whose
-/// relative path is in the tree or in the previous manifest. Returns the manifest's files, the
-/// files read that differ from the tree's, and the paths of those equal to it (not kept: the
-/// tree holds their bytes).
-pub fn read_relevant(
-    tree: &Tree,
-    dir: &Path,
-) -> (
-    BTreeSet<String>,
-    BTreeMap<String, Vec<u8>>,
-    BTreeSet<String>,
-) {
-    use rayon::prelude::*;
-    let owned = owned_files(dir);
-    let read: Vec<(String, Option<Vec<u8>>)> = walk(dir)
-        .into_par_iter()
-        .filter(|(rel, _)| tree.get(rel).is_some() || owned.contains(rel))
-        .filter_map(|(rel, path)| {
-            let bytes = fs::read(&path).ok()?;
-            let differs = tree.get(&rel) != Some(bytes.as_slice());
-            Some((rel, differs.then_some(bytes)))
-        })
-        .collect();
-    let mut files = BTreeMap::new();
-    let mut same = BTreeSet::new();
-    for (rel, bytes) in read {
-        match bytes {
-            Some(b) => {
-                files.insert(rel, b);
-            }
-            None => {
-                same.insert(rel);
-            }
-        }
-    }
-    (owned, files, same)
+/// The regular files of `dir` by relative path, from one walk that never follows a symbolic
+/// link nor leaves its file system, without what an interrupted write staged (nor its
+/// journal): what a comparison with the directory reads.
+pub fn files_of(dir: &Path) -> std::collections::HashSet<String> {
+    walk(dir)
+        .into_iter()
+        .map(|(rel, _)| rel)
+        .filter(|rel| !is_staged(rel) && rel != JOURNAL)
+        .collect()
 }
 
 /// Every regular file under `dir` with its relative path, without following links or
@@ -456,11 +428,7 @@ impl<'h> Writer<'h> {
     /// half done; files an interrupted write staged are not the directory's. [`Writer::finish`]
     /// says what a write would change, and changes nothing.
     pub fn compare(dir: &Path, lock: Option<Lock>) -> Writer<'static> {
-        let found = walk(dir)
-            .into_iter()
-            .map(|(rel, _)| rel)
-            .filter(|rel| !is_staged(rel) && rel != JOURNAL)
-            .collect();
+        let found = files_of(dir);
         Writer {
             dir: dir.to_owned(),
             opts: Options::default(),

@@ -71,12 +71,8 @@ pub fn run(args: Args) -> u8 {
             diff::diff_environments(&loaded.fleet, from, to)
         }
         _ => {
-            let tree = match super::render::render_tree(&loaded) {
-                Ok(t) => super::at_exit(t),
-                Err(code) => return code,
-            };
             let base = if let Some(rev) = &args.base {
-                match Base::from_git(rev, &args.input.out(), &tree) {
+                match Base::from_git(rev, &args.input.out()) {
                     Ok(b) => b,
                     Err(e) => {
                         stderr(&format!("error: {e}\n"));
@@ -96,14 +92,17 @@ pub fn run(args: Args) -> u8 {
                     Ok(l) => l,
                     Err(code) => return code,
                 };
-                Base::from_dir(&tree, &dir)
+                Base::from_dir(&dir)
             };
-            if let Err(code) =
-                loaded.check_identities(&crate::identities::differing(&base.files, &tree))
-            {
+            // The render streams into the comparison: no tree is held whole.
+            let (report_, mains) = match diff::diff_render(&loaded.fleet, &loaded.source, &base) {
+                Ok(r) => r,
+                Err(e) => return super::render::render_failed(e),
+            };
+            if let Err(code) = loaded.check_identities(&mains) {
                 return code;
             }
-            diff::diff_tree(&loaded.fleet, &tree, base)
+            report_
         }
     };
     report(&loaded.path, &loaded.text, &[]);

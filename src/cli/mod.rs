@@ -173,7 +173,7 @@ impl Loaded {
     }
 
     /// Refuses client IDs that the committed main templates `mains` (those that differ from
-    /// the render, see `identities::differing`) tie to another identity (E042).
+    /// the render, see `identities::committed`) tie to another identity (E042).
     pub fn check_identities(&self, mains: &BTreeMap<String, Vec<u8>>) -> Result<(), u8> {
         let committed = crate::identities::committed(mains);
         let pos = |at: &str| {

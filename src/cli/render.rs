@@ -1,7 +1,6 @@
 //! `runnergen render [SPEC] [--out DIR] [--check]`: the whole tree, written all or nothing.
 
 use super::{exit, report, stderr, stdout};
-use crate::tree::Tree;
 use crate::write;
 use std::path::Path;
 
@@ -21,13 +20,8 @@ pub struct Args {
     pub adopt: bool,
 }
 
-/// Renders a loaded spec to a tree that includes the ownership manifest.
-pub fn render_tree(loaded: &super::Loaded) -> Result<Tree, u8> {
-    crate::compile::render(&loaded.fleet, &loaded.source).map_err(render_failed)
-}
-
 /// Reports a render that failed (exit 2).
-fn render_failed(e: crate::render::RenderError) -> u8 {
+pub fn render_failed(e: crate::render::RenderError) -> u8 {
     let note = match e {
         crate::render::RenderError::Limit(_) => "nothing was written",
         _ => "this is a bug in runnergen; nothing was written. Please report it with the spec",

@@ -6,8 +6,10 @@
 //! Security-relevant changes (new or widened Azure roles, Graph permissions, Kubernetes access,
 //! privileged pods, untagged jobs, protection, token source) are ranked and listed first.
 //!
-//! Cost: files are compared byte for byte first; only files that differ are parsed, so a
-//! no-change diff costs one read of the directory plus the in-memory render.
+//! Cost: files are compared byte for byte first, as the render streams; only files that differ
+//! are parsed and kept, so a no-change diff costs one read of the directory plus the render,
+//! and holds no file. An environment with a change has its committed files read again for its
+//! security facts.
 
 mod promotion;
 mod security;
@@ -22,7 +24,9 @@ use crate::base::Base;
 use crate::layout::Location;
 use crate::model::Fleet;
 use crate::readback;
+use crate::render::{RenderError, Streamed};
 use crate::tree::Tree;
+use crate::write;
 use serde::{Serialize, Serializer};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -150,64 +154,121 @@ impl Serialize for Report {
     }
 }
 
-/// Compares the tree `fleet` renders (manifest included) with a committed output directory.
-pub fn diff_tree(fleet: &Fleet, tree: &Tree, base: Base) -> Report {
-    let Base {
-        label,
-        owned,
-        files: mut existing,
-        same,
-    } = base;
-    let mut old: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    let mut files = Vec::new();
-    let paths: BTreeSet<&str> = tree
-        .paths()
-        .chain(owned.iter().map(String::as_str))
+/// Compares what `fleet` renders (manifest included) with a committed output directory, as
+/// the render streams: each part's files are compared with the base as they come, on every
+/// core, and only those that differ are kept (a no-change diff holds no file). Returns the
+/// report, and the committed main templates that differ from the render, for the client-ID
+/// check (E042, `identities`).
+pub fn diff_render(
+    fleet: &Fleet,
+    source: &str,
+    base: &Base,
+) -> Result<(Report, BTreeMap<String, Vec<u8>>), RenderError> {
+    use rayon::prelude::*;
+    use std::sync::Mutex;
+    /// The base's bytes and the render's, of a file where they differ.
+    type Sides = (Option<Vec<u8>>, Option<Vec<u8>>);
+    let differ: Mutex<BTreeMap<String, Sides>> = Mutex::default();
+    let rendered: Mutex<Vec<String>> = Mutex::default();
+    let compare = |path: &str, bytes: &[u8]| {
+        if let Some(before) = base.differing(path, bytes) {
+            let mut differ = differ.lock().unwrap_or_else(|p| p.into_inner());
+            differ.insert(path.to_owned(), (before, Some(bytes.to_vec())));
+        }
+    };
+    crate::render::render_into(fleet, source, &|part: Tree| {
+        let mut paths = Vec::with_capacity(part.len());
+        for (path, bytes) in part.iter() {
+            compare(path, bytes);
+            paths.push(path.to_owned());
+        }
+        rendered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(paths);
+        Ok::<(), std::convert::Infallible>(())
+    })
+    .map_err(|e| match e {
+        Streamed::Render(e) => e,
+        Streamed::Sink(never) => match never {},
+    })?;
+    let mut rendered: BTreeSet<String> = rendered
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+        .into_iter()
         .collect();
-    for path in paths {
-        if same.contains(path) {
-            continue;
-        }
-        let before = existing.remove(path);
-        let after = tree.get(path);
-        if before.as_deref() == after {
-            continue;
-        }
-        let status = match (&before, after) {
-            (None, Some(_)) => Status::Added,
-            (Some(_), None) => Status::Removed,
-            _ => Status::Changed,
-        };
-        let location = Location::of(path);
-        files.push(FileChange {
-            path: path.to_owned(),
-            environment: location.env().map(str::to_owned),
-            group: location.group().map(str::to_owned),
-            status,
-            resources: semantic::resource_changes(path, before.as_deref(), after),
-            diff: semantic::text_diff(
-                before.as_deref().unwrap_or_default(),
-                after.unwrap_or_default(),
-            ),
-        });
-        if let Some(b) = before {
-            old.insert(path.to_owned(), b);
+    compare(
+        write::MANIFEST,
+        &write::manifest_of(rendered.iter().map(String::as_str), source),
+    );
+    rendered.insert(write::MANIFEST.to_owned());
+    let mut differ = differ.into_inner().unwrap_or_else(|p| p.into_inner());
+    // What the base's manifest owns and the render no longer writes: removed, where the base
+    // holds it.
+    for path in base.owned.iter().filter(|p| !rendered.contains(*p)) {
+        if let Some(before) = base.read(path) {
+            differ.insert(path.clone(), (Some(before), None));
         }
     }
-    // Security facts of the environments with a changed file: the directory's side read back
-    // from its files (unchanged files are the tree's bytes), the spec's side from the model.
+    let files: Vec<FileChange> = differ
+        .par_iter()
+        .map(|(path, (before, after))| {
+            let status = match (before, after) {
+                (None, Some(_)) => Status::Added,
+                (Some(_), None) => Status::Removed,
+                _ => Status::Changed,
+            };
+            let location = Location::of(path);
+            FileChange {
+                path: path.to_owned(),
+                environment: location.env().map(str::to_owned),
+                group: location.group().map(str::to_owned),
+                status,
+                resources: semantic::resource_changes(path, before.as_deref(), after.as_deref()),
+                diff: semantic::text_diff(
+                    before.as_deref().unwrap_or_default(),
+                    after.as_deref().unwrap_or_default(),
+                ),
+            }
+        })
+        .collect();
+    let mains = differ
+        .iter()
+        .filter(|(path, _)| crate::identities::is_main_template(path))
+        .filter_map(|(path, (before, _))| Some((path.clone(), before.clone()?)))
+        .collect();
+    // The base's side of the environments with a changed file: the committed bytes of what
+    // differs, and of the rest (equal to the render's) read back from the base.
+    let mut old: BTreeMap<String, Vec<u8>> = differ
+        .into_iter()
+        .filter_map(|(path, (before, _))| Some((path, before?)))
+        .collect();
     let touched: BTreeSet<String> = files.iter().filter_map(|f| f.environment.clone()).collect();
-    let changed: BTreeSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
-    for (path, bytes) in tree.iter() {
-        if !changed.contains(path)
-            && Location::of(path)
-                .env()
-                .is_some_and(|e| touched.contains(e))
-        {
-            old.insert(path.to_owned(), bytes.to_vec());
-        }
-    }
-    let before = readback::access(&old);
+    let same: Vec<&String> = rendered
+        .iter()
+        .filter(|p| {
+            !old.contains_key(*p) && Location::of(p).env().is_some_and(|e| touched.contains(e))
+        })
+        .collect();
+    let read: Vec<(String, Vec<u8>)> = same
+        .par_iter()
+        .filter_map(|p| Some(((*p).clone(), base.read(p)?)))
+        .collect();
+    old.extend(read);
+    let report = security_report(fleet, files, &old, &touched, base.label.clone());
+    Ok((report, mains))
+}
+
+/// The report of `files`, with the security changes of the `touched` environments: the base's
+/// side read back from its files `old`, the spec's from the model.
+fn security_report(
+    fleet: &Fleet,
+    files: Vec<FileChange>,
+    old: &BTreeMap<String, Vec<u8>>,
+    touched: &BTreeSet<String>,
+    label: String,
+) -> Report {
+    let before = readback::access(old);
     let mut after: BTreeMap<(String, String), Access> = BTreeMap::new();
     for env in fleet
         .environments
