@@ -49,14 +49,6 @@ impl Base {
         }
     }
 
-    /// Every file of the base, by relative path (in no order).
-    pub fn paths(&self) -> Vec<&str> {
-        match &self.files {
-            Files::Dir { found, .. } => found.iter().map(String::as_str).collect(),
-            Files::Git { blobs, .. } => blobs.keys().map(String::as_str).collect(),
-        }
-    }
-
     /// The base's bytes of `path`; none when it holds no such file (or it cannot be read).
     pub fn read(&self, path: &str) -> Option<Vec<u8>> {
         match &self.files {
@@ -72,6 +64,19 @@ impl Base {
                     .blob(id)
                     .ok()
             }
+        }
+    }
+
+    /// Why reading the base failed part-way (git stopped answering): then what was compared
+    /// cannot be trusted, and the diff is an error.
+    pub fn failure(&self) -> Option<String> {
+        match &self.files {
+            Files::Dir { .. } => None,
+            Files::Git { reader, .. } => reader
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .failed
+                .clone(),
         }
     }
 
@@ -205,6 +210,8 @@ struct CatFile {
     /// Closed when done, so that git ends.
     stdin: Option<ChildStdin>,
     stdout: BufReader<ChildStdout>,
+    /// The first failure: every read after it fails too (the stream is out of step).
+    failed: Option<String>,
 }
 
 impl CatFile {
@@ -223,12 +230,25 @@ impl CatFile {
             child,
             stdin,
             stdout,
+            failed: None,
         })
     }
 
-    /// The blob's bytes. Without `--buffer`, git flushes each object as it is asked for it
-    /// (git-cat-file(1)).
+    /// The blob's bytes; after a first failure, that failure again.
     fn blob(&mut self, id: &str) -> Result<Vec<u8>, String> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let read = self.read_blob(id);
+        if let Err(e) = &read {
+            self.failed = Some(e.clone());
+        }
+        read
+    }
+
+    /// One round trip: without `--buffer`, git flushes each object as it is asked for it
+    /// (git-cat-file(1)).
+    fn read_blob(&mut self, id: &str) -> Result<Vec<u8>, String> {
         let failed = |e: std::io::Error| format!("git cat-file: {e}");
         let stdin = self.stdin.as_mut().expect("open until dropped");
         stdin
@@ -288,5 +308,31 @@ pub fn resolved(p: &Path) -> PathBuf {
     match (p.parent(), p.file_name()) {
         (Some(parent), Some(name)) => resolved(parent).join(name),
         _ => std::path::absolute(p).unwrap_or_else(|_| p.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A blob git does not have fails the read, and every read after it: what was compared
+    /// after a failure could be out of step with git's answers.
+    #[test]
+    fn a_failed_blob_read_stays_failed() {
+        let repo = std::env::temp_dir().join(format!("runnergen-catfile-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&repo);
+        std::fs::create_dir_all(&repo).unwrap();
+        git(&repo, &["init", "-q"]).unwrap();
+        std::fs::write(repo.join("f"), "hello\n").unwrap();
+        let id = String::from_utf8(git(&repo, &["hash-object", "-w", "f"]).unwrap()).unwrap();
+        let id = id.trim();
+        assert_eq!(blob_id(b"hello\n", id.len()).as_deref(), Some(id));
+        let mut reader = CatFile::start(&repo).unwrap();
+        assert_eq!(reader.blob(id).unwrap(), b"hello\n");
+        let missing = "0".repeat(id.len());
+        assert!(reader.blob(&missing).unwrap_err().contains("no blob"));
+        assert!(reader.blob(id).is_err());
+        drop(reader);
+        let _ = std::fs::remove_dir_all(&repo);
     }
 }

@@ -99,6 +99,10 @@ pub fn run(args: Args) -> u8 {
                 Ok(r) => r,
                 Err(e) => return super::render::render_failed(e),
             };
+            if let Some(e) = base.failure() {
+                stderr(&format!("error: cannot read {}: {e}\n", base.label));
+                return exit::INVALID;
+            }
             if let Err(code) = loaded.check_identities(&mains) {
                 return code;
             }
