@@ -9,6 +9,7 @@
 
 use crate::write;
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -68,7 +69,7 @@ impl Base {
     }
 
     /// Why reading the base failed part-way (git stopped answering): then what was compared
-    /// cannot be trusted, and the diff is an error.
+    /// cannot be trusted, and `diff::diff_render` fails.
     pub fn failure(&self) -> Option<String> {
         match &self.files {
             Files::Dir { .. } => None,
@@ -195,13 +196,13 @@ pub fn blob_id(bytes: &[u8], hex_len: usize) -> Option<String> {
     let mut ctx = ring::digest::Context::new(algorithm);
     ctx.update(format!("blob {}\0", bytes.len()).as_bytes());
     ctx.update(bytes);
-    Some(
-        ctx.finish()
-            .as_ref()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
-    )
+    let digest = ctx.finish();
+    // Once per rendered file of a git diff: hex written into one string, not one per byte.
+    let mut hex = String::with_capacity(hex_len);
+    for b in digest.as_ref() {
+        let _ = write!(hex, "{b:02x}");
+    }
+    Some(hex)
 }
 
 /// One `git cat-file --batch` for the whole diff: a blob ID in, its bytes out, one at a time.

@@ -97,12 +97,12 @@ pub fn run(args: Args) -> u8 {
             // The render streams into the comparison: no tree is held whole.
             let (report_, mains) = match diff::diff_render(&loaded.fleet, &loaded.source, &base) {
                 Ok(r) => r,
-                Err(e) => return super::render::render_failed(e),
+                Err(diff::DiffError::Render(e)) => return super::render::render_failed(e),
+                Err(diff::DiffError::Base(e)) => {
+                    stderr(&format!("error: {e}\n"));
+                    return exit::INVALID;
+                }
             };
-            if let Some(e) = base.failure() {
-                stderr(&format!("error: cannot read {}: {e}\n", base.label));
-                return exit::INVALID;
-            }
             if let Err(code) = loaded.check_identities(&mains) {
                 return code;
             }

@@ -154,6 +154,14 @@ impl Serialize for Report {
     }
 }
 
+/// Why [`diff_render`] failed: the render, or reading the base part-way (git stopped
+/// answering), after which no comparison can be trusted.
+#[derive(Debug)]
+pub enum DiffError {
+    Render(RenderError),
+    Base(String),
+}
+
 /// Compares what `fleet` renders (manifest included) with a committed output directory, as
 /// the render streams: each part's files are compared with the base as they come, on every
 /// core, and only those that differ are kept (a no-change diff holds no file). Returns the
@@ -163,7 +171,7 @@ pub fn diff_render(
     fleet: &Fleet,
     source: &str,
     base: &Base,
-) -> Result<(Report, BTreeMap<String, Vec<u8>>), RenderError> {
+) -> Result<(Report, BTreeMap<String, Vec<u8>>), DiffError> {
     use rayon::prelude::*;
     use std::sync::Mutex;
     /// The base's bytes and the render's, of a file where they differ.
@@ -189,7 +197,7 @@ pub fn diff_render(
         Ok::<(), std::convert::Infallible>(())
     })
     .map_err(|e| match e {
-        Streamed::Render(e) => e,
+        Streamed::Render(e) => DiffError::Render(e),
         Streamed::Sink(never) => match never {},
     })?;
     let mut rendered: BTreeSet<String> = rendered
@@ -255,6 +263,9 @@ pub fn diff_render(
         .filter_map(|p| Some(((*p).clone(), base.read(p)?)))
         .collect();
     old.extend(read);
+    if let Some(e) = base.failure() {
+        return Err(DiffError::Base(format!("cannot read {}: {e}", base.label)));
+    }
     let report = security_report(fleet, files, &old, &touched, base.label.clone());
     Ok((report, mains))
 }
