@@ -17,6 +17,7 @@ mod exit_codes;
 mod fuzz_regressions;
 mod golden;
 mod model;
+mod modules;
 mod properties;
 mod rbac;
 mod readme;
