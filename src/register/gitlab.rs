@@ -93,45 +93,11 @@ impl GitLab {
         path: &str,
         body: Option<&Value>,
     ) -> Result<(u16, Option<String>, Value), ApiError> {
-        let url = format!("{}{path}", self.api);
         let mut wait = Duration::from_secs(1);
         for attempt in 1..=ATTEMPTS {
-            let token = self.token.expose();
-            let result = match (method, body) {
-                ("GET", _) => self.agent.get(&url).header("PRIVATE-TOKEN", token).call(),
-                ("DELETE", _) => self
-                    .agent
-                    .delete(&url)
-                    .header("PRIVATE-TOKEN", token)
-                    .call(),
-                ("POST", b) => self
-                    .agent
-                    .post(&url)
-                    .header("PRIVATE-TOKEN", token)
-                    .content_type("application/json")
-                    .send(b.unwrap_or(&json!({})).to_string()),
-                (_, b) => self
-                    .agent
-                    .put(&url)
-                    .header("PRIVATE-TOKEN", token)
-                    .content_type("application/json")
-                    .send(b.unwrap_or(&json!({})).to_string()),
-            };
-            let mut response = match result {
+            let mut response = match self.send(method, path, body) {
                 Ok(r) => r,
-                // A dropped or refused connection is worth another try; a certificate that is
-                // not trusted (InvalidData) is not.
-                Err(ureq::Error::Io(e))
-                    if attempt < ATTEMPTS
-                        && matches!(
-                            e.kind(),
-                            std::io::ErrorKind::ConnectionReset
-                                | std::io::ErrorKind::ConnectionAborted
-                                | std::io::ErrorKind::ConnectionRefused
-                                | std::io::ErrorKind::TimedOut
-                                | std::io::ErrorKind::UnexpectedEof
-                        ) =>
-                {
+                Err(ureq::Error::Io(e)) if attempt < ATTEMPTS && worth_retrying(&e) => {
                     std::thread::sleep(wait);
                     wait *= 2;
                     continue;
@@ -162,30 +128,44 @@ impl GitLab {
                 continue;
             }
             let next = header("X-Next-Page").filter(|s| !s.is_empty());
-            let text = response
-                .body_mut()
-                .read_to_string()
-                .map_err(|e| ApiError(format!("{method} {path}: {e}")))?;
-            let json = if text.trim().is_empty() {
-                Value::Null
-            } else {
-                serde_json::from_str(&text).unwrap_or(Value::String(text))
-            };
-            if !(200..300).contains(&status) {
-                let message = json
-                    .get("message")
-                    .or_else(|| json.get("error"))
-                    .map(|m| m.to_string())
-                    .unwrap_or_else(|| format!("HTTP {status}"));
-                return Err(ApiError(format!(
-                    "{method} {path}: HTTP {status}: {message}"
-                )));
-            }
+            let json = read_body(method, path, status, &mut response)?;
             return Ok((status, next, json));
         }
         Err(ApiError(format!(
             "{method} {path}: still rate limited after {ATTEMPTS} tries"
         )))
+    }
+
+    /// Sends one request with the token in its header (never in the URL).
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+        let url = format!("{}{path}", self.api);
+        let token = self.token.expose();
+        let json = || body.unwrap_or(&json!({})).to_string();
+        match method {
+            "GET" => self.agent.get(&url).header("PRIVATE-TOKEN", token).call(),
+            "DELETE" => self
+                .agent
+                .delete(&url)
+                .header("PRIVATE-TOKEN", token)
+                .call(),
+            "POST" => self
+                .agent
+                .post(&url)
+                .header("PRIVATE-TOKEN", token)
+                .content_type("application/json")
+                .send(json()),
+            _ => self
+                .agent
+                .put(&url)
+                .header("PRIVATE-TOKEN", token)
+                .content_type("application/json")
+                .send(json()),
+        }
     }
 
     /// Every runner the token can see (`GET /runners`), following `X-Next-Page` to the end,
@@ -254,4 +234,47 @@ impl GitLab {
             .map(|t| Secret::new(t.to_owned()))
             .ok_or_else(|| ApiError(format!("POST {path}: no token in the answer")))
     }
+}
+
+/// A dropped or refused connection is worth another try; a certificate that is not trusted
+/// (InvalidData) is not.
+fn worth_retrying(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::TimedOut
+            | std::io::ErrorKind::UnexpectedEof
+    )
+}
+
+/// The response's JSON body (a string when it is not JSON); an error with GitLab's message for
+/// a status outside 2xx.
+fn read_body(
+    method: &str,
+    path: &str,
+    status: u16,
+    response: &mut ureq::http::Response<ureq::Body>,
+) -> Result<Value, ApiError> {
+    let text = response
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| ApiError(format!("{method} {path}: {e}")))?;
+    let json = if text.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    if !(200..300).contains(&status) {
+        let message = json
+            .get("message")
+            .or_else(|| json.get("error"))
+            .map(|m| m.to_string())
+            .unwrap_or_else(|| format!("HTTP {status}"));
+        return Err(ApiError(format!(
+            "{method} {path}: HTTP {status}: {message}"
+        )));
+    }
+    Ok(json)
 }

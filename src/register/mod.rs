@@ -230,6 +230,21 @@ fn fail(outcome: &mut Outcome, say: &mut dyn FnMut(&str), key: &str, why: &str) 
     say(&format!("  FAILED   {key}: {why}"));
 }
 
+/// What one registration's steps share: the API, the run's options and its report.
+struct Step<'a, 's> {
+    api: &'a GitLab,
+    reg: &'a Registration,
+    opts: Options,
+    outcome: &'a mut Outcome,
+    say: &'a mut (dyn FnMut(&str) + 's),
+}
+
+impl Step<'_, '_> {
+    fn fail(&mut self, why: &str) {
+        fail(self.outcome, self.say, &self.reg.key, why);
+    }
+}
+
 /// One registration against the managed runners that carry its marker.
 fn sync(
     api: &GitLab,
@@ -239,26 +254,17 @@ fn sync(
     outcome: &mut Outcome,
     say: &mut dyn FnMut(&str),
 ) {
-    let key = &reg.key;
-    let would = if opts.dry_run { "would " } else { "" };
-    // More than one runner with this marker (a create retried by hand): keep the oldest.
-    let mut found: Vec<&Value> = found.iter().collect();
-    found.sort_by_key(|r| r["id"].as_u64());
-    for extra in found.iter().skip(1) {
-        let id = extra["id"].as_u64().unwrap_or_default();
-        outcome.changes += 1;
-        if opts.dry_run {
-            say(&format!("  would delete {key} duplicate (runner {id})"));
-        } else if let Err(e) = api.delete(id) {
-            fail(outcome, say, key, &e.to_string());
-        } else {
-            say(&format!("  deleted  {key} duplicate (runner {id})"));
-        }
-    }
-    let current = found.first().copied();
+    let mut step = Step {
+        api,
+        reg,
+        opts,
+        outcome,
+        say,
+    };
+    let current = keep_oldest(&mut step, found);
     let target = match api.namespace_id(reg.namespace.0, &reg.namespace.1) {
         Ok(id) => id,
-        Err(e) => return fail(outcome, say, key, &e.to_string()),
+        Err(e) => return step.fail(&e.to_string()),
     };
     let moved = current.is_some_and(|c| {
         c["runner_type"].as_str() != Some(reg.runner_type.as_str())
@@ -267,106 +273,132 @@ fn sync(
     match current {
         Some(c) if !moved => {
             let id = c["id"].as_u64().unwrap_or_default();
-            let fields = changed_fields(&reg.properties, c);
-            if fields.is_empty() {
-                if !opts.rotate {
-                    say(&format!("  ok       {key} (runner {id})"));
-                }
-            } else {
-                outcome.changes += 1;
-                let names: Vec<&str> = fields.keys().map(String::as_str).collect();
-                if opts.dry_run {
-                    say(&format!(
-                        "  would update {key} (runner {id}): {}",
-                        names.join(", ")
-                    ));
-                } else if let Err(e) = api.update(id, &Value::Object(fields.clone())) {
-                    return fail(outcome, say, key, &e.to_string());
-                } else {
-                    say(&format!(
-                        "  updated  {key} (runner {id}): {}",
-                        names.join(", ")
-                    ));
-                }
-            }
-            if opts.rotate {
-                outcome.changes += 1;
-                if opts.dry_run {
-                    say(&format!(
-                        "  would rotate {key} (runner {id}); token → {}",
-                        reg.destination
-                    ));
-                    return;
-                }
-                match api
-                    .reset_token(id)
-                    .map_err(|e| e.to_string())
-                    .and_then(|t| store::store(&reg.destination, &t))
-                {
-                    Ok(()) => say(&format!(
-                        "  rotated  {key} (runner {id}); token → {}",
-                        reg.destination
-                    )),
-                    Err(e) => fail(
-                        outcome,
-                        say,
-                        key,
-                        &format!("{e}; run `runnergen register --rotate` again once it works"),
-                    ),
-                }
+            if update(&mut step, id, c) && opts.rotate {
+                rotate(&mut step, id);
             }
         }
-        _ => {
-            outcome.changes += 1;
-            if let Some(c) = current {
-                let id = c["id"].as_u64().unwrap_or_default();
-                say(&format!(
-                    "  {would}replace {key} (runner {id}): its type, group or project changed"
-                ));
-                if !opts.dry_run
-                    && let Err(e) = api.delete(id)
-                {
-                    return fail(outcome, say, key, &e.to_string());
-                }
-            }
-            let (kind, path) = (&reg.namespace.0, &reg.namespace.1);
-            if opts.dry_run {
-                say(&format!(
-                    "  would create {key} ({kind} {path}); token → {}",
-                    reg.destination
-                ));
-                return;
-            }
-            let mut body = reg.properties.clone();
-            body.insert("runner_type".into(), json!(reg.runner_type));
-            let id_field = if *kind == "groups" {
-                "group_id"
-            } else {
-                "project_id"
-            };
-            body.insert(id_field.into(), json!(target));
-            match api.create(&Value::Object(body)) {
-                Ok((id, token)) => match store::store(&reg.destination, &token) {
-                    Ok(()) => say(&format!(
-                        "  created  {key} (runner {id}); token → {}",
-                        reg.destination
-                    )),
-                    Err(e) => {
-                        // A runner whose token is lost is useless: take it back, so the next
-                        // run creates it again.
-                        let undo = api.delete(id).map_or_else(
-                            |d| {
-                                format!(
-                                    "; deleting it failed too ({d}): delete runner {id} by hand"
-                                )
-                            },
-                            |()| "; the runner was deleted again".into(),
-                        );
-                        fail(outcome, say, key, &format!("{e}{undo}"));
-                    }
-                },
-                Err(e) => fail(outcome, say, key, &e.to_string()),
-            }
+        _ => replace(&mut step, current, target),
+    }
+}
+
+/// More than one runner with this marker (a create retried by hand): keeps the oldest, deletes
+/// the others, and returns the one kept.
+fn keep_oldest<'v>(step: &mut Step, found: &'v [Value]) -> Option<&'v Value> {
+    let key = &step.reg.key;
+    let mut found: Vec<&Value> = found.iter().collect();
+    found.sort_by_key(|r| r["id"].as_u64());
+    for extra in found.iter().skip(1) {
+        let id = extra["id"].as_u64().unwrap_or_default();
+        step.outcome.changes += 1;
+        if step.opts.dry_run {
+            (step.say)(&format!("  would delete {key} duplicate (runner {id})"));
+        } else if let Err(e) = step.api.delete(id) {
+            step.fail(&e.to_string());
+        } else {
+            (step.say)(&format!("  deleted  {key} duplicate (runner {id})"));
         }
+    }
+    found.first().copied()
+}
+
+/// Brings the runner's properties to the registration's; false when that failed.
+fn update(step: &mut Step, id: u64, current: &Value) -> bool {
+    let key = &step.reg.key;
+    let fields = changed_fields(&step.reg.properties, current);
+    if fields.is_empty() {
+        if !step.opts.rotate {
+            (step.say)(&format!("  ok       {key} (runner {id})"));
+        }
+        return true;
+    }
+    step.outcome.changes += 1;
+    let names: Vec<&str> = fields.keys().map(String::as_str).collect();
+    let names = names.join(", ");
+    if step.opts.dry_run {
+        (step.say)(&format!("  would update {key} (runner {id}): {names}"));
+    } else if let Err(e) = step.api.update(id, &Value::Object(fields.clone())) {
+        step.fail(&e.to_string());
+        return false;
+    } else {
+        (step.say)(&format!("  updated  {key} (runner {id}): {names}"));
+    }
+    true
+}
+
+/// A new token for the runner, handed to its destination.
+fn rotate(step: &mut Step, id: u64) {
+    let (key, destination) = (&step.reg.key, &step.reg.destination);
+    step.outcome.changes += 1;
+    if step.opts.dry_run {
+        (step.say)(&format!(
+            "  would rotate {key} (runner {id}); token → {destination}"
+        ));
+        return;
+    }
+    match step
+        .api
+        .reset_token(id)
+        .map_err(|e| e.to_string())
+        .and_then(|t| store::store(destination, &t))
+    {
+        Ok(()) => (step.say)(&format!(
+            "  rotated  {key} (runner {id}); token → {destination}"
+        )),
+        Err(e) => step.fail(&format!(
+            "{e}; run `runnergen register --rotate` again once it works"
+        )),
+    }
+}
+
+/// Creates the runner in namespace `target`, deleting `current` first when it is registered
+/// with another type, group or project.
+fn replace(step: &mut Step, current: Option<&Value>, target: u64) {
+    let (key, reg) = (&step.reg.key, step.reg);
+    let would = if step.opts.dry_run { "would " } else { "" };
+    step.outcome.changes += 1;
+    if let Some(c) = current {
+        let id = c["id"].as_u64().unwrap_or_default();
+        (step.say)(&format!(
+            "  {would}replace {key} (runner {id}): its type, group or project changed"
+        ));
+        if !step.opts.dry_run
+            && let Err(e) = step.api.delete(id)
+        {
+            return step.fail(&e.to_string());
+        }
+    }
+    let (kind, path) = (&reg.namespace.0, &reg.namespace.1);
+    if step.opts.dry_run {
+        (step.say)(&format!(
+            "  would create {key} ({kind} {path}); token → {}",
+            reg.destination
+        ));
+        return;
+    }
+    let mut body = reg.properties.clone();
+    body.insert("runner_type".into(), json!(reg.runner_type));
+    let id_field = if *kind == "groups" {
+        "group_id"
+    } else {
+        "project_id"
+    };
+    body.insert(id_field.into(), json!(target));
+    match step.api.create(&Value::Object(body)) {
+        Ok((id, token)) => match store::store(&reg.destination, &token) {
+            Ok(()) => (step.say)(&format!(
+                "  created  {key} (runner {id}); token → {}",
+                reg.destination
+            )),
+            Err(e) => {
+                // A runner whose token is lost is useless: take it back, so the next run
+                // creates it again.
+                let undo = step.api.delete(id).map_or_else(
+                    |d| format!("; deleting it failed too ({d}): delete runner {id} by hand"),
+                    |()| "; the runner was deleted again".into(),
+                );
+                step.fail(&format!("{e}{undo}"));
+            }
+        },
+        Err(e) => step.fail(&e.to_string()),
     }
 }

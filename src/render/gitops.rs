@@ -22,96 +22,112 @@ pub fn install_file(engine: GitopsEngine) -> Option<RunnerFile> {
     }
 }
 
+/// The runner's install file: HelmRepository and HelmRelease for Flux, an Application for
+/// Argo CD, nothing for `plain`.
 pub fn render(cx: Cx, values: &Value, tree: &mut Tree) -> Result<(), RenderError> {
-    let (fleet, r, source) = (cx.fleet, cx.runner, cx.source);
-    let n = &r.names;
-    let chart = &fleet.chart;
-    match fleet.gitops.engine {
+    let source = cx.source;
+    match cx.fleet.gitops.engine {
         GitopsEngine::Flux => {
-            // source.toolkit.fluxcd.io/v1 HelmRepository; `type: oci` for OCI registries. The
-            // provider (CRD default `generic`) is written out; `azure` makes source-controller
-            // sign in to Azure Container Registry with its own identity (source-controller
-            // docs/spec/v1/helmrepositories.md: "supported only for Helm OCI repositories").
-            let mut repo_spec = json!({
-                "url": chart.repository,
-                "interval": "1h",
-                "provider": chart.provider.name(),
-            });
-            if chart.is_oci {
-                repo_spec["type"] = json!("oci");
-            }
-            if let Some(secret) = &chart.secret_ref {
-                repo_spec["secretRef"] = json!({ "name": secret });
-            }
-            let repo = json!({
-                "apiVersion": "source.toolkit.fluxcd.io/v1",
-                "kind": "HelmRepository",
-                "metadata": metadata(&n.helm_repository, &n.namespace, r),
-                "spec": repo_spec,
-            });
-            // helm.toolkit.fluxcd.io/v2 HelmRelease with the values inline.
-            let release = json!({
-                "apiVersion": "helm.toolkit.fluxcd.io/v2",
-                "kind": "HelmRelease",
-                "metadata": metadata(&n.helm_release, &n.namespace, r),
-                "spec": {
-                    "interval": "10m",
-                    "releaseName": n.helm_release,
-                    "chart": {
-                        // reconcileStrategy is the CRD's default, written out (helm.toolkit.fluxcd.io
-                        // v2 CRD `default: ChartVersion`).
-                        "spec": {
-                            "chart": "gitlab-runner",
-                            "version": chart.version,
-                            "reconcileStrategy": "ChartVersion",
-                            "sourceRef": { "kind": "HelmRepository", "name": n.helm_repository, "namespace": n.namespace },
-                        },
-                    },
-                    // The release is applied before the runner is registered and its token is in
-                    // Key Vault, so the manager pod cannot start at first. With the default
-                    // strategy the install is remediated `retries` times and then stalls for good
-                    // (Stalled=True, RetriesExceeded; only a spec change or `flux reconcile
-                    // --reset` retries). RetryOnFailure retries a failed install as an upgrade
-                    // every retryInterval, without limit, and upgrades without rolling back, so
-                    // Flux converges by itself once the token Secret exists (helm-controller
-                    // docs/spec/v2/helmreleases.md, strategy since v1.4.0 / Flux 2.7).
-                    "install": { "strategy": { "name": "RetryOnFailure", "retryInterval": "2m" } },
-                    "upgrade": { "strategy": { "name": "RetryOnFailure", "retryInterval": "5m" } },
-                    "values": values,
-                },
-            });
+            let [repo, release] = flux(cx, values);
             tree.insert(
                 cx.path(RunnerFile::HelmRelease),
                 yaml_file(source, [&repo, &release]),
             )?;
         }
         GitopsEngine::Argocd => {
-            // argoproj.io/v1alpha1 Application; OCI Helm repositories are given without scheme.
-            let repo_url = chart
-                .repository
-                .strip_prefix("oci://")
-                .unwrap_or(&chart.repository);
-            let app = json!({
-                "apiVersion": "argoproj.io/v1alpha1",
-                "kind": "Application",
-                "metadata": metadata(&n.helm_release, &fleet.gitops.argocd_namespace, r),
-                "spec": {
-                    "project": fleet.gitops.argocd_project,
-                    "source": {
-                        "repoURL": repo_url,
-                        "chart": "gitlab-runner",
-                        "targetRevision": chart.version,
-                        "helm": { "releaseName": n.helm_release, "valuesObject": values },
-                    },
-                    "destination": { "server": "https://kubernetes.default.svc", "namespace": n.namespace },
-                    "syncPolicy": { "automated": { "prune": true, "selfHeal": true } },
-                },
-            });
+            let app = argocd(cx, values);
             tree.insert(cx.path(RunnerFile::Application), yaml_file(source, [&app]))?;
         }
         GitopsEngine::Plain => {}
     }
     Ok(())
+}
+
+/// Flux's HelmRepository and HelmRelease with the values inline.
+fn flux(cx: Cx, values: &Value) -> [Value; 2] {
+    let (r, chart) = (cx.runner, &cx.fleet.chart);
+    let n = &r.names;
+    // source.toolkit.fluxcd.io/v1 HelmRepository; `type: oci` for OCI registries. The
+    // provider (CRD default `generic`) is written out; `azure` makes source-controller
+    // sign in to Azure Container Registry with its own identity (source-controller
+    // docs/spec/v1/helmrepositories.md: "supported only for Helm OCI repositories").
+    let mut repo_spec = json!({
+        "url": chart.repository,
+        "interval": "1h",
+        "provider": chart.provider.name(),
+    });
+    if chart.is_oci {
+        repo_spec["type"] = json!("oci");
+    }
+    if let Some(secret) = &chart.secret_ref {
+        repo_spec["secretRef"] = json!({ "name": secret });
+    }
+    let repo = json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "HelmRepository",
+        "metadata": metadata(&n.helm_repository, &n.namespace, r),
+        "spec": repo_spec,
+    });
+    // helm.toolkit.fluxcd.io/v2 HelmRelease with the values inline.
+    let release = json!({
+        "apiVersion": "helm.toolkit.fluxcd.io/v2",
+        "kind": "HelmRelease",
+        "metadata": metadata(&n.helm_release, &n.namespace, r),
+        "spec": {
+            "interval": "10m",
+            "releaseName": n.helm_release,
+            "chart": {
+                // reconcileStrategy is the CRD's default, written out (helm.toolkit.fluxcd.io
+                // v2 CRD `default: ChartVersion`).
+                "spec": {
+                    "chart": "gitlab-runner",
+                    "version": chart.version,
+                    "reconcileStrategy": "ChartVersion",
+                    "sourceRef": { "kind": "HelmRepository", "name": n.helm_repository, "namespace": n.namespace },
+                },
+            },
+            // The release is applied before the runner is registered and its token is in
+            // Key Vault, so the manager pod cannot start at first. With the default
+            // strategy the install is remediated `retries` times and then stalls for good
+            // (Stalled=True, RetriesExceeded; only a spec change or `flux reconcile
+            // --reset` retries). RetryOnFailure retries a failed install as an upgrade
+            // every retryInterval, without limit, and upgrades without rolling back, so
+            // Flux converges by itself once the token Secret exists (helm-controller
+            // docs/spec/v2/helmreleases.md, strategy since v1.4.0 / Flux 2.7).
+            "install": { "strategy": { "name": "RetryOnFailure", "retryInterval": "2m" } },
+            "upgrade": { "strategy": { "name": "RetryOnFailure", "retryInterval": "5m" } },
+            "values": values,
+        },
+    });
+    [repo, release]
+}
+
+/// Argo CD's Application with the values inline.
+fn argocd(cx: Cx, values: &Value) -> Value {
+    let (fleet, r, chart) = (cx.fleet, cx.runner, &cx.fleet.chart);
+    let n = &r.names;
+    // argoproj.io/v1alpha1 Application; OCI Helm repositories are given without scheme.
+    let repo_url = chart
+        .repository
+        .strip_prefix("oci://")
+        .unwrap_or(&chart.repository);
+    let app = json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": metadata(&n.helm_release, &fleet.gitops.argocd_namespace, r),
+        "spec": {
+            "project": fleet.gitops.argocd_project,
+            "source": {
+                "repoURL": repo_url,
+                "chart": "gitlab-runner",
+                "targetRevision": chart.version,
+                "helm": { "releaseName": n.helm_release, "valuesObject": values },
+            },
+            "destination": { "server": "https://kubernetes.default.svc", "namespace": n.namespace },
+            "syncPolicy": { "automated": { "prune": true, "selfHeal": true } },
+        },
+    });
+    app
 }
 
 /// The Kubernetes files of a ready runner, in apply order, relative to the environment folder.

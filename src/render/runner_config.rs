@@ -63,22 +63,63 @@ fn toml_literal(v: minijinja::Value) -> Result<String, minijinja::Error> {
 /// config.toml's text, and the table it parses to (which the invariants read).
 pub fn render(cx: Cx) -> Result<(String, toml::Table), RenderError> {
     let r = cx.runner;
-    // Compiled once per process: the template is static.
+    let cache = r.cache.as_ref().map(|c| CacheCtx {
+        path: &r.key,
+        shared: c.shared,
+        account_name: &c.account_name,
+        container: &c.container,
+    });
+    let ctx = minijinja::Value::from(minijinja::value::Serde(Context {
+        header: header(cx.source),
+        namespace: &r.names.job_namespace,
+        job_image: &r.job_image,
+        privileged: r.privileged,
+        job_service_account: &r.names.job_service_account,
+        resources: resources(r),
+        wi_label: r.has_identity.then_some(facts::WI_USE_LABEL),
+        node_selector: &r.node_selector,
+        tolerations: tolerations(r),
+        cache,
+        extra: extra(r)?,
+        environment: (!r.job_variables.is_empty()).then(|| {
+            toml::Value::Array(
+                r.job_variables
+                    .iter()
+                    .map(|(k, v)| toml::Value::String(format!("{k}={v}")))
+                    .collect(),
+            )
+            .to_string()
+        }),
+    }));
+    let text = template()?
+        .get_template("config.toml")
+        .and_then(|t| t.render(ctx))
+        .map_err(|e| RenderError::Template(format!("config.toml: {e}")))?;
+    let mut text = text.trim_end().to_owned();
+    text.push('\n');
+    let table = check_keys(&text)?;
+    Ok((text, table))
+}
+
+/// The template environment, compiled once per process (the template is static).
+fn template() -> Result<&'static minijinja::Environment<'static>, RenderError> {
     static ENV: std::sync::OnceLock<Result<minijinja::Environment<'static>, String>> =
         std::sync::OnceLock::new();
-    let env = ENV
-        .get_or_init(|| {
-            let mut env = minijinja::Environment::new();
-            env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-            env.add_filter("toml", toml_literal);
-            env.add_template("config.toml", TEMPLATE)
-                .map_err(|e| e.to_string())?;
-            Ok(env)
-        })
-        .as_ref()
-        .map_err(|e| RenderError::Template(e.clone()))?;
+    ENV.get_or_init(|| {
+        let mut env = minijinja::Environment::new();
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        env.add_filter("toml", toml_literal);
+        env.add_template("config.toml", TEMPLATE)
+            .map_err(|e| e.to_string())?;
+        Ok(env)
+    })
+    .as_ref()
+    .map_err(|e| RenderError::Template(e.clone()))
+}
 
-    // GitLab runner docs, advanced-configuration.md [runners.kubernetes]: resource keys are strings.
+/// The runner's requests and limits as config.toml keys, sorted (GitLab runner docs,
+/// advanced-configuration.md [runners.kubernetes]: resource keys are strings).
+fn resources(r: &crate::model::Runner) -> Vec<(&'static str, &str)> {
     let mut resources: Vec<(&str, &str)> = Vec::new();
     for (prefix, list) in [("request", &r.requests), ("limit", &r.limits)] {
         for (name, value) in [
@@ -102,9 +143,12 @@ pub fn render(cx: Cx) -> Result<(String, toml::Table), RenderError> {
         }
     }
     resources.sort();
-    // node_tolerations: `"key=value" = "Effect"`, or `"key" = "Effect"` for any value.
-    let tolerations: Vec<Toleration> = r
-        .tolerations
+    resources
+}
+
+/// node_tolerations: `"key=value" = "Effect"`, or `"key" = "Effect"` for any value.
+fn tolerations(r: &crate::model::Runner) -> Vec<Toleration<'static>> {
+    r.tolerations
         .iter()
         .map(|t| Toleration {
             key: match &t.value {
@@ -117,9 +161,12 @@ pub fn render(cx: Cx) -> Result<(String, toml::Table), RenderError> {
                 crate::spec::TolerationEffect::NoExecute => "NoExecute",
             },
         })
-        .collect();
-    // Extra keys as inline TOML values: JSON maps to TOML one to one, nulls were refused by
-    // spec::escape.
+        .collect()
+}
+
+/// Extra keys as inline TOML values: JSON maps to TOML one to one, nulls were refused by
+/// spec::escape.
+fn extra(r: &crate::model::Runner) -> Result<Vec<(&str, String)>, RenderError> {
     let mut extra = Vec::new();
     for (key, value) in &r.kubernetes_extra {
         let v = toml::Value::try_from(value).map_err(|e| {
@@ -127,42 +174,7 @@ pub fn render(cx: Cx) -> Result<(String, toml::Table), RenderError> {
         })?;
         extra.push((key.as_str(), v.to_string()));
     }
-    let cache = r.cache.as_ref().map(|c| CacheCtx {
-        path: &r.key,
-        shared: c.shared,
-        account_name: &c.account_name,
-        container: &c.container,
-    });
-    let ctx = minijinja::Value::from(minijinja::value::Serde(Context {
-        header: header(cx.source),
-        namespace: &r.names.job_namespace,
-        job_image: &r.job_image,
-        privileged: r.privileged,
-        job_service_account: &r.names.job_service_account,
-        resources,
-        wi_label: r.has_identity.then_some(facts::WI_USE_LABEL),
-        node_selector: &r.node_selector,
-        tolerations,
-        cache,
-        extra,
-        environment: (!r.job_variables.is_empty()).then(|| {
-            toml::Value::Array(
-                r.job_variables
-                    .iter()
-                    .map(|(k, v)| toml::Value::String(format!("{k}={v}")))
-                    .collect(),
-            )
-            .to_string()
-        }),
-    }));
-    let text = env
-        .get_template("config.toml")
-        .and_then(|t| t.render(ctx))
-        .map_err(|e| RenderError::Template(format!("config.toml: {e}")))?;
-    let mut text = text.trim_end().to_owned();
-    text.push('\n');
-    let table = check_keys(&text)?;
-    Ok((text, table))
+    Ok(extra)
 }
 
 /// Shape of the config.toml keys runnergen may write, from gitlab-runner `common/config.go`

@@ -51,6 +51,32 @@ pub fn main(env: &Environment, source: &str) -> Json {
     resources[1]["properties"]["template"] = identities_template(env);
     let identities_id = format!("[{}]", identities_deployment_id(env));
     let mut outputs = Map::new();
+    role_deployments(env, &identities_id, &mut resources, &mut outputs);
+    let meta = main_metadata(env, source);
+    let mut main = json!({
+        "$schema": SCHEMA_SUBSCRIPTION,
+        "contentVersion": "1.0.0.0",
+    });
+    main["metadata"] = meta;
+    main["resources"] = Json::Array(resources);
+    main["outputs"] = Json::Object(outputs);
+    main
+}
+
+/// One nested deployment per role group of every identity (a runner's, its manager's cache
+/// identity, the store's), and each identity's client and principal IDs as outputs.
+fn role_deployments(
+    env: &Environment,
+    identities_id: &str,
+    resources: &mut Vec<Json>,
+    outputs: &mut Map<String, Json>,
+) {
+    let mut output = |name: &str| {
+        outputs.insert(
+            name.to_owned(),
+            json!({"type": "string", "value": identities_output(env, name)}),
+        );
+    };
     for r in &env.runners {
         let n = &r.names;
         for g in &r.role_groups {
@@ -58,7 +84,7 @@ pub fn main(env: &Environment, source: &str) -> Json {
                 env,
                 &n.principal_id_output,
                 g,
-                &identities_id,
+                identities_id,
             ));
         }
         let mut ids = vec![&n.client_id_output, &n.principal_id_output];
@@ -68,17 +94,12 @@ pub fn main(env: &Environment, source: &str) -> Json {
                     env,
                     &n.cache_principal_id_output,
                     g,
-                    &identities_id,
+                    identities_id,
                 ));
             }
             ids.extend([&n.cache_client_id_output, &n.cache_principal_id_output]);
         }
-        for output in ids {
-            outputs.insert(
-                output.clone(),
-                json!({"type": "string", "value": identities_output(env, output)}),
-            );
-        }
+        ids.into_iter().for_each(|o| output(o));
     }
     if let Some(store) = &env.store {
         for g in &store.role_groups {
@@ -86,31 +107,24 @@ pub fn main(env: &Environment, source: &str) -> Json {
                 env,
                 store.principal_id_output,
                 g,
-                &identities_id,
+                identities_id,
             ));
         }
-        for output in [store.client_id_output, store.principal_id_output] {
-            outputs.insert(
-                output.to_owned(),
-                json!({"type": "string", "value": identities_output(env, output)}),
-            );
-        }
+        output(store.client_id_output);
+        output(store.principal_id_output);
     }
+}
+
+/// main.json's metadata: the generator, every runner's access summary, and which identity the
+/// store's client ID belongs to, like the runners' (identities.rs).
+fn main_metadata(env: &Environment, source: &str) -> Json {
     let mut meta = metadata(source);
     meta["runnergen"]["runners"] = access_summary(env);
-    // Which identity the store's client ID belongs to, like the runners' (identities.rs).
     if let Some(store) = &env.store {
         let id = identity_summary(env, &store.identity, store.client_id.as_deref());
         meta["runnergen"]["store"] = json!({ "identity": id });
     }
-    let mut main = json!({
-        "$schema": SCHEMA_SUBSCRIPTION,
-        "contentVersion": "1.0.0.0",
-    });
-    main["metadata"] = meta;
-    main["resources"] = Json::Array(resources);
-    main["outputs"] = Json::Object(outputs);
-    main
+    meta
 }
 
 /// The nested deployment of one role group.
@@ -227,38 +241,7 @@ fn identities_template(env: &Environment) -> Json {
             );
         }
     }
-    if let Some(store) = &env.store {
-        // Several credentials under one identity: each waits for the one before it.
-        let mut previous: Option<String> = None;
-        for (i, c) in store.credentials.iter().enumerate() {
-            let decl = IdentityDecl {
-                purpose: "Reads the runner tokens for External Secrets Operator",
-                identity: &store.identity,
-                credential: &c.name,
-                subject: &c.subject,
-                client_id_output: store.client_id_output,
-                principal_id_output: store.principal_id_output,
-            };
-            let fic = if i == 0 {
-                identity(
-                    env,
-                    &env.oidc_issuer_url,
-                    &decl,
-                    None,
-                    &mut resources,
-                    &mut outputs,
-                )
-            } else {
-                credential(
-                    &env.oidc_issuer_url,
-                    &decl,
-                    previous.as_deref(),
-                    &mut resources,
-                )
-            };
-            previous = Some(fic);
-        }
-    }
+    store_identity(env, &mut resources, &mut outputs);
     let mut template = json!({
         "$schema": SCHEMA_RESOURCE_GROUP,
         "contentVersion": "1.0.0.0",
@@ -266,6 +249,32 @@ fn identities_template(env: &Environment) -> Json {
     template["resources"] = Json::Array(resources);
     template["outputs"] = Json::Object(outputs);
     template
+}
+
+/// The Key Vault store's identity: several credentials under one identity, each waiting for
+/// the one before it.
+fn store_identity(env: &Environment, resources: &mut Vec<Json>, outputs: &mut Map<String, Json>) {
+    let Some(store) = &env.store else {
+        return;
+    };
+    // Several credentials under one identity: each waits for the one before it.
+    let mut previous: Option<String> = None;
+    for (i, c) in store.credentials.iter().enumerate() {
+        let decl = IdentityDecl {
+            purpose: "Reads the runner tokens for External Secrets Operator",
+            identity: &store.identity,
+            credential: &c.name,
+            subject: &c.subject,
+            client_id_output: store.client_id_output,
+            principal_id_output: store.principal_id_output,
+        };
+        let fic = if i == 0 {
+            identity(env, &env.oidc_issuer_url, &decl, None, resources, outputs)
+        } else {
+            credential(&env.oidc_issuer_url, &decl, previous.as_deref(), resources)
+        };
+        previous = Some(fic);
+    }
 }
 
 /// Adds one identity, its credential and its outputs; returns the credential's resource ID.
