@@ -198,8 +198,8 @@ pub struct Loaded {
     /// The spec's path as headers record it ([`source_name`]).
     pub source: String,
     /// Where each client ID is written (`identities::check_renames`). The source map itself is
-    /// dropped once the notes, lint findings and these are placed: at 10,000 runners it is
-    /// 11 MB that the render would otherwise carry.
+    /// dropped once the notes, lint findings and these are placed, so the render does not
+    /// carry it.
     pub client_id_pos: HashMap<String, spec::yaml::Pos>,
     pub notes: Vec<Diagnostic>,
 }

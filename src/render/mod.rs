@@ -277,7 +277,7 @@ pub fn render_serial(fleet: &Fleet, source: &str) -> Result<Tree, RenderError> {
 
 /// One independent part of a render: a runner's files, one shard of an environment's Azure
 /// deployment, or the rest of an environment's own files. Shards are jobs of their own so that
-/// no job holds a whole large environment's templates (at 1,000 runners, 7–16 MB of them).
+/// no job holds a whole large environment's templates.
 enum Job<'a> {
     Runner(Cx<'a>),
     /// Boxed: a job list holds one per runner, and most jobs are runners'.

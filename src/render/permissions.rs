@@ -235,8 +235,8 @@ pub fn report(cx: EnvCx, runners: &[&Runner]) -> Result<String, RenderError> {
         .get_template("permissions.md")
         .and_then(|t| t.render_captured(minijinja::Value::from(minijinja::value::Serde(&ctx))))
         .map_err(failed)?;
-    // Runner by runner, so that only one runner's context is built at a time (a 1,000-runner
-    // environment's whole context was five times the size of its 2 MB report).
+    // Runner by runner, so that only one runner's context is built at a time: a large
+    // environment's whole context is several times the size of its report.
     let mut text = report.output().to_owned();
     for r in runners {
         let section = minijinja::Value::from(minijinja::value::Serde(runner_ctx(cx, r, &rules)));

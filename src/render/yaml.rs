@@ -6,9 +6,8 @@
 //! plainly safe is quoted by it (one scalar at a time), and a document with a shape this writer
 //! does not take on (a float, a null, a sequence directly in a sequence, a key that needs
 //! quoting, a multi-line string outside a mapping) is handed to it whole. What this writer does
-//! itself is the common case of a render: the general serializer was a quarter of a cold
-//! render's CPU, and writing here took that CPU from 512 to 388 ms at 1,000 runners
-//! (BENCHMARKS.md). Debug builds compare every document with
+//! itself is the common case of a render, where the general serializer costs a large share of
+//! the CPU (BENCHMARKS.md has the figures). Debug builds compare every document with
 //! serde-saphyr's, so every test render checks the two agree; `tests` below adds generated
 //! values with hostile strings.
 

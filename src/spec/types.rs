@@ -42,8 +42,8 @@ pub struct Spec {
     pub runners: BTreeMap<String, Runner>,
     /// Each runner in each of its environments, its `overrides` merged in, sorted by key then
     /// environment: what every later stage reads. Filled by `spec::load`, which then empties
-    /// `runners`: once checked, the runners as written are read no more (at 10,000 runners,
-    /// 15 MB that the model's build would otherwise carry beside its own).
+    /// `runners`: once checked, the runners as written are read no more, and the model's build
+    /// should not carry them beside its own.
     #[serde(skip)]
     #[schemars(skip)]
     pub instances: Vec<Instance>,

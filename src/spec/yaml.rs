@@ -165,7 +165,7 @@ pub struct Span {
 /// Every node's [`Span`] by JSON pointer. It lives as long as the model (notes, lint findings
 /// and render-time checks point back into the spec), so it is compact: the pointers of the
 /// document share one string and sit in one sorted list, instead of an allocation and a tree
-/// node each (at 10,000 runners some 160,000 pointers: 11 MB here, 19 MB as a `BTreeMap`).
+/// node each (a large fleet has some sixteen pointers per runner).
 /// The few pointers added afterwards (values an instance inherits, `spec::instances`) go to a
 /// small map beside it, which wins over the list.
 #[derive(Clone, Debug, Default)]
@@ -372,10 +372,10 @@ pub const MAX_ALIASES: usize = 1_000;
 pub const MAX_DEPTH: usize = 64;
 
 /// How many bytes the JSON pointers of a spec's values may take together: the source map keeps
-/// one per value for as long as the model lives. A spec's pointers take about its own size (a
-/// 10,000-runner fleet: 4.5 MB for 4.2 MB), but long keys with many values nested under them
-/// take quadratically more (a 270 KB spec of sixty 1,000-character keys over 20,000 values
-/// would need 1.2 GB); this bound is eight times the largest spec read.
+/// one per value for as long as the model lives. A spec's pointers take about its own size, but
+/// long keys with many values nested under them take quadratically more (sixty nested
+/// 1,000-character keys over 20,000 values need some four thousand times the spec's size); this
+/// bound is eight times the largest spec read.
 pub const MAX_POINTER_BYTES: usize = 8 * MAX_SPEC_BYTES;
 
 /// The node budget of a spec of `bytes` bytes: half its size, at least 250,000.
@@ -400,9 +400,8 @@ pub fn parse(text: &str) -> Result<Located, ParseError> {
     budget.max_anchors = MAX_ALIASES;
     budget.max_depth = MAX_DEPTH;
     // Nodes and events scale with the document: without aliases, a node takes at least two
-    // bytes (`a,`), so a legitimate spec of N bytes has fewer than N/2 nodes, and a 10,000-runner
-    // fleet (~3 MB) reads. What aliases can add on top stays bounded by the same figure, so a
-    // small alias bomb still stops at the floor, within milliseconds.
+    // bytes (`a,`), so a legitimate spec of N bytes has fewer than N/2 nodes. What aliases can
+    // add on top stays bounded by the same figure, so a small alias bomb stops at the floor.
     budget.max_nodes = node_budget(text.len());
     budget.max_events = 2 * budget.max_nodes;
     let options = serde_saphyr::options! { budget: Some(budget) };
