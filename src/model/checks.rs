@@ -248,20 +248,23 @@ pub fn rollout_notes(
 ) -> Vec<Diagnostic> {
     let mut notes = Vec::new();
     for env in &fleet.environments {
-        let shards = env.shard_heads();
+        let shards = env.shards();
         let first = &shards[0];
         let mut hint = format!(
             "phase 1: `{deploy}`; phase 2: `{outputs} > {file}` next to the spec, set environments.{env}.identityOutputs to `{file}`, and render again",
-            deploy = first.stack_create(&format!(
-                "{}/{}",
-                out_dir.trim_end_matches('/'),
-                crate::layout::azure_file_in(
-                    &env.key,
-                    first.shard,
-                    crate::layout::AzureFile::MainJson
+            deploy = crate::render::azure::deploy::stack_create(
+                first,
+                &format!(
+                    "{}/{}",
+                    out_dir.trim_end_matches('/'),
+                    crate::layout::azure_file_in(
+                        &env.key,
+                        first.number,
+                        crate::layout::AzureFile::MainJson
+                    )
                 )
-            )),
-            outputs = first.stack_outputs(),
+            ),
+            outputs = crate::render::azure::deploy::stack_outputs(first),
             file = first.outputs_file(),
             env = env.key,
         );

@@ -115,10 +115,6 @@ pub struct Environment {
     pub identity_resource_group: String,
     pub oidc_issuer_url: String,
     pub key_vault: Option<String>,
-    pub deployments: Deployments,
-    /// For one shard of a large environment's Azure deployment ([`Environment::shards`]): its
-    /// number, from 1.
-    pub shard: Option<u32>,
     /// Sorted by key.
     pub runners: Vec<Runner>,
     /// The Key Vault secret store runnergen renders for the environment (in its first shard).
@@ -131,54 +127,58 @@ pub struct Environment {
 /// (azure-docs templates/best-practices.md "Template limits": 64 outputs, 800 resources, 4 MB).
 pub const SHARD_SIZE: usize = 30;
 
+/// One Azure deployment of an environment: the whole environment's, or one shard of a large
+/// one. A view: it borrows the environment and the runners it deploys.
+#[derive(Clone, Debug)]
+pub struct Shard<'a> {
+    pub env: &'a Environment,
+    /// Its number, from 1, when the environment deploys in shards.
+    pub number: Option<u32>,
+    pub deployments: Deployments,
+    /// The runners with an identity it deploys, in key order.
+    pub runners: Vec<&'a Runner>,
+    /// The Key Vault store's identity, in the first shard.
+    pub store: Option<&'a Store>,
+}
+
+impl Shard<'_> {
+    /// The outputs file of the shard's deployment, as `identityOutputs` names it.
+    pub fn outputs_file(&self) -> String {
+        match self.number {
+            None => format!("{}.identity-outputs.json", self.env.key),
+            Some(n) => format!("{}-{n:02}.identity-outputs.json", self.env.key),
+        }
+    }
+
+    /// Whether a runner of the shard has Microsoft Graph permissions (then graph files exist).
+    pub fn needs_graph(&self) -> bool {
+        self.runners.iter().any(|r| !r.graph.is_empty())
+    }
+}
+
 impl Environment {
     /// The environment's Azure deployment in shards that each stay within ARM's template limits,
-    /// holding the runners that have an identity (the others have no Azure side):
-    /// itself when it has at most [`SHARD_SIZE`] of them; otherwise one view per
+    /// holding the runners that have an identity (the others have no Azure side): one for the
+    /// whole environment when it has at most [`SHARD_SIZE`] of them; otherwise one per
     /// [`SHARD_SIZE`] identities (runners in key order), each its own deployment, stack and
-    /// outputs file.
-    /// A runner with a cache identity counts twice: its manager's identity adds two outputs.
-    pub fn shards(&self) -> Vec<Environment> {
-        self.shard_groups()
-            .into_iter()
-            .map(|(head, runners)| head.with_runners(&runners))
-            .collect()
-    }
-
-    /// A shard from [`Environment::shard_groups`]: its head with copies of its runners.
-    pub fn with_runners(self, runners: &[&Runner]) -> Environment {
-        Environment {
-            runners: runners.iter().map(|&r| r.clone()).collect(),
-            ..self
-        }
-    }
-
-    /// [`Environment::shards`] without their runners: what names a shard's deployment, stack
-    /// and outputs file, without copying every runner.
-    pub fn shard_heads(&self) -> Vec<Environment> {
-        self.shard_groups().into_iter().map(|(h, _)| h).collect()
-    }
-
-    /// Each of [`Environment::shards`] without its runners, and the runners it takes: the
-    /// render copies a shard's runners only while it renders that shard.
-    pub fn shard_groups(&self) -> Vec<(Environment, Vec<&Runner>)> {
+    /// outputs file. A runner with a cache identity counts twice: its manager's identity adds
+    /// two outputs; the store's identity goes into the first shard.
+    pub fn shards(&self) -> Vec<Shard<'_>> {
         let weight = |r: &Runner| 1 + usize::from(r.cache_identity.is_some());
-        let store = usize::from(self.store.is_some());
-        // Runners without an identity have no Azure side.
+        let store = self.store.as_ref();
         let azure: Vec<&Runner> = self.runners.iter().filter(|r| r.has_identity).collect();
-        // The environment without its runners: each shard copies it and takes its own runners
-        // (copying every runner once per shard would make a large fleet quadratic).
-        let bare = || self.clone_without_runners();
-        if store + azure.iter().map(|r| weight(r)).sum::<usize>() <= SHARD_SIZE {
-            let head = Environment {
-                store: self.store.clone(),
-                ..bare()
-            };
-            return vec![(head, azure)];
+        let shard = |number, runners, store| Shard {
+            env: self,
+            number,
+            deployments: Deployments::new(&self.key, number),
+            runners,
+            store,
+        };
+        let mut used = usize::from(store.is_some());
+        if used + azure.iter().map(|r| weight(r)).sum::<usize>() <= SHARD_SIZE {
+            return vec![shard(None, azure, store)];
         }
-        // The store's identity goes into the first shard.
         let mut groups: Vec<Vec<&Runner>> = vec![Vec::new()];
-        let mut used = store;
         for r in azure {
             if used + weight(r) > SHARD_SIZE {
                 groups.push(Vec::new());
@@ -190,72 +190,8 @@ impl Environment {
         groups
             .into_iter()
             .zip(1..)
-            .map(|(runners, n)| {
-                let head = Environment {
-                    deployments: Deployments::new(&self.key, Some(n)),
-                    shard: Some(n),
-                    store: if n == 1 { self.store.clone() } else { None },
-                    ..bare()
-                };
-                (head, runners)
-            })
+            .map(|(runners, n)| shard(Some(n), runners, if n == 1 { store } else { None }))
             .collect()
-    }
-
-    /// The environment with no runners and no store (the rest is small).
-    fn clone_without_runners(&self) -> Environment {
-        Environment {
-            key: self.key.clone(),
-            long_name: self.long_name.clone(),
-            region_code: self.region_code.clone(),
-            location: self.location.clone(),
-            tenant_id: self.tenant_id.clone(),
-            subscriptions: self.subscriptions.clone(),
-            identity_subscription_id: self.identity_subscription_id.clone(),
-            identity_resource_group: self.identity_resource_group.clone(),
-            oidc_issuer_url: self.oidc_issuer_url.clone(),
-            key_vault: self.key_vault.clone(),
-            deployments: self.deployments.clone(),
-            shard: self.shard,
-            runners: Vec::new(),
-            store: None,
-        }
-    }
-
-    /// Deploys the environment's main template as a deployment stack, so that what the template
-    /// no longer declares is deleted from Azure: `deleteResources` deletes removed resources
-    /// (role assignments, identities) and detaches resource groups; deny settings stay off, so
-    /// the runners' own pipelines are not blocked (reference azure-lifecycle.md §1).
-    pub fn stack_create(&self, template: &str) -> String {
-        format!(
-            "az stack sub create --name {} --subscription {} --location {} --template-file {template} --action-on-unmanage deleteResources --deny-settings-mode none --yes",
-            self.deployments.main, self.identity_subscription_id, self.location
-        )
-    }
-
-    /// Prints the stack's outputs in the shape `identityOutputs` reads.
-    pub fn stack_outputs(&self) -> String {
-        format!(
-            "az stack sub show --name {} --subscription {} --query outputs",
-            self.deployments.main, self.identity_subscription_id
-        )
-    }
-
-    /// Deploys graph.json. Deployment stacks do not support the Microsoft Graph Bicep
-    /// extension (deployment-stacks-known-issues), so this is a plain deployment.
-    pub fn graph_create(&self, template: &str) -> String {
-        format!(
-            "az deployment sub create --name {} --subscription {} --location {} --template-file {template}",
-            self.deployments.graph, self.identity_subscription_id, self.location
-        )
-    }
-
-    /// The outputs file `stack_outputs` writes, as phase-1 guidance names it.
-    pub fn outputs_file(&self) -> String {
-        match self.shard {
-            None => format!("{}.identity-outputs.json", self.key),
-            Some(n) => format!("{}-{n:02}.identity-outputs.json", self.key),
-        }
     }
 
     /// Whether the environment has an Azure deployment at all: a runner with an identity, or the
@@ -630,8 +566,6 @@ fn environment(
         identity_resource_group: e.identities.resource_group.clone(),
         oidc_issuer_url: e.cluster.oidc_issuer_url.clone(),
         key_vault: e.key_vault.as_ref().map(|k| k.name.clone()),
-        deployments: Deployments::new(ek, None),
-        shard: None,
         runners,
     };
     env.store = store::resolve(s, ek, e, &env, &outputs, map, diags);

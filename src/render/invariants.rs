@@ -188,8 +188,8 @@ pub fn from_tree(fleet: &Fleet, tree: &Tree) -> Result<Vec<EnvFacts>, RenderErro
 
 fn env_from_tree(fleet: &Fleet, env: &Environment, tree: &Tree) -> Result<EnvFacts, RenderError> {
     let mut facts = EnvFacts::default();
-    for shard in env.shard_heads().into_iter().filter(|_| env.has_azure()) {
-        let path = layout::azure_file_in(&env.key, shard.shard, AzureFile::MainJson);
+    for shard in env.shards().into_iter().filter(|_| env.has_azure()) {
+        let path = layout::azure_file_in(&env.key, shard.number, AzureFile::MainJson);
         let arm: Value = serde_json::from_str(tree.get_str(&path).unwrap_or_default())
             .map_err(|e| RenderError::Invariant(format!("{path} does not parse: {e}")))?;
         credentials(&arm, &mut facts.credentials);

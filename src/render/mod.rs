@@ -286,10 +286,8 @@ enum Job<'a> {
 }
 
 struct ShardJob<'a> {
-    ecx: EnvCx<'a>,
-    /// The shard without its runners (`Environment::shard_groups`), and its runners.
-    head: Environment,
-    runners: Vec<&'a Runner>,
+    source: &'a str,
+    shard: crate::model::Shard<'a>,
     /// The environment's role-assignment module kinds (`azure::module_kinds`).
     kinds: BTreeSet<crate::model::ModuleKind>,
 }
@@ -313,15 +311,14 @@ impl Job<'_> {
         let facts = match self {
             Job::Runner(cx) => PartFacts::Runner(render_runner(*cx, &mut tree)?),
             Job::AzureShard(job) => {
-                let ShardJob {
-                    ecx,
-                    head,
-                    runners,
-                    kinds,
-                } = &**job;
-                let shard = head.clone().with_runners(runners);
                 let mut credentials = Vec::new();
-                azure::render_shard(*ecx, &shard, kinds, &mut tree, &mut credentials)?;
+                azure::render_shard(
+                    job.source,
+                    &job.shard,
+                    &job.kinds,
+                    &mut tree,
+                    &mut credentials,
+                )?;
                 PartFacts::AzureShard(credentials)
             }
             Job::Environment(ecx) => {
@@ -344,11 +341,10 @@ fn jobs<'a>(fleet: &'a Fleet, source: &'a str) -> Vec<Job<'a>> {
         jobs.extend(env.runners.iter().map(|r| Job::Runner(ecx.runner(r))));
         if env.has_azure() {
             let kinds = azure::module_kinds(env);
-            jobs.extend(env.shard_groups().into_iter().map(|(head, runners)| {
+            jobs.extend(env.shards().into_iter().map(|shard| {
                 Job::AzureShard(Box::new(ShardJob {
-                    ecx,
-                    head,
-                    runners,
+                    source,
+                    shard,
                     kinds: kinds.clone(),
                 }))
             }));

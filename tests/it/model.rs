@@ -188,7 +188,10 @@ fn deployment_outputs_are_per_runner() {
     let r = runner(&f, "team07-prd");
     assert_eq!(r.names.symbol, "team07_prd");
     assert_eq!(r.names.client_id_output, "team07_prdClientId");
-    assert_eq!(f.environments[1].deployments.main, "runnergen-prd");
+    assert_eq!(
+        f.environments[1].shards()[0].deployments.main,
+        "runnergen-prd"
+    );
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use super::GRAPH_EXTENSION_ALIAS;
 use super::GRAPH_EXTENSION_VERSION;
 use crate::facts;
-use crate::model::{Environment, ModuleKind, RoleGroup};
+use crate::model::{ModuleKind, RoleGroup, Shard};
 use crate::render::{RenderError, header};
 use serde_json::{Map, Value as Json, json};
 
@@ -22,24 +22,24 @@ const TYPE_DEPLOYMENT: &str = "Microsoft.Resources/deployments";
 
 /// main.json: the identities' resource group, the nested identities deployment, one nested
 /// deployment per role group, and every runner's client and principal IDs as outputs.
-pub fn main(env: &Environment, source: &str) -> Json {
+pub fn main(shard: &Shard, source: &str) -> Json {
     let rg_id = format!(
         "[subscriptionResourceId('Microsoft.Resources/resourceGroups', {})]",
-        arm_str(&env.identity_resource_group)
+        arm_str(&shard.env.identity_resource_group)
     );
     let mut resources = vec![
         json!({
             "type": "Microsoft.Resources/resourceGroups",
             "apiVersion": facts::API_RESOURCE_GROUP,
-            "name": arm_literal(&env.identity_resource_group),
-            "location": arm_literal(&env.location),
+            "name": arm_literal(&shard.env.identity_resource_group),
+            "location": arm_literal(&shard.env.location),
             "tags": {"managedBy": "runnergen"},
         }),
         json!({
             "type": TYPE_DEPLOYMENT,
             "apiVersion": facts::API_DEPLOYMENT,
-            "name": arm_literal(&env.deployments.identities),
-            "resourceGroup": arm_literal(&env.identity_resource_group),
+            "name": arm_literal(&shard.deployments.identities),
+            "resourceGroup": arm_literal(&shard.env.identity_resource_group),
             "properties": {
                 "expressionEvaluationOptions": {"scope": "inner"},
                 "mode": "Incremental",
@@ -48,11 +48,11 @@ pub fn main(env: &Environment, source: &str) -> Json {
         }),
     ];
     // Large values are moved in, not written inside `json!` (which copies what it is given).
-    resources[1]["properties"]["template"] = identities_template(env);
-    let identities_id = format!("[{}]", identities_deployment_id(env));
+    resources[1]["properties"]["template"] = identities_template(shard);
+    let identities_id = format!("[{}]", identities_deployment_id(shard));
     let mut outputs = Map::new();
-    role_deployments(env, &identities_id, &mut resources, &mut outputs);
-    let meta = main_metadata(env, source);
+    role_deployments(shard, &identities_id, &mut resources, &mut outputs);
+    let meta = main_metadata(shard, source);
     let mut main = json!({
         "$schema": SCHEMA_SUBSCRIPTION,
         "contentVersion": "1.0.0.0",
@@ -66,7 +66,7 @@ pub fn main(env: &Environment, source: &str) -> Json {
 /// One nested deployment per role group of every identity (a runner's, its manager's cache
 /// identity, the store's), and each identity's client and principal IDs as outputs.
 fn role_deployments(
-    env: &Environment,
+    shard: &Shard,
     identities_id: &str,
     resources: &mut Vec<Json>,
     outputs: &mut Map<String, Json>,
@@ -74,14 +74,14 @@ fn role_deployments(
     let mut output = |name: &str| {
         outputs.insert(
             name.to_owned(),
-            json!({"type": "string", "value": identities_output(env, name)}),
+            json!({"type": "string", "value": identities_output(shard, name)}),
         );
     };
-    for r in &env.runners {
+    for r in &shard.runners {
         let n = &r.names;
         for g in &r.role_groups {
             resources.push(role_deployment(
-                env,
+                shard,
                 &n.principal_id_output,
                 g,
                 identities_id,
@@ -91,7 +91,7 @@ fn role_deployments(
         if let Some(cache) = &r.cache_identity {
             for g in &cache.role_groups {
                 resources.push(role_deployment(
-                    env,
+                    shard,
                     &n.cache_principal_id_output,
                     g,
                     identities_id,
@@ -101,10 +101,10 @@ fn role_deployments(
         }
         ids.into_iter().for_each(|o| output(o));
     }
-    if let Some(store) = &env.store {
+    if let Some(store) = &shard.store {
         for g in &store.role_groups {
             resources.push(role_deployment(
-                env,
+                shard,
                 store.principal_id_output,
                 g,
                 identities_id,
@@ -117,22 +117,22 @@ fn role_deployments(
 
 /// main.json's metadata: the generator, every runner's access summary, and which identity the
 /// store's client ID belongs to, like the runners' (identities.rs).
-fn main_metadata(env: &Environment, source: &str) -> Json {
+fn main_metadata(shard: &Shard, source: &str) -> Json {
     let mut meta = metadata(source);
-    meta["runnergen"]["runners"] = access_summary(env);
-    if let Some(store) = &env.store {
-        let id = identity_summary(env, &store.identity, store.client_id.as_deref());
+    meta["runnergen"]["runners"] = access_summary(shard);
+    if let Some(store) = &shard.store {
+        let id = identity_summary(shard, &store.identity, store.client_id.as_deref());
         meta["runnergen"]["store"] = json!({ "identity": id });
     }
     meta
 }
 
 /// The nested deployment of one role group.
-fn role_deployment(env: &Environment, principal: &str, g: &RoleGroup, identities_id: &str) -> Json {
+fn role_deployment(shard: &Shard, principal: &str, g: &RoleGroup, identities_id: &str) -> Json {
     let mut parameters = Map::new();
     parameters.insert(
         "principalId".into(),
-        json!({"value": identities_output(env, principal)}),
+        json!({"value": identities_output(shard, principal)}),
     );
     parameters.insert(
         "roleDefinitionIds".into(),
@@ -159,7 +159,9 @@ fn role_deployment(env: &Environment, principal: &str, g: &RoleGroup, identities
     deployment["properties"]["template"] = role_assignment_template(g.kind);
     match g.kind {
         // A subscription-level deployment needs a location for its metadata.
-        ModuleKind::Subscription => deployment["location"] = json!(arm_literal(&env.location)),
+        ModuleKind::Subscription => {
+            deployment["location"] = json!(arm_literal(&shard.env.location))
+        }
         _ => deployment["resourceGroup"] = json!(arm_literal(&g.resource_group)),
     }
     deployment
@@ -167,19 +169,19 @@ fn role_deployment(env: &Environment, principal: &str, g: &RoleGroup, identities
 
 /// `[reference(<identities deployment>).outputs.<output>.value]`: how Bicep compiles
 /// `identities.outputs.<output>` of an RG-scoped module in a subscription-scope template.
-fn identities_output(env: &Environment, output: &str) -> String {
+fn identities_output(shard: &Shard, output: &str) -> String {
     format!(
         "[reference({}, '{}').outputs.{output}.value]",
-        identities_deployment_id(env),
+        identities_deployment_id(shard),
         facts::API_DEPLOYMENT
     )
 }
 
-fn identities_deployment_id(env: &Environment) -> String {
+fn identities_deployment_id(shard: &Shard) -> String {
     format!(
         "extensionResourceId(format('/subscriptions/{{0}}/resourceGroups/{{1}}', subscription().subscriptionId, {}), '{TYPE_DEPLOYMENT}', {})",
-        arm_str(&env.identity_resource_group),
-        arm_str(&env.deployments.identities)
+        arm_str(&shard.env.identity_resource_group),
+        arm_str(&shard.deployments.identities)
     )
 }
 
@@ -195,11 +197,11 @@ struct IdentityDecl<'a> {
 }
 
 /// The inner template of the identities deployment (modules/identities.bicep).
-fn identities_template(env: &Environment) -> Json {
+fn identities_template(shard: &Shard) -> Json {
     let mut resources = Vec::new();
     let mut outputs = Map::new();
     let mut previous_fic: Option<String> = None;
-    for r in &env.runners {
+    for r in &shard.runners {
         let n = &r.names;
         let job = IdentityDecl {
             purpose: &r.purpose,
@@ -213,7 +215,7 @@ fn identities_template(env: &Environment) -> Json {
         // workload-identity-federation-considerations.md): chain every runner's FIC after the
         // previous runner's.
         let fic = identity(
-            env,
+            shard,
             &r.oidc_issuer_url,
             &job,
             previous_fic.as_deref(),
@@ -232,7 +234,7 @@ fn identities_template(env: &Environment) -> Json {
                 principal_id_output: &n.cache_principal_id_output,
             };
             identity(
-                env,
+                shard,
                 &r.oidc_issuer_url,
                 &cache,
                 None,
@@ -241,7 +243,7 @@ fn identities_template(env: &Environment) -> Json {
             );
         }
     }
-    store_identity(env, &mut resources, &mut outputs);
+    store_identity(shard, &mut resources, &mut outputs);
     let mut template = json!({
         "$schema": SCHEMA_RESOURCE_GROUP,
         "contentVersion": "1.0.0.0",
@@ -253,8 +255,8 @@ fn identities_template(env: &Environment) -> Json {
 
 /// The Key Vault store's identity: several credentials under one identity, each waiting for
 /// the one before it.
-fn store_identity(env: &Environment, resources: &mut Vec<Json>, outputs: &mut Map<String, Json>) {
-    let Some(store) = &env.store else {
+fn store_identity(shard: &Shard, resources: &mut Vec<Json>, outputs: &mut Map<String, Json>) {
+    let Some(store) = &shard.store else {
         return;
     };
     // Several credentials under one identity: each waits for the one before it.
@@ -269,9 +271,21 @@ fn store_identity(env: &Environment, resources: &mut Vec<Json>, outputs: &mut Ma
             principal_id_output: store.principal_id_output,
         };
         let fic = if i == 0 {
-            identity(env, &env.oidc_issuer_url, &decl, None, resources, outputs)
+            identity(
+                shard,
+                &shard.env.oidc_issuer_url,
+                &decl,
+                None,
+                resources,
+                outputs,
+            )
         } else {
-            credential(&env.oidc_issuer_url, &decl, previous.as_deref(), resources)
+            credential(
+                &shard.env.oidc_issuer_url,
+                &decl,
+                previous.as_deref(),
+                resources,
+            )
         };
         previous = Some(fic);
     }
@@ -279,7 +293,7 @@ fn store_identity(env: &Environment, resources: &mut Vec<Json>, outputs: &mut Ma
 
 /// Adds one identity, its credential and its outputs; returns the credential's resource ID.
 fn identity(
-    env: &Environment,
+    shard: &Shard,
     issuer: &str,
     d: &IdentityDecl,
     after: Option<&str>,
@@ -291,11 +305,11 @@ fn identity(
         "type": TYPE_IDENTITY,
         "apiVersion": facts::API_IDENTITY,
         "name": arm_literal(d.identity),
-        "location": arm_literal(&env.location),
+        "location": arm_literal(&shard.env.location),
         "tags": {
             "purpose": arm_literal(d.purpose),
             "managedBy": "runnergen",
-            "environment": arm_literal(&env.key),
+            "environment": arm_literal(&shard.env.key),
         },
         // The 2024-11-30 schema requires `properties` (azure-resource-manager-schemas).
         "properties": {},
@@ -398,7 +412,7 @@ fn role_assignment_template(kind: ModuleKind) -> Json {
 
 /// graph.json: languageVersion 2.0 with the Graph extension import, object-form resources keyed
 /// by symbol (what Bicep emits for `extension`: azure.md §3, Bicep `TemplateWriter.cs`).
-pub fn graph(env: &Environment, source: &str) -> Json {
+pub fn graph(shard: &Shard, source: &str) -> Json {
     let mut resources = Map::new();
     resources.insert(
         "graphSp".into(),
@@ -409,7 +423,7 @@ pub fn graph(env: &Environment, source: &str) -> Json {
             "properties": {"appId": facts::GRAPH_APP_ID},
         }),
     );
-    for r in env.runners.iter().filter(|r| !r.graph.is_empty()) {
+    for r in shard.runners.iter().filter(|r| !r.graph.is_empty()) {
         let identity = &r.names.identity_symbol;
         resources.insert(
             identity.clone(),
@@ -417,8 +431,8 @@ pub fn graph(env: &Environment, source: &str) -> Json {
                 "existing": true,
                 "type": TYPE_IDENTITY,
                 "apiVersion": facts::API_IDENTITY,
-                "subscriptionId": arm_literal(&env.identity_subscription_id),
-                "resourceGroup": arm_literal(&env.identity_resource_group),
+                "subscriptionId": arm_literal(&shard.env.identity_subscription_id),
+                "resourceGroup": arm_literal(&shard.env.identity_resource_group),
                 "name": arm_literal(&r.names.identity),
             }),
         );
@@ -499,13 +513,13 @@ fn metadata(source: &str) -> Json {
 /// What each runner's identity may do, in plain data: `metadata.runnergen.runners` of
 /// main.json. ARM ignores template metadata; `readback::access` reads it for the directory's
 /// side of a diff without reverse-engineering the deployment's expressions.
-fn access_summary(env: &Environment) -> Json {
+fn access_summary(shard: &Shard) -> Json {
     let mut runners = Map::new();
-    for r in &env.runners {
+    for r in &shard.runners {
         let graph: Vec<&str> = r.graph_permissions().collect();
         // Which identity the runner's client ID belongs to: a later render refuses a client
         // ID that this ties to another identity name (a renamed identity is a new one).
-        let identity = identity_summary(env, &r.names.identity, r.client_id.as_deref());
+        let identity = identity_summary(shard, &r.names.identity, r.client_id.as_deref());
         let mut facts = json!({"graphPermissions": graph});
         facts["roles"] = roles_summary(&r.roles);
         facts["identity"] = identity;
@@ -513,7 +527,7 @@ fn access_summary(env: &Environment) -> Json {
         if let Some(c) = &r.cache_identity {
             facts["managerRoles"] = roles_summary(&c.roles);
             facts["managerIdentity"] =
-                identity_summary(env, &r.names.cache_identity, c.client_id.as_deref());
+                identity_summary(shard, &r.names.cache_identity, c.client_id.as_deref());
         }
         runners.insert(r.key.clone(), facts);
     }
@@ -522,11 +536,11 @@ fn access_summary(env: &Environment) -> Json {
 
 /// An identity in the access summary: name, resource group, subscription and, once known, its
 /// client ID (read back by `readback::access` and `identities::committed`).
-fn identity_summary(env: &Environment, name: &str, client_id: Option<&str>) -> Json {
+fn identity_summary(shard: &Shard, name: &str, client_id: Option<&str>) -> Json {
     let mut id = json!({
         "name": name,
-        "resourceGroup": env.identity_resource_group,
-        "subscriptionId": env.identity_subscription_id,
+        "resourceGroup": shard.env.identity_resource_group,
+        "subscriptionId": shard.env.identity_subscription_id,
     });
     if let Some(client) = client_id {
         id["clientId"] = json!(client);

@@ -1,20 +1,21 @@
 //! The Bicep files of an environment: minijinja templates (`templates/azure/`) fed with the
 //! model itself, plus Bicep's escaping rules.
 
-use super::graph_needed;
+use super::deploy;
 use crate::facts;
 use crate::layout::AzureFile;
-use crate::model::{Environment, ModuleKind};
-use crate::render::{EnvCx, RenderError, header};
+use crate::model::{Deployments, ModuleKind, Runner, Shard, Store};
+use crate::render::{RenderError, header};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-/// What every Bicep template reads: the environment and its runners as the model has them.
+/// What every Bicep template reads: the shard's deployment and its runners as the model has
+/// them.
 #[derive(Serialize)]
 struct Context<'a> {
     header: String,
-    env: &'a Environment,
+    env: ShardContext<'a>,
     /// Module file of each role-assignment kind, as main.bicep refers to it.
     modules: BTreeMap<&'static str, String>,
     graph: bool,
@@ -28,6 +29,19 @@ struct Context<'a> {
     api_resource_group: &'static str,
     audience: &'static str,
     graph_app_id: &'static str,
+}
+
+/// A shard as the templates read it, under the environment's field names.
+#[derive(Serialize)]
+struct ShardContext<'a> {
+    key: &'a str,
+    location: &'a str,
+    identity_subscription_id: &'a str,
+    identity_resource_group: &'a str,
+    oidc_issuer_url: &'a str,
+    deployments: &'a Deployments,
+    runners: &'a [&'a Runner],
+    store: Option<&'a Store>,
 }
 
 /// The role-assignment module of one kind of target scope.
@@ -48,23 +62,33 @@ pub struct Bicep {
 }
 
 impl Bicep {
-    pub fn new(cx: EnvCx, kinds: impl Iterator<Item = ModuleKind>) -> Result<Self, RenderError> {
+    pub fn new(
+        source: &str,
+        shard: &Shard,
+        kinds: impl Iterator<Item = ModuleKind>,
+    ) -> Result<Self, RenderError> {
+        let env = shard.env;
         let context = Context {
-            header: header(cx.source),
-            env: cx.env,
+            header: header(source),
+            env: ShardContext {
+                key: &env.key,
+                location: &env.location,
+                identity_subscription_id: &env.identity_subscription_id,
+                identity_resource_group: &env.identity_resource_group,
+                oidc_issuer_url: &env.oidc_issuer_url,
+                deployments: &shard.deployments,
+                runners: &shard.runners,
+                store: shard.store,
+            },
             modules: kinds
                 .map(|k| (k.module(), AzureFile::RoleModule(k).name()))
                 .collect(),
-            graph: graph_needed(cx.env),
-            deploy: cx
-                .env
-                .stack_create(&AzureFile::MainJson.name_in(cx.env.shard)),
-            outputs: cx.env.stack_outputs(),
-            outputs_file: cx.env.outputs_file(),
-            graph_deploy: cx
-                .env
-                .graph_create(&AzureFile::GraphJson.name_in(cx.env.shard)),
-            identities_module: AzureFile::Identities.name_in(cx.env.shard),
+            graph: shard.needs_graph(),
+            deploy: deploy::stack_create(shard, &AzureFile::MainJson.name_in(shard.number)),
+            outputs: deploy::stack_outputs(shard),
+            outputs_file: shard.outputs_file(),
+            graph_deploy: deploy::graph_create(shard, &AzureFile::GraphJson.name_in(shard.number)),
+            identities_module: AzureFile::Identities.name_in(shard.number),
             api_identity: facts::API_IDENTITY,
             api_resource_group: facts::API_RESOURCE_GROUP,
             audience: facts::FIC_AUDIENCE,

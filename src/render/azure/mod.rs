@@ -15,13 +15,14 @@
 
 mod arm;
 mod bicep;
+pub mod deploy;
 #[cfg(test)]
 mod tests;
 
 pub use bicep::{bicep_string, comment_text};
 
 use crate::layout::{self, AzureFile};
-use crate::model::{Environment, ModuleKind};
+use crate::model::{Environment, ModuleKind, Shard};
 use crate::render::{EnvCx, RenderError, to_json};
 use crate::tree::Tree;
 use serde_json::json;
@@ -47,7 +48,7 @@ pub fn render(
     if cx.env.has_azure() {
         let kinds = module_kinds(cx.env);
         for shard in cx.env.shards() {
-            render_shard(cx, &shard, &kinds, tree, credentials)?;
+            render_shard(cx.source, &shard, &kinds, tree, credentials)?;
         }
     }
     Ok(())
@@ -73,31 +74,30 @@ pub fn render_env(cx: EnvCx, tree: &mut Tree) -> Result<(), RenderError> {
     Ok(())
 }
 
-/// One deployment shard of the environment `cx.env` (see `Environment::shards`: a large
-/// environment deploys in shards, each within ARM's template limits): its main template in
-/// Bicep and ARM JSON, its identities module and its Graph files. `kinds` are the environment's
+/// One deployment shard of an environment (see `Environment::shards`: a large environment
+/// deploys in shards, each within ARM's template limits): its main template in Bicep and ARM
+/// JSON, its identities module and its Graph files. `kinds` are the environment's
 /// [`module_kinds`]; the main template's federated credentials go to `credentials`.
 pub fn render_shard(
-    cx: EnvCx,
-    shard: &Environment,
+    source: &str,
+    shard: &Shard,
     kinds: &BTreeSet<ModuleKind>,
     tree: &mut Tree,
     credentials: &mut Vec<crate::render::invariants::Credential>,
 ) -> Result<(), RenderError> {
-    let scx = EnvCx { env: shard, ..cx };
-    let path = |f| layout::azure_file_in(&cx.env.key, shard.shard, f);
-    let bicep = bicep::Bicep::new(scx, kinds.iter().copied())?;
+    let path = |f| layout::azure_file_in(&shard.env.key, shard.number, f);
+    let bicep = bicep::Bicep::new(source, shard, kinds.iter().copied())?;
     tree.insert(path(AzureFile::MainBicep), bicep.main()?)?;
-    let main = arm::main(shard, cx.source);
+    let main = arm::main(shard, source);
     let main_path = path(AzureFile::MainJson);
     let text = to_json(&main);
     arm::check_limits(&main_path, &main, text.len())?;
     crate::render::invariants::credentials(&main, credentials);
     tree.insert(main_path, text)?;
     tree.insert(path(AzureFile::Identities), bicep.identities()?)?;
-    if graph_needed(shard) {
+    if shard.needs_graph() {
         tree.insert(path(AzureFile::GraphBicep), bicep.graph()?)?;
-        let graph = arm::graph(shard, cx.source);
+        let graph = arm::graph(shard, source);
         let graph_path = path(AzureFile::GraphJson);
         let text = to_json(&graph);
         arm::check_limits(&graph_path, &graph, text.len())?;
@@ -121,9 +121,4 @@ pub fn module_kinds(env: &Environment) -> BTreeSet<ModuleKind> {
         })
         .chain(store)
         .collect()
-}
-
-/// Graph files exist only when a runner of the environment has Graph permissions.
-fn graph_needed(env: &Environment) -> bool {
-    env.runners.iter().any(|r| !r.graph.is_empty())
 }
