@@ -5,15 +5,13 @@
 use crate::access::{self, Access};
 use crate::layout::{Location, RunnerFile};
 use crate::spec::KubernetesAccess;
+use crate::vocab;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// What separates the documents of a multi-document YAML file that `render::yaml_file` writes.
-pub const DOCUMENT_SEPARATOR: &str = "\n---\n";
-
 /// The documents of a multi-document YAML text, as `render::yaml_file` separates them.
 pub fn yaml_documents(text: &str) -> impl Iterator<Item = &str> {
-    text.split(DOCUMENT_SEPARATOR)
+    text.split(vocab::DOCUMENT_SEPARATOR)
 }
 
 /// Every document of a YAML file, as JSON values.
@@ -51,7 +49,7 @@ fn kubernetes_access(rbac: &[Value]) -> KubernetesAccess {
         KubernetesAccess::ClusterAdmin
     } else if rbac.iter().any(|d| {
         d["kind"] == "RoleBinding"
-            && (d["metadata"]["labels"][crate::render::kubernetes::JOB_ACCESS_LABEL] == "jobs"
+            && (d["metadata"]["labels"][vocab::JOB_ACCESS_LABEL] == vocab::JOB_ACCESS_JOBS
                 // Before job namespaces: the `edit` ClusterRole bound in the runner's namespace.
                 || d["roleRef"]["kind"] == "ClusterRole")
     }) {

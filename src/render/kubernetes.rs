@@ -1,17 +1,15 @@
 //! Kubernetes objects of one runner, built from `k8s-openapi` types (ExternalSecret, a CRD,
 //! from a small typed struct): Namespace, ServiceAccounts, RBAC and the token ExternalSecret.
 
-use super::invariants::Account;
 use super::{Cx, EnvCx, RenderError, value, yaml_file};
 use crate::facts;
 use crate::layout::RunnerFile;
 use crate::model::{Runner, TokenSource};
 use crate::spec::{KubernetesAccess, StoreKind};
 use crate::tree::Tree;
+use crate::vocab::{self, Account, JOB_ACCESS_JOBS, JOB_ACCESS_LABEL};
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{
-    ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject,
-};
+use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -23,79 +21,6 @@ fn meta(name: &str, namespace: Option<&str>, r: &Runner) -> ObjectMeta {
         labels: Some(r.labels.clone()),
         ..Default::default()
     }
-}
-
-/// The label on the Role and RoleBinding that give job pods `kubernetesAccess: namespace`, so
-/// that a reader of rbac.yaml (readback, `diff`) tells them from the manager's.
-pub const JOB_ACCESS_LABEL: &str = "runnergen.dev/grants";
-
-fn rule(group: &str, resources: &[&str], verbs: &[&str]) -> PolicyRule {
-    PolicyRule {
-        api_groups: Some(vec![group.to_owned()]),
-        resources: Some(resources.iter().map(|s| (*s).to_owned()).collect()),
-        verbs: verbs.iter().map(|s| (*s).to_owned()).collect(),
-        ..Default::default()
-    }
-}
-
-/// The permissions the runner manager needs for the Kubernetes executor: GitLab's documented
-/// list (runner docs/executors/kubernetes/_index.md §Configure runner API permissions), without
-/// the rules for features runnergen does not enable (namespace per job, autoscaler, PDBs),
-/// instead of the chart's `*` on `*` default. Granted in the job namespace only: the manager
-/// reads its own configuration from mounted files and needs no API access where it runs.
-pub fn manager_rules() -> Vec<PolicyRule> {
-    let rule = |resources: &[&str], verbs: &[&str]| rule("", resources, verbs);
-    vec![
-        rule(&["events"], &["list", "watch"]),
-        rule(&["pods"], &["create", "delete", "get", "list", "watch"]),
-        rule(&["pods/attach"], &["create", "delete", "get", "patch"]),
-        rule(&["pods/exec"], &["create", "delete", "get", "patch"]),
-        rule(&["pods/log"], &["get", "list"]),
-        rule(&["secrets"], &["create", "delete", "get", "update"]),
-        rule(&["serviceaccounts"], &["get"]),
-        rule(&["services"], &["create", "get"]),
-    ]
-}
-
-/// What `kubernetesAccess: namespace` lets job pods do in their own namespace: workloads,
-/// services, config and storage, never `secrets` and nothing of External Secrets Operator. Not
-/// the built-in `edit` ClusterRole: `edit` reads and writes Secrets (kubernetes.io/docs
-/// reference/access-authn-authz/rbac §User-facing roles), and ESO's chart aggregates
-/// create/update on `externalsecrets` and `secretstores` into it (external-secrets
-/// deploy/charts/external-secrets/templates/rbac.yaml, `aggregate-to-edit`), which would let a
-/// job read any secret the shared store can reach.
-pub fn job_namespace_rules() -> Vec<PolicyRule> {
-    const WRITE: &[&str] = &[
-        "create", "delete", "get", "list", "patch", "update", "watch",
-    ];
-    vec![
-        rule(
-            "",
-            &[
-                "configmaps",
-                "persistentvolumeclaims",
-                "pods",
-                "pods/attach",
-                "pods/exec",
-                "pods/log",
-                "pods/portforward",
-                "services",
-            ],
-            WRITE,
-        ),
-        rule("", &["events"], &["get", "list", "watch"]),
-        rule(
-            "apps",
-            &["deployments", "replicasets", "statefulsets"],
-            WRITE,
-        ),
-        rule("batch", &["cronjobs", "jobs"], WRITE),
-        rule(
-            "networking.k8s.io",
-            &["ingresses", "networkpolicies"],
-            WRITE,
-        ),
-    ]
 }
 
 /// A service account's Azure Workload Identity annotations: client and tenant ID
@@ -146,12 +71,12 @@ pub fn render(cx: Cx, tree: &mut Tree) -> Result<Rendered, RenderError> {
     // Pod Security Admission (kubernetes.io/docs/concepts/security/pod-security-admission):
     // Docker-in-Docker needs privileged pods, in the job namespace only; the manager's
     // namespace runs under the baseline profile unless jobs share it.
-    let level = |privileged: bool| if privileged { "privileged" } else { "baseline" };
+    let level = vocab::pod_security_level;
     let namespace = |name: &str, level: &str| {
         let mut m = meta(name, None, r);
         m.labels
             .get_or_insert_with(BTreeMap::new)
-            .insert("pod-security.kubernetes.io/enforce".into(), level.into());
+            .insert(vocab::POD_SECURITY_LABEL.into(), level.into());
         Namespace {
             metadata: m,
             ..Default::default()
@@ -225,7 +150,7 @@ pub fn render(cx: Cx, tree: &mut Tree) -> Result<Rendered, RenderError> {
 
     let role = Role {
         metadata: meta(&n.manager_role, Some(jobs), r),
-        rules: Some(manager_rules()),
+        rules: Some(vocab::manager_rules()),
     };
     let binding = RoleBinding {
         metadata: meta(&n.manager_role, Some(jobs), r),
@@ -244,10 +169,10 @@ pub fn render(cx: Cx, tree: &mut Tree) -> Result<Rendered, RenderError> {
             access
                 .labels
                 .get_or_insert_with(BTreeMap::new)
-                .insert(JOB_ACCESS_LABEL.into(), "jobs".into());
+                .insert(JOB_ACCESS_LABEL.into(), JOB_ACCESS_JOBS.into());
             rbac.push(value(&Role {
                 metadata: access.clone(),
-                rules: Some(job_namespace_rules()),
+                rules: Some(vocab::job_namespace_rules()),
             }));
             rbac.push(value(&RoleBinding {
                 metadata: access,

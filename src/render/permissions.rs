@@ -5,7 +5,7 @@
 //! Kubernetes renderer writes, and the fleet's lint report. `runnergen explain` prints one
 //! runner's section.
 
-use super::{EnvCx, RenderError, header, kubernetes};
+use super::{EnvCx, RenderError, header};
 use crate::layout;
 use crate::model::{Runner, TokenSource};
 use crate::spec::{KubernetesAccess, RunnerType};
@@ -220,11 +220,14 @@ fn environment() -> Result<&'static minijinja::Environment<'static>, RenderError
 /// `runnergen explain`).
 pub fn report(cx: EnvCx, runners: &[&Runner]) -> Result<String, RenderError> {
     let rules = Rules {
-        job: kubernetes::job_namespace_rules()
+        job: crate::vocab::job_namespace_rules()
             .iter()
             .map(rule_line)
             .collect(),
-        manager: kubernetes::manager_rules().iter().map(rule_line).collect(),
+        manager: crate::vocab::manager_rules()
+            .iter()
+            .map(rule_line)
+            .collect(),
     };
     let ctx = Context {
         header: header(cx.source).replace("--", "-\u{2010}"),
