@@ -5,6 +5,7 @@
 //! import downward and neither imports the other.
 
 use crate::facts;
+use crate::spec::RunnerType;
 use k8s_openapi::api::rbac::v1::PolicyRule;
 use serde_json::Value;
 
@@ -124,4 +125,29 @@ pub fn job_namespace_rules() -> Vec<PolicyRule> {
             WRITE,
         ),
     ]
+}
+
+/// registration.json's `runner_type` and the key its group or project path goes under, for a
+/// runner type (GitLab's `POST /api/v4/user/runners`).
+pub fn registration_type(t: RunnerType) -> (&'static str, &'static str) {
+    match t {
+        RunnerType::Group => ("group_type", "group_path"),
+        RunnerType::Project => ("project_type", "project_path"),
+    }
+}
+
+/// The runner type whose `runner_type` in registration.json is `s`.
+pub fn registration_runner_type(s: &str) -> Option<RunnerType> {
+    [RunnerType::Group, RunnerType::Project]
+        .into_iter()
+        .find(|t| registration_type(*t).0 == s)
+}
+
+/// registration.json's `access_level`: protected branches and tags only, or any ref.
+pub fn registration_access_level(protected: bool) -> &'static str {
+    if protected {
+        "ref_protected"
+    } else {
+        "not_protected"
+    }
 }

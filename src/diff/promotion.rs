@@ -114,21 +114,20 @@ fn normalized(fleet: &Fleet, side: &Side, r: &Runner) -> Value {
     })
 }
 
-/// A runner's access as it compares across environments: the model's summary with scopes
-/// normalised. The token source is fleet-wide, the same on both sides, so it is left out; so
-/// is the readiness of the Kubernetes side (a promotion compares intent, not rollout phase).
+/// A runner's access as it compares across environments: the model's, planned (a promotion
+/// compares intent, not rollout phase, so the Kubernetes side counts before it is rendered),
+/// with scopes and the runner name normalised. The token source is fleet-wide, the same on
+/// both sides, so it is left out.
 fn access(fleet: &Fleet, side: &Side, r: &Runner) -> Access {
-    let a = Access::of(fleet, side.env, r);
+    let a = Access::planned(fleet, side.env, r);
     Access {
         roles: a
             .roles
             .into_iter()
             .map(|(role, scope)| (role, side.normalize(&scope)))
             .collect(),
-        kubernetes: Some(r.kubernetes_access),
-        privileged: Some(r.privileged),
         token_source: None,
-        runner_name: Some(side.normalize(&r.names.runner_name)),
+        runner_name: a.runner_name.as_deref().map(|n| side.normalize(n)),
         ..a
     }
 }
