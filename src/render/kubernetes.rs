@@ -63,11 +63,39 @@ pub struct Rendered {
 }
 
 pub fn render(cx: Cx, tree: &mut Tree) -> Result<Rendered, RenderError> {
-    let (r, source) = (cx.runner, cx.source);
-    let n = &r.names;
-    let ns = n.namespace.as_str();
-    let jobs = n.job_namespace.as_str();
+    let source = cx.source;
+    let namespaces: Vec<serde_json::Value> = namespaces(cx.runner).iter().map(value).collect();
+    tree.insert(
+        cx.path(RunnerFile::Namespace),
+        yaml_file(source, &namespaces),
+    )?;
+    let accounts: Vec<serde_json::Value> = service_accounts(cx.runner).iter().map(value).collect();
+    tree.insert(
+        cx.path(RunnerFile::ServiceAccounts),
+        yaml_file(source, &accounts),
+    )?;
+    let mut rendered = Rendered {
+        accounts: accounts.iter().map(Account::of).collect(),
+        token_target: None,
+    };
+    tree.insert(
+        cx.path(RunnerFile::Rbac),
+        yaml_file(source, &rbac(cx.runner)),
+    )?;
+    if let Some(es) = external_secret(cx) {
+        rendered.token_target = es.spec["target"]["name"].as_str().map(str::to_owned);
+        tree.insert(
+            cx.path(RunnerFile::ExternalSecret),
+            yaml_file(source, [&value(&es)]),
+        )?;
+    }
+    Ok(rendered)
+}
 
+/// The runner's namespaces: the manager's, and the job pods' unless they share it.
+fn namespaces(r: &Runner) -> Vec<Namespace> {
+    let n = &r.names;
+    let (ns, jobs) = (n.namespace.as_str(), n.job_namespace.as_str());
     // Pod Security Admission (kubernetes.io/docs/concepts/security/pod-security-admission):
     // Docker-in-Docker needs privileged pods, in the job namespace only; the manager's
     // namespace runs under the baseline profile unless jobs share it.
@@ -82,23 +110,23 @@ pub fn render(cx: Cx, tree: &mut Tree) -> Result<Rendered, RenderError> {
             ..Default::default()
         }
     };
-    let namespaces = if jobs == ns {
+    if jobs == ns {
         vec![namespace(ns, level(r.privileged))]
     } else {
         vec![
             namespace(ns, level(false)),
             namespace(jobs, level(r.privileged)),
         ]
-    };
-    tree.insert(
-        cx.path(RunnerFile::Namespace),
-        yaml_file(source, &namespaces.iter().map(value).collect::<Vec<_>>()),
-    )?;
+    }
+}
 
+/// The job pods' service account and, unless they share it, the manager's.
+fn service_accounts(r: &Runner) -> Vec<ServiceAccount> {
+    let n = &r.names;
     // The job pods' account carries the managed identity (Azure Workload Identity:
     // client-id and tenant-id annotations, and the use label, pkg/webhook/consts.go); a runner
     // without an identity gets a plain account.
-    let mut job_meta = meta(&n.job_service_account, Some(jobs), r);
+    let mut job_meta = meta(&n.job_service_account, Some(&n.job_namespace), r);
     if r.has_identity {
         let client_id = r
             .client_id
@@ -119,35 +147,31 @@ pub fn render(cx: Cx, tree: &mut Tree) -> Result<Rendered, RenderError> {
             .then_some(false),
         ..Default::default()
     };
-    let accounts = if r.shared_service_account {
-        vec![job_sa]
-    } else {
-        let mut manager_meta = meta(&n.manager_service_account, Some(ns), r);
-        // The manager signs the cache's SAS as its own identity (gitlab-runner
-        // cache/azure/adapter.go), never as the jobs'.
-        if let Some(cache) = &r.cache_identity {
-            let id = cache
-                .client_id
-                .as_deref()
-                .expect("Kubernetes files are rendered only for ready runners");
-            manager_meta.annotations = Some(workload_identity(id, &r.tenant_id));
-        }
-        let manager = ServiceAccount {
-            metadata: manager_meta,
-            ..Default::default()
-        };
-        vec![manager, job_sa]
+    if r.shared_service_account {
+        return vec![job_sa];
+    }
+    let mut manager_meta = meta(&n.manager_service_account, Some(&n.namespace), r);
+    // The manager signs the cache's SAS as its own identity (gitlab-runner
+    // cache/azure/adapter.go), never as the jobs'.
+    if let Some(cache) = &r.cache_identity {
+        let id = cache
+            .client_id
+            .as_deref()
+            .expect("Kubernetes files are rendered only for ready runners");
+        manager_meta.annotations = Some(workload_identity(id, &r.tenant_id));
+    }
+    let manager = ServiceAccount {
+        metadata: manager_meta,
+        ..Default::default()
     };
-    let accounts: Vec<serde_json::Value> = accounts.iter().map(value).collect();
-    tree.insert(
-        cx.path(RunnerFile::ServiceAccounts),
-        yaml_file(source, &accounts),
-    )?;
-    let mut rendered = Rendered {
-        accounts: accounts.iter().map(Account::of).collect(),
-        token_target: None,
-    };
+    vec![manager, job_sa]
+}
 
+/// rbac.yaml: the manager's Role and RoleBinding in the job namespace, then what gives the job
+/// pods their Kubernetes access.
+fn rbac(r: &Runner) -> Vec<serde_json::Value> {
+    let n = &r.names;
+    let (ns, jobs) = (n.namespace.as_str(), n.job_namespace.as_str());
     let role = Role {
         metadata: meta(&n.manager_role, Some(jobs), r),
         rules: Some(vocab::manager_rules()),
@@ -195,62 +219,61 @@ pub fn render(cx: Cx, tree: &mut Tree) -> Result<Rendered, RenderError> {
             subjects: Some(vec![sa_subject(&n.job_service_account, jobs)]),
         })),
     }
-    tree.insert(cx.path(RunnerFile::Rbac), yaml_file(source, &rbac))?;
+    rbac
+}
 
-    if let TokenSource::ExternalSecret {
+/// The ExternalSecret that fills the token Secret, when the token comes from one.
+fn external_secret(cx: Cx) -> Option<ExternalSecret> {
+    let n = &cx.runner.names;
+    let TokenSource::ExternalSecret {
         store_kind,
         store_name,
         refresh_interval,
     } = &cx.fleet.token
-    {
-        let es = ExternalSecret {
-            api_version: "external-secrets.io/v1",
-            kind: "ExternalSecret",
-            metadata: meta(&n.token_secret, Some(ns), r),
-            spec: serde_json::json!({
-                "refreshInterval": refresh_interval,
-                "secretStoreRef": {
-                    "kind": match store_kind { StoreKind::SecretStore => "SecretStore", StoreKind::ClusterSecretStore => "ClusterSecretStore" },
-                    "name": store_name,
-                },
-                // Every field ESO's CRD defaults is written out (external-secrets CRD
-                // `default:`s, v0.16 to v2.8: reference gitops-day2.md §2), so an apply-based
-                // reconciler (Argo CD) never sees the API server's defaults as drift.
-                "target": {
-                    "name": n.token_secret,
-                    "creationPolicy": "Owner",
-                    "deletionPolicy": "Retain",
-                    // The chart mounts both keys; an empty registration token is expected with
-                    // glrt- tokens (chart values.yaml ExternalSecret example).
-                    "template": {
-                        "engineVersion": "v2",
-                        "mergePolicy": "Replace",
-                        "type": "Opaque",
-                        "data": {
-                            "runner-token": "{{ .runnerToken }}",
-                            "runner-registration-token": "",
-                        },
+    else {
+        return None;
+    };
+    Some(ExternalSecret {
+        api_version: "external-secrets.io/v1",
+        kind: "ExternalSecret",
+        metadata: meta(&n.token_secret, Some(&n.namespace), cx.runner),
+        spec: serde_json::json!({
+            "refreshInterval": refresh_interval,
+            "secretStoreRef": {
+                "kind": match store_kind { StoreKind::SecretStore => "SecretStore", StoreKind::ClusterSecretStore => "ClusterSecretStore" },
+                "name": store_name,
+            },
+            // Every field ESO's CRD defaults is written out (external-secrets CRD
+            // `default:`s, v0.16 to v2.8: reference gitops-day2.md §2), so an apply-based
+            // reconciler (Argo CD) never sees the API server's defaults as drift.
+            "target": {
+                "name": n.token_secret,
+                "creationPolicy": "Owner",
+                "deletionPolicy": "Retain",
+                // The chart mounts both keys; an empty registration token is expected with
+                // glrt- tokens (chart values.yaml ExternalSecret example).
+                "template": {
+                    "engineVersion": "v2",
+                    "mergePolicy": "Replace",
+                    "type": "Opaque",
+                    "data": {
+                        "runner-token": "{{ .runnerToken }}",
+                        "runner-registration-token": "",
                     },
                 },
-                "data": [{
-                    "secretKey": "runnerToken",
-                    "remoteRef": {
-                        "key": n.key_vault_secret,
-                        "conversionStrategy": "Default",
-                        "decodingStrategy": "None",
-                        "metadataPolicy": "None",
-                        "nullBytePolicy": "Ignore",
-                    },
-                }],
-            }),
-        };
-        rendered.token_target = es.spec["target"]["name"].as_str().map(str::to_owned);
-        tree.insert(
-            cx.path(RunnerFile::ExternalSecret),
-            yaml_file(source, [&value(&es)]),
-        )?;
-    }
-    Ok(rendered)
+            },
+            "data": [{
+                "secretKey": "runnerToken",
+                "remoteRef": {
+                    "key": n.key_vault_secret,
+                    "conversionStrategy": "Default",
+                    "decodingStrategy": "None",
+                    "metadataPolicy": "None",
+                    "nullBytePolicy": "Ignore",
+                },
+            }],
+        }),
+    })
 }
 
 /// The environment's Key Vault secret store (`model::Store`), once its identity's client ID is
