@@ -5,7 +5,7 @@
 use crate::access::{self, Access, TokenStore, Trigger, Workload};
 use crate::layout::{Location, RunnerFile};
 use crate::spec::KubernetesAccess;
-use crate::vocab;
+use crate::vocab::{self, summary};
 use k8s_openapi::api::rbac::v1::PolicyRule;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -78,10 +78,10 @@ fn token_source(registration: &Value) -> String {
 fn identity(id: &Value) -> Option<crate::access::Identity> {
     let s = |k: &str| id[k].as_str().unwrap_or_default().to_owned();
     Some(crate::access::Identity {
-        name: id["name"].as_str()?.to_owned(),
-        resource_group: s("resourceGroup"),
-        subscription_id: s("subscriptionId"),
-        client_id: id["clientId"].as_str().map(str::to_owned),
+        name: id[summary::NAME].as_str()?.to_owned(),
+        resource_group: s(summary::RESOURCE_GROUP),
+        subscription_id: s(summary::SUBSCRIPTION_ID),
+        client_id: id[summary::CLIENT_ID].as_str().map(str::to_owned),
     })
 }
 
@@ -117,7 +117,7 @@ pub fn access(files: &BTreeMap<String, Vec<u8>>) -> BTreeMap<(String, String), A
                     continue;
                 };
                 summary_access(env, &v, &mut out);
-                if let Some(name) = v["store"]["identity"]["name"].as_str() {
+                if let Some(name) = v[summary::STORE][summary::IDENTITY][summary::NAME].as_str() {
                     stores.insert(env.to_owned(), name.to_owned());
                 }
             }
@@ -139,8 +139,8 @@ pub fn access(files: &BTreeMap<String, Vec<u8>>) -> BTreeMap<(String, String), A
 }
 
 /// What main.json's access summary (`metadata.runnergen.runners`) says of each runner.
-fn summary_access(env: &str, summary: &Value, out: &mut BTreeMap<(String, String), Access>) {
-    let Some(runners) = summary.get("runners").and_then(Value::as_object) else {
+fn summary_access(env: &str, metadata: &Value, out: &mut BTreeMap<(String, String), Access>) {
+    let Some(runners) = metadata.get(summary::RUNNERS).and_then(Value::as_object) else {
         return;
     };
     let list = |v: Option<&Value>| -> Vec<Value> {
@@ -151,20 +151,20 @@ fn summary_access(env: &str, summary: &Value, out: &mut BTreeMap<(String, String
             .iter()
             .map(|r| {
                 let s = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
-                (s("role"), s("scope"))
+                (s(summary::ROLE), s(summary::SCOPE))
             })
             .collect()
     };
     for (runner, facts) in runners {
         let a = out.entry((env.to_owned(), runner.clone())).or_default();
-        a.roles = roles(facts.get("roles"));
-        a.graph = list(facts.get("graphPermissions"))
+        a.roles = roles(facts.get(summary::ROLES));
+        a.graph = list(facts.get(summary::GRAPH_PERMISSIONS))
             .iter()
             .map(|p| p.as_str().unwrap_or_default().to_owned())
             .collect();
-        a.manager_roles = roles(facts.get("managerRoles"));
-        a.identity = identity(&facts["identity"]);
-        a.manager_identity = identity(&facts["managerIdentity"]);
+        a.manager_roles = roles(facts.get(summary::MANAGER_ROLES));
+        a.identity = identity(&facts[summary::IDENTITY]);
+        a.manager_identity = identity(&facts[summary::MANAGER_IDENTITY]);
     }
 }
 

@@ -151,3 +151,25 @@ pub fn registration_access_level(protected: bool) -> &'static str {
         "not_protected"
     }
 }
+
+/// The keys of main.json's access summary (`metadata.runnergen`, which ARM ignores): per
+/// runner, what its identities may do and which client ID each has; the Key Vault store's
+/// identity. `render::azure::arm` writes it, `readback` reads it.
+pub mod summary {
+    pub const RUNNERS: &str = "runners";
+    pub const STORE: &str = "store";
+    pub const GRAPH_PERMISSIONS: &str = "graphPermissions";
+    pub const ROLES: &str = "roles";
+    pub const IDENTITY: &str = "identity";
+    pub const MANAGER_ROLES: &str = "managerRoles";
+    pub const MANAGER_IDENTITY: &str = "managerIdentity";
+    /// Of a role: its display name, definition ID and scope ID.
+    pub const ROLE: &str = "role";
+    pub const ROLE_DEFINITION_ID: &str = "roleDefinitionId";
+    pub const SCOPE: &str = "scope";
+    /// Of an identity.
+    pub const NAME: &str = "name";
+    pub const RESOURCE_GROUP: &str = "resourceGroup";
+    pub const SUBSCRIPTION_ID: &str = "subscriptionId";
+    pub const CLIENT_ID: &str = "clientId";
+}

@@ -7,6 +7,7 @@ use super::GRAPH_EXTENSION_VERSION;
 use crate::facts;
 use crate::model::{Environment, ModuleKind, RoleGroup};
 use crate::render::{RenderError, header};
+use crate::vocab::summary;
 use serde_json::{Map, Value as Json, json};
 
 /// ARM template schemas (Bicep `TemplateWriter.GetSchema`, azure.md §4).
@@ -97,11 +98,11 @@ pub fn main(env: &Environment, source: &str) -> Json {
         }
     }
     let mut meta = metadata(source);
-    meta["runnergen"]["runners"] = access_summary(env);
+    meta["runnergen"][summary::RUNNERS] = access_summary(env);
     // Which identity the store's client ID belongs to, like the runners' (identities.rs).
     if let Some(store) = &env.store {
         let id = identity_summary(env, &store.identity, store.client_id.as_deref());
-        meta["runnergen"]["store"] = json!({ "identity": id });
+        meta["runnergen"][summary::STORE] = json!({ summary::IDENTITY: id });
     }
     let mut main = json!({
         "$schema": SCHEMA_SUBSCRIPTION,
@@ -497,13 +498,13 @@ fn access_summary(env: &Environment) -> Json {
         // Which identity the runner's client ID belongs to: a later render refuses a client
         // ID that this ties to another identity name (a renamed identity is a new one).
         let identity = identity_summary(env, &r.names.identity, r.client_id.as_deref());
-        let mut facts = json!({"graphPermissions": graph});
-        facts["roles"] = roles_summary(&r.roles);
-        facts["identity"] = identity;
+        let mut facts = json!({ summary::GRAPH_PERMISSIONS: graph });
+        facts[summary::ROLES] = roles_summary(&r.roles);
+        facts[summary::IDENTITY] = identity;
         // The manager's cache identity, when it has one: reviewed like the job identity.
         if let Some(c) = &r.cache_identity {
-            facts["managerRoles"] = roles_summary(&c.roles);
-            facts["managerIdentity"] =
+            facts[summary::MANAGER_ROLES] = roles_summary(&c.roles);
+            facts[summary::MANAGER_IDENTITY] =
                 identity_summary(env, &r.names.cache_identity, c.client_id.as_deref());
         }
         runners.insert(r.key.clone(), facts);
@@ -515,12 +516,12 @@ fn access_summary(env: &Environment) -> Json {
 /// client ID (read back by `readback::access` and `identities::committed`).
 fn identity_summary(env: &Environment, name: &str, client_id: Option<&str>) -> Json {
     let mut id = json!({
-        "name": name,
-        "resourceGroup": env.identity_resource_group,
-        "subscriptionId": env.identity_subscription_id,
+        summary::NAME: name,
+        summary::RESOURCE_GROUP: env.identity_resource_group,
+        summary::SUBSCRIPTION_ID: env.identity_subscription_id,
     });
     if let Some(client) = client_id {
-        id["clientId"] = json!(client);
+        id[summary::CLIENT_ID] = json!(client);
     }
     id
 }
@@ -529,7 +530,13 @@ fn identity_summary(env: &Environment, name: &str, client_id: Option<&str>) -> J
 fn roles_summary(roles: &[crate::model::RoleAssignment]) -> Json {
     roles
         .iter()
-        .map(|ra| json!({"role": ra.display_name(), "roleDefinitionId": ra.role_definition_id, "scope": ra.scope.id()}))
+        .map(|ra| {
+            json!({
+                summary::ROLE: ra.display_name(),
+                summary::ROLE_DEFINITION_ID: ra.role_definition_id,
+                summary::SCOPE: ra.scope.id(),
+            })
+        })
         .collect()
 }
 
