@@ -4,6 +4,7 @@
 use crate::access::{Access, kubernetes_access_name};
 use crate::facts::role_rank;
 use crate::spec::KubernetesAccess;
+use crate::spec::types::PromotionField;
 use serde::{Serialize, Serializer};
 use std::collections::BTreeSet;
 
@@ -51,22 +52,22 @@ impl SecurityKind {
         }
     }
 
-    /// The promotion field it belongs to (`spec::types::PROMOTION_FIELDS`).
-    pub fn field(self) -> Option<&'static str> {
+    /// The promotion field it belongs to.
+    pub fn field(self) -> Option<PromotionField> {
         Some(match self {
             SecurityKind::RoleAdded
             | SecurityKind::RoleWidened
             | SecurityKind::RoleNarrowed
-            | SecurityKind::RoleRemoved => "roles",
+            | SecurityKind::RoleRemoved => PromotionField::Roles,
             SecurityKind::GraphPermissionAdded | SecurityKind::GraphPermissionRemoved => {
-                "graphPermissions"
+                PromotionField::GraphPermissions
             }
             SecurityKind::ClusterAdminAdded
             | SecurityKind::KubernetesAccessWidened
-            | SecurityKind::KubernetesAccessNarrowed => "kubernetesAccess",
-            SecurityKind::PrivilegedOn | SecurityKind::PrivilegedOff => "privileged",
-            SecurityKind::RunUntaggedOn => "runUntagged",
-            SecurityKind::ProtectionOff => "accessLevel",
+            | SecurityKind::KubernetesAccessNarrowed => PromotionField::KubernetesAccess,
+            SecurityKind::PrivilegedOn | SecurityKind::PrivilegedOff => PromotionField::Privileged,
+            SecurityKind::RunUntaggedOn => PromotionField::RunUntagged,
+            SecurityKind::ProtectionOff => PromotionField::AccessLevel,
             SecurityKind::TokenSourceChanged
             | SecurityKind::RunnerNameChanged
             | SecurityKind::IdentityRemoved => return None,
