@@ -1,9 +1,11 @@
-//! What a runner may do, as far as review is concerned: its Azure roles and Graph permissions,
-//! its job pods' Kubernetes access, privileged pods, who can run jobs on it, where its token
-//! comes from. [`Access::of`] reads it from the model: the one source of security facts for
-//! `diff` in both modes. `readback::access` reads the same facts back from a rendered
-//! directory, for the side of a diff that has no model (a committed tree); a test keeps the two
-//! equal on every fixture.
+//! What a runner may do and who can make it do it: its Azure roles and Graph permissions, its
+//! job pods' Kubernetes access and accounts, privileged pods, who can run jobs on it, where its
+//! token comes from, what its manager may do. One [`Access`] per runner, computed once from the
+//! model: [`Access::of`] (what the rendered files grant; `diff`'s spec side in both modes) is
+//! [`Access::planned`] (what PERMISSIONS.md and `runnergen explain` show) without the
+//! Kubernetes side of a runner that is not ready. `readback::access` reads the same facts back
+//! from a rendered directory, independently, for the side that has no model (a committed
+//! tree); `tests/it/access.rs` keeps the two equal on every golden tree.
 
 use crate::facts;
 use crate::model::{Environment, Fleet, RoleAssignment, Runner, TokenSource};

@@ -1,6 +1,9 @@
 //! Reading rendered files back: YAML documents, config.toml's `[runners.kubernetes]`, the
-//! registration request and main.json's access summary. Used by the render invariants, by
-//! `diff` for a directory's side, and by tests; the only code that parses what runnergen wrote.
+//! registration request, main.json's access summary and each runner's [`Access`] from its
+//! files, independently of the model (`access::Access::of` is the model's side). Used by the
+//! render invariants, by `diff` and `identities` for a committed tree, and by tests; the only
+//! code that parses what runnergen wrote. The words it reads by are `vocab`'s, which the
+//! renderers write with.
 
 use crate::access::{self, Access, TokenStore, Trigger, Workload};
 use crate::layout::{Location, RunnerFile};
