@@ -1,12 +1,17 @@
-//! What a runner may do, as far as review is concerned: its Azure roles and Graph permissions,
-//! its job pods' Kubernetes access, privileged pods, who can run jobs on it, where its token
-//! comes from. [`Access::of`] reads it from the model: the one source of security facts for
-//! `diff` in both modes. `readback::access` reads the same facts back from a rendered
-//! directory, for the side of a diff that has no model (a committed tree); a test keeps the two
-//! equal on every fixture.
+//! What a runner may do and who can make it do it: its Azure roles and Graph permissions, its
+//! job pods' Kubernetes access and accounts, privileged pods, who can run jobs on it, where its
+//! token comes from, what its manager may do. One [`Access`] per runner, computed once from the
+//! model: [`Access::of`] (what the rendered files grant; `diff`'s spec side in both modes) is
+//! [`Access::planned`] (what PERMISSIONS.md and `runnergen explain` show) without the
+//! Kubernetes side of a runner that is not ready. `readback::access` reads the same facts back
+//! from a rendered directory, independently, for the side that has no model (a committed
+//! tree); `tests/it/access.rs` keeps the two equal on every golden tree.
 
-use crate::model::{Environment, Fleet, Runner, TokenSource};
-use crate::spec::{AccessLevel, KubernetesAccess};
+use crate::facts;
+use crate::model::{Environment, Fleet, RoleAssignment, Runner, TokenSource};
+use crate::spec::{AccessLevel, KubernetesAccess, RunnerType};
+use crate::vocab;
+use k8s_openapi::api::rbac::v1::PolicyRule;
 use std::collections::BTreeSet;
 
 /// A runner's managed identity, as far as revoking it needs.
@@ -37,63 +42,195 @@ impl Identity {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Who can make a runner run a job, besides `run_untagged` and `protected`: registration.json.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Trigger {
+    pub runner_type: RunnerType,
+    /// The GitLab group or project.
+    pub path: String,
+    /// Locked to that group or project.
+    pub locked: bool,
+    pub tags: Vec<String>,
+}
+
+/// Where External Secrets Operator reads the runner's token: the ExternalSecret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenStore {
+    /// The Key Vault secret.
+    pub key_vault_secret: String,
+    /// The (Cluster)SecretStore it reads through.
+    pub store: String,
+}
+
+/// A runner's workload in the cluster: the accounts its manager and its jobs run as, what binds
+/// them, and the Secret its token is in. From its Kubernetes files.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Workload {
+    /// The manager's namespace and service account (the subject of its RoleBinding).
+    pub namespace: String,
+    pub manager_service_account: String,
+    /// The job pods' namespace and service account (config.toml).
+    pub job_namespace: String,
+    pub job_service_account: String,
+    /// Manager and jobs run as one account (`serviceAccounts: shared`).
+    pub shared_service_account: bool,
+    /// The Role (namespace access) or ClusterRoleBinding (cluster-admin) that gives the job
+    /// pods their Kubernetes access; none without access.
+    pub job_binding: Option<String>,
+    /// The rules of the job pods' Role; none without namespace access.
+    pub job_rules: Vec<PolicyRule>,
+    /// The rules of the manager's Role in the job namespace.
+    pub manager_rules: Vec<PolicyRule>,
+    /// The Secret in the manager's namespace the manager reads its token from.
+    pub token_secret: String,
+    /// Where External Secrets Operator fills that Secret from; none for an existing Secret.
+    pub token_store: Option<TokenStore>,
+    /// The storage account of the Azure blob cache, by name (config.toml).
+    pub cache_account: Option<String>,
+}
+
+/// What a runner may do and who can make it do it: the security facts `diff` compares and
+/// PERMISSIONS.md shows. Each field is `None` (or empty) where the files that hold it are not
+/// rendered: the Kubernetes side (`kubernetes`, `privileged`, `runner_name`, `workload`) exists
+/// only once every identity the runner's pods use has its client ID.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Access {
-    /// (role display name, scope ID)
-    pub roles: BTreeSet<(String, String)>,
+    /// (role display name, scope ID), in the model's order.
+    pub roles: Vec<(String, String)>,
     pub graph: BTreeSet<String>,
-    /// Only for runners whose Kubernetes files are rendered.
     pub kubernetes: Option<KubernetesAccess>,
-    /// Only for runners whose Kubernetes files are rendered.
     pub privileged: Option<bool>,
     pub run_untagged: Option<bool>,
     pub protected: Option<bool>,
+    pub trigger: Option<Trigger>,
     pub token_source: Option<String>,
     /// The name the chart registers the manager under (it reaches the chart's shell script).
-    /// Only for runners whose Kubernetes files are rendered.
     pub runner_name: Option<String>,
     pub identity: Option<Identity>,
     /// The runner manager's own identity for the Azure cache, and its (role, scope) pairs.
-    pub manager_roles: BTreeSet<(String, String)>,
+    pub manager_roles: Vec<(String, String)>,
     pub manager_identity: Option<Identity>,
+    /// The managed identity the environment's Key Vault store reads the vault as, when
+    /// runnergen renders the store.
+    pub store_identity: Option<String>,
+    pub workload: Option<Workload>,
 }
 
 impl Access {
-    /// What the rendered files of `r` grant.
+    /// What the rendered files of `r` grant: [`Access::planned`] without the Kubernetes side
+    /// while it is not rendered.
     pub fn of(fleet: &Fleet, env: &Environment, r: &Runner) -> Access {
-        let ready = r.ready();
+        let mut a = Access::planned(fleet, env, r);
+        if !r.ready() {
+            a.kubernetes = None;
+            a.privileged = None;
+            a.runner_name = None;
+            a.workload = None;
+        }
+        a
+    }
+
+    /// Everything `r` is set up to do, its Kubernetes side included before its files are
+    /// rendered: what PERMISSIONS.md shows.
+    pub fn planned(fleet: &Fleet, env: &Environment, r: &Runner) -> Access {
+        let identity = |name: &str, client_id: &Option<String>| Identity {
+            name: name.to_owned(),
+            resource_group: env.identity_resource_group.clone(),
+            subscription_id: env.identity_subscription_id.clone(),
+            client_id: client_id.clone(),
+        };
         Access {
-            roles: r
-                .roles
-                .iter()
-                .map(|ra| (ra.display_name(), ra.scope.id()))
-                .collect(),
+            roles: role_pairs(&r.roles),
             graph: r.graph_permissions().map(str::to_owned).collect(),
-            kubernetes: ready.then_some(r.kubernetes_access),
-            privileged: ready.then_some(r.privileged),
+            kubernetes: Some(r.kubernetes_access),
+            privileged: Some(r.privileged),
             run_untagged: Some(r.run_untagged),
             protected: Some(r.access_level == AccessLevel::RefProtected),
-            token_source: Some(token_source(fleet, env, r)),
-            runner_name: ready.then(|| r.names.runner_name.clone()),
-            identity: r.has_identity.then(|| Identity {
-                name: r.names.identity.clone(),
-                resource_group: env.identity_resource_group.clone(),
-                subscription_id: env.identity_subscription_id.clone(),
-                client_id: r.client_id.clone(),
+            trigger: Some(Trigger {
+                runner_type: r.runner_type,
+                path: r.path.clone(),
+                locked: r.locked,
+                tags: r.tags.clone(),
             }),
+            token_source: Some(token_source(fleet, env, r)),
+            runner_name: Some(r.names.runner_name.clone()),
+            identity: r
+                .has_identity
+                .then(|| identity(&r.names.identity, &r.client_id)),
             manager_roles: r
                 .cache_identity
-                .iter()
-                .flat_map(|c| &c.roles)
-                .map(|ra| (ra.display_name(), ra.scope.id()))
-                .collect(),
-            manager_identity: r.cache_identity.as_ref().map(|c| Identity {
-                name: r.names.cache_identity.clone(),
-                resource_group: env.identity_resource_group.clone(),
-                subscription_id: env.identity_subscription_id.clone(),
-                client_id: c.client_id.clone(),
-            }),
+                .as_ref()
+                .map(|c| role_pairs(&c.roles))
+                .unwrap_or_default(),
+            manager_identity: r
+                .cache_identity
+                .as_ref()
+                .map(|c| identity(&r.names.cache_identity, &c.client_id)),
+            store_identity: env.store.as_ref().map(|s| s.identity.clone()),
+            workload: Some(workload(fleet, r)),
         }
+    }
+
+    /// True when role `role` on `scope` is one the blob cache's SAS needs, on the cache's own
+    /// storage account: the manager signs the SAS with the identity that holds it.
+    pub fn signs_cache_sas(&self, role: &str, scope: &str) -> bool {
+        let Some(account) = self
+            .workload
+            .as_ref()
+            .and_then(|w| w.cache_account.as_ref())
+        else {
+            return false;
+        };
+        facts::CACHE_MANAGER_ROLES.contains(&role)
+            && facts::parse_resource_id(scope).is_some_and(|id| {
+                id.resource_type
+                    .eq_ignore_ascii_case("Microsoft.Storage/storageAccounts")
+                    && id.name == *account
+            })
+    }
+}
+
+/// (role display name, scope ID) of each role assignment, in order.
+fn role_pairs(roles: &[RoleAssignment]) -> Vec<(String, String)> {
+    roles
+        .iter()
+        .map(|ra| (ra.display_name(), ra.scope.id()))
+        .collect()
+}
+
+/// The runner's workload as its Kubernetes files set it up.
+fn workload(fleet: &Fleet, r: &Runner) -> Workload {
+    let n = &r.names;
+    Workload {
+        namespace: n.namespace.clone(),
+        manager_service_account: n.manager_service_account.clone(),
+        job_namespace: n.job_namespace.clone(),
+        job_service_account: n.job_service_account.clone(),
+        shared_service_account: r.shared_service_account,
+        job_binding: (r.kubernetes_access != KubernetesAccess::None).then(|| n.job_binding.clone()),
+        job_rules: match r.kubernetes_access {
+            KubernetesAccess::Namespace => vocab::job_namespace_rules(),
+            _ => Vec::new(),
+        },
+        manager_rules: vocab::manager_rules(),
+        token_secret: n.token_secret.clone(),
+        token_store: match &fleet.token {
+            TokenSource::ExternalSecret { store_name, .. } => Some(TokenStore {
+                key_vault_secret: n.key_vault_secret.clone(),
+                store: store_name.clone(),
+            }),
+            TokenSource::ExistingSecret => None,
+        },
+        cache_account: r.cache.as_ref().map(|c| c.account_name.clone()),
+    }
+}
+
+/// The words for a level of job-pod Kubernetes access, as `diff` and PERMISSIONS.md write it.
+pub fn kubernetes_access_name(a: KubernetesAccess) -> &'static str {
+    match a {
+        KubernetesAccess::None => "none",
+        KubernetesAccess::Namespace => "namespace",
+        KubernetesAccess::ClusterAdmin => "cluster-admin",
     }
 }
 

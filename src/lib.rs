@@ -20,6 +20,7 @@ pub mod spec;
 #[cfg(test)]
 mod testing;
 pub mod tree;
+pub mod vocab;
 pub mod write;
 
 pub use compile::compile;

@@ -1,19 +1,21 @@
 //! Reading rendered files back: YAML documents, config.toml's `[runners.kubernetes]`, the
-//! registration request and main.json's access summary. Used by the render invariants, by
-//! `diff` for a directory's side, and by tests; the only code that parses what runnergen wrote.
+//! registration request, main.json's access summary and each runner's [`Access`] from its
+//! files, independently of the model (`access::Access::of` is the model's side). Used by the
+//! render invariants, by `diff` and `identities` for a committed tree, and by tests; the only
+//! code that parses what runnergen wrote. The words it reads by are `vocab`'s, which the
+//! renderers write with.
 
-use crate::access::{self, Access};
+use crate::access::{self, Access, TokenStore, Trigger, Workload};
 use crate::layout::{Location, RunnerFile};
 use crate::spec::KubernetesAccess;
+use crate::vocab::{self, summary};
+use k8s_openapi::api::rbac::v1::PolicyRule;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// What separates the documents of a multi-document YAML file that `render::yaml_file` writes.
-pub const DOCUMENT_SEPARATOR: &str = "\n---\n";
-
 /// The documents of a multi-document YAML text, as `render::yaml_file` separates them.
 pub fn yaml_documents(text: &str) -> impl Iterator<Item = &str> {
-    text.split(DOCUMENT_SEPARATOR)
+    text.split(vocab::DOCUMENT_SEPARATOR)
 }
 
 /// Every document of a YAML file, as JSON values.
@@ -51,7 +53,7 @@ fn kubernetes_access(rbac: &[Value]) -> KubernetesAccess {
         KubernetesAccess::ClusterAdmin
     } else if rbac.iter().any(|d| {
         d["kind"] == "RoleBinding"
-            && (d["metadata"]["labels"][crate::render::kubernetes::JOB_ACCESS_LABEL] == "jobs"
+            && (d["metadata"]["labels"][vocab::JOB_ACCESS_LABEL] == vocab::JOB_ACCESS_JOBS
                 // Before job namespaces: the `edit` ClusterRole bound in the runner's namespace.
                 || d["roleRef"]["kind"] == "ClusterRole")
     }) {
@@ -79,10 +81,10 @@ fn token_source(registration: &Value) -> String {
 fn identity(id: &Value) -> Option<crate::access::Identity> {
     let s = |k: &str| id[k].as_str().unwrap_or_default().to_owned();
     Some(crate::access::Identity {
-        name: id["name"].as_str()?.to_owned(),
-        resource_group: s("resourceGroup"),
-        subscription_id: s("subscriptionId"),
-        client_id: id["clientId"].as_str().map(str::to_owned),
+        name: id[summary::NAME].as_str()?.to_owned(),
+        resource_group: s(summary::RESOURCE_GROUP),
+        subscription_id: s(summary::SUBSCRIPTION_ID),
+        client_id: id[summary::CLIENT_ID].as_str().map(str::to_owned),
     })
 }
 
@@ -104,37 +106,22 @@ pub fn main_metadata(bytes: &[u8]) -> Option<Value> {
 }
 
 /// The access of every runner of a rendered tree, read from its files and keyed by
-/// (environment, runner): roles and Graph permissions from main.json's
-/// `metadata.runnergen.runners`, the rest from each runner's files.
+/// (environment, runner): roles, Graph permissions and identities from main.json's
+/// `metadata.runnergen`, the rest from each runner's files.
 pub fn access(files: &BTreeMap<String, Vec<u8>>) -> BTreeMap<(String, String), Access> {
     let mut out: BTreeMap<(String, String), Access> = BTreeMap::new();
+    // The Key Vault store's identity is in the first shard's main.json only; every runner of
+    // the environment reads its token through it.
+    let mut stores: BTreeMap<String, String> = BTreeMap::new();
     for (path, bytes) in files {
         match Location::of(path) {
             Location::Azure { env, file } if crate::layout::AzureFile::is_main_json(file) => {
                 let Some(v) = main_metadata(bytes) else {
                     continue;
                 };
-                let Some(runners) = v.get("runners").and_then(Value::as_object) else {
-                    continue;
-                };
-                for (runner, facts) in runners {
-                    let a = out.entry((env.to_owned(), runner.clone())).or_default();
-                    let strings = |v: Option<&Value>| -> Vec<Value> {
-                        v.and_then(Value::as_array).cloned().unwrap_or_default()
-                    };
-                    for r in strings(facts.get("roles")) {
-                        let s = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
-                        a.roles.insert((s("role"), s("scope")));
-                    }
-                    for p in strings(facts.get("graphPermissions")) {
-                        a.graph.insert(p.as_str().unwrap_or_default().to_owned());
-                    }
-                    for r in strings(facts.get("managerRoles")) {
-                        let s = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
-                        a.manager_roles.insert((s("role"), s("scope")));
-                    }
-                    a.identity = identity(&facts["identity"]);
-                    a.manager_identity = identity(&facts["managerIdentity"]);
+                summary_access(env, &v, &mut out);
+                if let Some(name) = v[summary::STORE][summary::IDENTITY][summary::NAME].as_str() {
+                    stores.insert(env.to_owned(), name.to_owned());
                 }
             }
             Location::Runner {
@@ -148,79 +135,179 @@ pub fn access(files: &BTreeMap<String, Vec<u8>>) -> BTreeMap<(String, String), A
             _ => {}
         }
     }
+    for ((env, _), a) in &mut out {
+        a.store_identity = stores.get(env).cloned();
+    }
     out
+}
+
+/// What main.json's access summary (`metadata.runnergen.runners`) says of each runner.
+fn summary_access(env: &str, metadata: &Value, out: &mut BTreeMap<(String, String), Access>) {
+    let Some(runners) = metadata.get(summary::RUNNERS).and_then(Value::as_object) else {
+        return;
+    };
+    let list = |v: Option<&Value>| -> Vec<Value> {
+        v.and_then(Value::as_array).cloned().unwrap_or_default()
+    };
+    let roles = |v: Option<&Value>| -> Vec<(String, String)> {
+        list(v)
+            .iter()
+            .map(|r| {
+                let s = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
+                (s(summary::ROLE), s(summary::SCOPE))
+            })
+            .collect()
+    };
+    for (runner, facts) in runners {
+        let a = out.entry((env.to_owned(), runner.clone())).or_default();
+        a.roles = roles(facts.get(summary::ROLES));
+        a.graph = list(facts.get(summary::GRAPH_PERMISSIONS))
+            .iter()
+            .map(|p| p.as_str().unwrap_or_default().to_owned())
+            .collect();
+        a.manager_roles = roles(facts.get(summary::MANAGER_ROLES));
+        a.identity = identity(&facts[summary::IDENTITY]);
+        a.manager_identity = identity(&facts[summary::MANAGER_IDENTITY]);
+    }
 }
 
 /// What one runner file says about access, into the entry `entry` gives.
 fn runner_access<'a>(file: RunnerFile, bytes: &[u8], entry: impl FnOnce() -> &'a mut Access) {
     match file {
         RunnerFile::Rbac => {
-            entry().kubernetes = Some(kubernetes_access(&yaml_values_lossy(bytes)));
+            let rbac = yaml_values_lossy(bytes);
+            let a = entry();
+            a.kubernetes = Some(kubernetes_access(&rbac));
+            rbac_workload(&rbac, workload(a));
         }
         RunnerFile::Config => {
             let config: Option<toml::Table> =
                 std::str::from_utf8(bytes).ok().and_then(|t| t.parse().ok());
-            // A file that does not parse says nothing about privilege; one that parses and
-            // does not set it runs unprivileged pods (gitlab-runner's default).
+            // A file that does not parse says nothing about privilege.
             if let Some(config) = config {
-                let privileged = runner_kubernetes(&config)
-                    .and_then(|k| k.get("privileged"))
-                    .and_then(toml::Value::as_bool);
-                entry().privileged = Some(privileged.unwrap_or(false));
+                config_access(&config, entry());
             }
         }
         RunnerFile::Values => {
             if let Some(values) = yaml_values_lossy(bytes).first() {
-                entry().runner_name = values["runners"]["name"].as_str().map(str::to_owned);
+                let a = entry();
+                a.runner_name = values["runners"]["name"].as_str().map(str::to_owned);
+                workload(a).token_secret = string(&values["runners"]["secret"]);
+            }
+        }
+        RunnerFile::ServiceAccounts => {
+            let accounts = yaml_values_lossy(bytes);
+            // One account for manager and jobs is `serviceAccounts: shared`.
+            let shared = accounts
+                .iter()
+                .filter(|d| d["kind"] == "ServiceAccount")
+                .count()
+                == 1;
+            workload(entry()).shared_service_account = shared;
+        }
+        RunnerFile::ExternalSecret => {
+            if let Some(es) = yaml_values_lossy(bytes).first() {
+                workload(entry()).token_store = Some(TokenStore {
+                    key_vault_secret: string(&es["spec"]["data"][0]["remoteRef"]["key"]),
+                    store: string(&es["spec"]["secretStoreRef"]["name"]),
+                });
             }
         }
         RunnerFile::Registration => {
-            let Ok(v) = serde_json::from_slice::<Value>(bytes) else {
-                return;
-            };
-            let a = entry();
-            a.run_untagged = v["run_untagged"].as_bool();
-            a.protected = v["access_level"].as_str().map(|l| l == "ref_protected");
-            a.token_source = Some(token_source(&v));
+            if let Ok(v) = serde_json::from_slice::<Value>(bytes) {
+                registration_access(&v, entry());
+            }
         }
         _ => {}
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+fn string(v: &Value) -> String {
+    v.as_str().unwrap_or_default().to_owned()
+}
 
-    /// The directory's side of a diff (read back from files) and the spec's side (the model)
-    /// describe every runner of every example fleet alike, so a diff of a tree against itself
-    /// finds no security change.
-    #[test]
-    fn access_read_back_is_the_models() {
-        let mut fleets = 0;
-        for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures")).unwrap() {
-            let spec = entry.unwrap().path().join("runners.yaml");
-            if !spec.exists() {
-                continue;
+/// The workload of `a`, begun when a first Kubernetes file of the runner is read.
+fn workload(a: &mut Access) -> &mut Workload {
+    a.workload.get_or_insert_with(Workload::default)
+}
+
+/// Privilege, the job pods' account and the cache's storage account, from a config.toml.
+fn config_access(config: &toml::Table, a: &mut Access) {
+    let k8s = runner_kubernetes(config);
+    let get = |key: &str| k8s.and_then(|k| k.get(key));
+    let text = |key: &str| {
+        get(key)
+            .and_then(toml::Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    // Not set is unprivileged pods (gitlab-runner's default).
+    a.privileged = Some(
+        get("privileged")
+            .and_then(toml::Value::as_bool)
+            .unwrap_or(false),
+    );
+    let (job_namespace, job_service_account) = (text("namespace"), text("service_account"));
+    let cache = config
+        .get("runners")
+        .and_then(toml::Value::as_array)
+        .and_then(|r| r.first())
+        .and_then(|r| r.get("cache"));
+    let cache_account = cache
+        .filter(|c| c.get("Type").and_then(toml::Value::as_str) == Some("azure"))
+        .and_then(|c| c.get("azure")?.get("AccountName")?.as_str())
+        .map(str::to_owned);
+    let w = workload(a);
+    w.job_namespace = job_namespace;
+    w.job_service_account = job_service_account;
+    w.cache_account = cache_account;
+}
+
+/// The manager's account and Role, and the binding and Role of the job pods' access, from an
+/// rbac.yaml's documents.
+fn rbac_workload(rbac: &[Value], w: &mut Workload) {
+    let rules = |d: &Value| -> Vec<PolicyRule> {
+        serde_json::from_value(d["rules"].clone()).unwrap_or_default()
+    };
+    for d in rbac {
+        let grants_jobs =
+            d["metadata"]["labels"][vocab::JOB_ACCESS_LABEL] == vocab::JOB_ACCESS_JOBS;
+        let name = string(&d["metadata"]["name"]);
+        match d["kind"].as_str() {
+            Some("Role") if grants_jobs => {
+                w.job_rules = rules(d);
+                w.job_binding = Some(name);
             }
-            let folder = spec.parent().unwrap().to_owned();
-            let text = std::fs::read_to_string(&spec).unwrap();
-            let files = move |name: &str| std::fs::read_to_string(folder.join(name));
-            let fleet = crate::compile::resolve(&text, &files).unwrap().fleet;
-            let tree = crate::compile::render(&fleet, "runners.yaml").unwrap();
-            let files: BTreeMap<String, Vec<u8>> = tree
-                .iter()
-                .map(|(p, b)| (p.to_owned(), b.to_vec()))
-                .collect();
-            let read_back = access(&files);
-            let mut expected = BTreeMap::new();
-            for env in &fleet.environments {
-                for r in &env.runners {
-                    expected.insert((env.key.clone(), r.key.clone()), Access::of(&fleet, env, r));
-                }
+            Some("Role") => w.manager_rules = rules(d),
+            Some("RoleBinding") if !grants_jobs && d["roleRef"]["kind"] == "Role" => {
+                w.namespace = string(&d["subjects"][0]["namespace"]);
+                w.manager_service_account = string(&d["subjects"][0]["name"]);
             }
-            assert_eq!(read_back, expected, "{}", spec.display());
-            fleets += 1;
+            Some("ClusterRoleBinding") => w.job_binding = Some(name),
+            _ => {}
         }
-        assert!(fleets >= 8, "{fleets} example fleets");
     }
+}
+
+/// Who can trigger the runner and where its token goes, from a registration.json.
+fn registration_access(v: &Value, a: &mut Access) {
+    a.run_untagged = v["run_untagged"].as_bool();
+    a.protected = v["access_level"]
+        .as_str()
+        .map(|l| l == vocab::registration_access_level(true));
+    a.token_source = Some(token_source(v));
+    a.trigger = v["runner_type"]
+        .as_str()
+        .and_then(vocab::registration_runner_type)
+        .map(|runner_type| Trigger {
+            runner_type,
+            path: string(&v[vocab::registration_type(runner_type).1]),
+            locked: v["locked"].as_bool().unwrap_or(false),
+            tags: v["tag_list"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(string)
+                .collect(),
+        });
 }

@@ -7,6 +7,7 @@ use super::{Changes, Report, RunnerChange, Status};
 use super::{SecurityChange, security_changes};
 use crate::access::Access;
 use crate::model::{Environment, Fleet, ResourceList, Runner};
+use crate::spec::types::{PromotionField, PromotionField as F};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -78,8 +79,9 @@ fn replace_ignore_case(haystack: &str, needle: &str, with: &str) -> String {
     out
 }
 
-/// A runner as it should compare across environments: names, IDs, issuer and namespaces out,
-/// environment tokens in subscription, group and resource names replaced by placeholders.
+/// A runner as it should compare across environments, keyed by [`PromotionField`] (all but
+/// `existence`): names, IDs, issuer and namespaces out, environment tokens in subscription,
+/// group and resource names replaced by placeholders.
 fn normalized(fleet: &Fleet, side: &Side, r: &Runner) -> Value {
     let n = |s: &str| side.normalize(s);
     let list = |l: &ResourceList| json!({"cpu": l.cpu, "memory": l.memory, "ephemeralStorage": l.ephemeral_storage});
@@ -89,46 +91,69 @@ fn normalized(fleet: &Fleet, side: &Side, r: &Runner) -> Value {
         .map(|ra| format!("{} on {}", ra.display_name(), n(&ra.scope.id())))
         .collect();
     let graph: Vec<&str> = r.graph_permissions().collect();
-    json!({
-        "chartVersion": fleet.chart.version,
-        "type": r.runner_type,
-        "path": n(&r.path),
-        "tags": r.tags.iter().map(|t| n(t)).collect::<Vec<_>>(),
-        "runUntagged": r.run_untagged,
-        "locked": r.locked,
-        "accessLevel": r.access_level,
-        "maximumTimeout": r.maximum_timeout,
-        "privileged": r.privileged,
-        "concurrent": r.concurrent,
-        "checkInterval": r.check_interval,
-        "terminationGracePeriodSeconds": r.termination_grace_period_seconds,
-        "jobImage": r.job_image,
-        "resources": {"requests": list(&r.requests), "limits": list(&r.limits)},
-        "nodeSelector": r.node_selector,
-        "tolerations": r.tolerations.iter().map(|t| json!({"key": t.key, "value": t.value, "effect": t.effect})).collect::<Vec<_>>(),
-        "cache": r.cache.as_ref().map(|c| json!({"container": n(&c.container), "shared": c.shared})),
-        "sharedServiceAccount": r.shared_service_account,
-        "kubernetesAccess": r.kubernetes_access,
-        "graphPermissions": graph,
-        "roles": roles,
-    })
+    let tolerations: Vec<Value> = r
+        .tolerations
+        .iter()
+        .map(|t| json!({"key": t.key, "value": t.value, "effect": t.effect}))
+        .collect();
+    let cache = r
+        .cache
+        .as_ref()
+        .map(|c| json!({"container": n(&c.container), "shared": c.shared}));
+    let fields = [
+        (F::ChartVersion, json!(fleet.chart.version)),
+        (F::Type, json!(r.runner_type)),
+        (F::Path, json!(n(&r.path))),
+        (
+            F::Tags,
+            json!(r.tags.iter().map(|t| n(t)).collect::<Vec<_>>()),
+        ),
+        (F::RunUntagged, json!(r.run_untagged)),
+        (F::Locked, json!(r.locked)),
+        (F::AccessLevel, json!(r.access_level)),
+        (F::MaximumTimeout, json!(r.maximum_timeout)),
+        (F::Privileged, json!(r.privileged)),
+        (F::Concurrent, json!(r.concurrent)),
+        (F::CheckInterval, json!(r.check_interval)),
+        (
+            F::TerminationGracePeriodSeconds,
+            json!(r.termination_grace_period_seconds),
+        ),
+        (F::JobImage, json!(r.job_image)),
+        (
+            F::Resources,
+            json!({"requests": list(&r.requests), "limits": list(&r.limits)}),
+        ),
+        (F::NodeSelector, json!(r.node_selector)),
+        (F::Tolerations, json!(tolerations)),
+        (F::Cache, json!(cache)),
+        (F::SharedServiceAccount, json!(r.shared_service_account)),
+        (F::KubernetesAccess, json!(r.kubernetes_access)),
+        (F::GraphPermissions, json!(graph)),
+        (F::Roles, json!(roles)),
+    ];
+    Value::Object(
+        fields
+            .into_iter()
+            .map(|(f, v)| (f.name().to_owned(), v))
+            .collect(),
+    )
 }
 
-/// A runner's access as it compares across environments: the model's summary with scopes
-/// normalised. The token source is fleet-wide, the same on both sides, so it is left out; so
-/// is the readiness of the Kubernetes side (a promotion compares intent, not rollout phase).
+/// A runner's access as it compares across environments: the model's, planned (a promotion
+/// compares intent, not rollout phase, so the Kubernetes side counts before it is rendered),
+/// with scopes and the runner name normalised. The token source is fleet-wide, the same on
+/// both sides, so it is left out.
 fn access(fleet: &Fleet, side: &Side, r: &Runner) -> Access {
-    let a = Access::of(fleet, side.env, r);
+    let a = Access::planned(fleet, side.env, r);
     Access {
         roles: a
             .roles
             .into_iter()
             .map(|(role, scope)| (role, side.normalize(&scope)))
             .collect(),
-        kubernetes: Some(r.kubernetes_access),
-        privileged: Some(r.privileged),
         token_source: None,
-        runner_name: Some(side.normalize(&r.names.runner_name)),
+        runner_name: a.runner_name.as_deref().map(|n| side.normalize(n)),
         ..a
     }
 }
@@ -143,9 +168,9 @@ fn by_key<'a>(side: &Side<'a>) -> BTreeMap<String, &'a Runner> {
 }
 
 /// The top-level field of a flattened path (`.resources.requests.cpu` → `resources`).
-fn field_of(path: &str) -> &str {
+fn field_of(path: &str) -> Option<PromotionField> {
     let p = path.trim_start_matches('.');
-    p.split(['.', '[']).next().unwrap_or(p)
+    PromotionField::parse(p.split(['.', '[']).next().unwrap_or(p))
 }
 
 /// Compares environment `from` with `to`, runner by runner: what promoting `from`'s setup
@@ -169,12 +194,12 @@ pub fn diff_environments(fleet: &Fleet, from: &Environment, to: &Environment) ->
     let mut security: Vec<SecurityChange> = Vec::new();
     for k in keys {
         let (ra, rb) = (a.get(k), b.get(k));
-        let expected: BTreeSet<&str> = declared
+        let expected: BTreeSet<PromotionField> = declared
             .expect
             .iter()
             .chain(ra.iter().flat_map(|r| &r.promotion_expect))
             .chain(rb.iter().flat_map(|r| &r.promotion_expect))
-            .map(String::as_str)
+            .copied()
             .collect();
         let name = rb.or(ra).map_or(k, |r| r.key.as_str());
         let (acc_a, acc_b) = (
@@ -183,8 +208,8 @@ pub fn diff_environments(fleet: &Fleet, from: &Environment, to: &Environment) ->
         );
         // Promoting brings `to` where `from` is: changes read from `to`'s state to `from`'s.
         for mut c in security_changes(&to.key, name, &acc_b, &acc_a) {
-            c.expected = c.kind.field().is_some_and(|f| expected.contains(f))
-                || (ra.is_none() || rb.is_none()) && expected.contains("existence");
+            c.expected = c.kind.field().is_some_and(|f| expected.contains(&f))
+                || (ra.is_none() || rb.is_none()) && expected.contains(&F::Existence);
             security.push(c);
         }
         let (status, fields) = match (ra, rb) {
@@ -197,7 +222,7 @@ pub fn diff_environments(fleet: &Fleet, from: &Environment, to: &Environment) ->
                     continue;
                 }
                 for f in &mut fields {
-                    f.expected = expected.contains(field_of(&f.path));
+                    f.expected = field_of(&f.path).is_some_and(|f| expected.contains(&f));
                 }
                 (Status::Changed, fields)
             }
@@ -207,7 +232,7 @@ pub fn diff_environments(fleet: &Fleet, from: &Environment, to: &Environment) ->
         };
         let expected = match status {
             Status::Changed => fields.iter().all(|f| f.expected),
-            _ => expected.contains("existence"),
+            _ => expected.contains(&F::Existence),
         };
         runners.push(RunnerChange {
             runner: k.to_owned(),
@@ -229,10 +254,49 @@ pub fn diff_environments(fleet: &Fleet, from: &Environment, to: &Environment) ->
 mod tests {
     use super::*;
 
+    /// The preview compares a runner under exactly the fields `expect:` may name (but
+    /// `existence`, which is no key), each spelled by `PromotionField::name`.
+    #[test]
+    fn the_compared_keys_are_the_promotion_fields() {
+        let text = crate::testing::read("fixtures/two-envs/runners.yaml");
+        let fleet = crate::compile::resolve(&text, &crate::compile::no_files)
+            .unwrap_or_else(|_| panic!("two-envs resolves"))
+            .fleet;
+        let env = &fleet.environments[0];
+        let side = Side {
+            env,
+            aliases: BTreeMap::new(),
+        };
+        let compared = normalized(&fleet, &side, &env.runners[0]);
+        let keys: Vec<&str> = compared
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let fields: Vec<&str> = PromotionField::ALL
+            .iter()
+            .filter(|f| **f != F::Existence)
+            .map(|f| f.name())
+            .collect();
+        assert_eq!(keys, fields);
+    }
+
+    #[test]
+    fn promotion_fields_are_named_once_and_serialise_by_name() {
+        for f in PromotionField::ALL {
+            assert_eq!(PromotionField::parse(f.name()), Some(f));
+            assert_eq!(serde_json::to_value(f).unwrap(), f.name());
+        }
+        let names: Vec<&str> = PromotionField::ALL.iter().map(|f| f.name()).collect();
+        assert!(names.windows(2).all(|w| w[0] < w[1]), "sorted: {names:?}");
+        assert_eq!(PromotionField::parse("Roles"), None);
+    }
+
     #[test]
     fn fields_of_paths() {
-        assert_eq!(field_of(".resources.requests.cpu"), "resources");
-        assert_eq!(field_of(".roles[\"Owner on x\"]"), "roles");
-        assert_eq!(field_of(".concurrent"), "concurrent");
+        assert_eq!(field_of(".resources.requests.cpu"), Some(F::Resources));
+        assert_eq!(field_of(".roles[\"Owner on x\"]"), Some(F::Roles));
+        assert_eq!(field_of(".concurrent"), Some(F::Concurrent));
     }
 }

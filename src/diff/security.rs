@@ -1,9 +1,10 @@
 //! Security-relevant changes between two [`Access`] summaries of one runner, ranked so that
 //! whatever widens privileges comes first.
 
-use crate::access::Access;
+use crate::access::{Access, kubernetes_access_name};
 use crate::facts::role_rank;
 use crate::spec::KubernetesAccess;
+use crate::spec::types::PromotionField;
 use serde::{Serialize, Serializer};
 use std::collections::BTreeSet;
 
@@ -51,22 +52,22 @@ impl SecurityKind {
         }
     }
 
-    /// The promotion field it belongs to (`spec::types::PROMOTION_FIELDS`).
-    pub fn field(self) -> Option<&'static str> {
+    /// The promotion field it belongs to.
+    pub fn field(self) -> Option<PromotionField> {
         Some(match self {
             SecurityKind::RoleAdded
             | SecurityKind::RoleWidened
             | SecurityKind::RoleNarrowed
-            | SecurityKind::RoleRemoved => "roles",
+            | SecurityKind::RoleRemoved => PromotionField::Roles,
             SecurityKind::GraphPermissionAdded | SecurityKind::GraphPermissionRemoved => {
-                "graphPermissions"
+                PromotionField::GraphPermissions
             }
             SecurityKind::ClusterAdminAdded
             | SecurityKind::KubernetesAccessWidened
-            | SecurityKind::KubernetesAccessNarrowed => "kubernetesAccess",
-            SecurityKind::PrivilegedOn | SecurityKind::PrivilegedOff => "privileged",
-            SecurityKind::RunUntaggedOn => "runUntagged",
-            SecurityKind::ProtectionOff => "accessLevel",
+            | SecurityKind::KubernetesAccessNarrowed => PromotionField::KubernetesAccess,
+            SecurityKind::PrivilegedOn | SecurityKind::PrivilegedOff => PromotionField::Privileged,
+            SecurityKind::RunUntaggedOn => PromotionField::RunUntagged,
+            SecurityKind::ProtectionOff => PromotionField::AccessLevel,
             SecurityKind::TokenSourceChanged
             | SecurityKind::RunnerNameChanged
             | SecurityKind::IdentityRemoved => return None,
@@ -166,13 +167,9 @@ fn scope_kind(scope: &str) -> &'static str {
     }
 }
 
-fn kubernetes_name(a: KubernetesAccess) -> &'static str {
-    match a {
-        KubernetesAccess::None => "none",
-        KubernetesAccess::Namespace => "namespace",
-        KubernetesAccess::ClusterAdmin => "cluster-admin",
-    }
-}
+/// A change found: its kind, its message and, for a removed privilege, the command that
+/// revokes it.
+type Found = (SecurityKind, String, Option<String>);
 
 /// What changes from `old` to `new` for runner `runner` of environment `env`.
 pub fn security_changes(
@@ -181,9 +178,12 @@ pub fn security_changes(
     old: &Access,
     new: &Access,
 ) -> Vec<SecurityChange> {
-    let mut out = Vec::new();
-    let mut push = |kind: SecurityKind, message: String, revocation: Option<String>| {
-        out.push(SecurityChange {
+    let mut found = azure_changes(old, new);
+    found.extend(kubernetes_changes(old, new));
+    found.extend(registration_changes(old, new));
+    found
+        .into_iter()
+        .map(|(kind, message, revocation)| SecurityChange {
             environment: env.to_owned(),
             runner: runner.to_owned(),
             kind,
@@ -191,39 +191,43 @@ pub fn security_changes(
             revocation,
             expected: false,
         })
-    };
-    for (kind, message, revocation) in
-        role_changes(&old.roles, &new.roles, old.identity.as_ref(), "")
-    {
-        push(kind, message, revocation);
-    }
+        .collect()
+}
+
+/// Changes of the runner's Azure identities: roles, Graph permissions, the identity itself.
+fn azure_changes(old: &Access, new: &Access) -> Vec<Found> {
+    let set = |roles: &[(String, String)]| roles.iter().cloned().collect::<BTreeSet<_>>();
+    let mut out = role_changes(
+        &set(&old.roles),
+        &set(&new.roles),
+        old.identity.as_ref(),
+        "",
+    );
     // The runner manager's own identity (the Azure cache's SAS): its roles are reviewed the same way.
-    for (kind, message, revocation) in role_changes(
-        &old.manager_roles,
-        &new.manager_roles,
+    out.extend(role_changes(
+        &set(&old.manager_roles),
+        &set(&new.manager_roles),
         old.manager_identity.as_ref(),
         "manager (cache identity): ",
-    ) {
-        push(kind, message, revocation);
-    }
+    ));
     for p in new.graph.difference(&old.graph) {
-        push(
+        out.push((
             SecurityKind::GraphPermissionAdded,
             format!("new Microsoft Graph permission {p}"),
             None,
-        );
+        ));
     }
     for p in old.graph.difference(&new.graph) {
-        push(
+        out.push((
             SecurityKind::GraphPermissionRemoved,
             format!(
                 "Microsoft Graph permission {p} removed: no deployment revokes it (graph.json is not a stack)"
             ),
             old.identity.as_ref().map(|i| revoke_graph(i, p)),
-        );
+        ));
     }
     if let (Some(id), None) = (&old.identity, &new.identity) {
-        push(
+        out.push((
             SecurityKind::IdentityRemoved,
             format!(
                 "managed identity {} removed: the stack deletes it on its next update; a plain deployment leaves it, with its role assignments",
@@ -233,8 +237,14 @@ pub fn security_changes(
                 "az identity delete --name {} --resource-group {} --subscription {}",
                 id.name, id.resource_group, id.subscription_id
             )),
-        );
+        ));
     }
+    out
+}
+
+/// Changes of what the job pods may do in Kubernetes, compared only where `new` renders it.
+fn kubernetes_changes(old: &Access, new: &Access) -> Vec<Found> {
+    let mut out = Vec::new();
     let (k_old, k_new) = (
         old.kubernetes.unwrap_or_default(),
         new.kubernetes.unwrap_or_default(),
@@ -247,61 +257,67 @@ pub fn security_changes(
         } else {
             SecurityKind::KubernetesAccessNarrowed
         };
-        push(
+        out.push((
             kind,
             format!(
                 "job pods' Kubernetes access {} → {}",
-                kubernetes_name(k_old),
-                kubernetes_name(k_new)
+                kubernetes_access_name(k_old),
+                kubernetes_access_name(k_new)
             ),
             None,
-        );
+        ));
     }
     match (old.privileged, new.privileged) {
-        (Some(true), Some(false)) => push(
+        (Some(true), Some(false)) => out.push((
             SecurityKind::PrivilegedOff,
             "job pods are no longer privileged".into(),
             None,
-        ),
-        (old, Some(true)) if old != Some(true) => push(
+        )),
+        (old, Some(true)) if old != Some(true) => out.push((
             SecurityKind::PrivilegedOn,
             "job pods become privileged (Docker-in-Docker)".into(),
             None,
-        ),
+        )),
         _ => {}
     }
+    out
+}
+
+/// Changes of who can trigger the runner, where its token comes from and its GitLab name.
+fn registration_changes(old: &Access, new: &Access) -> Vec<Found> {
+    let mut out = Vec::new();
     if new.run_untagged == Some(true) && old.run_untagged != Some(true) {
-        push(
+        out.push((
             SecurityKind::RunUntaggedOn,
             "runner picks up untagged jobs".into(),
             None,
-        );
+        ));
     }
     if new.protected == Some(false) && old.protected == Some(true) {
-        push(
+        out.push((
             SecurityKind::ProtectionOff,
             "runner no longer limited to protected branches and tags".into(),
             None,
-        );
+        ));
     }
     if let (Some(a), Some(b)) = (&old.token_source, &new.token_source)
         && a != b
     {
-        push(
+        out.push((
             SecurityKind::TokenSourceChanged,
             format!("token source {a} → {b}"),
             None,
-        );
+        ));
     }
     // The name reaches the chart's registration shell script; a reviewer should see it change.
     if let (Some(a), Some(b)) = (&old.runner_name, &new.runner_name)
         && a != b
     {
-        push(
+        out.push((
             SecurityKind::RunnerNameChanged,
             format!("GitLab runner name {a} → {b}"),
             None,
-        );
+        ));
     }
     out
 }
@@ -335,7 +351,7 @@ fn role_changes(
     new: &BTreeSet<(String, String)>,
     old_id: Option<&crate::access::Identity>,
     who: &str,
-) -> Vec<(SecurityKind, String, Option<String>)> {
+) -> Vec<Found> {
     let mut out = Vec::new();
     let removed: Vec<&(String, String)> = old.difference(new).collect();
     let mut replaced = BTreeSet::new();

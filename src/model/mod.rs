@@ -51,7 +51,7 @@ pub struct Fleet {
 pub struct Promotion {
     pub from: String,
     pub to: String,
-    pub expect: BTreeSet<String>,
+    pub expect: BTreeSet<t::PromotionField>,
     /// `from`'s alias → `to`'s alias.
     pub subscriptions: BTreeMap<String, String>,
 }
@@ -328,7 +328,7 @@ pub struct Runner {
     pub graph: Vec<GraphGrant>,
     pub kubernetes_access: t::KubernetesAccess,
     /// Fields of this runner that may differ between environments (`promotion.expect`).
-    pub promotion_expect: BTreeSet<String>,
+    pub promotion_expect: BTreeSet<t::PromotionField>,
 }
 
 /// The runner manager's identity for the Azure blob cache: gitlab-runner's manager signs a
@@ -433,7 +433,7 @@ pub fn build(checked: &spec::Checked, files: Files) -> Result<Fleet, Vec<Diagnos
             .map(|p| Promotion {
                 from: p.from.clone(),
                 to: p.to.clone(),
-                expect: p.expect.iter().cloned().collect(),
+                expect: p.expect.iter().map(|f| promotion_field(f)).collect(),
                 subscriptions: p.subscriptions.clone(),
             })
             .collect(),
@@ -570,4 +570,9 @@ fn environment(
     };
     env.store = store::resolve(s, ek, e, &env, &outputs, map, diags);
     env
+}
+
+/// A field named in `promotion.expect`.
+pub(crate) fn promotion_field(name: &str) -> t::PromotionField {
+    t::PromotionField::parse(name).expect("checked by spec")
 }

@@ -127,7 +127,7 @@ pub(super) fn resolve(input: Input, map: &SourceMap, diags: &mut Vec<Diagnostic>
         promotion_expect: r
             .promotion
             .iter()
-            .flat_map(|p| p.expect.iter().cloned())
+            .flat_map(|p| p.expect.iter().map(|f| super::promotion_field(f)))
             .collect(),
         names,
     }

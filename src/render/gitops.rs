@@ -190,7 +190,7 @@ fn render_chart_repository(cx: EnvCx, tree: &mut Tree) -> Result<Option<String>,
 pub fn render_kustomization(
     cx: EnvCx,
     tree: &mut Tree,
-    accounts: &mut Vec<super::invariants::Account>,
+    accounts: &mut Vec<crate::vocab::Account>,
 ) -> Result<(), RenderError> {
     let (fleet, env, source) = (cx.fleet, cx.env, cx.source);
     let repository = render_chart_repository(cx, tree)?;

@@ -12,39 +12,12 @@ use crate::layout::{self, AzureFile, RunnerFile};
 use crate::model::{Environment, Fleet, Runner, TokenSource};
 use crate::readback;
 use crate::tree::Tree;
+use crate::vocab::Account;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
 fn fail(msg: String) -> Result<(), RenderError> {
     Err(RenderError::Invariant(msg))
-}
-
-/// A service account as the invariants read it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Account {
-    pub name: String,
-    pub namespace: String,
-    /// Its Azure Workload Identity client-id annotation.
-    pub client_id: Option<String>,
-}
-
-impl Account {
-    /// From a ServiceAccount document (rendered or parsed back).
-    pub fn of(doc: &Value) -> Account {
-        let meta = &doc["metadata"];
-        let s = |v: &Value| v.as_str().unwrap_or_default().to_owned();
-        Account {
-            name: s(&meta["name"]),
-            namespace: s(&meta["namespace"]),
-            client_id: meta["annotations"][facts::WI_CLIENT_ID_ANNOTATION]
-                .as_str()
-                .map(str::to_owned),
-        }
-    }
-
-    fn subject(&self) -> String {
-        format!("system:serviceaccount:{}:{}", self.namespace, self.name)
-    }
 }
 
 /// A federated identity credential of an ARM template.

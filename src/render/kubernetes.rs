@@ -1,17 +1,15 @@
 //! Kubernetes objects of one runner, built from `k8s-openapi` types (ExternalSecret, a CRD,
 //! from a small typed struct): Namespace, ServiceAccounts, RBAC and the token ExternalSecret.
 
-use super::invariants::Account;
 use super::{Cx, EnvCx, RenderError, value, yaml_file};
 use crate::facts;
 use crate::layout::RunnerFile;
 use crate::model::{Runner, TokenSource};
 use crate::spec::{KubernetesAccess, StoreKind};
 use crate::tree::Tree;
+use crate::vocab::{self, Account, JOB_ACCESS_JOBS, JOB_ACCESS_LABEL};
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{
-    ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject,
-};
+use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -23,79 +21,6 @@ fn meta(name: &str, namespace: Option<&str>, r: &Runner) -> ObjectMeta {
         labels: Some(r.labels.clone()),
         ..Default::default()
     }
-}
-
-/// The label on the Role and RoleBinding that give job pods `kubernetesAccess: namespace`, so
-/// that a reader of rbac.yaml (readback, `diff`) tells them from the manager's.
-pub const JOB_ACCESS_LABEL: &str = "runnergen.dev/grants";
-
-fn rule(group: &str, resources: &[&str], verbs: &[&str]) -> PolicyRule {
-    PolicyRule {
-        api_groups: Some(vec![group.to_owned()]),
-        resources: Some(resources.iter().map(|s| (*s).to_owned()).collect()),
-        verbs: verbs.iter().map(|s| (*s).to_owned()).collect(),
-        ..Default::default()
-    }
-}
-
-/// The permissions the runner manager needs for the Kubernetes executor: GitLab's documented
-/// list (runner docs/executors/kubernetes/_index.md §Configure runner API permissions), without
-/// the rules for features runnergen does not enable (namespace per job, autoscaler, PDBs),
-/// instead of the chart's `*` on `*` default. Granted in the job namespace only: the manager
-/// reads its own configuration from mounted files and needs no API access where it runs.
-pub fn manager_rules() -> Vec<PolicyRule> {
-    let rule = |resources: &[&str], verbs: &[&str]| rule("", resources, verbs);
-    vec![
-        rule(&["events"], &["list", "watch"]),
-        rule(&["pods"], &["create", "delete", "get", "list", "watch"]),
-        rule(&["pods/attach"], &["create", "delete", "get", "patch"]),
-        rule(&["pods/exec"], &["create", "delete", "get", "patch"]),
-        rule(&["pods/log"], &["get", "list"]),
-        rule(&["secrets"], &["create", "delete", "get", "update"]),
-        rule(&["serviceaccounts"], &["get"]),
-        rule(&["services"], &["create", "get"]),
-    ]
-}
-
-/// What `kubernetesAccess: namespace` lets job pods do in their own namespace: workloads,
-/// services, config and storage, never `secrets` and nothing of External Secrets Operator. Not
-/// the built-in `edit` ClusterRole: `edit` reads and writes Secrets (kubernetes.io/docs
-/// reference/access-authn-authz/rbac §User-facing roles), and ESO's chart aggregates
-/// create/update on `externalsecrets` and `secretstores` into it (external-secrets
-/// deploy/charts/external-secrets/templates/rbac.yaml, `aggregate-to-edit`), which would let a
-/// job read any secret the shared store can reach.
-pub fn job_namespace_rules() -> Vec<PolicyRule> {
-    const WRITE: &[&str] = &[
-        "create", "delete", "get", "list", "patch", "update", "watch",
-    ];
-    vec![
-        rule(
-            "",
-            &[
-                "configmaps",
-                "persistentvolumeclaims",
-                "pods",
-                "pods/attach",
-                "pods/exec",
-                "pods/log",
-                "pods/portforward",
-                "services",
-            ],
-            WRITE,
-        ),
-        rule("", &["events"], &["get", "list", "watch"]),
-        rule(
-            "apps",
-            &["deployments", "replicasets", "statefulsets"],
-            WRITE,
-        ),
-        rule("batch", &["cronjobs", "jobs"], WRITE),
-        rule(
-            "networking.k8s.io",
-            &["ingresses", "networkpolicies"],
-            WRITE,
-        ),
-    ]
 }
 
 /// A service account's Azure Workload Identity annotations: client and tenant ID
@@ -138,42 +63,70 @@ pub struct Rendered {
 }
 
 pub fn render(cx: Cx, tree: &mut Tree) -> Result<Rendered, RenderError> {
-    let (r, source) = (cx.runner, cx.source);
-    let n = &r.names;
-    let ns = n.namespace.as_str();
-    let jobs = n.job_namespace.as_str();
+    let source = cx.source;
+    let namespaces: Vec<serde_json::Value> = namespaces(cx.runner).iter().map(value).collect();
+    tree.insert(
+        cx.path(RunnerFile::Namespace),
+        yaml_file(source, &namespaces),
+    )?;
+    let accounts: Vec<serde_json::Value> = service_accounts(cx.runner).iter().map(value).collect();
+    tree.insert(
+        cx.path(RunnerFile::ServiceAccounts),
+        yaml_file(source, &accounts),
+    )?;
+    let mut rendered = Rendered {
+        accounts: accounts.iter().map(Account::of).collect(),
+        token_target: None,
+    };
+    tree.insert(
+        cx.path(RunnerFile::Rbac),
+        yaml_file(source, &rbac(cx.runner)),
+    )?;
+    if let Some(es) = external_secret(cx) {
+        rendered.token_target = es.spec["target"]["name"].as_str().map(str::to_owned);
+        tree.insert(
+            cx.path(RunnerFile::ExternalSecret),
+            yaml_file(source, [&value(&es)]),
+        )?;
+    }
+    Ok(rendered)
+}
 
+/// The runner's namespaces: the manager's, and the job pods' unless they share it.
+fn namespaces(r: &Runner) -> Vec<Namespace> {
+    let n = &r.names;
+    let (ns, jobs) = (n.namespace.as_str(), n.job_namespace.as_str());
     // Pod Security Admission (kubernetes.io/docs/concepts/security/pod-security-admission):
     // Docker-in-Docker needs privileged pods, in the job namespace only; the manager's
     // namespace runs under the baseline profile unless jobs share it.
-    let level = |privileged: bool| if privileged { "privileged" } else { "baseline" };
+    let level = vocab::pod_security_level;
     let namespace = |name: &str, level: &str| {
         let mut m = meta(name, None, r);
         m.labels
             .get_or_insert_with(BTreeMap::new)
-            .insert("pod-security.kubernetes.io/enforce".into(), level.into());
+            .insert(vocab::POD_SECURITY_LABEL.into(), level.into());
         Namespace {
             metadata: m,
             ..Default::default()
         }
     };
-    let namespaces = if jobs == ns {
+    if jobs == ns {
         vec![namespace(ns, level(r.privileged))]
     } else {
         vec![
             namespace(ns, level(false)),
             namespace(jobs, level(r.privileged)),
         ]
-    };
-    tree.insert(
-        cx.path(RunnerFile::Namespace),
-        yaml_file(source, &namespaces.iter().map(value).collect::<Vec<_>>()),
-    )?;
+    }
+}
 
+/// The job pods' service account and, unless they share it, the manager's.
+fn service_accounts(r: &Runner) -> Vec<ServiceAccount> {
+    let n = &r.names;
     // The job pods' account carries the managed identity (Azure Workload Identity:
     // client-id and tenant-id annotations, and the use label, pkg/webhook/consts.go); a runner
     // without an identity gets a plain account.
-    let mut job_meta = meta(&n.job_service_account, Some(jobs), r);
+    let mut job_meta = meta(&n.job_service_account, Some(&n.job_namespace), r);
     if r.has_identity {
         let client_id = r
             .client_id
@@ -194,38 +147,34 @@ pub fn render(cx: Cx, tree: &mut Tree) -> Result<Rendered, RenderError> {
             .then_some(false),
         ..Default::default()
     };
-    let accounts = if r.shared_service_account {
-        vec![job_sa]
-    } else {
-        let mut manager_meta = meta(&n.manager_service_account, Some(ns), r);
-        // The manager signs the cache's SAS as its own identity (gitlab-runner
-        // cache/azure/adapter.go), never as the jobs'.
-        if let Some(cache) = &r.cache_identity {
-            let id = cache
-                .client_id
-                .as_deref()
-                .expect("Kubernetes files are rendered only for ready runners");
-            manager_meta.annotations = Some(workload_identity(id, &r.tenant_id));
-        }
-        let manager = ServiceAccount {
-            metadata: manager_meta,
-            ..Default::default()
-        };
-        vec![manager, job_sa]
+    if r.shared_service_account {
+        return vec![job_sa];
+    }
+    let mut manager_meta = meta(&n.manager_service_account, Some(&n.namespace), r);
+    // The manager signs the cache's SAS as its own identity (gitlab-runner
+    // cache/azure/adapter.go), never as the jobs'.
+    if let Some(cache) = &r.cache_identity {
+        let id = cache
+            .client_id
+            .as_deref()
+            .expect("Kubernetes files are rendered only for ready runners");
+        manager_meta.annotations = Some(workload_identity(id, &r.tenant_id));
+    }
+    let manager = ServiceAccount {
+        metadata: manager_meta,
+        ..Default::default()
     };
-    let accounts: Vec<serde_json::Value> = accounts.iter().map(value).collect();
-    tree.insert(
-        cx.path(RunnerFile::ServiceAccounts),
-        yaml_file(source, &accounts),
-    )?;
-    let mut rendered = Rendered {
-        accounts: accounts.iter().map(Account::of).collect(),
-        token_target: None,
-    };
+    vec![manager, job_sa]
+}
 
+/// rbac.yaml: the manager's Role and RoleBinding in the job namespace, then what gives the job
+/// pods their Kubernetes access.
+fn rbac(r: &Runner) -> Vec<serde_json::Value> {
+    let n = &r.names;
+    let (ns, jobs) = (n.namespace.as_str(), n.job_namespace.as_str());
     let role = Role {
         metadata: meta(&n.manager_role, Some(jobs), r),
-        rules: Some(manager_rules()),
+        rules: Some(vocab::manager_rules()),
     };
     let binding = RoleBinding {
         metadata: meta(&n.manager_role, Some(jobs), r),
@@ -244,10 +193,10 @@ pub fn render(cx: Cx, tree: &mut Tree) -> Result<Rendered, RenderError> {
             access
                 .labels
                 .get_or_insert_with(BTreeMap::new)
-                .insert(JOB_ACCESS_LABEL.into(), "jobs".into());
+                .insert(JOB_ACCESS_LABEL.into(), JOB_ACCESS_JOBS.into());
             rbac.push(value(&Role {
                 metadata: access.clone(),
-                rules: Some(job_namespace_rules()),
+                rules: Some(vocab::job_namespace_rules()),
             }));
             rbac.push(value(&RoleBinding {
                 metadata: access,
@@ -270,62 +219,61 @@ pub fn render(cx: Cx, tree: &mut Tree) -> Result<Rendered, RenderError> {
             subjects: Some(vec![sa_subject(&n.job_service_account, jobs)]),
         })),
     }
-    tree.insert(cx.path(RunnerFile::Rbac), yaml_file(source, &rbac))?;
+    rbac
+}
 
-    if let TokenSource::ExternalSecret {
+/// The ExternalSecret that fills the token Secret, when the token comes from one.
+fn external_secret(cx: Cx) -> Option<ExternalSecret> {
+    let n = &cx.runner.names;
+    let TokenSource::ExternalSecret {
         store_kind,
         store_name,
         refresh_interval,
     } = &cx.fleet.token
-    {
-        let es = ExternalSecret {
-            api_version: "external-secrets.io/v1",
-            kind: "ExternalSecret",
-            metadata: meta(&n.token_secret, Some(ns), r),
-            spec: serde_json::json!({
-                "refreshInterval": refresh_interval,
-                "secretStoreRef": {
-                    "kind": match store_kind { StoreKind::SecretStore => "SecretStore", StoreKind::ClusterSecretStore => "ClusterSecretStore" },
-                    "name": store_name,
-                },
-                // Every field ESO's CRD defaults is written out (external-secrets CRD
-                // `default:`s, v0.16 to v2.8: reference gitops-day2.md §2), so an apply-based
-                // reconciler (Argo CD) never sees the API server's defaults as drift.
-                "target": {
-                    "name": n.token_secret,
-                    "creationPolicy": "Owner",
-                    "deletionPolicy": "Retain",
-                    // The chart mounts both keys; an empty registration token is expected with
-                    // glrt- tokens (chart values.yaml ExternalSecret example).
-                    "template": {
-                        "engineVersion": "v2",
-                        "mergePolicy": "Replace",
-                        "type": "Opaque",
-                        "data": {
-                            "runner-token": "{{ .runnerToken }}",
-                            "runner-registration-token": "",
-                        },
+    else {
+        return None;
+    };
+    Some(ExternalSecret {
+        api_version: "external-secrets.io/v1",
+        kind: "ExternalSecret",
+        metadata: meta(&n.token_secret, Some(&n.namespace), cx.runner),
+        spec: serde_json::json!({
+            "refreshInterval": refresh_interval,
+            "secretStoreRef": {
+                "kind": match store_kind { StoreKind::SecretStore => "SecretStore", StoreKind::ClusterSecretStore => "ClusterSecretStore" },
+                "name": store_name,
+            },
+            // Every field ESO's CRD defaults is written out (external-secrets CRD
+            // `default:`s, v0.16 to v2.8: reference gitops-day2.md §2), so an apply-based
+            // reconciler (Argo CD) never sees the API server's defaults as drift.
+            "target": {
+                "name": n.token_secret,
+                "creationPolicy": "Owner",
+                "deletionPolicy": "Retain",
+                // The chart mounts both keys; an empty registration token is expected with
+                // glrt- tokens (chart values.yaml ExternalSecret example).
+                "template": {
+                    "engineVersion": "v2",
+                    "mergePolicy": "Replace",
+                    "type": "Opaque",
+                    "data": {
+                        "runner-token": "{{ .runnerToken }}",
+                        "runner-registration-token": "",
                     },
                 },
-                "data": [{
-                    "secretKey": "runnerToken",
-                    "remoteRef": {
-                        "key": n.key_vault_secret,
-                        "conversionStrategy": "Default",
-                        "decodingStrategy": "None",
-                        "metadataPolicy": "None",
-                        "nullBytePolicy": "Ignore",
-                    },
-                }],
-            }),
-        };
-        rendered.token_target = es.spec["target"]["name"].as_str().map(str::to_owned);
-        tree.insert(
-            cx.path(RunnerFile::ExternalSecret),
-            yaml_file(source, [&value(&es)]),
-        )?;
-    }
-    Ok(rendered)
+            },
+            "data": [{
+                "secretKey": "runnerToken",
+                "remoteRef": {
+                    "key": n.key_vault_secret,
+                    "conversionStrategy": "Default",
+                    "decodingStrategy": "None",
+                    "metadataPolicy": "None",
+                    "nullBytePolicy": "Ignore",
+                },
+            }],
+        }),
+    })
 }
 
 /// The environment's Key Vault secret store (`model::Store`), once its identity's client ID is

@@ -99,7 +99,7 @@ pub fn yaml_file<'a>(
     let mut out = format!("# {}\n", header(source));
     for (i, d) in docs.into_iter().enumerate() {
         if i > 0 {
-            out.push_str(&crate::readback::DOCUMENT_SEPARATOR[1..]);
+            out.push_str(&crate::vocab::DOCUMENT_SEPARATOR[1..]);
         }
         yaml::push(&mut out, d);
     }

@@ -1,15 +1,19 @@
 //! `<env>/PERMISSIONS.md`: per runner, who can trigger it, what its jobs can do in Azure,
 //! Microsoft Graph and Kubernetes, what its manager can do, and its lint findings with their
 //! acknowledgements. Markdown has no typed model, so it is a minijinja template
-//! (`templates/permissions.md.j2`) over facts taken from the model, the same RBAC rules the
-//! Kubernetes renderer writes, and the fleet's lint report. `runnergen explain` prints one
-//! runner's section.
+//! (`templates/permissions.md.j2`) over a runner's [`Access`] (the model's, `Access::planned`)
+//! and the fleet's lint report; it derives no fact of its own, so the report can be rebuilt
+//! from the `Access` read back from a committed tree (a test does, on every golden tree).
+//! `runnergen explain` prints one runner's section.
 
-use super::{EnvCx, RenderError, header, kubernetes};
+use super::{EnvCx, RenderError, header};
+use crate::access::{Access, kubernetes_access_name};
 use crate::layout;
-use crate::model::{Runner, TokenSource};
-use crate::spec::{KubernetesAccess, RunnerType};
+use crate::lint::Finding;
+use crate::model::Runner;
+use crate::spec::RunnerType;
 use crate::tree::Tree;
+use crate::vocab;
 use k8s_openapi::api::rbac::v1::PolicyRule;
 use serde::Serialize;
 
@@ -24,9 +28,9 @@ struct Context<'a> {
 }
 
 #[derive(Serialize)]
-struct RoleCtx {
-    role: String,
-    scope: String,
+struct RoleCtx<'a> {
+    role: &'a str,
+    scope: &'a str,
     note: Option<&'static str>,
 }
 
@@ -50,7 +54,7 @@ struct RunnerCtx<'a> {
     /// The runner's managed identity; none without `identity`.
     identity: Option<&'a str>,
     ready: bool,
-    roles: Vec<RoleCtx>,
+    roles: Vec<RoleCtx<'a>>,
     graph: Vec<&'a str>,
     namespace: &'a str,
     job_namespace: &'a str,
@@ -60,9 +64,9 @@ struct RunnerCtx<'a> {
     privileged: bool,
     pod_security: &'static str,
     kubernetes: &'static str,
-    job_binding: &'a str,
-    job_rules: &'a [String],
-    manager_rules: &'a [String],
+    job_binding: Option<&'a str>,
+    job_rules: Vec<String>,
+    manager_rules: Vec<String>,
     token_secret: &'a str,
     token_from: Option<String>,
     /// The rendered Key Vault store's identity.
@@ -70,7 +74,7 @@ struct RunnerCtx<'a> {
     /// The manager's cache identity and its roles.
     cache_identity: Option<&'a str>,
     cache_ready: bool,
-    cache_roles: Vec<RoleCtx>,
+    cache_roles: Vec<RoleCtx<'a>>,
     findings: Vec<FindingCtx<'a>>,
 }
 
@@ -107,90 +111,97 @@ fn md(s: String) -> String {
         .collect()
 }
 
-/// The RBAC rules runnergen writes, as report lines: the same for every runner.
-struct Rules {
-    job: Vec<String>,
-    manager: Vec<String>,
+/// One runner's section of the report: what it may do and its lint findings.
+pub struct Section<'a> {
+    pub key: &'a str,
+    /// The model's (`Access::planned`), or one read back from a committed tree.
+    pub access: Access,
+    pub findings: Vec<&'a Finding>,
 }
 
-fn runner_ctx<'a>(cx: EnvCx<'a>, r: &'a Runner, rules: &'a Rules) -> RunnerCtx<'a> {
-    let n = &r.names;
-    let cache_id = r.cache.as_ref().map(|c| c.account_id.as_str());
-    RunnerCtx {
-        key: &r.key,
-        runner_type: match r.runner_type {
+impl<'a> Section<'a> {
+    /// Runner `r`'s section, from the model.
+    pub fn of(cx: EnvCx<'a>, r: &'a Runner) -> Section<'a> {
+        Section {
+            key: &r.key,
+            access: Access::planned(cx.fleet, cx.env, r),
+            findings: cx.fleet.lint.of(&cx.env.key, &r.key).collect(),
+        }
+    }
+}
+
+/// A fact the report shows that `s.access` does not hold: its Kubernetes side is read back
+/// from files that a runner not yet ready does not have.
+fn missing(s: &Section, what: &str) -> RenderError {
+    RenderError::Invariant(format!("runner `{}`: no {what} to report", s.key))
+}
+
+fn role_ctx<'a>(a: &Access, roles: &'a [(String, String)], cache_note: bool) -> Vec<RoleCtx<'a>> {
+    roles
+        .iter()
+        .map(|(role, scope)| RoleCtx {
+            role,
+            scope,
+            note: (cache_note && a.signs_cache_sas(role, scope))
+                .then_some("the blob cache's SAS, signed by the manager with this shared identity"),
+        })
+        .collect()
+}
+
+fn runner_ctx<'a>(s: &'a Section<'a>) -> Result<RunnerCtx<'a>, RenderError> {
+    let a = &s.access;
+    let trigger = a
+        .trigger
+        .as_ref()
+        .ok_or_else(|| missing(s, "registration"))?;
+    let w = a.workload.as_ref().ok_or_else(|| missing(s, "workload"))?;
+    let privileged = a.privileged.ok_or_else(|| missing(s, "privilege"))?;
+    let kubernetes = a
+        .kubernetes
+        .ok_or_else(|| missing(s, "Kubernetes access"))?;
+    Ok(RunnerCtx {
+        key: s.key,
+        runner_type: match trigger.runner_type {
             RunnerType::Group => "group",
             RunnerType::Project => "project",
         },
-        path: &r.path,
-        locked: r.locked,
-        protected: r.access_level == crate::spec::AccessLevel::RefProtected,
-        tags: &r.tags,
-        run_untagged: r.run_untagged,
-        identity: r.has_identity.then_some(n.identity.as_str()),
-        ready: r.client_id.is_some(),
-        roles: r
-            .roles
-            .iter()
-            .map(|ra| RoleCtx {
-                role: ra.display_name(),
-                scope: ra.scope.id(),
-                note: (Some(ra.scope.id().as_str()) == cache_id
-                    && ra
-                        .role_name
-                        .as_deref()
-                        .is_some_and(|n| crate::facts::CACHE_MANAGER_ROLES.contains(&n)))
-                .then_some("the blob cache's SAS, signed by the manager with this shared identity"),
-            })
-            .collect(),
-        graph: r.graph_permissions().collect(),
-        namespace: &n.namespace,
-        job_namespace: &n.job_namespace,
-        job_service_account: &n.job_service_account,
-        manager_service_account: &n.manager_service_account,
-        shared: r.shared_service_account,
-        privileged: r.privileged,
-        pod_security: if r.privileged {
-            "privileged"
-        } else {
-            "baseline"
-        },
-        kubernetes: match r.kubernetes_access {
-            KubernetesAccess::None => "none",
-            KubernetesAccess::Namespace => "namespace",
-            KubernetesAccess::ClusterAdmin => "cluster-admin",
-        },
-        job_binding: &n.job_binding,
-        job_rules: &rules.job,
-        manager_rules: &rules.manager,
-        token_secret: &n.token_secret,
-        store_identity: cx.env.store.as_ref().map(|s| s.identity.as_str()),
-        cache_identity: r.cache_identity.as_ref().map(|_| n.cache_identity.as_str()),
-        cache_ready: r
-            .cache_identity
+        path: &trigger.path,
+        locked: trigger.locked,
+        protected: a.protected.unwrap_or(false),
+        tags: &trigger.tags,
+        run_untagged: a.run_untagged.unwrap_or(false),
+        identity: a.identity.as_ref().map(|i| i.name.as_str()),
+        ready: a.identity.as_ref().is_some_and(|i| i.client_id.is_some()),
+        roles: role_ctx(a, &a.roles, true),
+        graph: a.graph.iter().map(String::as_str).collect(),
+        namespace: &w.namespace,
+        job_namespace: &w.job_namespace,
+        job_service_account: &w.job_service_account,
+        manager_service_account: &w.manager_service_account,
+        shared: w.shared_service_account,
+        privileged,
+        pod_security: vocab::pod_security_level(privileged),
+        kubernetes: kubernetes_access_name(kubernetes),
+        job_binding: w.job_binding.as_deref(),
+        job_rules: w.job_rules.iter().map(rule_line).collect(),
+        manager_rules: w.manager_rules.iter().map(rule_line).collect(),
+        token_secret: &w.token_secret,
+        store_identity: a.store_identity.as_deref(),
+        cache_identity: a.manager_identity.as_ref().map(|i| i.name.as_str()),
+        cache_ready: a
+            .manager_identity
             .as_ref()
-            .is_some_and(|c| c.client_id.is_some()),
-        cache_roles: r
-            .cache_identity
+            .is_some_and(|i| i.client_id.is_some()),
+        cache_roles: role_ctx(a, &a.manager_roles, false),
+        token_from: w.token_store.as_ref().map(|t| {
+            format!(
+                "by External Secrets Operator from Key Vault secret `{}` through store `{}`",
+                t.key_vault_secret, t.store
+            )
+        }),
+        findings: s
+            .findings
             .iter()
-            .flat_map(|c| &c.roles)
-            .map(|ra| RoleCtx {
-                role: ra.display_name(),
-                scope: ra.scope.id(),
-                note: None,
-            })
-            .collect(),
-        token_from: match &cx.fleet.token {
-            TokenSource::ExternalSecret { store_name, .. } => Some(format!(
-                "by External Secrets Operator from Key Vault secret `{}` through store `{store_name}`",
-                n.key_vault_secret
-            )),
-            TokenSource::ExistingSecret => None,
-        },
-        findings: cx
-            .fleet
-            .lint
-            .of(&cx.env.key, &r.key)
             .map(|f| FindingCtx {
                 rule: f.rule,
                 level: f.level().as_str(),
@@ -198,7 +209,7 @@ fn runner_ctx<'a>(cx: EnvCx<'a>, r: &'a Runner, rules: &'a Rules) -> RunnerCtx<'
                 acknowledged: f.acknowledged.as_deref(),
             })
             .collect(),
-    }
+    })
 }
 
 fn environment() -> Result<&'static minijinja::Environment<'static>, RenderError> {
@@ -216,30 +227,37 @@ fn environment() -> Result<&'static minijinja::Environment<'static>, RenderError
     .map_err(|e| RenderError::Template(e.clone()))
 }
 
-/// The report of `runners` of the environment (all of them for PERMISSIONS.md, one for
-/// `runnergen explain`).
+/// The report of `runners` of the environment, from the model (all of them for
+/// PERMISSIONS.md, one for `runnergen explain`).
 pub fn report(cx: EnvCx, runners: &[&Runner]) -> Result<String, RenderError> {
-    let rules = Rules {
-        job: kubernetes::job_namespace_rules()
-            .iter()
-            .map(rule_line)
-            .collect(),
-        manager: kubernetes::manager_rules().iter().map(rule_line).collect(),
-    };
+    report_of(
+        cx.source,
+        &cx.env.key,
+        runners.iter().map(|r| Section::of(cx, r)),
+    )
+}
+
+/// The report of environment `env` with `sections` in order, under the header of spec
+/// `source`.
+pub fn report_of<'a>(
+    source: &str,
+    env: &str,
+    sections: impl IntoIterator<Item = Section<'a>>,
+) -> Result<String, RenderError> {
     let ctx = Context {
-        header: header(cx.source).replace("--", "-\u{2010}"),
-        env: &cx.env.key,
+        header: header(source).replace("--", "-\u{2010}"),
+        env,
     };
     let failed = |e: minijinja::Error| RenderError::Template(e.to_string());
     let mut report = environment()?
         .get_template("permissions.md")
         .and_then(|t| t.render_captured(minijinja::Value::from(minijinja::value::Serde(&ctx))))
         .map_err(failed)?;
-    // Runner by runner, so that only one runner's context is built at a time: a large
-    // environment's whole context is several times the size of its report.
+    // Section by section, so that only one runner's context is built at a time: a large
+    // environment's report is never one context.
     let mut text = report.output().to_owned();
-    for r in runners {
-        let section = minijinja::Value::from(minijinja::value::Serde(runner_ctx(cx, r, &rules)));
+    for s in sections {
+        let section = minijinja::Value::from(minijinja::value::Serde(runner_ctx(&s)?));
         let rendered = report
             .with_state_mut(|state| state.call_macro("section", &[section]))
             .map_err(failed)?;

@@ -5,16 +5,14 @@
 use super::{Cx, RenderError, to_json};
 use crate::layout::RunnerFile;
 use crate::model::TokenSource;
-use crate::spec::{AccessLevel, RunnerType};
+use crate::spec::AccessLevel;
 use crate::tree::Tree;
+use crate::vocab;
 use serde_json::json;
 
 pub fn render(cx: Cx, tree: &mut Tree) -> Result<(), RenderError> {
     let (fleet, env, r) = (cx.fleet, cx.env, cx.runner);
-    let (runner_type, path_key) = match r.runner_type {
-        RunnerType::Group => ("group_type", "group_path"),
-        RunnerType::Project => ("project_type", "project_path"),
-    };
+    let (runner_type, path_key) = vocab::registration_type(r.runner_type);
     let mut body = json!({
         "runner_type": runner_type,
         path_key: r.path,
@@ -22,10 +20,7 @@ pub fn render(cx: Cx, tree: &mut Tree) -> Result<(), RenderError> {
         "tag_list": r.tags,
         "run_untagged": r.run_untagged,
         "locked": r.locked,
-        "access_level": match r.access_level {
-            AccessLevel::NotProtected => "not_protected",
-            AccessLevel::RefProtected => "ref_protected",
-        },
+        "access_level": vocab::registration_access_level(r.access_level == AccessLevel::RefProtected),
         "paused": false,
         "maintenance_note": r.names.gitlab_marker,
         "gitlab_url": fleet.gitlab_url,

@@ -3,18 +3,17 @@
 
 use super::check::Ctx;
 use super::schema::did_you_mean;
-use super::types::{PROMOTION_FIELDS, Spec};
+use super::types::{PromotionField, Spec};
 use std::collections::BTreeSet;
 
 fn fields(cx: &mut Ctx, at: &str, expect: &[String]) {
+    let names = || PromotionField::ALL.iter().map(|f| f.name());
     for (i, f) in expect.iter().enumerate() {
-        if !PROMOTION_FIELDS.contains(&f.as_str()) {
-            let hint = match did_you_mean(f, PROMOTION_FIELDS.iter().copied()) {
-                Some(m) => format!(
-                    "did you mean `{m}`? Fields: {}",
-                    PROMOTION_FIELDS.join(", ")
-                ),
-                None => format!("fields: {}", PROMOTION_FIELDS.join(", ")),
+        if PromotionField::parse(f).is_none() {
+            let all = names().collect::<Vec<_>>().join(", ");
+            let hint = match did_you_mean(f, names()) {
+                Some(m) => format!("did you mean `{m}`? Fields: {all}"),
+                None => format!("fields: {all}"),
             };
             cx.err(
                 "E005",

@@ -8,6 +8,7 @@ mod common;
 #[path = "../../examples/gen-fleet.rs"]
 mod gen_fleet;
 
+mod access;
 mod ci_template;
 mod cli;
 mod crd_defaults;

@@ -109,3 +109,19 @@ fn every_field_of_the_schema_is_described() {
     }
     assert!(missing.is_empty(), "undescribed: {missing:?}");
 }
+
+/// The README's list of the fields `promotion.expect` takes is `PromotionField::ALL`.
+#[test]
+fn promotion_fields_are_the_readmes() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let start = readme
+        .find("The fields are ")
+        .expect("README lists the promotion fields");
+    let list = &readme[start..start + readme[start..].find("; an").unwrap()];
+    let named: Vec<&str> = list.split('`').skip(1).step_by(2).collect();
+    let fields: Vec<&str> = runnergen::spec::types::PromotionField::ALL
+        .iter()
+        .map(|f| f.name())
+        .collect();
+    assert_eq!(named, fields);
+}

@@ -7,6 +7,7 @@ use super::GRAPH_EXTENSION_VERSION;
 use crate::facts;
 use crate::model::{ModuleKind, RoleGroup, Shard};
 use crate::render::{RenderError, header};
+use crate::vocab::summary;
 use serde_json::{Map, Value as Json, json};
 
 /// ARM template schemas (Bicep `TemplateWriter.GetSchema`, azure.md §4).
@@ -119,10 +120,10 @@ fn role_deployments(
 /// store's client ID belongs to, like the runners' (identities.rs).
 fn main_metadata(shard: &Shard, source: &str) -> Json {
     let mut meta = metadata(source);
-    meta["runnergen"]["runners"] = access_summary(shard);
+    meta["runnergen"][summary::RUNNERS] = access_summary(shard);
     if let Some(store) = &shard.store {
         let id = identity_summary(shard, &store.identity, store.client_id.as_deref());
-        meta["runnergen"]["store"] = json!({ "identity": id });
+        meta["runnergen"][summary::STORE] = json!({ summary::IDENTITY: id });
     }
     meta
 }
@@ -543,7 +544,7 @@ fn identity_summary(shard: &Shard, name: &str, client_id: Option<&str>) -> Json 
         "subscriptionId": shard.env.identity_subscription_id,
     });
     if let Some(client) = client_id {
-        id["clientId"] = json!(client);
+        id[summary::CLIENT_ID] = json!(client);
     }
     id
 }
@@ -552,7 +553,13 @@ fn identity_summary(shard: &Shard, name: &str, client_id: Option<&str>) -> Json 
 fn roles_summary(roles: &[crate::model::RoleAssignment]) -> Json {
     roles
         .iter()
-        .map(|ra| json!({"role": ra.display_name(), "roleDefinitionId": ra.role_definition_id, "scope": ra.scope.id()}))
+        .map(|ra| {
+            json!({
+                summary::ROLE: ra.display_name(),
+                summary::ROLE_DEFINITION_ID: ra.role_definition_id,
+                summary::SCOPE: ra.scope.id(),
+            })
+        })
         .collect()
 }
 

@@ -66,32 +66,104 @@ impl Spec {
     }
 }
 
-/// The fields of a runner a promotion preview compares (`existence`: the runner is in one of
-/// the two environments only).
-pub const PROMOTION_FIELDS: &[&str] = &[
-    "accessLevel",
-    "cache",
-    "chartVersion",
-    "checkInterval",
-    "concurrent",
-    "existence",
-    "graphPermissions",
-    "jobImage",
-    "kubernetesAccess",
-    "locked",
-    "maximumTimeout",
-    "nodeSelector",
-    "path",
-    "privileged",
-    "resources",
-    "roles",
-    "runUntagged",
-    "sharedServiceAccount",
-    "tags",
-    "terminationGracePeriodSeconds",
-    "tolerations",
-    "type",
-];
+/// A field of a runner the promotion preview compares; `expect:` lists them by [`name`]
+/// (`existence`: the runner is in one of the two environments only). The spec holds the
+/// names as written, so that an unknown one is a located diagnostic with "did you mean"
+/// (`spec::promotion`), and the schema stays a list of strings; the model holds the fields.
+///
+/// [`name`]: PromotionField::name
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PromotionField {
+    AccessLevel,
+    Cache,
+    ChartVersion,
+    CheckInterval,
+    Concurrent,
+    Existence,
+    GraphPermissions,
+    JobImage,
+    KubernetesAccess,
+    Locked,
+    MaximumTimeout,
+    NodeSelector,
+    Path,
+    Privileged,
+    Resources,
+    Roles,
+    RunUntagged,
+    SharedServiceAccount,
+    Tags,
+    TerminationGracePeriodSeconds,
+    Tolerations,
+    Type,
+}
+
+impl PromotionField {
+    /// Every field, sorted by name.
+    pub const ALL: [PromotionField; 22] = [
+        PromotionField::AccessLevel,
+        PromotionField::Cache,
+        PromotionField::ChartVersion,
+        PromotionField::CheckInterval,
+        PromotionField::Concurrent,
+        PromotionField::Existence,
+        PromotionField::GraphPermissions,
+        PromotionField::JobImage,
+        PromotionField::KubernetesAccess,
+        PromotionField::Locked,
+        PromotionField::MaximumTimeout,
+        PromotionField::NodeSelector,
+        PromotionField::Path,
+        PromotionField::Privileged,
+        PromotionField::Resources,
+        PromotionField::Roles,
+        PromotionField::RunUntagged,
+        PromotionField::SharedServiceAccount,
+        PromotionField::Tags,
+        PromotionField::TerminationGracePeriodSeconds,
+        PromotionField::Tolerations,
+        PromotionField::Type,
+    ];
+
+    /// The name `expect:` lists it by, and the key the preview compares it under.
+    pub fn name(self) -> &'static str {
+        match self {
+            PromotionField::AccessLevel => "accessLevel",
+            PromotionField::Cache => "cache",
+            PromotionField::ChartVersion => "chartVersion",
+            PromotionField::CheckInterval => "checkInterval",
+            PromotionField::Concurrent => "concurrent",
+            PromotionField::Existence => "existence",
+            PromotionField::GraphPermissions => "graphPermissions",
+            PromotionField::JobImage => "jobImage",
+            PromotionField::KubernetesAccess => "kubernetesAccess",
+            PromotionField::Locked => "locked",
+            PromotionField::MaximumTimeout => "maximumTimeout",
+            PromotionField::NodeSelector => "nodeSelector",
+            PromotionField::Path => "path",
+            PromotionField::Privileged => "privileged",
+            PromotionField::Resources => "resources",
+            PromotionField::Roles => "roles",
+            PromotionField::RunUntagged => "runUntagged",
+            PromotionField::SharedServiceAccount => "sharedServiceAccount",
+            PromotionField::Tags => "tags",
+            PromotionField::TerminationGracePeriodSeconds => "terminationGracePeriodSeconds",
+            PromotionField::Tolerations => "tolerations",
+            PromotionField::Type => "type",
+        }
+    }
+
+    /// The field named `name`, if the preview compares one.
+    pub fn parse(name: &str) -> Option<PromotionField> {
+        PromotionField::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
+
+impl Serialize for PromotionField {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
 
 /// Promoting one environment's setup to another: the differences that are meant to be.
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
