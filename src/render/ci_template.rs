@@ -6,12 +6,14 @@
 //! Terraform's azurerm provider (`ARM_USE_OIDC`, `ARM_OIDC_TOKEN_FILE_PATH`: registry
 //! terraform azurerm docs, "Authenticating using OpenID Connect").
 
-use super::{Cx, RenderError, yaml_file};
+use super::{Cx, RenderError, Rendered, yaml_file};
 use crate::layout::{self, RunnerFile};
 use crate::tree::Tree;
 use serde_json::json;
 
-pub fn render(cx: Cx, tree: &mut Tree) -> Result<(), RenderError> {
+/// The runner's `ci-template.yml`.
+pub fn render(cx: Cx) -> Result<Rendered, RenderError> {
+    let mut files = Tree::new();
     let r = cx.runner;
     // Terraform needs a subscription: the one of the runner's first role, else the identities'.
     let subscription = r
@@ -46,8 +48,8 @@ pub fn render(cx: Cx, tree: &mut Tree) -> Result<(), RenderError> {
     let header_end = text.find('\n').map_or(0, |i| i + 1);
     // Runner keys, environment keys and GitLab paths are single-line by the spec's rules.
     text.insert_str(header_end, &usage);
-    tree.insert(cx.path(RunnerFile::CiTemplate), text)?;
-    Ok(())
+    files.insert(cx.path(RunnerFile::CiTemplate), text)?;
+    Ok(Rendered::files(files))
 }
 
 #[cfg(test)]

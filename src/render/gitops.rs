@@ -2,7 +2,7 @@
 //! `Application`, or nothing (`plain`); and one `kustomization.yaml` per environment listing every
 //! Kubernetes file, so `kubectl apply -k out/<env>` and a Flux Kustomization take the folder as is.
 
-use super::{Cx, EnvCx, RenderError, yaml_file};
+use super::{Cx, EnvCx, RenderError, Rendered, yaml_file};
 use crate::layout::{self, RunnerFile};
 use crate::model::{Fleet, Runner, TokenSource};
 use crate::spec::GitopsEngine;
@@ -24,8 +24,9 @@ pub fn install_file(engine: GitopsEngine) -> Option<RunnerFile> {
 
 /// The runner's install file: HelmRepository and HelmRelease for Flux, an Application for
 /// Argo CD, nothing for `plain`.
-pub fn render(cx: Cx, values: &Value, tree: &mut Tree) -> Result<(), RenderError> {
+pub fn render(cx: Cx, values: &Value) -> Result<Rendered, RenderError> {
     let source = cx.source;
+    let mut tree = Tree::new();
     match cx.fleet.gitops.engine {
         GitopsEngine::Flux => {
             let [repo, release] = flux(cx, values);
@@ -40,7 +41,7 @@ pub fn render(cx: Cx, values: &Value, tree: &mut Tree) -> Result<(), RenderError
         }
         GitopsEngine::Plain => {}
     }
-    Ok(())
+    Ok(Rendered::files(tree))
 }
 
 /// Flux's HelmRepository and HelmRelease with the values inline.
@@ -151,10 +152,11 @@ pub fn kubernetes_files(fleet: &Fleet, r: &Runner) -> Vec<String> {
 /// registry path without scheme (argo-cd docs operator-manual/declarative-setup.md, user-guide
 /// helm.md). It carries no credentials: a registry that needs them gets a second Secret of the
 /// same shape with `username`/`password` (README, "Private chart registries").
-fn render_chart_repository(cx: EnvCx, tree: &mut Tree) -> Result<Option<String>, RenderError> {
+fn render_chart_repository(cx: EnvCx) -> Result<Rendered, RenderError> {
     let (fleet, env) = (cx.fleet, cx.env);
+    let mut files = Tree::new();
     if fleet.gitops.engine != GitopsEngine::Argocd || !fleet.chart.is_oci {
-        return Ok(None);
+        return Ok(Rendered::files(files));
     }
     let url = fleet
         .chart
@@ -180,28 +182,37 @@ fn render_chart_repository(cx: EnvCx, tree: &mut Tree) -> Result<Option<String>,
             "enableOCI": "true",
         },
     });
-    let path = layout::chart_repository(&env.key);
-    tree.insert(path.clone(), yaml_file(cx.source, [&secret]))?;
-    Ok(Some(layout::env_relative(&path)))
+    files.insert(
+        layout::chart_repository(&env.key),
+        yaml_file(cx.source, [&secret]),
+    )?;
+    Ok(Rendered::files(files))
 }
 
-/// The environment's kustomization.yaml (and the files it lists of the environment's own);
-/// the secret store's accounts go to `accounts`, for the invariants.
+/// The environment's kustomization.yaml and the files of the environment's own it lists; its
+/// facts are the secret store's accounts, for the invariants.
 pub fn render_kustomization(
     cx: EnvCx,
-    tree: &mut Tree,
-    accounts: &mut Vec<crate::vocab::Account>,
-) -> Result<(), RenderError> {
+) -> Result<Rendered<Vec<crate::vocab::Account>>, RenderError> {
     let (fleet, env, source) = (cx.fleet, cx.env, cx.source);
-    let repository = render_chart_repository(cx, tree)?;
-    let store = super::kubernetes::render_store(cx, tree, accounts)?;
-    let resources: Vec<String> = repository
+    let mut tree = render_chart_repository(cx)?.files;
+    let store = super::kubernetes::render_store(cx)?;
+    // The environment's own files first (the chart repository, the store), then the runners'.
+    let own: Vec<String> = tree
+        .paths()
+        .chain(store.files.paths())
+        .map(layout::env_relative)
+        .collect();
+    let accounts = store.add_to(&mut tree)?;
+    let resources: Vec<String> = own
         .into_iter()
-        .chain(store)
         .chain(env.ready_runners().flat_map(|r| kubernetes_files(fleet, r)))
         .collect();
     if resources.is_empty() {
-        return Ok(());
+        return Ok(Rendered {
+            files: tree,
+            facts: accounts,
+        });
     }
     let k = json!({
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
@@ -209,7 +220,10 @@ pub fn render_kustomization(
         "resources": resources,
     });
     tree.insert(layout::kustomization(&env.key), yaml_file(source, [&k]))?;
-    Ok(())
+    Ok(Rendered {
+        files: tree,
+        facts: accounts,
+    })
 }
 
 #[cfg(test)]

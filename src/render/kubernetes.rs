@@ -1,7 +1,7 @@
 //! Kubernetes objects of one runner, built from `k8s-openapi` types (ExternalSecret, a CRD,
 //! from a small typed struct): Namespace, ServiceAccounts, RBAC and the token ExternalSecret.
 
-use super::{Cx, EnvCx, RenderError, value, yaml_file};
+use super::{Cx, EnvCx, RenderError, Rendered, value, yaml_file};
 use crate::facts;
 use crate::layout::RunnerFile;
 use crate::model::{Runner, TokenSource};
@@ -57,13 +57,15 @@ struct ExternalSecret {
 
 /// What the invariants read of the files [`render`] writes: the service accounts, and the
 /// ExternalSecret's target Secret.
-pub struct Rendered {
+pub struct Facts {
     pub accounts: Vec<Account>,
     pub token_target: Option<String>,
 }
 
-pub fn render(cx: Cx, tree: &mut Tree) -> Result<Rendered, RenderError> {
+/// A runner's Namespaces, ServiceAccounts, RBAC and ExternalSecret.
+pub fn render(cx: Cx) -> Result<Rendered<Facts>, RenderError> {
     let source = cx.source;
+    let mut tree = Tree::new();
     let namespaces: Vec<serde_json::Value> = namespaces(cx.runner).iter().map(value).collect();
     tree.insert(
         cx.path(RunnerFile::Namespace),
@@ -74,7 +76,7 @@ pub fn render(cx: Cx, tree: &mut Tree) -> Result<Rendered, RenderError> {
         cx.path(RunnerFile::ServiceAccounts),
         yaml_file(source, &accounts),
     )?;
-    let mut rendered = Rendered {
+    let mut facts = Facts {
         accounts: accounts.iter().map(Account::of).collect(),
         token_target: None,
     };
@@ -83,13 +85,13 @@ pub fn render(cx: Cx, tree: &mut Tree) -> Result<Rendered, RenderError> {
         yaml_file(source, &rbac(cx.runner)),
     )?;
     if let Some(es) = external_secret(cx) {
-        rendered.token_target = es.spec["target"]["name"].as_str().map(str::to_owned);
+        facts.token_target = es.spec["target"]["name"].as_str().map(str::to_owned);
         tree.insert(
             cx.path(RunnerFile::ExternalSecret),
             yaml_file(source, [&value(&es)]),
         )?;
     }
-    Ok(rendered)
+    Ok(Rendered { files: tree, facts })
 }
 
 /// The runner's namespaces: the manager's, and the job pods' unless they share it.
@@ -279,18 +281,20 @@ fn external_secret(cx: Cx) -> Option<ExternalSecret> {
 /// The environment's Key Vault secret store (`model::Store`), once its identity's client ID is
 /// known: the service account(s) ESO signs in with (annotated with the store identity's client
 /// ID, Azure Workload Identity), and the store. Returns its path relative to the environment's
-/// folder, for kustomization.yaml; its accounts go to `accounts`, for the invariants.
-pub fn render_store(
-    cx: EnvCx,
-    tree: &mut Tree,
-    accounts: &mut Vec<Account>,
-) -> Result<Option<String>, RenderError> {
+/// folder is the file's; its facts are its accounts, for the invariants.
+pub fn render_store(cx: EnvCx) -> Result<Rendered<Vec<Account>>, RenderError> {
     let (env, source) = (cx.env, cx.source);
+    let none = || {
+        Ok(Rendered {
+            files: Tree::new(),
+            facts: Vec::new(),
+        })
+    };
     let Some(store) = &env.store else {
-        return Ok(None);
+        return none();
     };
     let Some(client_id) = &store.client_id else {
-        return Ok(None);
+        return none();
     };
     let labels: BTreeMap<String, String> = [
         ("app.kubernetes.io/managed-by", "runnergen"),
@@ -372,16 +376,22 @@ pub fn render_store(
         }
     }
     if docs.is_empty() {
-        return Ok(None);
+        return none();
     }
-    let path = crate::layout::secret_store(&env.key);
-    accounts.extend(
-        docs.iter()
-            .filter(|d| d["kind"] == "ServiceAccount")
-            .map(Account::of),
-    );
-    tree.insert(path.clone(), yaml_file(source, &docs))?;
-    Ok(Some(crate::layout::env_relative(&path)))
+    let accounts = docs
+        .iter()
+        .filter(|d| d["kind"] == "ServiceAccount")
+        .map(Account::of)
+        .collect();
+    let mut files = Tree::new();
+    files.insert(
+        crate::layout::secret_store(&env.key),
+        yaml_file(source, &docs),
+    )?;
+    Ok(Rendered {
+        files,
+        facts: accounts,
+    })
 }
 
 #[cfg(test)]

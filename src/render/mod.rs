@@ -47,6 +47,28 @@ pub fn source_text(source: &str) -> String {
     path
 }
 
+/// What every renderer returns: the files it wrote, and what the invariants read of them,
+/// taken from the values it serialised (so a render parses nothing back).
+pub struct Rendered<F = ()> {
+    pub files: Tree,
+    pub facts: F,
+}
+
+impl Rendered {
+    /// Files and no facts.
+    pub fn files(files: Tree) -> Self {
+        Rendered { files, facts: () }
+    }
+}
+
+impl<F> Rendered<F> {
+    /// Moves the files into `tree` and returns the facts.
+    pub fn add_to(self, tree: &mut Tree) -> Result<F, RenderError> {
+        tree.merge(self.files)?;
+        Ok(self.facts)
+    }
+}
+
 #[derive(Debug)]
 pub enum RenderError {
     Tree(TreeError),
@@ -311,23 +333,18 @@ impl Job<'_> {
         let facts = match self {
             Job::Runner(cx) => PartFacts::Runner(render_runner(*cx, &mut tree)?),
             Job::AzureShard(job) => {
-                let mut credentials = Vec::new();
-                azure::render_shard(
-                    job.source,
-                    &job.shard,
-                    &job.kinds,
-                    &mut tree,
-                    &mut credentials,
-                )?;
-                PartFacts::AzureShard(credentials)
+                let credentials = azure::render_shard(job.source, &job.shard, &job.kinds)?;
+                PartFacts::AzureShard(credentials.add_to(&mut tree)?)
             }
             Job::Environment(ecx) => {
                 let ecx = *ecx;
-                let mut facts = invariants::EnvFacts::default();
-                gitops::render_kustomization(ecx, &mut tree, &mut facts.store_accounts)?;
-                azure::render_env(ecx, &mut tree)?;
-                permissions::render(ecx, &mut tree)?;
-                PartFacts::Environment(facts)
+                let store_accounts = gitops::render_kustomization(ecx)?.add_to(&mut tree)?;
+                azure::render_env(ecx)?.add_to(&mut tree)?;
+                permissions::render(ecx)?.add_to(&mut tree)?;
+                PartFacts::Environment(invariants::EnvFacts {
+                    store_accounts,
+                    ..Default::default()
+                })
             }
         };
         Ok(Part { tree, facts })
@@ -377,23 +394,25 @@ fn assemble(fleet: &Fleet, parts: Vec<PartFacts>) -> Vec<invariants::EnvFacts> {
 /// A runner's files: its registration always; its Kubernetes files once its client ID is known
 /// (and then what the invariants read of them).
 fn render_runner(cx: Cx, tree: &mut Tree) -> Result<Option<invariants::RunnerFacts>, RenderError> {
-    registration::render(cx, tree)?;
+    registration::render(cx)?.add_to(tree)?;
     if !cx.runner.ready() {
         return Ok(None);
     }
-    let (config, table) = runner_config::render(cx)?;
-    let values = values::build(cx, &config);
-    let k8s = kubernetes::render(cx, tree)?;
-    let facts =
-        invariants::RunnerFacts::new(&table, &config, k8s.accounts, &values, k8s.token_target);
-    gitops::render(cx, &values, tree)?;
+    let config = runner_config::render(cx)?.add_to(tree)?;
+    let values = values::render(cx, &config.text)?.add_to(tree)?;
+    let k8s = kubernetes::render(cx)?.add_to(tree)?;
+    gitops::render(cx, &values)?.add_to(tree)?;
     // The CI template signs in to Azure as the runner's identity: none without one.
     if cx.runner.has_identity {
-        ci_template::render(cx, tree)?;
+        ci_template::render(cx)?.add_to(tree)?;
     }
-    tree.insert(cx.path(RunnerFile::Config), config)?;
-    tree.insert(cx.path(RunnerFile::Values), yaml_file(cx.source, [&values]))?;
-    Ok(Some(facts))
+    Ok(Some(invariants::RunnerFacts::new(
+        &config.table,
+        &config.text,
+        k8s.accounts,
+        &values,
+        k8s.token_target,
+    )))
 }
 
 #[cfg(test)]

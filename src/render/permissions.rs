@@ -6,7 +6,7 @@
 //! from the `Access` read back from a committed tree (a test does, on every golden tree).
 //! `runnergen explain` prints one runner's section.
 
-use super::{EnvCx, RenderError, header};
+use super::{EnvCx, RenderError, Rendered, header};
 use crate::access::{Access, kubernetes_access_name};
 use crate::layout;
 use crate::lint::Finding;
@@ -283,10 +283,12 @@ fn single_blank_lines(text: &str) -> String {
     out
 }
 
-pub fn render(cx: EnvCx, tree: &mut Tree) -> Result<(), RenderError> {
+/// The environment's PERMISSIONS.md.
+pub fn render(cx: EnvCx) -> Result<Rendered, RenderError> {
     let runners: Vec<&Runner> = cx.env.runners.iter().collect();
-    tree.insert(layout::permissions(&cx.env.key), report(cx, &runners)?)?;
-    Ok(())
+    let mut files = Tree::new();
+    files.insert(layout::permissions(&cx.env.key), report(cx, &runners)?)?;
+    Ok(Rendered::files(files))
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! (gitlab-org/gitlab#390427), with the group or project path in place of its numeric ID, and
 //! where the pipeline stores the `glrt-` token it gets back.
 
-use super::{Cx, RenderError, to_json};
+use super::{Cx, RenderError, Rendered, to_json};
 use crate::layout::RunnerFile;
 use crate::model::TokenSource;
 use crate::spec::AccessLevel;
@@ -10,7 +10,9 @@ use crate::tree::Tree;
 use crate::vocab;
 use serde_json::json;
 
-pub fn render(cx: Cx, tree: &mut Tree) -> Result<(), RenderError> {
+/// The runner's `registration.json`.
+pub fn render(cx: Cx) -> Result<Rendered, RenderError> {
+    let mut files = Tree::new();
     let (fleet, env, r) = (cx.fleet, cx.env, cx.runner);
     let (runner_type, path_key) = vocab::registration_type(r.runner_type);
     let mut body = json!({
@@ -41,8 +43,8 @@ pub fn render(cx: Cx, tree: &mut Tree) -> Result<(), RenderError> {
             });
         }
     }
-    tree.insert(cx.path(RunnerFile::Registration), to_json(&body))?;
-    Ok(())
+    files.insert(cx.path(RunnerFile::Registration), to_json(&body))?;
+    Ok(Rendered::files(files))
 }
 
 #[cfg(test)]

@@ -4,8 +4,10 @@
 //! back with the `toml` crate and every key checked against the runner's known keys, so a
 //! misspelt key (`runners.kuberentes`) fails the render instead of being ignored by the runner.
 
-use super::{Cx, RenderError, header};
+use super::{Cx, RenderError, Rendered, header};
 use crate::facts;
+use crate::layout::RunnerFile;
+use crate::tree::Tree;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -60,8 +62,25 @@ fn toml_literal(v: minijinja::Value) -> Result<String, minijinja::Error> {
     }
 }
 
-/// config.toml's text, and the table it parses to (which the invariants read).
-pub fn render(cx: Cx) -> Result<(String, toml::Table), RenderError> {
+/// What the values and the invariants read of config.toml: its text and the table it parses to.
+pub struct Config {
+    pub text: String,
+    pub table: toml::Table,
+}
+
+/// The runner's config.toml.
+pub fn render(cx: Cx) -> Result<Rendered<Config>, RenderError> {
+    let (text, table) = text(cx)?;
+    let mut files = Tree::new();
+    files.insert(cx.path(RunnerFile::Config), text.clone())?;
+    Ok(Rendered {
+        files,
+        facts: Config { text, table },
+    })
+}
+
+/// config.toml's text, and the table it parses to.
+fn text(cx: Cx) -> Result<(String, toml::Table), RenderError> {
     let r = cx.runner;
     let cache = r.cache.as_ref().map(|c| CacheCtx {
         path: &r.key,

@@ -5,10 +5,25 @@
 //! `glrt-` tokens the runner refuses them as "reserved" (runner `commands/register.go`); they
 //! belong to the GitLab registration (`registration.json`).
 
-use super::Cx;
+use super::{Cx, RenderError, Rendered, yaml_file};
 use crate::facts;
+use crate::layout::RunnerFile;
+use crate::tree::Tree;
 use serde_json::{Value, json};
 
+/// The runner's `values.yaml`; its facts are the values, which the install file embeds and the
+/// invariants read.
+pub fn render(cx: Cx, config_toml: &str) -> Result<Rendered<Value>, RenderError> {
+    let values = build(cx, config_toml);
+    let mut files = Tree::new();
+    files.insert(cx.path(RunnerFile::Values), yaml_file(cx.source, [&values]))?;
+    Ok(Rendered {
+        files,
+        facts: values,
+    })
+}
+
+/// The chart values of a runner: what runnergen sets, with the spec's extra values over them.
 pub fn build(cx: Cx, config_toml: &str) -> Value {
     let (fleet, r) = (cx.fleet, cx.runner);
     let mut values = json!({

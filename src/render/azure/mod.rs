@@ -23,7 +23,8 @@ pub use bicep::{bicep_string, comment_text};
 
 use crate::layout::{self, AzureFile};
 use crate::model::{Environment, ModuleKind, Shard};
-use crate::render::{EnvCx, RenderError, to_json};
+use crate::render::invariants::Credential;
+use crate::render::{EnvCx, RenderError, Rendered, to_json};
 use crate::tree::Tree;
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -35,31 +36,32 @@ pub const GRAPH_EXTENSION_REF: &str =
     "br:mcr.microsoft.com/bicep/extensions/microsoftgraph/v1.0:1.0.0";
 pub const GRAPH_EXTENSION_VERSION: &str = "1.0.0";
 
-/// Renders the Azure files of one environment into `tree`; the federated credentials of its
-/// main templates go to `credentials`, for the invariants. The render runs the same two steps
-/// as separate jobs (`render::jobs`): [`render_env`] once, [`render_shard`] per shard.
+/// The Azure files of one environment, with the federated credentials of its main templates.
+/// The render runs the same two steps as separate jobs (`render::jobs`): [`render_env`] once,
+/// [`render_shard`] per shard.
 #[cfg(test)]
-pub fn render(
-    cx: EnvCx,
-    tree: &mut Tree,
-    credentials: &mut Vec<crate::render::invariants::Credential>,
-) -> Result<(), RenderError> {
-    render_env(cx, tree)?;
+pub fn render(cx: EnvCx) -> Result<Rendered<Vec<Credential>>, RenderError> {
+    let mut files = render_env(cx)?.files;
+    let mut credentials = Vec::new();
     if cx.env.has_azure() {
         let kinds = module_kinds(cx.env);
         for shard in cx.env.shards() {
-            render_shard(cx.source, &shard, &kinds, tree, credentials)?;
+            credentials.extend(render_shard(cx.source, &shard, &kinds)?.add_to(&mut files)?);
         }
     }
-    Ok(())
+    Ok(Rendered {
+        files,
+        facts: credentials,
+    })
 }
 
 /// The files of an environment's Azure side that are not per shard: its role-assignment
 /// modules and `bicepconfig.json`.
-pub fn render_env(cx: EnvCx, tree: &mut Tree) -> Result<(), RenderError> {
+pub fn render_env(cx: EnvCx) -> Result<Rendered, RenderError> {
     let env = cx.env;
+    let mut tree = Tree::new();
     if !env.has_azure() {
-        return Ok(());
+        return Ok(Rendered::files(tree));
     }
     for kind in &module_kinds(env) {
         tree.insert(
@@ -71,20 +73,20 @@ pub fn render_env(cx: EnvCx, tree: &mut Tree) -> Result<(), RenderError> {
         layout::azure_file(&env.key, AzureFile::BicepConfig),
         to_json(&json!({"extensions": {GRAPH_EXTENSION_ALIAS: GRAPH_EXTENSION_REF}})),
     )?;
-    Ok(())
+    Ok(Rendered::files(tree))
 }
 
 /// One deployment shard of an environment (see `Environment::shards`: a large environment
 /// deploys in shards, each within ARM's template limits): its main template in Bicep and ARM
 /// JSON, its identities module and its Graph files. `kinds` are the environment's
-/// [`module_kinds`]; the main template's federated credentials go to `credentials`.
+/// [`module_kinds`]; its facts are the main template's federated credentials.
 pub fn render_shard(
     source: &str,
     shard: &Shard,
     kinds: &BTreeSet<ModuleKind>,
-    tree: &mut Tree,
-    credentials: &mut Vec<crate::render::invariants::Credential>,
-) -> Result<(), RenderError> {
+) -> Result<Rendered<Vec<Credential>>, RenderError> {
+    let mut tree = Tree::new();
+    let mut credentials = Vec::new();
     let path = |f| layout::azure_file_in(&shard.env.key, shard.number, f);
     let bicep = bicep::Bicep::new(source, shard, kinds.iter().copied())?;
     tree.insert(path(AzureFile::MainBicep), bicep.main()?)?;
@@ -92,7 +94,7 @@ pub fn render_shard(
     let main_path = path(AzureFile::MainJson);
     let text = to_json(&main);
     arm::check_limits(&main_path, &main, text.len())?;
-    crate::render::invariants::credentials(&main, credentials);
+    crate::render::invariants::credentials(&main, &mut credentials);
     tree.insert(main_path, text)?;
     tree.insert(path(AzureFile::Identities), bicep.identities()?)?;
     if shard.needs_graph() {
@@ -103,7 +105,10 @@ pub fn render_shard(
         arm::check_limits(&graph_path, &graph, text.len())?;
         tree.insert(graph_path, text)?;
     }
-    Ok(())
+    Ok(Rendered {
+        files: tree,
+        facts: credentials,
+    })
 }
 
 /// The kinds of role-assignment module the environment's role groups use: one module file each.

@@ -67,17 +67,12 @@ fn render_env(fleet: &Fleet, key: &str) -> Result<Tree, RenderError> {
         .iter()
         .find(|e| e.key == key)
         .expect("environment in the spec");
-    let mut tree = Tree::new();
-    render(
-        EnvCx {
-            fleet,
-            env,
-            source: "fleet/runners.yaml",
-        },
-        &mut tree,
-        &mut Vec::new(),
-    )?;
-    Ok(tree)
+    let rendered = render(EnvCx {
+        fleet,
+        env,
+        source: "fleet/runners.yaml",
+    })?;
+    Ok(rendered.files)
 }
 
 fn text<'t>(tree: &'t Tree, path: &str) -> &'t str {
