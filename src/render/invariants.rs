@@ -338,11 +338,18 @@ pub fn check_runner(
         return Ok(());
     }
     let dir = layout::runner_dir(&env.key, &r.key);
-    let toml_path = layout::runner_file(&env.key, &r.key, RunnerFile::Config);
     let Some(f) = facts else {
         return fail(format!("{dir}: the runner is ready but was not rendered"));
     };
 
+    pods(env, r, f, &dir)?;
+    values(fleet, r, f, &dir)
+}
+
+/// config.toml's job pods: the namespace and account the federated credential trusts, the
+/// workload-identity label, and the client IDs on the job's and the manager's accounts.
+fn pods(env: &Environment, r: &Runner, f: &RunnerFacts, dir: &str) -> Result<(), RenderError> {
+    let toml_path = layout::runner_file(&env.key, &r.key, RunnerFile::Config);
     // config.toml names the job pods' namespace and account: the federated subject.
     if !f.has_kubernetes {
         return fail(format!("{toml_path} has no [runners.kubernetes]"));
@@ -398,7 +405,12 @@ pub fn check_runner(
         }
     }
 
-    // Helm values: the manager's account is rendered, the token Secret is the one we fill.
+    Ok(())
+}
+
+/// The Helm values: the manager's account is rendered, the token Secret is the one filled,
+/// and runners.config is config.toml, untouched by the chart's `tpl`.
+fn values(fleet: &Fleet, r: &Runner, f: &RunnerFacts, dir: &str) -> Result<(), RenderError> {
     let sa = &f.values_service_account;
     if !f.accounts.iter().any(|a| a.name == *sa) {
         return fail(format!(

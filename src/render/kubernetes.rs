@@ -280,8 +280,8 @@ fn external_secret(cx: Cx) -> Option<ExternalSecret> {
 
 /// The environment's Key Vault secret store (`model::Store`), once its identity's client ID is
 /// known: the service account(s) ESO signs in with (annotated with the store identity's client
-/// ID, Azure Workload Identity), and the store. Returns its path relative to the environment's
-/// folder is the file's; its facts are its accounts, for the invariants.
+/// ID, Azure Workload Identity), and the store; its facts are the accounts, for the
+/// invariants.
 pub fn render_store(cx: EnvCx) -> Result<Rendered<Vec<Account>>, RenderError> {
     let (env, source) = (cx.env, cx.source);
     let none = || {
@@ -331,50 +331,7 @@ pub fn render_store(cx: EnvCx) -> Result<Rendered<Vec<Account>>, RenderError> {
             ..Default::default()
         }));
     }
-    // external-secrets.io/v1 azurekv with authType WorkloadIdentity and a referenced account;
-    // every field the CRD defaults is written (environmentType, useAzureSDK).
-    let provider = |c: &crate::model::store::Credential, namespaced: bool| {
-        let mut sa = serde_json::json!({ "name": c.service_account });
-        if namespaced {
-            sa["namespace"] = serde_json::json!(c.namespace);
-        }
-        serde_json::json!({
-            "azurekv": {
-                "authType": "WorkloadIdentity",
-                "vaultUrl": store.vault_url,
-                "serviceAccountRef": sa,
-                "environmentType": "PublicCloud",
-                "useAzureSDK": false,
-            }
-        })
-    };
-    match store.kind {
-        StoreKind::ClusterSecretStore => {
-            let c = credentials[0];
-            docs.push(serde_json::json!({
-                "apiVersion": "external-secrets.io/v1",
-                "kind": "ClusterSecretStore",
-                "metadata": { "name": store.name, "labels": labels },
-                "spec": {
-                    "provider": provider(c, true),
-                    // Only the runners' manager namespaces may read through it: never a job
-                    // namespace, never another workload (ESO client_manager.go: an ExternalSecret
-                    // elsewhere is refused).
-                    "conditions": [{ "namespaces": store.namespaces }],
-                },
-            }));
-        }
-        StoreKind::SecretStore => {
-            for c in &credentials {
-                docs.push(serde_json::json!({
-                    "apiVersion": "external-secrets.io/v1",
-                    "kind": "SecretStore",
-                    "metadata": { "name": store.name, "namespace": c.namespace, "labels": labels },
-                    "spec": { "provider": provider(c, false) },
-                }));
-            }
-        }
-    }
+    docs.extend(stores(store, &credentials, &labels));
     if docs.is_empty() {
         return none();
     }
@@ -392,6 +349,61 @@ pub fn render_store(cx: EnvCx) -> Result<Rendered<Vec<Account>>, RenderError> {
         files,
         facts: accounts,
     })
+}
+
+/// The store objects: one ClusterSecretStore, or a SecretStore in each manager namespace
+/// (`credentials`: the ones whose account exists).
+fn stores(
+    store: &crate::model::Store,
+    credentials: &[&crate::model::store::Credential],
+    labels: &BTreeMap<String, String>,
+) -> Vec<serde_json::Value> {
+    // external-secrets.io/v1 azurekv with authType WorkloadIdentity and a referenced account;
+    // every field the CRD defaults is written (environmentType, useAzureSDK).
+    let provider = |c: &crate::model::store::Credential, namespaced: bool| {
+        let mut sa = serde_json::json!({ "name": c.service_account });
+        if namespaced {
+            sa["namespace"] = serde_json::json!(c.namespace);
+        }
+        serde_json::json!({
+            "azurekv": {
+                "authType": "WorkloadIdentity",
+                "vaultUrl": store.vault_url,
+                "serviceAccountRef": sa,
+                "environmentType": "PublicCloud",
+                "useAzureSDK": false,
+            }
+        })
+    };
+    let mut docs = Vec::new();
+    match store.kind {
+        StoreKind::ClusterSecretStore => {
+            let c = credentials[0];
+            docs.push(serde_json::json!({
+                "apiVersion": "external-secrets.io/v1",
+                "kind": "ClusterSecretStore",
+                "metadata": { "name": store.name, "labels": labels },
+                "spec": {
+                    "provider": provider(c, true),
+                    // Only the runners' manager namespaces may read through it: never a job
+                    // namespace, never another workload (ESO client_manager.go: an ExternalSecret
+                    // elsewhere is refused).
+                    "conditions": [{ "namespaces": store.namespaces }],
+                },
+            }));
+        }
+        StoreKind::SecretStore => {
+            for c in credentials {
+                docs.push(serde_json::json!({
+                    "apiVersion": "external-secrets.io/v1",
+                    "kind": "SecretStore",
+                    "metadata": { "name": store.name, "namespace": c.namespace, "labels": labels },
+                    "spec": { "provider": provider(c, false) },
+                }));
+            }
+        }
+    }
+    docs
 }
 
 #[cfg(test)]
