@@ -17,10 +17,10 @@ pub use store::Store;
 
 pub use outputs::Files;
 
+/// A role group's kind names its module file, so it is the layout's; the model reads it.
+pub use crate::layout::ModuleKind;
 pub use crate::names::Names;
-pub use azure::{
-    Deployments, GraphGrant, GroupRole, ModuleKind, RoleAssignment, RoleGroup, Scope, fnv1a32,
-};
+pub use azure::{Deployments, GraphGrant, GroupRole, RoleAssignment, RoleGroup, Scope, fnv1a32};
 pub use checks::rollout_notes;
 
 use crate::facts;
