@@ -10,7 +10,7 @@ use crate::facts;
 use crate::model::{Fleet, Runner};
 use crate::spec::types as t;
 use crate::spec::yaml::{Pos, SourceMap};
-use crate::spec::{self, Diagnostic};
+use crate::spec::{self, Code, Diagnostic};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
@@ -31,7 +31,7 @@ impl Level {
 
 /// One lint rule.
 pub struct Rule {
-    pub id: &'static str,
+    pub id: Code,
     pub level: Level,
     pub title: &'static str,
     /// Why it matters, for the README.
@@ -49,70 +49,70 @@ pub const ACCESS_ADMIN_ROLES: &[&str] = &[
 
 pub const RULES: &[Rule] = &[
     Rule {
-        id: "L001",
+        id: Code::L001,
         level: Level::High,
         title: "Owner, User Access Administrator or Role Based Access Control Administrator at subscription scope",
         rationale: "the identity can assign itself, or anyone, any role on the whole subscription: every job of the runner is a subscription administrator",
         source: "Azure RBAC best practices, \"Limit privileged administrator role assignments\" (learn.microsoft.com/azure/role-based-access-control/best-practices)",
     },
     Rule {
-        id: "L002",
+        id: Code::L002,
         level: Level::High,
         title: "job pods are cluster-admin",
         rationale: "any job can read every Secret of the cluster, other runners' tokens included, and change anything",
         source: "Kubernetes, RBAC good practices: least privilege, avoid cluster-admin (kubernetes.io/docs/concepts/security/rbac-good-practices)",
     },
     Rule {
-        id: "L003",
+        id: Code::L003,
         level: Level::High,
         title: "privileged job pods without a dedicated node pool",
         rationale: "a privileged container is root on its node: it can read the projected service-account and workload-identity tokens of every other pod there. Give privileged runners their own nodes (nodeSelector and a toleration of their taint)",
         source: "Kubernetes Pod Security Standards, Privileged profile (kubernetes.io/docs/concepts/security/pod-security-standards); GitLab runner docs, Kubernetes executor, \"Use Docker in builds\" security note",
     },
     Rule {
-        id: "L004",
+        id: Code::L004,
         level: Level::Medium,
         title: "run-untagged on a runner whose identity can write",
         rationale: "every untagged job of the group or project lands on the runner and gets the identity, without asking for it",
         source: "GitLab docs, ci/runners/configure_runners.md \"Control jobs that a runner can run\"",
     },
     Rule {
-        id: "L005",
+        id: Code::L005,
         level: Level::Medium,
         title: "an identity that can write on a runner not limited to protected branches and tags",
         rationale: "anyone who can push a branch can run a job with the identity; `accessLevel: ref_protected` keeps it to protected refs",
         source: "GitLab docs, ci/runners/configure_runners.md \"Prevent runners from revealing sensitive information\"",
     },
     Rule {
-        id: "L006",
+        id: Code::L006,
         level: Level::Medium,
         title: "Microsoft Graph Directory.Read.All",
         rationale: "reads every object of the directory; User.Read.All, Group.Read.All or GroupMember.Read.All are narrower and usually enough",
         source: "Microsoft Graph permissions reference, least-privileged permissions (learn.microsoft.com/graph/permissions-reference)",
     },
     Rule {
-        id: "L007",
+        id: Code::L007,
         level: Level::Low,
         title: "a role on a whole subscription",
         rationale: "a resource group or one resource is usually enough; a subscription scope also covers everything created there later",
         source: "Azure RBAC best practices, \"Only grant the access users need\" (learn.microsoft.com/azure/role-based-access-control/best-practices)",
     },
     Rule {
-        id: "L008",
+        id: Code::L008,
         level: Level::High,
         title: "a role in another environment's subscription",
         rationale: "a runner of one environment can change another (a dev job writing production): environments are no longer isolated",
         source: "Azure landing zones, environment separation by subscription (Cloud Adoption Framework, \"Landing zone design areas: resource organization\")",
     },
     Rule {
-        id: "L009",
+        id: Code::L009,
         level: Level::Low,
         title: "job pods with an Azure identity but no CPU or memory limit",
         rationale: "one job can starve the node's other pods, the manager included; limits also bound what a compromised job can mine",
         source: "Kubernetes, Resource Management for Pods and Containers (kubernetes.io/docs/concepts/configuration/manage-resources-containers)",
     },
     Rule {
-        id: "L010",
+        id: Code::L010,
         level: Level::Medium,
         title: "manager and job pods share one service account",
         rationale: "jobs run as the manager, in its namespace: they can read the runner's glrt- token and use the manager's API rights",
@@ -173,7 +173,8 @@ impl Finding {
             None => format!("{} ({level})", self.message),
             Some(reason) => format!("{} ({level}; acknowledged: {reason})", self.message),
         };
-        Diagnostic::warning(self.rule, self.pos, &self.path, message).hint(self.hint)
+        let code = Code::lint_rule(self.rule).expect("a finding's rule is a lint rule");
+        Diagnostic::warning(code, self.pos, &self.path, message).hint(self.hint)
     }
 }
 
@@ -236,7 +237,7 @@ pub fn lint(spec: &t::Spec, fleet: &Fleet, map: &SourceMap) -> Report {
                     let path = format!("{base}/acknowledge/{i}/rule");
                     report.stale.push(
                         Diagnostic::note(
-                            "N002",
+                            Code::N002,
                             spec::pos(map, &path),
                             &path,
                             format!(
@@ -285,9 +286,9 @@ fn runner(
 ) -> Vec<Finding> {
     let base = &r.at;
     let mut out = Vec::new();
-    let mut find = |rule: &'static str, at: &str, message: String, hint: &'static str| {
+    let mut find = |rule: Code, at: &str, message: String, hint: &'static str| {
         out.push(Finding {
-            rule,
+            rule: rule.as_str(),
             environment: env.key.clone(),
             runner: r.key.clone(),
             path: format!("{base}{at}"),
@@ -316,14 +317,14 @@ fn runner(
             };
             if ACCESS_ADMIN_ROLES.contains(&name) {
                 find(
-                    "L001",
+                    Code::L001,
                     &at,
                     format!("{who}'s identity is {name} of {subs}"),
                     "grant Contributor (or a narrower role) and, where the pipelines create role assignments, Role Based Access Control Administrator on a resource group with a condition on the roles it may assign",
                 );
             } else {
                 find(
-                    "L007",
+                    Code::L007,
                     &at,
                     format!("{who}'s identity has {name} on {subs}"),
                     "scope the role to a resource group (`resourceGroup:`) or one resource (`resource:`)",
@@ -345,7 +346,7 @@ fn runner(
             }) && !own
             {
                 find(
-                    "L008",
+                    Code::L008,
                     &at,
                     format!(
                         "{who} of environment `{}` has {name} in subscription {sub} of environment `{}`",
@@ -359,7 +360,7 @@ fn runner(
 
     if r.kubernetes_access == t::KubernetesAccess::ClusterAdmin {
         find(
-            "L002",
+            Code::L002,
             "/identity/kubernetesAccess",
             format!("{who}'s job pods are cluster-admin"),
             "use `kubernetesAccess: namespace` (a Role in the job namespace) and deploy to other clusters with the Azure identity and Azure RBAC for Kubernetes",
@@ -367,7 +368,7 @@ fn runner(
     }
     if r.privileged && (r.node_selector.is_empty() || r.tolerations.is_empty()) {
         find(
-            "L003",
+            Code::L003,
             "/privileged",
             format!("{who} runs privileged job pods on shared nodes"),
             "add `nodeSelector` and `tolerations` for a node pool tainted for privileged jobs only",
@@ -376,7 +377,7 @@ fn runner(
     let writes = identity_writes(sr);
     if r.run_untagged && writes {
         find(
-            "L004",
+            Code::L004,
             "/runUntagged",
             format!("{who} runs untagged jobs with an identity that can write"),
             "set `runUntagged: false`, so that only jobs that ask for the runner's tags get the identity",
@@ -384,7 +385,7 @@ fn runner(
     }
     if r.access_level == t::AccessLevel::NotProtected && writes {
         find(
-            "L005",
+            Code::L005,
             "/accessLevel",
             format!("{who}'s identity can write, and jobs from any branch can use it"),
             "set `accessLevel: ref_protected`",
@@ -397,7 +398,7 @@ fn runner(
         .position(|p| p == "Directory.Read.All")
     {
         find(
-            "L006",
+            Code::L006,
             &format!("/identity/graphPermissions/{i}"),
             format!("{who}'s identity reads the whole directory (Directory.Read.All)"),
             "use User.Read.All, Group.Read.All or GroupMember.Read.All for what the jobs read",
@@ -410,7 +411,7 @@ fn runner(
             _ => "memory limit",
         };
         find(
-            "L009",
+            Code::L009,
             "/resources/limits",
             format!("{who}'s job pods carry an Azure identity and have no {missing}"),
             "set `resources.limits.cpu` and `resources.limits.memory`",
@@ -418,7 +419,7 @@ fn runner(
     }
     if r.shared_service_account {
         find(
-            "L010",
+            Code::L010,
             "/serviceAccounts",
             format!("{who}'s manager and job pods share one service account"),
             "remove `serviceAccounts: shared`: jobs then run in their own namespace with their own account",
@@ -435,11 +436,11 @@ pub fn check_acknowledgements(spec: &t::Spec, map: &SourceMap) -> Vec<Diagnostic
         for (i, ack) in inst.runner.acknowledge.iter().enumerate() {
             let base = format!("{}/acknowledge/{i}", inst.at);
             if rule(&ack.rule).is_none() {
-                let ids: Vec<&str> = RULES.iter().map(|r| r.id).collect();
+                let ids: Vec<&str> = RULES.iter().map(|r| r.id.as_str()).collect();
                 let path = format!("{base}/rule");
                 out.push(
                     Diagnostic::error(
-                        "E018",
+                        Code::E018,
                         spec::pos(map, &path),
                         &path,
                         format!("`{}` is not a lint rule", ack.rule),
@@ -450,7 +451,7 @@ pub fn check_acknowledgements(spec: &t::Spec, map: &SourceMap) -> Vec<Diagnostic
                 let path = format!("{base}/rule");
                 out.push(
                     Diagnostic::error(
-                        "E031",
+                        Code::E031,
                         spec::pos(map, &path),
                         &path,
                         format!("{} is acknowledged twice", ack.rule),
@@ -462,7 +463,7 @@ pub fn check_acknowledgements(spec: &t::Spec, map: &SourceMap) -> Vec<Diagnostic
                 let path = format!("{base}/reason");
                 out.push(
                     Diagnostic::error(
-                        "E018",
+                        Code::E018,
                         spec::pos(map, &path),
                         &path,
                         format!("the acknowledgement of {} gives no reason", ack.rule),

@@ -11,7 +11,7 @@ pub mod term;
 mod validate;
 
 use crate::model::{self, Fleet};
-use crate::spec::{self, Diagnostic, diag::Severity};
+use crate::spec::{self, Code, Diagnostic, diag::Severity};
 use clap::{Parser, Subcommand};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -305,7 +305,7 @@ pub fn load(path: &Path, out_dir: &str) -> Result<Loaded, u8> {
             let col = good.iter().rev().take_while(|b| **b != b'\n').count() as u32 + 1;
             let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
             let d = Diagnostic::error(
-                "E001",
+                Code::E001,
                 spec::yaml::Pos { line, col },
                 "",
                 "the spec is not UTF-8 text",

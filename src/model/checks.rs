@@ -4,12 +4,12 @@
 use super::{Environment, Fleet, IdentityOwner, IdentityRef, Runner};
 use crate::names::{RULES, Unique};
 use crate::spec::yaml::SourceMap;
-use crate::spec::{self, Diagnostic};
+use crate::spec::{self, Code, Diagnostic};
 use std::collections::{BTreeMap, BTreeSet};
 
 fn collision(map: &SourceMap, r: &Runner, message: String, hint: &str) -> Diagnostic {
     let rp = r.at.clone();
-    Diagnostic::error("E021", spec::key_pos(map, &rp), rp, message).hint(hint)
+    Diagnostic::error(Code::E021, spec::key_pos(map, &rp), rp, message).hint(hint)
 }
 
 /// Names that must be unique: per cluster (environment) for Kubernetes objects, per resource
@@ -145,7 +145,7 @@ pub(super) fn collisions(envs: &[Environment], map: &SourceMap, diags: &mut Vec<
             let at = i.client_id_at.cloned().unwrap_or_else(|| r.at.clone());
             diags.push(
                 Diagnostic::error(
-                    "E041",
+                    Code::E041,
                     spec::pos(map, &at),
                     at,
                     format!(
@@ -168,7 +168,7 @@ pub(super) fn collisions(envs: &[Environment], map: &SourceMap, diags: &mut Vec<
                 .unwrap_or_else(|| format!("/environments/{}/keyVault", spec::ptr_key(env)));
             diags.push(
                 Diagnostic::error(
-                    "E041",
+                    Code::E041,
                     spec::pos(map, &at),
                     at,
                     format!(
@@ -277,7 +277,7 @@ pub fn rollout_notes(
             let at = format!("/environments/{}/keyVault", spec::ptr_key(&env.key));
             notes.push(
                 Diagnostic::note(
-                    "N003",
+                    Code::N003,
                     spec::key_pos(map, &at),
                     at,
                     format!(
@@ -298,7 +298,7 @@ pub fn rollout_notes(
             let keys: Vec<&str> = waiting.iter().map(|r| r.key.as_str()).collect();
             notes.push(
                 Diagnostic::note(
-                    "N001",
+                    Code::N001,
                     spec::key_pos(map, &at),
                     at,
                     if keys.len() == 1 {
@@ -328,7 +328,7 @@ pub fn rollout_notes(
             };
             notes.push(
                 Diagnostic::note(
-                    "N001",
+                    Code::N001,
                     spec::key_pos(map, &at),
                     at,
                     format!("runner `{}` waits for its managed identity's client ID: its Kubernetes files are held back", r.key),

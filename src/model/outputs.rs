@@ -10,7 +10,7 @@
 
 use crate::facts;
 use crate::spec::yaml::SourceMap;
-use crate::spec::{self, Diagnostic, types as t};
+use crate::spec::{self, Code, Diagnostic, types as t};
 use std::collections::BTreeMap;
 
 /// Reads a file named in the spec, relative to the spec's folder.
@@ -51,7 +51,7 @@ impl Outputs {
             (Some(i), Some(o)) if i != o.value => {
                 diags.push(
                     Diagnostic::error(
-                        "E041",
+                        Code::E041,
                         spec::pos(map, &inline_at),
                         inline_at.clone(),
                         format!(
@@ -71,7 +71,7 @@ impl Outputs {
 }
 
 fn problem(map: &SourceMap, at: &str, message: String, hint: &str) -> Diagnostic {
-    Diagnostic::error("E040", spec::pos(map, at), at, message).hint(hint)
+    Diagnostic::error(Code::E040, spec::pos(map, at), at, message).hint(hint)
 }
 
 const HINT: &str = "write it with `az stack sub show --name runnergen-<env> --subscription <id> --query outputs > <file>`";

@@ -4,7 +4,7 @@ use super::{Cache, CacheIdentity, ResourceList, Runner, azure, defaults};
 use crate::facts;
 use crate::names::{IDENTITY_NAME, Names, RULES, Validity, expand};
 use crate::spec::yaml::SourceMap;
-use crate::spec::{self, Diagnostic, types as t};
+use crate::spec::{self, Code, Diagnostic, types as t};
 
 /// One runner of the spec, in its environment.
 #[derive(Clone, Copy)]
@@ -230,7 +230,7 @@ fn invalid_name(
     validity: &Validity,
 ) -> Diagnostic {
     Diagnostic::error(
-        "E020",
+        Code::E020,
         spec::key_pos(map, rp),
         rp,
         format!(

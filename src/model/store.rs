@@ -9,7 +9,7 @@
 use super::{Environment, azure};
 use crate::facts;
 use crate::spec::yaml::SourceMap;
-use crate::spec::{self, Diagnostic, StoreKind, types as t};
+use crate::spec::{self, Code, Diagnostic, StoreKind, types as t};
 use serde::Serialize;
 
 /// The names the store's Azure identity uses in the templates. They start with `_`, which no
@@ -118,7 +118,7 @@ pub(super) fn resolve(
     if credentials.len() > facts::MAX_FICS_PER_IDENTITY {
         diags.push(
             Diagnostic::error(
-                "E019",
+                Code::E019,
                 spec::key_pos(map, &kp),
                 kp.clone(),
                 format!(

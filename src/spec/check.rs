@@ -1,7 +1,7 @@
 //! Semantic rules the schema cannot express: references resolve, alternatives are exclusive,
 //! IDs are well formed, roles and permissions are known. Each rule says where its fact comes from.
 
-use super::diag::Diagnostic;
+use super::diag::{Code, Diagnostic};
 use super::schema::did_you_mean;
 use super::types::*;
 use super::yaml::SourceMap;
@@ -16,11 +16,11 @@ pub(super) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    pub(super) fn err(&mut self, code: &'static str, ptr: &str, message: String, hint: String) {
+    pub(super) fn err(&mut self, code: Code, ptr: &str, message: String, hint: String) {
         self.out
             .push(Diagnostic::error(code, pos(self.map, ptr), ptr, message).hint(hint));
     }
-    pub(super) fn err_key(&mut self, code: &'static str, ptr: &str, message: String, hint: String) {
+    pub(super) fn err_key(&mut self, code: Code, ptr: &str, message: String, hint: String) {
         self.out
             .push(Diagnostic::error(code, key_pos(self.map, ptr), ptr, message).hint(hint));
     }
@@ -79,7 +79,7 @@ pub fn check(spec: &Spec, map: &SourceMap, env_keys: &BTreeSet<String>) -> Vec<D
         && version_tuple(v).is_some_and(|t| t < facts::CHART_MIN_VERSION)
     {
         cx.err(
-            "E017",
+            Code::E017,
             "/chart/version",
             format!("chart {v} is older than 0.66.0, which introduced the `serviceAccount.*` values runnergen writes"),
             format!("use {} (the default) or any version from 0.66.0", facts::CHART_VERSION),
@@ -89,7 +89,7 @@ pub fn check(spec: &Spec, map: &SourceMap, env_keys: &BTreeSet<String>) -> Vec<D
     let ts = &spec.token_source;
     if ts.external_secret.is_some() && ts.existing_secret.is_some() {
         cx.err(
-            "E011",
+            Code::E011,
             "/tokenSource",
             "`externalSecret` and `existingSecret` are alternatives; give one".into(),
             "keep `externalSecret` to fill the token Secret from Key Vault, or `existingSecret: {}` if the Secret is created elsewhere".into(),
@@ -109,7 +109,7 @@ pub fn check(spec: &Spec, map: &SourceMap, env_keys: &BTreeSet<String>) -> Vec<D
         let ep = format!("/environments/{}", ptr_key(ek));
         if !is_env_key(ek) {
             cx.err_key(
-                "E005",
+                Code::E005,
                 &ep,
                 format!("environment key `{ek}` must be 1–8 lowercase letters or digits, starting with a letter"),
                 "environment keys go into Azure and Kubernetes names; use a short code such as `ss`, `dev` or `prd`".into(),
@@ -117,7 +117,7 @@ pub fn check(spec: &Spec, map: &SourceMap, env_keys: &BTreeSet<String>) -> Vec<D
         }
         if !facts::is_guid(&env.tenant_id) {
             cx.err(
-                "E012",
+                Code::E012,
                 &format!("{ep}/tenantId"),
                 format!("`{}` is not a GUID", env.tenant_id),
                 "use the tenant ID from `az account show --query tenantId`".into(),
@@ -126,7 +126,7 @@ pub fn check(spec: &Spec, map: &SourceMap, env_keys: &BTreeSet<String>) -> Vec<D
         for (alias, id) in &env.subscriptions {
             if !facts::is_guid(id) {
                 cx.err(
-                    "E012",
+                    Code::E012,
                     &format!("{ep}/subscriptions/{}", ptr_key(alias)),
                     format!("subscription `{alias}`: `{id}` is not a GUID"),
                     "use the subscription ID from `az account list --query [].id`".into(),
@@ -139,7 +139,7 @@ pub fn check(spec: &Spec, map: &SourceMap, env_keys: &BTreeSet<String>) -> Vec<D
         }
         if let Some(problem) = issuer_problem(&env.cluster.oidc_issuer_url) {
             cx.err(
-                "E013",
+                Code::E013,
                 &format!("{ep}/cluster/oidcIssuerUrl"),
                 problem.into(),
                 "copy it from `az aks show -g <rg> -n <cluster> --query oidcIssuerProfile.issuerUrl -o tsv`".into(),
@@ -156,7 +156,7 @@ pub fn check(spec: &Spec, map: &SourceMap, env_keys: &BTreeSet<String>) -> Vec<D
                 && !facts::is_resource_group(rg)
             {
                 cx.err(
-                    "E005",
+                    Code::E005,
                     &format!("{kp}/resourceGroup"),
                     format!("`{rg}` is not a valid resource group name"),
                     "1–90 letters, digits, `-`, `_`, `.`, `(` or `)`, not ending in `.`".into(),
@@ -166,7 +166,7 @@ pub fn check(spec: &Spec, map: &SourceMap, env_keys: &BTreeSet<String>) -> Vec<D
                 && !facts::is_guid(c)
             {
                 cx.err(
-                    "E012",
+                    Code::E012,
                     &format!("{kp}/storeClientId"),
                     format!("`{c}` is not a GUID"),
                     "use the `_keyVaultStoreClientId` output of the environment's Azure deployment"
@@ -176,7 +176,7 @@ pub fn check(spec: &Spec, map: &SourceMap, env_keys: &BTreeSet<String>) -> Vec<D
         }
         if uses_key_vault && env.key_vault.is_none() {
             cx.err_key(
-                "E003",
+                Code::E003,
                 &ep,
                 format!(
                     "environment `{ek}` has no `keyVault`, but runner tokens come from Key Vault"
@@ -198,14 +198,14 @@ pub fn check(spec: &Spec, map: &SourceMap, env_keys: &BTreeSet<String>) -> Vec<D
             let tp = format!("{rp}/tags/{i}");
             if tag.is_empty() || tag.len() > 255 {
                 cx.err(
-                    "E005",
+                    Code::E005,
                     &tp,
                     "a tag is empty or longer than 255 characters".into(),
                     "GitLab tags are single words of at most 255 characters".into(),
                 );
             } else if !seen_tags.insert(tag.as_str()) {
                 cx.err(
-                    "E031",
+                    Code::E031,
                     &tp,
                     format!("tag `{tag}` is listed twice"),
                     "remove the duplicate".into(),
@@ -217,11 +217,11 @@ pub fn check(spec: &Spec, map: &SourceMap, env_keys: &BTreeSet<String>) -> Vec<D
         for (k, v) in &r.node_selector {
             let p = format!("{rp}/nodeSelector/{}", ptr_key(k));
             if !facts::is_label_key(k) {
-                cx.err_key("E005", &p, format!("`{}` is not a valid Kubernetes label key", k.escape_debug()), "a label key is `[prefix/]name`: a DNS subdomain prefix, and a name of at most 63 letters, digits, `-`, `_` or `.`, alphanumeric at both ends".into());
+                cx.err_key(Code::E005, &p, format!("`{}` is not a valid Kubernetes label key", k.escape_debug()), "a label key is `[prefix/]name`: a DNS subdomain prefix, and a name of at most 63 letters, digits, `-`, `_` or `.`, alphanumeric at both ends".into());
             }
             if !facts::is_label_value(v) {
                 cx.err(
-                    "E005",
+                    Code::E005,
                     &p,
                     format!(
                         "`{}` is not a valid Kubernetes label value",
@@ -236,7 +236,7 @@ pub fn check(spec: &Spec, map: &SourceMap, env_keys: &BTreeSet<String>) -> Vec<D
             let p = format!("{rp}/tolerations/{i}");
             if !facts::is_label_key(&t.key) {
                 cx.err(
-                    "E005",
+                    Code::E005,
                     &format!("{p}/key"),
                     format!("`{}` is not a valid taint key", t.key.escape_debug()),
                     "a taint key is `[prefix/]name`, like a label key".into(),
@@ -246,7 +246,7 @@ pub fn check(spec: &Spec, map: &SourceMap, env_keys: &BTreeSet<String>) -> Vec<D
                 && !facts::is_label_value(v)
             {
                 cx.err(
-                    "E005",
+                    Code::E005,
                     &format!("{p}/value"),
                     format!("`{}` is not a valid taint value", v.escape_debug()),
                     "at most 63 letters, digits, `-`, `_` or `.`, alphanumeric at both ends".into(),
@@ -256,7 +256,7 @@ pub fn check(spec: &Spec, map: &SourceMap, env_keys: &BTreeSet<String>) -> Vec<D
             // KubernetesConfig.NodeTolerations), so a key and value can appear once.
             if !seen_tolerations.insert((t.key.as_str(), t.value.as_deref())) {
                 cx.err(
-                    "E031",
+                    Code::E031,
                     &p,
                     format!("toleration `{}` is listed twice", t.key),
                     "the runner's node_tolerations take one effect per key and value; keep one"
@@ -271,7 +271,7 @@ pub fn check(spec: &Spec, map: &SourceMap, env_keys: &BTreeSet<String>) -> Vec<D
                     if id.resource_type.eq_ignore_ascii_case("Microsoft.Storage/storageAccounts")
                         && facts::is_storage_account_name(&id.name) => {}
                 _ => cx.err(
-                    "E016",
+                    Code::E016,
                     &cp,
                     "not the resource ID of a storage account".into(),
                     "use `/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Storage/storageAccounts/<name>` (`az storage account show --query id`)".into(),
@@ -281,7 +281,7 @@ pub fn check(spec: &Spec, map: &SourceMap, env_keys: &BTreeSet<String>) -> Vec<D
                 && !facts::is_guid(c)
             {
                 cx.err(
-                    "E012",
+                    Code::E012,
                     &format!("{rp}/cache/managerClientId"),
                     format!("`{c}` is not a GUID"),
                     "use the `<runner>CacheClientId` output of the environment's Azure deployment"
@@ -294,7 +294,7 @@ pub fn check(spec: &Spec, map: &SourceMap, env_keys: &BTreeSet<String>) -> Vec<D
             // The cache's SAS is signed with an Azure identity (the manager's own, or the
             // shared account's): gitlab-runner cache/azure/adapter.go.
             None if r.cache.is_some() => cx.err_key(
-                "E011",
+                Code::E011,
                 &format!("{rp}/cache"),
                 "`cache` needs an Azure identity to sign the cache's SAS, and this runner has no `identity`".into(),
                 "add `identity: {}` (an identity with no roles), or remove `cache`".into(),
@@ -311,14 +311,14 @@ fn runner_entry(cx: &mut Ctx, rk: &str, r: &Runner, env_keys: &BTreeSet<String>)
     let rp = format!("/runners/{}", ptr_key(rk));
     if !is_runner_key(rk) {
         cx.err_key(
-            "E005",
+            Code::E005,
             &rp,
             format!("runner key `{rk}` must be 1–40 lowercase letters, digits or single hyphens, starting with a letter"),
             "runner keys go into Kubernetes and Azure names".into(),
         );
     } else if crate::layout::RESERVED_RUNNER_KEYS.contains(&rk) {
         cx.err_key(
-            "E005",
+            Code::E005,
             &rp,
             format!("runner key `{rk}` is reserved: runnergen writes its own folder `<env>/{rk}/`"),
             "rename the runner".into(),
@@ -330,18 +330,18 @@ fn runner_entry(cx: &mut Ctx, rk: &str, r: &Runner, env_keys: &BTreeSet<String>)
         if let Some(m) = did_you_mean(env, known.iter().copied()) {
             hint = format!("did you mean `{m}`? {hint}");
         }
-        cx.err("E010", ptr, format!("{what} `{env}`"), hint);
+        cx.err(Code::E010, ptr, format!("{what} `{env}`"), hint);
     };
     match (&r.environment, r.environments.is_empty()) {
         (Some(_), false) => cx.err_key(
-            "E005",
+            Code::E005,
             &format!("{rp}/environments"),
             format!("runner `{rk}` names both `environment` and `environments`"),
             "keep `environments: [...]` for a runner in several environments, else `environment`"
                 .into(),
         ),
         (None, true) => cx.err_key(
-            "E003",
+            Code::E003,
             &rp,
             format!("runner `{rk}` names no environment"),
             "add `environment: <env>`, or `environments: [<env>, ...]` for several".into(),
@@ -356,7 +356,7 @@ fn runner_entry(cx: &mut Ctx, rk: &str, r: &Runner, env_keys: &BTreeSet<String>)
         let p = format!("{rp}/environments/{i}");
         if !seen.insert(e.as_str()) {
             cx.err(
-                "E031",
+                Code::E031,
                 &p,
                 format!("environment `{e}` is listed twice"),
                 "remove the duplicate".into(),
@@ -374,7 +374,7 @@ fn runner_entry(cx: &mut Ctx, rk: &str, r: &Runner, env_keys: &BTreeSet<String>)
                 None => r.environments.iter().map(String::as_str).collect(),
             };
             cx.err_key(
-                "E010",
+                Code::E010,
                 &p,
                 format!(
                     "runner `{rk}` has an override for `{e}`, which is not one of its environments"
@@ -398,7 +398,7 @@ fn unknown_alias(cx: &mut Ctx, ptr: &str, alias: &str, env: &Environment) {
         hint = format!("did you mean `{m}`? {hint}");
     }
     cx.err(
-        "E010",
+        Code::E010,
         ptr,
         format!("unknown subscription alias `{alias}`"),
         hint,
@@ -411,7 +411,7 @@ fn check_identity(cx: &mut Ctx, rp: &str, id: &Identity, env: Option<&Environmen
         && !facts::is_guid(c)
     {
         cx.err(
-            "E012",
+            Code::E012,
             &format!("{ip}/clientId"),
             format!("`{c}` is not a GUID"),
             "use the `<runner>ClientId` output of the environment's Azure deployment".into(),
@@ -431,7 +431,7 @@ fn check_identity(cx: &mut Ctx, rp: &str, id: &Identity, env: Option<&Environmen
                 None => "give a built-in role listed in the README, or any role by its role-definition GUID (`az role definition list --name <name> --query [].name`)".into(),
             };
             cx.err(
-                "E014",
+                Code::E014,
                 &format!("{p}/role"),
                 format!("unknown role `{}`", ra.role),
                 hint,
@@ -450,7 +450,7 @@ fn check_identity(cx: &mut Ctx, rp: &str, id: &Identity, env: Option<&Environmen
                 }
                 if sub == "*" && rg.is_some() {
                     cx.err(
-                        "E011",
+                        Code::E011,
                         &format!("{sp}/resourceGroup"),
                         "a resource group needs one subscription, not `*`".into(),
                         "name the subscription alias that holds the resource group".into(),
@@ -461,7 +461,7 @@ fn check_identity(cx: &mut Ctx, rp: &str, id: &Identity, env: Option<&Environmen
             (None, None, Some(res)) => {
                 match facts::parse_resource_id(res) {
                     None => cx.err(
-                        "E016",
+                        Code::E016,
                         &format!("{sp}/resource"),
                         format!("`{res}` is not a resource ID"),
                         "use `/subscriptions/<id>/resourceGroups/<rg>/providers/<Namespace>/<type>/<name>` (`az resource show … --query id`)".into(),
@@ -469,7 +469,7 @@ fn check_identity(cx: &mut Ctx, rp: &str, id: &Identity, env: Option<&Environmen
                     Some(id) if facts::role_target_type(&id.resource_type).is_none() => {
                         let known: Vec<&str> = facts::ROLE_TARGET_TYPES.iter().map(|t| t.resource_type).collect();
                         cx.err(
-                            "E016",
+                            Code::E016,
                             &format!("{sp}/resource"),
                             format!("role assignments on `{}` resources are not supported", id.resource_type),
                             format!("supported resource types: {}; otherwise scope the role to the resource group", known.join(", ")),
@@ -481,7 +481,7 @@ fn check_identity(cx: &mut Ctx, rp: &str, id: &Identity, env: Option<&Environmen
             }
             _ => {
                 cx.err(
-                    "E011",
+                    Code::E011,
                     &sp,
                     "a scope is either `subscription` (optionally with `resourceGroup`) or `resource`".into(),
                     "examples: `{subscription: platform}`, `{subscription: platform, resourceGroup: rg-acr}`, `{resource: /subscriptions/…/registries/acr}`".into(),
@@ -493,7 +493,7 @@ fn check_identity(cx: &mut Ctx, rp: &str, id: &Identity, env: Option<&Environmen
             && !seen.insert((rid, scope_key))
         {
             cx.err(
-                "E031",
+                Code::E031,
                 &p,
                 "this role assignment is listed twice".into(),
                 "remove the duplicate".into(),
@@ -515,14 +515,14 @@ fn check_identity(cx: &mut Ctx, rp: &str, id: &Identity, env: Option<&Environmen
                 ),
             };
             cx.err(
-                "E015",
+                Code::E015,
                 &p,
                 format!("unknown Microsoft Graph application permission `{perm}`"),
                 hint,
             );
         } else if !seen_perm.insert(perm.as_str()) {
             cx.err(
-                "E031",
+                Code::E031,
                 &p,
                 format!("`{perm}` is listed twice"),
                 "remove the duplicate".into(),
@@ -539,7 +539,7 @@ fn check_naming(cx: &mut Ctx, n: &Naming) {
         let p = format!("/naming/{}", rule.field);
         if let Err(e) = expand(t, |k| PLACEHOLDERS.contains(&k).then(String::new)) {
             cx.err(
-                "E022",
+                Code::E022,
                 &p,
                 e,
                 format!(
@@ -553,7 +553,7 @@ fn check_naming(cx: &mut Ctx, n: &Naming) {
             );
         } else if rule.needs_runner && !t.contains("{runner}") {
             cx.err(
-                "E022",
+                Code::E022,
                 &p,
                 format!(
                     "`{t}` has no `{{runner}}`, so every runner would get the same {}",

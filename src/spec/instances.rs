@@ -10,7 +10,7 @@
 
 use super::types::{Instance, Runner};
 use super::yaml::SourceMap;
-use super::{Diagnostic, ptr_key};
+use super::{Code, Diagnostic, ptr_key};
 use serde_json::{Map, Value};
 
 /// The environments a runner entry names, in order, without repeats: `environments`, else
@@ -82,7 +82,7 @@ pub fn expand(
                     let ptr = format!("{at}{}", super::error_path(&e));
                     diags.push(
                         Diagnostic::error(
-                            "E004",
+                            Code::E004,
                             super::pos(map, &ptr),
                             ptr,
                             e.inner().to_string(),

@@ -15,7 +15,7 @@ pub mod types;
 pub mod values;
 pub mod yaml;
 
-pub use diag::Diagnostic;
+pub use diag::{Code, Diagnostic};
 use std::collections::{BTreeMap, BTreeSet};
 pub use types::*;
 use yaml::{Pos, SourceMap};
@@ -33,11 +33,11 @@ pub fn load(text: &str) -> Result<Checked, Vec<Diagnostic>> {
         Ok(t) => t,
         Err(e) => {
             let pos = e.pos.unwrap_or(Pos { line: 1, col: 1 });
-            return Err(vec![Diagnostic::error("E001", pos, "", e.message).hint(
-                e.hint.unwrap_or(
+            return Err(vec![
+                Diagnostic::error(Code::E001, pos, "", e.message).hint(e.hint.unwrap_or(
                     "runnergen reads one YAML document of at most 8 MiB, without duplicate keys",
-                ),
-            )]);
+                )),
+            ]);
         }
     };
     let mut map = SourceMap::new();
@@ -55,7 +55,7 @@ pub fn load(text: &str) -> Result<Checked, Vec<Diagnostic>> {
     drop(tree);
     if doc.is_null() {
         diags.push(
-            Diagnostic::error("E004", Pos { line: 1, col: 1 }, "", "the spec is empty")
+            Diagnostic::error(Code::E004, Pos { line: 1, col: 1 }, "", "the spec is empty")
                 .hint("start from `runnergen schema` or the example in the README"),
         );
         diag::sort(&mut diags);
@@ -82,7 +82,7 @@ pub fn load(text: &str) -> Result<Checked, Vec<Diagnostic>> {
         diags.extend(
             refused
                 .into_iter()
-                .filter(|d| d.code != "E005" || !spoken.contains(&d.path)),
+                .filter(|d| !d.is(Code::E005) || !spoken.contains(&d.path)),
         );
         diags.extend(semantic);
         finish(&map, &mut diags);
@@ -96,7 +96,7 @@ pub fn load(text: &str) -> Result<Checked, Vec<Diagnostic>> {
             // reported at the value, with the path serde took to it.
             let ptr = error_path(&e);
             return Err(vec![
-                Diagnostic::error("E004", pos(&map, &ptr), ptr, e.inner().to_string())
+                Diagnostic::error(Code::E004, pos(&map, &ptr), ptr, e.inner().to_string())
                     .hint("write whole numbers without a decimal point"),
             ]);
         }
@@ -146,8 +146,8 @@ fn prune(doc: &serde_json::Value, diags: &[Diagnostic]) -> serde_json::Value {
     for d in diags {
         // A missing field has nothing to drop; a string the schema refuses by its form stays,
         // for the semantic rules to say what is wrong with it.
-        let keep = d.code == "E005" && !schema::is_choice(&d.path);
-        if d.code == "E003" || d.path.is_empty() || keep {
+        let keep = d.is(Code::E005) && !schema::is_choice(&d.path);
+        if d.is(Code::E003) || d.path.is_empty() || keep {
             continue;
         }
         let mut path = d.path.as_str();

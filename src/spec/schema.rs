@@ -1,6 +1,6 @@
 //! The JSON Schema of the spec, generated from `types.rs`, and schema validation with located errors.
 
-use super::diag::Diagnostic;
+use super::diag::{Code, Diagnostic};
 use super::types::Spec;
 use super::yaml::SourceMap;
 use super::{key_pos as key_pos_at, pos as pos_at};
@@ -334,7 +334,7 @@ pub fn validate(doc: &Value, map: &SourceMap) -> Vec<Diagnostic> {
                     };
                     out.push(
                         Diagnostic::error(
-                            "E002",
+                            Code::E002,
                             key_pos_at(map, &kptr),
                             kptr,
                             format!("unknown field `{key}`"),
@@ -347,7 +347,7 @@ pub fn validate(doc: &Value, map: &SourceMap) -> Vec<Diagnostic> {
                 let name = property.as_str().unwrap_or_default();
                 let child = format!("{ptr}/{name}");
                 let mut d = Diagnostic::error(
-                    "E003",
+                    Code::E003,
                     pos_at(map, &ptr),
                     ptr.clone(),
                     format!("missing required field `{name}`"),
@@ -359,7 +359,7 @@ pub fn validate(doc: &Value, map: &SourceMap) -> Vec<Diagnostic> {
             }
             ValidationErrorKind::Type { kind } => {
                 let mut d = Diagnostic::error(
-                    "E004",
+                    Code::E004,
                     pos_at(map, &ptr),
                     ptr.clone(),
                     format!("expected {}, found {}", expected(kind), type_name(instance)),
@@ -432,7 +432,7 @@ pub fn validate(doc: &Value, map: &SourceMap) -> Vec<Diagnostic> {
                     }
                     _ => err.to_string(),
                 };
-                let mut d = Diagnostic::error("E005", pos_at(map, &ptr), ptr.clone(), message);
+                let mut d = Diagnostic::error(Code::E005, pos_at(map, &ptr), ptr.clone(), message);
                 if let Some(h) = describe(root, &ptr) {
                     d = d.hint(h);
                 }
