@@ -325,7 +325,11 @@ pub fn load(path: &Path, out_dir: &str) -> Result<Loaded, u8> {
             return Err(exit::INVALID);
         }
     };
-    let notes = model::rollout_notes(&resolved.fleet, &resolved.map, out_dir, term::verbose());
+    let notes = spec::locate::report(
+        &resolved.map,
+        model::rollout_notes(&resolved.fleet, out_dir, term::verbose()),
+        Vec::new(),
+    );
     let client_id_pos = resolved
         .fleet
         .environments

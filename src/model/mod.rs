@@ -24,7 +24,7 @@ pub use azure::{Deployments, GraphGrant, GroupRole, RoleAssignment, RoleGroup, S
 pub use checks::rollout_notes;
 
 use crate::facts;
-use crate::spec::{self, Diagnostic, types as t};
+use crate::spec::{Problem, types as t};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -40,10 +40,11 @@ pub struct Fleet {
     pub environments: Vec<Environment>,
     /// Declared intended differences between environments.
     pub promotions: Vec<Promotion>,
-    /// The lint findings of the fleet, computed once from the spec and the resolved runners
-    /// (`lint::lint`); `lint`, `validate`, `render` and PERMISSIONS.md read them.
+    /// The fleet's lint report: `build` leaves it empty; `compile::resolve` runs the lint on
+    /// the built fleet and hands the placed report here, where PERMISSIONS.md, `runnergen
+    /// lint`, `validate` and `render` read it.
     #[serde(skip)]
-    pub lint: crate::lint::Report,
+    pub lint: crate::findings::Report,
 }
 
 /// Promoting `from`'s setup to `to`: what may differ, and which subscription aliases pair.
@@ -451,19 +452,19 @@ pub mod defaults {
     pub const ARGOCD_PROJECT: &str = "default";
 }
 
-/// Builds the model. Derived names that are invalid where they go, or that collide, are
-/// reported at the runner they come from. `files` reads the files the spec names
+/// Builds the model from a checked spec (`spec::Checked` reads as one). Derived names that
+/// are invalid where they go, or that collide, are problems at the runner they come from,
+/// located by the caller (`compile::resolve`). `files` reads the files the spec names
 /// (`identityOutputs`).
-pub fn build(checked: &spec::Checked, files: Files) -> Result<Fleet, Vec<Diagnostic>> {
+pub fn build(s: &t::Spec, files: Files) -> Result<Fleet, Vec<Problem>> {
     use rayon::prelude::*;
-    let s = &checked.spec;
-    // Environment by environment, on every core; their diagnostics in the spec's order.
-    let built: Vec<(Environment, Vec<Diagnostic>)> = s
+    // Environment by environment, on every core; their problems in the spec's order.
+    let built: Vec<(Environment, Vec<Problem>)> = s
         .environments
         .par_iter()
         .map(|(ek, e)| {
             let mut diags = Vec::new();
-            let env = environment(s, ek, e, files, &checked.map, &mut diags);
+            let env = environment(s, ek, e, files, &mut diags);
             (env, diags)
         })
         .collect();
@@ -475,13 +476,12 @@ pub fn build(checked: &spec::Checked, files: Files) -> Result<Fleet, Vec<Diagnos
             env
         })
         .collect();
-    checks::collisions(&environments, &checked.map, &mut diags);
+    checks::collisions(&environments, &mut diags);
     if !diags.is_empty() {
-        spec::finish(&checked.map, &mut diags);
         return Err(diags);
     }
-    let mut fleet = Fleet {
-        lint: crate::lint::Report::default(),
+    Ok(Fleet {
+        lint: Default::default(),
         organization: s.organization.clone(),
         // One spelling whatever the spec wrote: a trailing slash, once (gitlab-runner's own
         // examples write `https://gitlab.com/`).
@@ -501,9 +501,7 @@ pub fn build(checked: &spec::Checked, files: Files) -> Result<Fleet, Vec<Diagnos
                 subscriptions: p.subscriptions.clone(),
             })
             .collect(),
-    };
-    fleet.lint = crate::lint::lint(s, &fleet, &checked.map);
-    Ok(fleet)
+    })
 }
 
 fn chart(c: &t::Chart) -> Chart {
@@ -593,10 +591,9 @@ fn environment(
     ek: &str,
     e: &t::Environment,
     files: Files,
-    map: &spec::yaml::SourceMap,
-    diags: &mut Vec<Diagnostic>,
+    diags: &mut Vec<Problem>,
 ) -> Environment {
-    let outputs = outputs::load(ek, e, files, map, diags);
+    let outputs = outputs::load(ek, e, files, diags);
     let runners = s
         .instances
         .iter()
@@ -611,7 +608,7 @@ fn environment(
                 runner: &i.runner,
                 outputs: &outputs,
             };
-            runner::resolve(input, map, diags)
+            runner::resolve(input, diags)
         })
         .collect();
     let mut env = Environment {
@@ -634,6 +631,6 @@ fn environment(
         shard: None,
         runners,
     };
-    env.store = store::resolve(s, ek, e, &env, &outputs, map, diags);
+    env.store = store::resolve(s, ek, e, &env, &outputs, diags);
     env
 }

@@ -1,28 +1,30 @@
 //! Semantic rules the schema cannot express: references resolve, alternatives are exclusive,
 //! IDs are well formed, roles and permissions are known. Each rule says where its fact comes from.
 
-use super::diag::{Code, Diagnostic};
+use super::diag::Code;
+use super::problem::Problem;
+use super::ptr_key;
 use super::schema::did_you_mean;
 use super::types::*;
-use super::yaml::SourceMap;
-use super::{key_pos, pos, ptr_key};
 use crate::facts;
 use crate::names::{self, PLACEHOLDERS, expand};
 use std::collections::BTreeSet;
 
-pub(super) struct Ctx<'a> {
-    map: &'a SourceMap,
-    out: Vec<Diagnostic>,
+/// What the rules found so far.
+#[derive(Default)]
+pub(super) struct Ctx {
+    out: Vec<Problem>,
 }
 
-impl Ctx<'_> {
+impl Ctx {
+    /// An error at the value of `ptr`.
     pub(super) fn err(&mut self, code: Code, ptr: &str, message: String, hint: String) {
-        self.out
-            .push(Diagnostic::error(code, pos(self.map, ptr), ptr, message).hint(hint));
+        self.out.push(Problem::error(code, ptr, message).hint(hint));
     }
+    /// An error at the key of `ptr`.
     pub(super) fn err_key(&mut self, code: Code, ptr: &str, message: String, hint: String) {
         self.out
-            .push(Diagnostic::error(code, key_pos(self.map, ptr), ptr, message).hint(hint));
+            .push(Problem::error_key(code, ptr, message).hint(hint));
     }
 }
 
@@ -69,12 +71,29 @@ fn version_tuple(v: &str) -> Option<(u64, u64, u64)> {
 
 /// Runs every semantic rule. `env_keys` are the environment keys present in the document, which
 /// may be more than `spec.environments` holds when the spec is only partly valid.
-pub fn check(spec: &Spec, map: &SourceMap, env_keys: &BTreeSet<String>) -> Vec<Diagnostic> {
-    let mut cx = Ctx {
-        map,
-        out: Vec::new(),
-    };
+pub fn check(spec: &Spec, env_keys: &BTreeSet<String>) -> Vec<Problem> {
+    let mut cx = Ctx::default();
+    fleet_wide(&mut cx, spec);
+    check_naming(&mut cx, &spec.naming);
+    super::values::check(&mut cx, spec);
+    super::escape::check(&mut cx, spec);
+    super::promotion::check(&mut cx, spec, env_keys);
+    acknowledgements(&mut cx, spec);
+    let uses_key_vault = spec.token_source.existing_secret.is_none();
+    for (ek, env) in &spec.environments {
+        environment(&mut cx, ek, env, uses_key_vault);
+    }
+    for (rk, r) in &spec.runners {
+        runner_entry(&mut cx, rk, r, env_keys);
+    }
+    for inst in &spec.instances {
+        instance(&mut cx, inst, spec.environments.get(&inst.env));
+    }
+    cx.out
+}
 
+/// The chart's version and the token source's alternatives.
+fn fleet_wide(cx: &mut Ctx, spec: &Spec) {
     if let Some(v) = &spec.chart.version
         && version_tuple(v).is_some_and(|t| t < facts::CHART_MIN_VERSION)
     {
@@ -95,214 +114,233 @@ pub fn check(spec: &Spec, map: &SourceMap, env_keys: &BTreeSet<String>) -> Vec<D
             "keep `externalSecret` to fill the token Secret from Key Vault, or `existingSecret: {}` if the Secret is created elsewhere".into(),
         );
     }
-    let uses_key_vault = ts.existing_secret.is_none();
+}
 
-    check_naming(&mut cx, &spec.naming);
-    super::values::check(&mut cx, spec);
-    super::escape::check(&mut cx, spec);
-    super::promotion::check(&mut cx, spec, env_keys);
-    // Acknowledgements name lint rules: a lookup in lint's static table, like `facts`.
-    cx.out
-        .extend(crate::lint::check_acknowledgements(spec, map));
-
-    for (ek, env) in &spec.environments {
-        let ep = format!("/environments/{}", ptr_key(ek));
-        if !is_env_key(ek) {
-            cx.err_key(
-                Code::E005,
-                &ep,
-                format!("environment key `{ek}` must be 1–8 lowercase letters or digits, starting with a letter"),
-                "environment keys go into Azure and Kubernetes names; use a short code such as `ss`, `dev` or `prd`".into(),
-            );
-        }
-        if !facts::is_guid(&env.tenant_id) {
+/// One environment: its key, tenant and subscription IDs, aliases, issuer and Key Vault.
+fn environment(cx: &mut Ctx, ek: &str, env: &Environment, uses_key_vault: bool) {
+    let ep = format!("/environments/{}", ptr_key(ek));
+    if !is_env_key(ek) {
+        cx.err_key(
+            Code::E005,
+            &ep,
+            format!("environment key `{ek}` must be 1–8 lowercase letters or digits, starting with a letter"),
+            "environment keys go into Azure and Kubernetes names; use a short code such as `ss`, `dev` or `prd`".into(),
+        );
+    }
+    if !facts::is_guid(&env.tenant_id) {
+        cx.err(
+            Code::E012,
+            &format!("{ep}/tenantId"),
+            format!("`{}` is not a GUID", env.tenant_id),
+            "use the tenant ID from `az account show --query tenantId`".into(),
+        );
+    }
+    for (alias, id) in &env.subscriptions {
+        if !facts::is_guid(id) {
             cx.err(
                 Code::E012,
-                &format!("{ep}/tenantId"),
-                format!("`{}` is not a GUID", env.tenant_id),
-                "use the tenant ID from `az account show --query tenantId`".into(),
+                &format!("{ep}/subscriptions/{}", ptr_key(alias)),
+                format!("subscription `{alias}`: `{id}` is not a GUID"),
+                "use the subscription ID from `az account list --query [].id`".into(),
             );
         }
-        for (alias, id) in &env.subscriptions {
-            if !facts::is_guid(id) {
-                cx.err(
-                    Code::E012,
-                    &format!("{ep}/subscriptions/{}", ptr_key(alias)),
-                    format!("subscription `{alias}`: `{id}` is not a GUID"),
-                    "use the subscription ID from `az account list --query [].id`".into(),
-                );
-            }
+    }
+    let sub = &env.identities.subscription;
+    if !env.subscriptions.contains_key(sub) {
+        unknown_alias(cx, &format!("{ep}/identities/subscription"), sub, env);
+    }
+    if let Some(problem) = issuer_problem(&env.cluster.oidc_issuer_url) {
+        cx.err(
+            Code::E013,
+            &format!("{ep}/cluster/oidcIssuerUrl"),
+            problem.into(),
+            "copy it from `az aks show -g <rg> -n <cluster> --query oidcIssuerProfile.issuerUrl -o tsv`".into(),
+        );
+    }
+    if let Some(kv) = &env.key_vault {
+        let kp = format!("{ep}/keyVault");
+        if let Some(alias) = &kv.subscription
+            && !env.subscriptions.contains_key(alias)
+        {
+            unknown_alias(cx, &format!("{kp}/subscription"), alias, env);
         }
-        let sub = &env.identities.subscription;
-        if !env.subscriptions.contains_key(sub) {
-            unknown_alias(&mut cx, &format!("{ep}/identities/subscription"), sub, env);
-        }
-        if let Some(problem) = issuer_problem(&env.cluster.oidc_issuer_url) {
+        if let Some(rg) = &kv.resource_group
+            && !facts::is_resource_group(rg)
+        {
             cx.err(
-                Code::E013,
-                &format!("{ep}/cluster/oidcIssuerUrl"),
-                problem.into(),
-                "copy it from `az aks show -g <rg> -n <cluster> --query oidcIssuerProfile.issuerUrl -o tsv`".into(),
+                Code::E005,
+                &format!("{kp}/resourceGroup"),
+                format!("`{rg}` is not a valid resource group name"),
+                "1–90 letters, digits, `-`, `_`, `.`, `(` or `)`, not ending in `.`".into(),
             );
         }
-        if let Some(kv) = &env.key_vault {
-            let kp = format!("{ep}/keyVault");
-            if let Some(alias) = &kv.subscription
-                && !env.subscriptions.contains_key(alias)
-            {
-                unknown_alias(&mut cx, &format!("{kp}/subscription"), alias, env);
-            }
-            if let Some(rg) = &kv.resource_group
-                && !facts::is_resource_group(rg)
-            {
-                cx.err(
-                    Code::E005,
-                    &format!("{kp}/resourceGroup"),
-                    format!("`{rg}` is not a valid resource group name"),
-                    "1–90 letters, digits, `-`, `_`, `.`, `(` or `)`, not ending in `.`".into(),
-                );
-            }
-            if let Some(c) = &kv.store_client_id
-                && !facts::is_guid(c)
-            {
-                cx.err(
-                    Code::E012,
-                    &format!("{kp}/storeClientId"),
-                    format!("`{c}` is not a GUID"),
-                    "use the `_keyVaultStoreClientId` output of the environment's Azure deployment"
-                        .into(),
-                );
-            }
-        }
-        if uses_key_vault && env.key_vault.is_none() {
-            cx.err_key(
-                Code::E003,
-                &ep,
-                format!(
-                    "environment `{ek}` has no `keyVault`, but runner tokens come from Key Vault"
-                ),
-                "add `keyVault: {name: <vault>}`, or set `tokenSource: {existingSecret: {}}`"
+        if let Some(c) = &kv.store_client_id
+            && !facts::is_guid(c)
+        {
+            cx.err(
+                Code::E012,
+                &format!("{kp}/storeClientId"),
+                format!("`{c}` is not a GUID"),
+                "use the `_keyVaultStoreClientId` output of the environment's Azure deployment"
                     .into(),
             );
         }
     }
+    if uses_key_vault && env.key_vault.is_none() {
+        cx.err_key(
+            Code::E003,
+            &ep,
+            format!("environment `{ek}` has no `keyVault`, but runner tokens come from Key Vault"),
+            "add `keyVault: {name: <vault>}`, or set `tokenSource: {existingSecret: {}}`".into(),
+        );
+    }
+}
 
-    for (rk, r) in &spec.runners {
-        runner_entry(&mut cx, rk, r, env_keys);
+/// One runner instance (an entry in one environment, overrides merged): tags, node selectors,
+/// tolerations, cache and identity.
+fn instance(cx: &mut Ctx, inst: &Instance, env: Option<&Environment>) {
+    let (rp, r) = (&inst.at, &inst.runner);
+    let mut seen_tags = BTreeSet::new();
+    for (i, tag) in r.tags.iter().enumerate() {
+        let tp = format!("{rp}/tags/{i}");
+        if tag.is_empty() || tag.len() > 255 {
+            cx.err(
+                Code::E005,
+                &tp,
+                "a tag is empty or longer than 255 characters".into(),
+                "GitLab tags are single words of at most 255 characters".into(),
+            );
+        } else if !seen_tags.insert(tag.as_str()) {
+            cx.err(
+                Code::E031,
+                &tp,
+                format!("tag `{tag}` is listed twice"),
+                "remove the duplicate".into(),
+            );
+        }
     }
-    for inst in &spec.instances {
-        let (rp, r) = (&inst.at, &inst.runner);
-        let env = spec.environments.get(&inst.env);
-        let mut seen_tags = BTreeSet::new();
-        for (i, tag) in r.tags.iter().enumerate() {
-            let tp = format!("{rp}/tags/{i}");
-            if tag.is_empty() || tag.len() > 255 {
-                cx.err(
-                    Code::E005,
-                    &tp,
-                    "a tag is empty or longer than 255 characters".into(),
-                    "GitLab tags are single words of at most 255 characters".into(),
-                );
-            } else if !seen_tags.insert(tag.as_str()) {
-                cx.err(
-                    Code::E031,
-                    &tp,
-                    format!("tag `{tag}` is listed twice"),
-                    "remove the duplicate".into(),
-                );
-            }
+    // Node selectors and tolerations end up as config.toml keys and Kubernetes labels and
+    // taints: they must be valid label/taint keys and values (apimachinery validation).
+    for (k, v) in &r.node_selector {
+        let p = format!("{rp}/nodeSelector/{}", ptr_key(k));
+        if !facts::is_label_key(k) {
+            cx.err_key(Code::E005, &p, format!("`{}` is not a valid Kubernetes label key", k.escape_debug()), "a label key is `[prefix/]name`: a DNS subdomain prefix, and a name of at most 63 letters, digits, `-`, `_` or `.`, alphanumeric at both ends".into());
         }
-        // Node selectors and tolerations end up as config.toml keys and Kubernetes labels and
-        // taints: they must be valid label/taint keys and values (apimachinery validation).
-        for (k, v) in &r.node_selector {
-            let p = format!("{rp}/nodeSelector/{}", ptr_key(k));
-            if !facts::is_label_key(k) {
-                cx.err_key(Code::E005, &p, format!("`{}` is not a valid Kubernetes label key", k.escape_debug()), "a label key is `[prefix/]name`: a DNS subdomain prefix, and a name of at most 63 letters, digits, `-`, `_` or `.`, alphanumeric at both ends".into());
-            }
-            if !facts::is_label_value(v) {
-                cx.err(
-                    Code::E005,
-                    &p,
-                    format!(
-                        "`{}` is not a valid Kubernetes label value",
-                        v.escape_debug()
-                    ),
-                    "at most 63 letters, digits, `-`, `_` or `.`, alphanumeric at both ends".into(),
-                );
-            }
-        }
-        let mut seen_tolerations = BTreeSet::new();
-        for (i, t) in r.tolerations.iter().enumerate() {
-            let p = format!("{rp}/tolerations/{i}");
-            if !facts::is_label_key(&t.key) {
-                cx.err(
-                    Code::E005,
-                    &format!("{p}/key"),
-                    format!("`{}` is not a valid taint key", t.key.escape_debug()),
-                    "a taint key is `[prefix/]name`, like a label key".into(),
-                );
-            }
-            if let Some(v) = &t.value
-                && !facts::is_label_value(v)
-            {
-                cx.err(
-                    Code::E005,
-                    &format!("{p}/value"),
-                    format!("`{}` is not a valid taint value", v.escape_debug()),
-                    "at most 63 letters, digits, `-`, `_` or `.`, alphanumeric at both ends".into(),
-                );
-            }
-            // config.toml's node_tolerations maps "key=value" to one effect (gitlab-runner
-            // KubernetesConfig.NodeTolerations), so a key and value can appear once.
-            if !seen_tolerations.insert((t.key.as_str(), t.value.as_deref())) {
-                cx.err(
-                    Code::E031,
-                    &p,
-                    format!("toleration `{}` is listed twice", t.key),
-                    "the runner's node_tolerations take one effect per key and value; keep one"
-                        .into(),
-                );
-            }
-        }
-        if let Some(cache) = &r.cache {
-            let cp = format!("{rp}/cache/storageAccountId");
-            match facts::parse_resource_id(&cache.storage_account_id) {
-                Some(id)
-                    if id.resource_type.eq_ignore_ascii_case("Microsoft.Storage/storageAccounts")
-                        && facts::is_storage_account_name(&id.name) => {}
-                _ => cx.err(
-                    Code::E016,
-                    &cp,
-                    "not the resource ID of a storage account".into(),
-                    "use `/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Storage/storageAccounts/<name>` (`az storage account show --query id`)".into(),
+        if !facts::is_label_value(v) {
+            cx.err(
+                Code::E005,
+                &p,
+                format!(
+                    "`{}` is not a valid Kubernetes label value",
+                    v.escape_debug()
                 ),
-            }
-            if let Some(c) = &cache.manager_client_id
-                && !facts::is_guid(c)
-            {
+                "at most 63 letters, digits, `-`, `_` or `.`, alphanumeric at both ends".into(),
+            );
+        }
+    }
+    let mut seen_tolerations = BTreeSet::new();
+    for (i, t) in r.tolerations.iter().enumerate() {
+        let p = format!("{rp}/tolerations/{i}");
+        if !facts::is_label_key(&t.key) {
+            cx.err(
+                Code::E005,
+                &format!("{p}/key"),
+                format!("`{}` is not a valid taint key", t.key.escape_debug()),
+                "a taint key is `[prefix/]name`, like a label key".into(),
+            );
+        }
+        if let Some(v) = &t.value
+            && !facts::is_label_value(v)
+        {
+            cx.err(
+                Code::E005,
+                &format!("{p}/value"),
+                format!("`{}` is not a valid taint value", v.escape_debug()),
+                "at most 63 letters, digits, `-`, `_` or `.`, alphanumeric at both ends".into(),
+            );
+        }
+        // config.toml's node_tolerations maps "key=value" to one effect (gitlab-runner
+        // KubernetesConfig.NodeTolerations), so a key and value can appear once.
+        if !seen_tolerations.insert((t.key.as_str(), t.value.as_deref())) {
+            cx.err(
+                Code::E031,
+                &p,
+                format!("toleration `{}` is listed twice", t.key),
+                "the runner's node_tolerations take one effect per key and value; keep one".into(),
+            );
+        }
+    }
+    if let Some(cache) = &r.cache {
+        let cp = format!("{rp}/cache/storageAccountId");
+        match facts::parse_resource_id(&cache.storage_account_id) {
+            Some(id)
+                if id.resource_type.eq_ignore_ascii_case("Microsoft.Storage/storageAccounts")
+                    && facts::is_storage_account_name(&id.name) => {}
+            _ => cx.err(
+                Code::E016,
+                &cp,
+                "not the resource ID of a storage account".into(),
+                "use `/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Storage/storageAccounts/<name>` (`az storage account show --query id`)".into(),
+            ),
+        }
+        if let Some(c) = &cache.manager_client_id
+            && !facts::is_guid(c)
+        {
+            cx.err(
+                Code::E012,
+                &format!("{rp}/cache/managerClientId"),
+                format!("`{c}` is not a GUID"),
+                "use the `<runner>CacheClientId` output of the environment's Azure deployment"
+                    .into(),
+            );
+        }
+    }
+    match &r.identity {
+        Some(identity) => check_identity(cx, rp, identity, env),
+        // The cache's SAS is signed with an Azure identity (the manager's own, or the
+        // shared account's): gitlab-runner cache/azure/adapter.go.
+        None if r.cache.is_some() => cx.err_key(
+            Code::E011,
+            &format!("{rp}/cache"),
+            "`cache` needs an Azure identity to sign the cache's SAS, and this runner has no `identity`".into(),
+            "add `identity: {}` (an identity with no roles), or remove `cache`".into(),
+        ),
+        None => {}
+    }
+}
+
+/// Acknowledgements name a lint rule (`Code::LINT`), once per runner, and give a reason.
+fn acknowledgements(cx: &mut Ctx, spec: &Spec) {
+    for inst in &spec.instances {
+        let mut seen = BTreeSet::new();
+        for (i, ack) in inst.runner.acknowledge.iter().enumerate() {
+            let base = format!("{}/acknowledge/{i}", inst.at);
+            if Code::lint_rule(&ack.rule).is_none() {
+                let ids: Vec<&str> = Code::LINT.iter().map(|c| c.as_str()).collect();
                 cx.err(
-                    Code::E012,
-                    &format!("{rp}/cache/managerClientId"),
-                    format!("`{c}` is not a GUID"),
-                    "use the `<runner>CacheClientId` output of the environment's Azure deployment"
-                        .into(),
+                    Code::E018,
+                    &format!("{base}/rule"),
+                    format!("`{}` is not a lint rule", ack.rule),
+                    format!("one of {}", ids.join(", ")),
+                );
+            } else if !seen.insert(ack.rule.as_str()) {
+                cx.err(
+                    Code::E031,
+                    &format!("{base}/rule"),
+                    format!("{} is acknowledged twice", ack.rule),
+                    "keep one acknowledgement per rule".into(),
+                );
+            }
+            if ack.reason.trim().is_empty() {
+                cx.err(
+                    Code::E018,
+                    &format!("{base}/reason"),
+                    format!("the acknowledgement of {} gives no reason", ack.rule),
+                    "say why the finding is accepted: reviewers read it beside the finding".into(),
                 );
             }
         }
-        match &r.identity {
-            Some(identity) => check_identity(&mut cx, rp, identity, env),
-            // The cache's SAS is signed with an Azure identity (the manager's own, or the
-            // shared account's): gitlab-runner cache/azure/adapter.go.
-            None if r.cache.is_some() => cx.err_key(
-                Code::E011,
-                &format!("{rp}/cache"),
-                "`cache` needs an Azure identity to sign the cache's SAS, and this runner has no `identity`".into(),
-                "add `identity: {}` (an identity with no roles), or remove `cache`".into(),
-            ),
-            None => {}
-        }
     }
-    cx.out
 }
 
 /// The rules of a runner entry as written: its key, and the environments it names (`environment`

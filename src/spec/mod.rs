@@ -7,6 +7,8 @@ pub mod check;
 pub mod diag;
 pub mod escape;
 pub mod instances;
+pub mod locate;
+pub mod problem;
 mod promotion;
 pub mod reference;
 pub mod schema;
@@ -16,28 +18,69 @@ pub mod values;
 pub mod yaml;
 
 pub use diag::{Code, Diagnostic};
+pub use locate::{finish, key_pos, pos};
+pub use problem::{Anchor, Problem};
 use std::collections::{BTreeMap, BTreeSet};
 pub use types::*;
 use yaml::{Pos, SourceMap};
 
-/// A spec that passed every check, with what is needed to point back into it.
+/// A spec that passed every check, with what is needed to point back into it. Reads as its
+/// [`Spec`], which is all the model takes.
 #[derive(Debug)]
 pub struct Checked {
     pub spec: Spec,
     pub map: SourceMap,
 }
 
+impl std::ops::Deref for Checked {
+    type Target = Spec;
+    fn deref(&self) -> &Spec {
+        &self.spec
+    }
+}
+
+/// A spec that failed its checks: what the parser, the schema and the secret scan found
+/// (located as they read), the semantic rules' problems, and the map to locate those against
+/// ([`locate::report`]).
+#[derive(Debug)]
+pub struct Rejected {
+    pub map: SourceMap,
+    pub located: Vec<Diagnostic>,
+    pub problems: Vec<Problem>,
+}
+
+impl Rejected {
+    fn located(located: Vec<Diagnostic>) -> Self {
+        Rejected {
+            map: SourceMap::new(),
+            located,
+            problems: Vec::new(),
+        }
+    }
+
+    /// Every problem located and finished, sorted by position ([`locate::report`]).
+    pub fn report(self) -> Vec<Diagnostic> {
+        locate::report(&self.map, self.problems, self.located)
+    }
+}
+
 /// Parses and checks spec text. On failure, every diagnostic found, sorted by position.
 pub fn load(text: &str) -> Result<Checked, Vec<Diagnostic>> {
+    read(text).map_err(Rejected::report)
+}
+
+/// Parses and checks spec text. On failure, what was found, the semantic problems not yet
+/// located.
+pub fn read(text: &str) -> Result<Checked, Rejected> {
     let tree = match yaml::parse(text) {
         Ok(t) => t,
         Err(e) => {
             let pos = e.pos.unwrap_or(Pos { line: 1, col: 1 });
-            return Err(vec![
+            return Err(Rejected::located(vec![
                 Diagnostic::error(Code::E001, pos, "", e.message).hint(e.hint.unwrap_or(
                     "runnergen reads one YAML document of at most 8 MiB, without duplicate keys",
                 )),
-            ]);
+            ]));
         }
     };
     let mut map = SourceMap::new();
@@ -58,8 +101,7 @@ pub fn load(text: &str) -> Result<Checked, Vec<Diagnostic>> {
             Diagnostic::error(Code::E004, Pos { line: 1, col: 1 }, "", "the spec is empty")
                 .hint("start from `runnergen schema` or the example in the README"),
         );
-        diag::sort(&mut diags);
-        return Err(diags);
+        return Err(Rejected::located(diags));
     }
     let env_keys: BTreeSet<String> = doc
         .get("environments")
@@ -72,7 +114,7 @@ pub fn load(text: &str) -> Result<Checked, Vec<Diagnostic>> {
         let pruned = prune(&doc, &refused);
         let mut partial = partial_spec(&pruned);
         partial.instances = instances::expand(pruned.get("runners"), &mut map, false, &mut diags);
-        let semantic = check::check(&partial, &map, &env_keys);
+        let semantic = check::check(&partial, &env_keys);
         // One report per value: where a semantic rule speaks about a value the schema also
         // refused (a role, a Graph permission, a GUID, the issuer), its code and hint win.
         let spoken: BTreeSet<String> = semantic
@@ -84,9 +126,11 @@ pub fn load(text: &str) -> Result<Checked, Vec<Diagnostic>> {
                 .into_iter()
                 .filter(|d| !d.is(Code::E005) || !spoken.contains(&d.path)),
         );
-        diags.extend(semantic);
-        finish(&map, &mut diags);
-        return Err(diags);
+        return Err(Rejected {
+            map,
+            located: diags,
+            problems: semantic,
+        });
     }
     // Read from the document, which stays for the runner entries (no copy of them).
     let mut spec: Spec = match serde_path_to_error::deserialize(&doc) {
@@ -95,18 +139,21 @@ pub fn load(text: &str) -> Result<Checked, Vec<Diagnostic>> {
             // What JSON Schema accepts but the types do not, such as `1.0` for an integer:
             // reported at the value, with the path serde took to it.
             let ptr = error_path(&e);
-            return Err(vec![
+            return Err(Rejected::located(vec![
                 Diagnostic::error(Code::E004, pos(&map, &ptr), ptr, e.inner().to_string())
                     .hint("write whole numbers without a decimal point"),
-            ]);
+            ]));
         }
     };
     spec.instances = instances::expand(doc.get("runners"), &mut map, true, &mut diags);
     drop(doc);
-    diags.extend(check::check(&spec, &map, &env_keys));
-    if !diags.is_empty() {
-        finish(&map, &mut diags);
-        return Err(diags);
+    let problems = check::check(&spec, &env_keys);
+    if !diags.is_empty() || !problems.is_empty() {
+        return Err(Rejected {
+            map,
+            located: diags,
+            problems,
+        });
     }
     // Every later stage reads the instances (see `Spec::instances`).
     spec.runners = BTreeMap::new();
@@ -123,18 +170,6 @@ fn error_path<E>(e: &serde_path_to_error::Error<E>) -> String {
             _ => None,
         })
         .collect()
-}
-
-/// Diagnostics ready to print: each names the pointer its value is written at (not an
-/// instance's, see `instances::source_path`), sorted by position, each once.
-pub fn finish(map: &SourceMap, diags: &mut Vec<Diagnostic>) {
-    for d in diags.iter_mut() {
-        if let Some(p) = instances::source_path(map, &d.path) {
-            d.path = p;
-        }
-    }
-    diag::sort(diags);
-    diags.dedup();
 }
 
 /// The document without the values the schema refused that could not be read, so that what is
@@ -200,27 +235,6 @@ fn partial_spec(doc: &serde_json::Value) -> Spec {
         instances: Vec::new(),
         promotion: part(doc, "promotion"),
     }
-}
-
-/// Where a JSON pointer points in the spec (value position, else the nearest ancestor).
-pub fn pos(map: &SourceMap, ptr: &str) -> Pos {
-    let mut p = ptr;
-    loop {
-        if let Some(s) = map.get(p) {
-            return s.value;
-        }
-        match p.rfind('/') {
-            Some(i) => p = &p[..i],
-            None => return Pos { line: 1, col: 1 },
-        }
-    }
-}
-
-/// Where the key of a JSON pointer is (for map entries), else the value position.
-pub fn key_pos(map: &SourceMap, ptr: &str) -> Pos {
-    map.get(ptr)
-        .and_then(|s| s.key)
-        .unwrap_or_else(|| pos(map, ptr))
 }
 
 /// Escapes a map key for use in a JSON pointer.
