@@ -1,8 +1,9 @@
 //! Lint findings as data: the rules (`RULES`, each with its level, rationale and upstream
 //! source), a finding on one runner, and a fleet's report. `lint` computes the findings;
 //! `compile` places them in the spec and hands the report to the model's `Fleet::lint`, which
-//! PERMISSIONS.md, `validate`, `render` and `runnergen lint` read. It sits below the model and
-//! `lint` so that the fleet can carry the report without either importing the other's caller.
+//! PERMISSIONS.md, `validate`, `render` and `runnergen lint` read. It sits below both the model
+//! and `lint`: the fleet carries the report without the model importing the lint that computes
+//! it.
 
 use crate::spec::problem::Anchor;
 use crate::spec::yaml::Pos;
@@ -187,5 +188,17 @@ impl Report {
         spec::diag::sort(&mut d);
         d.dedup();
         d
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `acknowledge:` may name (`Code::LINT`, checked by spec) is the rule table, in order.
+    #[test]
+    fn the_rule_table_is_the_lint_codes() {
+        let ids: Vec<Code> = RULES.iter().map(|r| r.id).collect();
+        assert_eq!(ids, Code::LINT);
     }
 }

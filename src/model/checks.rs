@@ -264,31 +264,7 @@ fn identities(envs: &[Environment], diags: &mut Vec<Problem>) {
 pub fn rollout_notes(fleet: &Fleet, out_dir: &str, each_runner: bool) -> Vec<Problem> {
     let mut notes = Vec::new();
     for env in &fleet.environments {
-        let shards = env.shard_heads();
-        let first = &shards[0];
-        let mut hint = format!(
-            "phase 1: `{deploy}`; phase 2: `{outputs} > {file}` next to the spec, set environments.{env}.identityOutputs to `{file}`, and render again",
-            deploy = first.stack_create(&format!(
-                "{}/{}",
-                out_dir.trim_end_matches('/'),
-                crate::layout::azure_file_in(
-                    &env.key,
-                    first.shard,
-                    crate::layout::AzureFile::MainJson
-                )
-            )),
-            outputs = first.stack_outputs(),
-            file = first.outputs_file(),
-            env = env.key,
-        );
-        if shards.len() > 1 {
-            hint.push_str(&format!(
-                "; the environment deploys in {} shards of at most {} runners (ARM's template limits): do the same for main-02.json … main-{:02}.json, listing every outputs file in identityOutputs",
-                shards.len(),
-                super::SHARD_SIZE,
-                shards.len()
-            ));
-        }
+        let hint = phase_hint(env, out_dir);
         if env.store.as_ref().is_some_and(|s| s.client_id.is_none()) {
             let at = format!("/environments/{}/keyVault", spec::ptr_key(&env.key));
             notes.push(
@@ -352,4 +328,30 @@ pub fn rollout_notes(fleet: &Fleet, out_dir: &str, each_runner: bool) -> Vec<Pro
         }
     }
     notes
+}
+
+/// What to do for phase 2 of environment `env`'s rollout: deploy, save the outputs, name them.
+fn phase_hint(env: &Environment, out_dir: &str) -> String {
+    let shards = env.shard_heads();
+    let first = &shards[0];
+    let mut hint = format!(
+        "phase 1: `{deploy}`; phase 2: `{outputs} > {file}` next to the spec, set environments.{env}.identityOutputs to `{file}`, and render again",
+        deploy = first.stack_create(&format!(
+            "{}/{}",
+            out_dir.trim_end_matches('/'),
+            crate::layout::azure_file_in(&env.key, first.shard, crate::layout::AzureFile::MainJson)
+        )),
+        outputs = first.stack_outputs(),
+        file = first.outputs_file(),
+        env = env.key,
+    );
+    if shards.len() > 1 {
+        hint.push_str(&format!(
+            "; the environment deploys in {} shards of at most {} runners (ARM's template limits): do the same for main-02.json … main-{:02}.json, listing every outputs file in identityOutputs",
+            shards.len(),
+            super::SHARD_SIZE,
+            shards.len()
+        ));
+    }
+    hint
 }

@@ -199,7 +199,26 @@ fn environment(cx: &mut Ctx, ek: &str, env: &Environment, uses_key_vault: bool) 
 /// One runner instance (an entry in one environment, overrides merged): tags, node selectors,
 /// tolerations, cache and identity.
 fn instance(cx: &mut Ctx, inst: &Instance, env: Option<&Environment>) {
-    let (rp, r) = (&inst.at, &inst.runner);
+    let (rp, r) = (inst.at.as_str(), &inst.runner);
+    tags(cx, rp, r);
+    node_placement(cx, rp, r);
+    cache(cx, rp, r);
+    match &r.identity {
+        Some(identity) => check_identity(cx, rp, identity, env),
+        // The cache's SAS is signed with an Azure identity (the manager's own, or the
+        // shared account's): gitlab-runner cache/azure/adapter.go.
+        None if r.cache.is_some() => cx.err_key(
+            Code::E011,
+            &format!("{rp}/cache"),
+            "`cache` needs an Azure identity to sign the cache's SAS, and this runner has no `identity`".into(),
+            "add `identity: {}` (an identity with no roles), or remove `cache`".into(),
+        ),
+        None => {}
+    }
+}
+
+/// GitLab tags: non-empty, at most 255 characters, each once.
+fn tags(cx: &mut Ctx, rp: &str, r: &Runner) {
     let mut seen_tags = BTreeSet::new();
     for (i, tag) in r.tags.iter().enumerate() {
         let tp = format!("{rp}/tags/{i}");
@@ -219,8 +238,11 @@ fn instance(cx: &mut Ctx, inst: &Instance, env: Option<&Environment>) {
             );
         }
     }
-    // Node selectors and tolerations end up as config.toml keys and Kubernetes labels and
-    // taints: they must be valid label/taint keys and values (apimachinery validation).
+}
+
+/// Node selectors and tolerations end up as config.toml keys and Kubernetes labels and
+/// taints: they must be valid label/taint keys and values (apimachinery validation).
+fn node_placement(cx: &mut Ctx, rp: &str, r: &Runner) {
     for (k, v) in &r.node_selector {
         let p = format!("{rp}/nodeSelector/{}", ptr_key(k));
         if !facts::is_label_key(k) {
@@ -270,6 +292,10 @@ fn instance(cx: &mut Ctx, inst: &Instance, env: Option<&Environment>) {
             );
         }
     }
+}
+
+/// The cache's storage account and its manager's client ID.
+fn cache(cx: &mut Ctx, rp: &str, r: &Runner) {
     if let Some(cache) = &r.cache {
         let cp = format!("{rp}/cache/storageAccountId");
         match facts::parse_resource_id(&cache.storage_account_id) {
@@ -294,18 +320,6 @@ fn instance(cx: &mut Ctx, inst: &Instance, env: Option<&Environment>) {
                     .into(),
             );
         }
-    }
-    match &r.identity {
-        Some(identity) => check_identity(cx, rp, identity, env),
-        // The cache's SAS is signed with an Azure identity (the manager's own, or the
-        // shared account's): gitlab-runner cache/azure/adapter.go.
-        None if r.cache.is_some() => cx.err_key(
-            Code::E011,
-            &format!("{rp}/cache"),
-            "`cache` needs an Azure identity to sign the cache's SAS, and this runner has no `identity`".into(),
-            "add `identity: {}` (an identity with no roles), or remove `cache`".into(),
-        ),
-        None => {}
     }
 }
 
@@ -455,49 +469,77 @@ fn check_identity(cx: &mut Ctx, rp: &str, id: &Identity, env: Option<&Environmen
             "use the `<runner>ClientId` output of the environment's Azure deployment".into(),
         );
     }
+    roles(cx, &ip, id, env);
+    graph_permissions(cx, &ip, id);
+}
+
+/// Role assignments: known roles, well-formed scopes, each (role, scope) once.
+fn roles(cx: &mut Ctx, ip: &str, id: &Identity, env: Option<&Environment>) {
     let mut seen = BTreeSet::new();
     for (i, ra) in id.roles.iter().enumerate() {
         let p = format!("{ip}/roles/{i}");
-        let role_id = if facts::is_guid(&ra.role) {
-            Some(ra.role.to_lowercase())
-        } else if let Some(id) = facts::role_id(&ra.role) {
-            Some(id.to_owned())
-        } else {
-            let names = facts::BUILTIN_ROLES.iter().map(|r| r.name);
-            let hint = match did_you_mean(&ra.role, names) {
+        let role_id = role_id(cx, &p, &ra.role);
+        let Some(scope_key) = scope(cx, &format!("{p}/scope"), &ra.scope, env) else {
+            continue;
+        };
+        if let Some(rid) = role_id
+            && !seen.insert((rid, scope_key))
+        {
+            cx.err(
+                Code::E031,
+                &p,
+                "this role assignment is listed twice".into(),
+                "remove the duplicate".into(),
+            );
+        }
+    }
+}
+
+/// The role's definition ID (lowercase), or E014 when the role is unknown.
+fn role_id(cx: &mut Ctx, p: &str, role: &str) -> Option<String> {
+    if facts::is_guid(role) {
+        Some(role.to_lowercase())
+    } else if let Some(id) = facts::role_id(role) {
+        Some(id.to_owned())
+    } else {
+        let names = facts::BUILTIN_ROLES.iter().map(|r| r.name);
+        let hint = match did_you_mean(role, names) {
                 Some(m) => format!("did you mean `{m}`? Other roles are given by their role-definition GUID (`az role definition list --name <name> --query [].name`)"),
                 None => "give a built-in role listed in the README, or any role by its role-definition GUID (`az role definition list --name <name> --query [].name`)".into(),
             };
-            cx.err(
-                Code::E014,
-                &format!("{p}/role"),
-                format!("unknown role `{}`", ra.role),
-                hint,
-            );
-            None
-        };
-        let s = &ra.scope;
-        let sp = format!("{p}/scope");
-        let scope_key = match (&s.subscription, &s.resource_group, &s.resource) {
-            (Some(sub), rg, None) => {
-                if sub != "*"
-                    && let Some(env) = env
-                    && !env.subscriptions.contains_key(sub)
-                {
-                    unknown_alias(cx, &format!("{sp}/subscription"), sub, env);
-                }
-                if sub == "*" && rg.is_some() {
-                    cx.err(
-                        Code::E011,
-                        &format!("{sp}/resourceGroup"),
-                        "a resource group needs one subscription, not `*`".into(),
-                        "name the subscription alias that holds the resource group".into(),
-                    );
-                }
-                format!("{sub}/{}", rg.as_deref().unwrap_or(""))
+        cx.err(
+            Code::E014,
+            &format!("{p}/role"),
+            format!("unknown role `{role}`"),
+            hint,
+        );
+        None
+    }
+}
+
+/// What a scope names (for duplicates), or `None` when it is neither a subscription nor a
+/// resource.
+fn scope(cx: &mut Ctx, sp: &str, s: &Scope, env: Option<&Environment>) -> Option<String> {
+    let key = match (&s.subscription, &s.resource_group, &s.resource) {
+        (Some(sub), rg, None) => {
+            if sub != "*"
+                && let Some(env) = env
+                && !env.subscriptions.contains_key(sub)
+            {
+                unknown_alias(cx, &format!("{sp}/subscription"), sub, env);
             }
-            (None, None, Some(res)) => {
-                match facts::parse_resource_id(res) {
+            if sub == "*" && rg.is_some() {
+                cx.err(
+                    Code::E011,
+                    &format!("{sp}/resourceGroup"),
+                    "a resource group needs one subscription, not `*`".into(),
+                    "name the subscription alias that holds the resource group".into(),
+                );
+            }
+            format!("{sub}/{}", rg.as_deref().unwrap_or(""))
+        }
+        (None, None, Some(res)) => {
+            match facts::parse_resource_id(res) {
                     None => cx.err(
                         Code::E016,
                         &format!("{sp}/resource"),
@@ -515,29 +557,23 @@ fn check_identity(cx: &mut Ctx, rp: &str, id: &Identity, env: Option<&Environmen
                     }
                     Some(_) => {}
                 }
-                res.to_lowercase()
-            }
-            _ => {
-                cx.err(
+            res.to_lowercase()
+        }
+        _ => {
+            cx.err(
                     Code::E011,
-                    &sp,
+                    sp,
                     "a scope is either `subscription` (optionally with `resourceGroup`) or `resource`".into(),
                     "examples: `{subscription: platform}`, `{subscription: platform, resourceGroup: rg-acr}`, `{resource: /subscriptions/…/registries/acr}`".into(),
                 );
-                continue;
-            }
-        };
-        if let Some(rid) = role_id
-            && !seen.insert((rid, scope_key))
-        {
-            cx.err(
-                Code::E031,
-                &p,
-                "this role assignment is listed twice".into(),
-                "remove the duplicate".into(),
-            );
+            return None;
         }
-    }
+    };
+    Some(key)
+}
+
+/// Microsoft Graph application permissions: known, each once.
+fn graph_permissions(cx: &mut Ctx, ip: &str, id: &Identity) {
     let mut seen_perm = BTreeSet::new();
     for (i, perm) in id.graph_permissions.iter().enumerate() {
         let p = format!("{ip}/graphPermissions/{i}");

@@ -90,3 +90,55 @@ pub fn finish(map: &SourceMap, diags: &mut Vec<Diagnostic>) {
     diag::sort(diags);
     diags.dedup();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::Code;
+
+    fn map(text: &str) -> SourceMap {
+        let mut map = SourceMap::new();
+        crate::spec::yaml::parse(text)
+            .expect("YAML")
+            .to_json(&mut map);
+        map
+    }
+
+    const TEXT: &str = "runners:\n  tf:\n    environment: ss\n    tags: [a]\n";
+
+    /// A value, a key, and a value the spec leaves to its default (shown at its runner's key).
+    #[test]
+    fn anchors_place_values_keys_and_defaults() {
+        let map = map(TEXT);
+        let at = |path: &str, anchor: Anchor| position(&map, path, &anchor);
+        let runner = || Anchor::Written {
+            owner: "/runners/tf".into(),
+        };
+        assert_eq!(
+            at("/runners/tf/tags/0", Anchor::Value),
+            Pos { line: 4, col: 12 }
+        );
+        assert_eq!(at("/runners/tf", Anchor::Key), Pos { line: 2, col: 3 });
+        assert_eq!(at("/runners/tf", Anchor::Value), Pos { line: 3, col: 5 });
+        assert_eq!(at("/runners/tf/tags/0", runner()), Pos { line: 4, col: 12 });
+        assert_eq!(
+            at("/runners/tf/privileged", runner()),
+            Pos { line: 2, col: 3 }
+        );
+    }
+
+    /// Problems come out located, sorted by position and each once, whatever order they came in.
+    #[test]
+    fn a_report_is_located_sorted_and_deduplicated() {
+        let map = map(TEXT);
+        let tag = || Problem::error(Code::E031, "/runners/tf/tags/0", "twice");
+        let key = Problem::error_key(Code::E005, "/runners/tf", "bad key").hint("rename");
+        let diags = report(&map, vec![tag(), key, tag()], Vec::new());
+        let got: Vec<(&str, u32, u32)> = diags
+            .iter()
+            .map(|d| (d.code, d.pos.line, d.pos.col))
+            .collect();
+        assert_eq!(got, [("E005", 2, 3), ("E031", 4, 12)]);
+        assert_eq!(diags[0].hint.as_deref(), Some("rename"));
+    }
+}
