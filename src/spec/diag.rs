@@ -90,11 +90,6 @@ impl Diagnostic {
         }
     }
 
-    /// Whether the diagnostic has this code.
-    pub fn is(&self, code: Code) -> bool {
-        self.code == code.as_str()
-    }
-
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self

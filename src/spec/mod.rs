@@ -39,9 +39,9 @@ impl std::ops::Deref for Checked {
     }
 }
 
-/// A spec that failed its checks: what the parser, the schema and the secret scan found
-/// (located as they read), the semantic rules' problems, and the map to locate those against
-/// ([`locate::report`]).
+/// A spec that failed its checks: what the parser and the secret scans found (located as they
+/// read, from the text and the located tree), the problems of the schema and the semantic
+/// rules (by pointer), and the map to locate those against ([`locate::report`]).
 #[derive(Debug)]
 pub struct Rejected {
     pub map: SourceMap,
@@ -69,8 +69,7 @@ pub fn load(text: &str) -> Result<Checked, Vec<Diagnostic>> {
     read(text).map_err(Rejected::report)
 }
 
-/// Parses and checks spec text. On failure, what was found, the semantic problems not yet
-/// located.
+/// Parses and checks spec text. On failure, what was found, the problems not yet located.
 pub fn read(text: &str) -> Result<Checked, Rejected> {
     let tree = match yaml::parse(text) {
         Ok(t) => t,
@@ -86,13 +85,14 @@ pub fn read(text: &str) -> Result<Checked, Rejected> {
     let mut map = SourceMap::new();
     let doc = tree.to_json(&mut map);
     // The secret scans and the schema are independent reads of the document: on two cores.
+    // The scans read positions from the located tree; the schema names pointers.
     let (mut diags, refused) = rayon::join(
         || {
             let mut d = secrets::scan(&tree);
             d.extend(secrets::scan_comments(text));
             d
         },
-        || schema::validate(&doc, &map),
+        || schema::validate(&doc),
     );
     // The located tree has served the scans; the document and the map hold the rest.
     drop(tree);
@@ -113,7 +113,9 @@ pub fn read(text: &str) -> Result<Checked, Rejected> {
         // reports every problem: the values the schema refused are left out, the rest is read.
         let pruned = prune(&doc, &refused);
         let mut partial = partial_spec(&pruned);
-        partial.instances = instances::expand(pruned.get("runners"), &mut map, false, &mut diags);
+        // Not strict: an instance that does not read is left out, the schema having said why.
+        partial.instances =
+            instances::expand(pruned.get("runners"), &mut map, false, &mut Vec::new());
         let semantic = check::check(&partial, &env_keys);
         // One report per value: where a semantic rule speaks about a value the schema also
         // refused (a role, a Graph permission, a GUID, the issuer), its code and hint win.
@@ -121,15 +123,15 @@ pub fn read(text: &str) -> Result<Checked, Rejected> {
             .iter()
             .map(|d| instances::source_path(&map, &d.path).unwrap_or_else(|| d.path.clone()))
             .collect();
-        diags.extend(
-            refused
-                .into_iter()
-                .filter(|d| !d.is(Code::E005) || !spoken.contains(&d.path)),
-        );
+        let mut problems: Vec<Problem> = refused
+            .into_iter()
+            .filter(|p| p.code != Code::E005 || !spoken.contains(&p.path))
+            .collect();
+        problems.extend(semantic);
         return Err(Rejected {
             map,
             located: diags,
-            problems: semantic,
+            problems,
         });
     }
     // Read from the document, which stays for the runner entries (no copy of them).
@@ -138,20 +140,23 @@ pub fn read(text: &str) -> Result<Checked, Rejected> {
         Err(e) => {
             // What JSON Schema accepts but the types do not, such as `1.0` for an integer:
             // reported at the value, with the path serde took to it.
-            let ptr = error_path(&e);
-            return Err(Rejected::located(vec![
-                Diagnostic::error(Code::E004, pos(&map, &ptr), ptr, e.inner().to_string())
-                    .hint("write whole numbers without a decimal point"),
-            ]));
+            let problem = Problem::error(Code::E004, error_path(&e), e.inner().to_string())
+                .hint("write whole numbers without a decimal point");
+            return Err(Rejected {
+                map,
+                located: Vec::new(),
+                problems: vec![problem],
+            });
         }
     };
-    spec.instances = instances::expand(doc.get("runners"), &mut map, true, &mut diags);
+    let mut problems = Vec::new();
+    spec.instances = instances::expand(doc.get("runners"), &mut map, true, &mut problems);
     drop(doc);
-    let problems = check::check(&spec, &env_keys);
-    if !diags.is_empty() || !problems.is_empty() {
+    problems.extend(check::check(&spec, &env_keys));
+    if !problems.is_empty() {
         return Err(Rejected {
             map,
-            located: diags,
+            located: Vec::new(),
             problems,
         });
     }
@@ -176,13 +181,13 @@ fn error_path<E>(e: &serde_path_to_error::Error<E>) -> String {
 /// left deserializes: an unknown or ill-typed field of a mapping, or a choice not among its
 /// values, is dropped; a bad list entry drops its list (the entries after it would otherwise
 /// move).
-fn prune(doc: &serde_json::Value, diags: &[Diagnostic]) -> serde_json::Value {
+fn prune(doc: &serde_json::Value, refused: &[Problem]) -> serde_json::Value {
     let mut doc = doc.clone();
-    for d in diags {
+    for d in refused {
         // A missing field has nothing to drop; a string the schema refuses by its form stays,
         // for the semantic rules to say what is wrong with it.
-        let keep = d.is(Code::E005) && !schema::is_choice(&d.path);
-        if d.is(Code::E003) || d.path.is_empty() || keep {
+        let keep = d.code == Code::E005 && !schema::is_choice(&d.path);
+        if d.code == Code::E003 || d.path.is_empty() || keep {
             continue;
         }
         let mut path = d.path.as_str();
