@@ -109,30 +109,7 @@ pub fn read(text: &str) -> Result<Checked, Rejected> {
         .map(|o| o.keys().cloned().collect())
         .unwrap_or_default();
     if !diags.is_empty() || !refused.is_empty() {
-        // Semantic rules still run on every part that has the right shape, so that one run
-        // reports every problem: the values the schema refused are left out, the rest is read.
-        let pruned = prune(&doc, &refused);
-        let mut partial = partial_spec(&pruned);
-        // Not strict: an instance that does not read is left out, the schema having said why.
-        partial.instances =
-            instances::expand(pruned.get("runners"), &mut map, false, &mut Vec::new());
-        let semantic = check::check(&partial, &env_keys);
-        // One report per value: where a semantic rule speaks about a value the schema also
-        // refused (a role, a Graph permission, a GUID, the issuer), its code and hint win.
-        let spoken: BTreeSet<String> = semantic
-            .iter()
-            .map(|d| instances::source_path(&map, &d.path).unwrap_or_else(|| d.path.clone()))
-            .collect();
-        let mut problems: Vec<Problem> = refused
-            .into_iter()
-            .filter(|p| p.code != Code::E005 || !spoken.contains(&p.path))
-            .collect();
-        problems.extend(semantic);
-        return Err(Rejected {
-            map,
-            located: diags,
-            problems,
-        });
+        return Err(partly(&doc, map, diags, refused, &env_keys));
     }
     // Read from the document, which stays for the runner entries (no copy of them).
     let mut spec: Spec = match serde_path_to_error::deserialize(&doc) {
@@ -163,6 +140,39 @@ pub fn read(text: &str) -> Result<Checked, Rejected> {
     // Every later stage reads the instances (see `Spec::instances`).
     spec.runners = BTreeMap::new();
     Ok(Checked { spec, map })
+}
+
+/// A spec the schema refused in part, or that holds a secret: the semantic rules still run on
+/// every part that has the right shape, so that one run reports every problem (the values the
+/// schema refused are left out, the rest is read).
+fn partly(
+    doc: &serde_json::Value,
+    mut map: SourceMap,
+    diags: Vec<Diagnostic>,
+    refused: Vec<Problem>,
+    env_keys: &BTreeSet<String>,
+) -> Rejected {
+    let pruned = prune(doc, &refused);
+    let mut partial = partial_spec(&pruned);
+    // Not strict: an instance that does not read is left out, the schema having said why.
+    partial.instances = instances::expand(pruned.get("runners"), &mut map, false, &mut Vec::new());
+    let semantic = check::check(&partial, env_keys);
+    // One report per value: where a semantic rule speaks about a value the schema also
+    // refused (a role, a Graph permission, a GUID, the issuer), its code and hint win.
+    let spoken: BTreeSet<String> = semantic
+        .iter()
+        .map(|d| instances::source_path(&map, &d.path).unwrap_or_else(|| d.path.clone()))
+        .collect();
+    let mut problems: Vec<Problem> = refused
+        .into_iter()
+        .filter(|p| p.code != Code::E005 || !spoken.contains(&p.path))
+        .collect();
+    problems.extend(semantic);
+    Rejected {
+        map,
+        located: diags,
+        problems,
+    }
 }
 
 /// The JSON pointer serde took to a value it refused.
