@@ -86,19 +86,23 @@ pub fn identity_writes(sr: &t::Runner) -> bool {
             .any(|p| p.contains("ReadWrite"))
 }
 
-fn runner(
-    fleet: &Fleet,
-    env: &crate::model::Environment,
-    r: &Runner,
-    sr: &t::Runner,
-) -> Vec<Finding> {
-    let base = &r.at;
-    let mut out = Vec::new();
-    let mut find = |rule: Code, at: &str, message: String, hint: &'static str| {
-        out.push(Finding {
+/// One runner's findings, collected in rule order.
+struct Found<'a> {
+    env: &'a crate::model::Environment,
+    r: &'a Runner,
+    /// How messages name the runner.
+    who: String,
+    out: Vec<Finding>,
+}
+
+impl Found<'_> {
+    /// A finding of `rule` at `at`, under the runner's pointer.
+    fn find(&mut self, rule: Code, at: &str, message: String, hint: &'static str) {
+        let base = &self.r.at;
+        self.out.push(Finding {
             rule: rule.as_str(),
-            environment: env.key.clone(),
-            runner: r.key.clone(),
+            environment: self.env.key.clone(),
+            runner: self.r.key.clone(),
             path: format!("{base}{at}"),
             anchor: Anchor::Written {
                 owner: base.clone(),
@@ -108,9 +112,33 @@ fn runner(
             hint,
             acknowledged: None,
         });
-    };
-    let who = format!("runner `{}`", r.key);
+    }
+}
 
+fn runner(
+    fleet: &Fleet,
+    env: &crate::model::Environment,
+    r: &Runner,
+    sr: &t::Runner,
+) -> Vec<Finding> {
+    let mut found = Found {
+        env,
+        r,
+        who: format!("runner `{}`", r.key),
+        out: Vec::new(),
+    };
+    azure_roles(&mut found, fleet, sr);
+    job_pods(&mut found);
+    exposure(&mut found, sr);
+    graph(&mut found, sr);
+    limits(&mut found);
+    accounts(&mut found);
+    found.out
+}
+
+/// L001, L007 and L008: roles on whole subscriptions, and in another environment's.
+fn azure_roles(found: &mut Found, fleet: &Fleet, sr: &t::Runner) {
+    let (env, who) = (found.env, found.who.clone());
     for (i, ra) in sr.access().roles.iter().enumerate() {
         let name = if facts::is_guid(&ra.role) {
             facts::role_name(&ra.role).unwrap_or(&ra.role)
@@ -127,14 +155,14 @@ fn runner(
                 None => unreachable!(),
             };
             if ACCESS_ADMIN_ROLES.contains(&name) {
-                find(
+                found.find(
                     Code::L001,
                     &at,
                     format!("{who}'s identity is {name} of {subs}"),
                     "grant Contributor (or a narrower role) and, where the pipelines create role assignments, Role Based Access Control Administrator on a resource group with a condition on the roles it may assign",
                 );
             } else {
-                find(
+                found.find(
                     Code::L007,
                     &at,
                     format!("{who}'s identity has {name} on {subs}"),
@@ -156,7 +184,7 @@ fn runner(
                         .any(|s| s.eq_ignore_ascii_case(&sub))
             }) && !own
             {
-                find(
+                found.find(
                     Code::L008,
                     &at,
                     format!(
@@ -168,9 +196,13 @@ fn runner(
             }
         }
     }
+}
 
+/// L002 and L003: what job pods can do to the cluster and their node.
+fn job_pods(found: &mut Found) {
+    let (r, who) = (found.r, found.who.clone());
     if r.kubernetes_access == t::KubernetesAccess::ClusterAdmin {
-        find(
+        found.find(
             Code::L002,
             "/identity/kubernetesAccess",
             format!("{who}'s job pods are cluster-admin"),
@@ -178,16 +210,21 @@ fn runner(
         );
     }
     if r.privileged && (r.node_selector.is_empty() || r.tolerations.is_empty()) {
-        find(
+        found.find(
             Code::L003,
             "/privileged",
             format!("{who} runs privileged job pods on shared nodes"),
             "add `nodeSelector` and `tolerations` for a node pool tainted for privileged jobs only",
         );
     }
+}
+
+/// L004 and L005: which jobs get an identity that can write.
+fn exposure(found: &mut Found, sr: &t::Runner) {
+    let (r, who) = (found.r, found.who.clone());
     let writes = identity_writes(sr);
     if r.run_untagged && writes {
-        find(
+        found.find(
             Code::L004,
             "/runUntagged",
             format!("{who} runs untagged jobs with an identity that can write"),
@@ -195,48 +232,62 @@ fn runner(
         );
     }
     if r.access_level == t::AccessLevel::NotProtected && writes {
-        find(
+        found.find(
             Code::L005,
             "/accessLevel",
             format!("{who}'s identity can write, and jobs from any branch can use it"),
             "set `accessLevel: ref_protected`",
         );
     }
+}
+
+/// L006: a Graph permission that reads the whole directory.
+fn graph(found: &mut Found, sr: &t::Runner) {
+    let who = found.who.clone();
     if let Some(i) = sr
         .access()
         .graph_permissions
         .iter()
         .position(|p| p == "Directory.Read.All")
     {
-        find(
+        found.find(
             Code::L006,
             &format!("/identity/graphPermissions/{i}"),
             format!("{who}'s identity reads the whole directory (Directory.Read.All)"),
             "use User.Read.All, Group.Read.All or GroupMember.Read.All for what the jobs read",
         );
     }
+}
+
+/// L009: job pods with an Azure identity and no limits.
+fn limits(found: &mut Found) {
+    let (r, who) = (found.r, found.who.clone());
     if r.has_identity && (r.limits.cpu.is_none() || r.limits.memory.is_none()) {
         let missing = match (&r.limits.cpu, &r.limits.memory) {
             (None, None) => "CPU or memory limit",
             (None, Some(_)) => "CPU limit",
             _ => "memory limit",
         };
-        find(
+        found.find(
             Code::L009,
             "/resources/limits",
             format!("{who}'s job pods carry an Azure identity and have no {missing}"),
             "set `resources.limits.cpu` and `resources.limits.memory`",
         );
     }
+}
+
+/// L010: manager and jobs as one service account.
+fn accounts(found: &mut Found) {
+    let (r, who) = (found.r, found.who.clone());
     if r.shared_service_account {
-        find(
+        found.find(
             Code::L010,
             "/serviceAccounts",
             format!("{who}'s manager and job pods share one service account"),
             "remove `serviceAccounts: shared`: jobs then run in their own namespace with their own account",
         );
     }
-    out
 }
 
 /// The README's table of rules.
