@@ -200,7 +200,7 @@ pub fn sort(diags: &mut [Diagnostic]) {
     });
 }
 
-/// Every code runnergen reports: errors (E…), lint rules (L…, whose table is `lint::RULES`)
+/// Every code runnergen reports: errors (E…), lint rules (L…, whose table is `findings::RULES`)
 /// and notes (N…). Declared in the order of their text, so that sorting by code sorts as the
 /// printed codes do; `as_str` is what every output prints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -334,7 +334,7 @@ impl PartialEq<&str> for Code {
 }
 
 /// Every error and note code runnergen can report, with what it means (lint rules have their
-/// own table, `lint::RULES`). The README's table is checked against it.
+/// own table, `findings::RULES`). The README's table is checked against it.
 pub const CODES: &[(&str, &str)] = &[
     (
         Code::E001.as_str(),
