@@ -4,8 +4,9 @@
 //! must agree (the federated credential's subject and the job pods' service account, the
 //! Secret the ExternalSecret fills and the one the chart mounts) agree by construction.
 //!
-//! Architecture invariant: the model is built only from a spec that passed `spec::load`; it
-//! knows nothing of output formats.
+//! Architecture invariant: the model is built only from a spec that passed `spec::read`; it
+//! knows nothing of output formats, nor where in the spec's text anything is (its problems
+//! name pointers, which `compile` locates).
 
 mod azure;
 mod checks;

@@ -41,7 +41,7 @@ pub struct Spec {
     #[schemars(length(min = 1))]
     pub runners: BTreeMap<String, Runner>,
     /// Each runner in each of its environments, its `overrides` merged in, sorted by key then
-    /// environment: what every later stage reads. Filled by `spec::load`, which then empties
+    /// environment: what every later stage reads. Filled by `spec::read`, which then empties
     /// `runners`: once checked, the runners as written are read no more (at 10,000 runners,
     /// 15 MB that the model's build would otherwise carry beside its own).
     #[serde(skip)]
