@@ -2,15 +2,17 @@
 //! with its ownership manifest ([`render`]). The CLI, the tests and the fuzz targets all come
 //! through here, so none of them strings the stages together differently.
 
+use crate::lint;
 use crate::model::{self, Fleet};
 use crate::render::{self, RenderError, Streamed};
-use crate::spec::{self, Diagnostic, yaml::SourceMap};
+use crate::spec::{self, Diagnostic, locate, yaml::SourceMap};
 use crate::tree::Tree;
 use crate::write;
 use std::collections::BTreeMap;
 
 /// A spec that passed every check, resolved.
 pub struct Resolved {
+    /// The model, with the lint's report (`Fleet::lint`).
     pub fleet: Fleet,
     /// Where each node of the spec is, for notes about it.
     pub map: SourceMap,
@@ -24,15 +26,32 @@ pub fn no_files(path: &str) -> std::io::Result<String> {
     ))
 }
 
-/// Checks the spec and resolves it to the model; every problem at once, or the model. `files`
-/// reads the files the spec names, relative to its folder.
+/// Checks the spec, resolves it to the model and lints the model; every problem at once, or
+/// the model. The stages name what they find by pointer; this is where all of it is located
+/// against the spec (`spec::locate`). `files` reads the files the spec names, relative to its
+/// folder.
 pub fn resolve(text: &str, files: model::Files) -> Result<Resolved, Vec<Diagnostic>> {
-    let checked = spec::load(text)?;
-    let fleet = model::build(&checked, files)?;
+    let checked = spec::read(text).map_err(spec::Rejected::report)?;
+    let mut fleet = model::build(&checked.spec, files)
+        .map_err(|problems| locate::report(&checked.map, problems, Vec::new()))?;
+    let found = lint::lint(&checked.spec, &fleet);
+    fleet.lint = place(&checked.map, found);
     Ok(Resolved {
         fleet,
         map: checked.map,
     })
+}
+
+/// The lint's findings and stale acknowledgements, located.
+fn place(map: &SourceMap, found: lint::Unplaced) -> lint::Report {
+    let mut findings = found.findings;
+    for f in &mut findings {
+        f.pos = locate::place(map, &mut f.path, &f.anchor);
+    }
+    lint::Report {
+        findings,
+        stale: locate::report(map, found.stale, Vec::new()),
+    }
 }
 
 /// Renders the fleet and adds the ownership manifest. `source` is the spec's path as written

@@ -69,7 +69,7 @@ pub fn check_renames(
         let at = i.client_id_at.cloned().unwrap_or_default();
         out.push(
             Diagnostic::error(
-                "E042",
+                crate::spec::Code::E042,
                 pos(&at),
                 at,
                 format!(

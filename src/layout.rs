@@ -10,13 +10,53 @@
 //! .runnergen-manifest.json            what runnergen owns (write::MANIFEST)
 //! ```
 
-use crate::model::ModuleKind;
+use crate::facts::RoleTargetType;
+use serde::{Serialize, Serializer};
 
 /// The folder of an environment's Azure files.
 pub const AZURE_DIR: &str = "azure";
 
 /// Folder names runnergen writes next to the runners' folders: no runner key may be one.
 pub const RESERVED_RUNNER_KEYS: &[&str] = &[AZURE_DIR];
+
+/// Where one role-assignment module instance is deployed: its file name is part of the layout
+/// (`role-assignments-<module>.bicep`), so the kind lives here and the model uses it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ModuleKind {
+    Subscription,
+    ResourceGroup,
+    Resource(&'static RoleTargetType),
+}
+
+impl ModuleKind {
+    /// What the Bicep templates call the kind.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModuleKind::Subscription => "subscription",
+            ModuleKind::ResourceGroup => "resource_group",
+            ModuleKind::Resource(_) => "resource",
+        }
+    }
+    /// The module's own part of its file name (`role-assignments-<module>.bicep`).
+    pub fn module(self) -> &'static str {
+        match self {
+            ModuleKind::Subscription => "subscription",
+            ModuleKind::ResourceGroup => "resource-group",
+            ModuleKind::Resource(t) => t.module,
+        }
+    }
+}
+
+/// Templates read `kind.name` and `kind.module`.
+impl Serialize for ModuleKind {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("ModuleKind", 2)?;
+        st.serialize_field("name", self.name())?;
+        st.serialize_field("module", self.module())?;
+        st.end()
+    }
+}
 
 /// A file of one runner.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod compile;
 pub mod diff;
 pub mod facts;
+pub mod findings;
 pub mod identities;
 pub mod layout;
 pub mod lint;

@@ -1,43 +1,26 @@
-//! `runnergen lint`: privilege findings on a valid spec. Each rule has a stable ID, a level, a
-//! rationale and its upstream source (README "Lint rules" is generated from [`RULES`]). Lint
-//! reads the checked spec (for where each finding is) and the model (for the resolved values),
-//! and never changes either: a finding is advice, not an error, unless `--strict`.
+//! `runnergen lint`: privilege findings on a valid spec, a stage `compile` runs after the model
+//! is built. Each rule has a stable ID, a level, a rationale and its upstream source
+//! (`findings::RULES`; README "Lint rules" is generated from it). Lint reads the checked spec
+//! (acknowledgements, the roles as written) and the model (the resolved values), and never
+//! changes either: a finding is advice, not an error, unless `--strict`. What it finds is
+//! named by pointer; `compile` places it in the spec.
 //!
 //! A runner accepts a finding with `acknowledge: [{rule, reason}]`; the finding still prints,
 //! marked, and `--strict` lets it pass.
 
 use crate::facts;
+pub use crate::findings::{Finding, Level, RULES, Report, Rule, rule};
 use crate::model::{Fleet, Runner};
 use crate::spec::types as t;
-use crate::spec::yaml::{Pos, SourceMap};
-use crate::spec::{self, Diagnostic};
+use crate::spec::yaml::Pos;
+use crate::spec::{Anchor, Code, Problem};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Level {
-    High,
-    Medium,
-    Low,
-}
-
-impl Level {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::High => "high",
-            Level::Medium => "medium",
-            Level::Low => "low",
-        }
-    }
-}
-
-/// One lint rule.
-pub struct Rule {
-    pub id: &'static str,
-    pub level: Level,
-    pub title: &'static str,
-    /// Why it matters, for the README.
-    pub rationale: &'static str,
-    /// Where the rule comes from upstream.
-    pub source: &'static str,
+/// What [`lint`] finds, before it is placed in the spec: findings at their instance's
+/// pointers, and acknowledgements that match no finding (N002) as problems.
+#[derive(Clone, Debug, Default)]
+pub struct Unplaced {
+    pub findings: Vec<Finding>,
+    pub stale: Vec<Problem>,
 }
 
 /// The privileged built-in roles of L001: each can grant any role to anyone at its scope.
@@ -47,178 +30,10 @@ pub const ACCESS_ADMIN_ROLES: &[&str] = &[
     "User Access Administrator",
 ];
 
-pub const RULES: &[Rule] = &[
-    Rule {
-        id: "L001",
-        level: Level::High,
-        title: "Owner, User Access Administrator or Role Based Access Control Administrator at subscription scope",
-        rationale: "the identity can assign itself, or anyone, any role on the whole subscription: every job of the runner is a subscription administrator",
-        source: "Azure RBAC best practices, \"Limit privileged administrator role assignments\" (learn.microsoft.com/azure/role-based-access-control/best-practices)",
-    },
-    Rule {
-        id: "L002",
-        level: Level::High,
-        title: "job pods are cluster-admin",
-        rationale: "any job can read every Secret of the cluster, other runners' tokens included, and change anything",
-        source: "Kubernetes, RBAC good practices: least privilege, avoid cluster-admin (kubernetes.io/docs/concepts/security/rbac-good-practices)",
-    },
-    Rule {
-        id: "L003",
-        level: Level::High,
-        title: "privileged job pods without a dedicated node pool",
-        rationale: "a privileged container is root on its node: it can read the projected service-account and workload-identity tokens of every other pod there. Give privileged runners their own nodes (nodeSelector and a toleration of their taint)",
-        source: "Kubernetes Pod Security Standards, Privileged profile (kubernetes.io/docs/concepts/security/pod-security-standards); GitLab runner docs, Kubernetes executor, \"Use Docker in builds\" security note",
-    },
-    Rule {
-        id: "L004",
-        level: Level::Medium,
-        title: "run-untagged on a runner whose identity can write",
-        rationale: "every untagged job of the group or project lands on the runner and gets the identity, without asking for it",
-        source: "GitLab docs, ci/runners/configure_runners.md \"Control jobs that a runner can run\"",
-    },
-    Rule {
-        id: "L005",
-        level: Level::Medium,
-        title: "an identity that can write on a runner not limited to protected branches and tags",
-        rationale: "anyone who can push a branch can run a job with the identity; `accessLevel: ref_protected` keeps it to protected refs",
-        source: "GitLab docs, ci/runners/configure_runners.md \"Prevent runners from revealing sensitive information\"",
-    },
-    Rule {
-        id: "L006",
-        level: Level::Medium,
-        title: "Microsoft Graph Directory.Read.All",
-        rationale: "reads every object of the directory; User.Read.All, Group.Read.All or GroupMember.Read.All are narrower and usually enough",
-        source: "Microsoft Graph permissions reference, least-privileged permissions (learn.microsoft.com/graph/permissions-reference)",
-    },
-    Rule {
-        id: "L007",
-        level: Level::Low,
-        title: "a role on a whole subscription",
-        rationale: "a resource group or one resource is usually enough; a subscription scope also covers everything created there later",
-        source: "Azure RBAC best practices, \"Only grant the access users need\" (learn.microsoft.com/azure/role-based-access-control/best-practices)",
-    },
-    Rule {
-        id: "L008",
-        level: Level::High,
-        title: "a role in another environment's subscription",
-        rationale: "a runner of one environment can change another (a dev job writing production): environments are no longer isolated",
-        source: "Azure landing zones, environment separation by subscription (Cloud Adoption Framework, \"Landing zone design areas: resource organization\")",
-    },
-    Rule {
-        id: "L009",
-        level: Level::Low,
-        title: "job pods with an Azure identity but no CPU or memory limit",
-        rationale: "one job can starve the node's other pods, the manager included; limits also bound what a compromised job can mine",
-        source: "Kubernetes, Resource Management for Pods and Containers (kubernetes.io/docs/concepts/configuration/manage-resources-containers)",
-    },
-    Rule {
-        id: "L010",
-        level: Level::Medium,
-        title: "manager and job pods share one service account",
-        rationale: "jobs run as the manager, in its namespace: they can read the runner's glrt- token and use the manager's API rights",
-        source: "GitLab runner docs, Kubernetes executor `service_account` (jobs' account apart from the manager's)",
-    },
-];
-
-pub fn rule(id: &str) -> Option<&'static Rule> {
-    RULES.iter().find(|r| r.id == id)
-}
-
-/// One finding on one runner.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Finding {
-    pub rule: &'static str,
-    pub environment: String,
-    pub runner: String,
-    /// JSON pointer into the spec, where the value is written (`instances::source_path`).
-    pub path: String,
-    /// Where it is reported: at the field, or at the runner's key when the spec leaves the field
-    /// to its default. Placed once by [`lint`], so the findings need no source map afterwards.
-    pub pos: Pos,
-    pub message: String,
-    /// One per rule and place: static, so that 20,000 findings do not hold 20,000 copies.
-    pub hint: &'static str,
-    /// The reason, when the runner acknowledges the rule.
-    pub acknowledged: Option<String>,
-}
-
-impl Finding {
-    /// Sets `pos` from the source map, and `path` to where the value is written; `runner` is
-    /// the runner's pointer (in its environment).
-    fn place(&mut self, map: &SourceMap, runner: &str) {
-        // A field the spec leaves to its default is shown at the runner's key.
-        self.pos = if map.get(&self.path).is_some() {
-            spec::pos(map, &self.path)
-        } else {
-            let nearest = spec::pos(map, &self.path);
-            if nearest == spec::pos(map, runner) {
-                spec::key_pos(map, runner)
-            } else {
-                nearest
-            }
-        };
-        if let Some(p) = crate::spec::instances::source_path(map, &self.path) {
-            self.path = p;
-        }
-    }
-
-    pub fn level(&self) -> Level {
-        rule(self.rule).map_or(Level::Low, |r| r.level)
-    }
-
-    /// The finding as a located warning.
-    pub fn diagnostic(&self) -> Diagnostic {
-        let level = self.level().as_str();
-        let message = match &self.acknowledged {
-            None => format!("{} ({level})", self.message),
-            Some(reason) => format!("{} ({level}; acknowledged: {reason})", self.message),
-        };
-        Diagnostic::warning(self.rule, self.pos, &self.path, message).hint(self.hint)
-    }
-}
-
-/// The findings of every runner, and the acknowledgements that match none (notes: a stale
-/// acknowledgement would hide the next real finding of its rule).
-#[derive(Clone, Debug, Default)]
-pub struct Report {
-    pub findings: Vec<Finding>,
-    pub stale: Vec<Diagnostic>,
-}
-
-impl Report {
-    /// The findings of one runner.
-    pub fn of<'a>(&'a self, env: &'a str, runner: &'a str) -> impl Iterator<Item = &'a Finding> {
-        // Sorted by (environment, runner) in `lint`: one binary search, not a scan per runner.
-        let key = |f: &Finding| (f.environment.as_str(), f.runner.as_str()) < (env, runner);
-        let start = self.findings.partition_point(key);
-        self.findings[start..]
-            .iter()
-            .take_while(move |f| f.environment == env && f.runner == runner)
-    }
-
-    /// Findings not acknowledged: what fails `--strict`.
-    pub fn open(&self) -> usize {
-        self.findings
-            .iter()
-            .filter(|f| f.acknowledged.is_none())
-            .count()
-    }
-
-    /// Every finding and stale acknowledgement as diagnostics, sorted by position.
-    pub fn diagnostics(&self) -> Vec<Diagnostic> {
-        let mut d: Vec<Diagnostic> = self.findings.iter().map(Finding::diagnostic).collect();
-        d.extend(self.stale.iter().cloned());
-        spec::diag::sort(&mut d);
-        d.dedup();
-        d
-    }
-}
-
-pub fn lint(spec: &t::Spec, fleet: &Fleet, map: &SourceMap) -> Report {
-    let mut report = Report {
-        findings: Vec::new(),
-        stale: Vec::new(),
-    };
+/// The findings of every runner, sorted by environment then runner, and the stale
+/// acknowledgements.
+pub fn lint(spec: &t::Spec, fleet: &Fleet) -> Unplaced {
+    let mut report = Unplaced::default();
     for env in &fleet.environments {
         for r in &env.runners {
             let Some(sr) = spec.instance(&r.key, &env.key).map(|i| &i.runner) else {
@@ -235,10 +50,9 @@ pub fn lint(spec: &t::Spec, fleet: &Fleet, map: &SourceMap) -> Report {
                 if !matched && rule(&ack.rule).is_some() {
                     let path = format!("{base}/acknowledge/{i}/rule");
                     report.stale.push(
-                        Diagnostic::note(
-                            "N002",
-                            spec::pos(map, &path),
-                            &path,
+                        Problem::note(
+                            Code::N002,
+                            path,
                             format!(
                                 "runner `{}` acknowledges {}, which finds nothing on it",
                                 r.key, ack.rule
@@ -248,14 +62,9 @@ pub fn lint(spec: &t::Spec, fleet: &Fleet, map: &SourceMap) -> Report {
                     );
                 }
             }
-            for f in &mut found {
-                f.place(map, base);
-            }
             report.findings.extend(found);
         }
     }
-    // Paths where the values are written, as every diagnostic names them (`spec::finish`).
-    spec::finish(map, &mut report.stale);
     // By environment then runner (stable: a runner's findings keep their rule order), so that
     // `Report::of` finds a runner's findings by binary search.
     report
@@ -277,28 +86,59 @@ pub fn identity_writes(sr: &t::Runner) -> bool {
             .any(|p| p.contains("ReadWrite"))
 }
 
+/// One runner's findings, collected in rule order.
+struct Found<'a> {
+    env: &'a crate::model::Environment,
+    r: &'a Runner,
+    /// How messages name the runner.
+    who: String,
+    out: Vec<Finding>,
+}
+
+impl Found<'_> {
+    /// A finding of `rule` at `at`, under the runner's pointer.
+    fn find(&mut self, rule: Code, at: &str, message: String, hint: &'static str) {
+        let base = &self.r.at;
+        self.out.push(Finding {
+            rule: rule.as_str(),
+            environment: self.env.key.clone(),
+            runner: self.r.key.clone(),
+            path: format!("{base}{at}"),
+            anchor: Anchor::Written {
+                owner: base.clone(),
+            },
+            pos: Pos { line: 1, col: 1 },
+            message,
+            hint,
+            acknowledged: None,
+        });
+    }
+}
+
 fn runner(
     fleet: &Fleet,
     env: &crate::model::Environment,
     r: &Runner,
     sr: &t::Runner,
 ) -> Vec<Finding> {
-    let base = &r.at;
-    let mut out = Vec::new();
-    let mut find = |rule: &'static str, at: &str, message: String, hint: &'static str| {
-        out.push(Finding {
-            rule,
-            environment: env.key.clone(),
-            runner: r.key.clone(),
-            path: format!("{base}{at}"),
-            pos: Pos { line: 1, col: 1 },
-            message,
-            hint,
-            acknowledged: None,
-        });
+    let mut found = Found {
+        env,
+        r,
+        who: format!("runner `{}`", r.key),
+        out: Vec::new(),
     };
-    let who = format!("runner `{}`", r.key);
+    azure_roles(&mut found, fleet, sr);
+    job_pods(&mut found);
+    exposure(&mut found, sr);
+    graph(&mut found, sr);
+    limits(&mut found);
+    accounts(&mut found);
+    found.out
+}
 
+/// L001, L007 and L008: roles on whole subscriptions, and in another environment's.
+fn azure_roles(found: &mut Found, fleet: &Fleet, sr: &t::Runner) {
+    let (env, who) = (found.env, found.who.clone());
     for (i, ra) in sr.access().roles.iter().enumerate() {
         let name = if facts::is_guid(&ra.role) {
             facts::role_name(&ra.role).unwrap_or(&ra.role)
@@ -315,15 +155,15 @@ fn runner(
                 None => unreachable!(),
             };
             if ACCESS_ADMIN_ROLES.contains(&name) {
-                find(
-                    "L001",
+                found.find(
+                    Code::L001,
                     &at,
                     format!("{who}'s identity is {name} of {subs}"),
                     "grant Contributor (or a narrower role) and, where the pipelines create role assignments, Role Based Access Control Administrator on a resource group with a condition on the roles it may assign",
                 );
             } else {
-                find(
-                    "L007",
+                found.find(
+                    Code::L007,
                     &at,
                     format!("{who}'s identity has {name} on {subs}"),
                     "scope the role to a resource group (`resourceGroup:`) or one resource (`resource:`)",
@@ -344,8 +184,8 @@ fn runner(
                         .any(|s| s.eq_ignore_ascii_case(&sub))
             }) && !own
             {
-                find(
-                    "L008",
+                found.find(
+                    Code::L008,
                     &at,
                     format!(
                         "{who} of environment `{}` has {name} in subscription {sub} of environment `{}`",
@@ -356,123 +196,98 @@ fn runner(
             }
         }
     }
+}
 
+/// L002 and L003: what job pods can do to the cluster and their node.
+fn job_pods(found: &mut Found) {
+    let (r, who) = (found.r, found.who.clone());
     if r.kubernetes_access == t::KubernetesAccess::ClusterAdmin {
-        find(
-            "L002",
+        found.find(
+            Code::L002,
             "/identity/kubernetesAccess",
             format!("{who}'s job pods are cluster-admin"),
             "use `kubernetesAccess: namespace` (a Role in the job namespace) and deploy to other clusters with the Azure identity and Azure RBAC for Kubernetes",
         );
     }
     if r.privileged && (r.node_selector.is_empty() || r.tolerations.is_empty()) {
-        find(
-            "L003",
+        found.find(
+            Code::L003,
             "/privileged",
             format!("{who} runs privileged job pods on shared nodes"),
             "add `nodeSelector` and `tolerations` for a node pool tainted for privileged jobs only",
         );
     }
+}
+
+/// L004 and L005: which jobs get an identity that can write.
+fn exposure(found: &mut Found, sr: &t::Runner) {
+    let (r, who) = (found.r, found.who.clone());
     let writes = identity_writes(sr);
     if r.run_untagged && writes {
-        find(
-            "L004",
+        found.find(
+            Code::L004,
             "/runUntagged",
             format!("{who} runs untagged jobs with an identity that can write"),
             "set `runUntagged: false`, so that only jobs that ask for the runner's tags get the identity",
         );
     }
     if r.access_level == t::AccessLevel::NotProtected && writes {
-        find(
-            "L005",
+        found.find(
+            Code::L005,
             "/accessLevel",
             format!("{who}'s identity can write, and jobs from any branch can use it"),
             "set `accessLevel: ref_protected`",
         );
     }
+}
+
+/// L006: a Graph permission that reads the whole directory.
+fn graph(found: &mut Found, sr: &t::Runner) {
+    let who = found.who.clone();
     if let Some(i) = sr
         .access()
         .graph_permissions
         .iter()
         .position(|p| p == "Directory.Read.All")
     {
-        find(
-            "L006",
+        found.find(
+            Code::L006,
             &format!("/identity/graphPermissions/{i}"),
             format!("{who}'s identity reads the whole directory (Directory.Read.All)"),
             "use User.Read.All, Group.Read.All or GroupMember.Read.All for what the jobs read",
         );
     }
+}
+
+/// L009: job pods with an Azure identity and no limits.
+fn limits(found: &mut Found) {
+    let (r, who) = (found.r, found.who.clone());
     if r.has_identity && (r.limits.cpu.is_none() || r.limits.memory.is_none()) {
         let missing = match (&r.limits.cpu, &r.limits.memory) {
             (None, None) => "CPU or memory limit",
             (None, Some(_)) => "CPU limit",
             _ => "memory limit",
         };
-        find(
-            "L009",
+        found.find(
+            Code::L009,
             "/resources/limits",
             format!("{who}'s job pods carry an Azure identity and have no {missing}"),
             "set `resources.limits.cpu` and `resources.limits.memory`",
         );
     }
+}
+
+/// L010: manager and jobs as one service account.
+fn accounts(found: &mut Found) {
+    let (r, who) = (found.r, found.who.clone());
     if r.shared_service_account {
-        find(
-            "L010",
+        found.find(
+            Code::L010,
             "/serviceAccounts",
             format!("{who}'s manager and job pods share one service account"),
             "remove `serviceAccounts: shared`: jobs then run in their own namespace with their own account",
         );
     }
-    out
-}
-
-/// Acknowledgements that name no rule or give no reason: errors (E018) of the spec.
-pub fn check_acknowledgements(spec: &t::Spec, map: &SourceMap) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
-    for inst in &spec.instances {
-        let mut seen = std::collections::BTreeSet::new();
-        for (i, ack) in inst.runner.acknowledge.iter().enumerate() {
-            let base = format!("{}/acknowledge/{i}", inst.at);
-            if rule(&ack.rule).is_none() {
-                let ids: Vec<&str> = RULES.iter().map(|r| r.id).collect();
-                let path = format!("{base}/rule");
-                out.push(
-                    Diagnostic::error(
-                        "E018",
-                        spec::pos(map, &path),
-                        &path,
-                        format!("`{}` is not a lint rule", ack.rule),
-                    )
-                    .hint(format!("one of {}", ids.join(", "))),
-                );
-            } else if !seen.insert(ack.rule.as_str()) {
-                let path = format!("{base}/rule");
-                out.push(
-                    Diagnostic::error(
-                        "E031",
-                        spec::pos(map, &path),
-                        &path,
-                        format!("{} is acknowledged twice", ack.rule),
-                    )
-                    .hint("keep one acknowledgement per rule"),
-                );
-            }
-            if ack.reason.trim().is_empty() {
-                let path = format!("{base}/reason");
-                out.push(
-                    Diagnostic::error(
-                        "E018",
-                        spec::pos(map, &path),
-                        &path,
-                        format!("the acknowledgement of {} gives no reason", ack.rule),
-                    )
-                    .hint("say why the finding is accepted: reviewers read it beside the finding"),
-                );
-            }
-        }
-    }
-    out
 }
 
 /// The README's table of rules.

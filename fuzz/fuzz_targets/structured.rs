@@ -168,7 +168,8 @@ fn run(text: &str) {
             // The CLI's extra step: rollout notes, rendered against the text.
             let checked = spec::load(text).expect("loaded once already");
             let fleet = model::build(&checked, &runnergen::compile::no_files).expect("built once already");
-            for note in model::rollout_notes(&fleet, &checked.map, "out/") {
+            let notes = runnergen::cli::rollout::notes(&fleet, "out/", true);
+            for note in spec::locate::report(&checked.map, notes, Vec::new()) {
                 let _ = note.render(SOURCE, text);
             }
         }

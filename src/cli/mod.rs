@@ -6,12 +6,13 @@ mod init;
 mod lint;
 pub mod register;
 pub mod render;
+pub mod rollout;
 mod schema;
 pub mod term;
 mod validate;
 
-use crate::model::{self, Fleet};
-use crate::spec::{self, Diagnostic, diag::Severity};
+use crate::model::Fleet;
+use crate::spec::{self, Code, Diagnostic, diag::Severity};
 use clap::{Parser, Subcommand};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -305,7 +306,7 @@ pub fn load(path: &Path, out_dir: &str) -> Result<Loaded, u8> {
             let col = good.iter().rev().take_while(|b| **b != b'\n').count() as u32 + 1;
             let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
             let d = Diagnostic::error(
-                "E001",
+                Code::E001,
                 spec::yaml::Pos { line, col },
                 "",
                 "the spec is not UTF-8 text",
@@ -325,7 +326,11 @@ pub fn load(path: &Path, out_dir: &str) -> Result<Loaded, u8> {
             return Err(exit::INVALID);
         }
     };
-    let notes = model::rollout_notes(&resolved.fleet, &resolved.map, out_dir, term::verbose());
+    let notes = spec::locate::report(
+        &resolved.map,
+        rollout::notes(&resolved.fleet, out_dir, term::verbose()),
+        Vec::new(),
+    );
     let client_id_pos = resolved
         .fleet
         .environments

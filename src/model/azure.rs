@@ -2,9 +2,10 @@
 //! deployments that make them, with every deployment name and template symbol derived here so
 //! that Bicep and ARM JSON (and `diff`) read the same names.
 
-use crate::facts::{self, RoleTargetType};
+use crate::facts;
+use crate::layout::ModuleKind;
 use crate::spec::types as t;
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -139,44 +140,6 @@ pub fn cache_manager_roles(storage_account_id: &str) -> Vec<RoleAssignment> {
             scope: Scope::resource(storage_account_id),
         })
         .collect()
-}
-
-/// Where one role-assignment module instance is deployed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum ModuleKind {
-    Subscription,
-    ResourceGroup,
-    Resource(&'static RoleTargetType),
-}
-
-impl ModuleKind {
-    /// What the Bicep templates call the kind.
-    pub fn name(self) -> &'static str {
-        match self {
-            ModuleKind::Subscription => "subscription",
-            ModuleKind::ResourceGroup => "resource_group",
-            ModuleKind::Resource(_) => "resource",
-        }
-    }
-    /// The module's own part of its file name (`role-assignments-<module>.bicep`).
-    pub fn module(self) -> &'static str {
-        match self {
-            ModuleKind::Subscription => "subscription",
-            ModuleKind::ResourceGroup => "resource-group",
-            ModuleKind::Resource(t) => t.module,
-        }
-    }
-}
-
-/// Templates read `kind.name` and `kind.module`.
-impl Serialize for ModuleKind {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
-        let mut st = s.serialize_struct("ModuleKind", 2)?;
-        st.serialize_field("name", self.name())?;
-        st.serialize_field("module", self.module())?;
-        st.end()
-    }
 }
 
 /// One role of a [`RoleGroup`].

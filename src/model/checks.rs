@@ -1,75 +1,87 @@
 //! Checks of the resolved fleet as a whole: derived names that collide, and the phase-1
 //! guidance for runners whose identity is not created yet.
 
-use super::{Environment, Fleet, IdentityOwner, IdentityRef, Runner};
+use super::{Environment, IdentityOwner, IdentityRef, Runner};
 use crate::names::{RULES, Unique};
-use crate::spec::yaml::SourceMap;
-use crate::spec::{self, Diagnostic};
+use crate::spec::{self, Code, Problem};
 use std::collections::{BTreeMap, BTreeSet};
 
-fn collision(map: &SourceMap, r: &Runner, message: String, hint: &str) -> Diagnostic {
-    let rp = r.at.clone();
-    Diagnostic::error("E021", spec::key_pos(map, &rp), rp, message).hint(hint)
+/// E021 at the runner's key.
+fn collision(r: &Runner, message: String, hint: &str) -> Problem {
+    Problem::error_key(Code::E021, r.at.clone(), message).hint(hint)
 }
 
 /// Names that must be unique: per cluster (environment) for Kubernetes objects, per resource
 /// group for identities, per vault for Key Vault secrets (`names::Unique`); deployment names
-/// and template symbols within an environment's Azure deployment.
-pub(super) fn collisions(envs: &[Environment], map: &SourceMap, diags: &mut Vec<Diagnostic>) {
+/// and template symbols within an environment's Azure deployment; client IDs.
+pub(super) fn collisions(envs: &[Environment], diags: &mut Vec<Problem>) {
     for env in envs {
-        for rule in RULES.iter().filter(|r| r.unique == Unique::InEnvironment) {
-            let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
-            for r in &env.runners {
-                let name = (rule.get)(&r.names);
-                if let Some(first) = seen.insert(name, &r.key) {
-                    diags.push(collision(
-                        map,
-                        r,
-                        format!(
-                            "runners `{first}` and `{}` both derive the {} `{name}`",
-                            r.key, rule.what
-                        ),
-                        "include `{runner}` in the naming template, or rename one runner",
-                    ));
-                }
+        unique_names(env, diags);
+        template_names(env, diags);
+        job_namespaces(env, diags);
+        role_deployments(env, diags);
+    }
+    client_ids(envs, diags);
+    identities(envs, diags);
+}
+
+/// The names `names::RULES` holds unique within an environment.
+fn unique_names(env: &Environment, diags: &mut Vec<Problem>) {
+    for rule in RULES.iter().filter(|r| r.unique == Unique::InEnvironment) {
+        let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+        for r in &env.runners {
+            let name = (rule.get)(&r.names);
+            if let Some(first) = seen.insert(name, &r.key) {
+                diags.push(collision(
+                    r,
+                    format!(
+                        "runners `{first}` and `{}` both derive the {} `{name}`",
+                        r.key, rule.what
+                    ),
+                    "include `{runner}` in the naming template, or rename one runner",
+                ));
             }
         }
-        // Template symbols, outputs and deployment names of different runners must differ, and
-        // ARM compares names case-insensitively: `node` with a cache identity
-        // (`nodeCacheClientId`, `ra-node_cache-…`) against runners `nodecache` or `node-cache`.
-        let mut symbols: BTreeMap<String, &str> = BTreeMap::new();
-        let mut reported = BTreeSet::new();
-        for r in &env.runners {
-            let n = &r.names;
-            let mut own: Vec<&str> = vec![
-                &n.identity_symbol,
-                &n.credential_symbol,
-                &n.client_id_output,
-                &n.principal_id_output,
-            ];
+    }
+}
+
+/// Template symbols, outputs and deployment names of different runners.
+fn template_names(env: &Environment, diags: &mut Vec<Problem>) {
+    // Template symbols, outputs and deployment names of different runners must differ, and
+    // ARM compares names case-insensitively: `node` with a cache identity
+    // (`nodeCacheClientId`, `ra-node_cache-…`) against runners `nodecache` or `node-cache`.
+    let mut symbols: BTreeMap<String, &str> = BTreeMap::new();
+    let mut reported = BTreeSet::new();
+    for r in &env.runners {
+        let n = &r.names;
+        let mut own: Vec<&str> = vec![
+            &n.identity_symbol,
+            &n.credential_symbol,
+            &n.client_id_output,
+            &n.principal_id_output,
+        ];
+        own.extend(
+            r.role_groups
+                .iter()
+                .flat_map(|g| [g.symbol.as_str(), g.deployment.as_str()]),
+        );
+        if let Some(c) = &r.cache_identity {
+            own.extend([
+                n.cache_identity_symbol.as_str(),
+                n.cache_credential_symbol.as_str(),
+                n.cache_client_id_output.as_str(),
+                n.cache_principal_id_output.as_str(),
+            ]);
             own.extend(
-                r.role_groups
+                c.role_groups
                     .iter()
                     .flat_map(|g| [g.symbol.as_str(), g.deployment.as_str()]),
             );
-            if let Some(c) = &r.cache_identity {
-                own.extend([
-                    n.cache_identity_symbol.as_str(),
-                    n.cache_credential_symbol.as_str(),
-                    n.cache_client_id_output.as_str(),
-                    n.cache_principal_id_output.as_str(),
-                ]);
-                own.extend(
-                    c.role_groups
-                        .iter()
-                        .flat_map(|g| [g.symbol.as_str(), g.deployment.as_str()]),
-                );
-            }
-            own.extend(r.graph.iter().map(|g| g.symbol.as_str()));
-            for name in own {
-                match symbols.insert(name.to_lowercase(), &r.key) {
+        }
+        own.extend(r.graph.iter().map(|g| g.symbol.as_str()));
+        for name in own {
+            match symbols.insert(name.to_lowercase(), &r.key) {
                     Some(first) if first != r.key && reported.insert((first, r.key.as_str())) => diags.push(collision(
-                        map,
                         r,
                         format!(
                             "runners `{first}` and `{}` both derive the Azure template name `{name}` (ARM compares names case-insensitively)",
@@ -79,31 +91,34 @@ pub(super) fn collisions(envs: &[Environment], map: &SourceMap, diags: &mut Vec<
                     )),
                     _ => {}
                 }
-            }
         }
-        // Jobs never share a namespace with a runner manager's token: whoever can create a pod
-        // in a namespace can mount any Secret there (kubernetes.io/docs/concepts/configuration/
-        // secret, "Information security for Secrets"), whatever RBAC says about `secrets`.
-        let managers: BTreeMap<&str, &str> = env
-            .runners
-            .iter()
-            .map(|r| (r.names.namespace.as_str(), r.key.as_str()))
-            .collect();
-        for r in env.runners.iter().filter(|r| !r.shared_service_account) {
-            if let Some(owner) = managers.get(r.names.job_namespace.as_str()) {
-                let (whose, hint) = if *owner == r.key {
-                    (
-                        "its own manager".to_owned(),
-                        "give `naming.jobNamespace` and `naming.namespace` different templates (defaults `gitlab-{runner}-jobs` and `gitlab-{runner}`)",
-                    )
-                } else {
-                    (
-                        format!("runner `{owner}`'s manager"),
-                        "rename one of the two runners (runner keys ending in `-jobs` meet the default job namespaces)",
-                    )
-                };
-                diags.push(collision(
-                    map,
+    }
+}
+
+/// A runner's job namespace against every manager's namespace.
+fn job_namespaces(env: &Environment, diags: &mut Vec<Problem>) {
+    // Jobs never share a namespace with a runner manager's token: whoever can create a pod
+    // in a namespace can mount any Secret there (kubernetes.io/docs/concepts/configuration/
+    // secret, "Information security for Secrets"), whatever RBAC says about `secrets`.
+    let managers: BTreeMap<&str, &str> = env
+        .runners
+        .iter()
+        .map(|r| (r.names.namespace.as_str(), r.key.as_str()))
+        .collect();
+    for r in env.runners.iter().filter(|r| !r.shared_service_account) {
+        if let Some(owner) = managers.get(r.names.job_namespace.as_str()) {
+            let (whose, hint) = if *owner == r.key {
+                (
+                    "its own manager".to_owned(),
+                    "give `naming.jobNamespace` and `naming.namespace` different templates (defaults `gitlab-{runner}-jobs` and `gitlab-{runner}`)",
+                )
+            } else {
+                (
+                    format!("runner `{owner}`'s manager"),
+                    "rename one of the two runners (runner keys ending in `-jobs` meet the default job namespaces)",
+                )
+            };
+            diags.push(collision(
                     r,
                     format!(
                         "runner `{}` would run its jobs in `{}`, the namespace of {whose} and its token Secret",
@@ -111,26 +126,32 @@ pub(super) fn collisions(envs: &[Environment], map: &SourceMap, diags: &mut Vec<
                     ),
                     hint,
                 ));
-            }
         }
-        // Two scopes of one runner whose 32-bit hashes collide would share a deployment.
-        for r in &env.runners {
-            let mut deployments = BTreeSet::new();
-            for g in &r.role_groups {
-                if !deployments.insert(&g.deployment) {
-                    diags.push(collision(
-                        map,
-                        r,
-                        format!(
-                            "runner `{}`: two role-assignment scopes both derive the deployment `{}`",
-                            r.key, g.deployment
-                        ),
-                        "assign the roles of one of the two scopes at a neighbouring scope",
-                    ));
-                }
+    }
+}
+
+/// The role-assignment deployments of one runner.
+fn role_deployments(env: &Environment, diags: &mut Vec<Problem>) {
+    // Two scopes of one runner whose 32-bit hashes collide would share a deployment.
+    for r in &env.runners {
+        let mut deployments = BTreeSet::new();
+        for g in &r.role_groups {
+            if !deployments.insert(&g.deployment) {
+                diags.push(collision(
+                    r,
+                    format!(
+                        "runner `{}`: two role-assignment scopes both derive the deployment `{}`",
+                        r.key, g.deployment
+                    ),
+                    "assign the roles of one of the two scopes at a neighbouring scope",
+                ));
             }
         }
     }
+}
+
+/// Client IDs across the fleet (E041).
+fn client_ids(envs: &[Environment], diags: &mut Vec<Problem>) {
     // One client ID is one identity: two runners (or a runner's job and cache identities)
     // with the same one would share its rights; the Key Vault stores' are checked against
     // every runner's.
@@ -144,9 +165,8 @@ pub(super) fn collisions(envs: &[Environment], map: &SourceMap, diags: &mut Vec<
         if let Some(first) = client_ids.insert(id, r) {
             let at = i.client_id_at.cloned().unwrap_or_else(|| r.at.clone());
             diags.push(
-                Diagnostic::error(
-                    "E041",
-                    spec::pos(map, &at),
+                Problem::error(
+                    Code::E041,
                     at,
                     format!(
                         "runners `{}` and `{}` both have the client ID `{id}`",
@@ -167,9 +187,8 @@ pub(super) fn collisions(envs: &[Environment], map: &SourceMap, diags: &mut Vec<
                 .cloned()
                 .unwrap_or_else(|| format!("/environments/{}/keyVault", spec::ptr_key(env)));
             diags.push(
-                Diagnostic::error(
-                    "E041",
-                    spec::pos(map, &at),
+                Problem::error(
+                    Code::E041,
                     at,
                     format!(
                         "environment `{env}`: the Key Vault store's client ID `{id}` is also runner `{}`'s",
@@ -180,6 +199,11 @@ pub(super) fn collisions(envs: &[Environment], map: &SourceMap, diags: &mut Vec<
             );
         }
     }
+}
+
+/// Managed identity names in a resource group, across environments, and against the Key
+/// Vault store's.
+fn identities(envs: &[Environment], diags: &mut Vec<Problem>) {
     // Identities live in a resource group that several environments may share: one identity
     // per runner keeps each identity at exactly one federated credential, far below Azure's
     // limit of 20 (facts::MAX_FICS_PER_IDENTITY), and keeps runners' Azure rights apart.
@@ -196,7 +220,6 @@ pub(super) fn collisions(envs: &[Environment], map: &SourceMap, diags: &mut Vec<
                     || (r.cache_identity.is_some() && r.names.cache_identity == store.identity))
             {
                 diags.push(collision(
-                    map,
                     r,
                     format!(
                         "runner `{}` derives the managed identity `{}` of the Key Vault store",
@@ -210,7 +233,6 @@ pub(super) fn collisions(envs: &[Environment], map: &SourceMap, diags: &mut Vec<
                     identities.insert((key.0, key.1, r.names.cache_identity.as_str()), r)
             {
                 diags.push(collision(
-                    map,
                     r,
                     format!(
                         "runner `{}`'s cache identity `{}` is also the managed identity of runner `{}` in resource group `{}`",
@@ -223,7 +245,6 @@ pub(super) fn collisions(envs: &[Environment], map: &SourceMap, diags: &mut Vec<
                 && first.environment != r.environment
             {
                 diags.push(collision(
-                    map,
                     r,
                     format!(
                         "runners `{}` ({}) and `{}` ({}) both derive the managed identity `{}` in resource group `{}`",
@@ -234,112 +255,4 @@ pub(super) fn collisions(envs: &[Environment], map: &SourceMap, diags: &mut Vec<
             }
         }
     }
-}
-
-/// Phase-1 guidance for the runners whose client ID is not known yet: one note per environment
-/// naming them, or with `each_runner` one per runner at its `identity`.
-/// The rollout is two-phase because Azure assigns the client ID when it creates the identity;
-/// until the spec carries it, no Kubernetes file that would need it is rendered.
-pub fn rollout_notes(
-    fleet: &Fleet,
-    map: &SourceMap,
-    out_dir: &str,
-    each_runner: bool,
-) -> Vec<Diagnostic> {
-    let mut notes = Vec::new();
-    for env in &fleet.environments {
-        let shards = env.shards();
-        let first = &shards[0];
-        let mut hint = format!(
-            "phase 1: `{deploy}`; phase 2: `{outputs} > {file}` next to the spec, set environments.{env}.identityOutputs to `{file}`, and render again",
-            deploy = crate::render::azure::deploy::stack_create(
-                first,
-                &format!(
-                    "{}/{}",
-                    out_dir.trim_end_matches('/'),
-                    crate::layout::azure_file_in(
-                        &env.key,
-                        first.number,
-                        crate::layout::AzureFile::MainJson
-                    )
-                )
-            ),
-            outputs = crate::render::azure::deploy::stack_outputs(first),
-            file = first.outputs_file(),
-            env = env.key,
-        );
-        if shards.len() > 1 {
-            hint.push_str(&format!(
-                "; the environment deploys in {} shards of at most {} runners (ARM's template limits): do the same for main-02.json … main-{:02}.json, listing every outputs file in identityOutputs",
-                shards.len(),
-                super::SHARD_SIZE,
-                shards.len()
-            ));
-        }
-        if env.store.as_ref().is_some_and(|s| s.client_id.is_none()) {
-            let at = format!("/environments/{}/keyVault", spec::ptr_key(&env.key));
-            notes.push(
-                Diagnostic::note(
-                    "N003",
-                    spec::key_pos(map, &at),
-                    at,
-                    format!(
-                        "environment `{}`: the Key Vault store waits for its managed identity's client ID (output `{}`), so secret-store.yaml is held back",
-                        env.key,
-                        super::store::CLIENT_ID_OUTPUT
-                    ),
-                )
-                .hint(hint.clone()),
-            );
-        }
-        let waiting: Vec<&Runner> = env.runners.iter().filter(|r| !r.ready()).collect();
-        if waiting.is_empty() {
-            continue;
-        }
-        if !each_runner {
-            let at = format!("/environments/{}", spec::ptr_key(&env.key));
-            let keys: Vec<&str> = waiting.iter().map(|r| r.key.as_str()).collect();
-            notes.push(
-                Diagnostic::note(
-                    "N001",
-                    spec::key_pos(map, &at),
-                    at,
-                    if keys.len() == 1 {
-                        format!(
-                            "environment `{}`: 1 runner waits for its managed identity's client ID, so its Kubernetes files are held back: {}",
-                            env.key, keys[0]
-                        )
-                    } else {
-                        format!(
-                            "environment `{}`: {} runners wait for their managed identities' client IDs, so their Kubernetes files are held back: {} (-v lists each)",
-                            env.key,
-                            keys.len(),
-                            keys.join(", ")
-                        )
-                    },
-                )
-                .hint(hint),
-            );
-            continue;
-        }
-        for r in waiting {
-            let ip = format!("{}/identity", r.at);
-            let at = if map.contains_key(&ip) {
-                ip
-            } else {
-                r.at.clone()
-            };
-            notes.push(
-                Diagnostic::note(
-                    "N001",
-                    spec::key_pos(map, &at),
-                    at,
-                    format!("runner `{}` waits for its managed identity's client ID: its Kubernetes files are held back", r.key),
-                )
-                .hint(hint.clone()),
-            );
-        }
-    }
-    spec::finish(map, &mut notes);
-    notes
 }

@@ -4,8 +4,9 @@
 //! must agree (the federated credential's subject and the job pods' service account, the
 //! Secret the ExternalSecret fills and the one the chart mounts) agree by construction.
 //!
-//! Architecture invariant: the model is built only from a spec that passed `spec::load`; it
-//! knows nothing of output formats.
+//! Architecture invariant: the model is built only from a spec that passed `spec::read`; it
+//! knows nothing of output formats, nor where in the spec's text anything is (its problems
+//! name pointers, which `compile` locates).
 
 mod azure;
 mod checks;
@@ -17,14 +18,13 @@ pub use store::Store;
 
 pub use outputs::Files;
 
+/// A role group's kind names its module file, so it is the layout's; the model reads it.
+pub use crate::layout::ModuleKind;
 pub use crate::names::Names;
-pub use azure::{
-    Deployments, GraphGrant, GroupRole, ModuleKind, RoleAssignment, RoleGroup, Scope, fnv1a32,
-};
-pub use checks::rollout_notes;
+pub use azure::{Deployments, GraphGrant, GroupRole, RoleAssignment, RoleGroup, Scope, fnv1a32};
 
 use crate::facts;
-use crate::spec::{self, Diagnostic, types as t};
+use crate::spec::{Problem, types as t};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -40,10 +40,11 @@ pub struct Fleet {
     pub environments: Vec<Environment>,
     /// Declared intended differences between environments.
     pub promotions: Vec<Promotion>,
-    /// The lint findings of the fleet, computed once from the spec and the resolved runners
-    /// (`lint::lint`); `lint`, `validate`, `render` and PERMISSIONS.md read them.
+    /// The fleet's lint report: `build` leaves it empty; `compile::resolve` runs the lint on
+    /// the built fleet and hands the placed report here, where PERMISSIONS.md, `runnergen
+    /// lint`, `validate` and `render` read it.
     #[serde(skip)]
-    pub lint: crate::lint::Report,
+    pub lint: crate::findings::Report,
 }
 
 /// Promoting `from`'s setup to `to`: what may differ, and which subscription aliases pair.
@@ -387,19 +388,19 @@ pub mod defaults {
     pub const ARGOCD_PROJECT: &str = "default";
 }
 
-/// Builds the model. Derived names that are invalid where they go, or that collide, are
-/// reported at the runner they come from. `files` reads the files the spec names
+/// Builds the model from a checked spec (`spec::Checked` reads as one). Derived names that
+/// are invalid where they go, or that collide, are problems at the runner they come from,
+/// located by the caller (`compile::resolve`). `files` reads the files the spec names
 /// (`identityOutputs`).
-pub fn build(checked: &spec::Checked, files: Files) -> Result<Fleet, Vec<Diagnostic>> {
+pub fn build(s: &t::Spec, files: Files) -> Result<Fleet, Vec<Problem>> {
     use rayon::prelude::*;
-    let s = &checked.spec;
-    // Environment by environment, on every core; their diagnostics in the spec's order.
-    let built: Vec<(Environment, Vec<Diagnostic>)> = s
+    // Environment by environment, on every core; their problems in the spec's order.
+    let built: Vec<(Environment, Vec<Problem>)> = s
         .environments
         .par_iter()
         .map(|(ek, e)| {
             let mut diags = Vec::new();
-            let env = environment(s, ek, e, files, &checked.map, &mut diags);
+            let env = environment(s, ek, e, files, &mut diags);
             (env, diags)
         })
         .collect();
@@ -411,13 +412,12 @@ pub fn build(checked: &spec::Checked, files: Files) -> Result<Fleet, Vec<Diagnos
             env
         })
         .collect();
-    checks::collisions(&environments, &checked.map, &mut diags);
+    checks::collisions(&environments, &mut diags);
     if !diags.is_empty() {
-        spec::finish(&checked.map, &mut diags);
         return Err(diags);
     }
-    let mut fleet = Fleet {
-        lint: crate::lint::Report::default(),
+    Ok(Fleet {
+        lint: Default::default(),
         organization: s.organization.clone(),
         // One spelling whatever the spec wrote: a trailing slash, once (gitlab-runner's own
         // examples write `https://gitlab.com/`).
@@ -437,9 +437,7 @@ pub fn build(checked: &spec::Checked, files: Files) -> Result<Fleet, Vec<Diagnos
                 subscriptions: p.subscriptions.clone(),
             })
             .collect(),
-    };
-    fleet.lint = crate::lint::lint(s, &fleet, &checked.map);
-    Ok(fleet)
+    })
 }
 
 fn chart(c: &t::Chart) -> Chart {
@@ -529,10 +527,9 @@ fn environment(
     ek: &str,
     e: &t::Environment,
     files: Files,
-    map: &spec::yaml::SourceMap,
-    diags: &mut Vec<Diagnostic>,
+    diags: &mut Vec<Problem>,
 ) -> Environment {
-    let outputs = outputs::load(ek, e, files, map, diags);
+    let outputs = outputs::load(ek, e, files, diags);
     let runners = s
         .instances
         .iter()
@@ -547,7 +544,7 @@ fn environment(
                 runner: &i.runner,
                 outputs: &outputs,
             };
-            runner::resolve(input, map, diags)
+            runner::resolve(input, diags)
         })
         .collect();
     let mut env = Environment {
@@ -568,7 +565,7 @@ fn environment(
         key_vault: e.key_vault.as_ref().map(|k| k.name.clone()),
         runners,
     };
-    env.store = store::resolve(s, ek, e, &env, &outputs, map, diags);
+    env.store = store::resolve(s, ek, e, &env, &outputs, diags);
     env
 }
 

@@ -9,8 +9,7 @@
 //! casing (same reference, "unconfirmed").
 
 use crate::facts;
-use crate::spec::yaml::SourceMap;
-use crate::spec::{self, Diagnostic, types as t};
+use crate::spec::{self, Code, Problem, types as t};
 use std::collections::BTreeMap;
 
 /// Reads a file named in the spec, relative to the spec's folder.
@@ -43,16 +42,14 @@ impl Outputs {
         inline: Option<&String>,
         inline_at: String,
         output: &str,
-        map: &SourceMap,
-        diags: &mut Vec<Diagnostic>,
+        diags: &mut Vec<Problem>,
     ) -> (Option<String>, Option<String>) {
         let inline = inline.map(|c| c.to_lowercase());
         match (inline, self.get(output)) {
             (Some(i), Some(o)) if i != o.value => {
                 diags.push(
-                    Diagnostic::error(
-                        "E041",
-                        spec::pos(map, &inline_at),
+                    Problem::error(
+                        Code::E041,
                         inline_at.clone(),
                         format!(
                             "{who}: client ID `{i}` disagrees with the deployment output `{output}` = `{}` in `{}`",
@@ -70,21 +67,15 @@ impl Outputs {
     }
 }
 
-fn problem(map: &SourceMap, at: &str, message: String, hint: &str) -> Diagnostic {
-    Diagnostic::error("E040", spec::pos(map, at), at, message).hint(hint)
+fn problem(at: &str, message: String, hint: &str) -> Problem {
+    Problem::error(Code::E040, at, message).hint(hint)
 }
 
 const HINT: &str = "write it with `az stack sub show --name runnergen-<env> --subscription <id> --query outputs > <file>`";
 
 /// Reads the outputs files of environment `ek`; every file that cannot be read or is not a
-/// deployment's outputs is a located diagnostic.
-pub fn load(
-    ek: &str,
-    e: &t::Environment,
-    files: Files,
-    map: &SourceMap,
-    diags: &mut Vec<Diagnostic>,
-) -> Outputs {
+/// deployment's outputs is a problem.
+pub fn load(ek: &str, e: &t::Environment, files: Files, diags: &mut Vec<Problem>) -> Outputs {
     let mut outputs = Outputs::default();
     let Some(paths) = &e.identity_outputs else {
         return outputs;
@@ -97,12 +88,7 @@ pub fn load(
         let text = match files(file) {
             Ok(t) => t,
             Err(err) => {
-                diags.push(problem(
-                    map,
-                    &at,
-                    format!("cannot read `{file}`: {err}"),
-                    HINT,
-                ));
+                diags.push(problem(&at, format!("cannot read `{file}`: {err}"), HINT));
                 continue;
             }
         };
@@ -110,7 +96,6 @@ pub fn load(
             Ok(v) => v,
             Err(err) => {
                 diags.push(problem(
-                    map,
                     &at,
                     format!(
                         "`{file}` is not JSON: line {}, column {}: {}",
@@ -128,7 +113,6 @@ pub fn load(
         };
         let Some(object) = json.as_object() else {
             diags.push(problem(
-                map,
                 &at,
                 format!("`{file}` is not an object of deployment outputs"),
                 HINT,
@@ -146,7 +130,6 @@ pub fn load(
                 .filter(|_| typed)
             else {
                 diags.push(problem(
-                    map,
                     &at,
                     format!("`{file}`: output `{name}` is not `{{\"type\": \"String\", \"value\": \"…\"}}`"),
                     HINT,
@@ -155,7 +138,6 @@ pub fn load(
             };
             if name.to_lowercase().ends_with("clientid") && !facts::is_guid(value) {
                 diags.push(problem(
-                    map,
                     &at,
                     format!("`{file}`: output `{name}` is `{value}`, not a client ID (GUID)"),
                     HINT,
@@ -171,7 +153,6 @@ pub fn load(
                 && first.value != value.to_lowercase()
             {
                 diags.push(problem(
-                    map,
                     &at,
                     format!(
                         "output `{name}` differs between `{}` and `{file}`",

@@ -3,8 +3,7 @@
 use super::{Cache, CacheIdentity, ResourceList, Runner, azure, defaults};
 use crate::facts;
 use crate::names::{IDENTITY_NAME, Names, RULES, Validity, expand};
-use crate::spec::yaml::SourceMap;
-use crate::spec::{self, Diagnostic, types as t};
+use crate::spec::{self, Code, Problem, types as t};
 
 /// One runner of the spec, in its environment.
 #[derive(Clone, Copy)]
@@ -19,7 +18,7 @@ pub(super) struct Input<'a> {
     pub outputs: &'a super::outputs::Outputs,
 }
 
-pub(super) fn resolve(input: Input, map: &SourceMap, diags: &mut Vec<Diagnostic>) -> Runner {
+pub(super) fn resolve(input: Input, diags: &mut Vec<Problem>) -> Runner {
     let Input {
         env_key: ek,
         env: e,
@@ -27,7 +26,7 @@ pub(super) fn resolve(input: Input, map: &SourceMap, diags: &mut Vec<Diagnostic>
         runner: r,
         ..
     } = input;
-    let names = names(input, map, diags);
+    let names = names(input, diags);
     let rp = input.at;
     let who = format!("runner `{rk}`");
     // A runner without `identity` has no Azure side: no client ID to wait for.
@@ -37,7 +36,6 @@ pub(super) fn resolve(input: Input, map: &SourceMap, diags: &mut Vec<Diagnostic>
             id.client_id.as_ref(),
             format!("{rp}/identity/clientId"),
             &names.client_id_output,
-            map,
             diags,
         ),
         None => (None, None),
@@ -51,7 +49,6 @@ pub(super) fn resolve(input: Input, map: &SourceMap, diags: &mut Vec<Diagnostic>
             c.manager_client_id.as_ref(),
             format!("{rp}/cache/managerClientId"),
             &names.cache_client_id_output,
-            map,
             diags,
         );
         let roles = azure::cache_manager_roles(&c.storage_account_id);
@@ -135,7 +132,7 @@ pub(super) fn resolve(input: Input, map: &SourceMap, diags: &mut Vec<Diagnostic>
 
 /// Expands every naming rule for this runner (reporting names invalid where they go), then
 /// derives the names that follow from them.
-fn names(input: Input, map: &SourceMap, diags: &mut Vec<Diagnostic>) -> Names {
+fn names(input: Input, diags: &mut Vec<Problem>) -> Names {
     let Input {
         spec: s,
         env_key: ek,
@@ -158,7 +155,7 @@ fn names(input: Input, map: &SourceMap, diags: &mut Vec<Diagnostic>) -> Names {
         let template = rule.template_in(&s.naming);
         let name = expand(template, lookup).expect("templates were checked by spec::check");
         if !(rule.validity.valid)(&name) {
-            diags.push(invalid_name(map, rp, rk, rule.what, &name, &rule.validity).hint(format!(
+            diags.push(invalid_name(rp, rk, rule.what, &name, &rule.validity).hint(format!(
                 "it comes from naming.{} `{template}`; shorten the runner key or override the template",
                 rule.field
             )));
@@ -198,15 +195,8 @@ fn names(input: Input, map: &SourceMap, diags: &mut Vec<Diagnostic>) -> Names {
     n.cache_identity = format!("{}-cache", n.identity);
     if r.cache.is_some() && !(IDENTITY_NAME.valid)(&n.cache_identity) {
         diags.push(
-            invalid_name(
-                map,
-                rp,
-                rk,
-                "cache identity",
-                &n.cache_identity,
-                &IDENTITY_NAME,
-            )
-            .hint("shorten the identity naming template: the cache identity adds `-cache`"),
+            invalid_name(rp, rk, "cache identity", &n.cache_identity, &IDENTITY_NAME)
+                .hint("shorten the identity naming template: the cache identity adds `-cache`"),
         );
     }
     n.cache_federated_subject = format!(
@@ -221,17 +211,9 @@ fn names(input: Input, map: &SourceMap, diags: &mut Vec<Diagnostic>) -> Names {
 }
 
 /// E020: a name derived for runner `rk` is invalid where it is used.
-fn invalid_name(
-    map: &SourceMap,
-    rp: &str,
-    rk: &str,
-    what: &str,
-    name: &str,
-    validity: &Validity,
-) -> Diagnostic {
-    Diagnostic::error(
-        "E020",
-        spec::key_pos(map, rp),
+fn invalid_name(rp: &str, rk: &str, what: &str, name: &str, validity: &Validity) -> Problem {
+    Problem::error_key(
+        Code::E020,
         rp,
         format!(
             "runner `{rk}`: {what} name `{name}` is invalid: it must be {}",

@@ -8,8 +8,7 @@
 
 use super::{Environment, azure};
 use crate::facts;
-use crate::spec::yaml::SourceMap;
-use crate::spec::{self, Diagnostic, StoreKind, types as t};
+use crate::spec::{self, Code, Problem, StoreKind, types as t};
 use serde::Serialize;
 
 /// The names the store's Azure identity uses in the templates. They start with `_`, which no
@@ -56,8 +55,7 @@ pub(super) fn resolve(
     e: &t::Environment,
     env: &Environment,
     outputs: &super::outputs::Outputs,
-    map: &SourceMap,
-    diags: &mut Vec<Diagnostic>,
+    diags: &mut Vec<Problem>,
 ) -> Option<Store> {
     let es = s.token_source.external_secret.as_ref();
     if s.token_source.existing_secret.is_some()
@@ -117,9 +115,8 @@ pub(super) fn resolve(
     let kp = format!("/environments/{}/keyVault", spec::ptr_key(ek));
     if credentials.len() > facts::MAX_FICS_PER_IDENTITY {
         diags.push(
-            Diagnostic::error(
-                "E019",
-                spec::key_pos(map, &kp),
+            Problem::error_key(
+                Code::E019,
                 kp.clone(),
                 format!(
                     "environment `{ek}`: {} SecretStores would need {} federated credentials on the store's identity; Azure allows {}",
@@ -137,7 +134,6 @@ pub(super) fn resolve(
         kv.store_client_id.as_ref(),
         inline_at,
         CLIENT_ID_OUTPUT,
-        map,
         diags,
     );
     let role = "Key Vault Secrets User";

@@ -1,28 +1,30 @@
 //! Semantic rules the schema cannot express: references resolve, alternatives are exclusive,
 //! IDs are well formed, roles and permissions are known. Each rule says where its fact comes from.
 
-use super::diag::Diagnostic;
+use super::diag::Code;
+use super::problem::Problem;
+use super::ptr_key;
 use super::schema::did_you_mean;
 use super::types::*;
-use super::yaml::SourceMap;
-use super::{key_pos, pos, ptr_key};
 use crate::facts;
 use crate::names::{self, PLACEHOLDERS, expand};
 use std::collections::BTreeSet;
 
-pub(super) struct Ctx<'a> {
-    map: &'a SourceMap,
-    out: Vec<Diagnostic>,
+/// What the rules found so far.
+#[derive(Default)]
+pub(super) struct Ctx {
+    out: Vec<Problem>,
 }
 
-impl Ctx<'_> {
-    pub(super) fn err(&mut self, code: &'static str, ptr: &str, message: String, hint: String) {
-        self.out
-            .push(Diagnostic::error(code, pos(self.map, ptr), ptr, message).hint(hint));
+impl Ctx {
+    /// An error at the value of `ptr`.
+    pub(super) fn err(&mut self, code: Code, ptr: &str, message: String, hint: String) {
+        self.out.push(Problem::error(code, ptr, message).hint(hint));
     }
-    pub(super) fn err_key(&mut self, code: &'static str, ptr: &str, message: String, hint: String) {
+    /// An error at the key of `ptr`.
+    pub(super) fn err_key(&mut self, code: Code, ptr: &str, message: String, hint: String) {
         self.out
-            .push(Diagnostic::error(code, key_pos(self.map, ptr), ptr, message).hint(hint));
+            .push(Problem::error_key(code, ptr, message).hint(hint));
     }
 }
 
@@ -69,17 +71,34 @@ fn version_tuple(v: &str) -> Option<(u64, u64, u64)> {
 
 /// Runs every semantic rule. `env_keys` are the environment keys present in the document, which
 /// may be more than `spec.environments` holds when the spec is only partly valid.
-pub fn check(spec: &Spec, map: &SourceMap, env_keys: &BTreeSet<String>) -> Vec<Diagnostic> {
-    let mut cx = Ctx {
-        map,
-        out: Vec::new(),
-    };
+pub fn check(spec: &Spec, env_keys: &BTreeSet<String>) -> Vec<Problem> {
+    let mut cx = Ctx::default();
+    fleet_wide(&mut cx, spec);
+    check_naming(&mut cx, &spec.naming);
+    super::values::check(&mut cx, spec);
+    super::escape::check(&mut cx, spec);
+    super::promotion::check(&mut cx, spec, env_keys);
+    acknowledgements(&mut cx, spec);
+    let uses_key_vault = spec.token_source.existing_secret.is_none();
+    for (ek, env) in &spec.environments {
+        environment(&mut cx, ek, env, uses_key_vault);
+    }
+    for (rk, r) in &spec.runners {
+        runner_entry(&mut cx, rk, r, env_keys);
+    }
+    for inst in &spec.instances {
+        instance(&mut cx, inst, spec.environments.get(&inst.env));
+    }
+    cx.out
+}
 
+/// The chart's version and the token source's alternatives.
+fn fleet_wide(cx: &mut Ctx, spec: &Spec) {
     if let Some(v) = &spec.chart.version
         && version_tuple(v).is_some_and(|t| t < facts::CHART_MIN_VERSION)
     {
         cx.err(
-            "E017",
+            Code::E017,
             "/chart/version",
             format!("chart {v} is older than 0.66.0, which introduced the `serviceAccount.*` values runnergen writes"),
             format!("use {} (the default) or any version from 0.66.0", facts::CHART_VERSION),
@@ -89,220 +108,253 @@ pub fn check(spec: &Spec, map: &SourceMap, env_keys: &BTreeSet<String>) -> Vec<D
     let ts = &spec.token_source;
     if ts.external_secret.is_some() && ts.existing_secret.is_some() {
         cx.err(
-            "E011",
+            Code::E011,
             "/tokenSource",
             "`externalSecret` and `existingSecret` are alternatives; give one".into(),
             "keep `externalSecret` to fill the token Secret from Key Vault, or `existingSecret: {}` if the Secret is created elsewhere".into(),
         );
     }
-    let uses_key_vault = ts.existing_secret.is_none();
+}
 
-    check_naming(&mut cx, &spec.naming);
-    super::values::check(&mut cx, spec);
-    super::escape::check(&mut cx, spec);
-    super::promotion::check(&mut cx, spec, env_keys);
-    // Acknowledgements name lint rules: a lookup in lint's static table, like `facts`.
-    cx.out
-        .extend(crate::lint::check_acknowledgements(spec, map));
-
-    for (ek, env) in &spec.environments {
-        let ep = format!("/environments/{}", ptr_key(ek));
-        if !is_env_key(ek) {
-            cx.err_key(
-                "E005",
-                &ep,
-                format!("environment key `{ek}` must be 1–8 lowercase letters or digits, starting with a letter"),
-                "environment keys go into Azure and Kubernetes names; use a short code such as `ss`, `dev` or `prd`".into(),
-            );
-        }
-        if !facts::is_guid(&env.tenant_id) {
+/// One environment: its key, tenant and subscription IDs, aliases, issuer and Key Vault.
+fn environment(cx: &mut Ctx, ek: &str, env: &Environment, uses_key_vault: bool) {
+    let ep = format!("/environments/{}", ptr_key(ek));
+    if !is_env_key(ek) {
+        cx.err_key(
+            Code::E005,
+            &ep,
+            format!("environment key `{ek}` must be 1–8 lowercase letters or digits, starting with a letter"),
+            "environment keys go into Azure and Kubernetes names; use a short code such as `ss`, `dev` or `prd`".into(),
+        );
+    }
+    if !facts::is_guid(&env.tenant_id) {
+        cx.err(
+            Code::E012,
+            &format!("{ep}/tenantId"),
+            format!("`{}` is not a GUID", env.tenant_id),
+            "use the tenant ID from `az account show --query tenantId`".into(),
+        );
+    }
+    for (alias, id) in &env.subscriptions {
+        if !facts::is_guid(id) {
             cx.err(
-                "E012",
-                &format!("{ep}/tenantId"),
-                format!("`{}` is not a GUID", env.tenant_id),
-                "use the tenant ID from `az account show --query tenantId`".into(),
+                Code::E012,
+                &format!("{ep}/subscriptions/{}", ptr_key(alias)),
+                format!("subscription `{alias}`: `{id}` is not a GUID"),
+                "use the subscription ID from `az account list --query [].id`".into(),
             );
         }
-        for (alias, id) in &env.subscriptions {
-            if !facts::is_guid(id) {
-                cx.err(
-                    "E012",
-                    &format!("{ep}/subscriptions/{}", ptr_key(alias)),
-                    format!("subscription `{alias}`: `{id}` is not a GUID"),
-                    "use the subscription ID from `az account list --query [].id`".into(),
-                );
-            }
+    }
+    let sub = &env.identities.subscription;
+    if !env.subscriptions.contains_key(sub) {
+        unknown_alias(cx, &format!("{ep}/identities/subscription"), sub, env);
+    }
+    if let Some(problem) = issuer_problem(&env.cluster.oidc_issuer_url) {
+        cx.err(
+            Code::E013,
+            &format!("{ep}/cluster/oidcIssuerUrl"),
+            problem.into(),
+            "copy it from `az aks show -g <rg> -n <cluster> --query oidcIssuerProfile.issuerUrl -o tsv`".into(),
+        );
+    }
+    if let Some(kv) = &env.key_vault {
+        let kp = format!("{ep}/keyVault");
+        if let Some(alias) = &kv.subscription
+            && !env.subscriptions.contains_key(alias)
+        {
+            unknown_alias(cx, &format!("{kp}/subscription"), alias, env);
         }
-        let sub = &env.identities.subscription;
-        if !env.subscriptions.contains_key(sub) {
-            unknown_alias(&mut cx, &format!("{ep}/identities/subscription"), sub, env);
-        }
-        if let Some(problem) = issuer_problem(&env.cluster.oidc_issuer_url) {
+        if let Some(rg) = &kv.resource_group
+            && !facts::is_resource_group(rg)
+        {
             cx.err(
-                "E013",
-                &format!("{ep}/cluster/oidcIssuerUrl"),
-                problem.into(),
-                "copy it from `az aks show -g <rg> -n <cluster> --query oidcIssuerProfile.issuerUrl -o tsv`".into(),
+                Code::E005,
+                &format!("{kp}/resourceGroup"),
+                format!("`{rg}` is not a valid resource group name"),
+                "1–90 letters, digits, `-`, `_`, `.`, `(` or `)`, not ending in `.`".into(),
             );
         }
-        if let Some(kv) = &env.key_vault {
-            let kp = format!("{ep}/keyVault");
-            if let Some(alias) = &kv.subscription
-                && !env.subscriptions.contains_key(alias)
-            {
-                unknown_alias(&mut cx, &format!("{kp}/subscription"), alias, env);
-            }
-            if let Some(rg) = &kv.resource_group
-                && !facts::is_resource_group(rg)
-            {
-                cx.err(
-                    "E005",
-                    &format!("{kp}/resourceGroup"),
-                    format!("`{rg}` is not a valid resource group name"),
-                    "1–90 letters, digits, `-`, `_`, `.`, `(` or `)`, not ending in `.`".into(),
-                );
-            }
-            if let Some(c) = &kv.store_client_id
-                && !facts::is_guid(c)
-            {
-                cx.err(
-                    "E012",
-                    &format!("{kp}/storeClientId"),
-                    format!("`{c}` is not a GUID"),
-                    "use the `_keyVaultStoreClientId` output of the environment's Azure deployment"
-                        .into(),
-                );
-            }
-        }
-        if uses_key_vault && env.key_vault.is_none() {
-            cx.err_key(
-                "E003",
-                &ep,
-                format!(
-                    "environment `{ek}` has no `keyVault`, but runner tokens come from Key Vault"
-                ),
-                "add `keyVault: {name: <vault>}`, or set `tokenSource: {existingSecret: {}}`"
+        if let Some(c) = &kv.store_client_id
+            && !facts::is_guid(c)
+        {
+            cx.err(
+                Code::E012,
+                &format!("{kp}/storeClientId"),
+                format!("`{c}` is not a GUID"),
+                "use the `_keyVaultStoreClientId` output of the environment's Azure deployment"
                     .into(),
             );
         }
     }
+    if uses_key_vault && env.key_vault.is_none() {
+        cx.err_key(
+            Code::E003,
+            &ep,
+            format!("environment `{ek}` has no `keyVault`, but runner tokens come from Key Vault"),
+            "add `keyVault: {name: <vault>}`, or set `tokenSource: {existingSecret: {}}`".into(),
+        );
+    }
+}
 
-    for (rk, r) in &spec.runners {
-        runner_entry(&mut cx, rk, r, env_keys);
+/// One runner instance (an entry in one environment, overrides merged): tags, node selectors,
+/// tolerations, cache and identity.
+fn instance(cx: &mut Ctx, inst: &Instance, env: Option<&Environment>) {
+    let (rp, r) = (inst.at.as_str(), &inst.runner);
+    tags(cx, rp, r);
+    node_placement(cx, rp, r);
+    cache(cx, rp, r);
+    match &r.identity {
+        Some(identity) => check_identity(cx, rp, identity, env),
+        // The cache's SAS is signed with an Azure identity (the manager's own, or the
+        // shared account's): gitlab-runner cache/azure/adapter.go.
+        None if r.cache.is_some() => cx.err_key(
+            Code::E011,
+            &format!("{rp}/cache"),
+            "`cache` needs an Azure identity to sign the cache's SAS, and this runner has no `identity`".into(),
+            "add `identity: {}` (an identity with no roles), or remove `cache`".into(),
+        ),
+        None => {}
     }
-    for inst in &spec.instances {
-        let (rp, r) = (&inst.at, &inst.runner);
-        let env = spec.environments.get(&inst.env);
-        let mut seen_tags = BTreeSet::new();
-        for (i, tag) in r.tags.iter().enumerate() {
-            let tp = format!("{rp}/tags/{i}");
-            if tag.is_empty() || tag.len() > 255 {
-                cx.err(
-                    "E005",
-                    &tp,
-                    "a tag is empty or longer than 255 characters".into(),
-                    "GitLab tags are single words of at most 255 characters".into(),
-                );
-            } else if !seen_tags.insert(tag.as_str()) {
-                cx.err(
-                    "E031",
-                    &tp,
-                    format!("tag `{tag}` is listed twice"),
-                    "remove the duplicate".into(),
-                );
-            }
+}
+
+/// GitLab tags: non-empty, at most 255 characters, each once.
+fn tags(cx: &mut Ctx, rp: &str, r: &Runner) {
+    let mut seen_tags = BTreeSet::new();
+    for (i, tag) in r.tags.iter().enumerate() {
+        let tp = format!("{rp}/tags/{i}");
+        if tag.is_empty() || tag.len() > 255 {
+            cx.err(
+                Code::E005,
+                &tp,
+                "a tag is empty or longer than 255 characters".into(),
+                "GitLab tags are single words of at most 255 characters".into(),
+            );
+        } else if !seen_tags.insert(tag.as_str()) {
+            cx.err(
+                Code::E031,
+                &tp,
+                format!("tag `{tag}` is listed twice"),
+                "remove the duplicate".into(),
+            );
         }
-        // Node selectors and tolerations end up as config.toml keys and Kubernetes labels and
-        // taints: they must be valid label/taint keys and values (apimachinery validation).
-        for (k, v) in &r.node_selector {
-            let p = format!("{rp}/nodeSelector/{}", ptr_key(k));
-            if !facts::is_label_key(k) {
-                cx.err_key("E005", &p, format!("`{}` is not a valid Kubernetes label key", k.escape_debug()), "a label key is `[prefix/]name`: a DNS subdomain prefix, and a name of at most 63 letters, digits, `-`, `_` or `.`, alphanumeric at both ends".into());
-            }
-            if !facts::is_label_value(v) {
-                cx.err(
-                    "E005",
-                    &p,
-                    format!(
-                        "`{}` is not a valid Kubernetes label value",
-                        v.escape_debug()
-                    ),
-                    "at most 63 letters, digits, `-`, `_` or `.`, alphanumeric at both ends".into(),
-                );
-            }
+    }
+}
+
+/// Node selectors and tolerations end up as config.toml keys and Kubernetes labels and
+/// taints: they must be valid label/taint keys and values (apimachinery validation).
+fn node_placement(cx: &mut Ctx, rp: &str, r: &Runner) {
+    for (k, v) in &r.node_selector {
+        let p = format!("{rp}/nodeSelector/{}", ptr_key(k));
+        if !facts::is_label_key(k) {
+            cx.err_key(Code::E005, &p, format!("`{}` is not a valid Kubernetes label key", k.escape_debug()), "a label key is `[prefix/]name`: a DNS subdomain prefix, and a name of at most 63 letters, digits, `-`, `_` or `.`, alphanumeric at both ends".into());
         }
-        let mut seen_tolerations = BTreeSet::new();
-        for (i, t) in r.tolerations.iter().enumerate() {
-            let p = format!("{rp}/tolerations/{i}");
-            if !facts::is_label_key(&t.key) {
-                cx.err(
-                    "E005",
-                    &format!("{p}/key"),
-                    format!("`{}` is not a valid taint key", t.key.escape_debug()),
-                    "a taint key is `[prefix/]name`, like a label key".into(),
-                );
-            }
-            if let Some(v) = &t.value
-                && !facts::is_label_value(v)
-            {
-                cx.err(
-                    "E005",
-                    &format!("{p}/value"),
-                    format!("`{}` is not a valid taint value", v.escape_debug()),
-                    "at most 63 letters, digits, `-`, `_` or `.`, alphanumeric at both ends".into(),
-                );
-            }
-            // config.toml's node_tolerations maps "key=value" to one effect (gitlab-runner
-            // KubernetesConfig.NodeTolerations), so a key and value can appear once.
-            if !seen_tolerations.insert((t.key.as_str(), t.value.as_deref())) {
-                cx.err(
-                    "E031",
-                    &p,
-                    format!("toleration `{}` is listed twice", t.key),
-                    "the runner's node_tolerations take one effect per key and value; keep one"
-                        .into(),
-                );
-            }
-        }
-        if let Some(cache) = &r.cache {
-            let cp = format!("{rp}/cache/storageAccountId");
-            match facts::parse_resource_id(&cache.storage_account_id) {
-                Some(id)
-                    if id.resource_type.eq_ignore_ascii_case("Microsoft.Storage/storageAccounts")
-                        && facts::is_storage_account_name(&id.name) => {}
-                _ => cx.err(
-                    "E016",
-                    &cp,
-                    "not the resource ID of a storage account".into(),
-                    "use `/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Storage/storageAccounts/<name>` (`az storage account show --query id`)".into(),
+        if !facts::is_label_value(v) {
+            cx.err(
+                Code::E005,
+                &p,
+                format!(
+                    "`{}` is not a valid Kubernetes label value",
+                    v.escape_debug()
                 ),
-            }
-            if let Some(c) = &cache.manager_client_id
-                && !facts::is_guid(c)
-            {
+                "at most 63 letters, digits, `-`, `_` or `.`, alphanumeric at both ends".into(),
+            );
+        }
+    }
+    let mut seen_tolerations = BTreeSet::new();
+    for (i, t) in r.tolerations.iter().enumerate() {
+        let p = format!("{rp}/tolerations/{i}");
+        if !facts::is_label_key(&t.key) {
+            cx.err(
+                Code::E005,
+                &format!("{p}/key"),
+                format!("`{}` is not a valid taint key", t.key.escape_debug()),
+                "a taint key is `[prefix/]name`, like a label key".into(),
+            );
+        }
+        if let Some(v) = &t.value
+            && !facts::is_label_value(v)
+        {
+            cx.err(
+                Code::E005,
+                &format!("{p}/value"),
+                format!("`{}` is not a valid taint value", v.escape_debug()),
+                "at most 63 letters, digits, `-`, `_` or `.`, alphanumeric at both ends".into(),
+            );
+        }
+        // config.toml's node_tolerations maps "key=value" to one effect (gitlab-runner
+        // KubernetesConfig.NodeTolerations), so a key and value can appear once.
+        if !seen_tolerations.insert((t.key.as_str(), t.value.as_deref())) {
+            cx.err(
+                Code::E031,
+                &p,
+                format!("toleration `{}` is listed twice", t.key),
+                "the runner's node_tolerations take one effect per key and value; keep one".into(),
+            );
+        }
+    }
+}
+
+/// The cache's storage account and its manager's client ID.
+fn cache(cx: &mut Ctx, rp: &str, r: &Runner) {
+    if let Some(cache) = &r.cache {
+        let cp = format!("{rp}/cache/storageAccountId");
+        match facts::parse_resource_id(&cache.storage_account_id) {
+            Some(id)
+                if id.resource_type.eq_ignore_ascii_case("Microsoft.Storage/storageAccounts")
+                    && facts::is_storage_account_name(&id.name) => {}
+            _ => cx.err(
+                Code::E016,
+                &cp,
+                "not the resource ID of a storage account".into(),
+                "use `/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Storage/storageAccounts/<name>` (`az storage account show --query id`)".into(),
+            ),
+        }
+        if let Some(c) = &cache.manager_client_id
+            && !facts::is_guid(c)
+        {
+            cx.err(
+                Code::E012,
+                &format!("{rp}/cache/managerClientId"),
+                format!("`{c}` is not a GUID"),
+                "use the `<runner>CacheClientId` output of the environment's Azure deployment"
+                    .into(),
+            );
+        }
+    }
+}
+
+/// Acknowledgements name a lint rule (`Code::LINT`), once per runner, and give a reason.
+fn acknowledgements(cx: &mut Ctx, spec: &Spec) {
+    for inst in &spec.instances {
+        let mut seen = BTreeSet::new();
+        for (i, ack) in inst.runner.acknowledge.iter().enumerate() {
+            let base = format!("{}/acknowledge/{i}", inst.at);
+            if Code::lint_rule(&ack.rule).is_none() {
+                let ids: Vec<&str> = Code::LINT.iter().map(|c| c.as_str()).collect();
                 cx.err(
-                    "E012",
-                    &format!("{rp}/cache/managerClientId"),
-                    format!("`{c}` is not a GUID"),
-                    "use the `<runner>CacheClientId` output of the environment's Azure deployment"
-                        .into(),
+                    Code::E018,
+                    &format!("{base}/rule"),
+                    format!("`{}` is not a lint rule", ack.rule),
+                    format!("one of {}", ids.join(", ")),
+                );
+            } else if !seen.insert(ack.rule.as_str()) {
+                cx.err(
+                    Code::E031,
+                    &format!("{base}/rule"),
+                    format!("{} is acknowledged twice", ack.rule),
+                    "keep one acknowledgement per rule".into(),
+                );
+            }
+            if ack.reason.trim().is_empty() {
+                cx.err(
+                    Code::E018,
+                    &format!("{base}/reason"),
+                    format!("the acknowledgement of {} gives no reason", ack.rule),
+                    "say why the finding is accepted: reviewers read it beside the finding".into(),
                 );
             }
         }
-        match &r.identity {
-            Some(identity) => check_identity(&mut cx, rp, identity, env),
-            // The cache's SAS is signed with an Azure identity (the manager's own, or the
-            // shared account's): gitlab-runner cache/azure/adapter.go.
-            None if r.cache.is_some() => cx.err_key(
-                "E011",
-                &format!("{rp}/cache"),
-                "`cache` needs an Azure identity to sign the cache's SAS, and this runner has no `identity`".into(),
-                "add `identity: {}` (an identity with no roles), or remove `cache`".into(),
-            ),
-            None => {}
-        }
     }
-    cx.out
 }
 
 /// The rules of a runner entry as written: its key, and the environments it names (`environment`
@@ -311,14 +363,14 @@ fn runner_entry(cx: &mut Ctx, rk: &str, r: &Runner, env_keys: &BTreeSet<String>)
     let rp = format!("/runners/{}", ptr_key(rk));
     if !is_runner_key(rk) {
         cx.err_key(
-            "E005",
+            Code::E005,
             &rp,
             format!("runner key `{rk}` must be 1–40 lowercase letters, digits or single hyphens, starting with a letter"),
             "runner keys go into Kubernetes and Azure names".into(),
         );
     } else if crate::layout::RESERVED_RUNNER_KEYS.contains(&rk) {
         cx.err_key(
-            "E005",
+            Code::E005,
             &rp,
             format!("runner key `{rk}` is reserved: runnergen writes its own folder `<env>/{rk}/`"),
             "rename the runner".into(),
@@ -330,18 +382,18 @@ fn runner_entry(cx: &mut Ctx, rk: &str, r: &Runner, env_keys: &BTreeSet<String>)
         if let Some(m) = did_you_mean(env, known.iter().copied()) {
             hint = format!("did you mean `{m}`? {hint}");
         }
-        cx.err("E010", ptr, format!("{what} `{env}`"), hint);
+        cx.err(Code::E010, ptr, format!("{what} `{env}`"), hint);
     };
     match (&r.environment, r.environments.is_empty()) {
         (Some(_), false) => cx.err_key(
-            "E005",
+            Code::E005,
             &format!("{rp}/environments"),
             format!("runner `{rk}` names both `environment` and `environments`"),
             "keep `environments: [...]` for a runner in several environments, else `environment`"
                 .into(),
         ),
         (None, true) => cx.err_key(
-            "E003",
+            Code::E003,
             &rp,
             format!("runner `{rk}` names no environment"),
             "add `environment: <env>`, or `environments: [<env>, ...]` for several".into(),
@@ -356,7 +408,7 @@ fn runner_entry(cx: &mut Ctx, rk: &str, r: &Runner, env_keys: &BTreeSet<String>)
         let p = format!("{rp}/environments/{i}");
         if !seen.insert(e.as_str()) {
             cx.err(
-                "E031",
+                Code::E031,
                 &p,
                 format!("environment `{e}` is listed twice"),
                 "remove the duplicate".into(),
@@ -374,7 +426,7 @@ fn runner_entry(cx: &mut Ctx, rk: &str, r: &Runner, env_keys: &BTreeSet<String>)
                 None => r.environments.iter().map(String::as_str).collect(),
             };
             cx.err_key(
-                "E010",
+                Code::E010,
                 &p,
                 format!(
                     "runner `{rk}` has an override for `{e}`, which is not one of its environments"
@@ -398,7 +450,7 @@ fn unknown_alias(cx: &mut Ctx, ptr: &str, alias: &str, env: &Environment) {
         hint = format!("did you mean `{m}`? {hint}");
     }
     cx.err(
-        "E010",
+        Code::E010,
         ptr,
         format!("unknown subscription alias `{alias}`"),
         hint,
@@ -411,57 +463,85 @@ fn check_identity(cx: &mut Ctx, rp: &str, id: &Identity, env: Option<&Environmen
         && !facts::is_guid(c)
     {
         cx.err(
-            "E012",
+            Code::E012,
             &format!("{ip}/clientId"),
             format!("`{c}` is not a GUID"),
             "use the `<runner>ClientId` output of the environment's Azure deployment".into(),
         );
     }
+    roles(cx, &ip, id, env);
+    graph_permissions(cx, &ip, id);
+}
+
+/// Role assignments: known roles, well-formed scopes, each (role, scope) once.
+fn roles(cx: &mut Ctx, ip: &str, id: &Identity, env: Option<&Environment>) {
     let mut seen = BTreeSet::new();
     for (i, ra) in id.roles.iter().enumerate() {
         let p = format!("{ip}/roles/{i}");
-        let role_id = if facts::is_guid(&ra.role) {
-            Some(ra.role.to_lowercase())
-        } else if let Some(id) = facts::role_id(&ra.role) {
-            Some(id.to_owned())
-        } else {
-            let names = facts::BUILTIN_ROLES.iter().map(|r| r.name);
-            let hint = match did_you_mean(&ra.role, names) {
+        let role_id = role_id(cx, &p, &ra.role);
+        let Some(scope_key) = scope(cx, &format!("{p}/scope"), &ra.scope, env) else {
+            continue;
+        };
+        if let Some(rid) = role_id
+            && !seen.insert((rid, scope_key))
+        {
+            cx.err(
+                Code::E031,
+                &p,
+                "this role assignment is listed twice".into(),
+                "remove the duplicate".into(),
+            );
+        }
+    }
+}
+
+/// The role's definition ID (lowercase), or E014 when the role is unknown.
+fn role_id(cx: &mut Ctx, p: &str, role: &str) -> Option<String> {
+    if facts::is_guid(role) {
+        Some(role.to_lowercase())
+    } else if let Some(id) = facts::role_id(role) {
+        Some(id.to_owned())
+    } else {
+        let names = facts::BUILTIN_ROLES.iter().map(|r| r.name);
+        let hint = match did_you_mean(role, names) {
                 Some(m) => format!("did you mean `{m}`? Other roles are given by their role-definition GUID (`az role definition list --name <name> --query [].name`)"),
                 None => "give a built-in role listed in the README, or any role by its role-definition GUID (`az role definition list --name <name> --query [].name`)".into(),
             };
-            cx.err(
-                "E014",
-                &format!("{p}/role"),
-                format!("unknown role `{}`", ra.role),
-                hint,
-            );
-            None
-        };
-        let s = &ra.scope;
-        let sp = format!("{p}/scope");
-        let scope_key = match (&s.subscription, &s.resource_group, &s.resource) {
-            (Some(sub), rg, None) => {
-                if sub != "*"
-                    && let Some(env) = env
-                    && !env.subscriptions.contains_key(sub)
-                {
-                    unknown_alias(cx, &format!("{sp}/subscription"), sub, env);
-                }
-                if sub == "*" && rg.is_some() {
-                    cx.err(
-                        "E011",
-                        &format!("{sp}/resourceGroup"),
-                        "a resource group needs one subscription, not `*`".into(),
-                        "name the subscription alias that holds the resource group".into(),
-                    );
-                }
-                format!("{sub}/{}", rg.as_deref().unwrap_or(""))
+        cx.err(
+            Code::E014,
+            &format!("{p}/role"),
+            format!("unknown role `{role}`"),
+            hint,
+        );
+        None
+    }
+}
+
+/// What a scope names (for duplicates), or `None` when it is neither a subscription nor a
+/// resource.
+fn scope(cx: &mut Ctx, sp: &str, s: &Scope, env: Option<&Environment>) -> Option<String> {
+    let key = match (&s.subscription, &s.resource_group, &s.resource) {
+        (Some(sub), rg, None) => {
+            if sub != "*"
+                && let Some(env) = env
+                && !env.subscriptions.contains_key(sub)
+            {
+                unknown_alias(cx, &format!("{sp}/subscription"), sub, env);
             }
-            (None, None, Some(res)) => {
-                match facts::parse_resource_id(res) {
+            if sub == "*" && rg.is_some() {
+                cx.err(
+                    Code::E011,
+                    &format!("{sp}/resourceGroup"),
+                    "a resource group needs one subscription, not `*`".into(),
+                    "name the subscription alias that holds the resource group".into(),
+                );
+            }
+            format!("{sub}/{}", rg.as_deref().unwrap_or(""))
+        }
+        (None, None, Some(res)) => {
+            match facts::parse_resource_id(res) {
                     None => cx.err(
-                        "E016",
+                        Code::E016,
                         &format!("{sp}/resource"),
                         format!("`{res}` is not a resource ID"),
                         "use `/subscriptions/<id>/resourceGroups/<rg>/providers/<Namespace>/<type>/<name>` (`az resource show … --query id`)".into(),
@@ -469,7 +549,7 @@ fn check_identity(cx: &mut Ctx, rp: &str, id: &Identity, env: Option<&Environmen
                     Some(id) if facts::role_target_type(&id.resource_type).is_none() => {
                         let known: Vec<&str> = facts::ROLE_TARGET_TYPES.iter().map(|t| t.resource_type).collect();
                         cx.err(
-                            "E016",
+                            Code::E016,
                             &format!("{sp}/resource"),
                             format!("role assignments on `{}` resources are not supported", id.resource_type),
                             format!("supported resource types: {}; otherwise scope the role to the resource group", known.join(", ")),
@@ -477,29 +557,23 @@ fn check_identity(cx: &mut Ctx, rp: &str, id: &Identity, env: Option<&Environmen
                     }
                     Some(_) => {}
                 }
-                res.to_lowercase()
-            }
-            _ => {
-                cx.err(
-                    "E011",
-                    &sp,
+            res.to_lowercase()
+        }
+        _ => {
+            cx.err(
+                    Code::E011,
+                    sp,
                     "a scope is either `subscription` (optionally with `resourceGroup`) or `resource`".into(),
                     "examples: `{subscription: platform}`, `{subscription: platform, resourceGroup: rg-acr}`, `{resource: /subscriptions/…/registries/acr}`".into(),
                 );
-                continue;
-            }
-        };
-        if let Some(rid) = role_id
-            && !seen.insert((rid, scope_key))
-        {
-            cx.err(
-                "E031",
-                &p,
-                "this role assignment is listed twice".into(),
-                "remove the duplicate".into(),
-            );
+            return None;
         }
-    }
+    };
+    Some(key)
+}
+
+/// Microsoft Graph application permissions: known, each once.
+fn graph_permissions(cx: &mut Ctx, ip: &str, id: &Identity) {
     let mut seen_perm = BTreeSet::new();
     for (i, perm) in id.graph_permissions.iter().enumerate() {
         let p = format!("{ip}/graphPermissions/{i}");
@@ -515,14 +589,14 @@ fn check_identity(cx: &mut Ctx, rp: &str, id: &Identity, env: Option<&Environmen
                 ),
             };
             cx.err(
-                "E015",
+                Code::E015,
                 &p,
                 format!("unknown Microsoft Graph application permission `{perm}`"),
                 hint,
             );
         } else if !seen_perm.insert(perm.as_str()) {
             cx.err(
-                "E031",
+                Code::E031,
                 &p,
                 format!("`{perm}` is listed twice"),
                 "remove the duplicate".into(),
@@ -539,7 +613,7 @@ fn check_naming(cx: &mut Ctx, n: &Naming) {
         let p = format!("/naming/{}", rule.field);
         if let Err(e) = expand(t, |k| PLACEHOLDERS.contains(&k).then(String::new)) {
             cx.err(
-                "E022",
+                Code::E022,
                 &p,
                 e,
                 format!(
@@ -553,7 +627,7 @@ fn check_naming(cx: &mut Ctx, n: &Naming) {
             );
         } else if rule.needs_runner && !t.contains("{runner}") {
             cx.err(
-                "E022",
+                Code::E022,
                 &p,
                 format!(
                     "`{t}` has no `{{runner}}`, so every runner would get the same {}",

@@ -7,6 +7,7 @@
 //! the one the federated credential trusts).
 
 use super::check::Ctx;
+use super::diag::Code;
 use super::schema::did_you_mean;
 use super::types::{Runner, Spec};
 use super::{ptr_key, values::has_control};
@@ -146,14 +147,14 @@ fn runner(cx: &mut Ctx, at: &str, r: &Runner) {
         let p = format!("{at}/kubernetes/extra/{}", ptr_key(key));
         if let Some((_, instead)) = KUBERNETES_OWNED.iter().find(|(k, _)| k == key) {
             cx.err_key(
-                "E023",
+                Code::E023,
                 &p,
                 format!("runnergen writes `[runners.kubernetes]` key `{key}` itself"),
                 format!("use {instead}"),
             );
         } else if key == "volumes" && r.privileged == Some(true) {
             cx.err_key(
-                "E023",
+                Code::E023,
                 &p,
                 "runnergen writes `volumes` of a privileged runner itself (the Docker certificates)".into(),
                 "mount what you need through `pod_spec` patches, or run the runner unprivileged".into(),
@@ -167,7 +168,7 @@ fn runner(cx: &mut Ctx, at: &str, r: &Runner) {
                 hint = format!("did you mean `{m}`? {hint}");
             }
             cx.err_key(
-                "E002",
+                Code::E002,
                 &p,
                 format!(
                     "gitlab-runner {} has no `[runners.kubernetes]` key `{key}`",
@@ -177,14 +178,14 @@ fn runner(cx: &mut Ctx, at: &str, r: &Runner) {
             );
         } else if has_template(value) {
             cx.err(
-                "E005",
+                Code::E005,
                 &p,
                 format!("`{key}` holds `{{{{`, which Helm's `tpl` would evaluate"),
                 "the chart renders runners.config through `tpl` (chart templates/configmap.yaml); write the value without `{{`".into(),
             );
         } else if has_null(value) {
             cx.err(
-                "E004",
+                Code::E004,
                 &p,
                 format!("`{key}` holds a null, which config.toml cannot write"),
                 "give a value, or leave the key out".into(),
@@ -197,7 +198,7 @@ fn runner(cx: &mut Ctx, at: &str, r: &Runner) {
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid {
             cx.err_key(
-                "E005",
+                Code::E005,
                 &p,
                 format!("`{}` is not a variable name", name.escape_debug()),
                 "letters, digits and `_`, not starting with a digit".into(),
@@ -205,7 +206,7 @@ fn runner(cx: &mut Ctx, at: &str, r: &Runner) {
         }
         if value.contains("{{") {
             cx.err(
-                "E005",
+                Code::E005,
                 &p,
                 "the value holds `{{`, which Helm's `tpl` would evaluate".into(),
                 "the chart renders runners.config through `tpl` (chart templates/configmap.yaml); write the value without `{{`".into(),
@@ -213,7 +214,7 @@ fn runner(cx: &mut Ctx, at: &str, r: &Runner) {
         }
         if has_control(value) {
             cx.err(
-                "E005",
+                Code::E005,
                 &p,
                 "the value contains a line break or control character".into(),
                 "config.toml's `environment` takes one line per variable".into(),
@@ -231,7 +232,7 @@ fn chart_values(cx: &mut Ctx, at: &str, values: &Map<String, Value>) {
             let p = format!("{at}{rel}");
             if let Some((_, instead)) = CHART_VALUES_OWNED.iter().find(|(o, _)| *o == rel) {
                 cx.err_key(
-                    "E023",
+                    Code::E023,
                     &p,
                     format!(
                         "runnergen sets chart value `{}` itself",
@@ -250,7 +251,7 @@ fn chart_values(cx: &mut Ctx, at: &str, values: &Map<String, Value>) {
             match v {
                 Value::Object(inner) if holds_owned => walk(cx, at, &rel, inner),
                 _ if holds_owned => cx.err_key(
-                    "E023",
+                    Code::E023,
                     &p,
                     format!("chart value `{k}` would replace values runnergen sets inside it"),
                     format!("write `{k}` as a mapping of the keys you add"),

@@ -10,7 +10,7 @@
 
 use super::types::{Instance, Runner};
 use super::yaml::SourceMap;
-use super::{Diagnostic, ptr_key};
+use super::{Code, Problem, ptr_key};
 use serde_json::{Map, Value};
 
 /// The environments a runner entry names, in order, without repeats: `environments`, else
@@ -41,7 +41,7 @@ pub fn expand(
     runners: Option<&Value>,
     map: &mut SourceMap,
     strict: bool,
-    diags: &mut Vec<Diagnostic>,
+    problems: &mut Vec<Problem>,
 ) -> Vec<Instance> {
     let mut out = Vec::new();
     let Some(entries) = runners.and_then(Value::as_object) else {
@@ -80,14 +80,9 @@ pub fn expand(
                 }),
                 Err(e) if strict => {
                     let ptr = format!("{at}{}", super::error_path(&e));
-                    diags.push(
-                        Diagnostic::error(
-                            "E004",
-                            super::pos(map, &ptr),
-                            ptr,
-                            e.inner().to_string(),
-                        )
-                        .hint("write whole numbers without a decimal point"),
+                    problems.push(
+                        Problem::error(Code::E004, ptr, e.inner().to_string())
+                            .hint("write whole numbers without a decimal point"),
                     );
                 }
                 Err(_) => {}

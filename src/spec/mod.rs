@@ -7,6 +7,8 @@ pub mod check;
 pub mod diag;
 pub mod escape;
 pub mod instances;
+pub mod locate;
+pub mod problem;
 mod promotion;
 pub mod reference;
 pub mod schema;
@@ -15,51 +17,91 @@ pub mod types;
 pub mod values;
 pub mod yaml;
 
-pub use diag::Diagnostic;
+pub use diag::{Code, Diagnostic};
+pub use locate::{finish, key_pos, pos};
+pub use problem::{Anchor, Problem};
 use std::collections::{BTreeMap, BTreeSet};
 pub use types::*;
 use yaml::{Pos, SourceMap};
 
-/// A spec that passed every check, with what is needed to point back into it.
+/// A spec that passed every check, with what is needed to point back into it. Reads as its
+/// [`Spec`], which is all the model takes.
 #[derive(Debug)]
 pub struct Checked {
     pub spec: Spec,
     pub map: SourceMap,
 }
 
+impl std::ops::Deref for Checked {
+    type Target = Spec;
+    fn deref(&self) -> &Spec {
+        &self.spec
+    }
+}
+
+/// A spec that failed its checks: what the parser and the secret scans found (located as they
+/// read, from the text and the located tree), the problems of the schema and the semantic
+/// rules (by pointer), and the map to locate those against ([`locate::report`]).
+#[derive(Debug)]
+pub struct Rejected {
+    pub map: SourceMap,
+    pub located: Vec<Diagnostic>,
+    pub problems: Vec<Problem>,
+}
+
+impl Rejected {
+    fn located(located: Vec<Diagnostic>) -> Self {
+        Rejected {
+            map: SourceMap::new(),
+            located,
+            problems: Vec::new(),
+        }
+    }
+
+    /// Every problem located and finished, sorted by position ([`locate::report`]).
+    pub fn report(self) -> Vec<Diagnostic> {
+        locate::report(&self.map, self.problems, self.located)
+    }
+}
+
 /// Parses and checks spec text. On failure, every diagnostic found, sorted by position.
 pub fn load(text: &str) -> Result<Checked, Vec<Diagnostic>> {
+    read(text).map_err(Rejected::report)
+}
+
+/// Parses and checks spec text. On failure, what was found, the problems not yet located.
+pub fn read(text: &str) -> Result<Checked, Rejected> {
     let tree = match yaml::parse(text) {
         Ok(t) => t,
         Err(e) => {
             let pos = e.pos.unwrap_or(Pos { line: 1, col: 1 });
-            return Err(vec![Diagnostic::error("E001", pos, "", e.message).hint(
-                e.hint.unwrap_or(
+            return Err(Rejected::located(vec![
+                Diagnostic::error(Code::E001, pos, "", e.message).hint(e.hint.unwrap_or(
                     "runnergen reads one YAML document of at most 8 MiB, without duplicate keys",
-                ),
-            )]);
+                )),
+            ]));
         }
     };
     let mut map = SourceMap::new();
     let doc = tree.to_json(&mut map);
     // The secret scans and the schema are independent reads of the document: on two cores.
+    // The scans read positions from the located tree; the schema names pointers.
     let (mut diags, refused) = rayon::join(
         || {
             let mut d = secrets::scan(&tree);
             d.extend(secrets::scan_comments(text));
             d
         },
-        || schema::validate(&doc, &map),
+        || schema::validate(&doc),
     );
     // The located tree has served the scans; the document and the map hold the rest.
     drop(tree);
     if doc.is_null() {
         diags.push(
-            Diagnostic::error("E004", Pos { line: 1, col: 1 }, "", "the spec is empty")
+            Diagnostic::error(Code::E004, Pos { line: 1, col: 1 }, "", "the spec is empty")
                 .hint("start from `runnergen schema` or the example in the README"),
         );
-        diag::sort(&mut diags);
-        return Err(diags);
+        return Err(Rejected::located(diags));
     }
     let env_keys: BTreeSet<String> = doc
         .get("environments")
@@ -67,26 +109,7 @@ pub fn load(text: &str) -> Result<Checked, Vec<Diagnostic>> {
         .map(|o| o.keys().cloned().collect())
         .unwrap_or_default();
     if !diags.is_empty() || !refused.is_empty() {
-        // Semantic rules still run on every part that has the right shape, so that one run
-        // reports every problem: the values the schema refused are left out, the rest is read.
-        let pruned = prune(&doc, &refused);
-        let mut partial = partial_spec(&pruned);
-        partial.instances = instances::expand(pruned.get("runners"), &mut map, false, &mut diags);
-        let semantic = check::check(&partial, &map, &env_keys);
-        // One report per value: where a semantic rule speaks about a value the schema also
-        // refused (a role, a Graph permission, a GUID, the issuer), its code and hint win.
-        let spoken: BTreeSet<String> = semantic
-            .iter()
-            .map(|d| instances::source_path(&map, &d.path).unwrap_or_else(|| d.path.clone()))
-            .collect();
-        diags.extend(
-            refused
-                .into_iter()
-                .filter(|d| d.code != "E005" || !spoken.contains(&d.path)),
-        );
-        diags.extend(semantic);
-        finish(&map, &mut diags);
-        return Err(diags);
+        return Err(partly(&doc, map, diags, refused, &env_keys));
     }
     // Read from the document, which stays for the runner entries (no copy of them).
     let mut spec: Spec = match serde_path_to_error::deserialize(&doc) {
@@ -94,23 +117,62 @@ pub fn load(text: &str) -> Result<Checked, Vec<Diagnostic>> {
         Err(e) => {
             // What JSON Schema accepts but the types do not, such as `1.0` for an integer:
             // reported at the value, with the path serde took to it.
-            let ptr = error_path(&e);
-            return Err(vec![
-                Diagnostic::error("E004", pos(&map, &ptr), ptr, e.inner().to_string())
-                    .hint("write whole numbers without a decimal point"),
-            ]);
+            let problem = Problem::error(Code::E004, error_path(&e), e.inner().to_string())
+                .hint("write whole numbers without a decimal point");
+            return Err(Rejected {
+                map,
+                located: Vec::new(),
+                problems: vec![problem],
+            });
         }
     };
-    spec.instances = instances::expand(doc.get("runners"), &mut map, true, &mut diags);
+    let mut problems = Vec::new();
+    spec.instances = instances::expand(doc.get("runners"), &mut map, true, &mut problems);
     drop(doc);
-    diags.extend(check::check(&spec, &map, &env_keys));
-    if !diags.is_empty() {
-        finish(&map, &mut diags);
-        return Err(diags);
+    problems.extend(check::check(&spec, &env_keys));
+    if !problems.is_empty() {
+        return Err(Rejected {
+            map,
+            located: Vec::new(),
+            problems,
+        });
     }
     // Every later stage reads the instances (see `Spec::instances`).
     spec.runners = BTreeMap::new();
     Ok(Checked { spec, map })
+}
+
+/// A spec the schema refused in part, or that holds a secret: the semantic rules still run on
+/// every part that has the right shape, so that one run reports every problem (the values the
+/// schema refused are left out, the rest is read).
+fn partly(
+    doc: &serde_json::Value,
+    mut map: SourceMap,
+    diags: Vec<Diagnostic>,
+    refused: Vec<Problem>,
+    env_keys: &BTreeSet<String>,
+) -> Rejected {
+    let pruned = prune(doc, &refused);
+    let mut partial = partial_spec(&pruned);
+    // Not strict: an instance that does not read is left out, the schema having said why.
+    partial.instances = instances::expand(pruned.get("runners"), &mut map, false, &mut Vec::new());
+    let semantic = check::check(&partial, env_keys);
+    // One report per value: where a semantic rule speaks about a value the schema also
+    // refused (a role, a Graph permission, a GUID, the issuer), its code and hint win.
+    let spoken: BTreeSet<String> = semantic
+        .iter()
+        .map(|d| instances::source_path(&map, &d.path).unwrap_or_else(|| d.path.clone()))
+        .collect();
+    let mut problems: Vec<Problem> = refused
+        .into_iter()
+        .filter(|p| p.code != Code::E005 || !spoken.contains(&p.path))
+        .collect();
+    problems.extend(semantic);
+    Rejected {
+        map,
+        located: diags,
+        problems,
+    }
 }
 
 /// The JSON pointer serde took to a value it refused.
@@ -125,29 +187,17 @@ fn error_path<E>(e: &serde_path_to_error::Error<E>) -> String {
         .collect()
 }
 
-/// Diagnostics ready to print: each names the pointer its value is written at (not an
-/// instance's, see `instances::source_path`), sorted by position, each once.
-pub fn finish(map: &SourceMap, diags: &mut Vec<Diagnostic>) {
-    for d in diags.iter_mut() {
-        if let Some(p) = instances::source_path(map, &d.path) {
-            d.path = p;
-        }
-    }
-    diag::sort(diags);
-    diags.dedup();
-}
-
 /// The document without the values the schema refused that could not be read, so that what is
 /// left deserializes: an unknown or ill-typed field of a mapping, or a choice not among its
 /// values, is dropped; a bad list entry drops its list (the entries after it would otherwise
 /// move).
-fn prune(doc: &serde_json::Value, diags: &[Diagnostic]) -> serde_json::Value {
+fn prune(doc: &serde_json::Value, refused: &[Problem]) -> serde_json::Value {
     let mut doc = doc.clone();
-    for d in diags {
+    for d in refused {
         // A missing field has nothing to drop; a string the schema refuses by its form stays,
         // for the semantic rules to say what is wrong with it.
-        let keep = d.code == "E005" && !schema::is_choice(&d.path);
-        if d.code == "E003" || d.path.is_empty() || keep {
+        let keep = d.code == Code::E005 && !schema::is_choice(&d.path);
+        if d.code == Code::E003 || d.path.is_empty() || keep {
             continue;
         }
         let mut path = d.path.as_str();
@@ -200,27 +250,6 @@ fn partial_spec(doc: &serde_json::Value) -> Spec {
         instances: Vec::new(),
         promotion: part(doc, "promotion"),
     }
-}
-
-/// Where a JSON pointer points in the spec (value position, else the nearest ancestor).
-pub fn pos(map: &SourceMap, ptr: &str) -> Pos {
-    let mut p = ptr;
-    loop {
-        if let Some(s) = map.get(p) {
-            return s.value;
-        }
-        match p.rfind('/') {
-            Some(i) => p = &p[..i],
-            None => return Pos { line: 1, col: 1 },
-        }
-    }
-}
-
-/// Where the key of a JSON pointer is (for map entries), else the value position.
-pub fn key_pos(map: &SourceMap, ptr: &str) -> Pos {
-    map.get(ptr)
-        .and_then(|s| s.key)
-        .unwrap_or_else(|| pos(map, ptr))
 }
 
 /// Escapes a map key for use in a JSON pointer.

@@ -2,6 +2,7 @@
 //! exist, fields the preview knows.
 
 use super::check::Ctx;
+use super::diag::Code;
 use super::schema::did_you_mean;
 use super::types::{PromotionField, Spec};
 use std::collections::BTreeSet;
@@ -16,7 +17,7 @@ fn fields(cx: &mut Ctx, at: &str, expect: &[String]) {
                 None => format!("fields: {all}"),
             };
             cx.err(
-                "E005",
+                Code::E005,
                 &format!("{at}/{i}"),
                 format!("`{f}` is not a field the promotion preview compares"),
                 hint,
@@ -34,7 +35,7 @@ fn environment(cx: &mut Ctx, at: &str, key: &str, env_keys: &BTreeSet<String>) -
     if let Some(m) = did_you_mean(key, known.iter().copied()) {
         hint = format!("did you mean `{m}`? {hint}");
     }
-    cx.err("E010", at, format!("unknown environment `{key}`"), hint);
+    cx.err(Code::E010, at, format!("unknown environment `{key}`"), hint);
     false
 }
 
@@ -54,7 +55,7 @@ pub(super) fn check(cx: &mut Ctx, spec: &Spec, env_keys: &BTreeSet<String>) {
                         .flat_map(|k| k.keys().map(String::as_str))
                         .collect();
                     cx.err(
-                        "E010",
+                        Code::E010,
                         &sp,
                         format!("environment `{env}` has no subscription alias `{alias}`"),
                         format!("its aliases: {}", names.join(", ")),

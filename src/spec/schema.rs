@@ -1,9 +1,8 @@
 //! The JSON Schema of the spec, generated from `types.rs`, and schema validation with located errors.
 
-use super::diag::Diagnostic;
+use super::diag::Code;
+use super::problem::Problem;
 use super::types::Spec;
-use super::yaml::SourceMap;
-use super::{key_pos as key_pos_at, pos as pos_at};
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use serde_json::Value;
 use std::sync::OnceLock;
@@ -306,8 +305,8 @@ pub fn did_you_mean<'a>(
         .map(|(_, c)| c)
 }
 
-/// Validates the converted document against the schema; every error, located.
-pub fn validate(doc: &Value, map: &SourceMap) -> Vec<Diagnostic> {
+/// Validates the converted document against the schema; every error, by pointer.
+pub fn validate(doc: &Value) -> Vec<Problem> {
     let root = schema();
     let mut out = Vec::new();
     for err in validator().iter_errors(doc) {
@@ -333,22 +332,16 @@ pub fn validate(doc: &Value, map: &SourceMap) -> Vec<Diagnostic> {
                         None => format!("allowed here: {}", allowed.join(", ")),
                     };
                     out.push(
-                        Diagnostic::error(
-                            "E002",
-                            key_pos_at(map, &kptr),
-                            kptr,
-                            format!("unknown field `{key}`"),
-                        )
-                        .hint(hint),
+                        Problem::error_key(Code::E002, kptr, format!("unknown field `{key}`"))
+                            .hint(hint),
                     );
                 }
             }
             ValidationErrorKind::Required { property } => {
                 let name = property.as_str().unwrap_or_default();
                 let child = format!("{ptr}/{name}");
-                let mut d = Diagnostic::error(
-                    "E003",
-                    pos_at(map, &ptr),
+                let mut d = Problem::error(
+                    Code::E003,
                     ptr.clone(),
                     format!("missing required field `{name}`"),
                 );
@@ -358,9 +351,8 @@ pub fn validate(doc: &Value, map: &SourceMap) -> Vec<Diagnostic> {
                 out.push(d);
             }
             ValidationErrorKind::Type { kind } => {
-                let mut d = Diagnostic::error(
-                    "E004",
-                    pos_at(map, &ptr),
+                let mut d = Problem::error(
+                    Code::E004,
                     ptr.clone(),
                     format!("expected {}, found {}", expected(kind), type_name(instance)),
                 );
@@ -432,7 +424,7 @@ pub fn validate(doc: &Value, map: &SourceMap) -> Vec<Diagnostic> {
                     }
                     _ => err.to_string(),
                 };
-                let mut d = Diagnostic::error("E005", pos_at(map, &ptr), ptr.clone(), message);
+                let mut d = Problem::error(Code::E005, ptr.clone(), message);
                 if let Some(h) = describe(root, &ptr) {
                     d = d.hint(h);
                 }

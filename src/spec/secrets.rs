@@ -1,7 +1,7 @@
 //! Literal secrets have no place in a spec: it is committed and reviewed, and everything it
 //! holds may end up in rendered output. A spec names where secrets live, never their values.
 
-use super::diag::Diagnostic;
+use super::diag::{Code, Diagnostic};
 use super::yaml::{Located, Node};
 
 struct Pattern {
@@ -226,7 +226,7 @@ pub fn scan_comments(text: &str) -> Vec<Diagnostic> {
                 col: line[..col].chars().count() as u32 + 1,
             };
             out.push(
-                Diagnostic::error("E030", pos, "", format!("this comment looks like it holds {what}; a spec holds references, never secrets"))
+                Diagnostic::error(Code::E030, pos, "", format!("this comment looks like it holds {what}; a spec holds references, never secrets"))
                     .hint("remove it, rotate it (it may already be in git history), and keep it in Key Vault"),
             );
         }
@@ -262,7 +262,7 @@ pub fn scan(tree: &Located) -> Vec<Diagnostic> {
 
 fn report(what: &str, pos: super::yaml::Pos, path: String, out: &mut Vec<Diagnostic>) {
     out.push(
-        Diagnostic::error("E030", pos, path, format!("this value looks like {what}; a spec holds references, never secrets"))
+        Diagnostic::error(Code::E030, pos, path, format!("this value looks like {what}; a spec holds references, never secrets"))
             .hint("remove it, rotate it (it may already be in git history), and keep it in Key Vault: runner tokens reach the cluster through the ExternalSecret"),
     );
 }

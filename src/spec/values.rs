@@ -10,6 +10,7 @@
 //! - `gitlabUrl` is passed to the runner's `register`/`run` commands.
 
 use super::check::Ctx;
+use super::diag::Code;
 use super::types::{Runner, Spec};
 use crate::facts;
 use crate::names::{PLACEHOLDERS, RULES};
@@ -101,7 +102,7 @@ pub(super) fn check(cx: &mut Ctx, spec: &Spec) {
             .fold(t.clone(), |s, p| s.replace(&format!("{{{p}}}"), ""));
         if let Some(c) = literal.chars().find(|c| !is_name_char(*c)) {
             cx.err(
-                "E005",
+                Code::E005,
                 &format!("/naming/{}", rule.field),
                 format!(
                     "`{}` may not appear in a GitLab runner name",
@@ -125,7 +126,7 @@ pub(super) fn check(cx: &mut Ctx, spec: &Spec) {
                 "use the plain base URL: letters, digits, `.-_~:/` and %-escapes".into()
             };
             cx.err(
-                "E005",
+                Code::E005,
                 p,
                 format!("`{}` is not allowed in this URL", c.escape_debug()),
                 hint,
@@ -141,7 +142,7 @@ pub(super) fn check(cx: &mut Ctx, spec: &Spec) {
             .is_some_and(|r| r.starts_with("oci://"))
     {
         cx.err(
-            "E005",
+            Code::E005,
             "/chart/provider",
             "`provider: azure` needs an `oci://` chart repository".into(),
             "Flux signs in to a registry only for OCI Helm repositories; mirror the chart into Azure Container Registry and name it `oci://<acr>.azurecr.io/<path>`".into(),
@@ -151,7 +152,7 @@ pub(super) fn check(cx: &mut Ctx, spec: &Spec) {
         && !facts::is_dns1123_subdomain(p)
     {
         cx.err(
-            "E005",
+            Code::E005,
             "/gitops/argocdProject",
             format!("`{}` is not an Argo CD project name", p.escape_debug()),
             "a DNS subdomain: lowercase letters, digits, `-` and `.`".into(),
@@ -165,14 +166,14 @@ pub(super) fn check(cx: &mut Ctx, spec: &Spec) {
 fn runner(cx: &mut Ctx, rp: &str, r: &Runner) {
     if has_control(&r.purpose) {
         cx.err(
-            "E005",
+            Code::E005,
             &format!("{rp}/purpose"),
             "the purpose contains a line break or control character".into(),
             "write it on one line; it becomes an Azure tag".into(),
         );
     } else if r.purpose.trim() != r.purpose || r.purpose.trim().is_empty() {
         cx.err(
-            "E005",
+            Code::E005,
             &format!("{rp}/purpose"),
             "the purpose is empty or has spaces around it".into(),
             "say in a few words what the runner is for".into(),
@@ -181,7 +182,7 @@ fn runner(cx: &mut Ctx, rp: &str, r: &Runner) {
     for (i, tag) in r.tags.iter().enumerate() {
         if let Some(c) = tag.chars().find(|c| !is_tag_char(*c)) {
             cx.err(
-                "E005",
+                Code::E005,
                 &format!("{rp}/tags/{i}"),
                 format!(
                     "tag `{}` contains `{}`",
@@ -196,7 +197,7 @@ fn runner(cx: &mut Ctx, rp: &str, r: &Runner) {
         && !is_image_reference(image)
     {
         cx.err(
-            "E005",
+            Code::E005,
             &format!("{rp}/jobImage"),
             format!("`{}` is not a container image reference", image.escape_debug()),
             "write it as `[registry/]repository[:tag][@sha256:digest]`, e.g. `alpine:3.22` or `myacr.azurecr.io/tools/terraform:1.9`".into(),
@@ -207,7 +208,7 @@ fn runner(cx: &mut Ctx, rp: &str, r: &Runner) {
             && !facts::is_resource_group(rg)
         {
             cx.err(
-                "E005",
+                Code::E005,
                 &format!("{rp}/identity/roles/{i}/scope/resourceGroup"),
                 format!("`{}` is not a resource group name", rg.escape_debug()),
                 "1–90 letters, digits, `-`, `_`, `.` or parentheses, not ending in `.`".into(),

@@ -44,7 +44,7 @@ pub struct Spec {
     #[schemars(length(min = 1))]
     pub runners: BTreeMap<String, Runner>,
     /// Each runner in each of its environments, its `overrides` merged in, sorted by key then
-    /// environment: what every later stage reads. Filled by `spec::load`, which then empties
+    /// environment: what every later stage reads. Filled by `spec::read`, which then empties
     /// `runners`: once checked, the runners as written are read no more, and the model's build
     /// should not carry them beside its own.
     #[serde(skip)]
