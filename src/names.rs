@@ -4,12 +4,44 @@
 //! `model` expands it (and derives the remaining names) once per runner.
 //!
 //! Adding a derived name touches two places: a field of [`Names`] and either a row of [`RULES`]
-//! (overridable through `naming.*`, which also needs its field in `spec::types::Naming`) or a
-//! line of `model::runner::names`.
+//! (overridable through `naming.*`, which also needs its field in [`Naming`]) or a line of
+//! `model::runner::names`.
+//!
+//! The spec's `naming` section ([`Naming`], part of the spec's schema through `spec::types`)
+//! lives here, beside the rules that read it, so that the names sit below the spec: `spec`
+//! checks templates with this table, and nothing here reads the rest of the spec.
 
 use crate::facts;
-use crate::spec::types as t;
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Name templates; see the README for each default.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Naming {
+    /// Kubernetes namespace of a runner. Default `gitlab-{runner}`.
+    pub namespace: Option<String>,
+    /// Kubernetes namespace of the runner's job pods, apart from the manager and its token.
+    /// Default `gitlab-{runner}-jobs`; with `serviceAccounts: shared` the jobs run in the
+    /// manager's namespace.
+    pub job_namespace: Option<String>,
+    /// Service account of the runner manager pod. Default `gitlab-runner-{runner}`.
+    pub manager_service_account: Option<String>,
+    /// Service account of the job pods (carries the Azure identity). Default `gitlab-runner-{runner}-jobs`.
+    pub job_service_account: Option<String>,
+    /// Secret holding the runner token. Default `gitlab-runner-{runner}-token`.
+    pub token_secret: Option<String>,
+    /// Key Vault secret holding the runner token. Default `gitlab-runner-{env}-{runner}-token`.
+    pub key_vault_secret: Option<String>,
+    /// Managed identity. Default `{region}-{env}-msi-gitlab-{runner}` (seed).
+    pub identity: Option<String>,
+    /// Federated identity credential. Default `{org}-{envLong}-msi-gitlab-{runner}-cred` (seed).
+    pub federated_credential: Option<String>,
+    /// Helm release. Default `{org}-{env}-{runner}` (seed).
+    pub helm_release: Option<String>,
+    /// Runner name shown in GitLab. Default `{env}-k8-{runner}` (seed).
+    pub runner_name: Option<String>,
+}
 
 /// The names of one runner's objects, in Kubernetes, Azure, GitLab and the Azure templates.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -104,7 +136,7 @@ pub struct NameRule {
     /// `random_id` suffixes replaced by the runner key).
     pub default: &'static str,
     /// Where the override lives in the spec.
-    pub template: fn(&t::Naming) -> Option<&String>,
+    pub template: fn(&Naming) -> Option<&String>,
     pub validity: Validity,
     pub unique: Unique,
     /// False only where one name for all runners can make sense.
@@ -115,7 +147,7 @@ pub struct NameRule {
 
 impl NameRule {
     /// The template in force: the spec's override or the default.
-    pub fn template_in<'a>(&self, naming: &'a t::Naming) -> &'a str {
+    pub fn template_in<'a>(&self, naming: &'a Naming) -> &'a str {
         (self.template)(naming).map_or(self.default, String::as_str)
     }
 }

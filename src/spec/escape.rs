@@ -6,8 +6,8 @@
 //! token Secret the chart mounts is the one the ExternalSecret fills, the job pods' account is
 //! the one the federated credential trusts).
 
-use super::check::Ctx;
 use super::diag::Code;
+use super::problem::Ctx;
 use super::schema::did_you_mean;
 use super::types::{Runner, Spec};
 use super::{ptr_key, values::has_control};

@@ -6,6 +6,7 @@
 pub mod check;
 pub mod diag;
 pub mod escape;
+mod identity;
 pub mod instances;
 pub mod locate;
 pub mod problem;

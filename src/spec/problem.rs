@@ -91,3 +91,24 @@ impl Problem {
         self
     }
 }
+
+/// What the semantic rules found so far; `spec::check` runs them, each in its own module.
+#[derive(Default)]
+pub(super) struct Ctx {
+    out: Vec<Problem>,
+}
+
+impl Ctx {
+    /// An error at the value of `ptr`.
+    pub(super) fn err(&mut self, code: Code, ptr: &str, message: String, hint: String) {
+        self.out.push(Problem::error(code, ptr, message).hint(hint));
+    }
+    /// An error at the key of `ptr`.
+    pub(super) fn err_key(&mut self, code: Code, ptr: &str, message: String, hint: String) {
+        self.out
+            .push(Problem::error_key(code, ptr, message).hint(hint));
+    }
+    pub(super) fn into_problems(self) -> Vec<Problem> {
+        self.out
+    }
+}

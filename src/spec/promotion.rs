@@ -1,8 +1,8 @@
 //! Checks of the declared promotion differences: environments and subscription aliases that
 //! exist, fields the preview knows.
 
-use super::check::Ctx;
 use super::diag::Code;
+use super::problem::Ctx;
 use super::schema::did_you_mean;
 use super::types::{PromotionField, Spec};
 use std::collections::BTreeSet;

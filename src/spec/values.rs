@@ -9,8 +9,8 @@
 //!   `deploymentLabels` go through `tpl`, which evaluates `{{ ... }}`;
 //! - `gitlabUrl` is passed to the runner's `register`/`run` commands.
 
-use super::check::Ctx;
 use super::diag::Code;
+use super::problem::Ctx;
 use super::types::{Runner, Spec};
 use crate::facts;
 use crate::names::{PLACEHOLDERS, RULES};

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 mod runner;
+pub use crate::names::Naming;
 pub use runner::*;
 
 /// A fleet of self-hosted GitLab runners on AKS, with one Azure managed identity per runner.
@@ -337,34 +338,6 @@ pub enum StoreSource {
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ExistingSecretSource {}
-
-/// Name templates; see the README for each default.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Naming {
-    /// Kubernetes namespace of a runner. Default `gitlab-{runner}`.
-    pub namespace: Option<String>,
-    /// Kubernetes namespace of the runner's job pods, apart from the manager and its token.
-    /// Default `gitlab-{runner}-jobs`; with `serviceAccounts: shared` the jobs run in the
-    /// manager's namespace.
-    pub job_namespace: Option<String>,
-    /// Service account of the runner manager pod. Default `gitlab-runner-{runner}`.
-    pub manager_service_account: Option<String>,
-    /// Service account of the job pods (carries the Azure identity). Default `gitlab-runner-{runner}-jobs`.
-    pub job_service_account: Option<String>,
-    /// Secret holding the runner token. Default `gitlab-runner-{runner}-token`.
-    pub token_secret: Option<String>,
-    /// Key Vault secret holding the runner token. Default `gitlab-runner-{env}-{runner}-token`.
-    pub key_vault_secret: Option<String>,
-    /// Managed identity. Default `{region}-{env}-msi-gitlab-{runner}` (seed).
-    pub identity: Option<String>,
-    /// Federated identity credential. Default `{org}-{envLong}-msi-gitlab-{runner}-cred` (seed).
-    pub federated_credential: Option<String>,
-    /// Helm release. Default `{org}-{env}-{runner}` (seed).
-    pub helm_release: Option<String>,
-    /// Runner name shown in GitLab. Default `{env}-k8-{runner}` (seed).
-    pub runner_name: Option<String>,
-}
 
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
