@@ -40,7 +40,7 @@ pub fn committed(base: &Base) -> Result<BTreeMap<String, Vec<(String, String)>>,
         &may_hold_main_template,
         &is_main_template,
         &|path, bytes| {
-            let ids = identities_in(path, bytes);
+            let ids = identities_in(path, &bytes);
             let mut found = found.lock().unwrap_or_else(|p| p.into_inner());
             found.insert(path.to_owned(), ids);
         },
@@ -61,29 +61,29 @@ pub fn committed(base: &Base) -> Result<BTreeMap<String, Vec<(String, String)>>,
 type Record = (String, String, String);
 
 /// Client ID, identity name and who has it, of every identity one committed main template
-/// records: runners' identities, their managers' cache identities, the Key Vault store's.
-fn identities_in(path: &str, bytes: Vec<u8>) -> Vec<Record> {
+/// records (`metadata.runnergen`, parsed once): runners' identities, their managers' cache
+/// identities, the Key Vault store's.
+fn identities_in(path: &str, bytes: &[u8]) -> Vec<Record> {
+    let Some(v) = readback::main_metadata(bytes) else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
-    let one = BTreeMap::from([(path.to_owned(), bytes)]);
-    for ((_, runner), a) in readback::access(&one) {
-        for id in [a.identity, a.manager_identity].into_iter().flatten() {
-            if let Some(client) = id.client_id {
-                out.push((client, id.name, format!("runner `{runner}`")));
+    let mut record = |id: &serde_json::Value, owner: &dyn Fn() -> String| {
+        if let (Some(name), Some(client)) = (id["name"].as_str(), id["clientId"].as_str()) {
+            out.push((client.to_owned(), name.to_owned(), owner()));
+        }
+    };
+    if let Some(runners) = v["runners"].as_object() {
+        for (runner, facts) in runners {
+            for key in ["identity", "managerIdentity"] {
+                record(&facts[key], &|| format!("runner `{runner}`"));
             }
         }
     }
-    // The Key Vault store's identity (`metadata.runnergen.store.identity`).
-    if let Some(v) = readback::main_metadata(&one[path]) {
-        let id = &v["store"]["identity"];
-        if let (Some(name), Some(client)) = (id["name"].as_str(), id["clientId"].as_str()) {
-            let env = Location::of(path).env().unwrap_or_default();
-            out.push((
-                client.to_owned(),
-                name.to_owned(),
-                format!("the Key Vault store of `{env}`"),
-            ));
-        }
-    }
+    let env = Location::of(path).env().unwrap_or_default();
+    record(&v["store"]["identity"], &|| {
+        format!("the Key Vault store of `{env}`")
+    });
     out
 }
 
