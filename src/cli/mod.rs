@@ -114,7 +114,8 @@ pub struct Input {
     #[arg(default_value = "runnergen.yaml")]
     pub spec: PathBuf,
     /// The output directory: written by `render`, compared by `diff` and `render --check`,
-    /// named in `validate`'s rollout guidance. Default: `out` beside the spec.
+    /// read by `validate` for the client IDs it records and named in its rollout guidance.
+    /// Default: `out` beside the spec.
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
