@@ -10,6 +10,7 @@ use super::{Summary, WriteError};
 use crate::tree::Tree;
 use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::Mutex;
 
 /// A part of at most this many files is compared on the calling thread (see [`Compare::put`]).
@@ -78,15 +79,15 @@ impl<B: Borrow<Base> + Sync> Compare<B> {
         rel: &str,
         bytes: &[u8],
     ) -> Result<(Difference, Option<Vec<u8>>), WriteError> {
-        if self
-            .seen()
-            .paths
-            .insert(rel.to_owned(), Difference::Same)
-            .is_some()
-        {
-            return Err(WriteError(
-                crate::tree::TreeError::Duplicate(rel.to_owned()).to_string(),
-            ));
+        match self.seen().paths.entry(rel.to_owned()) {
+            Entry::Occupied(_) => {
+                return Err(WriteError(
+                    crate::tree::TreeError::Duplicate(rel.to_owned()).to_string(),
+                ));
+            }
+            Entry::Vacant(v) => {
+                v.insert(Difference::Same);
+            }
         }
         let (difference, before) = match self.base().differing(rel, bytes) {
             None => {
@@ -181,4 +182,44 @@ pub fn plan(tree: &Tree, dir: &std::path::Path) -> Summary {
         .put(tree, &|_, _, _| {})
         .expect("a comparison fails only on a path given twice, and a tree has each once");
     compare.finish().summary
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each file is compared as it comes: equal, changed (with the base's bytes) or added; what
+    /// the base's manifest owns and no part claimed is removed; a path handed over twice is an
+    /// error.
+    #[test]
+    fn a_comparison_sorts_files_as_they_come() {
+        let dir = std::env::temp_dir().join(format!("runnergen-compare-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("e")).unwrap();
+        for (path, bytes) in [("e/same", "1"), ("e/changed", "old"), ("e/gone", "x")] {
+            std::fs::write(dir.join(path), bytes).unwrap();
+        }
+        let paths = ["e/same", "e/changed", "e/gone"].into_iter();
+        std::fs::write(dir.join(MANIFEST), manifest_of(paths, "s.yaml")).unwrap();
+        let compare = Compare::new(Base::from_dir(&dir));
+        assert_eq!(
+            compare.file("e/same", b"1").unwrap(),
+            (Difference::Same, None)
+        );
+        assert_eq!(
+            compare.file("e/changed", b"new").unwrap(),
+            (Difference::Changed, Some(b"old".to_vec()))
+        );
+        assert_eq!(
+            compare.file("e/new", b"n").unwrap(),
+            (Difference::Added, None)
+        );
+        assert!(compare.file("e/new", b"n").is_err());
+        let Compared { summary, same } = compare.finish();
+        assert_eq!(summary.added, ["e/new"]);
+        assert_eq!(summary.changed, ["e/changed"]);
+        assert_eq!(summary.removed, [MANIFEST, "e/gone"]);
+        assert_eq!((summary.unchanged, same), (1, vec!["e/same".to_owned()]));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
