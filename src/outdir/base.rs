@@ -1,4 +1,4 @@
-//! The committed side of a tree diff: the output directory as a directory holds it, or as a
+//! The committed side of a comparison: the output directory as a directory holds it, or as a
 //! git commit holds it (`diff --base REV`), read through git plumbing (`ls-tree`, `cat-file
 //! --batch`): no checkout, no working-tree change, and it works in a shallow clone once that
 //! commit is fetched.

@@ -48,8 +48,8 @@ mod transaction;
 
 pub use base::{Base, blob_id, resolved};
 pub use compare::{Compare, Compared, Differ, Difference, plan};
-pub use manifest::{MANIFEST, manifest_for, manifest_of, owned_files, owned_in};
-pub use scan::{JOURNAL, Lock, files_of, interrupted, read_lock};
+pub use manifest::{MANIFEST, manifest_for};
+pub use scan::{JOURNAL, Lock, interrupted, read_lock};
 pub use transaction::Writer;
 
 use crate::tree::Tree;
