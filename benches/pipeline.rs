@@ -68,7 +68,7 @@ fn write_cold(b: Bencher, runners: usize) {
     let tree = compile::render(&resolved(runners).fleet, "runners.yaml").expect("renders");
     b.with_inputs(|| Scratch::new("write"))
         .bench_local_values(|dir| {
-            runnergen::write::write(&tree, &dir.0, &Default::default()).expect("writes");
+            runnergen::outdir::write(&tree, &dir.0, &Default::default()).expect("writes");
             dir
         });
 }
@@ -78,11 +78,11 @@ fn diff_no_change(b: Bencher, runners: usize) {
     let r = resolved(runners);
     let tree = compile::render(&r.fleet, "runners.yaml").expect("renders");
     let dir = Scratch::new("diff");
-    runnergen::write::write(&tree, &dir.0, &Default::default()).expect("writes");
+    runnergen::outdir::write(&tree, &dir.0, &Default::default()).expect("writes");
     drop(tree);
     b.bench(|| {
-        let base = runnergen::base::Base::from_dir(&dir.0);
-        let (report, _) =
+        let base = runnergen::outdir::Base::from_dir(&dir.0);
+        let report =
             runnergen::diff::diff_render(&r.fleet, "runners.yaml", &base).expect("renders");
         assert!(report.is_empty());
         report

@@ -4,11 +4,10 @@
 
 use crate::lint;
 use crate::model::{self, Fleet};
+use crate::outdir;
 use crate::render::{self, RenderError, Streamed};
 use crate::spec::{self, Diagnostic, locate, yaml::SourceMap};
 use crate::tree::Tree;
-use crate::write;
-use std::collections::BTreeMap;
 
 /// A spec that passed every check, resolved.
 pub struct Resolved {
@@ -58,7 +57,7 @@ fn place(map: &SourceMap, found: lint::Unplaced) -> lint::Report {
 /// into headers.
 pub fn render(fleet: &Fleet, source: &str) -> Result<Tree, RenderError> {
     let mut tree = render::render(fleet, source)?;
-    tree.insert(write::MANIFEST, write::manifest_for(&tree, source))?;
+    tree.insert(outdir::MANIFEST, outdir::manifest_for(&tree, source))?;
     Ok(tree)
 }
 
@@ -66,38 +65,18 @@ pub fn render(fleet: &Fleet, source: &str) -> Result<Tree, RenderError> {
 #[derive(Debug)]
 pub enum Failure {
     Render(RenderError),
-    Write(write::WriteError),
+    Write(outdir::WriteError),
 }
 
-/// Renders the fleet straight into a write of its output directory, part by part as the
-/// renderers produce them, then its ownership manifest: a large fleet is never held in memory
-/// whole. The write is left to finish or abort. Returns the directory's main templates that
-/// differ from the render (those no longer rendered included), for the identity check (E042)
-/// that comes before the write is finished.
-pub fn render_into(
-    fleet: &Fleet,
-    source: &str,
-    writer: &write::Writer,
-) -> Result<BTreeMap<String, Vec<u8>>, Failure> {
-    let mains = std::sync::Mutex::new(BTreeMap::new());
-    render::render_into(fleet, source, &|part: Tree| {
-        let differ = writer.put(&part, crate::identities::is_main_template)?;
-        if !differ.is_empty() {
-            mains
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .extend(differ);
-        }
-        Ok(())
-    })
-    .map_err(|e| match e {
+/// Renders the fleet straight into a sink (a write of its output directory, or a comparison
+/// with it), part by part as the renderers produce them, then its ownership manifest: a large
+/// fleet is never held in memory whole. A write is left to finish or abort.
+pub fn render_into(fleet: &Fleet, source: &str, sink: &dyn outdir::Sink) -> Result<(), Failure> {
+    render::render_into(fleet, source, &|part: Tree| sink.take(&part)).map_err(|e| match e {
         Streamed::Render(e) => Failure::Render(e),
         Streamed::Sink(e) => Failure::Write(e),
     })?;
-    writer.put_manifest(source).map_err(Failure::Write)?;
-    let mut mains = mains.into_inner().unwrap_or_else(|p| p.into_inner());
-    mains.extend(writer.unclaimed(crate::identities::is_main_template));
-    Ok(mains)
+    sink.take_manifest(source).map_err(Failure::Write)
 }
 
 /// [`resolve`] then [`render`], with diagnostics rendered against the spec text; reads no

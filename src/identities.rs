@@ -1,15 +1,21 @@
 //! Client IDs against the committed output: a client ID belongs to one Azure identity, and a
 //! renamed identity (another `naming.identity`, another runner key) is a new identity with a
 //! new client ID. The committed `main.json` records which identity each client ID belongs to
-//! (`metadata.runnergen.runners.<runner>.identity`); `render` and `diff` refuse a client ID that
-//! it ties to another identity name, so a rename can never wire a runner's pods to the old
-//! identity's rights.
+//! (`metadata.runnergen.runners.<runner>.identity`); `validate`, `render` and `diff` refuse a
+//! client ID that it ties to another identity name, so a rename can never wire a runner's pods
+//! to the old identity's rights.
+//!
+//! The check reads the committed side itself (the output directory, or `out/` at the git
+//! revision `diff --base` names): every main template, one per environment or shard, whatever
+//! the render makes of it.
 
-use crate::layout::{AzureFile, Location};
+use crate::layout::{AZURE_DIR, AzureFile, Location};
 use crate::model::Fleet;
+use crate::outdir::Base;
 use crate::readback;
 use crate::spec::{Diagnostic, yaml::Pos};
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 
 /// True for the path of a main template (`main.json` of an environment or a shard): the
 /// files that hold committed client IDs.
@@ -17,54 +23,96 @@ pub fn is_main_template(path: &str) -> bool {
     matches!(Location::of(path), Location::Azure { file, .. } if AzureFile::is_main_json(file))
 }
 
-/// Identity name and runner of every client ID in the committed main templates `mains` (by
-/// relative path): only those that differ from the render need reading, since a committed
-/// main template byte for byte the one rendered now ties each client ID to the identity that
-/// has it in the spec (one client ID is one identity, E041). `render` collects them as it
-/// writes (`write::Writer::put`), `diff` as it compares (`diff::diff_render`).
-pub fn committed(mains: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, (String, String)> {
-    let mut out: BTreeMap<String, (String, String)> = BTreeMap::new();
-    for ((_, runner), a) in readback::access(mains) {
-        // A runner's identity, and its manager's cache identity.
-        for id in [a.identity, a.manager_identity].into_iter().flatten() {
-            if let Some(client) = id.client_id {
-                out.insert(client, (id.name, format!("runner `{runner}`")));
+/// True for a folder (relative path) that can hold a main template: an environment's, and
+/// its Azure folder.
+fn may_hold_main_template(folder: &str) -> bool {
+    folder
+        .split_once('/')
+        .is_none_or(|(_, inside)| inside == AZURE_DIR)
+}
+
+/// Every client ID the committed main templates of `base` record, with the identity name and
+/// who has it (`runner `tf``, `the Key Vault store of `ss``), in the order of the templates'
+/// paths. Fails when the base cannot be read.
+pub fn committed(base: &Base) -> Result<BTreeMap<String, Vec<(String, String)>>, String> {
+    let found: Mutex<BTreeMap<String, Vec<Record>>> = Mutex::default();
+    base.each(
+        &may_hold_main_template,
+        &is_main_template,
+        &|path, bytes| {
+            let ids = identities_in(path, &bytes);
+            let mut found = found.lock().unwrap_or_else(|p| p.into_inner());
+            found.insert(path.to_owned(), ids);
+        },
+    )?;
+    let mut out: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for (client, name, owner) in found
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+        .into_values()
+        .flatten()
+    {
+        out.entry(client).or_default().push((name, owner));
+    }
+    Ok(out)
+}
+
+/// A client ID, the identity name it belongs to, and who has that identity.
+type Record = (String, String, String);
+
+/// Client ID, identity name and who has it, of every identity one committed main template
+/// records (`metadata.runnergen`, parsed once): runners' identities, their managers' cache
+/// identities, the Key Vault store's.
+fn identities_in(path: &str, bytes: &[u8]) -> Vec<Record> {
+    let Some(v) = readback::main_metadata(bytes) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut record = |id: &serde_json::Value, owner: &dyn Fn() -> String| {
+        if let (Some(name), Some(client)) = (id["name"].as_str(), id["clientId"].as_str()) {
+            out.push((client.to_owned(), name.to_owned(), owner()));
+        }
+    };
+    if let Some(runners) = v["runners"].as_object() {
+        for (runner, facts) in runners {
+            for key in ["identity", "managerIdentity"] {
+                record(&facts[key], &|| format!("runner `{runner}`"));
             }
         }
     }
-    // The Key Vault store's identity (`metadata.runnergen.store.identity`).
-    for (path, bytes) in mains {
-        let Some(v) = readback::main_metadata(bytes) else {
-            continue;
-        };
-        let id = &v["store"]["identity"];
-        if let (Some(name), Some(client)) = (id["name"].as_str(), id["clientId"].as_str()) {
-            let env = Location::of(path).env().unwrap_or_default().to_owned();
-            out.insert(
-                client.to_owned(),
-                (name.to_owned(), format!("the Key Vault store of `{env}`")),
-            );
-        }
-    }
+    let env = Location::of(path).env().unwrap_or_default();
+    record(&v["store"]["identity"], &|| {
+        format!("the Key Vault store of `{env}`")
+    });
     out
 }
 
 /// E042 for every identity (a runner's, its manager's cache identity, an environment's Key
-/// Vault store) whose client ID the committed output ties to another identity.
-pub fn check_renames(
+/// Vault store) whose client ID the committed output (`base`) ties to another identity; `pos`
+/// places a client ID's JSON pointer in the spec. Fails when the base cannot be read.
+pub fn check(
     fleet: &Fleet,
-    committed: &BTreeMap<String, (String, String)>,
+    base: &Base,
+    pos: &dyn Fn(&str) -> Pos,
+) -> Result<Vec<Diagnostic>, String> {
+    Ok(check_renames(fleet, &committed(base)?, pos))
+}
+
+/// E042 for every identity whose client ID `committed` ties to another identity.
+fn check_renames(
+    fleet: &Fleet,
+    committed: &BTreeMap<String, Vec<(String, String)>>,
     pos: &dyn Fn(&str) -> Pos,
 ) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for i in fleet.environments.iter().flat_map(|e| e.identities()) {
         let Some(id) = i.client_id else { continue };
-        let Some((identity, owner)) = committed.get(id) else {
+        let Some((identity, owner)) = committed
+            .get(id)
+            .and_then(|ids| ids.iter().find(|(name, _)| name != i.name))
+        else {
             continue;
         };
-        if identity == i.name {
-            continue;
-        }
         let (who, name) = (i.who(), i.name);
         let at = i.client_id_at.cloned().unwrap_or_default();
         out.push(

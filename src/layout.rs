@@ -7,7 +7,7 @@
 //! <env>/secret-store.yaml             the Key Vault secret store runnergen renders
 //! <env>/<runner>/<file>               one runner (RunnerFile)
 //! <env>/azure/…                       the environment's Azure deployment (AzureFile)
-//! .runnergen-manifest.json            what runnergen owns (write::MANIFEST)
+//! .runnergen-manifest.json            what runnergen owns (outdir::MANIFEST)
 //! ```
 
 use crate::facts::RoleTargetType;

@@ -3,7 +3,6 @@
 //! See ARCHITECTURE.md for the pipeline; the CLI lives in `cli`.
 
 pub mod access;
-pub mod base;
 pub mod cli;
 pub mod compile;
 pub mod diff;
@@ -14,6 +13,7 @@ pub mod layout;
 pub mod lint;
 pub mod model;
 pub mod names;
+pub mod outdir;
 pub mod readback;
 pub mod register;
 pub mod render;
@@ -22,6 +22,5 @@ pub mod spec;
 mod testing;
 pub mod tree;
 pub mod vocab;
-pub mod write;
 
 pub use compile::compile;

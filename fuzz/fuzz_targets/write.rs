@@ -40,9 +40,9 @@ fuzz_target!(|data: &[u8]| {
     let sentinel = root.join("sentinel");
     fs::write(&sentinel, "outside").unwrap();
     prior_state(&out, root, ops);
-    let opts = runnergen::write::Options { adopt: ops.first().is_some_and(|b| b & 1 == 1), on_wait: None };
-    if runnergen::write::write(&plain, &out, &opts).is_ok() {
-        assert!(runnergen::write::plan(&plain, &out).is_clean(), "a write that succeeds leaves the tree");
+    let opts = runnergen::outdir::Options { adopt: ops.first().is_some_and(|b| b & 1 == 1), on_wait: None };
+    if runnergen::outdir::write(&plain, &out, &opts).is_ok() {
+        assert!(runnergen::outdir::plan(&plain, &out).is_clean(), "a write that succeeds leaves the tree");
     }
     assert_eq!(fs::read_to_string(&sentinel).unwrap(), "outside", "written outside the directory");
 });
@@ -65,7 +65,7 @@ fn prior_state(out: &Path, root: &Path, ops: &[u8]) {
                 out.join(".runnergen-manifest.json"),
                 format!(r#"{{"files": ["../sentinel", "{}", "/etc/hostname"]}}"#, paths[b as usize % paths.len()]),
             ),
-            _ => fs::write(out.join(runnergen::write::JOURNAL), [b]),
+            _ => fs::write(out.join(runnergen::outdir::JOURNAL), [b]),
         };
     }
 }

@@ -2,8 +2,8 @@
 //! what a change does, before it merges or before it is promoted. Writes nothing.
 
 use super::{exit, report, stderr, stdout};
-use crate::base::Base;
 use crate::diff::{self, Changes, Report, Status};
+use crate::outdir::Base;
 use serde_json::Value;
 use std::fmt::Write;
 
@@ -70,44 +70,10 @@ pub fn run(args: Args) -> u8 {
             };
             diff::diff_environments(&loaded.fleet, from, to)
         }
-        _ => {
-            let base = if let Some(rev) = &args.base {
-                match Base::from_git(rev, &args.input.out()) {
-                    Ok(b) => b,
-                    Err(e) => {
-                        stderr(&format!("error: {e}\n"));
-                        return exit::INVALID;
-                    }
-                }
-            } else {
-                let dir = args.base_dir.clone().unwrap_or_else(|| args.input.out());
-                if std::fs::symlink_metadata(&dir).is_err() {
-                    stderr(&format!(
-                        "error: {} does not exist\n  = hint: render it first (`runnergen render`), name the directory to compare with `--out`, or compare with a commit: `--base REV`\n",
-                        dir.display()
-                    ));
-                    return exit::INVALID;
-                }
-                lock = match super::render::open_for_reading(&dir) {
-                    Ok(l) => l,
-                    Err(code) => return code,
-                };
-                Base::from_dir(&dir)
-            };
-            // The render streams into the comparison: no tree is held whole.
-            let (report_, mains) = match diff::diff_render(&loaded.fleet, &loaded.source, &base) {
-                Ok(r) => r,
-                Err(diff::DiffError::Render(e)) => return super::render::render_failed(e),
-                Err(diff::DiffError::Base(e)) => {
-                    stderr(&format!("error: {e}\n"));
-                    return exit::INVALID;
-                }
-            };
-            if let Err(code) = loaded.check_identities(&mains) {
-                return code;
-            }
-            report_
-        }
+        _ => match tree_report(&args, &loaded, &mut lock) {
+            Ok(r) => r,
+            Err(code) => return code,
+        },
     };
     report(&loaded.path, &loaded.text, &[]);
     let color = args.format == Format::Text && super::term::colour_stdout();
@@ -127,6 +93,43 @@ pub fn run(args: Args) -> u8 {
     } else {
         exit::OK
     }
+}
+
+/// Tree mode: what the spec renders against the committed output (`--base REV`, `--base-dir`,
+/// or the output directory, read under `lock`), then the client IDs against it (E042).
+fn tree_report(
+    args: &Args,
+    loaded: &super::Loaded,
+    lock: &mut Option<crate::outdir::Lock>,
+) -> Result<Report, u8> {
+    let base = if let Some(rev) = &args.base {
+        Base::from_git(rev, &args.input.out()).map_err(|e| {
+            stderr(&format!("error: {e}\n"));
+            exit::INVALID
+        })?
+    } else {
+        let dir = args.base_dir.clone().unwrap_or_else(|| args.input.out());
+        if std::fs::symlink_metadata(&dir).is_err() {
+            stderr(&format!(
+                "error: {} does not exist\n  = hint: render it first (`runnergen render`), name the directory to compare with `--out`, or compare with a commit: `--base REV`\n",
+                dir.display()
+            ));
+            return Err(exit::INVALID);
+        }
+        *lock = super::render::open_for_reading(&dir)?;
+        Base::from_dir(&dir)
+    };
+    // The render streams into the comparison: no tree is held whole.
+    let report = match diff::diff_render(&loaded.fleet, &loaded.source, &base) {
+        Ok(r) => r,
+        Err(diff::DiffError::Render(e)) => return Err(super::render::render_failed(e)),
+        Err(diff::DiffError::Base(e)) => {
+            stderr(&format!("error: {e}\n"));
+            return Err(exit::INVALID);
+        }
+    };
+    loaded.check_identities(&base)?;
+    Ok(report)
 }
 
 fn value(v: &Option<Value>) -> String {

@@ -14,7 +14,7 @@ mod validate;
 use crate::model::Fleet;
 use crate::spec::{self, Code, Diagnostic, diag::Severity};
 use clap::{Parser, Subcommand};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// Exit codes, documented in the README.
@@ -115,7 +115,8 @@ pub struct Input {
     #[arg(default_value = "runnergen.yaml")]
     pub spec: PathBuf,
     /// The output directory: written by `render`, compared by `diff` and `render --check`,
-    /// named in `validate`'s rollout guidance. Default: `out` beside the spec.
+    /// read by `validate` for the client IDs it records and named in its rollout guidance.
+    /// Default: `out` beside the spec.
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
@@ -153,8 +154,8 @@ pub fn at_exit<T>(value: T) -> std::mem::ManuallyDrop<T> {
 /// separators, so the bytes never depend on the current directory or on how the path was
 /// typed (`runners.yaml`, `./runners.yaml`, absolute, from another folder).
 pub fn source_name(spec: &Path, out: &Path) -> String {
-    let spec = crate::base::resolved(spec);
-    let base = crate::base::resolved(out.parent().unwrap_or(Path::new("")));
+    let spec = crate::outdir::resolved(spec);
+    let base = crate::outdir::resolved(out.parent().unwrap_or(Path::new("")));
     let (s, b): (Vec<_>, Vec<_>) = (spec.components().collect(), base.components().collect());
     let common = s.iter().zip(&b).take_while(|(x, y)| x == y).count();
     let mut parts: Vec<String> = vec!["..".into(); b.len() - common];
@@ -173,20 +174,23 @@ impl Loaded {
         &self.fleet.lint
     }
 
-    /// Refuses client IDs that the committed main templates `mains` (those that differ from
-    /// the render, see `identities::committed`) tie to another identity (E042).
-    pub fn check_identities(&self, mains: &BTreeMap<String, Vec<u8>>) -> Result<(), u8> {
-        let committed = crate::identities::committed(mains);
+    /// Refuses client IDs that the committed output `base` ties to another identity (E042),
+    /// reporting them (exit 2); so does a base that cannot be read.
+    pub fn check_identities(&self, base: &crate::outdir::Base) -> Result<(), u8> {
         let pos = |at: &str| {
             let pos = self.client_id_pos.get(at).copied();
             pos.unwrap_or(spec::yaml::Pos { line: 1, col: 1 })
         };
-        let diags = crate::identities::check_renames(&self.fleet, &committed, &pos);
-        if diags.is_empty() {
-            Ok(())
-        } else {
-            report(&self.path, &self.text, &diags);
-            Err(exit::INVALID)
+        match crate::identities::check(&self.fleet, base, &pos) {
+            Ok(diags) if diags.is_empty() => Ok(()),
+            Ok(diags) => {
+                report(&self.path, &self.text, &diags);
+                Err(exit::INVALID)
+            }
+            Err(e) => {
+                stderr(&format!("error: cannot read {}: {e}\n", base.label));
+                Err(exit::INVALID)
+            }
         }
     }
 }
@@ -198,7 +202,7 @@ pub struct Loaded {
     pub fleet: Fleet,
     /// The spec's path as headers record it ([`source_name`]).
     pub source: String,
-    /// Where each client ID is written (`identities::check_renames`). The source map itself is
+    /// Where each client ID is written (`identities::check`). The source map itself is
     /// dropped once the notes, lint findings and these are placed, so the render does not
     /// carry it.
     pub client_id_pos: HashMap<String, spec::yaml::Pos>,

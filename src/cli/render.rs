@@ -1,7 +1,7 @@
 //! `runnergen render [SPEC] [--out DIR] [--check]`: the whole tree, written all or nothing.
 
 use super::{exit, report, stderr, stdout};
-use crate::write;
+use crate::outdir;
 use std::path::Path;
 
 #[derive(clap::Args, Debug)]
@@ -31,7 +31,7 @@ pub fn render_failed(e: crate::render::RenderError) -> u8 {
 }
 
 /// Tells the user why nothing happens yet.
-fn waiting(dir: &Path) {
+pub(super) fn waiting(dir: &Path) {
     stderr(&format!(
         "note: another runnergen is writing {}; waiting for it to finish\n",
         dir.display()
@@ -40,17 +40,17 @@ fn waiting(dir: &Path) {
 
 /// Opens the output directory for reading: a shared lock, and an error (exit 2) when it is not
 /// a directory or an interrupted render left it part-written.
-pub fn open_for_reading(out: &Path) -> Result<Option<write::Lock>, u8> {
+pub fn open_for_reading(out: &Path) -> Result<Option<outdir::Lock>, u8> {
     let name = out.display();
     if std::fs::symlink_metadata(out).is_ok_and(|m| !m.is_dir()) {
         stderr(&format!("error: {name} is not a directory\n"));
         return Err(exit::INVALID);
     }
-    let lock = write::read_lock(out, Some(waiting)).map_err(|e| {
+    let lock = outdir::read_lock(out, Some(waiting)).map_err(|e| {
         stderr(&format!("error: {e}\n"));
         exit::INVALID
     })?;
-    if write::interrupted(out) {
+    if outdir::interrupted(out) {
         stderr(&format!(
             "error: an interrupted render left {name} part-written\n  = hint: run `runnergen render` to finish it\n"
         ));
@@ -68,11 +68,11 @@ pub fn run(args: Args) -> u8 {
     if args.check {
         return check(&args, &loaded, &out);
     }
-    let opts = write::Options {
+    let opts = outdir::Options {
         adopt: args.adopt,
         on_wait: Some(waiting),
     };
-    let write_failed = |e: write::WriteError| {
+    let write_failed = |e: outdir::WriteError| {
         stderr(&format!(
             "error: {e}\n  = note: {out} holds what it held before, or what a repeated render finishes\n"
         ));
@@ -80,12 +80,16 @@ pub fn run(args: Args) -> u8 {
     };
     // The tree goes to the write part by part as it is rendered (the write stages it beside
     // the files it replaces and commits only at the end), so it is never held whole.
-    let no_hook = |_: &write::Step| Ok(());
-    let writer = match write::Writer::open(&args.input.out(), &opts, &no_hook) {
+    let no_hook = |_: &outdir::Step| Ok(());
+    let writer = match outdir::Writer::open(&args.input.out(), &opts, &no_hook) {
         Ok(w) => w,
         Err(e) => return write_failed(e),
     };
-    let line = match stream(&loaded, writer, write_failed) {
+    if let Err(code) = stream(&loaded, &writer, writer.committed(), write_failed) {
+        writer.abort();
+        return code;
+    }
+    let line = match writer.finish() {
         Ok(s) if s.is_clean() => format!("{out}: up to date ({} files)\n", s.unchanged),
         Ok(s) => format!(
             "{out}: {} added, {} changed, {} removed, {} unchanged\n",
@@ -94,7 +98,7 @@ pub fn run(args: Args) -> u8 {
             s.removed.len(),
             s.unchanged
         ),
-        Err(code) => return code,
+        Err(e) => return write_failed(e),
     };
     match super::summary(&line) {
         Ok(()) => exit::OK,
@@ -102,32 +106,26 @@ pub fn run(args: Args) -> u8 {
     }
 }
 
-/// Renders into `writer` part by part, refuses client IDs tied to another identity (E042),
-/// prints the notes and lint findings, and finishes the write (for `--check`, the comparison).
-/// On any failure the write is aborted (nothing it staged stays) and the exit code returned;
-/// `write_failed` reports the write's own errors.
+/// Renders into `sink` part by part, refuses client IDs the committed output (`base`) ties to
+/// another identity (E042), and prints the notes and lint findings; the caller finishes the
+/// write or the comparison, or aborts the write on an error (its exit code returned).
+/// `failed` reports the sink's own errors.
 fn stream(
     loaded: &super::Loaded,
-    writer: write::Writer,
-    write_failed: impl Fn(write::WriteError) -> u8,
-) -> Result<write::Summary, u8> {
-    let mains = match crate::compile::render_into(&loaded.fleet, &loaded.source, &writer) {
-        Ok(m) => m,
-        Err(e) => {
-            writer.abort();
-            return Err(match e {
-                crate::compile::Failure::Render(e) => render_failed(e),
-                crate::compile::Failure::Write(e) => write_failed(e),
-            });
-        }
-    };
-    if let Err(code) = loaded.check_identities(&mains) {
-        writer.abort();
-        return Err(code);
+    sink: &dyn outdir::Sink,
+    base: &outdir::Base,
+    failed: impl Fn(outdir::WriteError) -> u8,
+) -> Result<(), u8> {
+    if let Err(e) = crate::compile::render_into(&loaded.fleet, &loaded.source, sink) {
+        return Err(match e {
+            crate::compile::Failure::Render(e) => render_failed(e),
+            crate::compile::Failure::Write(e) => failed(e),
+        });
     }
+    loaded.check_identities(base)?;
     report(&loaded.path, &loaded.text, &loaded.notes);
     loaded.print_lint();
-    writer.finish().map_err(write_failed)
+    Ok(())
 }
 
 /// `render --check`: exit 1 when the directory is not exactly what the spec renders. The tree
@@ -135,17 +133,20 @@ fn stream(
 /// whole.
 fn check(args: &Args, loaded: &super::Loaded, out: &str) -> u8 {
     let dir = args.input.out();
-    let checker = match open_for_reading(&dir) {
-        Ok(lock) => write::Writer::compare(&dir, lock),
+    let _lock = match open_for_reading(&dir) {
+        Ok(lock) => lock,
         Err(code) => return code,
     };
-    let plan = match stream(loaded, checker, |e| {
+    let base = outdir::Base::from_dir(&dir);
+    let compare = outdir::Compare::new(&base);
+    let streamed = stream(loaded, &compare, &base, |e| {
         stderr(&format!("error: {e}\n"));
         exit::INVALID
-    }) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
+    });
+    if let Err(code) = streamed {
+        return code;
+    }
+    let plan = compare.finish().summary;
     let mut text = String::new();
     if plan.is_clean() {
         text.push_str(&format!("{out}: up to date ({} files)\n", plan.unchanged));

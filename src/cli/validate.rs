@@ -1,4 +1,5 @@
-//! `runnergen validate [SPEC]`: every check, nothing written.
+//! `runnergen validate [SPEC]`: every check, nothing written; with an output directory, the
+//! client IDs against what it holds too (E042), as `render` checks them.
 
 use super::{exit, report, summary};
 
@@ -14,6 +15,9 @@ pub fn run(args: Args) -> u8 {
         Ok(l) => l,
         Err(code) => return code,
     };
+    if let Err(code) = committed_identities(&args.input, &loaded) {
+        return code;
+    }
     report(&loaded.path, &loaded.text, &loaded.notes);
     loaded.print_lint();
     let fleet = &loaded.fleet;
@@ -43,4 +47,18 @@ pub fn run(args: Args) -> u8 {
         Ok(()) => exit::OK,
         Err(code) => code,
     }
+}
+
+/// E042 against the output directory, when there is one: read as it stands, under a shared
+/// lock, so that no render is half done.
+fn committed_identities(input: &super::Input, loaded: &super::Loaded) -> Result<(), u8> {
+    let dir = input.out();
+    if !std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
+        return Ok(());
+    }
+    let _lock = crate::outdir::read_lock(&dir, Some(super::render::waiting)).map_err(|e| {
+        super::stderr(&format!("error: {e}\n"));
+        exit::INVALID
+    })?;
+    loaded.check_identities(&crate::outdir::Base::from_dir(&dir))
 }

@@ -20,13 +20,12 @@ pub use security::{SecurityChange, SecurityKind, contains_scope, security_change
 pub use semantic::{FieldChange, ResourceChange, field_changes, flatten, mask};
 
 use crate::access::Access;
-use crate::base::Base;
 use crate::layout::Location;
 use crate::model::Fleet;
+use crate::outdir::{self, Base, Compare, Compared};
 use crate::readback;
 use crate::render::{RenderError, Streamed};
 use crate::tree::Tree;
-use crate::write;
 use serde::{Serialize, Serializer};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -163,87 +162,40 @@ pub enum DiffError {
 }
 
 /// Compares what `fleet` renders (manifest included) with a committed output directory, as
-/// the render streams: each part's files are compared with the base as they come, on every
-/// core, and only those that differ are kept (a no-change diff holds no file). Returns the
-/// report, and the committed main templates that differ from the render, for the client-ID
-/// check (E042, `identities`).
-pub fn diff_render(
-    fleet: &Fleet,
-    source: &str,
-    base: &Base,
-) -> Result<(Report, BTreeMap<String, Vec<u8>>), DiffError> {
+/// the render streams (`outdir::Compare`): each part's files are compared with the base as
+/// they come, on every core, and only those that differ are kept (a no-change diff holds no
+/// file).
+pub fn diff_render(fleet: &Fleet, source: &str, base: &Base) -> Result<Report, DiffError> {
     use rayon::prelude::*;
     use std::sync::Mutex;
     /// The base's bytes and the render's, of a file where they differ.
     type Sides = (Option<Vec<u8>>, Option<Vec<u8>>);
     let differ: Mutex<BTreeMap<String, Sides>> = Mutex::default();
-    let rendered: Mutex<Vec<String>> = Mutex::default();
-    let compare = |path: &str, bytes: &[u8]| {
-        if let Some(before) = base.differing(path, bytes) {
-            let mut differ = differ.lock().unwrap_or_else(|p| p.into_inner());
-            differ.insert(path.to_owned(), (before, Some(bytes.to_vec())));
-        }
+    let keep = |path: &str, before: Option<Vec<u8>>, after: &[u8]| {
+        let mut differ = differ.lock().unwrap_or_else(|p| p.into_inner());
+        differ.insert(path.to_owned(), (before, Some(after.to_vec())));
     };
-    crate::render::render_into(fleet, source, &|part: Tree| {
-        let mut paths = Vec::with_capacity(part.len());
-        for (path, bytes) in part.iter() {
-            compare(path, bytes);
-            paths.push(path.to_owned());
-        }
-        rendered
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend(paths);
-        Ok::<(), std::convert::Infallible>(())
-    })
-    .map_err(|e| match e {
-        Streamed::Render(e) => DiffError::Render(e),
-        Streamed::Sink(never) => match never {},
-    })?;
-    let mut rendered: BTreeSet<String> = rendered
-        .into_inner()
-        .unwrap_or_else(|p| p.into_inner())
-        .into_iter()
-        .collect();
-    compare(
-        write::MANIFEST,
-        &write::manifest_of(rendered.iter().map(String::as_str), source),
-    );
-    rendered.insert(write::MANIFEST.to_owned());
+    let compare = Compare::new(base);
+    // A path rendered twice is a bug in runnergen.
+    let bug = |e: outdir::WriteError| DiffError::Render(RenderError::Invariant(e.0));
+    crate::render::render_into(fleet, source, &|part: Tree| compare.put(&part, &keep)).map_err(
+        |e| match e {
+            Streamed::Render(e) => DiffError::Render(e),
+            Streamed::Sink(e) => bug(e),
+        },
+    )?;
+    compare.put_manifest(source, &keep).map_err(bug)?;
+    let Compared { summary, same } = compare.finish();
     let mut differ = differ.into_inner().unwrap_or_else(|p| p.into_inner());
-    // What the base's manifest owns and the render no longer writes: removed, where the base
-    // holds it.
-    for path in base.owned.iter().filter(|p| !rendered.contains(*p)) {
-        if let Some(before) = base.read(path) {
-            differ.insert(path.clone(), (Some(before), None));
+    // What the base's manifest owns and the render no longer writes: removed.
+    for path in summary.removed {
+        if let Some(before) = base.read(&path) {
+            differ.insert(path, (Some(before), None));
         }
     }
     let files: Vec<FileChange> = differ
         .par_iter()
-        .map(|(path, (before, after))| {
-            let status = match (before, after) {
-                (None, Some(_)) => Status::Added,
-                (Some(_), None) => Status::Removed,
-                _ => Status::Changed,
-            };
-            let location = Location::of(path);
-            FileChange {
-                path: path.to_owned(),
-                environment: location.env().map(str::to_owned),
-                group: location.group().map(str::to_owned),
-                status,
-                resources: semantic::resource_changes(path, before.as_deref(), after.as_deref()),
-                diff: semantic::text_diff(
-                    before.as_deref().unwrap_or_default(),
-                    after.as_deref().unwrap_or_default(),
-                ),
-            }
-        })
-        .collect();
-    let mains = differ
-        .iter()
-        .filter(|(path, _)| crate::identities::is_main_template(path))
-        .filter_map(|(path, (before, _))| Some((path.clone(), before.clone()?)))
+        .map(|(path, (before, after))| file_change(path, before.as_deref(), after.as_deref()))
         .collect();
     // The base's side of the environments with a changed file: the committed bytes of what
     // differs, and of the rest (equal to the render's) read back from the base.
@@ -252,22 +204,40 @@ pub fn diff_render(
         .filter_map(|(path, (before, _))| Some((path, before?)))
         .collect();
     let touched: BTreeSet<String> = files.iter().filter_map(|f| f.environment.clone()).collect();
-    let same: Vec<&String> = rendered
-        .iter()
-        .filter(|p| {
-            !old.contains_key(*p) && Location::of(p).env().is_some_and(|e| touched.contains(e))
-        })
-        .collect();
     let read: Vec<(String, Vec<u8>)> = same
         .par_iter()
-        .filter_map(|p| Some(((*p).clone(), base.read(p)?)))
+        .filter(|p| Location::of(p).env().is_some_and(|e| touched.contains(e)))
+        .filter_map(|p| Some((p.clone(), base.read(p)?)))
         .collect();
     old.extend(read);
     if let Some(e) = base.failure() {
         return Err(DiffError::Base(format!("cannot read {}: {e}", base.label)));
     }
-    let report = security_report(fleet, files, &old, &touched, base.label.clone());
-    Ok((report, mains))
+    Ok(security_report(
+        fleet,
+        files,
+        &old,
+        &touched,
+        base.label.clone(),
+    ))
+}
+
+/// One file's change, from the base's bytes and the render's (none where absent).
+fn file_change(path: &str, before: Option<&[u8]>, after: Option<&[u8]>) -> FileChange {
+    let status = match (before, after) {
+        (None, Some(_)) => Status::Added,
+        (Some(_), None) => Status::Removed,
+        _ => Status::Changed,
+    };
+    let location = Location::of(path);
+    FileChange {
+        path: path.to_owned(),
+        environment: location.env().map(str::to_owned),
+        group: location.group().map(str::to_owned),
+        status,
+        resources: semantic::resource_changes(path, before, after),
+        diff: semantic::text_diff(before.unwrap_or_default(), after.unwrap_or_default()),
+    }
 }
 
 /// The report of `files`, with the security changes of the `touched` environments: the base's

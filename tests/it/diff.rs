@@ -394,6 +394,44 @@ fn a_renamed_identity_cannot_keep_the_old_client_id() {
     );
 }
 
+/// `validate` holds client IDs to the committed output as `render` does: the same E042, word
+/// for word, and the same exit code; the committed spec itself stays valid against it.
+#[test]
+fn validate_reports_a_renamed_identity_as_render_does() {
+    let dir = edited_checkout("validate-rename", "fixtures/ascode/runners.yaml");
+    let (code, _, err) = runnergen_in(
+        &dir,
+        &["validate", "fixtures/ascode/runners.yaml", "--out", "out"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let seed = std::fs::read_to_string(root().join("fixtures/ascode/runners.yaml")).unwrap();
+    let spec = seed.replacen("\n  images:\n", "\n  imagebuilder:\n", 1);
+    std::fs::write(dir.join("fixtures/ascode/runners.yaml"), &spec).unwrap();
+    let expected = "\
+fixtures/ascode/runners.yaml:73:17: error[E042]: runner `imagebuilder`: client ID `9f8e7d6c-5b4a-4392-8187-a6b5c4d3e2f1` belongs to the identity `weu-ss-msi-gitlab-images` (runner `images` in the committed output), but it now derives the identity `weu-ss-msi-gitlab-imagebuilder`
+  at /runners/imagebuilder/identity/clientId
+     |
+  73 |       clientId: 9f8e7d6c-5b4a-4392-8187-a6b5c4d3e2f1
+     |                 ^
+  = hint: a renamed identity is a new Azure identity with its own client ID: drop this client ID (from the spec or the outputs file), render and deploy the Azure files, then take the new identity's client ID from the deployment outputs
+error: fixtures/ascode/runners.yaml: 1 problem found; nothing was written
+";
+    let before = std::fs::read(dir.join("out/ss/azure/main.json")).unwrap();
+    for command in ["validate", "render"] {
+        let (code, stdout, err) = runnergen_in(
+            &dir,
+            &[command, "fixtures/ascode/runners.yaml", "--out", "out"],
+        );
+        assert_eq!((code, stdout.as_str()), (2, ""), "{command}: {err}");
+        assert_eq!(err, expected, "{command}");
+    }
+    assert_eq!(
+        std::fs::read(dir.join("out/ss/azure/main.json")).unwrap(),
+        before
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// A chart upgrade is reviewable: the version bump shows as a change of each release.
 #[test]
 fn a_chart_version_bump_shows_as_a_change_of_the_release() {

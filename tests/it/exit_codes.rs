@@ -73,16 +73,16 @@ fn a_half_written_directory_is_reported_until_render_finishes_it() {
     let text = std::fs::read_to_string(root().join("fixtures/ascode/runners.yaml")).unwrap();
     let tree = runnergen::compile("fixtures/ascode/runners.yaml", &text).unwrap();
     let n = std::sync::atomic::AtomicUsize::new(0);
-    let opts = runnergen::write::Options::default();
-    let crashed = runnergen::write::write_with(&tree, &out, &opts, &|s| {
+    let opts = runnergen::outdir::Options::default();
+    let crashed = runnergen::outdir::write_with(&tree, &out, &opts, &|s| {
         let n = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-        if *s == runnergen::write::Step::Forget || n > 10_000 {
-            Err(runnergen::write::Crash)
+        if *s == runnergen::outdir::Step::Forget || n > 10_000 {
+            Err(runnergen::outdir::Crash)
         } else {
             Ok(())
         }
     });
-    assert!(crashed.is_err() && runnergen::write::interrupted(&out));
+    assert!(crashed.is_err() && runnergen::outdir::interrupted(&out));
     let o = out.to_str().unwrap();
     for args in [
         &[

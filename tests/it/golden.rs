@@ -202,7 +202,7 @@ fn environments_and_overrides_render_what_one_entry_per_environment_renders() {
     };
     let files = |tree: &runnergen::tree::Tree, f: &dyn Fn(&str) -> String| {
         tree.iter()
-            .filter(|(p, _)| *p != runnergen::write::MANIFEST)
+            .filter(|(p, _)| *p != runnergen::outdir::MANIFEST)
             .map(|(p, b)| (f(p), f(std::str::from_utf8(b).unwrap())))
             .collect::<std::collections::BTreeMap<String, String>>()
     };

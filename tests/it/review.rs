@@ -132,3 +132,33 @@ fn a_merge_request_that_makes_a_runner_owner_exits_3_against_its_base() {
         "nothing was checked out"
     );
 }
+
+/// `diff --base REV` holds client IDs to the output directory as that commit holds it (E042),
+/// with no directory on disk at all.
+#[test]
+fn a_renamed_identity_is_refused_against_the_git_base() {
+    let tmp = std::env::temp_dir().join(format!("runnergen-review-e042-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).unwrap();
+    let seed = std::fs::read_to_string(crate::common::root().join("fixtures/ascode/runners.yaml"))
+        .unwrap();
+    std::fs::write(tmp.join("runners.yaml"), &seed).unwrap();
+    git(&tmp, &["init", "-q", "-b", "main"]);
+    assert_eq!(runnergen_in(&tmp, &["render", "runners.yaml"]).0, 0);
+    git(&tmp, &["add", "-A"]);
+    git(&tmp, &["commit", "-q", "-m", "runners"]);
+    std::fs::remove_dir_all(tmp.join("out")).unwrap();
+    let renamed = seed.replacen("\n  images:\n", "\n  imagebuilder:\n", 1);
+    std::fs::write(tmp.join("runners.yaml"), renamed).unwrap();
+    let (code, text, err) = runnergen_in(&tmp, &["diff", "runners.yaml", "--base", "HEAD"]);
+    assert_eq!((code, text.as_str()), (2, ""), "{err}");
+    assert!(
+        err.starts_with("runners.yaml:73:17: error[E042]: runner `imagebuilder`: client ID `9f8e7d6c-5b4a-4392-8187-a6b5c4d3e2f1` belongs to the identity `weu-ss-msi-gitlab-images` (runner `images` in the committed output), but it now derives the identity `weu-ss-msi-gitlab-imagebuilder`\n"),
+        "{err}"
+    );
+    assert!(
+        err.ends_with("error: runners.yaml: 1 problem found; nothing was written\n"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+}

@@ -180,8 +180,8 @@ fn tampered_manifest_cannot_delete_outside() {
 
 // ---- crashes, concurrency, ownership ---------------------------------------------------------
 
+use runnergen::outdir::{self, Crash, Options, Step};
 use runnergen::tree::Tree;
-use runnergen::write::{self, Crash, Options, Step};
 use std::os::unix::fs::PermissionsExt;
 
 fn seed_text() -> String {
@@ -212,7 +212,7 @@ fn mode(p: &std::path::Path) -> u32 {
 /// and an owned file whose mode the user changed.
 fn prepared(name: &str, a: &Tree) -> PathBuf {
     let out = scratch(name).join("out");
-    write::write(a, &out, &Options::default()).unwrap();
+    outdir::write(a, &out, &Options::default()).unwrap();
     fs::write(out.join("NOTES.md"), "mine").unwrap();
     fs::set_permissions(out.join("NOTES.md"), fs::Permissions::from_mode(0o600)).unwrap();
     fs::create_dir(out.join("ss/extra")).unwrap();
@@ -227,7 +227,7 @@ fn prepared(name: &str, a: &Tree) -> PathBuf {
 
 /// Nothing of runnergen's own machinery is left: no journal, no staged file.
 fn assert_no_leftovers(out: &std::path::Path) {
-    assert!(!write::interrupted(out));
+    assert!(!outdir::interrupted(out));
     for e in walkdir::WalkDir::new(out) {
         let name = e.unwrap().file_name().to_string_lossy().into_owned();
         assert!(!name.ends_with(".runnergen-new"), "leftover {name}");
@@ -274,7 +274,7 @@ fn a_kill_at_every_step_leaves_old_or_new_and_the_next_run_repairs() {
     let (a, b, _) = trees();
     let steps = std::sync::Mutex::new(Vec::new());
     let out = prepared("steps", &a);
-    write::write_with(&b, &out, &Options::default(), &|s| {
+    outdir::write_with(&b, &out, &Options::default(), &|s| {
         steps.lock().unwrap().push(s.clone());
         Ok(())
     })
@@ -303,21 +303,21 @@ fn a_kill_at_every_step_leaves_old_or_new_and_the_next_run_repairs() {
     for (k, at) in steps.iter().enumerate() {
         let out = prepared(&format!("kill-{k}"), &a);
         let seen = std::sync::atomic::AtomicUsize::new(0);
-        let crashed = write::write_with(&b, &out, &Options::default(), &|_| {
+        let crashed = outdir::write_with(&b, &out, &Options::default(), &|_| {
             let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
             if n > k { Err(Crash) } else { Ok(()) }
         });
         assert!(crashed.is_err(), "step {k} ({at:?}) did not stop the write");
-        if !write::interrupted(&out) {
+        if !outdir::interrupted(&out) {
             assert!(
-                write::plan(&a, &out).is_clean(),
+                outdir::plan(&a, &out).is_clean(),
                 "before the commit ({at:?}) A is intact"
             );
         }
         // The next render, of B or of A, leaves exactly that tree.
         let next = if k % 2 == 0 { &b } else { &a };
-        write::write(next, &out, &Options::default()).unwrap();
-        assert!(write::plan(next, &out).is_clean(), "after {at:?}");
+        outdir::write(next, &out, &Options::default()).unwrap();
+        assert!(outdir::plan(next, &out).is_clean(), "after {at:?}");
         assert_exactly(next, &out, &format!("after {at:?}"));
         assert_no_leftovers(&out);
         assert_user_things_intact(&out);
@@ -355,7 +355,7 @@ fn two_writers_leave_one_whole_tree() {
             "round {round}"
         );
         assert!(
-            write::plan(&ta, &out).is_clean() || write::plan(&tb, &out).is_clean(),
+            outdir::plan(&ta, &out).is_clean() || outdir::plan(&tb, &out).is_clean(),
             "round {round}: the directory is neither tree"
         );
         assert_no_leftovers(&out);
@@ -369,12 +369,12 @@ fn an_unowned_file_in_the_way_is_an_error_until_adopted() {
     let mine = out.join("ss/imagebuilder/values.yaml");
     fs::create_dir_all(mine.parent().unwrap()).unwrap();
     fs::write(&mine, "my own values").unwrap();
-    let e = write::write(&b, &out, &Options::default()).unwrap_err();
+    let e = outdir::write(&b, &out, &Options::default()).unwrap_err();
     assert!(
         e.0.contains("ss/imagebuilder/values.yaml") && e.0.contains("--adopt"),
         "{e}"
     );
-    assert!(write::plan(&a, &out).is_clean(), "nothing was written");
+    assert!(outdir::plan(&a, &out).is_clean(), "nothing was written");
     // What was staged before the file in the way was met is removed again.
     assert_no_leftovers(&out);
     assert_eq!(fs::read_to_string(&mine).unwrap(), "my own values");
@@ -393,24 +393,27 @@ fn an_unowned_file_in_the_way_is_an_error_until_adopted() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("imagebuilder/values.yaml"));
     assert_eq!(cli(&["--adopt"]).status.code(), Some(0));
     let tb = runnergen::compile("b.yaml", &b_text).unwrap();
-    assert!(write::plan(&tb, &out).is_clean());
+    assert!(outdir::plan(&tb, &out).is_clean());
     assert_user_things_intact(&out);
 }
 
+/// What an interrupted write staged inside the directory is removed; what lies beside the
+/// directory is never touched, whatever its name.
 #[test]
-fn leftovers_of_earlier_versions_are_removed() {
+fn staged_leftovers_are_removed_and_nothing_beside_the_directory_is_touched() {
     let (a, _, _) = trees();
-    let out = prepared("legacy", &a);
+    let out = prepared("leftovers", &a);
     let parent = out.parent().unwrap();
-    for n in [".out.runnergen-stage-4242", ".out.runnergen-old-17"] {
-        fs::create_dir_all(parent.join(n).join("ss/tf")).unwrap();
-        fs::write(parent.join(n).join("ss/tf/config.toml"), "x").unwrap();
-    }
+    let beside = parent.join(".out.runnergen-stage-4242");
+    fs::create_dir_all(beside.join("ss/tf")).unwrap();
+    fs::write(beside.join("ss/tf/config.toml"), "x").unwrap();
     fs::write(out.join("ss/tf/.config.toml.runnergen-new"), "half").unwrap();
     fs::write(parent.join(".out.runnergen-notes"), "not ours to remove").unwrap();
-    write::write(&a, &out, &Options::default()).unwrap();
-    assert!(!parent.join(".out.runnergen-stage-4242").exists());
-    assert!(!parent.join(".out.runnergen-old-17").exists());
+    outdir::write(&a, &out, &Options::default()).unwrap();
+    assert_eq!(
+        fs::read_to_string(beside.join("ss/tf/config.toml")).unwrap(),
+        "x"
+    );
     assert!(parent.join(".out.runnergen-notes").exists());
     assert_no_leftovers(&out);
 }
@@ -432,12 +435,12 @@ fn a_mount_inside_the_output_directory_is_left_alone() {
     }
     fs::write(mnt.join("data"), "on another file system").unwrap();
     // B removes every file of `images`: its folder is then not empty (the mount) and stays.
-    let result = write::write(&b, &out, &Options::default());
+    let result = outdir::write(&b, &out, &Options::default());
     let data = fs::read_to_string(mnt.join("data"));
     let _ = std::process::Command::new("umount").arg(&mnt).status();
     result.unwrap();
     assert_eq!(data.unwrap(), "on another file system");
-    assert!(write::plan(&b, &out).is_clean());
+    assert!(outdir::plan(&b, &out).is_clean());
 }
 
 /// `render` hands the tree to the write part by part as it is rendered: what it leaves is
@@ -454,7 +457,7 @@ fn the_streamed_render_writes_exactly_the_compiled_tree() {
         let (code, _, err) = runnergen_in(&d, &["render", "runners.yaml", "--out", "out"]);
         assert_eq!(code, 0, "{err}");
         let tree = runnergen::compile("runners.yaml", &text).unwrap();
-        assert!(write::plan(&tree, &out).is_clean(), "{runners} runners");
+        assert!(outdir::plan(&tree, &out).is_clean(), "{runners} runners");
         if user.exists() {
             assert_exactly(&tree, &out, &format!("{runners} runners"));
         } else {
@@ -520,8 +523,8 @@ fn an_aborted_write_leaves_the_directory_as_it_was() {
             .collect()
     };
     let before = entries(&out);
-    let writer = write::Writer::open(&out, &Options::default(), &|_| Ok(())).unwrap();
-    writer.put(&b, |_| false).unwrap();
+    let writer = outdir::Writer::open(&out, &Options::default(), &|_| Ok(())).unwrap();
+    writer.put(&b).unwrap();
     assert!(
         out.join("ss/.imagebuilder.runnergen-new").is_dir(),
         "B's new folder was staged"
@@ -530,8 +533,8 @@ fn an_aborted_write_leaves_the_directory_as_it_was() {
     assert!(entries(&out) == before, "the directory changed");
     // A directory three levels deep that did not exist goes again, all three levels.
     let fresh = out.parent().unwrap().join("new/a/out");
-    let writer = write::Writer::open(&fresh, &Options::default(), &|_| Ok(())).unwrap();
-    writer.put(&b, |_| false).unwrap();
+    let writer = outdir::Writer::open(&fresh, &Options::default(), &|_| Ok(())).unwrap();
+    writer.put(&b).unwrap();
     writer.abort();
     assert!(!out.parent().unwrap().join("new").exists());
 }
@@ -560,18 +563,18 @@ fn no_file_is_staged_through_a_linked_folder() {
         Ok(())
     };
     // One file after another, as parts from different cores arrive.
-    let writer = write::Writer::open(&out, &Options::default(), &hook).unwrap();
+    let writer = outdir::Writer::open(&out, &Options::default(), &hook).unwrap();
     for (path, bytes) in tree.iter().filter(|(p, _)| p.starts_with("e00/")).take(5) {
         let mut part = Tree::new();
         part.insert(path, bytes).unwrap();
-        let e = writer.put(&part, |_| false).unwrap_err();
+        let e = writer.put(&part).unwrap_err();
         assert!(e.0.contains("symbolic link"), "{path}: {e}");
     }
     writer.abort();
     // Its lock goes with it.
     drop(writer);
     // And the whole tree at once, on every core.
-    let e = write::write_with(&tree, &out, &Options::default(), &hook).unwrap_err();
+    let e = outdir::write_with(&tree, &out, &Options::default(), &hook).unwrap_err();
     assert!(e.0.contains("symbolic link"), "{e}");
     assert_eq!(*escaped.lock().unwrap(), Vec::<PathBuf>::new());
     assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);
@@ -582,7 +585,7 @@ fn no_file_is_staged_through_a_linked_folder() {
 /// the render is not kept, and a git base's is not even read (its blob ID is the render's).
 #[test]
 fn a_diffs_base_is_compared_file_by_file() {
-    use runnergen::base::{Base, blob_id};
+    use runnergen::outdir::{Base, blob_id};
     // `printf 'hello\n' | git hash-object --stdin`, in a repository of each object format.
     assert_eq!(
         blob_id(b"hello\n", 40).as_deref(),
@@ -599,7 +602,7 @@ fn a_diffs_base_is_compared_file_by_file() {
     let rendered = fs::read(out.join(edited)).unwrap();
     fs::write(out.join(edited), "edited\n").unwrap();
     let base = Base::from_dir(&out);
-    assert!(base.owned.contains(edited));
+    assert!(base.owned().contains(edited));
     assert_eq!(
         base.differing(edited, &rendered),
         Some(Some(b"edited\n".to_vec()))

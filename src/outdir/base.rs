@@ -1,26 +1,27 @@
-//! The committed side of a tree diff: the output directory as a directory holds it, or as a
+//! The committed side of a comparison: the output directory as a directory holds it, or as a
 //! git commit holds it (`diff --base REV`), read through git plumbing (`ls-tree`, `cat-file
 //! --batch`): no checkout, no working-tree change, and it works in a shallow clone once that
 //! commit is fetched.
 //!
-//! A base is read file by file as the render reaches each file (`diff` streams the render):
-//! nothing of it is held but what differs. A git base's file whose blob ID is the rendered
-//! bytes' is not read at all.
+//! A base is read file by file as the render reaches each file (the comparison streams the
+//! render): nothing of it is held but what differs. A git base's file whose blob ID is the
+//! rendered bytes' is not read at all. A directory is walked, and its manifest read, only when
+//! a comparison first asks.
 
-use crate::write;
+use super::{manifest, scan};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
-/// What a tree is compared with.
+/// What a tree is compared with: the committed side.
 pub struct Base {
     /// How reports name it (`out`, `origin/main:out`).
     pub label: String,
     /// The files the base's ownership manifest names.
-    pub owned: BTreeSet<String>,
+    owned: OnceLock<BTreeSet<String>>,
     files: Files,
 }
 
@@ -28,7 +29,7 @@ enum Files {
     /// A directory and its regular files (relative paths), from one walk.
     Dir {
         dir: PathBuf,
-        found: HashSet<String>,
+        found: OnceLock<HashSet<String>>,
     },
     /// A commit's files: relative path → blob ID, read through one `git cat-file --batch`.
     Git {
@@ -38,23 +39,55 @@ enum Files {
 }
 
 impl Base {
-    /// A directory, walked once; its files are read when asked for.
+    /// A directory, walked once when first compared with; its files are read when asked for.
     pub fn from_dir(dir: &Path) -> Base {
         Base {
             label: dir.display().to_string(),
-            owned: write::owned_files(dir),
+            owned: OnceLock::new(),
             files: Files::Dir {
                 dir: dir.to_owned(),
-                found: write::files_of(dir),
+                found: OnceLock::new(),
             },
+        }
+    }
+
+    /// A directory whose regular files a walk just found (a write's, after its repair).
+    pub(super) fn from_walk(dir: &Path, found: HashSet<String>) -> Base {
+        let base = Base::from_dir(dir);
+        if let Files::Dir { found: f, .. } = &base.files {
+            let _ = f.set(found);
+        }
+        base
+    }
+
+    /// The files the base's ownership manifest names (safe paths only).
+    pub fn owned(&self) -> &BTreeSet<String> {
+        self.owned.get_or_init(|| match &self.files {
+            Files::Dir { dir, .. } => manifest::owned_files(dir),
+            // Read when the base is opened.
+            Files::Git { .. } => BTreeSet::new(),
+        })
+    }
+
+    /// Walks a directory and reads its manifest, if not done yet.
+    pub(super) fn prepare(&self) {
+        self.owned();
+        self.holds(manifest::MANIFEST);
+    }
+
+    /// True when the base holds a regular file at `path` (read or not).
+    pub fn holds(&self, path: &str) -> bool {
+        match &self.files {
+            Files::Dir { dir, found } => found.get_or_init(|| scan::files_of(dir)).contains(path),
+            Files::Git { blobs, .. } => blobs.contains_key(path),
         }
     }
 
     /// The base's bytes of `path`; none when it holds no such file (or it cannot be read).
     pub fn read(&self, path: &str) -> Option<Vec<u8>> {
         match &self.files {
-            Files::Dir { dir, found } => found
-                .contains(path)
+            Files::Dir { dir, .. } => self
+                .holds(path)
                 .then(|| std::fs::read(dir.join(path)).ok())
                 .flatten(),
             Files::Git { blobs, reader } => {
@@ -64,6 +97,44 @@ impl Base {
                     .unwrap_or_else(|p| p.into_inner())
                     .blob(id)
                     .ok()
+            }
+        }
+    }
+
+    /// Hands `f` each file the base holds whose path `keep` accepts, with its bytes, on every
+    /// core for a directory, where only the folders `enter` accepts are looked into (a git
+    /// base lists every file already). Fails when the base cannot be read (git stopped
+    /// answering); a file of a directory that cannot be read is left out, as in a comparison.
+    pub fn each(
+        &self,
+        enter: &(dyn Fn(&str) -> bool + Sync),
+        keep: &(dyn Fn(&str) -> bool + Sync),
+        f: &(dyn Fn(&str, Vec<u8>) + Sync),
+    ) -> Result<(), String> {
+        use rayon::prelude::*;
+        match &self.files {
+            Files::Dir { dir, .. } => {
+                let files: Vec<(String, PathBuf)> = scan::walk(dir, enter)
+                    .into_iter()
+                    .filter(|(rel, _)| keep(rel) && !scan::is_staged(rel) && rel != scan::JOURNAL)
+                    .collect();
+                files.par_iter().for_each(|(rel, path)| {
+                    if let Ok(bytes) = std::fs::read(path) {
+                        f(rel, bytes);
+                    }
+                });
+                Ok(())
+            }
+            Files::Git { blobs, reader } => {
+                let mut paths: Vec<&String> = blobs.keys().filter(|p| keep(p)).collect();
+                paths.sort();
+                for path in paths {
+                    let mut reader = reader.lock().unwrap_or_else(|p| p.into_inner());
+                    let bytes = reader.blob(&blobs[path.as_str()])?;
+                    drop(reader);
+                    f(path, bytes);
+                }
+                Ok(())
             }
         }
     }
@@ -160,22 +231,13 @@ impl Base {
         }
         let mut reader = CatFile::start(&top)?;
         let owned = blobs
-            .get(write::MANIFEST)
+            .get(manifest::MANIFEST)
             .and_then(|id| reader.blob(id).ok())
-            .and_then(|m| serde_json::from_slice::<serde_json::Value>(&m).ok())
-            .and_then(|v| {
-                v["files"].as_array().map(|a| {
-                    a.iter()
-                        .filter_map(|p| p.as_str())
-                        .filter(|p| crate::tree::is_safe_path(p))
-                        .map(str::to_owned)
-                        .collect()
-                })
-            })
+            .map(|m| manifest::owned_in(&m))
             .unwrap_or_default();
         Ok(Base {
             label: format!("{rev}:{rel}"),
-            owned,
+            owned: OnceLock::from(owned),
             files: Files::Git {
                 blobs,
                 reader: Mutex::new(reader),
