@@ -7,7 +7,7 @@
 
 use crate::spec::problem::Anchor;
 use crate::spec::yaml::Pos;
-use crate::spec::{self, Code, Diagnostic};
+use crate::spec::{self, Diagnostic, RuleId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
@@ -28,7 +28,7 @@ impl Level {
 
 /// One lint rule.
 pub struct Rule {
-    pub id: Code,
+    pub id: RuleId,
     pub level: Level,
     pub title: &'static str,
     /// Why it matters, for the README.
@@ -39,70 +39,70 @@ pub struct Rule {
 
 pub const RULES: &[Rule] = &[
     Rule {
-        id: Code::L001,
+        id: RuleId::L001,
         level: Level::High,
         title: "Owner, User Access Administrator or Role Based Access Control Administrator at subscription scope",
         rationale: "the identity can assign itself, or anyone, any role on the whole subscription: every job of the runner is a subscription administrator",
         source: "Azure RBAC best practices, \"Limit privileged administrator role assignments\" (learn.microsoft.com/azure/role-based-access-control/best-practices)",
     },
     Rule {
-        id: Code::L002,
+        id: RuleId::L002,
         level: Level::High,
         title: "job pods are cluster-admin",
         rationale: "any job can read every Secret of the cluster, other runners' tokens included, and change anything",
         source: "Kubernetes, RBAC good practices: least privilege, avoid cluster-admin (kubernetes.io/docs/concepts/security/rbac-good-practices)",
     },
     Rule {
-        id: Code::L003,
+        id: RuleId::L003,
         level: Level::High,
         title: "privileged job pods without a dedicated node pool",
         rationale: "a privileged container is root on its node: it can read the projected service-account and workload-identity tokens of every other pod there. Give privileged runners their own nodes (nodeSelector and a toleration of their taint)",
         source: "Kubernetes Pod Security Standards, Privileged profile (kubernetes.io/docs/concepts/security/pod-security-standards); GitLab runner docs, Kubernetes executor, \"Use Docker in builds\" security note",
     },
     Rule {
-        id: Code::L004,
+        id: RuleId::L004,
         level: Level::Medium,
         title: "run-untagged on a runner whose identity can write",
         rationale: "every untagged job of the group or project lands on the runner and gets the identity, without asking for it",
         source: "GitLab docs, ci/runners/configure_runners.md \"Control jobs that a runner can run\"",
     },
     Rule {
-        id: Code::L005,
+        id: RuleId::L005,
         level: Level::Medium,
         title: "an identity that can write on a runner not limited to protected branches and tags",
         rationale: "anyone who can push a branch can run a job with the identity; `accessLevel: ref_protected` keeps it to protected refs",
         source: "GitLab docs, ci/runners/configure_runners.md \"Prevent runners from revealing sensitive information\"",
     },
     Rule {
-        id: Code::L006,
+        id: RuleId::L006,
         level: Level::Medium,
         title: "Microsoft Graph Directory.Read.All",
         rationale: "reads every object of the directory; User.Read.All, Group.Read.All or GroupMember.Read.All are narrower and usually enough",
         source: "Microsoft Graph permissions reference, least-privileged permissions (learn.microsoft.com/graph/permissions-reference)",
     },
     Rule {
-        id: Code::L007,
+        id: RuleId::L007,
         level: Level::Low,
         title: "a role on a whole subscription",
         rationale: "a resource group or one resource is usually enough; a subscription scope also covers everything created there later",
         source: "Azure RBAC best practices, \"Only grant the access users need\" (learn.microsoft.com/azure/role-based-access-control/best-practices)",
     },
     Rule {
-        id: Code::L008,
+        id: RuleId::L008,
         level: Level::High,
         title: "a role in another environment's subscription",
         rationale: "a runner of one environment can change another (a dev job writing production): environments are no longer isolated",
         source: "Azure landing zones, environment separation by subscription (Cloud Adoption Framework, \"Landing zone design areas: resource organization\")",
     },
     Rule {
-        id: Code::L009,
+        id: RuleId::L009,
         level: Level::Low,
         title: "job pods with an Azure identity but no CPU or memory limit",
         rationale: "one job can starve the node's other pods, the manager included; limits also bound what a compromised job can mine",
         source: "Kubernetes, Resource Management for Pods and Containers (kubernetes.io/docs/concepts/configuration/manage-resources-containers)",
     },
     Rule {
-        id: Code::L010,
+        id: RuleId::L010,
         level: Level::Medium,
         title: "manager and job pods share one service account",
         rationale: "jobs run as the manager, in its namespace: they can read the runner's glrt- token and use the manager's API rights",
@@ -110,14 +110,17 @@ pub const RULES: &[Rule] = &[
     },
 ];
 
-pub fn rule(id: &str) -> Option<&'static Rule> {
-    RULES.iter().find(|r| r.id == id)
+pub fn rule(id: RuleId) -> &'static Rule {
+    RULES
+        .iter()
+        .find(|r| r.id == id)
+        .expect("every rule ID has its row (a test checks the table)")
 }
 
 /// One finding on one runner.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Finding {
-    pub rule: &'static str,
+    pub rule: RuleId,
     pub environment: String,
     pub runner: String,
     /// JSON pointer into the spec: the instance's as `lint` finds it, then, once placed
@@ -139,7 +142,7 @@ pub struct Finding {
 
 impl Finding {
     pub fn level(&self) -> Level {
-        rule(self.rule).map_or(Level::Low, |r| r.level)
+        rule(self.rule).level
     }
 
     /// The finding as a located warning.
@@ -149,8 +152,7 @@ impl Finding {
             None => format!("{} ({level})", self.message),
             Some(reason) => format!("{} ({level}; acknowledged: {reason})", self.message),
         };
-        let code = Code::lint_rule(self.rule).expect("a finding's rule is a lint rule");
-        Diagnostic::warning(code, self.pos, &self.path, message).hint(self.hint)
+        Diagnostic::warning(self.rule.into(), self.pos, &self.path, message).hint(self.hint)
     }
 }
 
@@ -195,10 +197,10 @@ impl Report {
 mod tests {
     use super::*;
 
-    /// What `acknowledge:` may name (`Code::LINT`, checked by spec) is the rule table, in order.
+    /// What `acknowledge:` may name (`RuleId::ALL`, checked by spec) is the rule table, in order.
     #[test]
     fn the_rule_table_is_the_lint_codes() {
-        let ids: Vec<Code> = RULES.iter().map(|r| r.id).collect();
-        assert_eq!(ids, Code::LINT);
+        let ids: Vec<RuleId> = RULES.iter().map(|r| r.id).collect();
+        assert_eq!(ids, RuleId::ALL);
     }
 }

@@ -13,7 +13,7 @@ pub use crate::findings::{Finding, Level, RULES, Report, Rule, rule};
 use crate::model::{Fleet, Runner};
 use crate::spec::types as t;
 use crate::spec::yaml::Pos;
-use crate::spec::{Anchor, Code, Problem};
+use crate::spec::{Anchor, Code, Problem, RuleId};
 
 /// What [`lint`] finds, before it is placed in the spec: findings at their instance's
 /// pointers, and acknowledgements that match no finding (N002) as problems.
@@ -42,12 +42,16 @@ pub fn lint(spec: &t::Spec, fleet: &Fleet) -> Unplaced {
             let mut found = runner(fleet, env, r, sr);
             let base = &r.at;
             for (i, ack) in sr.acknowledge.iter().enumerate() {
+                // An unknown rule is refused by the spec's checks (E018).
+                let Some(id) = RuleId::parse(&ack.rule) else {
+                    continue;
+                };
                 let mut matched = false;
-                for f in found.iter_mut().filter(|f| f.rule == ack.rule) {
+                for f in found.iter_mut().filter(|f| f.rule == id) {
                     f.acknowledged = Some(ack.reason.trim().to_owned());
                     matched = true;
                 }
-                if !matched && rule(&ack.rule).is_some() {
+                if !matched {
                     let path = format!("{base}/acknowledge/{i}/rule");
                     report.stale.push(
                         Problem::note(
@@ -97,10 +101,10 @@ struct Found<'a> {
 
 impl Found<'_> {
     /// A finding of `rule` at `at`, under the runner's pointer.
-    fn find(&mut self, rule: Code, at: &str, message: String, hint: &'static str) {
+    fn find(&mut self, rule: RuleId, at: &str, message: String, hint: &'static str) {
         let base = &self.r.at;
         self.out.push(Finding {
-            rule: rule.as_str(),
+            rule,
             environment: self.env.key.clone(),
             runner: self.r.key.clone(),
             path: format!("{base}{at}"),
@@ -156,14 +160,14 @@ fn azure_roles(found: &mut Found, fleet: &Fleet, sr: &t::Runner) {
             };
             if ACCESS_ADMIN_ROLES.contains(&name) {
                 found.find(
-                    Code::L001,
+                    RuleId::L001,
                     &at,
                     format!("{who}'s identity is {name} of {subs}"),
                     "grant Contributor (or a narrower role) and, where the pipelines create role assignments, Role Based Access Control Administrator on a resource group with a condition on the roles it may assign",
                 );
             } else {
                 found.find(
-                    Code::L007,
+                    RuleId::L007,
                     &at,
                     format!("{who}'s identity has {name} on {subs}"),
                     "scope the role to a resource group (`resourceGroup:`) or one resource (`resource:`)",
@@ -185,7 +189,7 @@ fn azure_roles(found: &mut Found, fleet: &Fleet, sr: &t::Runner) {
             }) && !own
             {
                 found.find(
-                    Code::L008,
+                    RuleId::L008,
                     &at,
                     format!(
                         "{who} of environment `{}` has {name} in subscription {sub} of environment `{}`",
@@ -203,7 +207,7 @@ fn job_pods(found: &mut Found) {
     let (r, who) = (found.r, found.who.clone());
     if r.kubernetes_access == t::KubernetesAccess::ClusterAdmin {
         found.find(
-            Code::L002,
+            RuleId::L002,
             "/identity/kubernetesAccess",
             format!("{who}'s job pods are cluster-admin"),
             "use `kubernetesAccess: namespace` (a Role in the job namespace) and deploy to other clusters with the Azure identity and Azure RBAC for Kubernetes",
@@ -211,7 +215,7 @@ fn job_pods(found: &mut Found) {
     }
     if r.privileged && (r.node_selector.is_empty() || r.tolerations.is_empty()) {
         found.find(
-            Code::L003,
+            RuleId::L003,
             "/privileged",
             format!("{who} runs privileged job pods on shared nodes"),
             "add `nodeSelector` and `tolerations` for a node pool tainted for privileged jobs only",
@@ -225,7 +229,7 @@ fn exposure(found: &mut Found, sr: &t::Runner) {
     let writes = identity_writes(sr);
     if r.run_untagged && writes {
         found.find(
-            Code::L004,
+            RuleId::L004,
             "/runUntagged",
             format!("{who} runs untagged jobs with an identity that can write"),
             "set `runUntagged: false`, so that only jobs that ask for the runner's tags get the identity",
@@ -233,7 +237,7 @@ fn exposure(found: &mut Found, sr: &t::Runner) {
     }
     if r.access_level == t::AccessLevel::NotProtected && writes {
         found.find(
-            Code::L005,
+            RuleId::L005,
             "/accessLevel",
             format!("{who}'s identity can write, and jobs from any branch can use it"),
             "set `accessLevel: ref_protected`",
@@ -251,7 +255,7 @@ fn graph(found: &mut Found, sr: &t::Runner) {
         .position(|p| p == "Directory.Read.All")
     {
         found.find(
-            Code::L006,
+            RuleId::L006,
             &format!("/identity/graphPermissions/{i}"),
             format!("{who}'s identity reads the whole directory (Directory.Read.All)"),
             "use User.Read.All, Group.Read.All or GroupMember.Read.All for what the jobs read",
@@ -269,7 +273,7 @@ fn limits(found: &mut Found) {
             _ => "memory limit",
         };
         found.find(
-            Code::L009,
+            RuleId::L009,
             "/resources/limits",
             format!("{who}'s job pods carry an Azure identity and have no {missing}"),
             "set `resources.limits.cpu` and `resources.limits.memory`",
@@ -282,7 +286,7 @@ fn accounts(found: &mut Found) {
     let (r, who) = (found.r, found.who.clone());
     if r.shared_service_account {
         found.find(
-            Code::L010,
+            RuleId::L010,
             "/serviceAccounts",
             format!("{who}'s manager and job pods share one service account"),
             "remove `serviceAccounts: shared`: jobs then run in their own namespace with their own account",

@@ -19,7 +19,7 @@ fn found(text: &str) -> Vec<(String, &'static str)> {
     report(text)
         .findings
         .iter()
-        .map(|f| (f.runner.clone(), f.rule))
+        .map(|f| (f.runner.clone(), f.rule.as_str()))
         .collect()
 }
 
@@ -65,7 +65,7 @@ fn findings_are_located_at_the_field_or_the_runners_key() {
         let f = rep
             .findings
             .iter()
-            .find(|f| f.runner == runner && f.rule == rule)
+            .find(|f| f.runner == runner && f.rule.as_str() == rule)
             .unwrap();
         let d = f.diagnostic();
         let line = text.lines().nth(d.pos.line as usize - 1).unwrap();
@@ -177,7 +177,7 @@ fn l008_is_a_resource_in_another_environments_subscription() {
         1,
     );
     let f = report(&cross).findings;
-    let l008: Vec<&Finding> = f.iter().filter(|f| f.rule == "L008").collect();
+    let l008: Vec<&Finding> = f.iter().filter(|f| f.rule.as_str() == "L008").collect();
     assert_eq!(l008.len(), 1);
     assert_eq!(l008[0].runner, "deploy-dev");
     assert!(
@@ -201,7 +201,7 @@ fn l009_needs_both_limits() {
     let f = report(&cpu_only).findings;
     let l009 = f
         .iter()
-        .find(|f| f.runner == "images" && f.rule == "L009")
+        .find(|f| f.runner == "images" && f.rule.as_str() == "L009")
         .unwrap();
     assert!(
         l009.message.ends_with("no memory limit"),
@@ -222,14 +222,18 @@ fn acknowledgements_mark_findings_and_stale_ones_are_noted() {
         "      - {rule: L001, reason: the pipelines create role assignments (seed)}\n      - {rule: L010, reason: not shared}\n",
     );
     let rep = report(&text);
-    let l001 = rep.findings.iter().find(|f| f.rule == "L001").unwrap();
+    let l001 = rep
+        .findings
+        .iter()
+        .find(|f| f.rule.as_str() == "L001")
+        .unwrap();
     assert_eq!(
         l001.acknowledged.as_deref(),
         Some("the pipelines create role assignments (seed)")
     );
     assert_eq!(rep.open(), rep.findings.len() - 1);
     assert_eq!(rep.stale.len(), 1);
-    assert_eq!(rep.stale[0].code, "N002");
+    assert_eq!(rep.stale[0].code.as_str(), "N002");
     assert_eq!(rep.stale[0].path, "/runners/tf/acknowledge/1/rule");
 }
 
@@ -241,7 +245,10 @@ fn an_unknown_rule_or_an_empty_reason_is_an_error() {
     let diags = crate::compile::resolve(&text, &crate::compile::no_files)
         .err()
         .unwrap();
-    let got: Vec<(&str, &str)> = diags.iter().map(|d| (d.code, d.path.as_str())).collect();
+    let got: Vec<(&str, &str)> = diags
+        .iter()
+        .map(|d| (d.code.as_str(), d.path.as_str()))
+        .collect();
     assert_eq!(
         got,
         [
@@ -265,7 +272,7 @@ fn an_unknown_rule_or_an_empty_reason_is_an_error() {
 #[test]
 fn every_rule_has_a_source_and_ids_are_in_order() {
     for (i, r) in RULES.iter().enumerate() {
-        assert_eq!(r.id, format!("L{:03}", i + 1));
+        assert_eq!(r.id.as_str(), format!("L{:03}", i + 1));
         assert!(!r.source.is_empty() && !r.rationale.is_empty());
     }
 }

@@ -203,7 +203,7 @@ fn runner_ctx<'a>(s: &'a Section<'a>) -> Result<RunnerCtx<'a>, RenderError> {
             .findings
             .iter()
             .map(|f| FindingCtx {
-                rule: f.rule,
+                rule: f.rule.as_str(),
                 level: f.level().as_str(),
                 message: &f.message,
                 acknowledged: f.acknowledged.as_deref(),

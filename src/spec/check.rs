@@ -1,7 +1,7 @@
 //! Semantic rules the schema cannot express: references resolve, alternatives are exclusive,
 //! IDs are well formed, roles and permissions are known. Each rule says where its fact comes from.
 
-use super::diag::Code;
+use super::diag::{Code, RuleId};
 use super::identity::{check_identity, unknown_alias};
 use super::problem::{Ctx, Problem};
 use super::ptr_key;
@@ -306,14 +306,14 @@ fn cache(cx: &mut Ctx, rp: &str, r: &Runner) {
     }
 }
 
-/// Acknowledgements name a lint rule (`Code::LINT`), once per runner, and give a reason.
+/// Acknowledgements name a lint rule (`RuleId`), once per runner, and give a reason.
 fn acknowledgements(cx: &mut Ctx, spec: &Spec) {
     for inst in &spec.instances {
         let mut seen = BTreeSet::new();
         for (i, ack) in inst.runner.acknowledge.iter().enumerate() {
             let base = format!("{}/acknowledge/{i}", inst.at);
-            if Code::lint_rule(&ack.rule).is_none() {
-                let ids: Vec<&str> = Code::LINT.iter().map(|c| c.as_str()).collect();
+            if RuleId::parse(&ack.rule).is_none() {
+                let ids: Vec<&str> = RuleId::ALL.iter().map(|c| c.as_str()).collect();
                 cx.err(
                     Code::E018,
                     &format!("{base}/rule"),

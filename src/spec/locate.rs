@@ -136,7 +136,7 @@ mod tests {
         let diags = report(&map, vec![tag(), key, tag()], Vec::new());
         let got: Vec<(&str, u32, u32)> = diags
             .iter()
-            .map(|d| (d.code, d.pos.line, d.pos.col))
+            .map(|d| (d.code.as_str(), d.pos.line, d.pos.col))
             .collect();
         assert_eq!(got, [("E005", 2, 3), ("E031", 4, 12)]);
         assert_eq!(diags[0].hint.as_deref(), Some("rename"));

@@ -4,6 +4,7 @@
 //! Architecture invariant: nothing here derives a name or applies a default; that is `model`'s.
 
 pub mod check;
+pub mod code;
 pub mod diag;
 pub mod escape;
 mod identity;
@@ -18,7 +19,7 @@ pub mod types;
 pub mod values;
 pub mod yaml;
 
-pub use diag::{Code, Diagnostic};
+pub use diag::{Code, Diagnostic, RuleId};
 pub use locate::{finish, key_pos, pos};
 pub use problem::{Anchor, Problem};
 use std::collections::{BTreeMap, BTreeSet};

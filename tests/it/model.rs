@@ -213,7 +213,7 @@ fn colliding_derived_names_are_reported_at_the_runner() {
     );
     let checked = spec::load(&text).unwrap();
     let diags = model::build(&checked, &runnergen::compile::no_files).unwrap_err();
-    assert!(diags.iter().all(|d| d.code == "E021"), "{diags:?}");
+    assert!(diags.iter().all(|d| d.code.as_str() == "E021"), "{diags:?}");
     assert_eq!(
         diags.len(),
         2,
@@ -240,7 +240,7 @@ fn the_key_vault_stores_identity_is_its_own() {
         .err()
         .unwrap();
     assert!(
-        diags.iter().any(|d| d.code == "E041"
+        diags.iter().any(|d| d.code.as_str() == "E041"
             && d.message
                 == "environment `ss`: the Key Vault store's client ID `0c1d2e3f-4a5b-4c6d-8e7f-901a2b3c4d5e` is also runner `tf`'s"),
         "{diags:?}"
@@ -256,7 +256,7 @@ fn the_key_vault_stores_identity_is_its_own() {
         .err()
         .unwrap();
     assert!(
-        diags.iter().any(|d| d.code == "E021"
+        diags.iter().any(|d| d.code.as_str() == "E021"
             && d.message
                 == "runner `key-vault` derives the managed identity `weu-ss-msi-runnergen-key-vault` of the Key Vault store"),
         "{diags:?}"
@@ -278,7 +278,7 @@ fn a_cache_identity_name_past_azures_limit_is_an_error() {
     let diags = runnergen::compile::resolve(&text, &runnergen::compile::no_files)
         .err()
         .unwrap();
-    let codes: Vec<&str> = diags.iter().map(|d| d.code).collect();
+    let codes: Vec<&str> = diags.iter().map(|d| d.code.as_str()).collect();
     assert_eq!(codes, ["E020"], "{diags:?}");
     assert_eq!(
         diags[0].message,

@@ -43,7 +43,7 @@ fn every_diagnostic_code_is_documented() {
 fn every_code_in_the_corpus_is_documented() {
     let codes: Vec<&str> = runnergen::spec::diag::CODES
         .iter()
-        .map(|(c, _)| *c)
+        .map(|(c, _)| c.as_str())
         .collect();
     for f in files_with_ext(&root().join("fixtures/invalid"), "expected") {
         let text = std::fs::read_to_string(&f).unwrap();

@@ -155,8 +155,8 @@ fn schema_compiles_and_describes_every_field() {
 
 #[test]
 fn diagnostics_render_with_caret_under_the_column() {
-    let d =
-        spec::Diagnostic::error("E014", yaml::Pos { line: 2, col: 9 }, "/x", "bad").hint("fix it");
+    let d = spec::Diagnostic::error(spec::Code::E014, yaml::Pos { line: 2, col: 9 }, "/x", "bad")
+        .hint("fix it");
     let text = d.render("f.yaml", "a: 1\nb: [1, 2, Ownr]\n");
     assert_eq!(
         text,
@@ -172,7 +172,7 @@ fn load_reports_schema_and_semantic_problems_together() {
     )
     .unwrap();
     let diags = spec::load(&text).unwrap_err();
-    let codes: Vec<&str> = diags.iter().map(|d| d.code).collect();
+    let codes: Vec<&str> = diags.iter().map(|d| d.code.as_str()).collect();
     for c in ["E005", "E012", "E010", "E014", "E015", "E031"] {
         assert!(codes.contains(&c), "{c} missing from {codes:?}");
     }
@@ -190,7 +190,7 @@ fn duplicate_keys_in_a_huge_mapping_are_found_at_their_line() {
     text.push_str("    k5: again\n");
     let diags = spec::load(&text).unwrap_err();
     assert_eq!(diags.len(), 1, "{diags:?}");
-    assert_eq!(diags[0].code, "E001");
+    assert_eq!(diags[0].code.as_str(), "E001");
     assert_eq!(diags[0].pos.line, 60_004);
     assert!(diags[0].message.contains("duplicate key `k5`"), "{diags:?}");
 }

@@ -851,9 +851,8 @@ fn unsupported_resource_type_is_rejected_by_the_spec_check() {
     );
     let diags = crate::spec::load(&yaml).expect_err("unsupported target type");
     assert!(
-        diags
-            .iter()
-            .any(|d| d.code == "E016" && d.message.contains("Microsoft.Network/virtualNetworks")),
+        diags.iter().any(|d| d.code == spec::Code::E016
+            && d.message.contains("Microsoft.Network/virtualNetworks")),
         "{diags:?}"
     );
 }

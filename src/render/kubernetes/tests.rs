@@ -325,7 +325,7 @@ fn more_secret_stores_than_azure_allows_credentials_is_an_error() {
         .err()
         .expect("refused");
     assert!(
-        diags.iter().any(|d| d.code == "E019"
+        diags.iter().any(|d| d.code == crate::spec::Code::E019
             && d.message
                 .contains("25 SecretStores would need 25 federated credentials")),
         "{diags:?}"
