@@ -140,7 +140,7 @@ impl Access {
             client_id: client_id.clone(),
         };
         Access {
-            roles: role_pairs(&r.roles),
+            roles: role_pairs(r.roles()),
             graph: r.graph_permissions().map(str::to_owned).collect(),
             kubernetes: Some(r.kubernetes_access),
             privileged: Some(r.privileged),
@@ -155,8 +155,8 @@ impl Access {
             token_source: Some(token_source(fleet, env, r)),
             runner_name: Some(r.names.runner_name.clone()),
             identity: r
-                .has_identity
-                .then(|| identity(&r.names.identity, &r.client_id)),
+                .has_identity()
+                .then(|| identity(&r.names.identity, &r.client_id().map(str::to_owned))),
             manager_roles: r
                 .cache_identity
                 .as_ref()

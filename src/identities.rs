@@ -106,7 +106,9 @@ fn check_renames(
 ) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for i in fleet.environments.iter().flat_map(|e| e.identities()) {
-        let Some(id) = i.client_id else { continue };
+        let Some(id) = i.identity.client_id.as_deref() else {
+            continue;
+        };
         let Some((identity, owner)) = committed
             .get(id)
             .and_then(|ids| ids.iter().find(|(name, _)| name != i.name))
@@ -114,7 +116,7 @@ fn check_renames(
             continue;
         };
         let (who, name) = (i.who(), i.name);
-        let at = i.client_id_at.cloned().unwrap_or_default();
+        let at = i.identity.client_id_at.clone().unwrap_or_default();
         out.push(
             Diagnostic::error(
                 crate::spec::Code::E042,

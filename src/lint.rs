@@ -266,7 +266,7 @@ fn graph(found: &mut Found, sr: &t::Runner) {
 /// L009: job pods with an Azure identity and no limits.
 fn limits(found: &mut Found) {
     let (r, who) = (found.r, found.who.clone());
-    if r.has_identity && (r.limits.cpu.is_none() || r.limits.memory.is_none()) {
+    if r.has_identity() && (r.limits.cpu.is_none() || r.limits.memory.is_none()) {
         let missing = match (&r.limits.cpu, &r.limits.memory) {
             (None, None) => "CPU or memory limit",
             (None, Some(_)) => "CPU limit",

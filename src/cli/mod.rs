@@ -340,7 +340,7 @@ pub fn load(path: &Path, out_dir: &str) -> Result<Loaded, u8> {
         .environments
         .iter()
         .flat_map(|e| e.identities())
-        .filter_map(|i| i.client_id_at)
+        .filter_map(|i| i.identity.client_id_at.as_ref())
         .map(|at| (at.clone(), spec::pos(&resolved.map, at)))
         .collect();
     Ok(Loaded {

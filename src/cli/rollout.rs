@@ -15,7 +15,11 @@ pub fn notes(fleet: &Fleet, out_dir: &str, each_runner: bool) -> Vec<Problem> {
     let mut notes = Vec::new();
     for env in &fleet.environments {
         let hint = phase_hint(env, out_dir);
-        if env.store.as_ref().is_some_and(|s| s.client_id.is_none()) {
+        if env
+            .store
+            .as_ref()
+            .is_some_and(|s| s.azure.client_id.is_none())
+        {
             let at = format!("/environments/{}/keyVault", spec::ptr_key(&env.key));
             notes.push(
                 Problem::note_key(
@@ -62,7 +66,7 @@ pub fn notes(fleet: &Fleet, out_dir: &str, each_runner: bool) -> Vec<Problem> {
         for r in waiting {
             // A runner that waits has an identity (`spec::check` refuses a cache without one),
             // so its instance writes or inherits `identity`: the note is shown there.
-            let at = if r.has_identity {
+            let at = if r.has_identity() {
                 format!("{}/identity", r.at)
             } else {
                 r.at.clone()

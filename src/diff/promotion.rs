@@ -86,7 +86,7 @@ fn normalized(fleet: &Fleet, side: &Side, r: &Runner) -> Value {
     let n = |s: &str| side.normalize(s);
     let list = |l: &ResourceList| json!({"cpu": l.cpu, "memory": l.memory, "ephemeralStorage": l.ephemeral_storage});
     let roles: Vec<String> = r
-        .roles
+        .roles()
         .iter()
         .map(|ra| format!("{} on {}", ra.display_name(), n(&ra.scope.id())))
         .collect();

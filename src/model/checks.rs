@@ -61,8 +61,9 @@ fn template_names(env: &Environment, diags: &mut Vec<Problem>) {
             &n.principal_id_output,
         ];
         own.extend(
-            r.role_groups
+            r.identity
                 .iter()
+                .flat_map(|i| &i.role_groups)
                 .flat_map(|g| [g.symbol.as_str(), g.deployment.as_str()]),
         );
         if let Some(c) = &r.cache_identity {
@@ -135,7 +136,7 @@ fn role_deployments(env: &Environment, diags: &mut Vec<Problem>) {
     // Two scopes of one runner whose 32-bit hashes collide would share a deployment.
     for r in &env.runners {
         let mut deployments = BTreeSet::new();
-        for g in &r.role_groups {
+        for g in r.identity.iter().flat_map(|i| &i.role_groups) {
             if !deployments.insert(&g.deployment) {
                 diags.push(collision(
                     r,
@@ -158,12 +159,17 @@ fn client_ids(envs: &[Environment], diags: &mut Vec<Problem>) {
     let all: Vec<IdentityRef> = envs.iter().flat_map(Environment::identities).collect();
     let mut client_ids: BTreeMap<&str, &Runner> = BTreeMap::new();
     for i in &all {
-        let (IdentityOwner::Runner(r) | IdentityOwner::Cache(r), Some(id)) = (i.owner, i.client_id)
+        let (IdentityOwner::Runner(r) | IdentityOwner::Cache(r), Some(id)) =
+            (i.owner, i.identity.client_id.as_deref())
         else {
             continue;
         };
         if let Some(first) = client_ids.insert(id, r) {
-            let at = i.client_id_at.cloned().unwrap_or_else(|| r.at.clone());
+            let at = i
+                .identity
+                .client_id_at
+                .clone()
+                .unwrap_or_else(|| r.at.clone());
             diags.push(
                 Problem::error(
                     Code::E041,
@@ -178,13 +184,15 @@ fn client_ids(envs: &[Environment], diags: &mut Vec<Problem>) {
         }
     }
     for i in &all {
-        let (IdentityOwner::Store(env), Some(id)) = (i.owner, i.client_id) else {
+        let (IdentityOwner::Store(env), Some(id)) = (i.owner, i.identity.client_id.as_deref())
+        else {
             continue;
         };
         if let Some(first) = client_ids.get(id) {
             let at = i
+                .identity
                 .client_id_at
-                .cloned()
+                .clone()
                 .unwrap_or_else(|| format!("/environments/{}/keyVault", spec::ptr_key(env)));
             diags.push(
                 Problem::error(

@@ -12,8 +12,10 @@ mod azure;
 mod checks;
 mod outputs;
 mod runner;
+mod shard;
 pub mod store;
 
+pub use shard::{SHARD_SIZE, Shard};
 pub use store::Store;
 
 pub use outputs::Files;
@@ -122,83 +124,11 @@ pub struct Environment {
     pub store: Option<Store>,
 }
 
-/// Identities per Azure deployment. An ARM template holds at most 64 outputs (two per identity:
-/// its client and principal IDs; a runner has one identity, two with a manager cache identity),
-/// and the identities' nested template the same 64, so 32 is the hard limit; 30 leaves room
-/// (azure-docs templates/best-practices.md "Template limits": 64 outputs, 800 resources, 4 MB).
-pub const SHARD_SIZE: usize = 30;
-
-/// One Azure deployment of an environment: the whole environment's, or one shard of a large
-/// one. A view: it borrows the environment and the runners it deploys.
-#[derive(Clone, Debug)]
-pub struct Shard<'a> {
-    pub env: &'a Environment,
-    /// Its number, from 1, when the environment deploys in shards.
-    pub number: Option<u32>,
-    pub deployments: Deployments,
-    /// The runners with an identity it deploys, in key order.
-    pub runners: Vec<&'a Runner>,
-    /// The Key Vault store's identity, in the first shard.
-    pub store: Option<&'a Store>,
-}
-
-impl Shard<'_> {
-    /// The outputs file of the shard's deployment, as `identityOutputs` names it.
-    pub fn outputs_file(&self) -> String {
-        match self.number {
-            None => format!("{}.identity-outputs.json", self.env.key),
-            Some(n) => format!("{}-{n:02}.identity-outputs.json", self.env.key),
-        }
-    }
-
-    /// Whether a runner of the shard has Microsoft Graph permissions (then graph files exist).
-    pub fn needs_graph(&self) -> bool {
-        self.runners.iter().any(|r| !r.graph.is_empty())
-    }
-}
-
 impl Environment {
-    /// The environment's Azure deployment in shards that each stay within ARM's template limits,
-    /// holding the runners that have an identity (the others have no Azure side): one for the
-    /// whole environment when it has at most [`SHARD_SIZE`] of them; otherwise one per
-    /// [`SHARD_SIZE`] identities (runners in key order), each its own deployment, stack and
-    /// outputs file. A runner with a cache identity counts twice: its manager's identity adds
-    /// two outputs; the store's identity goes into the first shard.
-    pub fn shards(&self) -> Vec<Shard<'_>> {
-        let weight = |r: &Runner| 1 + usize::from(r.cache_identity.is_some());
-        let store = self.store.as_ref();
-        let azure: Vec<&Runner> = self.runners.iter().filter(|r| r.has_identity).collect();
-        let shard = |number, runners, store| Shard {
-            env: self,
-            number,
-            deployments: Deployments::new(&self.key, number),
-            runners,
-            store,
-        };
-        let mut used = usize::from(store.is_some());
-        if used + azure.iter().map(|r| weight(r)).sum::<usize>() <= SHARD_SIZE {
-            return vec![shard(None, azure, store)];
-        }
-        let mut groups: Vec<Vec<&Runner>> = vec![Vec::new()];
-        for r in azure {
-            if used + weight(r) > SHARD_SIZE {
-                groups.push(Vec::new());
-                used = 0;
-            }
-            used += weight(r);
-            groups.last_mut().expect("one group at least").push(r);
-        }
-        groups
-            .into_iter()
-            .zip(1..)
-            .map(|(runners, n)| shard(Some(n), runners, if n == 1 { store } else { None }))
-            .collect()
-    }
-
     /// Whether the environment has an Azure deployment at all: a runner with an identity, or the
     /// Key Vault store's.
     pub fn has_azure(&self) -> bool {
-        self.store.is_some() || self.runners.iter().any(|r| r.has_identity)
+        self.store.is_some() || self.runners.iter().any(Runner::has_identity)
     }
 
     /// Runners whose client ID is known: they get Kubernetes files.
@@ -213,22 +143,19 @@ impl Environment {
             let cache = r.cache_identity.as_ref().map(|c| IdentityRef {
                 owner: IdentityOwner::Cache(r),
                 name: &r.names.cache_identity,
-                client_id: c.client_id.as_deref(),
-                client_id_at: c.client_id_at.as_ref(),
+                identity: c,
             });
-            let own = r.has_identity.then(|| IdentityRef {
+            let own = r.identity.as_ref().map(|i| IdentityRef {
                 owner: IdentityOwner::Runner(r),
                 name: &r.names.identity,
-                client_id: r.client_id.as_deref(),
-                client_id_at: r.client_id_at.as_ref(),
+                identity: i,
             });
             own.into_iter().chain(cache)
         });
         let store = self.store.as_ref().map(|s| IdentityRef {
             owner: IdentityOwner::Store(&self.key),
             name: &s.identity,
-            client_id: s.client_id.as_deref(),
-            client_id_at: s.client_id_at.as_ref(),
+            identity: &s.azure,
         });
         runners.chain(store)
     }
@@ -249,8 +176,7 @@ pub enum IdentityOwner<'a> {
 pub struct IdentityRef<'a> {
     pub owner: IdentityOwner<'a>,
     pub name: &'a str,
-    pub client_id: Option<&'a str>,
-    pub client_id_at: Option<&'a String>,
+    pub identity: &'a AzureIdentity,
 }
 
 impl IdentityRef<'_> {
@@ -295,8 +221,10 @@ pub struct Runner {
     pub cache: Option<Cache>,
     /// True when manager and job pods share one account (seed behaviour).
     pub shared_service_account: bool,
-    /// The manager's own identity for the cache's SAS (a cache with separate accounts).
-    pub cache_identity: Option<CacheIdentity>,
+    /// The runner manager's own identity for the Azure blob cache (a cache with separate
+    /// accounts): gitlab-runner's manager signs a user-delegation SAS for every cache URL
+    /// (`cache/azure/adapter.go`), the job pod only uses it.
+    pub cache_identity: Option<AzureIdentity>,
     /// Labels on every Kubernetes object of this runner.
     pub labels: BTreeMap<String, String>,
     /// The GitLab path as a valid label value (the seed's `deployment_repository`; `/` is not
@@ -315,16 +243,10 @@ pub struct Runner {
     pub kubernetes_extra: BTreeMap<String, serde_json::Value>,
     /// Job environment variables (config.toml `environment`), by name.
     pub job_variables: BTreeMap<String, String>,
-    pub has_identity: bool,
-    pub client_id: Option<String>,
-    /// Where the client ID comes from: a JSON pointer into the spec (`identity.clientId`, or
-    /// the environment's `identityOutputs` file).
-    #[serde(skip)]
-    pub client_id_at: Option<String>,
-    #[serde(skip)]
-    pub roles: Vec<RoleAssignment>,
-    /// The roles grouped by target scope, one nested deployment each.
-    pub role_groups: Vec<RoleGroup>,
+    /// The job pods' Azure identity, when the spec gives the runner an `identity`: without one
+    /// it has no Azure side (no identity, no federated credential, nothing in the Azure
+    /// deployment) and its job pods run as a plain service account.
+    pub identity: Option<AzureIdentity>,
     /// Sorted by permission.
     pub graph: Vec<GraphGrant>,
     pub kubernetes_access: t::KubernetesAccess,
@@ -332,27 +254,63 @@ pub struct Runner {
     pub promotion_expect: BTreeSet<t::PromotionField>,
 }
 
-/// The runner manager's identity for the Azure blob cache: gitlab-runner's manager signs a
-/// user-delegation SAS for every cache URL (`cache/azure/adapter.go`), the job pod only uses it.
-#[derive(Clone, Debug, Serialize)]
-pub struct CacheIdentity {
+/// What every Azure identity of the fleet carries, whoever's it is (a runner's job pods', its
+/// manager's cache identity, an environment's Key Vault store): its client ID once known, and
+/// its role assignments.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct AzureIdentity {
     pub client_id: Option<String>,
+    /// Where the client ID comes from: a JSON pointer into the spec (`identity.clientId`, or
+    /// the environment's `identityOutputs` file).
     #[serde(skip)]
     pub client_id_at: Option<String>,
     #[serde(skip)]
     pub roles: Vec<RoleAssignment>,
+    /// The roles grouped by target scope, one nested deployment each (their deployment names
+    /// and symbols derive from the identity's template symbol).
     pub role_groups: Vec<RoleGroup>,
+}
+
+impl AzureIdentity {
+    /// The identity whose template symbol is `symbol`, with its client ID (and where it was
+    /// found) and roles.
+    pub fn new(
+        symbol: &str,
+        (client_id, client_id_at): (Option<String>, Option<String>),
+        roles: Vec<RoleAssignment>,
+    ) -> Self {
+        AzureIdentity {
+            client_id,
+            client_id_at,
+            role_groups: azure::role_groups(symbol, &roles),
+            roles,
+        }
+    }
 }
 
 impl Runner {
     /// Whether every identity the runner's pods use has its client ID: then it gets its
     /// Kubernetes files (two-phase rollout).
     pub fn ready(&self) -> bool {
-        (!self.has_identity || self.client_id.is_some())
-            && self
-                .cache_identity
-                .as_ref()
-                .is_none_or(|c| c.client_id.is_some())
+        [&self.identity, &self.cache_identity]
+            .into_iter()
+            .flatten()
+            .all(|i| i.client_id.is_some())
+    }
+
+    /// Whether the job pods have an Azure identity.
+    pub fn has_identity(&self) -> bool {
+        self.identity.is_some()
+    }
+
+    /// The job pods' identity's client ID, once known.
+    pub fn client_id(&self) -> Option<&str> {
+        self.identity.as_ref().and_then(|i| i.client_id.as_deref())
+    }
+
+    /// The job pods' identity's role assignments (none without an identity).
+    pub fn roles(&self) -> &[RoleAssignment] {
+        self.identity.as_ref().map_or(&[], |i| &i.roles)
     }
 
     /// The Microsoft Graph permissions of the runner's identity, sorted.

@@ -1,6 +1,6 @@
 //! One runner resolved: its names, tags, defaults and Azure access.
 
-use super::{Cache, CacheIdentity, ResourceList, Runner, azure, defaults};
+use super::{AzureIdentity, Cache, ResourceList, Runner, azure, defaults};
 use crate::facts;
 use crate::names::{IDENTITY_NAME, Names, RULES, Validity, expand};
 use crate::spec::{self, Code, Problem, types as t};
@@ -30,21 +30,20 @@ pub(super) fn resolve(input: Input, diags: &mut Vec<Problem>) -> Runner {
     let rp = input.at;
     let who = format!("runner `{rk}`");
     // A runner without `identity` has no Azure side: no client ID to wait for.
-    let (client_id, client_id_at) = match &r.identity {
-        Some(id) => input.outputs.client_id(
+    let client_id = r.identity.as_ref().map(|id| {
+        input.outputs.client_id(
             &who,
             id.client_id.as_ref(),
             format!("{rp}/identity/clientId"),
             &names.client_id_output,
             diags,
-        ),
-        None => (None, None),
-    };
+        )
+    });
     let shared = r.service_accounts == Some(t::ServiceAccountMode::Shared);
     let roles = azure::role_assignments(e, r, shared);
     // With separate accounts the manager signs the cache's SAS as an identity of its own.
     let cache_identity = r.cache.as_ref().filter(|_| !shared).map(|c| {
-        let (client_id, client_id_at) = input.outputs.client_id(
+        let client_id = input.outputs.client_id(
             &who,
             c.manager_client_id.as_ref(),
             format!("{rp}/cache/managerClientId"),
@@ -52,12 +51,7 @@ pub(super) fn resolve(input: Input, diags: &mut Vec<Problem>) -> Runner {
             diags,
         );
         let roles = azure::cache_manager_roles(&c.storage_account_id);
-        CacheIdentity {
-            client_id,
-            client_id_at,
-            role_groups: azure::role_groups(&format!("{}_cache", names.symbol), &roles),
-            roles,
-        }
+        AzureIdentity::new(&format!("{}_cache", names.symbol), client_id, roles)
     });
     let resources = r.resources.as_ref();
     Runner {
@@ -114,12 +108,8 @@ pub(super) fn resolve(input: Input, diags: &mut Vec<Problem>) -> Runner {
             .map(|k| k.extra.clone())
             .unwrap_or_default(),
         job_variables: r.job_variables.clone(),
-        has_identity: r.identity.is_some(),
-        client_id,
-        client_id_at,
-        role_groups: azure::role_groups(&names.symbol, &roles),
+        identity: client_id.map(|id| AzureIdentity::new(&names.symbol, id, roles)),
         graph: azure::graph_grants(&names.symbol, &r.access().graph_permissions),
-        roles,
         kubernetes_access: r.access().kubernetes_access.unwrap_or_default(),
         promotion_expect: r
             .promotion

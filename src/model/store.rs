@@ -42,10 +42,8 @@ pub struct Store {
     pub credentials: Vec<Credential>,
     /// The runners' manager namespaces: the ClusterSecretStore's `conditions`.
     pub namespaces: Vec<String>,
-    pub client_id: Option<String>,
-    #[serde(skip)]
-    pub client_id_at: Option<String>,
-    pub role_groups: Vec<azure::RoleGroup>,
+    /// The store identity's client ID and its one role (Key Vault Secrets User on the vault).
+    pub azure: super::AzureIdentity,
 }
 
 /// The store of environment `env`, if runnergen renders it.
@@ -129,7 +127,7 @@ pub(super) fn resolve(
         );
     }
     let inline_at = format!("{kp}/storeClientId");
-    let (client_id, client_id_at) = outputs.client_id(
+    let client_id = outputs.client_id(
         &format!("environment `{ek}`'s Key Vault store"),
         kv.store_client_id.as_ref(),
         inline_at,
@@ -160,8 +158,6 @@ pub(super) fn resolve(
         principal_id_output: PRINCIPAL_ID_OUTPUT,
         credentials,
         namespaces,
-        client_id,
-        client_id_at,
-        role_groups: azure::role_groups(SYMBOL, &roles),
+        azure: super::AzureIdentity::new(SYMBOL, client_id, roles),
     })
 }

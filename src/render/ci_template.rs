@@ -17,7 +17,7 @@ pub fn render(cx: Cx) -> Result<Rendered, RenderError> {
     let r = cx.runner;
     // Terraform needs a subscription: the one of the runner's first role, else the identities'.
     let subscription = r
-        .roles
+        .roles()
         .first()
         .map_or(cx.env.identity_subscription_id.as_str(), |ra| {
             ra.scope.subscription_id()

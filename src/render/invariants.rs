@@ -258,7 +258,7 @@ pub fn check_shared(fleet: &Fleet, facts: &[EnvFacts]) -> Result<(), RenderError
                     .iter()
                     .filter(|c| c.issuer == env.oidc_issuer_url)
                     .count();
-                if trusted != 1 || sa.client_id != store.client_id {
+                if trusted != 1 || sa.client_id != store.azure.client_id {
                     return fail(format!(
                         "{}: `{subject}` lacks the store identity's client ID or its one credential",
                         layout::secret_store(&env.key)
@@ -284,7 +284,7 @@ fn runner_credentials<'a>(
     let arm_path = layout::azure_file(&env.key, AzureFile::MainJson);
     // The issuer is byte-identical everywhere; each runner's subject has exactly one
     // credential, and a runner without an identity none.
-    if !r.has_identity {
+    if !r.has_identity() {
         if !mine.is_empty() {
             return fail(format!(
                 "{arm_path}: runner `{}` has no identity but a federated credential",
@@ -365,12 +365,12 @@ fn pods(env: &Environment, r: &Runner, f: &RunnerFacts, dir: &str) -> Result<(),
         ));
     }
     // Job pods with an identity carry the workload-identity label; without one, not.
-    if f.job_label.as_deref() != r.has_identity.then_some("true") {
+    if f.job_label.as_deref() != r.has_identity().then_some("true") {
         return fail(format!(
             "{toml_path}: the job pods' label {} is {:?}, the runner {} an identity",
             facts::WI_USE_LABEL,
             f.job_label,
-            if r.has_identity { "has" } else { "has no" }
+            if r.has_identity() { "has" } else { "has no" }
         ));
     }
 
@@ -384,10 +384,11 @@ fn pods(env: &Environment, r: &Runner, f: &RunnerFacts, dir: &str) -> Result<(),
                 "{dir}: config.toml's service account is not rendered"
             ))
         })?;
-    if job.client_id != r.client_id {
+    if job.client_id.as_deref() != r.client_id() {
         return fail(format!(
             "{dir}: the job service account carries client ID {:?}, the runner's is {:?}",
-            job.client_id, r.client_id
+            job.client_id,
+            r.client_id()
         ));
     }
 

@@ -129,10 +129,9 @@ fn service_accounts(r: &Runner) -> Vec<ServiceAccount> {
     // client-id and tenant-id annotations, and the use label, pkg/webhook/consts.go); a runner
     // without an identity gets a plain account.
     let mut job_meta = meta(&n.job_service_account, Some(&n.job_namespace), r);
-    if r.has_identity {
+    if r.has_identity() {
         let client_id = r
-            .client_id
-            .as_deref()
+            .client_id()
             .expect("Kubernetes files are rendered only for runners with a client ID");
         job_meta.annotations = Some(workload_identity(client_id, &r.tenant_id));
         job_meta
@@ -293,7 +292,7 @@ pub fn render_store(cx: EnvCx) -> Result<Rendered<Vec<Account>>, RenderError> {
     let Some(store) = &env.store else {
         return none();
     };
-    let Some(client_id) = &store.client_id else {
+    let Some(client_id) = &store.azure.client_id else {
         return none();
     };
     let labels: BTreeMap<String, String> = [

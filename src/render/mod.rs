@@ -403,7 +403,7 @@ fn render_runner(cx: Cx, tree: &mut Tree) -> Result<Option<invariants::RunnerFac
     let k8s = kubernetes::render(cx)?.add_to(tree)?;
     gitops::render(cx, &values)?.add_to(tree)?;
     // The CI template signs in to Azure as the runner's identity: none without one.
-    if cx.runner.has_identity {
+    if cx.runner.has_identity() {
         ci_template::render(cx)?.add_to(tree)?;
     }
     Ok(Some(invariants::RunnerFacts::new(

@@ -95,7 +95,7 @@ fn text(cx: Cx) -> Result<(String, toml::Table), RenderError> {
         privileged: r.privileged,
         job_service_account: &r.names.job_service_account,
         resources: resources(r),
-        wi_label: r.has_identity.then_some(facts::WI_USE_LABEL),
+        wi_label: r.has_identity().then_some(facts::WI_USE_LABEL),
         node_selector: &r.node_selector,
         tolerations: tolerations(r),
         cache,

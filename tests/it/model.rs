@@ -91,10 +91,14 @@ fn shared_service_account_is_one_account() {
 fn star_scope_expands_to_every_subscription() {
     let f = fleet("fixtures/ascode/runners.yaml");
     let tf = runner(&f, "tf");
-    let subs: Vec<&str> = tf.roles.iter().map(|r| r.scope.subscription_id()).collect();
+    let subs: Vec<&str> = tf
+        .roles()
+        .iter()
+        .map(|r| r.scope.subscription_id())
+        .collect();
     assert_eq!(subs.len(), f.environments[0].subscriptions.len());
     assert!(
-        tf.roles
+        tf.roles()
             .iter()
             .all(|r| r.role_name.as_deref() == Some("Owner")
                 && matches!(r.scope, Scope::Subscription { .. }))
@@ -107,7 +111,11 @@ fn the_cache_roles_go_to_the_managers_identity_not_the_jobs() {
     let node = runner(&f, "node");
     let cache = node.cache.as_ref().unwrap();
     assert_eq!(cache.account_name, "stweusscache");
-    assert!(node.roles.iter().all(|r| r.scope.id() != cache.account_id));
+    assert!(
+        node.roles()
+            .iter()
+            .all(|r| r.scope.id() != cache.account_id)
+    );
     let manager = node.cache_identity.as_ref().unwrap();
     assert_eq!(
         manager.client_id.as_deref(),

@@ -80,7 +80,7 @@ fn role_deployments(
     };
     for r in &shard.runners {
         let n = &r.names;
-        for g in &r.role_groups {
+        for g in r.identity.iter().flat_map(|i| &i.role_groups) {
             resources.push(role_deployment(
                 shard,
                 &n.principal_id_output,
@@ -103,7 +103,7 @@ fn role_deployments(
         ids.into_iter().for_each(|o| output(o));
     }
     if let Some(store) = &shard.store {
-        for g in &store.role_groups {
+        for g in &store.azure.role_groups {
             resources.push(role_deployment(
                 shard,
                 store.principal_id_output,
@@ -122,7 +122,7 @@ fn main_metadata(shard: &Shard, source: &str) -> Json {
     let mut meta = metadata(source);
     meta["runnergen"][summary::RUNNERS] = access_summary(shard);
     if let Some(store) = &shard.store {
-        let id = identity_summary(shard, &store.identity, store.client_id.as_deref());
+        let id = identity_summary(shard, &store.identity, store.azure.client_id.as_deref());
         meta["runnergen"][summary::STORE] = json!({ summary::IDENTITY: id });
     }
     meta
@@ -520,9 +520,9 @@ fn access_summary(shard: &Shard) -> Json {
         let graph: Vec<&str> = r.graph_permissions().collect();
         // Which identity the runner's client ID belongs to: a later render refuses a client
         // ID that this ties to another identity name (a renamed identity is a new one).
-        let identity = identity_summary(shard, &r.names.identity, r.client_id.as_deref());
+        let identity = identity_summary(shard, &r.names.identity, r.client_id());
         let mut facts = json!({"graphPermissions": graph});
-        facts["roles"] = roles_summary(&r.roles);
+        facts["roles"] = roles_summary(r.roles());
         facts["identity"] = identity;
         // The manager's cache identity, when it has one: reviewed like the job identity.
         if let Some(c) = &r.cache_identity {

@@ -116,13 +116,17 @@ pub fn module_kinds(env: &Environment) -> BTreeSet<ModuleKind> {
     let store = env
         .store
         .iter()
-        .flat_map(|s| &s.role_groups)
+        .flat_map(|s| &s.azure.role_groups)
         .map(|g| g.kind);
     env.runners
         .iter()
         .flat_map(|r| {
             let cache = r.cache_identity.iter().flat_map(|c| &c.role_groups);
-            r.role_groups.iter().chain(cache).map(|g| g.kind)
+            r.identity
+                .iter()
+                .flat_map(|i| &i.role_groups)
+                .chain(cache)
+                .map(|g| g.kind)
         })
         .chain(store)
         .collect()

@@ -126,16 +126,21 @@ fn model_pairs(env: &model::Environment) -> BTreeSet<(String, String)> {
     env.runners
         .iter()
         .flat_map(|r| {
-            r.roles
+            r.roles()
                 .iter()
                 .chain(r.cache_identity.iter().flat_map(|c| &c.roles))
         })
         .map(|ra| (ra.scope.id().to_lowercase(), ra.role_definition_id.clone()))
-        .chain(env.store.iter().flat_map(|s| &s.role_groups).flat_map(|g| {
-            g.roles
+        .chain(
+            env.store
                 .iter()
-                .map(|r| (g.scope_id.to_lowercase(), r.id.clone()))
-        }))
+                .flat_map(|s| &s.azure.role_groups)
+                .flat_map(|g| {
+                    g.roles
+                        .iter()
+                        .map(|r| (g.scope_id.to_lowercase(), r.id.clone()))
+                }),
+        )
         .collect()
 }
 
@@ -381,7 +386,7 @@ fn main_json_is_a_subscription_template() {
             .runners
         {
             let summary = &main["metadata"]["runnergen"]["runners"][&r.key];
-            assert_eq!(summary["roles"].as_array().unwrap().len(), r.roles.len());
+            assert_eq!(summary["roles"].as_array().unwrap().len(), r.roles().len());
         }
         let keys: BTreeSet<&str> = main
             .as_object()
@@ -416,7 +421,7 @@ fn main_json_is_a_subscription_template() {
         for r in &e.runners {
             let id = &main["metadata"]["runnergen"]["runners"][&r.key]["identity"];
             assert_eq!(id["name"], r.names.identity.as_str());
-            assert_eq!(id["clientId"].as_str(), r.client_id.as_deref());
+            assert_eq!(id["clientId"].as_str(), r.client_id());
         }
         assert!(main_bicep.contains("\ntargetScope = 'subscription'\n"));
         // Two-phase rollout: every runner's client and principal IDs are outputs.
@@ -623,7 +628,12 @@ fn every_arm_literal_is_in_the_bicep_of_the_same_symbol() {
             }
             // Role-assignment deployments: name, target subscription, group, resource, roles.
             let cache_groups = r.cache_identity.iter().flat_map(|c| &c.role_groups);
-            for g in r.role_groups.iter().chain(cache_groups) {
+            for g in r
+                .identity
+                .iter()
+                .flat_map(|i| &i.role_groups)
+                .chain(cache_groups)
+            {
                 let d = resources
                     .iter()
                     .find(|d| d["name"] == g.deployment.as_str())
@@ -650,7 +660,8 @@ fn every_arm_literal_is_in_the_bicep_of_the_same_symbol() {
                 .iter()
                 .map(|r| {
                     let cache = r.cache_identity.as_ref();
-                    2 + 2 * r.role_groups.len() + cache.map_or(0, |c| 2 + 2 * c.role_groups.len())
+                    2 + 2 * r.identity.as_ref().map_or(0, |i| i.role_groups.len())
+                        + cache.map_or(0, |c| 2 + 2 * c.role_groups.len())
                 })
                 .sum::<usize>()
         );
@@ -1019,11 +1030,11 @@ fn the_cache_is_signed_by_the_managers_own_identity() {
             .all(|r| r.scope.id().ends_with("/storageAccounts/stweusscache"))
     );
     assert!(
-        node.roles
+        node.roles()
             .iter()
             .all(|r| !r.scope.id().contains("storageAccounts")),
         "{:?}",
-        names(&node.roles)
+        names(node.roles())
     );
 
     let tree = render_env(&f, "ss").unwrap();
@@ -1069,7 +1080,7 @@ fn with_a_shared_account_the_job_identity_signs_the_cache() {
     let node = &env(&f, "ss").runners[0];
     assert!(node.cache_identity.is_none());
     assert!(
-        node.roles
+        node.roles()
             .iter()
             .any(|r| r.display_name() == "Storage Blob Delegator")
     );
