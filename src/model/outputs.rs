@@ -85,38 +85,7 @@ pub fn load(ek: &str, e: &t::Environment, files: Files, diags: &mut Vec<Problem>
             "/environments/{}/identityOutputs{suffix}",
             spec::ptr_key(ek)
         );
-        let text = match files(file) {
-            Ok(t) => t,
-            Err(err) => {
-                diags.push(problem(&at, format!("cannot read `{file}`: {err}"), HINT));
-                continue;
-            }
-        };
-        let json: serde_json::Value = match serde_json::from_str(&text) {
-            Ok(v) => v,
-            Err(err) => {
-                diags.push(problem(
-                    &at,
-                    format!(
-                        "`{file}` is not JSON: line {}, column {}: {}",
-                        err.line(),
-                        err.column(),
-                        err.to_string()
-                            .split(" at line ")
-                            .next()
-                            .unwrap_or_default()
-                    ),
-                    HINT,
-                ));
-                continue;
-            }
-        };
-        let Some(object) = json.as_object() else {
-            diags.push(problem(
-                &at,
-                format!("`{file}` is not an object of deployment outputs"),
-                HINT,
-            ));
+        let Some(object) = read(files, file, &at, diags) else {
             continue;
         };
         for (name, output) in object {
@@ -164,4 +133,51 @@ pub fn load(ek: &str, e: &t::Environment, files: Files, diags: &mut Vec<Problem>
         }
     }
     outputs
+}
+
+/// The outputs object of one file; none, with a problem, when it cannot be read or is not an
+/// object of deployment outputs.
+fn read(
+    files: Files,
+    file: &str,
+    at: &str,
+    diags: &mut Vec<Problem>,
+) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let text = match files(file) {
+        Ok(t) => t,
+        Err(err) => {
+            diags.push(problem(at, format!("cannot read `{file}`: {err}"), HINT));
+            return None;
+        }
+    };
+    let json: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        Err(err) => {
+            diags.push(problem(
+                at,
+                format!(
+                    "`{file}` is not JSON: line {}, column {}: {}",
+                    err.line(),
+                    err.column(),
+                    err.to_string()
+                        .split(" at line ")
+                        .next()
+                        .unwrap_or_default()
+                ),
+                HINT,
+            ));
+            return None;
+        }
+    };
+    match json {
+        serde_json::Value::Object(object) => Some(object),
+        _ => {
+            diags.push(problem(
+                at,
+                format!("`{file}` is not an object of deployment outputs"),
+                HINT,
+            ));
+            None
+        }
+    }
 }

@@ -28,31 +28,8 @@ pub(super) fn resolve(input: Input, diags: &mut Vec<Problem>) -> Runner {
     } = input;
     let names = names(input, diags);
     let rp = input.at;
-    let who = format!("runner `{rk}`");
-    // A runner without `identity` has no Azure side: no client ID to wait for.
-    let client_id = r.identity.as_ref().map(|id| {
-        input.outputs.client_id(
-            &who,
-            id.client_id.as_ref(),
-            format!("{rp}/identity/clientId"),
-            &names.client_id_output,
-            diags,
-        )
-    });
     let shared = r.service_accounts == Some(t::ServiceAccountMode::Shared);
-    let roles = azure::role_assignments(e, r, shared);
-    // With separate accounts the manager signs the cache's SAS as an identity of its own.
-    let cache_identity = r.cache.as_ref().filter(|_| !shared).map(|c| {
-        let client_id = input.outputs.client_id(
-            &who,
-            c.manager_client_id.as_ref(),
-            format!("{rp}/cache/managerClientId"),
-            &names.cache_client_id_output,
-            diags,
-        );
-        let roles = azure::cache_manager_roles(&c.storage_account_id);
-        AzureIdentity::new(&format!("{}_cache", names.symbol), client_id, roles)
-    });
+    let (identity, cache_identity) = identities(input, &names, shared, diags);
     let resources = r.resources.as_ref();
     Runner {
         key: rk.to_owned(),
@@ -83,32 +60,18 @@ pub(super) fn resolve(input: Input, diags: &mut Vec<Problem>) -> Runner {
         cache: r.cache.as_ref().map(cache),
         shared_service_account: shared,
         cache_identity,
-        labels: [
-            ("app.kubernetes.io/managed-by", "runnergen"),
-            ("app.kubernetes.io/part-of", "gitlab-runner"),
-            ("runnergen.dev/environment", ek),
-            ("runnergen.dev/runner", rk),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect(),
+        labels: labels(ek, rk),
         repository_label: label_value(&r.path),
         oidc_issuer_url: e.cluster.oidc_issuer_url.clone(),
         tenant_id: e.tenant_id.to_lowercase(),
-        chart_values: {
-            let mut values = input.spec.chart.values.clone().unwrap_or_default();
-            if let Some(own) = r.chart.as_ref().and_then(|c| c.values.as_ref()) {
-                spec::instances::deep_merge(&mut values, own);
-            }
-            values
-        },
+        chart_values: chart_values(input.spec, r),
         kubernetes_extra: r
             .kubernetes
             .as_ref()
             .map(|k| k.extra.clone())
             .unwrap_or_default(),
         job_variables: r.job_variables.clone(),
-        identity: client_id.map(|id| AzureIdentity::new(&names.symbol, id, roles)),
+        identity,
         graph: azure::graph_grants(&names.symbol, &r.access().graph_permissions),
         kubernetes_access: r.access().kubernetes_access.unwrap_or_default(),
         promotion_expect: r
@@ -118,6 +81,63 @@ pub(super) fn resolve(input: Input, diags: &mut Vec<Problem>) -> Runner {
             .collect(),
         names,
     }
+}
+
+/// The runner's Azure identities: its job pods' (when the spec gives it an `identity`) and,
+/// with a cache and separate accounts, its manager's own, which signs the cache's SAS.
+fn identities(
+    input: Input,
+    names: &Names,
+    shared: bool,
+    diags: &mut Vec<Problem>,
+) -> (Option<AzureIdentity>, Option<AzureIdentity>) {
+    let (r, rp) = (input.runner, input.at);
+    let who = format!("runner `{}`", input.key);
+    let identity = r.identity.as_ref().map(|id| {
+        let client_id = input.outputs.client_id(
+            &who,
+            id.client_id.as_ref(),
+            format!("{rp}/identity/clientId"),
+            &names.client_id_output,
+            diags,
+        );
+        let roles = azure::role_assignments(input.env, r, shared);
+        AzureIdentity::new(&names.symbol, client_id, roles)
+    });
+    let cache = r.cache.as_ref().filter(|_| !shared).map(|c| {
+        let client_id = input.outputs.client_id(
+            &who,
+            c.manager_client_id.as_ref(),
+            format!("{rp}/cache/managerClientId"),
+            &names.cache_client_id_output,
+            diags,
+        );
+        let roles = azure::cache_manager_roles(&c.storage_account_id);
+        AzureIdentity::new(&format!("{}_cache", names.symbol), client_id, roles)
+    });
+    (identity, cache)
+}
+
+/// Labels on every Kubernetes object of the runner.
+fn labels(ek: &str, rk: &str) -> std::collections::BTreeMap<String, String> {
+    [
+        ("app.kubernetes.io/managed-by", "runnergen"),
+        ("app.kubernetes.io/part-of", "gitlab-runner"),
+        ("runnergen.dev/environment", ek),
+        ("runnergen.dev/runner", rk),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+/// The fleet's `chart.values` with the runner's merged over them.
+fn chart_values(s: &t::Spec, r: &t::Runner) -> serde_json::Map<String, serde_json::Value> {
+    let mut values = s.chart.values.clone().unwrap_or_default();
+    if let Some(own) = r.chart.as_ref().and_then(|c| c.values.as_ref()) {
+        spec::instances::deep_merge(&mut values, own);
+    }
+    values
 }
 
 /// Expands every naming rule for this runner (reporting names invalid where they go), then

@@ -68,48 +68,9 @@ pub(super) fn resolve(
     let name = es
         .and_then(|x| x.store_name.clone())
         .unwrap_or_else(|| super::defaults::STORE_NAME.into());
-    let subscription = kv
-        .subscription
-        .as_ref()
-        .map_or(env.identity_subscription_id.clone(), |a| {
-            e.subscriptions[a].to_lowercase()
-        });
-    let resource_group = kv
-        .resource_group
-        .clone()
-        .unwrap_or_else(|| env.identity_resource_group.clone());
-    let vault_id = format!(
-        "/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/Microsoft.KeyVault/vaults/{}",
-        kv.name
-    );
-    // The ClusterSecretStore's account lives with the operator; each SecretStore's in its
-    // runner's manager namespace (a SecretStore reads a service account of its own namespace).
-    const ACCOUNT: &str = "runnergen-key-vault";
-    let credentials: Vec<Credential> = match kind {
-        StoreKind::ClusterSecretStore => {
-            let ns = es
-                .and_then(|x| x.store_namespace.clone())
-                .unwrap_or_else(|| "external-secrets".into());
-            vec![Credential {
-                name: ACCOUNT.into(),
-                symbol: format!("{SYMBOL}Credential"),
-                subject: format!("system:serviceaccount:{ns}:{ACCOUNT}"),
-                service_account: ACCOUNT.into(),
-                namespace: ns,
-            }]
-        }
-        StoreKind::SecretStore => env
-            .runners
-            .iter()
-            .map(|r| Credential {
-                name: format!("{ACCOUNT}-{}", r.key),
-                symbol: format!("{SYMBOL}Credential_{}", r.names.symbol),
-                subject: format!("system:serviceaccount:{}:{ACCOUNT}", r.names.namespace),
-                service_account: ACCOUNT.into(),
-                namespace: r.names.namespace.clone(),
-            })
-            .collect(),
-    };
+    let vault_id = vault_id(e, kv, env);
+    let store_namespace = es.and_then(|x| x.store_namespace.as_deref());
+    let credentials = credentials(kind, store_namespace, env);
     let kp = format!("/environments/{}/keyVault", spec::ptr_key(ek));
     if credentials.len() > facts::MAX_FICS_PER_IDENTITY {
         diags.push(
@@ -160,4 +121,57 @@ pub(super) fn resolve(
         namespaces,
         azure: super::AzureIdentity::new(SYMBOL, client_id, roles),
     })
+}
+
+/// The vault's resource ID: in the identities' subscription and resource group unless the spec
+/// names others.
+fn vault_id(e: &t::Environment, kv: &t::KeyVault, env: &Environment) -> String {
+    let subscription = kv
+        .subscription
+        .as_ref()
+        .map_or(env.identity_subscription_id.clone(), |a| {
+            e.subscriptions[a].to_lowercase()
+        });
+    let resource_group = kv
+        .resource_group
+        .clone()
+        .unwrap_or_else(|| env.identity_resource_group.clone());
+    format!(
+        "/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/Microsoft.KeyVault/vaults/{}",
+        kv.name
+    )
+}
+
+/// The store identity's federated credentials. The ClusterSecretStore's account lives with the
+/// operator (`store_namespace`, default `external-secrets`); each SecretStore's in its
+/// runner's manager namespace (a SecretStore reads a service account of its own namespace).
+fn credentials(
+    kind: StoreKind,
+    store_namespace: Option<&str>,
+    env: &Environment,
+) -> Vec<Credential> {
+    const ACCOUNT: &str = "runnergen-key-vault";
+    match kind {
+        StoreKind::ClusterSecretStore => {
+            let ns = store_namespace.unwrap_or("external-secrets").to_owned();
+            vec![Credential {
+                name: ACCOUNT.into(),
+                symbol: format!("{SYMBOL}Credential"),
+                subject: format!("system:serviceaccount:{ns}:{ACCOUNT}"),
+                service_account: ACCOUNT.into(),
+                namespace: ns,
+            }]
+        }
+        StoreKind::SecretStore => env
+            .runners
+            .iter()
+            .map(|r| Credential {
+                name: format!("{ACCOUNT}-{}", r.key),
+                symbol: format!("{SYMBOL}Credential_{}", r.names.symbol),
+                subject: format!("system:serviceaccount:{}:{ACCOUNT}", r.names.namespace),
+                service_account: ACCOUNT.into(),
+                namespace: r.names.namespace.clone(),
+            })
+            .collect(),
+    }
 }

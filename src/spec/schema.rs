@@ -316,121 +316,127 @@ pub fn validate(doc: &Value) -> Vec<Problem> {
         }
         let ptr = err.instance_path().as_str().to_owned();
         let instance = err.instance();
-        match err.kind() {
+        let (code, message, at) = match err.kind() {
             ValidationErrorKind::AdditionalProperties { unexpected } => {
-                let allowed: Vec<&str> = subschema(root, &ptr)
-                    .and_then(|s| s.get("properties"))
-                    .and_then(Value::as_object)
-                    .map(|p| p.keys().map(String::as_str).collect())
-                    .unwrap_or_default();
-                for key in unexpected {
-                    let kptr = format!("{ptr}/{}", key.replace('~', "~0").replace('/', "~1"));
-                    let hint = match did_you_mean(key, allowed.iter().copied()) {
-                        Some(m) => {
-                            format!("did you mean `{m}`? Allowed here: {}", allowed.join(", "))
-                        }
-                        None => format!("allowed here: {}", allowed.join(", ")),
-                    };
-                    out.push(
-                        Problem::error_key(Code::E002, kptr, format!("unknown field `{key}`"))
-                            .hint(hint),
-                    );
-                }
+                out.extend(unknown_fields(root, &ptr, unexpected));
+                continue;
             }
             ValidationErrorKind::Required { property } => {
                 let name = property.as_str().unwrap_or_default();
+                let message = format!("missing required field `{name}`");
                 let child = format!("{ptr}/{name}");
-                let mut d = Problem::error(
-                    Code::E003,
-                    ptr.clone(),
-                    format!("missing required field `{name}`"),
-                );
                 if let Some(h) = describe(root, &child) {
-                    d = d.hint(format!("add `{name}`: {h}"));
+                    out.push(
+                        Problem::error(Code::E003, ptr, message).hint(format!("add `{name}`: {h}")),
+                    );
+                } else {
+                    out.push(Problem::error(Code::E003, ptr, message));
                 }
-                out.push(d);
+                continue;
             }
             ValidationErrorKind::Type { kind } => {
-                let mut d = Problem::error(
-                    Code::E004,
-                    ptr.clone(),
-                    format!("expected {}, found {}", expected(kind), type_name(instance)),
-                );
-                if let Some(h) = describe(root, &ptr) {
-                    d = d.hint(h);
-                }
-                out.push(d);
+                let message = format!("expected {}, found {}", expected(kind), type_name(instance));
+                (Code::E004, message, ptr)
             }
             kind => {
-                let message = match kind {
-                    ValidationErrorKind::Enum { options } => {
-                        let opts: Vec<String> = options
-                            .as_array()
-                            .map(|a| a.iter().map(short).collect())
-                            .unwrap_or_default();
-                        let mut m =
-                            format!("`{}` is not one of: {}", short(instance), opts.join(", "));
-                        if let Some(s) = instance.as_str()
-                            && let Some(best) = did_you_mean(s, opts.iter().map(String::as_str))
-                        {
-                            m.push_str(&format!(" (did you mean `{best}`?)"));
-                        }
-                        m
-                    }
-                    ValidationErrorKind::Pattern { .. } => {
-                        format!("`{}` is not of the expected form", short(instance))
-                    }
-                    ValidationErrorKind::AnyOf { .. } => {
-                        let options: Vec<&str> = subschema(root, &ptr)
-                            .and_then(|s| s.get("anyOf"))
-                            .and_then(Value::as_array)
-                            .into_iter()
-                            .flatten()
-                            .filter_map(|o| o.get("enum").and_then(Value::as_array))
-                            .flatten()
-                            .filter_map(Value::as_str)
-                            .collect();
-                        let mut m = format!("`{}` is not of any allowed form", short(instance));
-                        if let Some(s) = instance.as_str()
-                            && let Some(best) = did_you_mean(s, options.iter().copied())
-                        {
-                            m.push_str(&format!(" (did you mean `{best}`?)"));
-                        }
-                        m
-                    }
-                    ValidationErrorKind::Minimum { limit } => {
-                        format!("{} is below the minimum of {limit}", short(instance))
-                    }
-                    ValidationErrorKind::Maximum { limit } => {
-                        format!("{} is above the maximum of {limit}", short(instance))
-                    }
-                    ValidationErrorKind::MinLength { limit } => {
-                        format!("must be at least {limit} characters long")
-                    }
-                    ValidationErrorKind::MaxLength { limit } => {
-                        format!("must be at most {limit} characters long")
-                    }
-                    ValidationErrorKind::MinItems { limit } => {
-                        format!("needs at least {limit} entries")
-                    }
-                    ValidationErrorKind::MaxItems { limit } => {
-                        format!("takes at most {limit} entries")
-                    }
-                    ValidationErrorKind::MinProperties { limit } => {
-                        format!("needs at least {limit} entries")
-                    }
-                    ValidationErrorKind::MaxProperties { limit } => {
-                        format!("takes at most {limit} entries")
-                    }
-                    _ => err.to_string(),
-                };
-                let mut d = Problem::error(Code::E005, ptr.clone(), message);
-                if let Some(h) = describe(root, &ptr) {
-                    d = d.hint(h);
-                }
-                out.push(d);
+                let message =
+                    value_message(root, &ptr, kind, instance).unwrap_or_else(|| err.to_string());
+                (Code::E005, message, ptr)
             }
+        };
+        let mut d = Problem::error(code, at.clone(), message);
+        if let Some(h) = describe(root, &at) {
+            d = d.hint(h);
         }
+        out.push(d);
     }
     out
+}
+
+/// E002 for each field the schema does not know at `ptr`, with what is allowed there.
+fn unknown_fields<'a>(
+    root: &Value,
+    ptr: &str,
+    unexpected: impl IntoIterator<Item = &'a String>,
+) -> Vec<Problem> {
+    let allowed: Vec<&str> = subschema(root, ptr)
+        .and_then(|s| s.get("properties"))
+        .and_then(Value::as_object)
+        .map(|p| p.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    unexpected
+        .into_iter()
+        .map(|key| {
+            let kptr = format!("{ptr}/{}", key.replace('~', "~0").replace('/', "~1"));
+            let hint = match did_you_mean(key, allowed.iter().copied()) {
+                Some(m) => format!("did you mean `{m}`? Allowed here: {}", allowed.join(", ")),
+                None => format!("allowed here: {}", allowed.join(", ")),
+            };
+            Problem::error_key(Code::E002, kptr, format!("unknown field `{key}`")).hint(hint)
+        })
+        .collect()
+}
+
+/// What is wrong with a value the schema refuses (E005), in the user's terms; none for a kind
+/// of error the validator's own text says best.
+fn value_message(
+    root: &Value,
+    ptr: &str,
+    kind: &ValidationErrorKind,
+    instance: &Value,
+) -> Option<String> {
+    let with_guess = |mut m: String, options: &[&str]| {
+        if let Some(s) = instance.as_str()
+            && let Some(best) = did_you_mean(s, options.iter().copied())
+        {
+            m.push_str(&format!(" (did you mean `{best}`?)"));
+        }
+        m
+    };
+    Some(match kind {
+        ValidationErrorKind::Enum { options } => {
+            let opts: Vec<String> = options
+                .as_array()
+                .map(|a| a.iter().map(short).collect())
+                .unwrap_or_default();
+            let refs: Vec<&str> = opts.iter().map(String::as_str).collect();
+            let m = format!("`{}` is not one of: {}", short(instance), opts.join(", "));
+            with_guess(m, &refs)
+        }
+        ValidationErrorKind::Pattern { .. } => {
+            format!("`{}` is not of the expected form", short(instance))
+        }
+        ValidationErrorKind::AnyOf { .. } => {
+            let options: Vec<&str> = subschema(root, ptr)
+                .and_then(|s| s.get("anyOf"))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|o| o.get("enum").and_then(Value::as_array))
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            let m = format!("`{}` is not of any allowed form", short(instance));
+            with_guess(m, &options)
+        }
+        ValidationErrorKind::Minimum { limit } => {
+            format!("{} is below the minimum of {limit}", short(instance))
+        }
+        ValidationErrorKind::Maximum { limit } => {
+            format!("{} is above the maximum of {limit}", short(instance))
+        }
+        ValidationErrorKind::MinLength { limit } => {
+            format!("must be at least {limit} characters long")
+        }
+        ValidationErrorKind::MaxLength { limit } => {
+            format!("must be at most {limit} characters long")
+        }
+        ValidationErrorKind::MinItems { limit } | ValidationErrorKind::MinProperties { limit } => {
+            format!("needs at least {limit} entries")
+        }
+        ValidationErrorKind::MaxItems { limit } | ValidationErrorKind::MaxProperties { limit } => {
+            format!("takes at most {limit} entries")
+        }
+        _ => return None,
+    })
 }
