@@ -192,6 +192,11 @@ fn runner(cx: &mut Ctx, at: &str, r: &Runner) {
             );
         }
     }
+    job_variables(cx, at, r);
+}
+
+/// Job variables: a variable name each, one line each, nothing Helm's `tpl` would evaluate.
+fn job_variables(cx: &mut Ctx, at: &str, r: &Runner) {
     for (name, value) in &r.job_variables {
         let p = format!("{at}/jobVariables/{}", ptr_key(name));
         let valid = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')

@@ -44,110 +44,112 @@ fn pos_of<T>(s: &Spanned<T>) -> Pos {
 
 impl<'de> Deserialize<'de> for Node {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Node;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any YAML value")
-            }
-            fn visit_unit<E>(self) -> Result<Node, E> {
-                Ok(Node::Null)
-            }
-            fn visit_none<E>(self) -> Result<Node, E> {
-                Ok(Node::Null)
-            }
-            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
-                Node::deserialize(d)
-            }
-            fn visit_bool<E>(self, v: bool) -> Result<Node, E> {
-                Ok(Node::Bool(v))
-            }
-            fn visit_i64<E>(self, v: i64) -> Result<Node, E> {
-                Ok(Node::Int(v))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Node, E> {
-                i64::try_from(v)
-                    .map(Node::Int)
-                    .or(Ok(Node::Float(v as f64)))
-            }
-            fn visit_i128<E>(self, v: i128) -> Result<Node, E> {
-                Ok(i64::try_from(v)
-                    .map(Node::Int)
-                    .unwrap_or(Node::Float(v as f64)))
-            }
-            fn visit_u128<E>(self, v: u128) -> Result<Node, E> {
-                Ok(i64::try_from(v)
-                    .map(Node::Int)
-                    .unwrap_or(Node::Float(v as f64)))
-            }
-            fn visit_f64<E>(self, v: f64) -> Result<Node, E> {
-                Ok(Node::Float(v))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Node, E> {
-                Ok(Node::Str(v.to_owned()))
-            }
-            fn visit_string<E>(self, v: String) -> Result<Node, E> {
-                Ok(Node::Str(v))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Node, A::Error> {
-                let mut items = Vec::new();
-                while let Some(item) = a.next_element::<Spanned<Node>>()? {
-                    items.push(Located {
-                        pos: pos_of(&item),
-                        node: item.value,
-                    });
-                }
-                Ok(Node::Seq(items))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Node, A::Error> {
-                let mut entries: Vec<(Pos, String, Located)> = Vec::new();
-                // Keys seen so far: a small mapping (nearly all) is scanned, a large one gets a
-                // set, so that a huge mapping stays linear.
-                const SCAN: usize = 16;
-                let mut seen: Option<std::collections::HashSet<String>> = None;
-                while let Some(key) = a.next_key::<Spanned<Node>>()? {
-                    let kpos = pos_of(&key);
-                    let name = match key.value {
-                        Node::Str(s) => s,
-                        Node::Int(i) => i.to_string(),
-                        Node::Bool(b) => b.to_string(),
-                        Node::Float(f) => f.to_string(),
-                        Node::Null => "null".to_owned(),
-                        Node::Seq(_) | Node::Map(_) => {
-                            return Err(de::Error::custom(format!(
-                                "line {}, column {}: a mapping key must be a plain scalar",
-                                kpos.line, kpos.col
-                            )));
-                        }
-                    };
-                    let value = a.next_value::<Spanned<Node>>()?;
-                    let repeated = if entries.len() < SCAN {
-                        entries.iter().any(|(_, k, _)| *k == name)
-                    } else {
-                        let seen = seen.get_or_insert_with(|| {
-                            entries.iter().map(|(_, k, _)| k.clone()).collect()
-                        });
-                        !seen.insert(name.clone())
-                    };
-                    if repeated {
-                        return Err(de::Error::custom(format!(
-                            "line {}, column {}: duplicate key `{name}`",
-                            kpos.line, kpos.col
-                        )));
-                    }
-                    entries.push((
-                        kpos,
-                        name,
-                        Located {
-                            pos: pos_of(&value),
-                            node: value.value,
-                        },
-                    ));
-                }
-                Ok(Node::Map(entries))
-            }
-        }
         d.deserialize_any(V)
+    }
+}
+
+/// Builds a [`Node`] from any YAML value, remembering where each entry of a sequence or
+/// mapping is, and refusing duplicate keys.
+struct V;
+impl<'de> Visitor<'de> for V {
+    type Value = Node;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+    fn visit_unit<E>(self) -> Result<Node, E> {
+        Ok(Node::Null)
+    }
+    fn visit_none<E>(self) -> Result<Node, E> {
+        Ok(Node::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
+        Node::deserialize(d)
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Node, E> {
+        Ok(Node::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Node, E> {
+        Ok(Node::Int(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Node, E> {
+        i64::try_from(v)
+            .map(Node::Int)
+            .or(Ok(Node::Float(v as f64)))
+    }
+    fn visit_i128<E>(self, v: i128) -> Result<Node, E> {
+        Ok(i64::try_from(v)
+            .map(Node::Int)
+            .unwrap_or(Node::Float(v as f64)))
+    }
+    fn visit_u128<E>(self, v: u128) -> Result<Node, E> {
+        Ok(i64::try_from(v)
+            .map(Node::Int)
+            .unwrap_or(Node::Float(v as f64)))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Node, E> {
+        Ok(Node::Float(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Node, E> {
+        Ok(Node::Str(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Node, E> {
+        Ok(Node::Str(v))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Node, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = a.next_element::<Spanned<Node>>()? {
+            items.push(Located {
+                pos: pos_of(&item),
+                node: item.value,
+            });
+        }
+        Ok(Node::Seq(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Node, A::Error> {
+        let mut entries: Vec<(Pos, String, Located)> = Vec::new();
+        // Keys seen so far: a small mapping (nearly all) is scanned, a large one gets a
+        // set, so that a huge mapping stays linear.
+        const SCAN: usize = 16;
+        let mut seen: Option<std::collections::HashSet<String>> = None;
+        while let Some(key) = a.next_key::<Spanned<Node>>()? {
+            let kpos = pos_of(&key);
+            let name = match key.value {
+                Node::Str(s) => s,
+                Node::Int(i) => i.to_string(),
+                Node::Bool(b) => b.to_string(),
+                Node::Float(f) => f.to_string(),
+                Node::Null => "null".to_owned(),
+                Node::Seq(_) | Node::Map(_) => {
+                    return Err(de::Error::custom(format!(
+                        "line {}, column {}: a mapping key must be a plain scalar",
+                        kpos.line, kpos.col
+                    )));
+                }
+            };
+            let value = a.next_value::<Spanned<Node>>()?;
+            let repeated = if entries.len() < SCAN {
+                entries.iter().any(|(_, k, _)| *k == name)
+            } else {
+                let seen =
+                    seen.get_or_insert_with(|| entries.iter().map(|(_, k, _)| k.clone()).collect());
+                !seen.insert(name.clone())
+            };
+            if repeated {
+                return Err(de::Error::custom(format!(
+                    "line {}, column {}: duplicate key `{name}`",
+                    kpos.line, kpos.col
+                )));
+            }
+            entries.push((
+                kpos,
+                name,
+                Located {
+                    pos: pos_of(&value),
+                    node: value.value,
+                },
+            ));
+        }
+        Ok(Node::Map(entries))
     }
 }
 
