@@ -9,6 +9,8 @@ use std::path::Path;
 
 /// A non-test source file longer than this is to be split (ARCHITECTURE.md, "Code map").
 const MAX_LINES: usize = 600;
+/// A function a reader must hold whole stays within this many lines.
+const MAX_FN_LINES: usize = 80;
 
 /// Every `.rs` file under `src/` that is not test code, as (module path, code without tests).
 fn sources() -> BTreeMap<Vec<String>, String> {
@@ -363,5 +365,82 @@ fn no_source_file_is_longer_than_a_reader_can_hold() {
     assert!(
         long.is_empty(),
         "split these files (at most {MAX_LINES} lines of code before their tests): {long:?}"
+    );
+}
+
+/// The functions of `code` longer than [`MAX_FN_LINES`], as (name, first line, lines): a
+/// function runs from its `fn` line to the first line at its indentation that closes it.
+fn long_functions(code: &str) -> Vec<(String, usize, usize)> {
+    let lines: Vec<&str> = code.lines().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        let indent = line.len() - line.trim_start().len();
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let at = words.iter().position(|w| *w == "fn");
+        let is_fn = at.is_some_and(|k| {
+            words[..k].iter().all(|w| {
+                matches!(*w, "pub" | "const" | "async" | "unsafe" | "extern")
+                    || w.starts_with("pub(")
+            })
+        });
+        if !is_fn {
+            i += 1;
+            continue;
+        }
+        let name = words[at.unwrap() + 1]
+            .split(['(', '<'])
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        // A declaration without a body (a trait's) ends with `;` before any `{`.
+        let Some(open) = (i..lines.len()).find(|&j| {
+            let t = lines[j].trim_end();
+            t.ends_with('{') || t.ends_with(';')
+        }) else {
+            break;
+        };
+        if lines[open].trim_end().ends_with(';') {
+            i = open + 1;
+            continue;
+        }
+        let close = (open + 1..lines.len())
+            .find(|&j| {
+                let l = lines[j];
+                l.len() > indent && l[indent..].starts_with('}') && l[..indent].trim().is_empty()
+            })
+            .unwrap_or(lines.len() - 1);
+        let length = close - i + 1;
+        if length > MAX_FN_LINES {
+            out.push((name, i + 1, length));
+        }
+        i = close + 1;
+    }
+    out
+}
+
+#[test]
+fn no_function_is_longer_than_a_reader_can_hold() {
+    let mut long = Vec::new();
+    for (module, code) in sources() {
+        for (name, line, length) in long_functions(&code) {
+            long.push(format!(
+                "{}::{name} (line {line}, {length} lines)",
+                module.join("::")
+            ));
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "split these functions (at most {MAX_FN_LINES} lines each): {long:?}"
+    );
+    let sample = format!(
+        "pub fn short() {{\n}}\n\nfn long(x: u8) -> u8 {{\n{}}}\n",
+        "    x;\n".repeat(MAX_FN_LINES)
+    );
+    assert_eq!(
+        long_functions(&sample),
+        [("long".to_owned(), 4, MAX_FN_LINES + 2)]
     );
 }
