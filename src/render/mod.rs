@@ -47,6 +47,23 @@ pub fn source_text(source: &str) -> String {
     path
 }
 
+/// A template environment that lives for the process, compiled once into `cell` on first use:
+/// strict about undefined values (a misspelt variable is an error, not an empty string), with
+/// what `setup` adds (filters, syntax, the templates).
+pub fn templates(
+    cell: &'static std::sync::OnceLock<Result<minijinja::Environment<'static>, String>>,
+    setup: impl FnOnce(&mut minijinja::Environment<'static>) -> Result<(), String>,
+) -> Result<&'static minijinja::Environment<'static>, RenderError> {
+    cell.get_or_init(|| {
+        let mut env = minijinja::Environment::new();
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        setup(&mut env)?;
+        Ok(env)
+    })
+    .as_ref()
+    .map_err(|e| RenderError::Template(e.clone()))
+}
+
 /// What every renderer returns: the files it wrote, and what the invariants read of them,
 /// taken from the values it serialised (so a render parses nothing back).
 pub struct Rendered<F = ()> {

@@ -215,16 +215,11 @@ fn runner_ctx<'a>(s: &'a Section<'a>) -> Result<RunnerCtx<'a>, RenderError> {
 fn environment() -> Result<&'static minijinja::Environment<'static>, RenderError> {
     static ENV: std::sync::OnceLock<Result<minijinja::Environment<'static>, String>> =
         std::sync::OnceLock::new();
-    ENV.get_or_init(|| {
-        let mut env = minijinja::Environment::new();
-        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    super::templates(&ENV, |env| {
         env.add_filter("md", md);
         env.add_template("permissions.md", TEMPLATE)
-            .map_err(|e| e.to_string())?;
-        Ok(env)
+            .map_err(|e| e.to_string())
     })
-    .as_ref()
-    .map_err(|e| RenderError::Template(e.clone()))
 }
 
 /// The report of `runners` of the environment, from the model (all of them for

@@ -124,16 +124,11 @@ fn text(cx: Cx) -> Result<(String, toml::Table), RenderError> {
 fn template() -> Result<&'static minijinja::Environment<'static>, RenderError> {
     static ENV: std::sync::OnceLock<Result<minijinja::Environment<'static>, String>> =
         std::sync::OnceLock::new();
-    ENV.get_or_init(|| {
-        let mut env = minijinja::Environment::new();
-        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    super::templates(&ENV, |env| {
         env.add_filter("toml", toml_literal);
         env.add_template("config.toml", TEMPLATE)
-            .map_err(|e| e.to_string())?;
-        Ok(env)
+            .map_err(|e| e.to_string())
     })
-    .as_ref()
-    .map_err(|e| RenderError::Template(e.clone()))
 }
 
 /// The runner's requests and limits as config.toml keys, sorted (GitLab runner docs,

@@ -170,9 +170,7 @@ const TEMPLATES: &[(&str, &str)] = &[
 /// The templates, compiled once per process.
 fn templates() -> Result<&'static minijinja::Environment<'static>, RenderError> {
     static ENV: OnceLock<Result<minijinja::Environment<'static>, String>> = OnceLock::new();
-    ENV.get_or_init(|| {
-        let mut env = minijinja::Environment::new();
-        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    crate::render::templates(&ENV, |env| {
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
         let syntax = minijinja::syntax::SyntaxConfig::builder()
             .trim_blocks(true)
@@ -187,10 +185,8 @@ fn templates() -> Result<&'static minijinja::Environment<'static>, RenderError> 
             env.add_template(name, source)
                 .map_err(|e| format!("{e:#}"))?;
         }
-        Ok(env)
+        Ok(())
     })
-    .as_ref()
-    .map_err(|e| RenderError::Template(e.clone()))
 }
 
 /// A Bicep string literal: single quotes, with `\`, `'`, `${` and control characters escaped
