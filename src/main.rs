@@ -2,7 +2,7 @@ use clap::Parser;
 use std::process::ExitCode;
 
 /// mimalloc instead of the system allocator: a render allocates and frees millions of small
-/// values on every core (ARCHITECTURE.md, "Dependencies").
+/// values on every core (ARCHITECTURE.md, "Choices").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
