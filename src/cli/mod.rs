@@ -233,7 +233,10 @@ impl Loaded {
                 };
                 err.push_str(&format!(
                     "{file}:{}:{}: {sev}[{}]: {}\n",
-                    d.pos.line, d.pos.col, d.code, d.message
+                    d.pos.line,
+                    d.pos.col,
+                    d.code,
+                    spec::secrets::redact(&d.message)
                 ));
             }
         }

@@ -272,6 +272,8 @@ fn read_body(
             .or_else(|| json.get("error"))
             .map(|m| m.to_string())
             .unwrap_or_else(|| format!("HTTP {status}"));
+        // A server may echo what it was sent, the token included: its words are redacted.
+        let message = crate::spec::secrets::redact(&message);
         return Err(ApiError(format!(
             "{method} {path}: HTTP {status}: {message}"
         )));

@@ -4,6 +4,7 @@
 //! caret and a hint, so a user can fix every problem from one run.
 
 pub use super::code::{CODES, Code, RuleId};
+use super::shapes::{REDACTED, redact};
 use super::yaml::Pos;
 use std::fmt::Write;
 
@@ -18,14 +19,16 @@ pub enum Severity {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Diagnostic {
     pub severity: Severity,
-    /// The [`Code`] as printed: text, so that what reads diagnostics (tests, the README's
-    /// table) compares them as the user sees them.
     pub code: Code,
     pub pos: Pos,
     /// JSON pointer of the offending value in the spec (`/runners/tf/identity`), `` for the root.
     pub path: String,
     pub message: String,
     pub hint: Option<String>,
+    /// The diagnostic is about a secret written into the spec: its rendering shows neither the
+    /// source line from the caret on nor a pointer segment that holds the secret, so that the
+    /// CI log meant to stop a pasted token does not print it.
+    pub secret: bool,
 }
 
 impl Diagnostic {
@@ -59,7 +62,14 @@ impl Diagnostic {
             path,
             message,
             hint: None,
+            secret: false,
         }
+    }
+
+    /// Marks the diagnostic as one about a secret (see [`Diagnostic::secret`]).
+    pub fn secret(mut self) -> Self {
+        self.secret = true;
+        self
     }
 
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
@@ -102,12 +112,12 @@ impl Diagnostic {
             "{}: {} {}",
             paint("1", &format!("{file}:{}:{}", self.pos.line, self.pos.col)),
             paint(tint, &format!("{sev}[{}]:", self.code)),
-            self.message
+            redact(&self.message)
         );
         let path = if self.path.is_empty() {
             "/".to_owned()
         } else {
-            self.path.clone()
+            redact_pointer(&self.path)
         };
         let _ = writeln!(out, "  at {path}");
         if let Some(line) = line {
@@ -126,6 +136,18 @@ impl Diagnostic {
             let caret_col = (self.pos.col as usize)
                 .saturating_sub(1)
                 .min(shown.chars().count());
+            let shown = if self.secret {
+                // From the caret on: the secret's own words, or the whole rest of the line when
+                // no word shows it (escaped, or split over lines).
+                let kept: String = shown.chars().take(caret_col).collect();
+                let tail: String = shown.chars().skip(caret_col).collect();
+                match redact(&tail) {
+                    std::borrow::Cow::Owned(t) => format!("{kept}{t}"),
+                    std::borrow::Cow::Borrowed(_) => format!("{kept}{REDACTED}"),
+                }
+            } else {
+                redact(&shown).into_owned()
+            };
             let gutter = self.pos.line.to_string();
             let pad = " ".repeat(gutter.len());
             let _ = writeln!(out, "  {pad} |");
@@ -138,10 +160,21 @@ impl Diagnostic {
             let _ = writeln!(out, "  {pad} | {lead}{}", paint(tint, "^"));
         }
         if let Some(h) = &self.hint {
-            let _ = writeln!(out, "  {} {h}", paint("36", "= hint:"));
+            let _ = writeln!(out, "  {} {}", paint("36", "= hint:"), redact(h));
         }
         out
     }
+}
+
+/// A JSON pointer with every segment that looks like a secret (a key pasted as one) replaced.
+fn redact_pointer(ptr: &str) -> String {
+    if super::shapes::hidden_secret(ptr).is_none() {
+        return ptr.to_owned();
+    }
+    ptr.split('/')
+        .map(|seg| redact(seg).into_owned())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Renders every diagnostic against the spec's text, finding each source line through an index

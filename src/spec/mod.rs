@@ -15,6 +15,7 @@ mod promotion;
 pub mod reference;
 pub mod schema;
 pub mod secrets;
+pub mod shapes;
 pub mod types;
 pub mod values;
 pub mod yaml;

@@ -110,3 +110,67 @@ fn every_diagnostic_has_position_path_and_hint() {
         err.matches(": error[").count()
     );
 }
+
+/// A token pasted into a spec is refused, and no part of it is printed: not in the source line
+/// under the caret (a value, a comment, a key), not in the pointer (a key pasted as a token),
+/// not in a schema message that quotes the value, by `validate`, `render` or `lint -q`.
+#[test]
+fn a_refused_token_is_never_printed() {
+    let token = "glpat-Zq8RtVx3LmNp4WsKd7Hj";
+    let seed = std::fs::read_to_string(root().join("fixtures/ascode/runners.yaml")).unwrap();
+    let places = [
+        // A value, a comment, a mapping key, and a value the schema refuses by its form too.
+        seed.replacen(
+            "path: ascodenl/infra\n",
+            &format!("path: ascodenl/infra\n    jobImage: \"alpine {token}\"\n"),
+            1,
+        ),
+        seed.replacen(
+            "tags: [azure, platform, ss]",
+            &format!("tags: [azure, platform, ss]  # {token}"),
+            1,
+        ),
+        seed.replacen(
+            "path: ascodenl/infra\n",
+            &format!("path: ascodenl/infra\n    jobVariables:\n      {token}: x\n"),
+            1,
+        ),
+        seed.replacen(
+            "url: https://gitlab.com/",
+            &format!("url: https://ci:{token}@gitlab.com/"),
+            1,
+        ),
+    ];
+    let dir = std::env::temp_dir().join(format!("runnergen-token-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (i, spec) in places.iter().enumerate() {
+        assert_ne!(spec, &seed, "place {i} is in the seed fleet");
+        let path = dir.join(format!("spec-{i}.yaml"));
+        std::fs::write(&path, spec).unwrap();
+        for args in [
+            vec!["validate"],
+            vec!["render", "--check"],
+            vec!["lint", "-q"],
+        ] {
+            let mut all = args.clone();
+            all.push(path.to_str().unwrap());
+            let out = runnergen(&all);
+            assert_eq!(out.status.code(), Some(2), "place {i}, {args:?}");
+            let printed = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(printed.contains("E030"), "place {i}, {args:?}: {printed}");
+            // No eight characters of the token's secret part, anywhere.
+            let secret = &token["glpat-".len()..];
+            for w in 0..=secret.len() - 8 {
+                assert!(
+                    !printed.contains(&secret[w..w + 8]),
+                    "place {i}, {args:?} printed part of the token:\n{printed}"
+                );
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
