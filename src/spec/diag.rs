@@ -166,15 +166,31 @@ impl Diagnostic {
     }
 }
 
-/// A JSON pointer with every segment that looks like a secret (a key pasted as one) replaced.
+/// A JSON pointer as printed: every segment that looks like a secret (a key pasted as one)
+/// replaced, and control characters (a key with a line break) written as escapes, so the `at`
+/// line stays one line.
 fn redact_pointer(ptr: &str) -> String {
-    if super::shapes::hidden_secret(ptr).is_none() {
-        return ptr.to_owned();
+    let shown = if super::shapes::hidden_secret(ptr).is_none() {
+        ptr.to_owned()
+    } else {
+        ptr.split('/')
+            .map(|seg| redact(seg).into_owned())
+            .collect::<Vec<_>>()
+            .join("/")
+    };
+    if !shown.chars().any(char::is_control) {
+        return shown;
     }
-    ptr.split('/')
-        .map(|seg| redact(seg).into_owned())
-        .collect::<Vec<_>>()
-        .join("/")
+    shown
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Renders every diagnostic against the spec's text, finding each source line through an index

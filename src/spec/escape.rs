@@ -128,7 +128,24 @@ pub const KUBERNETES_OWNED: &[(&str, &str)] = &[
     ),
 ];
 
-/// Refuses the values runnergen sets; every chart value elsewhere is the user's.
+/// Environment variables of the manager's container that runnergen's configuration sets or
+/// the chart derives from it (chart `templates/_env_vars.tpl`: `CI_SERVER_URL` from
+/// `gitlabUrl`, `RUNNER_EXECUTOR`, `KUBERNETES_NAMESPACE`; the entrypoint exports
+/// `CI_SERVER_TOKEN` and `REGISTRATION_TOKEN` from the token Secret; `REGISTER_*` and
+/// `RUNNER_*` are gitlab-runner's registration settings). The chart lists its own variables
+/// before `envVars` and `extraEnv`, and Kubernetes keeps the last of two with one name, so a
+/// user's entry would win: `CI_SERVER_URL` would send the manager, with its token, to another
+/// GitLab.
+pub const OWNED_ENV_PREFIXES: &[&str] = &[
+    "CI_SERVER_",
+    "KUBERNETES_",
+    "RUNNER_",
+    "REGISTER_",
+    "REGISTRATION_TOKEN",
+];
+
+/// Refuses the values runnergen sets; every chart value elsewhere is the user's, held to text
+/// Helm's `tpl` does not evaluate.
 pub(super) fn check(cx: &mut Ctx, spec: &Spec) {
     if let Some(v) = &spec.chart.values {
         chart_values(cx, "/chart/values", v);
@@ -228,9 +245,93 @@ fn job_variables(cx: &mut Ctx, at: &str, r: &Runner) {
     }
 }
 
-/// Walks the user's chart values: a key runnergen sets, or a non-mapping that would replace a
-/// mapping holding one, is refused at its key.
+/// The user's chart values: what runnergen sets stays runnergen's, and nothing reaches `tpl`.
 fn chart_values(cx: &mut Ctx, at: &str, values: &Map<String, Value>) {
+    owned_values(cx, at, values);
+    env_vars(cx, at, values);
+    for (k, v) in values {
+        chart_text(cx, &format!("{at}/{}", ptr_key(k)), k, v);
+    }
+}
+
+/// The manager's environment variables (`envVars`, `extraEnv`, `extraEnvFrom`): none of those
+/// runnergen's configuration sets ([`OWNED_ENV_PREFIXES`]).
+fn env_vars(cx: &mut Ctx, at: &str, values: &Map<String, Value>) {
+    let owned = |name: &str| OWNED_ENV_PREFIXES.iter().any(|p| name.starts_with(p));
+    let refuse = |cx: &mut Ctx, p: &str, name: &str| {
+        cx.err(
+            Code::E023,
+            p,
+            format!("the manager's environment variable `{name}` is runnergen's: the chart sets it from what runnergen renders, and a second one would win"),
+            "set the GitLab URL with `gitlab.url`, the job pods' settings with the runner's fields and `kubernetes.extra`, registration settings on the runner (registration.json); the token comes from `tokenSource`".into(),
+        );
+    };
+    if let Some(Value::Array(list)) = values.get("envVars") {
+        for (i, entry) in list.iter().enumerate() {
+            if let Some(name) = entry.get("name").and_then(Value::as_str)
+                && owned(name)
+            {
+                refuse(cx, &format!("{at}/envVars/{i}/name"), name);
+            }
+        }
+    }
+    for key in ["extraEnv", "extraEnvFrom"] {
+        if let Some(Value::Object(vars)) = values.get(key) {
+            for name in vars.keys().filter(|n| owned(n)) {
+                refuse(cx, &format!("{at}/{key}/{}", ptr_key(name)), name);
+            }
+        }
+    }
+}
+
+/// Keys and strings of the chart values: no `{{` (the chart passes `podLabels`,
+/// `deploymentLabels`, the image and `serviceAccount.annotations` through `tpl`, where a Helm
+/// `lookup` would run with helm-controller's rights: reference gitops-day2.md "Values rendered
+/// through tpl"), no control character in a key, none but line breaks and tabs in a value.
+fn chart_text(cx: &mut Ctx, p: &str, key: &str, v: &Value) {
+    if has_control(key) || key.contains("{{") {
+        cx.err_key(
+            Code::E005,
+            p,
+            format!(
+                "chart value key `{}` holds `{{{{` or a control character",
+                key.escape_debug()
+            ),
+            "write the key as plain text".into(),
+        );
+    }
+    match v {
+        Value::String(s) if s.contains("{{") => cx.err(
+            Code::E005,
+            p,
+            "the chart value holds `{{`, which Helm's `tpl` would evaluate".into(),
+            "the chart renders several values through `tpl` (labels, annotations, the image): write the value without `{{`".into(),
+        ),
+        Value::String(s) if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') => {
+            cx.err(
+                Code::E005,
+                p,
+                "the chart value holds a control character".into(),
+                "write it as plain text (line breaks and tabs are fine)".into(),
+            )
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                chart_text(cx, &format!("{p}/{i}"), "", item);
+            }
+        }
+        Value::Object(entries) => {
+            for (k, item) in entries {
+                chart_text(cx, &format!("{p}/{}", ptr_key(k)), k, item);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A key runnergen sets, or a non-mapping that would replace a mapping holding one, is refused
+/// at its key.
+fn owned_values(cx: &mut Ctx, at: &str, values: &Map<String, Value>) {
     fn walk(cx: &mut Ctx, at: &str, rel: &str, values: &Map<String, Value>) {
         for (k, v) in values {
             let rel = format!("{rel}/{}", ptr_key(k));

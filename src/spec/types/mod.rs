@@ -216,7 +216,11 @@ pub struct Chart {
     /// `certsSecretName`, `podAnnotations`, …), merged into every runner's values: mappings
     /// key by key, lists and single values replaced. A runner's own `chart.values` merge over
     /// these. Values runnergen sets itself (`runners.config`, `runners.secret`,
-    /// `serviceAccount`, `rbac`, `gitlabUrl`, …) are refused, naming the spec field to use.
+    /// `serviceAccount`, `rbac`, `gitlabUrl`, …) are refused, naming the spec field to use, and
+    /// so are the manager's environment variables runnergen's configuration sets (`CI_SERVER_*`,
+    /// `KUBERNETES_*`, `RUNNER_*`, `REGISTER_*`, `REGISTRATION_TOKEN` in `envVars`, `extraEnv`
+    /// or `extraEnvFrom`), `{{` anywhere (the chart passes labels, annotations and the image
+    /// through Helm's `tpl`) and control characters in keys.
     pub values: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
