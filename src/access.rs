@@ -12,7 +12,7 @@ use crate::model::{Environment, Fleet, RoleAssignment, Runner, TokenSource};
 use crate::spec::{AccessLevel, KubernetesAccess, RunnerType};
 use crate::vocab;
 use k8s_openapi::api::rbac::v1::PolicyRule;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A runner's managed identity, as far as revoking it needs.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -89,6 +89,20 @@ pub struct Workload {
     pub cache_account: Option<String>,
 }
 
+/// The job pods' settings beyond runnergen's own, from config.toml's `[runners.kubernetes]`:
+/// what bears on what a pod may do and where it runs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PodSettings {
+    /// `kubernetes.extra`: every `[runners.kubernetes]` key runnergen does not write itself
+    /// (`vocab::RUNNER_KUBERNETES_KEYS`), with its TOML value. Capabilities, security
+    /// contexts, `pod_spec` patches, volumes, the runtime class, the helper image: each can
+    /// change what a job pod may do, so `diff` takes any change of one as a widening.
+    pub extra: BTreeMap<String, String>,
+    pub node_selector: BTreeMap<String, String>,
+    /// `key[=value]` → effect, as config.toml's `node_tolerations` writes them.
+    pub tolerations: BTreeMap<String, String>,
+}
+
 /// What a runner may do and who can make it do it: the security facts `diff` compares and
 /// PERMISSIONS.md shows. Each field is `None` (or empty) where the files that hold it are not
 /// rendered: the Kubernetes side (`kubernetes`, `privileged`, `runner_name`, `workload`) exists
@@ -114,6 +128,10 @@ pub struct Access {
     /// runnergen renders the store.
     pub store_identity: Option<String>,
     pub workload: Option<Workload>,
+    /// The GitLab the manager registers with and sends its token to (registration.json).
+    pub gitlab_url: Option<String>,
+    /// The job pods' own settings and placement (config.toml).
+    pub pods: Option<PodSettings>,
 }
 
 impl Access {
@@ -126,6 +144,7 @@ impl Access {
             a.privileged = None;
             a.runner_name = None;
             a.workload = None;
+            a.pods = None;
         }
         a
     }
@@ -168,6 +187,8 @@ impl Access {
                 .map(|c| identity(&r.names.cache_identity, &c.client_id)),
             store_identity: env.store.as_ref().map(|s| s.identity.clone()),
             workload: Some(workload(fleet, r)),
+            gitlab_url: Some(fleet.gitlab_url.clone()),
+            pods: Some(pods(r)),
         }
     }
 
@@ -196,6 +217,33 @@ fn role_pairs(roles: &[RoleAssignment]) -> Vec<(String, String)> {
         .iter()
         .map(|ra| (ra.display_name(), ra.scope.id()))
         .collect()
+}
+
+/// The job pods' own settings and placement, as config.toml writes them.
+fn pods(r: &Runner) -> PodSettings {
+    PodSettings {
+        extra: r
+            .kubernetes_extra
+            .iter()
+            .map(|(k, v)| {
+                let text =
+                    toml::Value::try_from(v).map_or_else(|_| v.to_string(), |t| t.to_string());
+                (k.clone(), text)
+            })
+            .collect(),
+        node_selector: r.node_selector.clone(),
+        tolerations: r
+            .tolerations
+            .iter()
+            .map(|t| {
+                let key = match &t.value {
+                    Some(v) => format!("{}={v}", t.key),
+                    None => t.key.clone(),
+                };
+                (key, vocab::toleration_effect(t.effect).to_owned())
+            })
+            .collect(),
+    }
 }
 
 /// The runner's workload as its Kubernetes files set it up.

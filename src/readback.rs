@@ -5,7 +5,7 @@
 //! code that parses what runnergen wrote. The words it reads by are `vocab`'s, which the
 //! renderers write with.
 
-use crate::access::{self, Access, TokenStore, Trigger, Workload};
+use crate::access::{self, Access, PodSettings, TokenStore, Trigger, Workload};
 use crate::layout::{Location, RunnerFile};
 use crate::spec::KubernetesAccess;
 use crate::vocab::{self, summary};
@@ -231,6 +231,32 @@ fn workload(a: &mut Access) -> &mut Workload {
     a.workload.get_or_insert_with(Workload::default)
 }
 
+/// The job pods' own settings and placement: every `[runners.kubernetes]` key runnergen does
+/// not write itself, and the node selector and tolerations.
+fn pod_settings(k8s: &toml::Table, privileged: bool) -> PodSettings {
+    let table = |key: &str| -> BTreeMap<String, String> {
+        k8s.get(key)
+            .and_then(toml::Value::as_table)
+            .map(|t| {
+                t.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let extra = k8s
+        .iter()
+        .filter(|(k, _)| !vocab::RUNNER_KUBERNETES_KEYS.contains(&k.as_str()))
+        .filter(|(k, _)| !(privileged && k.as_str() == "volumes"))
+        .map(|(k, v)| (k.clone(), v.to_string()))
+        .collect();
+    PodSettings {
+        extra,
+        node_selector: table("node_selector"),
+        tolerations: table("node_tolerations"),
+    }
+}
+
 /// Privilege, the job pods' account and the cache's storage account, from a config.toml.
 fn config_access(config: &toml::Table, a: &mut Access) {
     let k8s = runner_kubernetes(config);
@@ -242,11 +268,13 @@ fn config_access(config: &toml::Table, a: &mut Access) {
             .to_owned()
     };
     // Not set is unprivileged pods (gitlab-runner's default).
-    a.privileged = Some(
-        get("privileged")
-            .and_then(toml::Value::as_bool)
-            .unwrap_or(false),
-    );
+    let privileged = get("privileged")
+        .and_then(toml::Value::as_bool)
+        .unwrap_or(false);
+    a.privileged = Some(privileged);
+    a.pods = k8s
+        .and_then(toml::Value::as_table)
+        .map(|k| pod_settings(k, privileged));
     let (job_namespace, job_service_account) = (text("namespace"), text("service_account"));
     let cache = config
         .get("runners")
@@ -292,6 +320,7 @@ fn rbac_workload(rbac: &[Value], w: &mut Workload) {
 /// Who can trigger the runner and where its token goes, from a registration.json.
 fn registration_access(v: &Value, a: &mut Access) {
     a.run_untagged = v["run_untagged"].as_bool();
+    a.gitlab_url = v["gitlab_url"].as_str().map(str::to_owned);
     a.protected = v["access_level"]
         .as_str()
         .map(|l| l == vocab::registration_access_level(true));

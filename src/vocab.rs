@@ -152,6 +152,35 @@ pub fn registration_access_level(protected: bool) -> &'static str {
     }
 }
 
+/// A taint effect as config.toml's `node_tolerations` writes it (Kubernetes `TaintEffect`).
+pub fn toleration_effect(effect: crate::spec::TolerationEffect) -> &'static str {
+    match effect {
+        crate::spec::TolerationEffect::NoSchedule => "NoSchedule",
+        crate::spec::TolerationEffect::PreferNoSchedule => "PreferNoSchedule",
+        crate::spec::TolerationEffect::NoExecute => "NoExecute",
+    }
+}
+
+/// The `[runners.kubernetes]` keys runnergen writes itself (`render::runner_config`); every
+/// other key of the table is the spec's `kubernetes.extra`. `volumes` is runnergen's on a
+/// privileged runner only (the Docker certificates), the spec's otherwise.
+pub const RUNNER_KUBERNETES_KEYS: &[&str] = &[
+    "namespace",
+    "image",
+    "privileged",
+    "service_account",
+    "pod_labels",
+    "pod_labels_overwrite_allowed",
+    "node_selector",
+    "node_tolerations",
+    "cpu_request",
+    "cpu_limit",
+    "memory_request",
+    "memory_limit",
+    "ephemeral_storage_request",
+    "ephemeral_storage_limit",
+];
+
 /// The keys of main.json's access summary (`metadata.runnergen`, which ARM ignores): per
 /// runner, what its identities may do and which client ID each has; the Key Vault store's
 /// identity. `render::azure::arm` writes it, `readback` reads it.

@@ -12,11 +12,12 @@
 //! security facts.
 
 mod promotion;
+mod reach;
 mod security;
 mod semantic;
 
 pub use promotion::diff_environments;
-pub use security::{SecurityChange, SecurityKind, contains_scope, security_changes};
+pub use security::{SecurityChange, SecurityKind, contains_scope};
 pub use semantic::{FieldChange, ResourceChange, field_changes, flatten, mask};
 
 use crate::access::Access;
@@ -280,4 +281,28 @@ fn security_report(
         security,
         changes: Changes::Files(files),
     }
+}
+
+/// What changes from `old` to `new` for runner `runner` of environment `env`.
+pub fn security_changes(
+    env: &str,
+    runner: &str,
+    old: &Access,
+    new: &Access,
+) -> Vec<SecurityChange> {
+    let mut found = security::azure_changes(old, new);
+    found.extend(security::kubernetes_changes(old, new));
+    found.extend(security::registration_changes(old, new));
+    found.extend(reach::reach_changes(old, new));
+    found
+        .into_iter()
+        .map(|(kind, message, revocation)| SecurityChange {
+            environment: env.to_owned(),
+            runner: runner.to_owned(),
+            kind,
+            message,
+            revocation,
+            expected: false,
+        })
+        .collect()
 }

@@ -146,6 +146,28 @@ fn normalized(fleet: &Fleet, side: &Side, r: &Runner) -> Value {
 /// both sides, so it is left out.
 fn access(fleet: &Fleet, side: &Side, r: &Runner) -> Access {
     let a = Access::planned(fleet, side.env, r);
+    let trigger = a.trigger.map(|t| crate::access::Trigger {
+        path: side.normalize(&t.path),
+        tags: t.tags.iter().map(|tag| side.normalize(tag)).collect(),
+        ..t
+    });
+    let workload = a.workload.map(|w| crate::access::Workload {
+        job_namespace: side.normalize(&w.job_namespace),
+        ..w
+    });
+    let pods = a.pods.map(|p| crate::access::PodSettings {
+        extra: p
+            .extra
+            .into_iter()
+            .map(|(k, v)| (k, side.normalize(&v)))
+            .collect(),
+        node_selector: p
+            .node_selector
+            .into_iter()
+            .map(|(k, v)| (k, side.normalize(&v)))
+            .collect(),
+        ..p
+    });
     Access {
         roles: a
             .roles
@@ -154,6 +176,9 @@ fn access(fleet: &Fleet, side: &Side, r: &Runner) -> Access {
             .collect(),
         token_source: None,
         runner_name: a.runner_name.as_deref().map(|n| side.normalize(n)),
+        trigger,
+        workload,
+        pods,
         ..a
     }
 }

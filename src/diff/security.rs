@@ -27,6 +27,14 @@ pub enum SecurityKind {
     TokenSourceChanged,
     RunnerNameChanged,
     IdentityRemoved,
+    TriggerWidened,
+    LockedOff,
+    TagsAdded,
+    GitlabUrlChanged,
+    PodSettingChanged,
+    PrivilegedPlacementChanged,
+    SharedServiceAccountOn,
+    JobNamespaceChanged,
 }
 
 impl SecurityKind {
@@ -49,6 +57,14 @@ impl SecurityKind {
             SecurityKind::TokenSourceChanged => "token-source-changed",
             SecurityKind::RunnerNameChanged => "runner-name-changed",
             SecurityKind::IdentityRemoved => "identity-removed",
+            SecurityKind::TriggerWidened => "trigger-widened",
+            SecurityKind::LockedOff => "locked-off",
+            SecurityKind::TagsAdded => "tags-added",
+            SecurityKind::GitlabUrlChanged => "gitlab-url-changed",
+            SecurityKind::PodSettingChanged => "pod-setting-changed",
+            SecurityKind::PrivilegedPlacementChanged => "privileged-placement-changed",
+            SecurityKind::SharedServiceAccountOn => "shared-service-account-on",
+            SecurityKind::JobNamespaceChanged => "job-namespace-changed",
         }
     }
 
@@ -67,10 +83,18 @@ impl SecurityKind {
             | SecurityKind::KubernetesAccessNarrowed => PromotionField::KubernetesAccess,
             SecurityKind::PrivilegedOn | SecurityKind::PrivilegedOff => PromotionField::Privileged,
             SecurityKind::RunUntaggedOn => PromotionField::RunUntagged,
+            SecurityKind::TriggerWidened => PromotionField::Path,
+            SecurityKind::LockedOff => PromotionField::Locked,
+            SecurityKind::TagsAdded => PromotionField::Tags,
+            SecurityKind::PrivilegedPlacementChanged => PromotionField::NodeSelector,
+            SecurityKind::SharedServiceAccountOn => PromotionField::SharedServiceAccount,
             SecurityKind::ProtectionOff => PromotionField::AccessLevel,
             SecurityKind::TokenSourceChanged
             | SecurityKind::RunnerNameChanged
-            | SecurityKind::IdentityRemoved => return None,
+            | SecurityKind::IdentityRemoved
+            | SecurityKind::GitlabUrlChanged
+            | SecurityKind::PodSettingChanged
+            | SecurityKind::JobNamespaceChanged => return None,
         })
     }
 
@@ -86,6 +110,14 @@ impl SecurityKind {
                 | SecurityKind::PrivilegedOn
                 | SecurityKind::RunUntaggedOn
                 | SecurityKind::ProtectionOff
+                | SecurityKind::TriggerWidened
+                | SecurityKind::LockedOff
+                | SecurityKind::TagsAdded
+                | SecurityKind::GitlabUrlChanged
+                | SecurityKind::PodSettingChanged
+                | SecurityKind::PrivilegedPlacementChanged
+                | SecurityKind::SharedServiceAccountOn
+                | SecurityKind::JobNamespaceChanged
         )
     }
 }
@@ -169,33 +201,10 @@ fn scope_kind(scope: &str) -> &'static str {
 
 /// A change found: its kind, its message and, for a removed privilege, the command that
 /// revokes it.
-type Found = (SecurityKind, String, Option<String>);
-
-/// What changes from `old` to `new` for runner `runner` of environment `env`.
-pub fn security_changes(
-    env: &str,
-    runner: &str,
-    old: &Access,
-    new: &Access,
-) -> Vec<SecurityChange> {
-    let mut found = azure_changes(old, new);
-    found.extend(kubernetes_changes(old, new));
-    found.extend(registration_changes(old, new));
-    found
-        .into_iter()
-        .map(|(kind, message, revocation)| SecurityChange {
-            environment: env.to_owned(),
-            runner: runner.to_owned(),
-            kind,
-            message,
-            revocation,
-            expected: false,
-        })
-        .collect()
-}
+pub(super) type Found = (SecurityKind, String, Option<String>);
 
 /// Changes of the runner's Azure identities: roles, Graph permissions, the identity itself.
-fn azure_changes(old: &Access, new: &Access) -> Vec<Found> {
+pub(super) fn azure_changes(old: &Access, new: &Access) -> Vec<Found> {
     let set = |roles: &[(String, String)]| roles.iter().cloned().collect::<BTreeSet<_>>();
     let mut out = role_changes(
         &set(&old.roles),
@@ -243,7 +252,7 @@ fn azure_changes(old: &Access, new: &Access) -> Vec<Found> {
 }
 
 /// Changes of what the job pods may do in Kubernetes, compared only where `new` renders it.
-fn kubernetes_changes(old: &Access, new: &Access) -> Vec<Found> {
+pub(super) fn kubernetes_changes(old: &Access, new: &Access) -> Vec<Found> {
     let mut out = Vec::new();
     let (k_old, k_new) = (
         old.kubernetes.unwrap_or_default(),
@@ -284,7 +293,7 @@ fn kubernetes_changes(old: &Access, new: &Access) -> Vec<Found> {
 }
 
 /// Changes of who can trigger the runner, where its token comes from and its GitLab name.
-fn registration_changes(old: &Access, new: &Access) -> Vec<Found> {
+pub(super) fn registration_changes(old: &Access, new: &Access) -> Vec<Found> {
     let mut out = Vec::new();
     if new.run_untagged == Some(true) && old.run_untagged != Some(true) {
         out.push((
@@ -410,6 +419,7 @@ fn role_changes(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::diff::security_changes;
 
     fn roles(list: &[(&str, &str)]) -> Access {
         Access {

@@ -169,11 +169,7 @@ fn tolerations(r: &crate::model::Runner) -> Vec<Toleration<'static>> {
                 Some(v) => format!("{}={v}", t.key),
                 None => t.key.clone(),
             },
-            effect: match t.effect {
-                crate::spec::TolerationEffect::NoSchedule => "NoSchedule",
-                crate::spec::TolerationEffect::PreferNoSchedule => "PreferNoSchedule",
-                crate::spec::TolerationEffect::NoExecute => "NoExecute",
-            },
+            effect: crate::vocab::toleration_effect(t.effect),
         })
         .collect()
 }

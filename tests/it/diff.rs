@@ -502,3 +502,89 @@ fn a_renamed_store_identity_cannot_keep_the_old_client_id() {
         "{err}"
     );
 }
+
+/// Each class of change that lets more jobs onto a runner, gives its pods more, or points the
+/// manager elsewhere exits 3 and names its kind; a tag removed or a project runner kept in its
+/// group's reach does not widen.
+#[test]
+fn reach_and_pod_changes_widen() {
+    let seed = std::fs::read_to_string(root().join("fixtures/ascode/runners.yaml")).unwrap();
+    let cases: [(&str, &str, &str, Option<&str>); 8] = [
+        (
+            "tag",
+            "tags: [docker, acr, ss]",
+            "tags: [docker, acr, ss, deploy]",
+            Some("tags-added"),
+        ),
+        (
+            "group",
+            "path: ascodenl/containers",
+            "path: ascodenl",
+            Some("trigger-widened"),
+        ),
+        (
+            "gitlab",
+            "url: https://gitlab.com/",
+            "url: https://gitlab.example.org/",
+            Some("gitlab-url-changed"),
+        ),
+        (
+            "capability",
+            "    purpose: Builds container images and pushes them to the platform registry\n",
+            "    purpose: Builds container images and pushes them to the platform registry\n    kubernetes:\n      extra:\n        cap_add: [NET_ADMIN]\n",
+            Some("pod-setting-changed"),
+        ),
+        (
+            "placement",
+            "    purpose: Builds container images and pushes them to the platform registry\n",
+            "    purpose: Builds container images and pushes them to the platform registry\n    nodeSelector: {pool: shared}\n",
+            Some("privileged-placement-changed"),
+        ),
+        (
+            "shared",
+            "    purpose: Builds container images and pushes them to the platform registry\n",
+            "    purpose: Builds container images and pushes them to the platform registry\n    serviceAccounts: shared\n",
+            Some("shared-service-account-on"),
+        ),
+        (
+            "untag",
+            "tags: [docker, acr, ss]",
+            "tags: [docker, ss]",
+            None,
+        ),
+        (
+            "subgroup",
+            "path: ascodenl/containers",
+            "path: ascodenl/containers/base",
+            None,
+        ),
+    ];
+    for (name, from, to, kind) in cases {
+        let edited = seed.replacen(from, to, 1);
+        assert_ne!(edited, seed, "{name}: the edit applies");
+        let dir = edited_checkout(&format!("reach-{name}"), "fixtures/ascode/runners.yaml");
+        std::fs::write(dir.join("fixtures/ascode/runners.yaml"), &edited).unwrap();
+        let (code, stdout, stderr) =
+            diff_in(&dir, &["fixtures/ascode/runners.yaml", "--format", "json"]);
+        let report: serde_json::Value = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("{name}: {e}: {stdout}{stderr}"));
+        let widening: Vec<&str> = report["security"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| c["widens"] == true)
+            .filter_map(|c| c["kind"].as_str())
+            .collect();
+        match kind {
+            Some(k) => {
+                assert_eq!(code, 3, "{name}: {stdout}{stderr}");
+                assert!(widening.contains(&k), "{name}: {widening:?}");
+            }
+            None => {
+                assert_eq!(code, 1, "{name}: {stdout}{stderr}");
+                assert!(widening.is_empty(), "{name}: {widening:?}");
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
