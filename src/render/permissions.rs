@@ -75,6 +75,12 @@ struct RunnerCtx<'a> {
     cache_identity: Option<&'a str>,
     cache_ready: bool,
     cache_roles: Vec<RoleCtx<'a>>,
+    /// `kubernetes.extra` settings as `key = value`, and where the pods are scheduled.
+    pod_settings: Vec<String>,
+    placement: Vec<String>,
+    /// The job pods' Role lets a job exec into other pods of its namespace: those of the
+    /// runner's concurrent jobs.
+    exec_neighbours: bool,
     findings: Vec<FindingCtx<'a>>,
 }
 
@@ -107,6 +113,18 @@ fn md(s: String) -> String {
             '>' => "&gt;".to_owned(),
             '*' | '_' | '[' | ']' | '#' | '\\' => format!("\\{c}"),
             c => c.to_string(),
+        })
+        .collect()
+}
+
+/// Free text inside a Markdown code span: nothing in it is escaped (a backslash would show), so
+/// a backtick, which would end the span, becomes a quote, and a line break a space.
+fn code(s: String) -> String {
+    s.chars()
+        .map(|c| match c {
+            '`' => '\'',
+            c if c.is_control() => ' ',
+            c => c,
         })
         .collect()
 }
@@ -146,6 +164,43 @@ fn role_ctx<'a>(a: &Access, roles: &'a [(String, String)], cache_note: bool) -> 
                 .then_some("the blob cache's SAS, signed by the manager with this shared identity"),
         })
         .collect()
+}
+
+/// The job pods' `kubernetes.extra` settings, as `key = value`.
+fn pod_settings(a: &Access) -> Vec<String> {
+    a.pods
+        .iter()
+        .flat_map(|p| &p.extra)
+        .map(|(k, v)| format!("{k} = {v}"))
+        .collect()
+}
+
+/// Where the job pods are scheduled: node labels, then tolerated taints.
+fn placement(a: &Access) -> Vec<String> {
+    a.pods
+        .iter()
+        .flat_map(|p| {
+            let selector = p
+                .node_selector
+                .iter()
+                .map(|(k, v)| format!("node label {k}={v}"));
+            let tolerations = p
+                .tolerations
+                .iter()
+                .map(|(k, e)| format!("tolerates {k}:{e}"));
+            selector.chain(tolerations)
+        })
+        .collect()
+}
+
+/// What a runner's finding shows.
+fn finding_ctx<'a>(f: &'a Finding) -> FindingCtx<'a> {
+    FindingCtx {
+        rule: f.rule.as_str(),
+        level: f.level().as_str(),
+        message: &f.message,
+        acknowledged: f.acknowledged.as_deref(),
+    }
 }
 
 fn runner_ctx<'a>(s: &'a Section<'a>) -> Result<RunnerCtx<'a>, RenderError> {
@@ -193,22 +248,20 @@ fn runner_ctx<'a>(s: &'a Section<'a>) -> Result<RunnerCtx<'a>, RenderError> {
             .as_ref()
             .is_some_and(|i| i.client_id.is_some()),
         cache_roles: role_ctx(a, &a.manager_roles, false),
+        pod_settings: pod_settings(a),
+        placement: placement(a),
+        exec_neighbours: w.job_rules.iter().any(|r| {
+            r.resources
+                .as_deref()
+                .is_some_and(|res| res.iter().any(|x| x == "pods/exec"))
+        }),
         token_from: w.token_store.as_ref().map(|t| {
             format!(
                 "by External Secrets Operator from Key Vault secret `{}` through store `{}`",
                 t.key_vault_secret, t.store
             )
         }),
-        findings: s
-            .findings
-            .iter()
-            .map(|f| FindingCtx {
-                rule: f.rule.as_str(),
-                level: f.level().as_str(),
-                message: &f.message,
-                acknowledged: f.acknowledged.as_deref(),
-            })
-            .collect(),
+        findings: s.findings.iter().map(|f| finding_ctx(f)).collect(),
     })
 }
 
@@ -217,6 +270,7 @@ fn environment() -> Result<&'static minijinja::Environment<'static>, RenderError
         std::sync::OnceLock::new();
     super::templates(&ENV, |env| {
         env.add_filter("md", md);
+        env.add_filter("code", code);
         env.add_template("permissions.md", TEMPLATE)
             .map_err(|e| e.to_string())
     })
