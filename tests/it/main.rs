@@ -21,6 +21,7 @@ mod model;
 mod modules;
 mod properties;
 mod rbac;
+mod widening;
 mod readme;
 mod register;
 mod review;

@@ -27,7 +27,7 @@ const GRAPH: &[&str] = &[
     "Directory.Read.All",
 ];
 
-fn guid(n: u64) -> String {
+pub(crate) fn guid(n: u64) -> String {
     format!(
         "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
         n as u32,
@@ -100,7 +100,7 @@ fn runner_gen() -> impl Strategy<Value = RunnerGen> {
         )
 }
 
-fn spec_gen() -> impl Strategy<Value = Value> {
+pub(crate) fn spec_gen() -> impl Strategy<Value = Value> {
     (
         prop::collection::btree_map("[a-z][a-z0-9]{0,8}", runner_gen(), 1..7),
         0usize..3,
