@@ -362,7 +362,7 @@ fn an_override_acknowledgement_covers_exactly_its_environments_finding() {
         got,
         [(
             "E018",
-            "/runners/deploy/overrides/dev/acknowledge/0/role",
+            "/runners/deploy/overrides/dev/acknowledge/0/scope",
             "the acknowledgement of L001 names `role: Owner, scope: {subscription: apps}`, a role assignment runner `deploy` does not have"
         )]
     );

@@ -190,8 +190,14 @@ fn absent(
     has: &[Subject],
 ) {
     let written = subject::written(ack);
+    // At the field that differs: the scope when the runner has the role elsewhere.
+    let has_role = |r: &str| {
+        has.iter()
+            .any(|s| matches!(s, Subject::Role { role, .. } if subject::same_role(role, r)))
+    };
     let (what, field) = match kind {
         SubjectKind::Permission => ("Graph permission", "permission"),
+        _ if ack.role.as_deref().is_some_and(has_role) => ("role assignment", "scope"),
         _ => ("role assignment", "role"),
     };
     let all: Vec<String> = has.iter().map(Subject::fields).collect();
