@@ -89,7 +89,7 @@ impl Entry<'_> {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let wher = match (self.applies.len(), self.stale.len()) {
+        let place = match (self.applies.len(), self.stale.len()) {
             (1, _) => String::new(),
             (_, 1) => format!(" in environment {}", envs(&self.stale)),
             _ => format!(" in environments {}", envs(&self.stale)),
@@ -100,7 +100,7 @@ impl Entry<'_> {
             "remove the acknowledgement, so that a future finding of the rule is seen"
         };
         let message = format!(
-            "runner `{}` acknowledges {what}, which finds nothing on it{wher}",
+            "runner `{}` acknowledges {what}, which finds nothing on it{place}",
             self.runner
         );
         Some(Problem::note(Code::N002, format!("{at}/rule"), message).hint(hint))
