@@ -5,7 +5,9 @@
 //! and `lint`: the fleet carries the report without the model importing the lint that computes
 //! it.
 
+use crate::spec::code::SubjectKind;
 use crate::spec::problem::Anchor;
+pub use crate::spec::subject::Subject;
 use crate::spec::yaml::Pos;
 use crate::spec::{self, Diagnostic, RuleId};
 
@@ -35,6 +37,22 @@ pub struct Rule {
     pub rationale: &'static str,
     /// Where the rule comes from upstream.
     pub source: &'static str,
+    /// What one finding is about, which an acknowledgement names besides the rule
+    /// (`RuleId::subject`, which the spec's checks read; a test keeps the two equal).
+    pub subject: SubjectKind,
+}
+
+impl Rule {
+    /// What an `acknowledge:` entry of the rule writes, for the README's table.
+    pub fn acknowledged_by(&self) -> String {
+        let mut fields = vec!["rule"];
+        fields.extend(self.subject.fields());
+        fields
+            .iter()
+            .map(|f| format!("`{f}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 pub const RULES: &[Rule] = &[
@@ -44,6 +62,7 @@ pub const RULES: &[Rule] = &[
         title: "Owner, User Access Administrator or Role Based Access Control Administrator at subscription scope",
         rationale: "the identity can assign itself, or anyone, any role on the whole subscription: every job of the runner is a subscription administrator",
         source: "Azure RBAC best practices, \"Limit privileged administrator role assignments\" (learn.microsoft.com/azure/role-based-access-control/best-practices)",
+        subject: SubjectKind::Role,
     },
     Rule {
         id: RuleId::L002,
@@ -51,6 +70,7 @@ pub const RULES: &[Rule] = &[
         title: "job pods are cluster-admin",
         rationale: "any job can read every Secret of the cluster, other runners' tokens included, and change anything",
         source: "Kubernetes, RBAC good practices: least privilege, avoid cluster-admin (kubernetes.io/docs/concepts/security/rbac-good-practices)",
+        subject: SubjectKind::Runner,
     },
     Rule {
         id: RuleId::L003,
@@ -58,6 +78,7 @@ pub const RULES: &[Rule] = &[
         title: "privileged job pods without a dedicated node pool",
         rationale: "a privileged container is root on its node: it can read the projected service-account and workload-identity tokens of every other pod there. Give privileged runners their own nodes (nodeSelector and a toleration of their taint)",
         source: "Kubernetes Pod Security Standards, Privileged profile (kubernetes.io/docs/concepts/security/pod-security-standards); GitLab runner docs, Kubernetes executor, \"Use Docker in builds\" security note",
+        subject: SubjectKind::Runner,
     },
     Rule {
         id: RuleId::L004,
@@ -65,6 +86,7 @@ pub const RULES: &[Rule] = &[
         title: "run-untagged on a runner whose identity can write",
         rationale: "every untagged job of the group or project lands on the runner and gets the identity, without asking for it",
         source: "GitLab docs, ci/runners/configure_runners.md \"Control jobs that a runner can run\"",
+        subject: SubjectKind::Runner,
     },
     Rule {
         id: RuleId::L005,
@@ -72,6 +94,7 @@ pub const RULES: &[Rule] = &[
         title: "an identity that can write on a runner not limited to protected branches and tags",
         rationale: "anyone who can push a branch can run a job with the identity; `accessLevel: ref_protected` keeps it to protected refs",
         source: "GitLab docs, ci/runners/configure_runners.md \"Prevent runners from revealing sensitive information\"",
+        subject: SubjectKind::Runner,
     },
     Rule {
         id: RuleId::L006,
@@ -79,6 +102,7 @@ pub const RULES: &[Rule] = &[
         title: "Microsoft Graph Directory.Read.All",
         rationale: "reads every object of the directory; User.Read.All, Group.Read.All or GroupMember.Read.All are narrower and usually enough",
         source: "Microsoft Graph permissions reference, least-privileged permissions (learn.microsoft.com/graph/permissions-reference)",
+        subject: SubjectKind::Permission,
     },
     Rule {
         id: RuleId::L007,
@@ -86,6 +110,7 @@ pub const RULES: &[Rule] = &[
         title: "a role on a whole subscription",
         rationale: "a resource group or one resource is usually enough; a subscription scope also covers everything created there later",
         source: "Azure RBAC best practices, \"Only grant the access users need\" (learn.microsoft.com/azure/role-based-access-control/best-practices)",
+        subject: SubjectKind::Role,
     },
     Rule {
         id: RuleId::L008,
@@ -93,6 +118,7 @@ pub const RULES: &[Rule] = &[
         title: "a role in another environment's subscription",
         rationale: "a runner of one environment can change another (a dev job writing production): environments are no longer isolated",
         source: "Azure landing zones, environment separation by subscription (Cloud Adoption Framework, \"Landing zone design areas: resource organization\")",
+        subject: SubjectKind::Role,
     },
     Rule {
         id: RuleId::L009,
@@ -100,6 +126,7 @@ pub const RULES: &[Rule] = &[
         title: "job pods with an Azure identity but no CPU or memory limit",
         rationale: "one job can starve the node's other pods, the manager included; limits also bound what a compromised job can mine",
         source: "Kubernetes, Resource Management for Pods and Containers (kubernetes.io/docs/concepts/configuration/manage-resources-containers)",
+        subject: SubjectKind::Runner,
     },
     Rule {
         id: RuleId::L010,
@@ -107,6 +134,7 @@ pub const RULES: &[Rule] = &[
         title: "manager and job pods share one service account",
         rationale: "jobs run as the manager, in its namespace: they can read the runner's glrt- token and use the manager's API rights",
         source: "GitLab runner docs, Kubernetes executor `service_account` (jobs' account apart from the manager's)",
+        subject: SubjectKind::Runner,
     },
 ];
 
@@ -134,9 +162,12 @@ pub struct Finding {
     /// afterwards.
     pub pos: Pos,
     pub message: String,
+    /// What the finding is about beyond its rule: an acknowledgement covers it when it names
+    /// the rule and this (`Subject::named_by`).
+    pub about: Subject,
     /// One per rule and place: static, so that 20,000 findings do not hold 20,000 copies.
     pub hint: &'static str,
-    /// The reason, when the runner acknowledges the rule.
+    /// The reason, when an acknowledgement of the runner in this environment covers it.
     pub acknowledged: Option<String>,
 }
 
@@ -152,7 +183,23 @@ impl Finding {
             None => format!("{} ({level})", self.message),
             Some(reason) => format!("{} ({level}; acknowledged: {reason})", self.message),
         };
-        Diagnostic::warning(self.rule.into(), self.pos, &self.path, message).hint(self.hint)
+        // A keyed finding says what its acknowledgement names, and where: an override's finding
+        // in that override, so that it applies in that environment only.
+        let hint = match (&self.acknowledged, self.about.fields()) {
+            (None, fields) if !fields.is_empty() => {
+                let override_of = format!("/overrides/{}/", spec::ptr_key(&self.environment));
+                let place = match self.path.contains(&override_of) {
+                    true => format!("in `overrides.{}`", self.environment),
+                    false => "on the runner".to_owned(),
+                };
+                format!(
+                    "{}; or accept it {place}: `acknowledge: [{{rule: {}, {fields}, reason: …}}]`",
+                    self.hint, self.rule
+                )
+            }
+            _ => self.hint.to_owned(),
+        };
+        Diagnostic::warning(self.rule.into(), self.pos, &self.path, message).hint(hint)
     }
 }
 
@@ -202,5 +249,18 @@ mod tests {
     fn the_rule_table_is_the_lint_codes() {
         let ids: Vec<RuleId> = RULES.iter().map(|r| r.id).collect();
         assert_eq!(ids, RuleId::ALL);
+    }
+
+    /// What the table says an acknowledgement names is what the spec's checks ask for.
+    #[test]
+    fn the_rule_table_subjects_are_the_spec_checks() {
+        for r in RULES {
+            assert_eq!(r.subject, r.id.subject(), "{}", r.id);
+        }
+        assert_eq!(
+            rule(RuleId::L001).acknowledged_by(),
+            "`rule`, `role`, `scope`"
+        );
+        assert_eq!(rule(RuleId::L003).acknowledged_by(), "`rule`");
     }
 }

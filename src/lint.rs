@@ -5,15 +5,21 @@
 //! changes either: a finding is advice, not an error, unless `--strict`. What it finds is
 //! named by pointer; `compile` places it in the spec.
 //!
-//! A runner accepts a finding with `acknowledge: [{rule, reason}]`; the finding still prints,
-//! marked, and `--strict` lets it pass.
+//! A runner accepts a finding with `acknowledge: [{rule, …, reason}]`, naming what the finding
+//! is about (`Finding::about`: nothing more, a role assignment, or a Graph permission); the
+//! finding still prints, marked, and `--strict` lets it pass. An entry covers the findings of
+//! its rule about what it names in each environment it applies in (the runner's own in all, an
+//! override's in its own); one that covers nothing in some of them is noted once where it is
+//! written (N002), naming those environments.
 
 use crate::facts;
 pub use crate::findings::{Finding, Level, RULES, Report, Rule, rule};
 use crate::model::{Fleet, Runner};
+use crate::spec::subject::{self, Subject};
 use crate::spec::types as t;
 use crate::spec::yaml::Pos;
 use crate::spec::{Anchor, Code, Problem, RuleId};
+use std::collections::BTreeMap;
 
 /// What [`lint`] finds, before it is placed in the spec: findings at their instance's
 /// pointers, and acknowledgements that match no finding (N002) as problems.
@@ -34,47 +40,103 @@ pub const ACCESS_ADMIN_ROLES: &[&str] = &[
 /// acknowledgements.
 pub fn lint(spec: &t::Spec, fleet: &Fleet) -> Unplaced {
     let mut report = Unplaced::default();
+    let mut entries: BTreeMap<&str, Entry> = BTreeMap::new();
     for env in &fleet.environments {
         for r in &env.runners {
-            let Some(sr) = spec.instance(&r.key, &env.key).map(|i| &i.runner) else {
+            let Some(inst) = spec.instance(&r.key, &env.key) else {
                 continue;
             };
-            let mut found = runner(fleet, env, r, sr);
-            let base = &r.at;
-            for (i, ack) in sr.acknowledge.iter().enumerate() {
-                // An unknown rule is refused by the spec's checks (E018).
-                let Some(id) = RuleId::parse(&ack.rule) else {
-                    continue;
-                };
-                let mut matched = false;
-                for f in found.iter_mut().filter(|f| f.rule == id) {
-                    f.acknowledged = Some(ack.reason.trim().to_owned());
-                    matched = true;
-                }
-                if !matched {
-                    let path = format!("{base}/acknowledge/{i}/rule");
-                    report.stale.push(
-                        Problem::note(
-                            Code::N002,
-                            path,
-                            format!(
-                                "runner `{}` acknowledges {}, which finds nothing on it",
-                                r.key, ack.rule
-                            ),
-                        )
-                        .hint("remove the acknowledgement, so that a future finding of the rule is seen"),
-                    );
-                }
-            }
+            let mut found = runner(fleet, env, r, &inst.runner);
+            acknowledge(inst, &mut found, &mut entries);
             report.findings.extend(found);
         }
     }
+    report.stale = entries
+        .into_iter()
+        .filter_map(|(at, e)| e.stale(at))
+        .collect();
     // By environment then runner (stable: a runner's findings keep their rule order), so that
     // `Report::of` finds a runner's findings by binary search.
     report
         .findings
         .sort_by(|a, b| (&a.environment, &a.runner).cmp(&(&b.environment, &b.runner)));
     report
+}
+
+/// One `acknowledge:` entry where it is written, over the instances it applies to.
+struct Entry<'a> {
+    ack: &'a t::Acknowledgement,
+    runner: &'a str,
+    /// The environments it applies in, and those where it covers nothing.
+    applies: Vec<&'a str>,
+    stale: Vec<&'a str>,
+}
+
+impl Entry<'_> {
+    /// N002 at the entry when it covers nothing in some environment it applies in, naming those
+    /// environments when it applies in more than one.
+    fn stale(&self, at: &str) -> Option<Problem> {
+        if self.stale.is_empty() {
+            return None;
+        }
+        let what = match subject::written(self.ack) {
+            f if f.is_empty() => self.ack.rule.clone(),
+            f => format!("{} (`{f}`)", self.ack.rule),
+        };
+        let envs = |e: &[&str]| {
+            e.iter()
+                .map(|e| format!("`{e}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let place = match (self.applies.len(), self.stale.len()) {
+            (1, _) => String::new(),
+            (_, 1) => format!(" in environment {}", envs(&self.stale)),
+            _ => format!(" in environments {}", envs(&self.stale)),
+        };
+        let hint = if self.stale.len() < self.applies.len() {
+            "move it to `overrides.<env>` of the environments where it covers a finding, so that a future finding elsewhere is seen"
+        } else {
+            "remove the acknowledgement, so that a future finding of the rule is seen"
+        };
+        let message = format!(
+            "runner `{}` acknowledges {what}, which finds nothing on it{place}",
+            self.runner
+        );
+        Some(Problem::note(Code::N002, format!("{at}/rule"), message).hint(hint))
+    }
+}
+
+/// Marks the findings of instance `inst` its acknowledgements cover, and records in `entries`
+/// where each entry covers nothing. An unknown rule is refused by the spec's checks (E018).
+fn acknowledge<'a>(
+    inst: &'a t::Instance,
+    found: &mut [Finding],
+    entries: &mut BTreeMap<&'a str, Entry<'a>>,
+) {
+    for (ack, at) in inst.runner.acknowledge.iter().zip(&inst.acknowledge_at) {
+        let Some(id) = RuleId::parse(&ack.rule) else {
+            continue;
+        };
+        let mut matched = false;
+        for f in found
+            .iter_mut()
+            .filter(|f| f.rule == id && f.about.named_by(ack))
+        {
+            f.acknowledged = Some(ack.reason.trim().to_owned());
+            matched = true;
+        }
+        let e = entries.entry(at).or_insert_with(|| Entry {
+            ack,
+            runner: &inst.key,
+            applies: Vec::new(),
+            stale: Vec::new(),
+        });
+        e.applies.push(&inst.env);
+        if !matched {
+            e.stale.push(&inst.env);
+        }
+    }
 }
 
 /// Whether the runner's identity can change anything in Azure or Microsoft Graph.
@@ -100,8 +162,15 @@ struct Found<'a> {
 }
 
 impl Found<'_> {
-    /// A finding of `rule` at `at`, under the runner's pointer.
-    fn find(&mut self, rule: RuleId, at: &str, message: String, hint: &'static str) {
+    /// A finding of `rule` about `about` at `at`, under the runner's pointer.
+    fn find(
+        &mut self,
+        rule: RuleId,
+        about: Subject,
+        at: &str,
+        message: String,
+        hint: &'static str,
+    ) {
         let base = &self.r.at;
         self.out.push(Finding {
             rule,
@@ -113,6 +182,7 @@ impl Found<'_> {
             },
             pos: Pos { line: 1, col: 1 },
             message,
+            about,
             hint,
             acknowledged: None,
         });
@@ -151,6 +221,10 @@ fn azure_roles(found: &mut Found, fleet: &Fleet, sr: &t::Runner) {
         };
         let at = format!("/identity/roles/{i}/scope");
         let sc = &ra.scope;
+        let role = || Subject::Role {
+            role: ra.role.clone(),
+            scope: sc.clone(),
+        };
         let whole_subscription = sc.subscription.is_some() && sc.resource_group.is_none();
         if whole_subscription {
             let subs = match sc.subscription.as_deref() {
@@ -161,6 +235,7 @@ fn azure_roles(found: &mut Found, fleet: &Fleet, sr: &t::Runner) {
             if ACCESS_ADMIN_ROLES.contains(&name) {
                 found.find(
                     RuleId::L001,
+                    role(),
                     &at,
                     format!("{who}'s identity is {name} of {subs}"),
                     "grant Contributor (or a narrower role) and, where the pipelines create role assignments, Role Based Access Control Administrator on a resource group with a condition on the roles it may assign",
@@ -168,6 +243,7 @@ fn azure_roles(found: &mut Found, fleet: &Fleet, sr: &t::Runner) {
             } else {
                 found.find(
                     RuleId::L007,
+                    role(),
                     &at,
                     format!("{who}'s identity has {name} on {subs}"),
                     "scope the role to a resource group (`resourceGroup:`) or one resource (`resource:`)",
@@ -190,6 +266,7 @@ fn azure_roles(found: &mut Found, fleet: &Fleet, sr: &t::Runner) {
             {
                 found.find(
                     RuleId::L008,
+                    role(),
                     &at,
                     format!(
                         "{who} of environment `{}` has {name} in subscription {sub} of environment `{}`",
@@ -208,6 +285,7 @@ fn job_pods(found: &mut Found) {
     if r.kubernetes_access == t::KubernetesAccess::ClusterAdmin {
         found.find(
             RuleId::L002,
+            Subject::Runner,
             "/identity/kubernetesAccess",
             format!("{who}'s job pods are cluster-admin"),
             "use `kubernetesAccess: namespace` (a Role in the job namespace) and deploy to other clusters with the Azure identity and Azure RBAC for Kubernetes",
@@ -216,6 +294,7 @@ fn job_pods(found: &mut Found) {
     if r.privileged && (r.node_selector.is_empty() || r.tolerations.is_empty()) {
         found.find(
             RuleId::L003,
+            Subject::Runner,
             "/privileged",
             format!("{who} runs privileged job pods on shared nodes"),
             "add `nodeSelector` and `tolerations` for a node pool tainted for privileged jobs only",
@@ -230,6 +309,7 @@ fn exposure(found: &mut Found, sr: &t::Runner) {
     if r.run_untagged && writes {
         found.find(
             RuleId::L004,
+            Subject::Runner,
             "/runUntagged",
             format!("{who} runs untagged jobs with an identity that can write"),
             "set `runUntagged: false`, so that only jobs that ask for the runner's tags get the identity",
@@ -238,6 +318,7 @@ fn exposure(found: &mut Found, sr: &t::Runner) {
     if r.access_level == t::AccessLevel::NotProtected && writes {
         found.find(
             RuleId::L005,
+            Subject::Runner,
             "/accessLevel",
             format!("{who}'s identity can write, and jobs from any branch can use it"),
             "set `accessLevel: ref_protected`",
@@ -256,6 +337,7 @@ fn graph(found: &mut Found, sr: &t::Runner) {
     {
         found.find(
             RuleId::L006,
+            Subject::Permission(sr.access().graph_permissions[i].clone()),
             &format!("/identity/graphPermissions/{i}"),
             format!("{who}'s identity reads the whole directory (Directory.Read.All)"),
             "use User.Read.All, Group.Read.All or GroupMember.Read.All for what the jobs read",
@@ -274,6 +356,7 @@ fn limits(found: &mut Found) {
         };
         found.find(
             RuleId::L009,
+            Subject::Runner,
             "/resources/limits",
             format!("{who}'s job pods carry an Azure identity and have no {missing}"),
             "set `resources.limits.cpu` and `resources.limits.memory`",
@@ -287,6 +370,7 @@ fn accounts(found: &mut Found) {
     if r.shared_service_account {
         found.find(
             RuleId::L010,
+            Subject::Runner,
             "/serviceAccounts",
             format!("{who}'s manager and job pods share one service account"),
             "remove `serviceAccounts: shared`: jobs then run in their own namespace with their own account",
@@ -296,13 +380,16 @@ fn accounts(found: &mut Found) {
 
 /// The README's table of rules.
 pub fn markdown() -> String {
-    let mut s = String::from("| rule | level | finds | why | source |\n|---|---|---|---|---|\n");
+    let mut s = String::from(
+        "| rule | level | finds | acknowledged by | why | source |\n|---|---|---|---|---|---|\n",
+    );
     for r in RULES {
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} |\n",
             r.id,
             r.level.as_str(),
             r.title,
+            r.acknowledged_by(),
             r.rationale,
             r.source
         ));

@@ -47,7 +47,7 @@ pub fn run(args: Args) -> u8 {
     }
     if args.strict && open > 0 {
         stderr(&format!(
-            "error: --strict: {open} finding{} not acknowledged; fix {} or add `acknowledge: [{{rule: L0.., reason: \"…\"}}]` to the runner\n",
+            "error: --strict: {open} finding{} not acknowledged; fix {} or add `acknowledge: [{{rule: L0.., reason: \"…\"}}]` to the runner, with the `role` and `scope` or the `permission` its hint names\n",
             if open == 1 { "" } else { "s" },
             if open == 1 { "it" } else { "them" },
         ));

@@ -219,7 +219,7 @@ fn acknowledged(entries: &str) -> String {
 #[test]
 fn acknowledgements_mark_findings_and_stale_ones_are_noted() {
     let text = acknowledged(
-        "      - {rule: L001, reason: the pipelines create role assignments (seed)}\n      - {rule: L010, reason: not shared}\n",
+        "      - {rule: L001, role: Owner, scope: {subscription: \"*\"}, reason: the pipelines create role assignments (seed)}\n      - {rule: L010, reason: not shared}\n",
     );
     let rep = report(&text);
     let l001 = rep
@@ -235,6 +235,257 @@ fn acknowledgements_mark_findings_and_stale_ones_are_noted() {
     assert_eq!(rep.stale.len(), 1);
     assert_eq!(rep.stale[0].code.as_str(), "N002");
     assert_eq!(rep.stale[0].path, "/runners/tf/acknowledge/1/rule");
+    assert_eq!(
+        rep.stale[0].message,
+        "runner `tf` acknowledges L010, which finds nothing on it"
+    );
+}
+
+/// An acknowledgement covers the one role assignment it names: a second Owner assignment of
+/// the same runner is a finding of its own, open, whose hint says what to write.
+#[test]
+fn an_acknowledgement_covers_the_role_assignment_it_names_only() {
+    let text = acknowledged(
+        "      - {rule: L001, role: Owner, scope: {subscription: \"*\"}, reason: seed}\n",
+    )
+    .replacen(
+        "          scope: {subscription: \"*\"}\n",
+        "          scope: {subscription: \"*\"}\n        - role: User Access Administrator\n          scope: {subscription: management}\n",
+        1,
+    );
+    let rep = report(&text);
+    let l001: Vec<&Finding> = rep
+        .findings
+        .iter()
+        .filter(|f| f.rule.as_str() == "L001")
+        .collect();
+    assert_eq!(l001.len(), 2);
+    assert!(l001[0].acknowledged.is_some());
+    assert_eq!(l001[1].acknowledged, None);
+    assert_eq!(
+        l001[1].about.fields(),
+        "role: User Access Administrator, scope: {subscription: management}"
+    );
+    assert!(
+        l001[1].diagnostic().hint.unwrap().ends_with(
+            "; or accept it on the runner: `acknowledge: [{rule: L001, role: User Access Administrator, scope: {subscription: management}, reason: …}]`"
+        )
+    );
+    // The role by its GUID, and the permission of L006, name the same findings.
+    let guid = acknowledged(
+        "      - {rule: L001, role: 8e3af657-a8ff-443c-a75c-2fe8c4bcb635, scope: {subscription: \"*\"}, reason: seed}\n      - {rule: L006, permission: Directory.Read.All, reason: azuread provider}\n",
+    );
+    let rep = report(&guid);
+    assert_eq!(rep.open(), rep.findings.len() - 2);
+    assert!(rep.stale.is_empty());
+}
+
+fn environments() -> String {
+    read("fixtures/lint/environments.yaml")
+}
+
+/// `(environment, acknowledged)` of each L001 finding about role Owner on `sub`.
+fn owner_of(rep: &Report, sub: &str) -> Vec<(String, bool)> {
+    rep.findings
+        .iter()
+        .filter(|f| f.rule.as_str() == "L001" && f.message.contains(&format!("`{sub}`")))
+        .map(|f| (f.environment.clone(), f.acknowledged.is_some()))
+        .collect()
+}
+
+/// The runner's own acknowledgement of the sandbox Owner covers it in every environment, and
+/// not the Owner assignment production's override adds: that finding stays open.
+#[test]
+fn a_sandbox_acknowledgement_does_not_cover_the_prd_overrides_owner() {
+    let rep = report(&environments());
+    let all = |envs: &[&str]| -> Vec<(String, bool)> {
+        envs.iter().map(|e| (e.to_string(), true)).collect()
+    };
+    assert_eq!(owner_of(&rep, "sandbox"), all(&["dev", "prd", "stg"]));
+    assert_eq!(owner_of(&rep, "apps"), [("prd".to_owned(), false)]);
+    assert_eq!(rep.open(), 1);
+    let open = rep
+        .findings
+        .iter()
+        .find(|f| f.acknowledged.is_none())
+        .unwrap();
+    assert!(
+        open.diagnostic().hint.unwrap().ends_with(
+            "; or accept it in `overrides.prd`: `acknowledge: [{rule: L001, role: Owner, scope: {subscription: apps}, reason: …}]`"
+        )
+    );
+    assert!(rep.stale.is_empty(), "{:?}", rep.stale);
+}
+
+const PRD_ROLES: &str = "            - role: Owner\n              scope: {subscription: apps}\n";
+
+/// An acknowledgement in `overrides.prd` is added to the runner's there, and covers exactly
+/// the prd finding it names; written in an environment that has no such assignment it is
+/// refused (E018).
+#[test]
+fn an_override_acknowledgement_covers_exactly_its_environments_finding() {
+    let ack = "        acknowledge:\n          - {rule: L001, role: Owner, scope: {subscription: apps}, reason: production deploys administer apps}\n";
+    let text = environments().replacen(PRD_ROLES, &format!("{PRD_ROLES}{ack}"), 1);
+    let rep = report(&text);
+    assert_eq!(owner_of(&rep, "apps"), [("prd".to_owned(), true)]);
+    assert_eq!(rep.open(), 0);
+    assert!(rep.stale.is_empty(), "{:?}", rep.stale);
+    // The runner's own entry still applies in prd: the override adds, it does not replace.
+    assert!(owner_of(&rep, "sandbox").iter().all(|(_, a)| *a));
+
+    // The runner's own entry again in the override: twice in prd (E031, at the override's).
+    let again =
+        "          - {rule: L001, role: owner, scope: {subscription: sandbox}, reason: again}\n";
+    let twice = text.replacen(ack, &format!("{ack}{again}"), 1);
+    let diags = crate::compile::resolve(&twice, &crate::compile::no_files)
+        .err()
+        .unwrap();
+    let got: Vec<(&str, &str)> = diags
+        .iter()
+        .map(|d| (d.code.as_str(), d.path.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [("E031", "/runners/deploy/overrides/prd/acknowledge/1/rule")]
+    );
+
+    let dev = "        identity: {clientId: 1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d}\n";
+    let in_dev = environments().replacen(dev, &format!("{dev}{ack}"), 1);
+    let diags = crate::compile::resolve(&in_dev, &crate::compile::no_files)
+        .err()
+        .unwrap();
+    let got: Vec<(&str, &str, &str)> = diags
+        .iter()
+        .map(|d| (d.code.as_str(), d.path.as_str(), d.message.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [(
+            "E018",
+            "/runners/deploy/overrides/dev/acknowledge/0/scope",
+            "the acknowledgement of L001 names `role: Owner, scope: {subscription: apps}`, a role assignment runner `deploy` does not have"
+        )]
+    );
+    assert_eq!(
+        diags[0].hint.as_deref(),
+        Some("did you mean `role: Owner, scope: {subscription: sandbox}`?")
+    );
+}
+
+/// N002 is exact per environment: the runner's own entry that covers nothing in staging is
+/// noted once, at the line it is written on, naming staging only; never where it covers.
+#[test]
+fn a_stale_acknowledgement_is_noted_for_the_environments_it_covers_nothing_in() {
+    let stg = "        identity: {clientId: 7e8f9a0b-1c2d-4e3f-8a4b-5c6d7e8f9a0b}\n";
+    let narrow = "        identity:\n          clientId: 7e8f9a0b-1c2d-4e3f-8a4b-5c6d7e8f9a0b\n          roles: [{role: Owner, scope: {subscription: sandbox, resourceGroup: rg-stg}}]\n";
+    let text = environments().replacen(stg, narrow, 1);
+    let rep = report(&text);
+    let stale: Vec<(&str, u32, &str)> = rep
+        .stale
+        .iter()
+        .map(|d| (d.path.as_str(), d.pos.line, d.message.as_str()))
+        .collect();
+    assert_eq!(
+        stale,
+        [(
+            "/runners/deploy/acknowledge/0/rule",
+            66,
+            "runner `deploy` acknowledges L001 (`role: Owner, scope: {subscription: sandbox}`), which finds nothing on it in environment `stg`"
+        )]
+    );
+    assert!(
+        rep.stale[0]
+            .hint
+            .as_deref()
+            .unwrap()
+            .starts_with("move it to `overrides.<env>`")
+    );
+    assert_eq!(
+        owner_of(&rep, "sandbox"),
+        [("dev".to_owned(), true), ("prd".to_owned(), true)]
+    );
+
+    // Stale in two environments: one note, naming both.
+    let dev = "        identity: {clientId: 1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d}\n";
+    let both = text.replacen(
+        dev,
+        &narrow.replace(
+            "7e8f9a0b-1c2d-4e3f-8a4b-5c6d7e8f9a0b",
+            "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+        ),
+        1,
+    );
+    let rep = report(&both);
+    assert_eq!(rep.stale.len(), 1);
+    assert!(
+        rep.stale[0]
+            .message
+            .ends_with("in environments `dev`, `stg`"),
+        "{}",
+        rep.stale[0].message
+    );
+}
+
+/// An acknowledgement of a role the runner has but the rule does not find is stale (N002): the
+/// Owner of every subscription is L001, not L007.
+#[test]
+fn a_keyed_acknowledgement_of_what_the_rule_does_not_find_is_stale() {
+    let text = acknowledged(
+        "      - {rule: L001, role: Owner, scope: {subscription: \"*\"}, reason: seed}\n      - {rule: L007, role: Owner, scope: {subscription: \"*\"}, reason: not L007}\n",
+    );
+    let rep = report(&text);
+    assert_eq!(rep.stale.len(), 1);
+    assert_eq!(rep.stale[0].path, "/runners/tf/acknowledge/1/rule");
+}
+
+/// A keyed rule's entry without its subject, with the fields of another rule, or naming what
+/// the runner does not have is refused, saying what to write.
+#[test]
+fn keyed_acknowledgements_need_their_subject() {
+    let text = acknowledged(
+        "      - {rule: L001, reason: seed}\n      - {rule: L003, role: Owner, reason: dind}\n      - {rule: L006, permission: Directory.ReadWrite.All, reason: provider}\n      - {rule: L001, role: Owner, reason: no scope}\n",
+    );
+    let diags = crate::compile::resolve(&text, &crate::compile::no_files)
+        .err()
+        .unwrap();
+    let got: Vec<(&str, &str, &str)> = diags
+        .iter()
+        .map(|d| (d.code.as_str(), d.path.as_str(), d.hint.as_deref().unwrap()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "E018",
+                "/runners/tf/acknowledge/0/rule",
+                "add what it covers, as the runner writes it: `role: Owner, scope: {subscription: \"*\"}`"
+            ),
+            (
+                "E018",
+                "/runners/tf/acknowledge/1/role",
+                "remove `role`: it covers the runner's one L003 finding"
+            ),
+            (
+                "E018",
+                "/runners/tf/acknowledge/2/permission",
+                "did you mean `permission: Directory.Read.All`?"
+            ),
+            (
+                "E018",
+                "/runners/tf/acknowledge/3/rule",
+                "add what it covers, as the runner writes it: `role: Owner, scope: {subscription: \"*\"}`"
+            ),
+        ]
+    );
+    assert_eq!(
+        diags[0].message,
+        "the acknowledgement of L001 has no `role` or `scope`: L001 is about one role assignment, and an acknowledgement covers only the one it names"
+    );
+    assert!(
+        diags[3]
+            .message
+            .starts_with("the acknowledgement of L001 has no `scope`:")
+    );
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Semantic rules the schema cannot express: references resolve, alternatives are exclusive,
 //! IDs are well formed, roles and permissions are known. Each rule says where its fact comes from.
 
-use super::diag::{Code, RuleId};
+use super::diag::Code;
 use super::identity::{check_identity, unknown_alias};
 use super::problem::{Ctx, Problem};
 use super::ptr_key;
@@ -61,7 +61,7 @@ pub fn check(spec: &Spec, env_keys: &BTreeSet<String>) -> Vec<Problem> {
     super::values::check(&mut cx, spec);
     super::escape::check(&mut cx, spec);
     super::promotion::check(&mut cx, spec, env_keys);
-    acknowledgements(&mut cx, spec);
+    super::acknowledge::check(&mut cx, spec);
     let uses_key_vault = spec.token_source.existing_secret.is_none();
     for (ek, env) in &spec.environments {
         environment(&mut cx, ek, env, uses_key_vault);
@@ -302,40 +302,6 @@ fn cache(cx: &mut Ctx, rp: &str, r: &Runner) {
                 "use the `<runner>CacheClientId` output of the environment's Azure deployment"
                     .into(),
             );
-        }
-    }
-}
-
-/// Acknowledgements name a lint rule (`RuleId`), once per runner, and give a reason.
-fn acknowledgements(cx: &mut Ctx, spec: &Spec) {
-    for inst in &spec.instances {
-        let mut seen = BTreeSet::new();
-        for (i, ack) in inst.runner.acknowledge.iter().enumerate() {
-            let base = format!("{}/acknowledge/{i}", inst.at);
-            if RuleId::parse(&ack.rule).is_none() {
-                let ids: Vec<&str> = RuleId::ALL.iter().map(|c| c.as_str()).collect();
-                cx.err(
-                    Code::E018,
-                    &format!("{base}/rule"),
-                    format!("`{}` is not a lint rule", ack.rule),
-                    format!("one of {}", ids.join(", ")),
-                );
-            } else if !seen.insert(ack.rule.as_str()) {
-                cx.err(
-                    Code::E031,
-                    &format!("{base}/rule"),
-                    format!("{} is acknowledged twice", ack.rule),
-                    "keep one acknowledgement per rule".into(),
-                );
-            }
-            if ack.reason.trim().is_empty() {
-                cx.err(
-                    Code::E018,
-                    &format!("{base}/reason"),
-                    format!("the acknowledgement of {} gives no reason", ack.rule),
-                    "say why the finding is accepted: reviewers read it beside the finding".into(),
-                );
-            }
         }
     }
 }

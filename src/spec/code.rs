@@ -53,6 +53,53 @@ impl RuleId {
     pub fn parse(id: &str) -> Option<RuleId> {
         RuleId::ALL.into_iter().find(|r| r.as_str() == id)
     }
+
+    /// What one finding of the rule is about, which an acknowledgement names to cover it
+    /// (`findings::RULES` shows it; a test keeps the two equal).
+    pub const fn subject(self) -> SubjectKind {
+        match self {
+            RuleId::L001 | RuleId::L007 | RuleId::L008 => SubjectKind::Role,
+            RuleId::L006 => SubjectKind::Permission,
+            RuleId::L002
+            | RuleId::L003
+            | RuleId::L004
+            | RuleId::L005
+            | RuleId::L009
+            | RuleId::L010 => SubjectKind::Runner,
+        }
+    }
+}
+
+/// What a lint rule's finding is about beyond the rule, and so what an `acknowledge:` entry of
+/// the rule names besides `rule` to cover exactly that finding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubjectKind {
+    /// The runner as a whole: the rule finds it at most once per environment. Nothing more.
+    Runner,
+    /// One role assignment: `role` and `scope`, as written in `identity.roles`.
+    Role,
+    /// One Microsoft Graph permission: `permission`, as written in `identity.graphPermissions`.
+    Permission,
+}
+
+impl SubjectKind {
+    /// The fields an acknowledgement of such a rule writes besides `rule` and `reason`.
+    pub const fn fields(self) -> &'static [&'static str] {
+        match self {
+            SubjectKind::Runner => &[],
+            SubjectKind::Role => &["role", "scope"],
+            SubjectKind::Permission => &["permission"],
+        }
+    }
+
+    /// What one finding is about, in words (`L001 is about one role assignment`).
+    pub const fn about(self) -> &'static str {
+        match self {
+            SubjectKind::Runner => "finds the runner as a whole",
+            SubjectKind::Role => "is about one role assignment",
+            SubjectKind::Permission => "is about one Microsoft Graph permission",
+        }
+    }
 }
 
 /// Every code runnergen reports. Declared in the order of their text (E…, L…, N…), so that
@@ -186,7 +233,7 @@ pub const CODES: &[(Code, &str)] = &[
     (Code::E017, "chart version too old"),
     (
         Code::E018,
-        "an acknowledgement names no lint rule, or gives no reason",
+        "an acknowledgement names no lint rule, gives no reason, or does not name what its finding is about (a role assignment or Graph permission the runner has)",
     ),
     (
         Code::E019,
@@ -219,7 +266,7 @@ pub const CODES: &[(Code, &str)] = &[
     ),
     (
         Code::N002,
-        "an acknowledgement matches no lint finding on its runner",
+        "an acknowledgement matches no lint finding on its runner in an environment it applies in",
     ),
     (
         Code::N003,

@@ -1,6 +1,8 @@
 //! Runner entries to instances: a runner written with `environments: [dev, prd]` is the same
 //! runner, under the same key, in each environment, with `overrides.<env>` merged in
-//! (mappings key by key; lists and single values replace, as Helm merges values files).
+//! (mappings key by key; lists and single values replace, as Helm merges values files), except
+//! `acknowledge`, whose entries in `overrides.<env>` are added to the runner's in that
+//! environment (an override accepts one more finding; it cannot drop the runner's).
 //!
 //! Positions stay exact. An instance with an override is read at
 //! `/runners/<key>/overrides/<env>`, where the override's own values already are; every value
@@ -70,6 +72,7 @@ pub fn expand(
                 }
                 None => base_at.clone(),
             };
+            let acknowledge_at = add_acknowledgements(&mut merged, &base, over, &base_at, &at);
             merged.insert("environment".into(), Value::from(env));
             match serde_path_to_error::deserialize::<_, Runner>(Value::Object(merged)) {
                 Ok(runner) => out.push(Instance {
@@ -77,6 +80,7 @@ pub fn expand(
                     env: env.to_owned(),
                     at,
                     runner,
+                    acknowledge_at,
                 }),
                 Err(e) if strict => {
                     let ptr = format!("{at}{}", super::error_path(&e));
@@ -104,6 +108,43 @@ pub fn deep_merge(base: &mut Map<String, Value>, over: &Map<String, Value>) {
             }
         }
     }
+}
+
+/// Makes the merged `acknowledge` the runner's entries then the override's (`deep_merge`
+/// replaced them), and returns where each is written: the runner's at `base_at`, the
+/// override's at `at`.
+fn add_acknowledgements(
+    merged: &mut Map<String, Value>,
+    base: &Map<String, Value>,
+    over: Option<&Map<String, Value>>,
+    base_at: &str,
+    at: &str,
+) -> Vec<String> {
+    let len = |m: Option<&Map<String, Value>>| {
+        m.and_then(|m| m.get("acknowledge"))
+            .and_then(Value::as_array)
+            .map(Vec::len)
+    };
+    let written = |from: &str, i: usize| format!("{from}/acknowledge/{i}");
+    let (own, added) = match (len(Some(base)), len(over)) {
+        (Some(own), Some(added)) => {
+            let mut all = base["acknowledge"].as_array().cloned().unwrap_or_default();
+            all.extend(
+                merged["acknowledge"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default(),
+            );
+            merged.insert("acknowledge".into(), Value::Array(all));
+            (own, added)
+        }
+        (own, None) => (own.unwrap_or(0), 0),
+        (None, added) => (0, added.unwrap_or(0)),
+    };
+    (0..own)
+        .map(|i| written(base_at, i))
+        .chain((0..added).map(|j| written(at, j)))
+        .collect()
 }
 
 /// Maps what `base` (the runner's fields at `base_at`) keeps when `over` (at `at`) is merged

@@ -3,6 +3,7 @@
 //!
 //! Architecture invariant: nothing here derives a name or applies a default; that is `model`'s.
 
+mod acknowledge;
 pub mod check;
 pub mod code;
 pub mod diag;
@@ -16,6 +17,7 @@ pub mod reference;
 pub mod schema;
 pub mod secrets;
 pub mod shapes;
+pub mod subject;
 pub mod types;
 pub mod values;
 pub mod yaml;

@@ -216,6 +216,33 @@ fn lint_names_the_seeds_findings_and_strict_fails_until_acknowledged() {
     assert_eq!(invalid.status.code(), Some(2));
 }
 
+/// An acknowledgement covers the one finding it names: the runner's sandbox Owner is
+/// acknowledged in dev, stg and prd, the Owner production's override adds is not, so
+/// `--strict` fails on that one finding and its hint says to acknowledge it in the override.
+#[test]
+fn lint_strict_fails_on_the_owner_a_prd_override_adds() {
+    let out = runnergen(&["lint", "--strict", "fixtures/lint/environments.yaml"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("error: --strict: 1 finding not acknowledged"),
+        "{err}"
+    );
+    assert!(
+        err.contains("warning[L001]: runner `deploy`'s identity is Owner of subscription `apps` (high)\n  at /runners/deploy/overrides/prd/identity/roles/1/scope"),
+        "{err}"
+    );
+    assert!(
+        err.contains("or accept it in `overrides.prd`: `acknowledge: [{rule: L001, role: Owner, scope: {subscription: apps}, reason: …}]`"),
+        "{err}"
+    );
+    assert!(!err.contains("N002"), "{err}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "fixtures/lint/environments.yaml: 4 lint findings, 3 acknowledged, 1 not\n"
+    );
+}
+
 /// `validate` and `render` print one line per finding, and where to read more.
 #[test]
 fn validate_prints_lint_findings_one_line_each() {

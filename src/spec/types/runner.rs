@@ -49,7 +49,8 @@ pub struct Runner {
     pub environments: Vec<String>,
     /// What differs in one environment, by environment key: any runner field but `environment`,
     /// `environments` and `overrides`, merged into the runner (mappings key by key; lists and
-    /// single values replace). `{prd: {concurrent: 20, tags: [prod]}}`.
+    /// single values replace, except `acknowledge`, whose entries are added to the runner's).
+    /// `{prd: {concurrent: 20, tags: [prod]}}`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub overrides: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
     /// `group` or `project` runner.
@@ -115,8 +116,10 @@ pub struct Runner {
     pub identity: Option<Identity>,
     /// Differences of this runner between environments that are meant to be.
     pub promotion: Option<RunnerPromotion>,
-    /// Lint findings on this runner that are accepted, each with why (`runnergen lint`).
-    /// Acknowledged findings still print, marked, and do not fail `lint --strict`.
+    /// Lint findings on this runner that are accepted, each with what it is about and why
+    /// (`runnergen lint`). Acknowledged findings still print, marked, and do not fail `lint
+    /// --strict`. Written here, an entry applies in every environment of the runner; written in
+    /// `overrides.<env>`, it is added to these in that environment only.
     #[serde(default)]
     pub acknowledge: Vec<Acknowledgement>,
 }
@@ -145,15 +148,31 @@ pub struct Instance {
     /// mapped there too, see `spec::instances`).
     pub at: String,
     pub runner: Runner,
+    /// Where each of `runner.acknowledge` is written, by JSON pointer: the runner's own
+    /// (`/runners/<key>/acknowledge/<i>`), then its override's (`…/overrides/<env>/acknowledge/<j>`).
+    pub acknowledge_at: Vec<String>,
 }
 
-/// A lint finding accepted on purpose.
+/// One lint finding accepted on purpose: its rule, what the finding is about (README "Lint
+/// rules": nothing more for a rule that finds the runner as a whole, `role` and `scope` for a
+/// role assignment, `permission` for a Graph permission), and why. A new finding of the same
+/// rule about something else is not covered.
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Acknowledgement {
     /// The rule's ID (`L001`…, README "Lint rules").
     #[schemars(pattern(r"^L[0-9]{3}$"), example = &"L002")]
     pub rule: String,
+    /// For L001, L007 and L008: the role of the assignment found, as `identity.roles` writes it
+    /// (a built-in role's name or its GUID).
+    #[schemars(length(min = 1), example = &"Owner")]
+    pub role: Option<String>,
+    /// For L001, L007 and L008: the scope of the assignment found, as `identity.roles` writes it
+    /// (`{subscription: "*"}`).
+    pub scope: Option<Scope>,
+    /// For L006: the Microsoft Graph permission found (`Directory.Read.All`).
+    #[schemars(length(min = 1), example = &"Directory.Read.All")]
+    pub permission: Option<String>,
     /// Why the finding is accepted, for the reviewer (not empty).
     #[schemars(length(max = 500))]
     pub reason: String,
@@ -267,7 +286,7 @@ pub struct RoleAssignment {
 }
 
 /// Exactly one of `subscription` (alone or with `resourceGroup`) or `resource`.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Scope {
     /// Subscription alias; `"*"` means every subscription of the environment (the seed's Owner loop).
