@@ -132,6 +132,11 @@ pub struct Access {
     pub gitlab_url: Option<String>,
     /// The job pods' own settings and placement (config.toml).
     pub pods: Option<PodSettings>,
+    /// Where the manager's chart comes from (its repository, without `oci://`: the Flux
+    /// HelmRepository or the Argo CD Application; none with the `plain` engine) and the manager
+    /// image when the spec overrides it (values.yaml): code that runs with the manager's token.
+    pub chart_repository: Option<String>,
+    pub chart_image: Option<String>,
 }
 
 impl Access {
@@ -145,6 +150,8 @@ impl Access {
             a.runner_name = None;
             a.workload = None;
             a.pods = None;
+            a.chart_repository = None;
+            a.chart_image = None;
         }
         a
     }
@@ -189,6 +196,13 @@ impl Access {
             workload: Some(workload(fleet, r)),
             gitlab_url: Some(fleet.gitlab_url.clone()),
             pods: Some(pods(r)),
+            chart_repository: (fleet.gitops.engine != crate::spec::GitopsEngine::Plain)
+                .then(|| chart_repository(&fleet.chart.repository)),
+            chart_image: fleet
+                .chart
+                .image
+                .as_ref()
+                .map(|i| chart_image(&i.registry, &i.repository, &i.tag)),
         }
     }
 
@@ -217,6 +231,16 @@ fn role_pairs(roles: &[RoleAssignment]) -> Vec<(String, String)> {
         .iter()
         .map(|ra| (ra.display_name(), ra.scope.id()))
         .collect()
+}
+
+/// A chart repository as both sides compare it: Flux writes `oci://` URLs, Argo CD without it.
+pub fn chart_repository(url: &str) -> String {
+    url.trim_start_matches("oci://").to_owned()
+}
+
+/// The manager image as `registry/repository:tag`.
+pub fn chart_image(registry: &str, repository: &str, tag: &str) -> String {
+    format!("{registry}/{repository}:{tag}")
 }
 
 /// The job pods' own settings and placement, as config.toml writes them.

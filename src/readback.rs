@@ -192,7 +192,28 @@ fn runner_access<'a>(file: RunnerFile, bytes: &[u8], entry: impl FnOnce() -> &'a
             if let Some(values) = yaml_values_lossy(bytes).first() {
                 let a = entry();
                 a.runner_name = values["runners"]["name"].as_str().map(str::to_owned);
+                let image = &values["image"];
+                a.chart_image = image["image"].as_str().map(|repository| {
+                    access::chart_image(
+                        &string(&image["registry"]),
+                        repository,
+                        &string(&image["tag"]),
+                    )
+                });
                 workload(a).token_secret = string(&values["runners"]["secret"]);
+            }
+        }
+        RunnerFile::HelmRelease | RunnerFile::Application => {
+            for d in yaml_values_lossy(bytes) {
+                let url = match d["kind"].as_str() {
+                    Some("HelmRepository") => d["spec"]["url"].as_str(),
+                    Some("Application") => d["spec"]["source"]["repoURL"].as_str(),
+                    _ => None,
+                };
+                if let Some(url) = url {
+                    entry().chart_repository = Some(access::chart_repository(url));
+                    break;
+                }
             }
         }
         RunnerFile::ServiceAccounts => {

@@ -23,6 +23,29 @@ pub(super) fn reach_changes(old: &Access, new: &Access) -> Vec<Found> {
             None,
         ));
     }
+    for (what, a, b) in [
+        (
+            "chart repository",
+            &old.chart_repository,
+            &new.chart_repository,
+        ),
+        ("manager image", &old.chart_image, &new.chart_image),
+    ] {
+        // Where both sides render the manager (its image unset is the chart's default).
+        let both = old.workload.is_some() && new.workload.is_some();
+        if both && a != b {
+            let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "the default".into());
+            out.push((
+                SecurityKind::ChartSourceChanged,
+                format!(
+                    "{what} {} → {}: other code runs as the manager, with its token",
+                    show(a),
+                    show(b)
+                ),
+                None,
+            ));
+        }
+    }
     if let (Some(a), Some(b)) = (&old.pods, &new.pods) {
         pods(a, b, new.privileged == Some(true), &mut out);
     }

@@ -35,6 +35,7 @@ pub enum SecurityKind {
     PrivilegedPlacementChanged,
     SharedServiceAccountOn,
     JobNamespaceChanged,
+    ChartSourceChanged,
 }
 
 impl SecurityKind {
@@ -65,6 +66,7 @@ impl SecurityKind {
             SecurityKind::PrivilegedPlacementChanged => "privileged-placement-changed",
             SecurityKind::SharedServiceAccountOn => "shared-service-account-on",
             SecurityKind::JobNamespaceChanged => "job-namespace-changed",
+            SecurityKind::ChartSourceChanged => "chart-source-changed",
         }
     }
 
@@ -94,7 +96,8 @@ impl SecurityKind {
             | SecurityKind::IdentityRemoved
             | SecurityKind::GitlabUrlChanged
             | SecurityKind::PodSettingChanged
-            | SecurityKind::JobNamespaceChanged => return None,
+            | SecurityKind::JobNamespaceChanged
+            | SecurityKind::ChartSourceChanged => return None,
         })
     }
 
@@ -118,6 +121,7 @@ impl SecurityKind {
                 | SecurityKind::PrivilegedPlacementChanged
                 | SecurityKind::SharedServiceAccountOn
                 | SecurityKind::JobNamespaceChanged
+                | SecurityKind::ChartSourceChanged
         )
     }
 }

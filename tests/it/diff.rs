@@ -509,7 +509,13 @@ fn a_renamed_store_identity_cannot_keep_the_old_client_id() {
 #[test]
 fn reach_and_pod_changes_widen() {
     let seed = std::fs::read_to_string(root().join("fixtures/ascode/runners.yaml")).unwrap();
-    let cases: [(&str, &str, &str, Option<&str>); 8] = [
+    let cases: [(&str, &str, &str, Option<&str>); 9] = [
+        (
+            "chart",
+            "  version: 0.86.0\n",
+            "  version: 0.86.0\n  repository: https://charts.example.org\n",
+            Some("chart-source-changed"),
+        ),
         (
             "tag",
             "tags: [docker, acr, ss]",

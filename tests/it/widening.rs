@@ -29,6 +29,7 @@ enum Edit {
     Path(bool),
     Locked(bool),
     GitlabUrl,
+    ChartRepository,
     Extra(usize),
     NodeSelector(bool),
     Shared(bool),
@@ -73,6 +74,7 @@ fn edit_gen() -> impl Strategy<Value = Edit> {
         any::<bool>().prop_map(Edit::Path),
         any::<bool>().prop_map(Edit::Locked),
         Just(Edit::GitlabUrl),
+        Just(Edit::ChartRepository),
         (0..EXTRA.len()).prop_map(Edit::Extra),
         any::<bool>().prop_map(Edit::NodeSelector),
         any::<bool>().prop_map(Edit::Shared),
@@ -85,7 +87,9 @@ fn scope(i: usize) -> Value {
         0 => json!({"subscription": "apps"}),
         1 => json!({"subscription": "shared"}),
         2 => json!({"subscription": "shared", "resourceGroup": "rg-shared"}),
-        _ => json!({"resource": format!("/subscriptions/{}/resourceGroups/rg-acr/providers/Microsoft.ContainerRegistry/registries/acr1", crate::properties::guid(200))}),
+        _ => {
+            json!({"resource": format!("/subscriptions/{}/resourceGroups/rg-acr/providers/Microsoft.ContainerRegistry/registries/acr1", crate::properties::guid(200))})
+        }
     }
 }
 
@@ -93,6 +97,10 @@ fn scope(i: usize) -> Value {
 fn apply(spec: &mut Value, pick: usize, edit: &Edit) {
     if let Edit::GitlabUrl = edit {
         spec["gitlab"]["url"] = json!("https://gitlab.other.example/");
+        return;
+    }
+    if let Edit::ChartRepository = edit {
+        spec["chart"] = json!({"repository": "https://charts.other.example"});
         return;
     }
     if let Edit::JobNamespace = edit {
@@ -166,7 +174,7 @@ fn apply(spec: &mut Value, pick: usize, edit: &Edit) {
             }
         }
         Edit::Shared(s) => r["serviceAccounts"] = json!(if *s { "shared" } else { "separate" }),
-        Edit::GitlabUrl | Edit::JobNamespace => unreachable!(),
+        Edit::GitlabUrl | Edit::ChartRepository | Edit::JobNamespace => unreachable!(),
     }
 }
 
@@ -182,7 +190,13 @@ fn role_covers(old: &str, new: &str) -> bool {
         return true;
     }
     let covered: &[&str] = match old {
-        "Owner" => &["Contributor", "Reader", "AcrPush", "AcrPull", "User Access Administrator"],
+        "Owner" => &[
+            "Contributor",
+            "Reader",
+            "AcrPush",
+            "AcrPull",
+            "User Access Administrator",
+        ],
         "Contributor" => &["Reader", "AcrPush", "AcrPull"],
         "User Access Administrator" => &["Reader", "AcrPull"],
         "Reader" => &["AcrPull"],
@@ -205,7 +219,10 @@ fn roles_within(old: &[(String, String)], new: &[(String, String)]) -> bool {
 }
 
 /// Microsoft Graph: `X.ReadWrite.All` grants what `X.Read.All` does.
-fn graph_within(old: &std::collections::BTreeSet<String>, new: &std::collections::BTreeSet<String>) -> bool {
+fn graph_within(
+    old: &std::collections::BTreeSet<String>,
+    new: &std::collections::BTreeSet<String>,
+) -> bool {
     new.iter()
         .all(|p| old.contains(p) || old.contains(&p.replace(".Read.", ".ReadWrite.")))
 }
@@ -266,12 +283,17 @@ fn within(old: &Access, new: &Access) -> bool {
         && !(old.protected == Some(true) && new.protected == Some(false))
         && trigger_within(old, new)
         && old.gitlab_url == new.gitlab_url
+        && (old.workload.is_none()
+            || new.workload.is_none()
+            || (old.chart_repository == new.chart_repository && old.chart_image == new.chart_image))
         && workload
         && pods
 }
 
 fn files(tree: &runnergen::tree::Tree) -> BTreeMap<String, Vec<u8>> {
-    tree.iter().map(|(p, b)| (p.to_owned(), b.to_vec())).collect()
+    tree.iter()
+        .map(|(p, b)| (p.to_owned(), b.to_vec()))
+        .collect()
 }
 
 proptest! {
