@@ -71,6 +71,7 @@ pub(super) fn resolve(
     let vault_id = vault_id(e, kv, env);
     let store_namespace = es.and_then(|x| x.store_namespace.as_deref());
     let credentials = credentials(kind, store_namespace, env);
+    jobs_beside_store(ek, &credentials, env, diags);
     let kp = format!("/environments/{}/keyVault", spec::ptr_key(ek));
     if credentials.len() > facts::MAX_FICS_PER_IDENTITY {
         diags.push(
@@ -173,5 +174,36 @@ fn credentials(
                 namespace: r.names.namespace.clone(),
             })
             .collect(),
+    }
+}
+
+/// The store's identity reads every runner's token: its service account must not share a
+/// namespace with job pods, which could then run as it (a job namespace, or a manager's
+/// namespace where `serviceAccounts: shared` runs the jobs).
+fn jobs_beside_store(
+    ek: &str,
+    credentials: &[Credential],
+    env: &Environment,
+    diags: &mut Vec<Problem>,
+) {
+    for c in credentials {
+        let Some(r) = env
+            .runners
+            .iter()
+            .find(|r| r.names.job_namespace == c.namespace)
+        else {
+            continue;
+        };
+        diags.push(
+            Problem::error(
+                Code::E020,
+                "/tokenSource/externalSecret/storeNamespace",
+                format!(
+                    "environment `{ek}`: the Key Vault store's account would live in `{}`, where runner `{}`'s jobs run: any job could read every runner's token through it",
+                    c.namespace, r.key
+                ),
+            )
+            .hint("keep `storeNamespace` for External Secrets Operator (default `external-secrets`)"),
+        );
     }
 }
