@@ -230,6 +230,56 @@ pub const KUBERNETES_CONFIG_KEYS: &[&str] = &[
     "container_lifecycle", "priority_class_name", "pod_spec", "logs_base_dir", "scripts_base_dir",
     "print_pod_warning_events",
 ];
+
+/// The `[runners.kubernetes]` keys that bear on neither what a job pod may do nor where it
+/// runs nor who can use it: resource requests and limits of the helper and service
+/// containers, the ceilings jobs may raise theirs to, polling, retries and clean-up timing
+/// (gitlab-runner docs, executors/kubernetes: "Overwrite container resources", "Configuration
+/// settings"). Every other key a spec may write (`kubernetes.extra`) is compared as a privilege
+/// by `diff`: capabilities, security contexts, `pod_spec` patches, volumes, the runtime class,
+/// images, pull policies and secrets, DNS, annotations, affinity, scheduling.
+pub const KUBERNETES_NO_EFFECT: &[&str] = &[
+    "cpu_limit_overwrite_max_allowed",
+    "cpu_request_overwrite_max_allowed",
+    "memory_limit_overwrite_max_allowed",
+    "memory_request_overwrite_max_allowed",
+    "ephemeral_storage_limit_overwrite_max_allowed",
+    "ephemeral_storage_request_overwrite_max_allowed",
+    "service_cpu_limit",
+    "service_cpu_limit_overwrite_max_allowed",
+    "service_cpu_request",
+    "service_cpu_request_overwrite_max_allowed",
+    "service_memory_limit",
+    "service_memory_limit_overwrite_max_allowed",
+    "service_memory_request",
+    "service_memory_request_overwrite_max_allowed",
+    "service_ephemeral_storage_limit",
+    "service_ephemeral_storage_limit_overwrite_max_allowed",
+    "service_ephemeral_storage_request",
+    "service_ephemeral_storage_request_overwrite_max_allowed",
+    "helper_cpu_limit",
+    "helper_cpu_limit_overwrite_max_allowed",
+    "helper_cpu_request",
+    "helper_cpu_request_overwrite_max_allowed",
+    "helper_memory_limit",
+    "helper_memory_limit_overwrite_max_allowed",
+    "helper_memory_request",
+    "helper_memory_request_overwrite_max_allowed",
+    "helper_ephemeral_storage_limit",
+    "helper_ephemeral_storage_limit_overwrite_max_allowed",
+    "helper_ephemeral_storage_request",
+    "helper_ephemeral_storage_request_overwrite_max_allowed",
+    "pod_termination_grace_period_seconds",
+    "cleanup_grace_period_seconds",
+    "cleanup_resources_timeout",
+    "poll_interval",
+    "poll_timeout",
+    "resource_availability_check_max_attempts",
+    "retry_limit",
+    "retry_backoff_max",
+    "retry_limits",
+    "print_pod_warning_events",
+];
 pub const CHART_REPOSITORY: &str = "https://charts.gitlab.io";
 /// `serviceAccount.*` values arrived in chart 0.66.0 (chart CHANGELOG, !415).
 pub const CHART_MIN_VERSION: (u64, u64, u64) = (0, 66, 0);

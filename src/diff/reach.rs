@@ -142,6 +142,7 @@ fn type_name(t: RunnerType) -> &'static str {
 fn pods(old: &PodSettings, new: &PodSettings, privileged: bool, out: &mut Vec<Found>) {
     let keys = old.extra.keys().chain(new.extra.keys());
     let mut changed: Vec<&str> = keys
+        .filter(|k| !crate::facts::KUBERNETES_NO_EFFECT.contains(&k.as_str()))
         .filter(|k| old.extra.get(*k) != new.extra.get(*k))
         .map(String::as_str)
         .collect();

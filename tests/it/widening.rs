@@ -57,6 +57,7 @@ const EXTRA: &[(&str, &str)] = &[
     ("allow_privilege_escalation", "true"),
     ("pull_policy", r#"["always"]"#),
     ("cap_drop", r#"["ALL"]"#),
+    ("poll_timeout", "600"),
 ];
 
 fn edit_gen() -> impl Strategy<Value = Edit> {
@@ -268,7 +269,13 @@ fn within(old: &Access, new: &Access) -> bool {
     };
     let pods = match (&old.pods, &new.pods) {
         (Some(a), Some(b)) => {
-            a.extra == b.extra
+            let relevant = |m: &BTreeMap<String, String>| -> BTreeMap<String, String> {
+                m.iter()
+                    .filter(|(k, _)| !runnergen::facts::KUBERNETES_NO_EFFECT.contains(&k.as_str()))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            };
+            relevant(&a.extra) == relevant(&b.extra)
                 && (new.privileged != Some(true)
                     || (a.node_selector == b.node_selector && a.tolerations == b.tolerations))
         }
@@ -344,4 +351,26 @@ fn rand_suffix(text: &str) -> String {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     text.hash(&mut h);
     format!("{:x}", h.finish())
+}
+
+/// The classification of `kubernetes.extra` keys names only keys gitlab-runner knows, none that
+/// runnergen writes or refuses itself.
+#[test]
+fn the_no_effect_keys_are_known_and_not_runnergens() {
+    for key in runnergen::facts::KUBERNETES_NO_EFFECT {
+        assert!(
+            runnergen::facts::KUBERNETES_CONFIG_KEYS.contains(key),
+            "{key}"
+        );
+        assert!(
+            !runnergen::vocab::RUNNER_KUBERNETES_KEYS.contains(key),
+            "{key}"
+        );
+        assert!(
+            !runnergen::spec::escape::KUBERNETES_OWNED
+                .iter()
+                .any(|(k, _)| k == key),
+            "{key}"
+        );
+    }
 }
