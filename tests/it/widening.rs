@@ -94,6 +94,43 @@ fn scope(i: usize) -> Value {
     }
 }
 
+/// Writes runner `pick` of `before` and `after` with `environments: [env]`, its edit in
+/// `overrides.<env>` (each top-level field the edit changed, whole: lists replace, mappings
+/// merge). An edit that removes a field cannot be an override: it stays as it was.
+fn through_override(before: &mut Value, after: &mut Value, pick: usize) {
+    let key = {
+        let runners = before["runners"].as_object().unwrap();
+        runners.keys().nth(pick % runners.len()).unwrap().clone()
+    };
+    let (old, new) = (
+        before["runners"][&key].clone(),
+        after["runners"][&key].clone(),
+    );
+    let (Some(o), Some(n)) = (old.as_object(), new.as_object()) else {
+        return;
+    };
+    if o.keys().any(|k| !n.contains_key(k)) {
+        return;
+    }
+    let env = o["environment"].clone();
+    let mut runner = o.clone();
+    runner.remove("environment");
+    runner.insert("environments".into(), json!([env]));
+    let changed: serde_json::Map<String, Value> = n
+        .iter()
+        .filter(|(k, v)| o.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    before["runners"][&key] = Value::Object(runner.clone());
+    if !changed.is_empty() {
+        runner.insert(
+            "overrides".into(),
+            json!({ env.as_str().unwrap(): Value::Object(changed) }),
+        );
+    }
+    after["runners"][&key] = Value::Object(runner);
+}
+
 /// Applies `edit` to the runner `pick` (modulo their number) of `spec`.
 fn apply(spec: &mut Value, pick: usize, edit: &Edit) {
     if let Edit::GitlabUrl = edit {
@@ -317,10 +354,15 @@ proptest! {
         spec in spec_gen(),
         pick in 0usize..8,
         edit in edit_gen(),
+        via_override in any::<bool>(),
     ) {
-        let before = serde_json::to_string_pretty(&spec).unwrap();
+        let mut spec = spec;
         let mut edited = spec.clone();
         apply(&mut edited, pick, &edit);
+        if via_override {
+            through_override(&mut spec, &mut edited, pick);
+        }
+        let before = serde_json::to_string_pretty(&spec).unwrap();
         let after = serde_json::to_string_pretty(&edited).unwrap();
         // Some edits make a generated spec invalid (a cache without separate accounts, a
         // privileged runner's volumes): those are not reviews.
@@ -339,8 +381,8 @@ proptest! {
         let widens = report.security.iter().any(|c| c.widens());
         prop_assert_eq!(
             widens, grows,
-            "edit {:?} on runner {}: diff says {:?}",
-            edit, pick, report.security.iter().map(|c| (c.kind.name(), c.message.clone())).collect::<Vec<_>>()
+            "edit {:?} on runner {} (through an override: {}): diff says {:?}",
+            edit, pick, via_override, report.security.iter().map(|c| (c.kind.name(), c.message.clone())).collect::<Vec<_>>()
         );
     }
 }
