@@ -137,6 +137,10 @@ pub struct Access {
     /// image when the spec overrides it (values.yaml): code that runs with the manager's token.
     pub chart_repository: Option<String>,
     pub chart_image: Option<String>,
+    /// What the spec's chart values add to or change in runnergen's (`vocab::
+    /// chart_values_beyond`): the manager pod's security context, host access, volumes,
+    /// environment (a proxy), CA certificates: each can change what the manager may do.
+    pub chart_values: Option<BTreeMap<String, String>>,
 }
 
 impl Access {
@@ -152,6 +156,7 @@ impl Access {
             a.pods = None;
             a.chart_repository = None;
             a.chart_image = None;
+            a.chart_values = None;
         }
         a
     }
@@ -198,6 +203,7 @@ impl Access {
             pods: Some(pods(r)),
             chart_repository: (fleet.gitops.engine != crate::spec::GitopsEngine::Plain)
                 .then(|| chart_repository(&fleet.chart.repository)),
+            chart_values: Some(chart_values(r)),
             chart_image: fleet
                 .chart
                 .image
@@ -231,6 +237,16 @@ fn role_pairs(roles: &[RoleAssignment]) -> Vec<(String, String)> {
         .iter()
         .map(|ra| (ra.display_name(), ra.scope.id()))
         .collect()
+}
+
+/// The spec's chart values over runnergen's defaults, as `vocab::chart_values_beyond` compares
+/// them.
+fn chart_values(r: &Runner) -> BTreeMap<String, String> {
+    let mut values = vocab::chart_value_defaults();
+    if let serde_json::Value::Object(ours) = &mut values {
+        crate::spec::instances::deep_merge(ours, &r.chart_values);
+    }
+    vocab::chart_values_beyond(&values)
 }
 
 /// A chart repository as both sides compare it: Flux writes `oci://` URLs, Argo CD without it.

@@ -192,6 +192,7 @@ fn runner_access<'a>(file: RunnerFile, bytes: &[u8], entry: impl FnOnce() -> &'a
             if let Some(values) = yaml_values_lossy(bytes).first() {
                 let a = entry();
                 a.runner_name = values["runners"]["name"].as_str().map(str::to_owned);
+                a.chart_values = Some(vocab::chart_values_beyond(values));
                 let image = &values["image"];
                 a.chart_image = image["image"].as_str().map(|repository| {
                     access::chart_image(

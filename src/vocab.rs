@@ -181,6 +181,81 @@ pub const RUNNER_KUBERNETES_KEYS: &[&str] = &[
     "ephemeral_storage_limit",
 ];
 
+/// The chart values runnergen writes alike for every runner: its own settings and the chart's
+/// defaults written out so that a review shows them (chart `values.yaml`). `render::values`
+/// starts from them; `access` compares what the spec's chart values change in them or add.
+pub fn chart_value_defaults() -> serde_json::Value {
+    serde_json::json!({
+        // preStop unregisters the runner manager on shutdown (chart: only without
+        // deploymentLifecycle).
+        "unregisterRunners": true,
+        // runnergen renders the Role, RoleBinding and ServiceAccounts itself.
+        "rbac": { "create": false },
+        "serviceAccount": { "create": false },
+        "metrics": { "enabled": true },
+        "podLabels": {},
+        "securityContext": {
+            "allowPrivilegeEscalation": false,
+            "capabilities": { "drop": ["ALL"] },
+            "privileged": false,
+            "readOnlyRootFilesystem": false,
+            "runAsNonRoot": true,
+        },
+        "podSecurityContext": { "runAsUser": 100, "fsGroup": 65533 },
+    })
+}
+
+/// Chart values runnergen derives per runner (JSON pointers): from the runner's fields and
+/// names, reviewed as those; never the spec's chart values (`spec::escape` refuses them there).
+pub const CHART_VALUES_DERIVED: &[&str] = &[
+    "/gitlabUrl",
+    "/terminationGracePeriodSeconds",
+    "/concurrent",
+    "/checkInterval",
+    "/serviceAccount/name",
+    "/runners",
+    "/deploymentLabels/deployment_repository",
+    "/podLabels/azure.workload.identity~1use",
+    "/deploymentAnnotations/secret.reloader.stakater.com~1reload",
+    "/image",
+];
+
+/// What a runner's chart values add to or change in runnergen's (`values`: the rendered
+/// values, or the defaults with the spec's merged over them): each leaf (a list whole) by JSON
+/// pointer, with its JSON text, that is neither derived nor one of the defaults.
+pub fn chart_values_beyond(
+    values: &serde_json::Value,
+) -> std::collections::BTreeMap<String, String> {
+    fn leaves(
+        v: &serde_json::Value,
+        at: &str,
+        out: &mut std::collections::BTreeMap<String, String>,
+    ) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    let key = k.replace('~', "~0").replace('/', "~1");
+                    leaves(v, &format!("{at}/{key}"), out);
+                }
+            }
+            other => {
+                out.insert(at.to_owned(), other.to_string());
+            }
+        }
+    }
+    let (mut all, mut defaults) = Default::default();
+    leaves(values, "", &mut all);
+    leaves(&chart_value_defaults(), "", &mut defaults);
+    all.into_iter()
+        .filter(|(path, _)| {
+            !CHART_VALUES_DERIVED
+                .iter()
+                .any(|d| path == d || path.starts_with(&format!("{d}/")))
+        })
+        .filter(|(path, v)| defaults.get(path) != Some(v))
+        .collect()
+}
+
 /// The keys of main.json's access summary (`metadata.runnergen`, which ARM ignores): per
 /// runner, what its identities may do and which client ID each has; the Key Vault store's
 /// identity. `render::azure::arm` writes it, `readback` reads it.

@@ -300,7 +300,9 @@ pub fn security_changes(
             environment: env.to_owned(),
             runner: runner.to_owned(),
             kind,
-            message,
+            // A message quotes values of the files (settings, chart values): a secret written
+            // into them is masked here as in the file diffs.
+            message: semantic::mask_words(&message),
             revocation,
             expected: false,
         })

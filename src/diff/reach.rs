@@ -46,6 +46,9 @@ pub(super) fn reach_changes(old: &Access, new: &Access) -> Vec<Found> {
             ));
         }
     }
+    if let (Some(a), Some(b)) = (&old.chart_values, &new.chart_values) {
+        chart_values(a, b, &mut out);
+    }
     if let (Some(a), Some(b)) = (&old.pods, &new.pods) {
         pods(a, b, new.privileged == Some(true), &mut out);
     }
@@ -165,6 +168,31 @@ fn pods(old: &PodSettings, new: &PodSettings, privileged: bool, out: &mut Vec<Fo
         out.push((
             SecurityKind::PrivilegedPlacementChanged,
             "privileged job pods change node pool (node selector or tolerations): root on other nodes".into(),
+            None,
+        ));
+    }
+}
+
+/// The manager's chart values beyond runnergen's: any added, removed or changed one may give
+/// the manager more (a security context, host access, a volume, a proxy, a CA), except its
+/// resources, which bound it.
+fn chart_values(
+    old: &std::collections::BTreeMap<String, String>,
+    new: &std::collections::BTreeMap<String, String>,
+    out: &mut Vec<Found>,
+) {
+    let mut paths: Vec<&String> = old.keys().chain(new.keys()).collect();
+    paths.sort_unstable();
+    paths.dedup();
+    for path in paths {
+        let (a, b) = (old.get(path), new.get(path));
+        if a == b || path.starts_with("/resources/") {
+            continue;
+        }
+        let show = |v: Option<&String>| v.map_or("(unset)".to_owned(), |v| format!("`{v}`"));
+        out.push((
+            SecurityKind::ChartValueChanged,
+            format!("manager's chart value `{path}` {} → {}", show(a), show(b)),
             None,
         ));
     }

@@ -36,6 +36,7 @@ pub enum SecurityKind {
     SharedServiceAccountOn,
     JobNamespaceChanged,
     ChartSourceChanged,
+    ChartValueChanged,
 }
 
 impl SecurityKind {
@@ -67,6 +68,7 @@ impl SecurityKind {
             SecurityKind::SharedServiceAccountOn => "shared-service-account-on",
             SecurityKind::JobNamespaceChanged => "job-namespace-changed",
             SecurityKind::ChartSourceChanged => "chart-source-changed",
+            SecurityKind::ChartValueChanged => "chart-value-changed",
         }
     }
 
@@ -97,7 +99,8 @@ impl SecurityKind {
             | SecurityKind::GitlabUrlChanged
             | SecurityKind::PodSettingChanged
             | SecurityKind::JobNamespaceChanged
-            | SecurityKind::ChartSourceChanged => return None,
+            | SecurityKind::ChartSourceChanged
+            | SecurityKind::ChartValueChanged => return None,
         })
     }
 
@@ -122,6 +125,7 @@ impl SecurityKind {
                 | SecurityKind::SharedServiceAccountOn
                 | SecurityKind::JobNamespaceChanged
                 | SecurityKind::ChartSourceChanged
+                | SecurityKind::ChartValueChanged
         )
     }
 }

@@ -38,6 +38,14 @@ fn secret(s: &str) -> bool {
     hidden_secret(s).is_some()
 }
 
+/// `text` with every word that looks like a secret masked, as [`mask`] masks values.
+pub fn mask_words(text: &str) -> String {
+    match crate::spec::shapes::redact(text) {
+        std::borrow::Cow::Borrowed(t) => t.to_owned(),
+        std::borrow::Cow::Owned(t) => t.replace(crate::spec::shapes::REDACTED, MASK),
+    }
+}
+
 /// Replaces anything that looks like a secret, in values and in keys.
 pub fn mask(v: &Value) -> Value {
     match v {

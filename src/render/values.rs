@@ -26,34 +26,18 @@ pub fn render(cx: Cx, config_toml: &str) -> Result<Rendered<Value>, RenderError>
 /// The chart values of a runner: what runnergen sets, with the spec's extra values over them.
 pub fn build(cx: Cx, config_toml: &str) -> Value {
     let (fleet, r) = (cx.fleet, cx.runner);
-    let mut values = json!({
-        "gitlabUrl": fleet.gitlab_url,
-        // preStop unregisters the runner manager on shutdown (chart: only without deploymentLifecycle).
-        "unregisterRunners": true,
-        "terminationGracePeriodSeconds": r.termination_grace_period_seconds,
-        "concurrent": r.concurrent,
-        "checkInterval": r.check_interval,
-        // runnergen renders the Role, RoleBinding and ServiceAccounts itself.
-        "rbac": { "create": false },
-        "serviceAccount": { "create": false, "name": r.names.manager_service_account },
-        "metrics": { "enabled": true },
-        "runners": {
-            "name": r.names.runner_name,
-            "secret": r.names.token_secret,
-            "config": config_toml,
-        },
-        "deploymentLabels": { "deployment_repository": r.repository_label },
-        "podLabels": {},
-        // The chart's defaults, written out so a review shows them (chart values.yaml).
-        "securityContext": {
-            "allowPrivilegeEscalation": false,
-            "capabilities": { "drop": ["ALL"] },
-            "privileged": false,
-            "readOnlyRootFilesystem": false,
-            "runAsNonRoot": true,
-        },
-        "podSecurityContext": { "runAsUser": 100, "fsGroup": 65533 },
+    let mut values = crate::vocab::chart_value_defaults();
+    values["gitlabUrl"] = json!(fleet.gitlab_url);
+    values["terminationGracePeriodSeconds"] = json!(r.termination_grace_period_seconds);
+    values["concurrent"] = json!(r.concurrent);
+    values["checkInterval"] = json!(r.check_interval);
+    values["serviceAccount"]["name"] = json!(r.names.manager_service_account);
+    values["runners"] = json!({
+        "name": r.names.runner_name,
+        "secret": r.names.token_secret,
+        "config": config_toml,
     });
+    values["deploymentLabels"] = json!({ "deployment_repository": r.repository_label });
     if r.shared_service_account || r.cache_identity.is_some() {
         // One account for manager and jobs (the seed's layout), or the manager's own cache
         // identity: the manager pod signs in to Azure, so it gets the workload-identity label

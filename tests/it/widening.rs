@@ -31,6 +31,7 @@ enum Edit {
     GitlabUrl,
     ChartRepository,
     Extra(usize),
+    ChartValue(usize),
     NodeSelector(bool),
     Shared(bool),
     JobNamespace,
@@ -59,6 +60,14 @@ const EXTRA: &[(&str, &str)] = &[
     ("cap_drop", r#"["ALL"]"#),
     ("poll_timeout", "600"),
 ];
+/// Chart values a user adds to one runner: the manager's security context, host access, a
+/// proxy, and its resources (which bound it, so no widening).
+const CHART: &[&str] = &[
+    r#"{"securityContext": {"privileged": true}}"#,
+    r#"{"hostNetwork": true}"#,
+    r#"{"envVars": [{"name": "HTTPS_PROXY", "value": "http://proxy.example:3128"}]}"#,
+    r#"{"resources": {"limits": {"cpu": "1"}}}"#,
+];
 
 fn edit_gen() -> impl Strategy<Value = Edit> {
     prop_oneof![
@@ -77,6 +86,7 @@ fn edit_gen() -> impl Strategy<Value = Edit> {
         Just(Edit::GitlabUrl),
         Just(Edit::ChartRepository),
         (0..EXTRA.len()).prop_map(Edit::Extra),
+        (0..CHART.len()).prop_map(Edit::ChartValue),
         any::<bool>().prop_map(Edit::NodeSelector),
         any::<bool>().prop_map(Edit::Shared),
         Just(Edit::JobNamespace),
@@ -203,6 +213,10 @@ fn apply(spec: &mut Value, pick: usize, edit: &Edit) {
             let (k, v) = EXTRA[*i];
             let value: Value = serde_json::from_str(v).unwrap();
             r["kubernetes"] = json!({"extra": {k: value}});
+        }
+        Edit::ChartValue(i) => {
+            let values: Value = serde_json::from_str(CHART[*i]).unwrap();
+            r["chart"] = json!({"values": values});
         }
         Edit::NodeSelector(on) => {
             if *on {
@@ -332,6 +346,21 @@ fn within(old: &Access, new: &Access) -> bool {
             || (old.chart_repository == new.chart_repository && old.chart_image == new.chart_image))
         && workload
         && pods
+        && chart_values_within(old, new)
+}
+
+/// The manager's chart values beyond runnergen's: the same, but for its resources.
+fn chart_values_within(old: &Access, new: &Access) -> bool {
+    let (Some(a), Some(b)) = (&old.chart_values, &new.chart_values) else {
+        return true;
+    };
+    let relevant = |m: &BTreeMap<String, String>| -> BTreeMap<String, String> {
+        m.iter()
+            .filter(|(k, _)| !k.starts_with("/resources/"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    };
+    relevant(a) == relevant(b)
 }
 
 fn files(tree: &runnergen::tree::Tree) -> BTreeMap<String, Vec<u8>> {
