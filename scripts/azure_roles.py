@@ -13,6 +13,14 @@ the output is byte-for-byte the same for the same input.
     python3 scripts/azure_roles.py PAGES_DIR OUT.json --date 2026-12-06 \
         --commit general.md=<sha> --commit security.md=<sha> ...
 
+The list of every built-in role's name and GUID (no permissions) comes from another public
+source, Azure/terraform-azure-avm-utl-roledefinitions `modules/cached-data/role_definitions.tf.json`
+(`locals.role_definitions_cached.value`: `name` the GUID, `roleName`); `names` turns it into a
+tab-separated file, one `<guid>\t<name>` a line, sorted by name, under a header naming the source:
+
+    python3 scripts/azure_roles.py names role_definitions.tf.json OUT.tsv --date 2026-12-06 \
+        --commit <sha of that repository>
+
 Standard library only. Exit 1 with a message on a malformed block, a GUID that is not one, a
 page without a --commit, or one role name with two definitions.
 """
@@ -95,7 +103,56 @@ def catalogue(directory, commits, date):
     }
 
 
+NAMES_REPO = "Azure/terraform-azure-avm-utl-roledefinitions"
+NAMES_PATH = "modules/cached-data/role_definitions.tf.json"
+
+
+def names_tsv(tf_json, commit, date):
+    """The names file's text from role_definitions.tf.json's text."""
+    roles = json.loads(tf_json)["locals"]["role_definitions_cached"]["value"]
+    rows = {}
+    for r in roles:
+        guid, name = r.get("name"), r.get("roleName")
+        if not isinstance(guid, str) or not GUID.match(guid):
+            raise Bad(f"{NAMES_PATH}: {name!r}: {guid!r} is not a lowercase GUID")
+        if not isinstance(name, str) or "\t" in name or "\n" in name or not name.strip():
+            raise Bad(f"{NAMES_PATH}: {guid}: role name {name!r} is empty or has a tab or newline")
+        if rows.get(name, guid) != guid:
+            raise Bad(f"{NAMES_PATH}: role {name!r} has two GUIDs")
+        rows[name] = guid
+    if len(set(rows.values())) != len(rows):
+        raise Bad(f"{NAMES_PATH}: one GUID has two names")
+    head = [
+        "# Every Azure built-in role's name and role-definition GUID: <guid><TAB><name>, sorted by name.",
+        f"# Source: {NAMES_REPO} {NAMES_PATH} at commit {commit}, read {date} ({len(rows)} roles).",
+        "# Written by scripts/azure_roles.py names; permissions of some of them: azure-builtin-roles.json.",
+    ]
+    body = [f"{rows[n]}\t{n}" for n in sorted(rows, key=lambda n: (n.lower(), n))]
+    return "\n".join(head + body) + "\n"
+
+
+def names_main(argv):
+    ap = argparse.ArgumentParser(prog="azure_roles.py names")
+    ap.add_argument("tf_json", help="role_definitions.tf.json")
+    ap.add_argument("out", help="the tab-separated file to write")
+    ap.add_argument("--date", required=True)
+    ap.add_argument("--commit", required=True, help=f"the {NAMES_REPO} commit it was read at")
+    args = ap.parse_args(argv)
+    if not re.fullmatch(r"[0-9a-f]{40}", args.commit):
+        print(f"azure_roles: --commit {args.commit}: not 40 hex digits", file=sys.stderr)
+        return 1
+    try:
+        text = names_tsv(pathlib.Path(args.tf_json).read_text(encoding="utf-8"), args.commit, args.date)
+    except (Bad, KeyError, TypeError, json.JSONDecodeError) as e:
+        print(f"azure_roles: {e}", file=sys.stderr)
+        return 1
+    pathlib.Path(args.out).write_text(text, encoding="utf-8")
+    return 0
+
+
 def main(argv):
+    if argv[:1] == ["names"]:
+        return names_main(argv[1:])
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("pages", help="directory of <category>.md pages (or excerpts of them)")
     ap.add_argument("out", help="the JSON file to write")

@@ -233,6 +233,17 @@ mod tests {
     }
 
     #[test]
+    fn a_role_known_only_by_name_is_covered_by_itself_alone() {
+        let bus = "Azure Service Bus Data Owner";
+        assert!(!covered((bus, RG), &[("Owner", SUB)]));
+        assert!(covered(
+            (bus, RG),
+            &[("090c5cfd-751d-490a-894a-3ce6f1109419", SUB)]
+        ));
+        assert!(!role_covers(bus, "Reader"));
+    }
+
+    #[test]
     fn a_conditional_grant_covers_nothing() {
         assert!(!role_covers(
             "Key Vault Data Access Administrator",

@@ -6,8 +6,10 @@
 //! `articles/role-based-access-control/built-in-roles/<category>.md`); the file records each
 //! page's path and commit and the date they were read. It holds the roles a CI runner is
 //! plausibly given, each with its permission blocks exactly as the page shows them.
-//! Anything else (a custom role, a role not in the file) is given by its GUID and compared
-//! conservatively: nothing but itself covers it.
+//! `data/azure-builtin-role-names.tsv` names every built-in role with its GUID (from
+//! Azure/terraform-azure-avm-utl-roledefinitions, commit and date in its header), so that any
+//! built-in role is accepted by name. A role without permissions here (one only named, or a
+//! custom role given by GUID) is compared conservatively: nothing but itself covers it.
 //!
 //! Below `spec`, `model`, `lint` and `diff`; imports only `facts`.
 
@@ -15,6 +17,7 @@ pub mod contain;
 pub mod pattern;
 
 use serde::Deserialize;
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 /// One permission block of a role definition (`permissions[i]`).
@@ -65,7 +68,41 @@ static CATALOGUE: LazyLock<Catalogue> = LazyLock::new(|| {
         .expect("data/azure-builtin-roles.json is valid (tested)")
 });
 
-/// Every built-in role runnergen knows, sorted by name.
+/// Every built-in role name with its GUID (lowercase), sorted by name: the names file and
+/// the catalogue together.
+static NAMES: LazyLock<Vec<(String, String)>> = LazyLock::new(|| {
+    let mut all: Vec<(String, String)> = include_str!("../../data/azure-builtin-role-names.tsv")
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            let (id, name) = l.split_once('\t').expect("<guid>\\t<name> (tested)");
+            (name.to_owned(), id.to_owned())
+        })
+        .collect();
+    for r in &CATALOGUE.roles {
+        if !all.iter().any(|(n, _)| *n == r.name) {
+            all.push((r.name.clone(), r.id.clone()));
+        }
+    }
+    all.sort_by(|a, b| (a.0.to_lowercase(), &a.0).cmp(&(b.0.to_lowercase(), &b.0)));
+    all
+});
+
+/// [`NAMES`] indexed: by name, and by GUID lowercase (a large fleet looks roles up often).
+static BY_NAME: LazyLock<HashMap<&'static str, &'static str>> = LazyLock::new(|| {
+    NAMES
+        .iter()
+        .map(|(n, i)| (n.as_str(), i.as_str()))
+        .collect()
+});
+static BY_ID: LazyLock<HashMap<&'static str, &'static str>> = LazyLock::new(|| {
+    NAMES
+        .iter()
+        .map(|(n, i)| (i.as_str(), n.as_str()))
+        .collect()
+});
+
+/// Every built-in role runnergen has the permissions of, sorted by name.
 pub fn builtin() -> &'static [Role] {
     &CATALOGUE.roles
 }
@@ -85,25 +122,25 @@ pub fn lookup(role: &str) -> Option<&'static Role> {
     by_name(role).or_else(|| by_id(role))
 }
 
-/// The role-definition GUID of a built-in role name.
+/// The role-definition GUID of any built-in role name.
 pub fn id(name: &str) -> Option<&'static str> {
-    by_name(name).map(|r| r.id.as_str())
+    BY_NAME.get(name).copied()
 }
 
-/// The name of a built-in role's GUID.
+/// The name of any built-in role's GUID.
 pub fn name(id: &str) -> Option<&'static str> {
-    by_id(id).map(|r| r.name.as_str())
+    BY_ID.get(id.to_ascii_lowercase().as_str()).copied()
 }
 
 /// Every built-in role name, sorted.
 pub fn names() -> impl Iterator<Item = &'static str> {
-    builtin().iter().map(|r| r.name.as_str())
+    NAMES.iter().map(|(n, _)| n.as_str())
 }
 
-/// What identifies a role across names and GUIDs: its GUID, lowercase, when the catalogue
-/// knows it; otherwise the string itself, lowercase (a custom role's GUID).
+/// What identifies a role across names and GUIDs: its GUID, lowercase, when it is a built-in
+/// role's name; otherwise the string itself, lowercase (a GUID).
 pub fn key(role: &str) -> String {
-    lookup(role).map_or_else(|| role.to_ascii_lowercase(), |r| r.id.clone())
+    id(role).unwrap_or(role).to_ascii_lowercase()
 }
 
 /// Roles lint counts as changing nothing although an action of theirs is not a `…/read`
@@ -159,6 +196,27 @@ mod tests {
             id("Storage Blob Data Owner"),
             Some("b7e6dc6d-f1e8-4753-8033-0f276bb0955b")
         );
+    }
+
+    #[test]
+    fn every_builtin_role_has_a_name_and_a_guid() {
+        let all: Vec<(&str, &str)> = names().map(|n| (n, id(n).unwrap())).collect();
+        assert!(all.len() >= 850, "{}", all.len());
+        for (i, (n, g)) in all.iter().enumerate() {
+            assert!(is_guid(g) && *g == g.to_lowercase(), "{n}");
+            assert_eq!(name(g), Some(*n));
+            if i > 0 {
+                assert!(all[i - 1].0.to_lowercase() < n.to_lowercase(), "{n}");
+            }
+        }
+        // The two sources agree on every role both name.
+        for r in builtin() {
+            assert_eq!(id(&r.name), Some(r.id.as_str()), "{}", r.name);
+        }
+        let bus = "Azure Service Bus Data Owner";
+        assert_eq!(id(bus), Some("090c5cfd-751d-490a-894a-3ce6f1109419"));
+        assert_eq!(key(bus), key("090C5CFD-751D-490A-894A-3CE6F1109419"));
+        assert!(lookup(bus).is_none());
     }
 
     #[test]

@@ -96,3 +96,29 @@ fn the_data_file_records_its_source() {
         .sum();
     assert_eq!(total as usize, roles.len());
 }
+
+#[test]
+fn the_generator_writes_the_names_file() {
+    let out = scratch("names.tsv");
+    let run = Command::new("python3")
+        .current_dir(root())
+        .args([
+            "scripts/azure_roles.py",
+            "names",
+            "tests/azure-roles/role_definitions.tf.json",
+        ])
+        .arg(&out)
+        .args(["--date", "2026-01-02", "--commit"])
+        .arg("00dc409d216bc2bacf0b6f1871e6be485275d8c3")
+        .output()
+        .expect("python3 runs");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_golden(
+        "tests/azure-roles/expected-names.tsv",
+        &std::fs::read(&out).unwrap(),
+    );
+}
