@@ -122,3 +122,10 @@ fn the_generator_writes_the_names_file() {
         &std::fs::read(&out).unwrap(),
     );
 }
+
+/// The library compiles `data/` in (`include_str!`), so the image's build stage must copy it.
+#[test]
+fn the_container_build_copies_the_data_the_library_compiles_in() {
+    let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
+    assert!(dockerfile.lines().any(|l| l == "COPY data data"), "{dockerfile}");
+}
