@@ -161,6 +161,25 @@ mod tests {
             ),
             ("Contributor", RG, "User Access Administrator", RG),
             ("Owner", RG, "Key Vault Secrets User", VAULT),
+            (
+                "Azure Kubernetes Service RBAC Reader",
+                RG,
+                "Azure Kubernetes Service RBAC Writer",
+                RG,
+            ),
+            // Admin may not write namespaces; Cluster Admin may.
+            (
+                "Azure Kubernetes Service RBAC Admin",
+                RG,
+                "Azure Kubernetes Service RBAC Cluster Admin",
+                RG,
+            ),
+            (
+                "Storage Queue Data Reader",
+                RG,
+                "Storage Queue Data Message Sender",
+                RG,
+            ),
         ];
         for (old, os, new, ns) in swaps {
             assert!(!covered((new, ns), &[(old, os)]), "{old} → {new}");
@@ -210,6 +229,25 @@ mod tests {
                 "Azure Kubernetes Service RBAC Cluster Admin",
                 RG,
                 "Azure Kubernetes Service RBAC Admin",
+                RG,
+            ),
+            // Admin's notDataActions (quotas, namespaces) touch nothing Writer may do.
+            (
+                "Azure Kubernetes Service RBAC Admin",
+                RG,
+                "Azure Kubernetes Service RBAC Writer",
+                RG,
+            ),
+            (
+                "Azure Kubernetes Service RBAC Writer",
+                RG,
+                "Azure Kubernetes Service RBAC Reader",
+                RG,
+            ),
+            (
+                "Storage Queue Data Contributor",
+                RG,
+                "Storage Queue Data Reader",
                 RG,
             ),
             (CUSTOM, SUB, &CUSTOM.to_uppercase(), RG),

@@ -127,5 +127,8 @@ fn the_generator_writes_the_names_file() {
 #[test]
 fn the_container_build_copies_the_data_the_library_compiles_in() {
     let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
-    assert!(dockerfile.lines().any(|l| l == "COPY data data"), "{dockerfile}");
+    assert!(
+        dockerfile.lines().any(|l| l == "COPY data data"),
+        "{dockerfile}"
+    );
 }
