@@ -9,6 +9,8 @@ FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src src
+# The built-in role catalogue src/roles compiles in (include_str!).
+COPY data data
 RUN cargo build --release --locked --bin runnergen && strip target/release/runnergen
 
 FROM debian:bookworm-slim

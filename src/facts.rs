@@ -1,106 +1,6 @@
 //! Fixed facts from Azure, GitLab and Kubernetes that the compiler checks against.
 //! Each table names its upstream source; see `../shared/reference/` for how they were checked.
 
-/// An Azure built-in role runnergen knows by name.
-pub struct BuiltinRole {
-    pub name: &'static str,
-    /// Role definition GUID.
-    pub id: &'static str,
-    /// How much the role can do, for ranking a change as widening: 5 Owner, 4 the access
-    /// administrators (they can grant themselves anything), 3 Contributor, 2 data-plane and
-    /// service roles, 1 read-only. Custom roles rank as Contributor ([`role_rank`]).
-    pub rank: u8,
-    /// Whether the role changes anything (management or data plane). Read-only: `Reader`,
-    /// `AcrPull`, `Key Vault Secrets User` (reads secrets, writes nothing) and `Azure Kubernetes
-    /// Service Cluster User Role` (lists the cluster's user credential; what it can do inside
-    /// is Kubernetes RBAC's). Role definitions in built-in-roles.md, as above.
-    pub writes: bool,
-}
-
-/// Azure built-in roles runnergen knows by name.
-/// Source: MicrosoftDocs/azure-docs `articles/role-based-access-control/built-in-roles.md`
-/// (ms.date 04/09/2026). Any other role is given by its role-definition GUID.
-pub const BUILTIN_ROLES: &[BuiltinRole] = &[
-    BuiltinRole {
-        name: "AcrPull",
-        id: "7f951dda-4ed3-4680-a7ca-43fe172d538d",
-        writes: false,
-        rank: 1,
-    },
-    BuiltinRole {
-        name: "AcrPush",
-        id: "8311e382-0749-4cb8-b61a-304f252e45ec",
-        writes: true,
-        rank: 2,
-    },
-    BuiltinRole {
-        name: "Azure Kubernetes Service Cluster User Role",
-        id: "4abbcc35-e782-43d8-92c5-2d3f1bd2253f",
-        writes: false,
-        rank: 2,
-    },
-    BuiltinRole {
-        name: "Azure Kubernetes Service RBAC Cluster Admin",
-        id: "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b",
-        writes: true,
-        rank: 2,
-    },
-    BuiltinRole {
-        name: "Contributor",
-        id: "b24988ac-6180-42a0-ab88-20f7382dd24c",
-        writes: true,
-        rank: 3,
-    },
-    BuiltinRole {
-        name: "Key Vault Secrets Officer",
-        id: "b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
-        writes: true,
-        rank: 2,
-    },
-    BuiltinRole {
-        name: "Key Vault Secrets User",
-        id: "4633458b-17de-408a-b874-0445c86b69e6",
-        writes: false,
-        rank: 2,
-    },
-    BuiltinRole {
-        name: "Owner",
-        id: "8e3af657-a8ff-443c-a75c-2fe8c4bcb635",
-        writes: true,
-        rank: 5,
-    },
-    BuiltinRole {
-        name: "Reader",
-        id: "acdd72a7-3385-48ef-bd42-f606fba81ae7",
-        writes: false,
-        rank: 1,
-    },
-    BuiltinRole {
-        name: "Role Based Access Control Administrator",
-        id: "f58310d9-a9f6-439a-9e8d-f62e7b41a168",
-        writes: true,
-        rank: 4,
-    },
-    BuiltinRole {
-        name: "Storage Blob Data Contributor",
-        id: "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
-        writes: true,
-        rank: 2,
-    },
-    BuiltinRole {
-        name: "Storage Blob Delegator",
-        id: "db58b8e5-c6ad-4a2a-8342-4190687cbf4a",
-        writes: false,
-        rank: 2,
-    },
-    BuiltinRole {
-        name: "User Access Administrator",
-        id: "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9",
-        writes: true,
-        rank: 4,
-    },
-];
-
 /// What the runner manager's cache identity gets on the cache's storage account: it signs a
 /// user-delegation SAS for each cache download and upload (gitlab-runner `cache/azure/adapter.go`
 /// `generateSASToken`, `azure.go` `newUserDelegationKeySigner`), so it needs data access, and
@@ -109,35 +9,6 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
 /// azure-lifecycle.md).
 pub const CACHE_MANAGER_ROLES: [&str; 2] =
     ["Storage Blob Data Contributor", "Storage Blob Delegator"];
-
-pub fn role_id(name: &str) -> Option<&'static str> {
-    BUILTIN_ROLES.iter().find(|r| r.name == name).map(|r| r.id)
-}
-
-pub fn role_name(id: &str) -> Option<&'static str> {
-    BUILTIN_ROLES
-        .iter()
-        .find(|r| r.id.eq_ignore_ascii_case(id))
-        .map(|r| r.name)
-}
-
-/// Whether a role, given by built-in name or by GUID, can change anything: a custom role is
-/// assumed to (runnergen cannot see its actions).
-pub fn role_writes(name: &str) -> bool {
-    BUILTIN_ROLES
-        .iter()
-        .find(|r| r.name == name || r.id.eq_ignore_ascii_case(name))
-        .is_none_or(|r| r.writes)
-}
-
-/// The rank of a role given by built-in name (or, for a custom role, by GUID): a custom role
-/// can do anything its author allowed, so it ranks as Contributor.
-pub fn role_rank(name: &str) -> u8 {
-    BUILTIN_ROLES
-        .iter()
-        .find(|r| r.name == name)
-        .map_or(3, |r| r.rank)
-}
 
 /// Microsoft Graph application permissions runnergen accepts. The rendered Bicep looks each
 /// app role up by name on the Graph service principal (quickstart `msi-as-a-fic-secretless`),
@@ -483,23 +354,6 @@ mod tests {
         assert!(is_label_value("ci"));
         assert!(!is_label_value("-ci"));
         assert!(!is_label_value(&"a".repeat(64)));
-    }
-
-    #[test]
-    fn role_table_is_consistent() {
-        for r in BUILTIN_ROLES {
-            assert!(is_guid(r.id), "{}", r.name);
-            assert_eq!(role_name(r.id), Some(r.name));
-            assert!((1..=5).contains(&r.rank), "{}", r.name);
-        }
-        assert!(role_rank("Owner") > role_rank("User Access Administrator"));
-        assert!(role_rank("User Access Administrator") > role_rank("Contributor"));
-        assert!(role_rank("Contributor") > role_rank("AcrPush"));
-        assert!(role_rank("AcrPush") > role_rank("Reader"));
-        assert_eq!(
-            role_rank("0b9f7a61-2c3d-4e5f-8a9b-0c1d2e3f4a5b"),
-            role_rank("Contributor")
-        );
     }
 }
 

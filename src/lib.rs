@@ -17,6 +17,7 @@ pub mod outdir;
 pub mod readback;
 pub mod register;
 pub mod render;
+pub mod roles;
 pub mod spec;
 #[cfg(test)]
 mod testing;

@@ -144,7 +144,7 @@ pub fn identity_writes(sr: &t::Runner) -> bool {
     sr.access()
         .roles
         .iter()
-        .any(|ra| facts::role_writes(&ra.role))
+        .any(|ra| crate::roles::writes(&ra.role))
         || sr
             .access()
             .graph_permissions
@@ -215,7 +215,7 @@ fn azure_roles(found: &mut Found, fleet: &Fleet, sr: &t::Runner) {
     let (env, who) = (found.env, found.who.clone());
     for (i, ra) in sr.access().roles.iter().enumerate() {
         let name = if facts::is_guid(&ra.role) {
-            facts::role_name(&ra.role).unwrap_or(&ra.role)
+            crate::roles::name(&ra.role).unwrap_or(&ra.role)
         } else {
             ra.role.as_str()
         };

@@ -2,7 +2,7 @@
 //! whatever widens privileges comes first.
 
 use crate::access::{Access, kubernetes_access_name};
-use crate::facts::role_rank;
+use crate::roles::contain::{covered, graph_covers};
 use crate::spec::KubernetesAccess;
 use crate::spec::types::PromotionField;
 use serde::{Serialize, Serializer};
@@ -16,6 +16,7 @@ pub enum SecurityKind {
     RoleNarrowed,
     RoleRemoved,
     GraphPermissionAdded,
+    GraphPermissionNarrowed,
     GraphPermissionRemoved,
     ClusterAdminAdded,
     KubernetesAccessWidened,
@@ -47,6 +48,7 @@ impl SecurityKind {
             SecurityKind::RoleNarrowed => "role-narrowed",
             SecurityKind::RoleRemoved => "role-removed",
             SecurityKind::GraphPermissionAdded => "graph-permission-added",
+            SecurityKind::GraphPermissionNarrowed => "graph-permission-narrowed",
             SecurityKind::GraphPermissionRemoved => "graph-permission-removed",
             SecurityKind::ClusterAdminAdded => "cluster-admin-added",
             SecurityKind::KubernetesAccessWidened | SecurityKind::KubernetesAccessNarrowed => {
@@ -79,9 +81,9 @@ impl SecurityKind {
             | SecurityKind::RoleWidened
             | SecurityKind::RoleNarrowed
             | SecurityKind::RoleRemoved => PromotionField::Roles,
-            SecurityKind::GraphPermissionAdded | SecurityKind::GraphPermissionRemoved => {
-                PromotionField::GraphPermissions
-            }
+            SecurityKind::GraphPermissionAdded
+            | SecurityKind::GraphPermissionNarrowed
+            | SecurityKind::GraphPermissionRemoved => PromotionField::GraphPermissions,
             SecurityKind::ClusterAdminAdded
             | SecurityKind::KubernetesAccessWidened
             | SecurityKind::KubernetesAccessNarrowed => PromotionField::KubernetesAccess,
@@ -194,10 +196,7 @@ impl Serialize for SecurityChange {
 }
 
 /// True when scope `wide` contains scope `narrow` (ARM IDs are case-insensitive).
-pub fn contains_scope(wide: &str, narrow: &str) -> bool {
-    let (w, n) = (wide.to_lowercase(), narrow.to_lowercase());
-    n.starts_with(&w) && (n.len() == w.len() || n.as_bytes()[w.len()] == b'/')
-}
+pub use crate::roles::contain::contains_scope;
 
 fn scope_kind(scope: &str) -> &'static str {
     match scope.matches('/').count() {
@@ -227,13 +226,7 @@ pub(super) fn azure_changes(old: &Access, new: &Access) -> Vec<Found> {
         old.manager_identity.as_ref(),
         "manager (cache identity): ",
     ));
-    for p in new.graph.difference(&old.graph) {
-        out.push((
-            SecurityKind::GraphPermissionAdded,
-            format!("new Microsoft Graph permission {p}"),
-            None,
-        ));
-    }
+    out.extend(graph_added(old, new));
     for p in old.graph.difference(&new.graph) {
         out.push((
             SecurityKind::GraphPermissionRemoved,
@@ -255,6 +248,30 @@ pub(super) fn azure_changes(old: &Access, new: &Access) -> Vec<Found> {
                 id.name, id.resource_group, id.subscription_id
             )),
         ));
+    }
+    out
+}
+
+/// New Microsoft Graph permissions: widening unless an old permission grants them already
+/// (`X.ReadWrite.All` grants `X.Read.All`).
+fn graph_added(old: &Access, new: &Access) -> Vec<Found> {
+    let mut out = Vec::new();
+    for p in new.graph.difference(&old.graph) {
+        let found = match old.graph.iter().find(|q| graph_covers(q, p)) {
+            Some(q) if new.graph.contains(q) => (
+                SecurityKind::GraphPermissionNarrowed,
+                format!("new Microsoft Graph permission {p}, already granted by {q}"),
+            ),
+            Some(q) => (
+                SecurityKind::GraphPermissionNarrowed,
+                format!("Microsoft Graph permission narrowed from {q} to {p}"),
+            ),
+            None => (
+                SecurityKind::GraphPermissionAdded,
+                format!("new Microsoft Graph permission {p}"),
+            ),
+        };
+        out.push((found.0, found.1, None));
     }
     out
 }
@@ -362,7 +379,10 @@ fn revoke_graph(id: &crate::access::Identity, permission: &str) -> String {
 }
 
 /// Role changes between two sets of (role, scope), for the identity `who` names ("" for the
-/// job identity).
+/// job identity). A new assignment is a narrowing only when the old assignments grant
+/// everything it grants (`roles::contain::covered`: an old role on a containing scope whose
+/// permissions contain the new one's); anything else widens: a swap (an old assignment on an
+/// overlapping scope gave way to it) is `role-widened`, the rest `role-added`.
 fn role_changes(
     old: &BTreeSet<(String, String)>,
     new: &BTreeSet<(String, String)>,
@@ -371,25 +391,23 @@ fn role_changes(
 ) -> Vec<Found> {
     let mut out = Vec::new();
     let removed: Vec<&(String, String)> = old.difference(new).collect();
+    let olds: Vec<(&str, &str)> = old.iter().map(|(r, s)| (r.as_str(), s.as_str())).collect();
     let mut replaced = BTreeSet::new();
     for (role, scope) in new.difference(old) {
-        // Covered by a role at least as strong on a scope at least as wide: a narrowing.
-        let covered = removed
-            .iter()
-            .find(|(r, s)| contains_scope(s, scope) && role_rank(r) >= role_rank(role));
-        if let Some((r, s)) = covered {
-            replaced.insert((r.clone(), s.clone()));
-            out.push((
-                SecurityKind::RoleNarrowed,
-                format!("{who}role narrowed from {r} on {s} to {role} on {scope}"),
-                revoke_role(old_id, r, s),
+        if covered((role, scope), &olds) {
+            out.push(narrowed(
+                old,
+                &removed,
+                (role, scope),
+                old_id,
+                who,
+                &mut replaced,
             ));
             continue;
         }
-        let was = removed.iter().find(|(r, s)| {
-            (contains_scope(scope, s) && role_rank(role) >= role_rank(r))
-                || (s == scope && role_rank(role) > role_rank(r))
-        });
+        let was = removed
+            .iter()
+            .find(|(_, s)| contains_scope(scope, s) || contains_scope(s, scope));
         match was {
             Some((r, s)) => {
                 replaced.insert((r.clone(), s.clone()));
@@ -424,6 +442,36 @@ fn role_changes(
     out
 }
 
+/// A new assignment the old ones cover, named by the old assignment that covers it alone (a
+/// removed one first, which it then replaces); when only several together do, by none.
+fn narrowed(
+    old: &BTreeSet<(String, String)>,
+    removed: &[&(String, String)],
+    (role, scope): (&str, &str),
+    old_id: Option<&crate::access::Identity>,
+    who: &str,
+    replaced: &mut BTreeSet<(String, String)>,
+) -> Found {
+    let alone = |(r, s): &&(String, String)| covered((role, scope), &[(r.as_str(), s.as_str())]);
+    if let Some((r, s)) = removed.iter().copied().find(alone) {
+        replaced.insert((r.clone(), s.clone()));
+        return (
+            SecurityKind::RoleNarrowed,
+            format!("{who}role narrowed from {r} on {s} to {role} on {scope}"),
+            revoke_role(old_id, r, s),
+        );
+    }
+    let message = match old.iter().find(alone) {
+        Some((r, s)) => {
+            format!("{who}new role assignment {role} on {scope}, already granted by {r} on {s}")
+        }
+        None => format!(
+            "{who}new role assignment {role} on {scope}, already granted by the other assignments"
+        ),
+    };
+    (SecurityKind::RoleNarrowed, message, None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -440,7 +488,7 @@ mod tests {
     }
 
     #[test]
-    fn role_ranking_and_scope_widening() {
+    fn role_swaps_and_scope_widening() {
         let old = roles(&[("Contributor", "/subscriptions/a/resourceGroups/rg")]);
         let wider = roles(&[("Contributor", "/subscriptions/a")]);
         let owner = roles(&[("Owner", "/subscriptions/a/resourceGroups/rg")]);
@@ -459,6 +507,118 @@ mod tests {
         let c = security_changes("ss", "tf", &owner, &old);
         assert!(c.iter().all(|c| !c.widens()), "{c:?}");
         assert_eq!(c[0].kind, SecurityKind::RoleNarrowed);
+    }
+
+    const SUB: &str = "/subscriptions/9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d";
+    const RG: &str = "/subscriptions/9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d/resourceGroups/rg-ci";
+    const VAULT: &str = "/subscriptions/9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d/resourceGroups/rg-ci/providers/Microsoft.KeyVault/vaults/kv-ci";
+    const ACR: &str = "/subscriptions/9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d/resourceGroups/rg-ci/providers/Microsoft.ContainerRegistry/registries/acrci";
+
+    /// The one change a swap of one assignment for another makes.
+    fn swap(old: (&str, &str), new: (&str, &str)) -> SecurityChange {
+        let c = security_changes("ss", "tf", &roles(&[old]), &roles(&[new]));
+        assert_eq!(c.len(), 1, "{c:?}");
+        c.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn swaps_that_grant_more_widen() {
+        for (old, new) in [
+            (
+                ("Key Vault Secrets User", VAULT),
+                ("Key Vault Secrets Officer", VAULT),
+            ),
+            (
+                ("AcrPush", ACR),
+                ("Azure Kubernetes Service RBAC Cluster Admin", ACR),
+            ),
+            (
+                ("Contributor", RG),
+                ("0b9f7a61-2c3d-4e5f-8a9b-0c1d2e3f4a5b", RG),
+            ),
+            (("Reader", SUB), ("Key Vault Secrets User", VAULT)),
+        ] {
+            let c = swap(old, new);
+            assert_eq!(c.kind, SecurityKind::RoleWidened, "{c:?}");
+            assert!(c.widens());
+            assert!(
+                c.message.contains(&format!(
+                    "from {} on {} to {} on {}",
+                    old.0, old.1, new.0, new.1
+                )),
+                "{c:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn swaps_that_grant_less_narrow() {
+        for (old, new) in [
+            (("Owner", RG), ("Contributor", RG)),
+            (("Contributor", SUB), ("Contributor", RG)),
+            (("AcrPush", ACR), ("AcrPull", ACR)),
+        ] {
+            let c = swap(old, new);
+            assert_eq!(c.kind, SecurityKind::RoleNarrowed, "{c:?}");
+            assert!(!c.widens());
+        }
+    }
+
+    #[test]
+    fn an_assignment_old_ones_already_grant_does_not_widen() {
+        let old = roles(&[("Owner", RG)]);
+        let new = roles(&[("Owner", RG), ("Reader", VAULT)]);
+        let c = security_changes("ss", "tf", &old, &new);
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert_eq!(c[0].kind, SecurityKind::RoleNarrowed);
+        assert!(
+            c[0].message.contains("already granted by Owner on"),
+            "{c:?}"
+        );
+        // A new assignment beside them that grants more still widens.
+        let new = roles(&[("Owner", RG), ("Key Vault Secrets User", VAULT)]);
+        let c = security_changes("ss", "tf", &old, &new);
+        assert_eq!(c[0].kind, SecurityKind::RoleAdded, "{c:?}");
+    }
+
+    #[test]
+    fn graph_read_write_covers_read() {
+        let graph = |ps: &[&str]| Access {
+            graph: ps.iter().map(|p| (*p).to_owned()).collect(),
+            ..Default::default()
+        };
+        let c = security_changes(
+            "ss",
+            "tf",
+            &graph(&["Group.ReadWrite.All"]),
+            &graph(&["Group.Read.All"]),
+        );
+        assert!(c.iter().all(|c| !c.widens()), "{c:?}");
+        assert!(
+            c.iter()
+                .any(|c| c.kind == SecurityKind::GraphPermissionNarrowed)
+        );
+        assert!(
+            c.iter()
+                .any(|c| c.kind == SecurityKind::GraphPermissionRemoved)
+        );
+        let c = security_changes(
+            "ss",
+            "tf",
+            &graph(&["Group.Read.All"]),
+            &graph(&["Group.ReadWrite.All"]),
+        );
+        assert!(
+            c.iter()
+                .any(|c| c.kind == SecurityKind::GraphPermissionAdded && c.widens())
+        );
+        let c = security_changes(
+            "ss",
+            "tf",
+            &graph(&["Group.ReadWrite.All"]),
+            &graph(&["Group.ReadWrite.All", "GroupMember.Read.All"]),
+        );
+        assert_eq!(c[0].kind, SecurityKind::GraphPermissionAdded);
     }
 
     #[test]

@@ -89,9 +89,9 @@ pub fn role_assignments(
     for ra in &r.access().roles {
         let (role_name, role_definition_id) = if facts::is_guid(&ra.role) {
             let id = ra.role.to_lowercase();
-            (facts::role_name(&id).map(str::to_owned), id)
+            (crate::roles::name(&id).map(str::to_owned), id)
         } else {
-            let id = facts::role_id(&ra.role).expect("checked by spec");
+            let id = crate::roles::id(&ra.role).expect("checked by spec");
             (Some(ra.role.clone()), id.to_owned())
         };
         let sub = |alias: &str| e.subscriptions[alias].to_lowercase();
@@ -136,7 +136,7 @@ pub fn cache_manager_roles(storage_account_id: &str) -> Vec<RoleAssignment> {
         .iter()
         .map(|name| RoleAssignment {
             role_name: Some((*name).into()),
-            role_definition_id: facts::role_id(name).expect("in the table").into(),
+            role_definition_id: crate::roles::id(name).expect("in the table").into(),
             scope: Scope::resource(storage_account_id),
         })
         .collect()
@@ -302,7 +302,7 @@ mod tests {
         let symbol = "r".repeat(40);
         let role = |scope| RoleAssignment {
             role_name: Some("Reader".into()),
-            role_definition_id: facts::role_id("Reader").unwrap().into(),
+            role_definition_id: crate::roles::id("Reader").unwrap().into(),
             scope,
         };
         let groups = role_groups(

@@ -99,7 +99,7 @@ pub(super) fn resolve(
     let role = "Key Vault Secrets User";
     let roles = vec![azure::RoleAssignment {
         role_name: Some(role.into()),
-        role_definition_id: facts::role_id(role).expect("in the table").into(),
+        role_definition_id: crate::roles::id(role).expect("in the table").into(),
         scope: azure::Scope::resource(&vault_id),
     }];
     let mut namespaces: Vec<String> = env

@@ -67,11 +67,10 @@ fn roles(cx: &mut Ctx, ip: &str, id: &Identity, env: Option<&Environment>) {
 fn role_id(cx: &mut Ctx, p: &str, role: &str) -> Option<String> {
     if facts::is_guid(role) {
         Some(role.to_lowercase())
-    } else if let Some(id) = facts::role_id(role) {
+    } else if let Some(id) = crate::roles::id(role) {
         Some(id.to_owned())
     } else {
-        let names = facts::BUILTIN_ROLES.iter().map(|r| r.name);
-        let hint = match did_you_mean(role, names) {
+        let hint = match did_you_mean(role, crate::roles::names()) {
                 Some(m) => format!("did you mean `{m}`? Other roles are given by their role-definition GUID (`az role definition list --name <name> --query [].name`)"),
                 None => "give a built-in role listed in the README, or any role by its role-definition GUID (`az role definition list --name <name> --query [].name`)".into(),
             };

@@ -29,12 +29,12 @@ pub fn schema() -> &'static Value {
 const GUID: &str = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
 
 /// What editors can check before runnergen runs, from the facts runnergen itself checks
-/// against (`facts::BUILTIN_ROLES`, `facts::GRAPH_PERMISSIONS`): a role is a built-in role's
+/// against (`roles::names`, `facts::GRAPH_PERMISSIONS`): a role is a built-in role's
 /// name or a role-definition GUID, a Graph permission one runnergen knows, every ID a GUID.
 /// `spec::check` still checks each (with its own code and hint, which wins over the schema's).
 fn facts_into(root: &mut Value) {
     let defs = &mut root["$defs"];
-    let roles: Vec<&str> = crate::facts::BUILTIN_ROLES.iter().map(|r| r.name).collect();
+    let roles: Vec<&str> = crate::roles::names().collect();
     let role = &mut defs["RoleAssignment"]["properties"]["role"];
     role["anyOf"] = serde_json::json!([
         {"enum": roles},

@@ -135,7 +135,7 @@ fn plain(v: &str) -> String {
 pub fn same_role(a: &str, b: &str) -> bool {
     let name = |r: &str| {
         if facts::is_guid(r) {
-            facts::role_name(r).map_or_else(|| r.to_lowercase(), str::to_lowercase)
+            crate::roles::name(r).map_or_else(|| r.to_lowercase(), str::to_lowercase)
         } else {
             r.to_lowercase()
         }

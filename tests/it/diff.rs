@@ -602,3 +602,56 @@ fn reach_and_pod_changes_widen() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// Issue 28: a role swap on the same scope that grants more exits 3, whatever the roles are
+/// called; the swap back is a narrowing (exit 1).
+#[test]
+fn a_role_swap_that_grants_more_exits_3() {
+    let acr = "/subscriptions/9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d/resourceGroups/rg-weu-ss-acr/providers/Microsoft.ContainerRegistry/registries/acrweussascode";
+    let vault = "/subscriptions/9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d/resourceGroups/rg-weu-ss-gitlab/providers/Microsoft.KeyVault/vaults/kv-weu-ss-gitlab";
+    let base = std::fs::read_to_string(root().join("fixtures/ascode/runners.yaml")).unwrap();
+    let with = |role: &str| {
+        let spec = base.replacen(
+            &format!("- role: AcrPush\n          scope:\n            resource: {acr}\n"),
+            &format!("- role: {role}\n          scope:\n            resource: {vault}\n"),
+            1,
+        );
+        assert_ne!(spec, base);
+        spec
+    };
+    let dir = std::env::temp_dir().join(format!("runnergen-diff-swap-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let swap = |from: &str, to: &str| {
+        std::fs::write(dir.join("runners.yaml"), with(from)).unwrap();
+        let (code, out, err) = runnergen_in(&dir, &["render", "runners.yaml", "--out", "out"]);
+        assert_eq!(code, 0, "{out}{err}");
+        std::fs::write(dir.join("runners.yaml"), with(to)).unwrap();
+        let (code, stdout, _) =
+            diff_in(&dir, &["runners.yaml", "--out", "out", "--format", "json"]);
+        let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        let roles: Vec<(String, String)> = report["security"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["kind"].as_str().unwrap().starts_with("role-"))
+            .map(|s| (s["kind"].to_string(), s["message"].to_string()))
+            .collect();
+        (code, roles)
+    };
+    let (code, roles) = swap("Key Vault Secrets User", "Key Vault Secrets Officer");
+    assert_eq!(code, 3, "{roles:?}");
+    assert_eq!(
+        roles,
+        [(
+            "\"role-widened\"".to_owned(),
+            format!(
+                "\"role widened from Key Vault Secrets User on {vault} to Key Vault Secrets Officer on {vault} (resource)\""
+            )
+        )]
+    );
+    let (code, roles) = swap("Key Vault Secrets Officer", "Key Vault Secrets User");
+    assert_eq!(code, 1, "{roles:?}");
+    assert_eq!(roles.len(), 1, "{roles:?}");
+    assert_eq!(roles[0].0, "\"role-narrowed\"");
+}

@@ -235,3 +235,49 @@ fn diagnostics_render_alike_one_by_one_and_all_at_once() {
         one_by_one
     );
 }
+
+/// Issue 28: any built-in role of the catalogue is accepted by name (not only the few
+/// runnergen once listed), a GUID stands for any other, and a misspelt name gets a
+/// did-you-mean over all names.
+#[test]
+fn any_catalogued_builtin_role_is_accepted_by_name() {
+    let acr = "/subscriptions/9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d/resourceGroups/rg-weu-ss-acr/providers/Microsoft.ContainerRegistry/registries/acrweussascode";
+    let vault = "/subscriptions/9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d/resourceGroups/rg-weu-ss-gitlab/providers/Microsoft.KeyVault/vaults/kv-weu-ss-gitlab";
+    let base = std::fs::read_to_string(crate::common::root().join("fixtures/ascode/runners.yaml"))
+        .unwrap();
+    let with = |first: &str| {
+        let spec = base.replacen(
+            &format!("- role: AcrPush\n          scope:\n            resource: {acr}\n"),
+            &format!(
+                "- role: {first}\n          scope:\n            resource: {vault}\n        - role: Storage Blob Data Owner\n          scope:\n            resource: {acr}\n"
+            ),
+            1,
+        );
+        assert_ne!(spec, base);
+        spec
+    };
+    let dir = std::env::temp_dir().join(format!("runnergen-roles-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (role, ok) in [
+        ("Key Vault Administrator", true),
+        ("0b9f7a61-2c3d-4e5f-8a9b-0c1d2e3f4a5b", true),
+        ("Key Vault Administrater", false),
+    ] {
+        std::fs::write(dir.join("runners.yaml"), with(role)).unwrap();
+        let (code, out, err) = crate::common::runnergen_in(&dir, &["validate", "runners.yaml"]);
+        if ok {
+            assert_eq!(code, 0, "{role}: {out}{err}");
+        } else {
+            assert_eq!(code, 2, "{role}: {out}{err}");
+            let all = format!("{out}{err}");
+            assert!(
+                all.contains("error[E014]: unknown role `Key Vault Administrater`"),
+                "{all}"
+            );
+            assert!(
+                all.contains("did you mean `Key Vault Administrator`?"),
+                "{all}"
+            );
+        }
+    }
+}
