@@ -11,7 +11,7 @@ const ENVS: &[(&str, &str, &str, &str)] = &[
     ("tst", "test", "neu", "northeurope"),
     ("prd", "production", "sdc", "swedencentral"),
 ];
-const ROLES: &[&str] = &[
+pub(crate) const ROLES: &[&str] = &[
     "Owner",
     "Contributor",
     "Reader",

@@ -37,15 +37,9 @@ enum Edit {
     JobNamespace,
 }
 
-const ROLES: &[&str] = &[
-    "Owner",
-    "Contributor",
-    "Reader",
-    "AcrPush",
-    "AcrPull",
-    "User Access Administrator",
-    "Key Vault Secrets User",
-];
+// The generated fleets' roles (`properties::ROLES`), and Graph permissions with one that
+// covers another.
+use crate::properties::ROLES;
 const GRAPH: &[&str] = &[
     "Group.Read.All",
     "User.Read.All",
