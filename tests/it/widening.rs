@@ -30,6 +30,8 @@ enum Edit {
     Locked(bool),
     GitlabUrl,
     ChartRepository,
+    ChartImage,
+    Cache(bool),
     Extra(usize),
     ChartValue(usize),
     NodeSelector(bool),
@@ -79,6 +81,8 @@ fn edit_gen() -> impl Strategy<Value = Edit> {
         any::<bool>().prop_map(Edit::Locked),
         Just(Edit::GitlabUrl),
         Just(Edit::ChartRepository),
+        Just(Edit::ChartImage),
+        any::<bool>().prop_map(Edit::Cache),
         (0..EXTRA.len()).prop_map(Edit::Extra),
         (0..CHART.len()).prop_map(Edit::ChartValue),
         any::<bool>().prop_map(Edit::NodeSelector),
@@ -143,6 +147,10 @@ fn apply(spec: &mut Value, pick: usize, edit: &Edit) {
     }
     if let Edit::ChartRepository = edit {
         spec["chart"] = json!({"repository": "https://charts.other.example"});
+        return;
+    }
+    if let Edit::ChartImage = edit {
+        spec["chart"] = json!({"image": "registry.example.com/gitlab-org/gitlab-runner:alpine-v18.9.0"});
         return;
     }
     if let Edit::JobNamespace = edit {
@@ -220,7 +228,21 @@ fn apply(spec: &mut Value, pick: usize, edit: &Edit) {
             }
         }
         Edit::Shared(s) => r["serviceAccounts"] = json!(if *s { "shared" } else { "separate" }),
-        Edit::GitlabUrl | Edit::ChartRepository | Edit::JobNamespace => unreachable!(),
+        // A blob cache: with separate accounts the manager signs its SAS as an identity of its
+        // own, with a role on the storage account.
+        Edit::Cache(on) => {
+            if *on {
+                r["cache"] = json!({
+                    "storageAccountId": format!("/subscriptions/{}/resourceGroups/rg-cache/providers/Microsoft.Storage/storageAccounts/stother", crate::properties::guid(200)),
+                    "container": "cache",
+                });
+            } else if let Some(o) = r.as_object_mut() {
+                o.remove("cache");
+            }
+        }
+        Edit::GitlabUrl | Edit::ChartRepository | Edit::ChartImage | Edit::JobNamespace => {
+            unreachable!()
+        }
     }
 }
 
