@@ -150,7 +150,8 @@ fn apply(spec: &mut Value, pick: usize, edit: &Edit) {
         return;
     }
     if let Edit::ChartImage = edit {
-        spec["chart"] = json!({"image": "registry.example.com/gitlab-org/gitlab-runner:alpine-v18.9.0"});
+        spec["chart"] =
+            json!({"image": "registry.example.com/gitlab-org/gitlab-runner:alpine-v18.9.0"});
         return;
     }
     if let Edit::JobNamespace = edit {
