@@ -11,6 +11,7 @@
 mod azure;
 mod checks;
 mod outputs;
+mod owned;
 mod runner;
 mod shard;
 pub mod store;
@@ -371,6 +372,8 @@ pub fn build(s: &t::Spec, files: Files) -> Result<Fleet, Vec<Problem>> {
         })
         .collect();
     checks::collisions(&environments, &mut diags);
+    owned::namespaces(&environments, &tool_namespaces(s), &mut diags);
+    owned::vault_secrets(&environments, &mut diags);
     if !diags.is_empty() {
         return Err(diags);
     }
@@ -396,6 +399,23 @@ pub fn build(s: &t::Spec, files: Files) -> Result<Fleet, Vec<Problem>> {
             })
             .collect(),
     })
+}
+
+/// The namespaces of the tools runnergen's output relies on: the GitOps engine's (Argo CD's,
+/// as the spec names it) and External Secrets Operator's. The store account's namespace is
+/// checked against the runners' by `store::resolve`.
+fn tool_namespaces(s: &t::Spec) -> Vec<String> {
+    // Flux's, whichever engine renders: the AKS GitOps extension installs it there too.
+    let mut out = vec!["flux-system".to_owned(), "external-secrets".to_owned()];
+    if s.gitops.engine == t::GitopsEngine::Argocd {
+        out.push(
+            s.gitops
+                .argocd_namespace
+                .clone()
+                .unwrap_or_else(|| defaults::ARGOCD_NAMESPACE.into()),
+        );
+    }
+    out
 }
 
 fn chart(c: &t::Chart) -> Chart {

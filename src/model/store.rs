@@ -71,7 +71,7 @@ pub(super) fn resolve(
     let vault_id = vault_id(e, kv, env);
     let store_namespace = es.and_then(|x| x.store_namespace.as_deref());
     let credentials = credentials(kind, store_namespace, env);
-    jobs_beside_store(ek, &credentials, env, diags);
+    jobs_beside_store(ek, kind, &credentials, env, diags);
     let kp = format!("/environments/{}/keyVault", spec::ptr_key(ek));
     if credentials.len() > facts::MAX_FICS_PER_IDENTITY {
         diags.push(
@@ -182,16 +182,18 @@ fn credentials(
 /// namespace where `serviceAccounts: shared` runs the jobs).
 fn jobs_beside_store(
     ek: &str,
+    kind: StoreKind,
     credentials: &[Credential],
     env: &Environment,
     diags: &mut Vec<Problem>,
 ) {
     for c in credentials {
-        let Some(r) = env
-            .runners
-            .iter()
-            .find(|r| r.names.job_namespace == c.namespace)
-        else {
+        // A SecretStore's account lives in its manager's namespace by design; the cluster
+        // store's must be in neither a manager's nor a job's.
+        let cluster = kind == StoreKind::ClusterSecretStore;
+        let Some(r) = env.runners.iter().find(|r| {
+            r.names.job_namespace == c.namespace || cluster && r.names.namespace == c.namespace
+        }) else {
             continue;
         };
         diags.push(
@@ -199,7 +201,7 @@ fn jobs_beside_store(
                 Code::E020,
                 "/tokenSource/externalSecret/storeNamespace",
                 format!(
-                    "environment `{ek}`: the Key Vault store's account would live in `{}`, where runner `{}`'s jobs run: any job could read every runner's token through it",
+                    "environment `{ek}`: the Key Vault store's account would live in `{}`, runner `{}`'s namespace: its manager or jobs could read every runner's token through it",
                     c.namespace, r.key
                 ),
             )
