@@ -204,7 +204,8 @@ pub struct Runner {
     pub purpose: String,
     /// Every name of the runner's objects, derived once (`names::RULES`).
     pub names: Names,
-    /// Region code, runner key, then the spec's tags; no duplicates (seed: `flatten([[region], [name], tags])`).
+    /// Region code, runner key, the runner's own tag `<env>-<key>`, then the spec's tags; no
+    /// duplicates (seed: `flatten([[region], [name], tags])`, plus the own tag).
     pub tags: Vec<String>,
     pub run_untagged: bool,
     pub locked: bool,
@@ -374,6 +375,7 @@ pub fn build(s: &t::Spec, files: Files) -> Result<Fleet, Vec<Problem>> {
     checks::collisions(&environments, &mut diags);
     owned::namespaces(&environments, &tool_namespaces(s), &mut diags);
     owned::vault_secrets(&environments, &mut diags);
+    owned::own_tags(&environments, &mut diags);
     if !diags.is_empty() {
         return Err(diags);
     }

@@ -88,3 +88,42 @@ pub(super) fn vault_secrets(envs: &[Environment], diags: &mut Vec<Problem>) {
         }
     }
 }
+
+/// E021 for a runner whose tags include another runner's own tag (`<env>-<key>`): jobs meant
+/// for that runner alone could land on it too.
+pub(super) fn own_tags(envs: &[Environment], diags: &mut Vec<Problem>) {
+    let owners: BTreeMap<String, (&str, &str)> = envs
+        .iter()
+        .flat_map(|e| {
+            e.runners.iter().map(move |r| {
+                (
+                    super::runner::own_tag(&e.key, &r.key),
+                    (e.key.as_str(), r.key.as_str()),
+                )
+            })
+        })
+        .collect();
+    for env in envs {
+        for r in &env.runners {
+            for tag in &r.tags {
+                let Some((oe, ok)) = owners.get(tag) else {
+                    continue;
+                };
+                if (*oe, *ok) == (env.key.as_str(), r.key.as_str()) {
+                    continue;
+                }
+                diags.push(
+                    Problem::error_key(
+                        Code::E021,
+                        r.at.clone(),
+                        format!(
+                            "runner `{}` of `{}` carries tag `{tag}`, runner `{ok}` of `{oe}`'s own: jobs meant for that runner alone could run here",
+                            r.key, env.key
+                        ),
+                    )
+                    .hint("remove the tag; every runner gets its own tag `<env>-<runner>` and its ci-template.yml asks for it"),
+                );
+            }
+        }
+    }
+}

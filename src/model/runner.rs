@@ -38,7 +38,7 @@ pub(super) fn resolve(input: Input, diags: &mut Vec<Problem>) -> Runner {
         runner_type: r.runner_type,
         path: r.path.clone(),
         purpose: r.purpose.clone(),
-        tags: tags(&e.region_code, rk, &r.tags),
+        tags: tags(&e.region_code, ek, rk, &r.tags),
         run_untagged: r.run_untagged.unwrap_or(false),
         locked: r.locked.unwrap_or(false),
         access_level: r.access_level.unwrap_or_default(),
@@ -233,9 +233,15 @@ fn invalid_name(rp: &str, rk: &str, what: &str, name: &str, validity: &Validity)
 }
 
 /// Region code, runner key, then the spec's tags, without duplicates.
-fn tags(region: &str, rk: &str, extra: &[String]) -> Vec<String> {
+/// The runner's tags: its region code and key (the seed's), its own tag `<env>-<key>`, then the
+/// spec's. GitLab gives a job to a runner only when every tag of the job is among the runner's
+/// (`app/models/ci/matching/runner_matcher.rb`, `accepting_tags?`), so a job that asks for the
+/// runner's own tag (its `ci-template.yml` does) runs on no other runner: not on the same key in
+/// another environment of the same region.
+fn tags(region: &str, ek: &str, rk: &str, extra: &[String]) -> Vec<String> {
+    let own = own_tag(ek, rk);
     let mut tags: Vec<String> = Vec::new();
-    for tag in [region, rk]
+    for tag in [region, rk, own.as_str()]
         .into_iter()
         .chain(extra.iter().map(String::as_str))
     {
@@ -244,6 +250,11 @@ fn tags(region: &str, rk: &str, extra: &[String]) -> Vec<String> {
         }
     }
     tags
+}
+
+/// The tag only runner `rk` of environment `ek` carries.
+pub(super) fn own_tag(ek: &str, rk: &str) -> String {
+    format!("{ek}-{rk}")
 }
 
 fn cache(c: &t::Cache) -> Cache {

@@ -36,16 +36,16 @@ fn default_names_reproduce_the_seed() {
 }
 
 #[test]
-fn tags_follow_the_seed_region_then_name_then_tags() {
+fn tags_follow_the_seed_region_then_name_then_own_then_tags() {
     let f = fleet("fixtures/ascode/runners.yaml");
     assert_eq!(
         runner(&f, "tf").tags,
-        ["weu", "tf", "azure", "platform", "ss"]
+        ["weu", "tf", "ss-tf", "azure", "platform", "ss"]
     );
     // `ss` is already present: no duplicates.
     assert_eq!(
         runner(&f, "packer").tags,
-        ["weu", "packer", "infra-packer-azure", "ss"]
+        ["weu", "packer", "ss-packer", "infra-packer-azure", "ss"]
     );
 }
 
@@ -299,4 +299,26 @@ fn a_cache_identity_name_past_azures_limit_is_an_error() {
         diags[0].hint.as_deref(),
         Some("shorten the identity naming template: the cache identity adds `-cache`")
     );
+}
+
+/// One runner written for several environments of one region gets a tag of its own in each, and
+/// its ci-template.yml asks for it: a dev job written from the template cannot run on prd's.
+#[test]
+fn every_runner_has_its_own_tag_and_its_template_asks_for_it() {
+    let text =
+        std::fs::read_to_string(crate::common::root().join("fixtures/environments/runners.yaml"))
+            .unwrap();
+    let tree = runnergen::compile("runners.yaml", &text).unwrap();
+    let mut own = std::collections::BTreeSet::new();
+    for path in tree.paths().filter(|p| p.ends_with("/ci-template.yml")) {
+        let (env, rest) = path.split_once('/').unwrap();
+        let runner = rest.split('/').next().unwrap();
+        let tag = format!("{env}-{runner}");
+        assert!(
+            tree.get_str(path).unwrap().contains(&format!("- {tag}\n")),
+            "{path} asks for {tag}"
+        );
+        assert!(own.insert(tag), "{path}");
+    }
+    assert!(own.len() >= 2, "{own:?}");
 }

@@ -362,7 +362,7 @@ fn register_plans_creates_updates_prunes_and_then_changes_nothing() {
         assert!(!s.runners.contains_key(&101));
         assert_eq!(
             s.runners[&102]["tag_list"],
-            json!(["weu", "packer", "infra-packer-azure", "ss"])
+            json!(["weu", "packer", "ss-packer", "infra-packer-azure", "ss"])
         );
         let tf = s
             .runners

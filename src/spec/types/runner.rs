@@ -62,7 +62,8 @@ pub struct Runner {
     /// What the runner is for; becomes the identity's `purpose` tag.
     #[schemars(length(min = 1, max = 256))]
     pub purpose: String,
-    /// Job tags, after the region code and the runner name, which are always added (as the seed does).
+    /// Job tags, after the region code and the runner name (as the seed does) and the runner's
+    /// own tag `<env>-<runner>`, which are always added.
     #[serde(default)]
     pub tags: Vec<String>,
     /// Pick up jobs without tags. Default `false`.
