@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Validate the ARM JSON templates of a rendered runnergen tree against the vendored ARM schemas.
 
-usage: arm_validate.py --schemas <shared>/schemas/arm TREE [LABEL]
+usage: arm_validate.py --schemas schema/vendor/arm TREE [LABEL]
 
 Every `main.json` and `graph.json` below TREE is checked (run with the validators' venv Python:
 needs `jsonschema` and `referencing`; no network, every `$ref` resolves to the vendored files).
@@ -19,7 +19,7 @@ Per resource, recursively through nested `Microsoft.Resources/deployments`:
   * Microsoft.Graph/* (graph.json, Bicep Graph extension) has no ARM schema: skipped, counted.
   * `existing: true` resources (languageVersion 2.0 references) are checked against their
     definition without the `properties` requirement: they are read, not deployed.
-  * any other type is an error (add its schema under shared/schemas/arm first).
+  * any other type is an error (add its schema under schema/vendor/arm first).
 
 Per template (the outer one and every nested inner template), the top level is validated against
 its `$schema` (2019-04-01/deploymentTemplate.json or 2018-05-01/subscriptionDeploymentTemplate.json):
@@ -151,7 +151,7 @@ def build_registry(arm_dir: Path) -> Registry:
     docs[UNION_URI] = {
         "id": UNION_URI + "#",
         "$schema": "http://json-schema.org/draft-04/schema#",
-        "description": "runnergen stub of the ARM resource union (see shared/schemas/README.md)",
+        "description": "runnergen stub of the ARM resource union (see schema/vendor/README.md)",
         "allOf": [
             {"$ref": DT_URI + "#/definitions/resourceBase"},
             {"oneOf": [

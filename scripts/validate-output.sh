@@ -14,23 +14,24 @@
 #                        (its Python API with cached schemas: same check as the CLI's --strict,
 #                        10x faster; see validate_helpers.py)
 #   check-jsonschema     CRD documents (ExternalSecret, HelmRepository, HelmRelease, Application,
-#                        ...) against ../shared/schemas/crds/<group>/<kind>_<version>.json
+#                        ...) against schema/vendor/crds/<group>/<kind>_<version>.json
 #   kustomize            `kubectl kustomize` of every directory holding a kustomization.yaml
 #   arm                  scripts/arm_validate.py: every main.json and graph.json, resource by
-#                        resource and template by template, against ../shared/schemas/arm
+#                        resource and template by template, against schema/vendor/arm
 #   pycep                every .bicep parses with pycep-parser
 # A validator with nothing to check in a tree prints `skipped` and is not counted.
 # The last line is exactly `N passed, M failed` (CI parses it); exit status 1 if M > 0.
 #
 # Tools come from scripts/install-validators.sh ($RUNNERGEN_TOOLS, default <repo>/.ci-cache);
-# shared schemas from $RUNNERGEN_SHARED (default "$(git rev-parse --show-toplevel)/../shared").
+# the third-party schemas from $RUNNERGEN_SCHEMAS (default <repo>/schema/vendor, vendored with
+# their provenance in schema/vendor/README.md).
 # Nothing here uses the network: HTTP(S) proxies point at a closed port while validators run.
 set -euo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo_root=$(git -C "$script_dir" rev-parse --show-toplevel 2>/dev/null || (cd "$script_dir/.." && pwd))
 tools=${RUNNERGEN_TOOLS:-$repo_root/.ci-cache}
-shared=${RUNNERGEN_SHARED:-$repo_root/../shared}
+schemas=${RUNNERGEN_SCHEMAS:-$repo_root/schema/vendor}
 
 # Kubernetes minor versions to validate core kinds against. AKS supports a sliding window of about
 # four GA minors (plus LTS); this is the 1.31-1.34 window. kubernetes-validate 1.37.0 (pinned in
@@ -47,9 +48,9 @@ kubectl=$tools/bin/kubectl
 for tool in "$py" "$cj" "$kubectl"; do
   [[ -x $tool ]] || die "$tool missing: run scripts/install-validators.sh first"
 done
-[[ -d $shared/schemas/crds && -d $shared/schemas/arm ]] \
-  || die "shared schemas not found at $shared/schemas (set RUNNERGEN_SHARED)"
-shared=$(cd "$shared" && pwd)
+[[ -d $schemas/crds && -d $schemas/arm ]] \
+  || die "vendored schemas not found at $schemas (set RUNNERGEN_SCHEMAS)"
+schemas=$(cd "$schemas" && pwd)
 
 for version in "${kube_versions[@]}"; do
   [[ $version =~ ^1\.[0-9]+$ ]] || die "Kubernetes version $version: expected <major>.<minor>"
@@ -115,7 +116,7 @@ run_check_jsonschema() {
     kinds+=("$(basename "$(dirname "$schema")")/$(basename "$schema" .json)")
     if ! out=$("$cj" --color never --schemafile "$schema" "${docs[@]}" 2>&1); then
       rc=1
-      echo "schema ${schema#"$shared"/}:"
+      echo "schema ${schema#"$schemas"/}:"
       unsplit "$split" "$label" <<<"$out"
     fi
   done < <(cut -f1 "$split/crd.tsv" | sort -u)
@@ -162,12 +163,12 @@ for tree in "${trees[@]}"; do
   mkdir -p "$split"
 
   check "$label" syntax "$py" "$script_dir/validate_helpers.py" syntax "$tree" "$label"
-  check "$label" documents "$py" "$script_dir/validate_helpers.py" split "$tree" "$label" "$split" "$shared/schemas/crds"
+  check "$label" documents "$py" "$script_dir/validate_helpers.py" split "$tree" "$label" "$split" "$schemas/crds"
   touch "$split/core.list" "$split/crd.tsv" "$split/kustomize.list"
   check "$label" "kubernetes-validate $kube_label" run_kubernetes_validate "$split" "$label"
   check "$label" check-jsonschema run_check_jsonschema "$split" "$label"
   check "$label" "kubectl kustomize" run_kustomize "$split" "$label" "$tree"
-  check "$label" arm "$py" "$script_dir/arm_validate.py" --schemas "$shared/schemas/arm" "$tree" "$label"
+  check "$label" arm "$py" "$script_dir/arm_validate.py" --schemas "$schemas/arm" "$tree" "$label"
   check "$label" pycep "$py" "$script_dir/validate_helpers.py" bicep "$tree" "$label"
   check "$label" "gitlab-ci templates" run_ci_templates "$tree"
 done

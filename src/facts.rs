@@ -1,12 +1,11 @@
 //! Fixed facts from Azure, GitLab and Kubernetes that the compiler checks against.
-//! Each table names its upstream source; see `../shared/reference/` for how they were checked.
+//! Each table names its upstream source.
 
 /// What the runner manager's cache identity gets on the cache's storage account: it signs a
 /// user-delegation SAS for each cache download and upload (gitlab-runner `cache/azure/adapter.go`
 /// `generateSASToken`, `azure.go` `newUserDelegationKeySigner`), so it needs data access, and
 /// `generateUserDelegationKey` at account scope or above, which Storage Blob Delegator grants
-/// (learn.microsoft.com rest/api/storageservices/get-user-delegation-key; reference
-/// azure-lifecycle.md).
+/// (learn.microsoft.com rest/api/storageservices/get-user-delegation-key).
 pub const CACHE_MANAGER_ROLES: [&str; 2] =
     ["Storage Blob Data Contributor", "Storage Blob Delegator"];
 
@@ -47,7 +46,8 @@ pub const WI_TENANT_ID_ANNOTATION: &str = "azure.workload.identity/tenant-id";
 /// Microsoft.Resources/deployments).
 pub const MAX_DEPLOYMENT_NAME: usize = 64;
 
-/// API versions: newest stable in the ARM schemas and Bicep types (reference azure.md §0).
+/// API versions: newest stable in the ARM schemas and Bicep types
+/// (`Azure/azure-resource-manager-schemas`, `Azure/bicep-types-az`).
 pub const API_IDENTITY: &str = "2024-11-30";
 pub const API_ROLE_ASSIGNMENT: &str = "2022-04-01";
 pub const API_RESOURCE_GROUP: &str = "2024-03-01";
@@ -61,7 +61,7 @@ pub const RUNNER_VERSION: &str = "18.9.0";
 
 /// Every `[runners.kubernetes]` key of config.toml gitlab-runner [`RUNNER_VERSION`] knows: the
 /// `toml:"…"` tags of `type KubernetesConfig struct` in `common/config.go` at tag v18.9.0
-/// (reference gitops-day2.md §6). The runner ignores unknown keys silently
+/// (gitlab-org/gitlab-runner). The runner ignores unknown keys silently
 /// (`toml.DecodeFile` without an undecoded-keys check), so runnergen refuses them.
 #[rustfmt::skip]
 pub const KUBERNETES_CONFIG_KEYS: &[&str] = &[

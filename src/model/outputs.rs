@@ -4,7 +4,7 @@
 //!
 //! Format: a JSON object of outputs, each `{"type": "String", "value": "…"}`, exactly as
 //! `az stack sub show --query outputs` and `az deployment sub show --query
-//! properties.outputs` print them (reference azure-lifecycle.md §1). `type` is accepted in
+//! properties.outputs` print them (Azure CLI `az stack sub show`). `type` is accepted in
 //! either casing, and output names case-insensitively: the CLI has been seen to change their
 //! casing (same reference, "unconfirmed").
 

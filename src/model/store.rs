@@ -1,7 +1,8 @@
 //! The environment's Key Vault secret store, when runnergen renders it
 //! (`tokenSource.externalSecret.store: rendered`, the default): External Secrets Operator's
-//! Azure Key Vault provider with workload identity (reference gitops-day2.md §2: `authType:
-//! WorkloadIdentity`, `serviceAccountRef`), a managed identity of its own with Key Vault
+//! Azure Key Vault provider with workload identity (external-secrets docs
+//! `provider/azure-key-vault.md`: `authType: WorkloadIdentity`, `serviceAccountRef`), a
+//! managed identity of its own with Key Vault
 //! Secrets User on the vault only, and, for a ClusterSecretStore, `spec.conditions` naming the
 //! runners' manager namespaces only, so neither job pods nor anything else in the cluster can
 //! read the runners' tokens through it.

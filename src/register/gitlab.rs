@@ -1,7 +1,7 @@
 //! A small client of GitLab's runners REST API (`/api/v4`): the calls `register` makes, with
-//! pagination, rate limits and errors handled. Facts: reference gitops-day2.md §1 (GitLab
-//! `doc/api/runners.md`, `doc/api/users.md` "Create a runner linked to a user", the REST
-//! pagination and rate-limit pages).
+//! pagination, rate limits and errors handled. Facts: GitLab `doc/api/runners.md`,
+//! `doc/api/users.md` "Create a runner linked to a user", the REST pagination and rate-limit
+//! pages.
 //!
 //! TLS verifies against the system's trust store; `SSL_CERT_FILE` (or `SSL_CERT_DIR`) names
 //! another bundle, as for a self-hosted GitLab behind a private CA (rustls-native-certs).

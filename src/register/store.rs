@@ -4,7 +4,7 @@
 //! file), removed as soon as the CLI is done, whatever happened.
 //!
 //! `az keyvault secret set --file` stores the file byte for byte, so the file holds the token
-//! without a newline (reference azure-lifecycle.md §3).
+//! without a newline (Azure CLI `az keyvault secret set`, `--file` with `--encoding utf-8`).
 
 use super::gitlab::Secret;
 use std::io::Write;

@@ -45,7 +45,7 @@ fn sa_subject(name: &str, namespace: &str) -> Subject {
 }
 
 /// ExternalSecret `external-secrets.io/v1` (External Secrets Operator; schema in
-/// shared/schemas/crds/external-secrets.io/externalsecret_v1.json).
+/// schema/vendor/crds/external-secrets.io/externalsecret_v1.json).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct ExternalSecret {
@@ -245,7 +245,7 @@ fn external_secret(cx: Cx) -> Option<ExternalSecret> {
                 "name": store_name,
             },
             // Every field ESO's CRD defaults is written out (external-secrets CRD
-            // `default:`s, v0.16 to v2.8: reference gitops-day2.md §2), so an apply-based
+            // `default:`s, v0.16 to v2.8), so an apply-based
             // reconciler (Argo CD) never sees the API server's defaults as drift.
             "target": {
                 "name": n.token_secret,
@@ -323,7 +323,7 @@ pub fn render_store(cx: EnvCx) -> Result<Rendered<Vec<Account>>, RenderError> {
                 namespace: Some(c.namespace.clone()),
                 labels: Some(labels.clone()),
                 // The tenant ID is given here and not in the store: ESO refuses one given in
-                // both places (reference gitops-day2.md §2).
+                // both places (external-secrets `provider/azure-key-vault.md`).
                 annotations: Some(workload_identity(client_id, &env.tenant_id)),
                 ..Default::default()
             },

@@ -1,5 +1,6 @@
 //! Helm values for the gitlab-runner chart (keys of chart ≥ 0.66: `serviceAccount.*`, not the
-//! deprecated `rbac.serviceAccountName` the seed uses). Chart facts: reference gitlab-runner.md §1.
+//! deprecated `rbac.serviceAccountName` the seed uses). Chart facts: the chart's `values.yaml`
+//! and templates (`gitlab-org/charts/gitlab-runner`).
 //!
 //! Tags, run-untagged, locked, access level and maximum timeout are deliberately absent: with
 //! `glrt-` tokens the runner refuses them as "reserved" (runner `commands/register.go`); they

@@ -15,7 +15,7 @@ use crate::facts;
 use serde_json::{Map, Value};
 
 /// Chart values runnergen sets (`render::values`), as JSON pointers into the values, with what
-/// to use instead. Chart keys: reference gitlab-runner.md §1.
+/// to use instead. Chart keys: the gitlab-runner chart's `values.yaml`.
 pub const CHART_VALUES_OWNED: &[(&str, &str)] = &[
     ("/gitlabUrl", "`gitlab.url`"),
     (
@@ -286,8 +286,8 @@ fn env_vars(cx: &mut Ctx, at: &str, values: &Map<String, Value>) {
 
 /// Keys and strings of the chart values: no `{{` (the chart passes `podLabels`,
 /// `deploymentLabels`, the image and `serviceAccount.annotations` through `tpl`, where a Helm
-/// `lookup` would run with helm-controller's rights: reference gitops-day2.md "Values rendered
-/// through tpl"), no control character in a key, none but line breaks and tabs in a value.
+/// `lookup` would run with helm-controller's rights: chart `templates/_helpers.tpl`,
+/// `deployment.yaml`), no control character in a key, none but line breaks and tabs in a value.
 fn chart_text(cx: &mut Ctx, p: &str, key: &str, v: &Value) {
     if has_control(key) || key.contains("{{") {
         cx.err_key(

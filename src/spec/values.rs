@@ -2,7 +2,7 @@
 //! sets, and free text to printable characters, so that no spec can smuggle code into the
 //! manager pod or break an artifact that `render` would then refuse.
 //!
-//! Where the values go (gitlab-runner chart 0.86.0, reference gitlab-runner.md §1):
+//! Where the values go (gitlab-runner chart 0.86.0, `gitlab-org/charts/gitlab-runner`):
 //! - `runners.name` becomes `--name=...` in the chart's `register-the-runner` shell script,
 //!   quoted with Helm's `quote`, which leaves `$(...)` and backticks alive;
 //! - `runners.config` (config.toml: job image, cache names), `image.*`, `podLabels` and

@@ -1,6 +1,6 @@
 //! Argo CD (and any apply-based reconciler) shows an object OutOfSync forever when the API server
 //! fills in a default the rendered file lacks. This applies the defaults declared in the
-//! vendored CRD schemas (../shared/schemas/crds: ExternalSecret, HelmRelease, HelmRepository,
+//! vendored CRD schemas (schema/vendor/crds: ExternalSecret, HelmRelease, HelmRepository,
 //! Application, the secret stores) to every custom resource of every golden tree, the way the
 //! API server's structural defaulting does (a `default` applies to an absent field of an object
 //! that is present), and asserts that nothing changes.
@@ -38,7 +38,7 @@ fn schema_for(doc: &Value) -> Option<Value> {
     let (api, kind) = (doc["apiVersion"].as_str()?, doc["kind"].as_str()?);
     let (group, version) = api.split_once('/')?;
     let path = root()
-        .join("../shared/schemas/crds")
+        .join("schema/vendor/crds")
         .join(group)
         .join(format!("{}_{version}.json", kind.to_lowercase()));
     Some(serde_json::from_str(&std::fs::read_to_string(path).ok()?).unwrap())
@@ -46,9 +46,10 @@ fn schema_for(doc: &Value) -> Option<Value> {
 
 #[test]
 fn no_custom_resource_is_changed_by_its_crd_defaults() {
-    if !root().join("../shared/schemas/crds").is_dir() {
-        panic!("../shared/schemas/crds is missing: the CRD schemas this test reads");
-    }
+    assert!(
+        root().join("schema/vendor/crds").is_dir(),
+        "schema/vendor/crds is missing: the CRD schemas this test reads"
+    );
     let mut checked = std::collections::BTreeMap::<String, usize>::new();
     for tree in golden_trees() {
         for entry in walkdir::WalkDir::new(&tree).into_iter().map(|e| e.unwrap()) {

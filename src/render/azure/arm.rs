@@ -1,6 +1,6 @@
 //! The ARM JSON of an environment (main.json, graph.json): what `az deployment sub create`
 //! runs, no Bicep CLI needed. Shaped as Bicep compiles the templates next to it; the shapes are
-//! from Bicep's `TemplateWriter` and the azure-resource-manager-schemas (reference azure.md).
+//! from Bicep's `TemplateWriter` and the azure-resource-manager-schemas.
 
 use super::GRAPH_EXTENSION_ALIAS;
 use super::GRAPH_EXTENSION_VERSION;
@@ -10,7 +10,7 @@ use crate::render::{RenderError, header};
 use crate::vocab::summary;
 use serde_json::{Map, Value as Json, json};
 
-/// ARM template schemas (Bicep `TemplateWriter.GetSchema`, azure.md §4).
+/// ARM template schemas (Bicep `TemplateWriter.GetSchema`).
 pub const SCHEMA_SUBSCRIPTION: &str =
     "https://schema.management.azure.com/schemas/2018-05-01/subscriptionDeploymentTemplate.json#";
 pub const SCHEMA_RESOURCE_GROUP: &str =
@@ -339,7 +339,7 @@ fn credential(
 ) -> String {
     let identity_id = format!("resourceId('{TYPE_IDENTITY}', {})", arm_str(d.identity));
     // Child names are `<parent>/<child>`, emitted as format() like Bicep does: the schema's
-    // name pattern rejects a literal with '/' (azure.md §4/§6).
+    // name pattern rejects a literal with '/' (schema/vendor/arm).
     let mut depends = vec![format!("[{identity_id}]")];
     if let Some(prev) = after {
         depends.push(format!("[{prev}]"));
@@ -371,7 +371,7 @@ fn role_assignment_template(kind: ModuleKind) -> Json {
     let (schema, scope_id) = match kind {
         ModuleKind::Subscription => (SCHEMA_SUBSCRIPTION, "subscription().id".to_owned()),
         ModuleKind::ResourceGroup => (SCHEMA_RESOURCE_GROUP, "resourceGroup().id".to_owned()),
-        // What Bicep emits for `scope: target` of an `existing` resource (azure.md §1.3 table).
+        // What Bicep emits for `scope: target` of an `existing` resource (Bicep `TemplateWriter`).
         ModuleKind::Resource(t) => (
             SCHEMA_RESOURCE_GROUP,
             format!(
@@ -412,7 +412,7 @@ fn role_assignment_template(kind: ModuleKind) -> Json {
 }
 
 /// graph.json: languageVersion 2.0 with the Graph extension import, object-form resources keyed
-/// by symbol (what Bicep emits for `extension`: azure.md §3, Bicep `TemplateWriter.cs`).
+/// by symbol (what Bicep emits for `extension`: Bicep `TemplateWriter.cs`).
 pub fn graph(shard: &Shard, source: &str) -> Json {
     let mut resources = Map::new();
     resources.insert(

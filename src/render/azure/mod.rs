@@ -11,7 +11,7 @@
 //!   Graph permissions; deployed separately by an Entra admin.
 //! - `bicepconfig.json`: the Microsoft Graph Bicep extension, so `bicep build graph.bicep` works.
 //!
-//! Facts used here come from `../shared/reference/azure.md`; each rule names its upstream source.
+//! Each rule here names its upstream source.
 
 mod arm;
 mod bicep;
