@@ -337,15 +337,9 @@ fn an_override_acknowledgement_covers_exactly_its_environments_finding() {
     let again =
         "          - {rule: L001, role: owner, scope: {subscription: sandbox}, reason: again}\n";
     let twice = text.replacen(ack, &format!("{ack}{again}"), 1);
-    let diags = crate::compile::resolve(&twice, &crate::compile::no_files)
-        .err()
-        .unwrap();
-    let got: Vec<(&str, &str)> = diags
-        .iter()
-        .map(|d| (d.code.as_str(), d.path.as_str()))
-        .collect();
+    let diags = refused(&twice);
     assert_eq!(
-        got,
+        codes(&diags),
         [("E031", "/runners/deploy/overrides/prd/acknowledge/1/rule")]
     );
 
@@ -493,15 +487,9 @@ fn an_unknown_rule_or_an_empty_reason_is_an_error() {
     let text = acknowledged(
         "      - {rule: L099, reason: why}\n      - {rule: L002, reason: \"  \"}\n      - {rule: L003, reason: a}\n      - {rule: L003, reason: b}\n",
     );
-    let diags = crate::compile::resolve(&text, &crate::compile::no_files)
-        .err()
-        .unwrap();
-    let got: Vec<(&str, &str)> = diags
-        .iter()
-        .map(|d| (d.code.as_str(), d.path.as_str()))
-        .collect();
+    let diags = refused(&text);
     assert_eq!(
-        got,
+        codes(&diags),
         [
             ("E018", "/runners/tf/acknowledge/0/rule"),
             ("E018", "/runners/tf/acknowledge/1/reason"),
@@ -526,4 +514,19 @@ fn every_rule_has_a_source_and_ids_are_in_order() {
         assert_eq!(r.id.as_str(), format!("L{:03}", i + 1));
         assert!(!r.source.is_empty() && !r.rationale.is_empty());
     }
+}
+
+/// What refusing `text` reports.
+fn refused(text: &str) -> Vec<crate::spec::Diagnostic> {
+    crate::compile::resolve(text, &crate::compile::no_files)
+        .err()
+        .expect("the spec is refused")
+}
+
+/// The code and pointer of each diagnostic.
+fn codes(diags: &[crate::spec::Diagnostic]) -> Vec<(&str, &str)> {
+    diags
+        .iter()
+        .map(|d| (d.code.as_str(), d.path.as_str()))
+        .collect()
 }
