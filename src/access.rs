@@ -276,11 +276,10 @@ fn pods(r: &Runner) -> PodSettings {
             .tolerations
             .iter()
             .map(|t| {
-                let key = match &t.value {
-                    Some(v) => format!("{}={v}", t.key),
-                    None => t.key.clone(),
-                };
-                (key, vocab::toleration_effect(t.effect).to_owned())
+                (
+                    vocab::toleration_key(t),
+                    vocab::toleration_effect(t.effect).to_owned(),
+                )
             })
             .collect(),
     }

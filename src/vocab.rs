@@ -152,6 +152,15 @@ pub fn registration_access_level(protected: bool) -> &'static str {
     }
 }
 
+/// A toleration's key as config.toml's `node_tolerations` writes it: `key=value`, or `key` for
+/// any value.
+pub fn toleration_key(t: &crate::spec::Toleration) -> String {
+    match &t.value {
+        Some(v) => format!("{}={v}", t.key),
+        None => t.key.clone(),
+    }
+}
+
 /// A taint effect as config.toml's `node_tolerations` writes it (Kubernetes `TaintEffect`).
 pub fn toleration_effect(effect: crate::spec::TolerationEffect) -> &'static str {
     match effect {

@@ -143,23 +143,13 @@ fn type_name(t: RunnerType) -> &'static str {
 /// The job pods' own settings (any change may give a pod more: a capability, a host path, a
 /// security context, a pod_spec patch) and, for privileged pods, where they are scheduled.
 fn pods(old: &PodSettings, new: &PodSettings, privileged: bool, out: &mut Vec<Found>) {
-    let keys = old.extra.keys().chain(new.extra.keys());
-    let mut changed: Vec<&str> = keys
-        .filter(|k| !crate::facts::KUBERNETES_NO_EFFECT.contains(&k.as_str()))
-        .filter(|k| old.extra.get(*k) != new.extra.get(*k))
-        .map(String::as_str)
-        .collect();
-    changed.sort_unstable();
-    changed.dedup();
-    for key in changed {
-        let show = |v: Option<&String>| v.map_or("(unset)".to_owned(), |v| format!("`{v}`"));
+    for (key, a, b) in changed(&old.extra, &new.extra) {
+        if crate::facts::KUBERNETES_NO_EFFECT.contains(&key.as_str()) {
+            continue;
+        }
         out.push((
             SecurityKind::PodSettingChanged,
-            format!(
-                "job pods' `{key}` {} → {}",
-                show(old.extra.get(key)),
-                show(new.extra.get(key))
-            ),
+            format!("job pods' `{key}` {} → {}", shown(a), shown(b)),
             None,
         ));
     }
@@ -181,19 +171,32 @@ fn chart_values(
     new: &std::collections::BTreeMap<String, String>,
     out: &mut Vec<Found>,
 ) {
-    let mut paths: Vec<&String> = old.keys().chain(new.keys()).collect();
-    paths.sort_unstable();
-    paths.dedup();
-    for path in paths {
-        let (a, b) = (old.get(path), new.get(path));
-        if a == b || path.starts_with("/resources/") {
+    for (path, a, b) in changed(old, new) {
+        if path.starts_with("/resources/") {
             continue;
         }
-        let show = |v: Option<&String>| v.map_or("(unset)".to_owned(), |v| format!("`{v}`"));
         out.push((
             SecurityKind::ChartValueChanged,
-            format!("manager's chart value `{path}` {} → {}", show(a), show(b)),
+            format!("manager's chart value `{path}` {} → {}", shown(a), shown(b)),
             None,
         ));
     }
+}
+
+/// The keys, sorted, whose values differ between `old` and `new` (set on one side only, or to
+/// another value), with both values.
+fn changed<'a>(
+    old: &'a std::collections::BTreeMap<String, String>,
+    new: &'a std::collections::BTreeMap<String, String>,
+) -> Vec<(&'a String, Option<&'a String>, Option<&'a String>)> {
+    let keys: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    keys.into_iter()
+        .map(|k| (k, old.get(k), new.get(k)))
+        .filter(|(_, a, b)| a != b)
+        .collect()
+}
+
+/// A setting's value in a message: quoted, or `(unset)`.
+fn shown(v: Option<&String>) -> String {
+    v.map_or("(unset)".to_owned(), |v| format!("`{v}`"))
 }

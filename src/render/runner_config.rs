@@ -165,10 +165,7 @@ fn tolerations(r: &crate::model::Runner) -> Vec<Toleration<'static>> {
     r.tolerations
         .iter()
         .map(|t| Toleration {
-            key: match &t.value {
-                Some(v) => format!("{}={v}", t.key),
-                None => t.key.clone(),
-            },
+            key: crate::vocab::toleration_key(t),
             effect: crate::vocab::toleration_effect(t.effect),
         })
         .collect()
