@@ -198,7 +198,7 @@ impl Access {
                 .as_ref()
                 .map(|c| identity(&r.names.cache_identity, &c.client_id)),
             store_identity: env.store.as_ref().map(|s| s.identity.clone()),
-            workload: Some(workload(fleet, r)),
+            workload: Some(workload(fleet, env, r)),
             gitlab_url: Some(fleet.gitlab_url.clone()),
             pods: Some(pods(r)),
             chart_repository: (fleet.gitops.engine != crate::spec::GitopsEngine::Plain)
@@ -286,7 +286,7 @@ fn pods(r: &Runner) -> PodSettings {
 }
 
 /// The runner's workload as its Kubernetes files set it up.
-fn workload(fleet: &Fleet, r: &Runner) -> Workload {
+fn workload(fleet: &Fleet, env: &Environment, r: &Runner) -> Workload {
     let n = &r.names;
     Workload {
         namespace: n.namespace.clone(),
@@ -301,12 +301,12 @@ fn workload(fleet: &Fleet, r: &Runner) -> Workload {
         },
         manager_rules: vocab::manager_rules(),
         token_secret: n.token_secret.clone(),
-        token_store: match &fleet.token {
-            TokenSource::ExternalSecret { store_name, .. } => Some(TokenStore {
+        token_store: match (&fleet.token, &env.secret_store) {
+            (TokenSource::ExternalSecret { .. }, Some(store)) => Some(TokenStore {
                 key_vault_secret: n.key_vault_secret.clone(),
-                store: store_name.clone(),
+                store: store.clone(),
             }),
-            TokenSource::ExistingSecret => None,
+            _ => None,
         },
         cache_account: r.cache.as_ref().map(|c| c.account_name.clone()),
     }

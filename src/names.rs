@@ -283,6 +283,9 @@ pub const RULES: &[NameRule] = &[
 /// Placeholders a naming template may use.
 pub const PLACEHOLDERS: &[&str] = &["org", "env", "envLong", "region", "runner"];
 
+/// Placeholders of an environment's own names (its secret store's): all but `{runner}`.
+pub const ENV_PLACEHOLDERS: &[&str] = &["org", "env", "envLong", "region"];
+
 /// Expands a naming template; `lookup` gives each placeholder's value.
 /// Errors name the first unknown or unclosed placeholder.
 pub fn expand(template: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {

@@ -10,6 +10,7 @@
 
 mod azure;
 mod checks;
+mod cluster;
 mod outputs;
 mod owned;
 mod runner;
@@ -98,9 +99,10 @@ pub struct Gitops {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub enum TokenSource {
+    /// The store each environment's ExternalSecrets read through is the environment's
+    /// ([`Environment::secret_store`]).
     ExternalSecret {
         store_kind: t::StoreKind,
-        store_name: String,
         refresh_interval: String,
     },
     ExistingSecret,
@@ -119,6 +121,9 @@ pub struct Environment {
     pub identity_resource_group: String,
     pub oidc_issuer_url: String,
     pub key_vault: Option<String>,
+    /// The (Cluster)SecretStore the environment's ExternalSecrets read through (`storeName`
+    /// expanded for the environment); none when the tokens come from existing Secrets.
+    pub secret_store: Option<String>,
     /// Sorted by key.
     pub runners: Vec<Runner>,
     /// The Key Vault secret store runnergen renders for the environment (in its first shard).
@@ -372,7 +377,10 @@ pub fn build(s: &t::Spec, files: Files) -> Result<Fleet, Vec<Problem>> {
             env
         })
         .collect();
+    let gitops = gitops(&s.gitops);
     checks::collisions(&environments, &mut diags);
+    cluster::shared(&environments, &gitops, &mut diags);
+    cluster::store_namespaces(&environments, &mut diags);
     owned::namespaces(&environments, &tool_namespaces(s), &mut diags);
     owned::vault_secrets(&environments, &mut diags);
     owned::own_tags(&environments, &mut diags);
@@ -386,7 +394,7 @@ pub fn build(s: &t::Spec, files: Files) -> Result<Fleet, Vec<Problem>> {
         // examples write `https://gitlab.com/`).
         gitlab_url: format!("{}/", s.gitlab.url.trim_end_matches('/')),
         chart: chart(&s.chart),
-        gitops: gitops(&s.gitops),
+        gitops,
         token: token_source(&s.token_source),
         restart_on_rotation: s.token_source.restart_on_rotation.unwrap_or_default(),
         environments,
@@ -493,9 +501,6 @@ fn token_source(ts: &t::TokenSource) -> TokenSource {
         store_kind: es
             .and_then(|e| e.store_kind)
             .unwrap_or(t::StoreKind::ClusterSecretStore),
-        store_name: es
-            .and_then(|e| e.store_name.clone())
-            .unwrap_or_else(|| defaults::STORE_NAME.into()),
         refresh_interval: es
             .and_then(|e| e.refresh_interval.clone())
             .unwrap_or_else(|| defaults::REFRESH_INTERVAL.into()),
@@ -543,6 +548,7 @@ fn environment(
         identity_resource_group: e.identities.resource_group.clone(),
         oidc_issuer_url: e.cluster.oidc_issuer_url.clone(),
         key_vault: e.key_vault.as_ref().map(|k| k.name.clone()),
+        secret_store: store::name(s, ek, e, diags),
         runners,
     };
     env.store = store::resolve(s, ek, e, &env, &outputs, diags);

@@ -66,12 +66,10 @@ pub(super) fn resolve(
     let kind = es
         .and_then(|x| x.store_kind)
         .unwrap_or(StoreKind::ClusterSecretStore);
-    let name = es
-        .and_then(|x| x.store_name.clone())
-        .unwrap_or_else(|| super::defaults::STORE_NAME.into());
+    let name = env.secret_store.clone()?;
     let vault_id = vault_id(e, kv, env);
     let store_namespace = es.and_then(|x| x.store_namespace.as_deref());
-    let credentials = credentials(kind, store_namespace, env);
+    let credentials = credentials(kind, &name, store_namespace, env);
     jobs_beside_store(ek, kind, &credentials, env, diags);
     let kp = format!("/environments/{}/keyVault", spec::ptr_key(ek));
     if credentials.len() > facts::MAX_FICS_PER_IDENTITY {
@@ -125,6 +123,61 @@ pub(super) fn resolve(
     })
 }
 
+/// The name of the (Cluster)SecretStore environment `ek`'s ExternalSecrets read through:
+/// `storeName` expanded for it (default `azure-key-vault`), or none when the tokens come from
+/// existing Secrets. E020 when the expansion is not a Kubernetes object name.
+pub(super) fn name(
+    s: &t::Spec,
+    ek: &str,
+    e: &t::Environment,
+    diags: &mut Vec<Problem>,
+) -> Option<String> {
+    if s.token_source.existing_secret.is_some() {
+        return None;
+    }
+    let Some(template) = s
+        .token_source
+        .external_secret
+        .as_ref()
+        .and_then(|x| x.store_name.as_deref())
+    else {
+        return Some(super::defaults::STORE_NAME.into());
+    };
+    let lookup = |k: &str| match k {
+        "org" => Some(s.organization.clone()),
+        "env" => Some(ek.to_owned()),
+        "envLong" => Some(e.long_name.clone()),
+        "region" => Some(e.region_code.clone()),
+        _ => None,
+    };
+    let name = crate::names::expand(template, lookup).expect("checked by spec::check");
+    if !facts::is_dns1123_subdomain(&name) {
+        diags.push(
+            Problem::error(
+                Code::E020,
+                "/tokenSource/externalSecret/storeName",
+                format!("environment `{ek}`'s secret store would be named `{name}`, which is not a Kubernetes object name (a DNS-1123 subdomain: at most 253 lowercase letters, digits, '-' or '.')"),
+            )
+            .hint("keep the template's literal part lowercase; `{envLong}` must expand to lowercase too"),
+        );
+    }
+    Some(name)
+}
+
+/// The service account a ClusterSecretStore's identity signs in as: `runnergen-key-vault` for
+/// the default store, `runnergen-<store>` for one the spec names, so that environments sharing
+/// a cluster, each with its own store, have accounts (and federated subjects) of their own.
+fn cluster_store_account(store: &str) -> String {
+    if store == super::defaults::STORE_NAME {
+        ACCOUNT.into()
+    } else {
+        format!("runnergen-{store}")
+    }
+}
+
+/// The service account of a SecretStore's identity, in each runner's manager namespace.
+const ACCOUNT: &str = "runnergen-key-vault";
+
 /// The vault's resource ID: in the identities' subscription and resource group unless the spec
 /// names others.
 fn vault_id(e: &t::Environment, kv: &t::KeyVault, env: &Environment) -> String {
@@ -149,18 +202,19 @@ fn vault_id(e: &t::Environment, kv: &t::KeyVault, env: &Environment) -> String {
 /// runner's manager namespace (a SecretStore reads a service account of its own namespace).
 fn credentials(
     kind: StoreKind,
+    store: &str,
     store_namespace: Option<&str>,
     env: &Environment,
 ) -> Vec<Credential> {
-    const ACCOUNT: &str = "runnergen-key-vault";
     match kind {
         StoreKind::ClusterSecretStore => {
             let ns = store_namespace.unwrap_or("external-secrets").to_owned();
+            let account = cluster_store_account(store);
             vec![Credential {
-                name: ACCOUNT.into(),
+                name: account.clone(),
                 symbol: format!("{SYMBOL}Credential"),
-                subject: format!("system:serviceaccount:{ns}:{ACCOUNT}"),
-                service_account: ACCOUNT.into(),
+                subject: format!("system:serviceaccount:{ns}:{account}"),
+                service_account: account,
                 namespace: ns,
             }]
         }

@@ -226,11 +226,13 @@ fn rbac(r: &Runner) -> Vec<serde_json::Value> {
 /// The ExternalSecret that fills the token Secret, when the token comes from one.
 fn external_secret(cx: Cx) -> Option<ExternalSecret> {
     let n = &cx.runner.names;
-    let TokenSource::ExternalSecret {
-        store_kind,
-        store_name,
-        refresh_interval,
-    } = &cx.fleet.token
+    let (
+        TokenSource::ExternalSecret {
+            store_kind,
+            refresh_interval,
+        },
+        Some(store_name),
+    ) = (&cx.fleet.token, &cx.env.secret_store)
     else {
         return None;
     };

@@ -8,7 +8,7 @@ use super::ptr_key;
 use super::schema::did_you_mean;
 use super::types::*;
 use crate::facts;
-use crate::names::{self, PLACEHOLDERS, expand};
+use crate::names::{self, ENV_PLACEHOLDERS, PLACEHOLDERS, expand};
 use std::collections::BTreeSet;
 
 fn is_env_key(k: &str) -> bool {
@@ -89,6 +89,24 @@ fn fleet_wide(cx: &mut Ctx, spec: &Spec) {
     }
 
     let ts = &spec.token_source;
+    if let Some(template) = ts
+        .external_secret
+        .as_ref()
+        .and_then(|e| e.store_name.as_ref())
+        && let Err(e) = expand(template, |k| {
+            ENV_PLACEHOLDERS.contains(&k).then(String::new)
+        })
+    {
+        cx.err(
+            Code::E022,
+            "/tokenSource/externalSecret/storeName",
+            e,
+            format!(
+                "placeholders: {} (a store is the environment's, not a runner's)",
+                placeholder_list(ENV_PLACEHOLDERS)
+            ),
+        );
+    }
     if ts.external_secret.is_some() && ts.existing_secret.is_some() {
         cx.err(
             Code::E011,
@@ -389,6 +407,14 @@ fn runner_entry(cx: &mut Ctx, rk: &str, r: &Runner, env_keys: &BTreeSet<String>)
     }
 }
 
+/// `{org}, {env}, …` for a hint.
+fn placeholder_list(list: &[&str]) -> String {
+    list.iter()
+        .map(|p| format!("{{{p}}}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn check_naming(cx: &mut Ctx, n: &Naming) {
     for rule in names::RULES {
         let Some(t) = (rule.template)(n) else {
@@ -400,14 +426,7 @@ fn check_naming(cx: &mut Ctx, n: &Naming) {
                 Code::E022,
                 &p,
                 e,
-                format!(
-                    "placeholders: {}",
-                    PLACEHOLDERS
-                        .iter()
-                        .map(|p| format!("{{{p}}}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+                format!("placeholders: {}", placeholder_list(PLACEHOLDERS)),
             );
         } else if rule.needs_runner && !t.contains("{runner}") {
             cx.err(

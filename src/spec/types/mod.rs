@@ -312,7 +312,9 @@ pub struct ExternalSecretSource {
     /// `SecretStore` or `ClusterSecretStore` (default).
     pub store_kind: Option<StoreKind>,
     /// Name of the store that reads the environment's Key Vault. Default `azure-key-vault`.
-    #[schemars(pattern(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"))]
+    /// May use the placeholders `{org}`, `{env}`, `{envLong}` and `{region}`: environments
+    /// that share a cluster need ClusterSecretStores of their own (`azure-key-vault-{env}`).
+    #[schemars(pattern(r"^([-a-z0-9.]|\{[A-Za-z]+\})+$"))]
     pub store_name: Option<String>,
     /// How often the operator refreshes the Secret. Default `1h`.
     #[schemars(pattern(r"^[0-9]+(s|m|h)$"))]
