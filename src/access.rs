@@ -212,6 +212,29 @@ impl Access {
         }
     }
 
+    /// Who can make runner `key` of `env` run a job and what the job gets, as `overlap`
+    /// compares runners; none where the registration is not known.
+    pub fn reach(&self, env: &str, key: &str) -> Option<crate::overlap::Reach> {
+        let trigger = self.trigger.as_ref()?;
+        let own = crate::names::own_tag(env, key);
+        Some(crate::overlap::Reach {
+            env: env.to_owned(),
+            key: key.to_owned(),
+            runner_type: trigger.runner_type,
+            path: trigger.path.clone(),
+            asked: crate::overlap::Reach::asked(&trigger.tags, &own),
+            tags: trigger.tags.clone(),
+            run_untagged: self.run_untagged.unwrap_or(false),
+            protected: self.protected.unwrap_or(false),
+            grants: crate::overlap::Grants {
+                roles: self.roles.iter().cloned().collect(),
+                graph: self.graph.clone(),
+                kubernetes: self.kubernetes,
+                privileged: self.privileged,
+            },
+        })
+    }
+
     /// True when role `role` on `scope` is one the blob cache's SAS needs, on the cache's own
     /// storage account: the manager signs the SAS with the identity that holds it.
     pub fn signs_cache_sas(&self, role: &str, scope: &str) -> bool {

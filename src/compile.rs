@@ -35,6 +35,11 @@ pub fn resolve(text: &str, files: model::Files) -> Result<Resolved, Vec<Diagnost
         .map_err(|problems| locate::report(&checked.map, problems, Vec::new()))?;
     let found = lint::lint(&checked.spec, &fleet);
     fleet.lint = place(&checked.map, found);
+    if fleet.lint.blocks() {
+        // An error-level finding (L011: jobs that can cross to a runner with other access)
+        // refuses the spec like an error; the other findings show beside it.
+        return Err(fleet.lint.diagnostics());
+    }
     Ok(Resolved {
         fleet,
         map: checked.map,

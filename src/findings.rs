@@ -13,6 +13,8 @@ use crate::spec::{self, Diagnostic, RuleId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
+    /// Refused like a spec error (exit 2, nothing written) until fixed or acknowledged.
+    Error,
     High,
     Medium,
     Low,
@@ -21,6 +23,7 @@ pub enum Level {
 impl Level {
     pub fn as_str(self) -> &'static str {
         match self {
+            Level::Error => "error",
             Level::High => "high",
             Level::Medium => "medium",
             Level::Low => "low",
@@ -136,6 +139,14 @@ pub const RULES: &[Rule] = &[
         source: "GitLab runner docs, Kubernetes executor `service_account` (jobs' account apart from the manager's)",
         subject: SubjectKind::Runner,
     },
+    Rule {
+        id: RuleId::L011,
+        level: Level::Error,
+        title: "jobs written for the runner can run on another with other access",
+        rationale: "both serve the job's project and the other has every tag the job asks for (all the runner's tags but its own), so GitLab may give it to either: a dev job can run with prd's identity",
+        source: "GitLab `app/models/ci/matching/runner_matcher.rb` (`accepting_tags?`: a runner takes a job when the job's tags are all among its own)",
+        subject: SubjectKind::Runner,
+    },
 ];
 
 pub fn rule(id: RuleId) -> &'static Rule {
@@ -180,6 +191,7 @@ impl Finding {
     pub fn diagnostic(&self) -> Diagnostic {
         let level = self.level().as_str();
         let message = match &self.acknowledged {
+            None if self.level() == Level::Error => self.message.clone(),
             None => format!("{} ({level})", self.message),
             Some(reason) => format!("{} ({level}; acknowledged: {reason})", self.message),
         };
@@ -199,7 +211,17 @@ impl Finding {
             }
             _ => self.hint.to_owned(),
         };
-        Diagnostic::warning(self.rule.into(), self.pos, &self.path, message).hint(hint)
+        if self.blocks() {
+            Diagnostic::error(self.rule.into(), self.pos, &self.path, message).hint(hint)
+        } else {
+            Diagnostic::warning(self.rule.into(), self.pos, &self.path, message).hint(hint)
+        }
+    }
+
+    /// An error-level finding nobody acknowledged: the spec is refused until it is fixed or
+    /// acknowledged.
+    pub fn blocks(&self) -> bool {
+        self.level() == Level::Error && self.acknowledged.is_none()
     }
 }
 
@@ -220,6 +242,12 @@ impl Report {
         self.findings[start..]
             .iter()
             .take_while(move |f| f.environment == env && f.runner == runner)
+    }
+
+    /// Whether an error-level finding stands unacknowledged: `compile::resolve` refuses the
+    /// spec then.
+    pub fn blocks(&self) -> bool {
+        self.findings.iter().any(Finding::blocks)
     }
 
     /// Findings not acknowledged: what fails `--strict`.

@@ -14,6 +14,7 @@ pub mod lint;
 pub mod model;
 pub mod names;
 pub mod outdir;
+pub mod overlap;
 pub mod readback;
 pub mod register;
 pub mod render;

@@ -2,7 +2,8 @@
 //! is built. Each rule has a stable ID, a level, a rationale and its upstream source
 //! (`findings::RULES`; README "Lint rules" is generated from it). Lint reads the checked spec
 //! (acknowledgements, the roles as written) and the model (the resolved values), and never
-//! changes either: a finding is advice, not an error, unless `--strict`. What it finds is
+//! changes either: a finding is advice, not an error, unless `--strict`, or unless its rule's
+//! level is `error` (L011), which `compile::resolve` refuses until it is acknowledged. What it finds is
 //! named by pointer; `compile` places it in the spec.
 //!
 //! A runner accepts a finding with `acknowledge: [{rule, …, reason}]`, naming what the finding
@@ -207,6 +208,7 @@ fn runner(
     graph(&mut found, sr);
     limits(&mut found);
     accounts(&mut found);
+    shared_reach(&mut found, fleet);
     found.out
 }
 
@@ -376,6 +378,48 @@ fn accounts(found: &mut Found) {
             "remove `serviceAccounts: shared`: jobs then run in their own namespace with their own account",
         );
     }
+}
+
+/// L011: a runner whose jobs can run on another runner with other access (`overlap`), where
+/// neither tag nor protection keeps them apart.
+fn shared_reach(found: &mut Found, fleet: &Fleet) {
+    let (env, r, who) = (found.env, found.r, found.who.clone());
+    for o in fleet
+        .overlaps
+        .onto(&env.key, &r.key)
+        .iter()
+        .filter(|o| o.flagged())
+    {
+        let how = match (o.by_tags, o.untagged) {
+            (true, true) => format!(
+                "it has every tag they ask for ({}) and runs untagged jobs too",
+                asked(r, &env.key)
+            ),
+            (true, false) => format!("it has every tag they ask for ({})", asked(r, &env.key)),
+            _ => "both run untagged jobs".to_owned(),
+        };
+        found.find(
+            RuleId::L011,
+            Subject::Runner,
+            "/tags",
+            format!(
+                "jobs written for {who} can run on runner `{}` of `{}`, whose jobs get other access: both serve their project and {how}",
+                o.runner, o.env
+            ),
+            "give the runner a tag the other lacks (`overrides.<env>.tags: [<env>]`), so that its jobs ask for it, or set `accessLevel: ref_protected` on the stronger of the two",
+        );
+    }
+}
+
+/// The tags a job written for runner `r` of `env` asks for, as a message lists them.
+fn asked(r: &Runner, env: &str) -> String {
+    let own = crate::names::own_tag(env, &r.key);
+    r.tags
+        .iter()
+        .filter(|t| **t != own)
+        .map(|t| format!("`{t}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The README's table of rules.

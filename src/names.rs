@@ -97,6 +97,12 @@ pub struct Names {
     pub cache_principal_id_output: String,
 }
 
+/// The tag only runner `rk` of environment `ek` carries (environment keys have no `-`, so
+/// `<env>-<runner>` names one runner); its `ci-template.yml` asks for it.
+pub fn own_tag(ek: &str, rk: &str) -> String {
+    format!("{ek}-{rk}")
+}
+
 /// The start of the `maintenance_note` of every GitLab runner runnergen manages.
 pub const GITLAB_MARKER: &str = "managed by runnergen: ";
 

@@ -371,7 +371,9 @@ fn an_override_acknowledgement_covers_exactly_its_environments_finding() {
 #[test]
 fn a_stale_acknowledgement_is_noted_for_the_environments_it_covers_nothing_in() {
     let stg = "        identity: {clientId: 7e8f9a0b-1c2d-4e3f-8a4b-5c6d7e8f9a0b}\n";
-    let narrow = "        identity:\n          clientId: 7e8f9a0b-1c2d-4e3f-8a4b-5c6d7e8f9a0b\n          roles: [{role: Owner, scope: {subscription: sandbox, resourceGroup: rg-stg}}]\n";
+    // Unprotected while dev's is protected, so that jobs written for dev (other access now)
+    // cannot run on it (L011).
+    let narrow = "        accessLevel: not_protected\n        identity:\n          clientId: 7e8f9a0b-1c2d-4e3f-8a4b-5c6d7e8f9a0b\n          roles: [{role: Owner, scope: {subscription: sandbox, resourceGroup: rg-stg}}]\n";
     let text = environments().replacen(stg, narrow, 1);
     let rep = report(&text);
     let stale: Vec<(&str, u32, &str)> = rep
@@ -498,7 +500,7 @@ fn an_unknown_rule_or_an_empty_reason_is_an_error() {
     );
     assert_eq!(
         diags[0].hint.as_deref(),
-        Some("one of L001, L002, L003, L004, L005, L006, L007, L008, L009, L010")
+        Some("one of L001, L002, L003, L004, L005, L006, L007, L008, L009, L010, L011")
     );
     // The schema refuses what is not a rule ID at all.
     let malformed = acknowledged("      - {rule: owner, reason: why}\n");
@@ -529,4 +531,70 @@ fn codes(diags: &[crate::spec::Diagnostic]) -> Vec<(&str, &str)> {
         .iter()
         .map(|d| (d.code.as_str(), d.path.as_str()))
         .collect()
+}
+
+/// L011: the runner written for dev, stg and prd in one region serves one group with the same
+/// tags; jobs written for one can run on another with other access. Refused (an error-level
+/// finding) until a tag or protection parts them, or an acknowledgement accepts it.
+#[test]
+fn jobs_that_can_cross_to_a_runner_with_other_access_are_refused() {
+    let spec = read("fixtures/shared-cluster/runners.yaml");
+    let protected = "        accessLevel: ref_protected\n";
+    assert_eq!(spec.matches(protected).count(), 1);
+    let open = spec.replacen(protected, "", 1);
+    let refused = crate::compile::resolve(&open, &crate::compile::no_files)
+        .err()
+        .expect("refused");
+    let l011: Vec<(u32, &str, &str)> = refused
+        .iter()
+        .filter(|d| d.code.to_string() == "L011")
+        .map(|d| (d.pos.line, d.path.as_str(), d.message.as_str()))
+        .collect();
+    let msg = |env: &str| {
+        format!(
+            "jobs written for runner `terraform` can run on runner `terraform` of `{env}`, whose jobs get other access: both serve their project and it has every tag they ask for (`weu`, `terraform`)"
+        )
+    };
+    let (dev, stg, prd) = (msg("dev"), msg("stg"), msg("prd"));
+    assert_eq!(
+        l011,
+        [
+            (71, "/runners/terraform/overrides/dev/tags", prd.as_str()),
+            (72, "/runners/terraform/overrides/stg/tags", prd.as_str()),
+            (73, "/runners/terraform/overrides/prd/tags", dev.as_str()),
+            (73, "/runners/terraform/overrides/prd/tags", stg.as_str()),
+        ]
+    );
+    assert!(refused.iter().all(|d| {
+        d.code.to_string() != "L011"
+            || d.hint
+                .as_deref()
+                .unwrap()
+                .starts_with("give the runner a tag the other lacks")
+    }));
+    // A tag of its own in each environment parts them: jobs written for one ask for it.
+    let tagged = open
+        .replace(
+            "      dev: {identity:",
+            "      dev: {tags: [dev], identity:",
+        )
+        .replace(
+            "      stg: {identity:",
+            "      stg: {tags: [stg], identity:",
+        )
+        .replace("      prd:\n", "      prd:\n        tags: [prd]\n");
+    assert!(!has(&tagged, "terraform", "L011"));
+    // An acknowledgement accepts it: still shown, no longer refused.
+    let acked = open.replace(
+        "    acknowledge:\n",
+        "    acknowledge:\n      - {rule: L011, reason: one team owns all three environments}\n",
+    );
+    let rep = report(&acked);
+    assert_eq!(
+        rep.findings
+            .iter()
+            .filter(|f| f.rule.as_str() == "L011" && f.acknowledged.is_some())
+            .count(),
+        4
+    );
 }

@@ -49,6 +49,10 @@ pub struct Fleet {
     /// lint`, `validate` and `render` read it.
     #[serde(skip)]
     pub lint: crate::findings::Report,
+    /// Which runners' jobs can land on which others (`overlap`): lint rule L011 and
+    /// PERMISSIONS.md read it.
+    #[serde(skip)]
+    pub overlaps: crate::overlap::Overlaps,
 }
 
 /// Promoting `from`'s setup to `to`: what may differ, and which subscription aliases pair.
@@ -324,6 +328,33 @@ impl Runner {
     pub fn graph_permissions(&self) -> impl Iterator<Item = &str> {
         self.graph.iter().map(|g| g.permission.as_str())
     }
+
+    /// Who can make the runner run a job, and what the job gets, as `overlap` compares
+    /// runners: what its rendered files say (`access::Access::of`: the Kubernetes side only
+    /// once the runner is ready).
+    pub fn reach(&self, env: &str) -> crate::overlap::Reach {
+        let ready = self.ready();
+        crate::overlap::Reach {
+            env: env.to_owned(),
+            key: self.key.clone(),
+            runner_type: self.runner_type,
+            path: self.path.clone(),
+            asked: crate::overlap::Reach::asked(&self.tags, &crate::names::own_tag(env, &self.key)),
+            tags: self.tags.clone(),
+            run_untagged: self.run_untagged,
+            protected: self.access_level == t::AccessLevel::RefProtected,
+            grants: crate::overlap::Grants {
+                roles: self
+                    .roles()
+                    .iter()
+                    .map(|ra| (ra.display_name(), ra.scope.id()))
+                    .collect(),
+                graph: self.graph_permissions().map(str::to_owned).collect(),
+                kubernetes: ready.then_some(self.kubernetes_access),
+                privileged: ready.then_some(self.privileged),
+            },
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -387,8 +418,13 @@ pub fn build(s: &t::Spec, files: Files) -> Result<Fleet, Vec<Problem>> {
     if !diags.is_empty() {
         return Err(diags);
     }
+    let reaches: Vec<crate::overlap::Reach> = environments
+        .iter()
+        .flat_map(|e| e.runners.iter().map(|r| r.reach(&e.key)))
+        .collect();
     Ok(Fleet {
         lint: Default::default(),
+        overlaps: crate::overlap::Overlaps::compute(&reaches),
         organization: s.organization.clone(),
         // One spelling whatever the spec wrote: a trailing slash, once (gitlab-runner's own
         // examples write `https://gitlab.com/`).

@@ -97,7 +97,7 @@ pub(super) fn own_tags(envs: &[Environment], diags: &mut Vec<Problem>) {
         .flat_map(|e| {
             e.runners.iter().map(move |r| {
                 (
-                    super::runner::own_tag(&e.key, &r.key),
+                    crate::names::own_tag(&e.key, &r.key),
                     (e.key.as_str(), r.key.as_str()),
                 )
             })

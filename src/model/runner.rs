@@ -239,7 +239,7 @@ fn invalid_name(rp: &str, rk: &str, what: &str, name: &str, validity: &Validity)
 /// runner's own tag (its `ci-template.yml` does) runs on no other runner: not on the same key in
 /// another environment of the same region.
 fn tags(region: &str, ek: &str, rk: &str, extra: &[String]) -> Vec<String> {
-    let own = own_tag(ek, rk);
+    let own = crate::names::own_tag(ek, rk);
     let mut tags: Vec<String> = Vec::new();
     for tag in [region, rk, own.as_str()]
         .into_iter()
@@ -250,11 +250,6 @@ fn tags(region: &str, ek: &str, rk: &str, extra: &[String]) -> Vec<String> {
         }
     }
     tags
-}
-
-/// The tag only runner `rk` of environment `ek` carries.
-pub(super) fn own_tag(ek: &str, rk: &str) -> String {
-    format!("{ek}-{rk}")
 }
 
 fn cache(c: &t::Cache) -> Cache {

@@ -11,6 +11,7 @@ use crate::access::{Access, kubernetes_access_name};
 use crate::layout;
 use crate::lint::Finding;
 use crate::model::Runner;
+use crate::overlap::Overlap;
 use crate::spec::RunnerType;
 use crate::tree::Tree;
 use crate::vocab;
@@ -81,6 +82,9 @@ struct RunnerCtx<'a> {
     /// The job pods' Role lets a job exec into other pods of its namespace: those of the
     /// runner's concurrent jobs.
     exec_neighbours: bool,
+    /// The runners its jobs can land on, and those whose jobs can land on it (`overlap`).
+    onto: Vec<String>,
+    from: Vec<String>,
     findings: Vec<FindingCtx<'a>>,
 }
 
@@ -135,6 +139,9 @@ pub struct Section<'a> {
     /// The model's (`Access::planned`), or one read back from a committed tree.
     pub access: Access,
     pub findings: Vec<&'a Finding>,
+    /// The runners a job written for it can run on, and those whose jobs can run on it.
+    pub onto: &'a [Overlap],
+    pub from: &'a [Overlap],
 }
 
 impl<'a> Section<'a> {
@@ -144,8 +151,26 @@ impl<'a> Section<'a> {
             key: &r.key,
             access: Access::planned(cx.fleet, cx.env, r),
             findings: cx.fleet.lint.of(&cx.env.key, &r.key).collect(),
+            onto: cx.fleet.overlaps.onto(&cx.env.key, &r.key),
+            from: cx.fleet.overlaps.from(&cx.env.key, &r.key),
         }
     }
+}
+
+/// Another runner that shares a runner's reach, as the report names it.
+fn overlap_line(o: &Overlap) -> String {
+    let how = match (o.by_tags, o.untagged) {
+        (true, _) => "by tags",
+        _ => "untagged",
+    };
+    let access = if o.same_access {
+        "same access"
+    } else if o.one_protected {
+        "other access; only one of the two takes jobs of unprotected branches"
+    } else {
+        "other access: L011"
+    };
+    format!("runner `{}` of `{}` ({how}, {access})", o.runner, o.env)
 }
 
 /// A fact the report shows that `s.access` does not hold: its Kubernetes side is read back
@@ -262,6 +287,8 @@ fn runner_ctx<'a>(s: &'a Section<'a>) -> Result<RunnerCtx<'a>, RenderError> {
             )
         }),
         findings: s.findings.iter().map(|f| finding_ctx(f)).collect(),
+        onto: s.onto.iter().map(overlap_line).collect(),
+        from: s.from.iter().map(overlap_line).collect(),
     })
 }
 

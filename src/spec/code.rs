@@ -16,11 +16,12 @@ pub enum RuleId {
     L008,
     L009,
     L010,
+    L011,
 }
 
 impl RuleId {
     /// Every rule, in order.
-    pub const ALL: [RuleId; 10] = [
+    pub const ALL: [RuleId; 11] = [
         RuleId::L001,
         RuleId::L002,
         RuleId::L003,
@@ -31,6 +32,7 @@ impl RuleId {
         RuleId::L008,
         RuleId::L009,
         RuleId::L010,
+        RuleId::L011,
     ];
 
     /// The ID as printed (`L001`).
@@ -46,6 +48,7 @@ impl RuleId {
             RuleId::L008 => "L008",
             RuleId::L009 => "L009",
             RuleId::L010 => "L010",
+            RuleId::L011 => "L011",
         }
     }
 
@@ -65,7 +68,8 @@ impl RuleId {
             | RuleId::L004
             | RuleId::L005
             | RuleId::L009
-            | RuleId::L010 => SubjectKind::Runner,
+            | RuleId::L010
+            | RuleId::L011 => SubjectKind::Runner,
         }
     }
 }
@@ -298,6 +302,6 @@ mod tests {
         for r in RuleId::ALL {
             assert_eq!(RuleId::parse(r.as_str()), Some(r));
         }
-        assert_eq!(RuleId::parse("L011"), None);
+        assert_eq!(RuleId::parse("L012"), None);
     }
 }

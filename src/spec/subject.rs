@@ -11,7 +11,7 @@ use crate::facts;
 /// What one finding is about, as the spec writes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Subject {
-    /// The runner as a whole (L002–L005, L009, L010).
+    /// The runner as a whole (L002–L005, L009–L011).
     Runner,
     /// One role assignment of `identity.roles`, as written (L001, L007, L008).
     Role { role: String, scope: Scope },

@@ -36,6 +36,13 @@ fn resolve(spec: &str, text: &str) -> Fleet {
 /// whose Kubernetes files are not rendered yet: they are what would show it).
 fn assert_access_read_back(spec: &str, fleet: &Fleet, files: &BTreeMap<String, Vec<u8>>) {
     let read_back = runnergen::readback::access(files);
+    // Which runners share which one's reach, from the files alone, is the model's.
+    let reaches: Vec<_> = read_back
+        .iter()
+        .filter_map(|((e, k), a)| a.reach(e, k))
+        .collect();
+    let overlaps = runnergen::overlap::Overlaps::compute(&reaches);
+    assert_eq!(overlaps, fleet.overlaps, "{spec}: overlaps read back");
     let mut runners = 0;
     for env in &fleet.environments {
         let mut sections = Vec::new();
@@ -58,6 +65,8 @@ fn assert_access_read_back(spec: &str, fleet: &Fleet, files: &BTreeMap<String, V
                 key: &r.key,
                 access,
                 findings: fleet.lint.of(&env.key, &r.key).collect(),
+                onto: overlaps.onto(&env.key, &r.key),
+                from: overlaps.from(&env.key, &r.key),
             });
             runners += 1;
         }
