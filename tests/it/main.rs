@@ -26,5 +26,6 @@ mod readme;
 mod register;
 mod review;
 mod spec;
+mod topology;
 mod widening;
 mod write;
