@@ -160,7 +160,7 @@ pub(super) fn check(env: &Environment, diags: &mut Vec<Problem>) {
         .map(|&(n, load)| {
             let stack = &shards[n as usize - 1].deployments.main;
             match count {
-                1 => format!("its one Azure deployment ({stack}) would hold {load} identities"),
+                1 => format!("its Azure deployment ({stack}) would hold {load} identities"),
                 _ => format!("shard {n} of {count} ({stack}) would hold {load} identities"),
             }
         })
@@ -183,7 +183,7 @@ pub(super) fn check(env: &Environment, diags: &mut Vec<Problem>) {
             Code::E024,
             format!("/environments/{}/identities", spec::ptr_key(&env.key)),
             format!(
-                "environment `{}`: {what}; one deployment holds at most {SHARD_SIZE} (ARM's template limits: two outputs per identity)",
+                "environment `{}`: {what}; a deployment holds at most {SHARD_SIZE} (ARM's template limits: two outputs per identity)",
                 env.key
             ),
         )
