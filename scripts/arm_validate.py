@@ -3,7 +3,8 @@
 
 usage: arm_validate.py --schemas schema/vendor/arm TREE [LABEL]
 
-Every `main.json` and `graph.json` below TREE is checked (run with the validators' venv Python:
+Every `main.json` and `graph.json` below TREE, and every shard's `main-NN.json` and
+`graph-NN.json`, is checked (run with the validators' venv Python:
 needs `jsonschema` and `referencing`; no network, every `$ref` resolves to the vendored files).
 
 Per resource, recursively through nested `Microsoft.Resources/deployments`:
@@ -449,6 +450,10 @@ def validate_file(v: Validators, path: Path, shown: str) -> Report:
     return report
 
 
+# main.json and graph.json, and a sharded environment's main-01.json, graph-01.json, ...
+ARM_TEMPLATE = re.compile(r"(main|graph)(-[0-9]+)?\.json")
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--schemas", required=True, type=Path,
@@ -465,7 +470,7 @@ def main(argv: list[str]) -> int:
     paths = []
     for root, dirs, names in os.walk(args.tree):
         dirs.sort()
-        paths += [Path(root) / n for n in sorted(names) if n in ("main.json", "graph.json")]
+        paths += [Path(root) / n for n in sorted(names) if ARM_TEMPLATE.fullmatch(n)]
     failed = 0
     total_resources = 0
     for path in paths:

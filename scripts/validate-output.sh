@@ -16,7 +16,8 @@
 #   check-jsonschema     CRD documents (ExternalSecret, HelmRepository, HelmRelease, Application,
 #                        ...) against schema/vendor/crds/<group>/<kind>_<version>.json
 #   kustomize            `kubectl kustomize` of every directory holding a kustomization.yaml
-#   arm                  scripts/arm_validate.py: every main.json and graph.json, resource by
+#   arm                  scripts/arm_validate.py: every main.json and graph.json (main-NN.json,
+#                        graph-NN.json of a sharded environment), resource by
 #                        resource and template by template, against schema/vendor/arm
 #   pycep                every .bicep parses with pycep-parser
 # A validator with nothing to check in a tree prints `skipped` and is not counted.

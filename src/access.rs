@@ -121,6 +121,10 @@ pub struct Access {
     /// The name the chart registers the manager under (it reaches the chart's shell script).
     pub runner_name: Option<String>,
     pub identity: Option<Identity>,
+    /// The deployment stack that deploys the runner's identities (the main deployment of the
+    /// environment's shard that holds them: `runnergen-<env>` or `runnergen-<env>-NN`). An
+    /// identity that changes stacks is deleted by the one it leaves and created anew.
+    pub stack: Option<String>,
     /// The runner manager's own identity for the Azure cache, and its (role, scope) pairs.
     pub manager_roles: Vec<(String, String)>,
     pub manager_identity: Option<Identity>,
@@ -188,6 +192,7 @@ impl Access {
             identity: r
                 .has_identity()
                 .then(|| identity(&r.names.identity, &r.client_id().map(str::to_owned))),
+            stack: r.has_identity().then(|| env.deployments_of(&r.key).main),
             manager_roles: r
                 .cache_identity
                 .as_ref()

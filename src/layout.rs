@@ -16,6 +16,10 @@ use serde::{Serialize, Serializer};
 /// The folder of an environment's Azure files.
 pub const AZURE_DIR: &str = "azure";
 
+/// The most shards an environment's Azure deployment may have: shard files and deployments
+/// are numbered with two digits (`main-NN.json`, `runnergen-<env>-NN`).
+pub const MAX_SHARDS: u32 = 99;
+
 /// Folder names runnergen writes next to the runners' folders: no runner key may be one.
 pub const RESERVED_RUNNER_KEYS: &[&str] = &[AZURE_DIR];
 
@@ -147,11 +151,21 @@ impl AzureFile {
 
     /// Whether `file` (a path inside `<env>/azure/`) is a main template, of a shard or not.
     pub fn is_main_json(file: &str) -> bool {
-        file == "main.json"
-            || file
-                .strip_prefix("main-")
-                .and_then(|f| f.strip_suffix(".json"))
-                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        Self::main_json_shard(file).is_some()
+    }
+
+    /// The shard whose main template `file` (a path inside `<env>/azure/`) is: `Some(None)`
+    /// for `main.json` (an environment deployed in one piece), `Some(Some(n))` for
+    /// `main-NN.json`, none for any other file.
+    pub fn main_json_shard(file: &str) -> Option<Option<u32>> {
+        if file == "main.json" {
+            return Some(None);
+        }
+        let n = file.strip_prefix("main-")?.strip_suffix(".json")?;
+        if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some(Some(n.parse().ok()?))
     }
 }
 
@@ -289,6 +303,13 @@ mod tests {
             Location::Environment { env: "ss" }
         );
         assert_eq!(Location::of(".runnergen-manifest.json"), Location::Other);
+        for shard in [None, Some(1), Some(7), Some(MAX_SHARDS)] {
+            let main = AzureFile::MainJson.name_in(shard);
+            assert_eq!(AzureFile::main_json_shard(&main), Some(shard), "{main}");
+        }
+        for other in ["main.bicep", "main-.json", "main-x1.json", "graph-01.json"] {
+            assert_eq!(AzureFile::main_json_shard(other), None, "{other}");
+        }
         assert_eq!(Location::of("ss/tf/notes.txt").group(), Some("tf"));
     }
 }

@@ -6,7 +6,8 @@
 //! renderers write with.
 
 use crate::access::{self, Access, PodSettings, TokenStore, Trigger, Workload};
-use crate::layout::{Location, RunnerFile};
+use crate::layout::{AzureFile, Location, RunnerFile};
+use crate::model::Deployments;
 use crate::spec::KubernetesAccess;
 use crate::vocab::{self, summary};
 use k8s_openapi::api::rbac::v1::PolicyRule;
@@ -115,11 +116,14 @@ pub fn access(files: &BTreeMap<String, Vec<u8>>) -> BTreeMap<(String, String), A
     let mut stores: BTreeMap<String, String> = BTreeMap::new();
     for (path, bytes) in files {
         match Location::of(path) {
-            Location::Azure { env, file } if crate::layout::AzureFile::is_main_json(file) => {
+            Location::Azure { env, file } if AzureFile::is_main_json(file) => {
                 let Some(v) = main_metadata(bytes) else {
                     continue;
                 };
-                summary_access(env, &v, &mut out);
+                // The stack that deploys the identities this template lists, by its name.
+                let shard = AzureFile::main_json_shard(file).expect("a main template");
+                let stack = Deployments::new(env, shard).main;
+                summary_access(env, &stack, &v, &mut out);
                 if let Some(name) = v[summary::STORE][summary::IDENTITY][summary::NAME].as_str() {
                     stores.insert(env.to_owned(), name.to_owned());
                 }
@@ -141,8 +145,14 @@ pub fn access(files: &BTreeMap<String, Vec<u8>>) -> BTreeMap<(String, String), A
     out
 }
 
-/// What main.json's access summary (`metadata.runnergen.runners`) says of each runner.
-fn summary_access(env: &str, metadata: &Value, out: &mut BTreeMap<(String, String), Access>) {
+/// What main.json's access summary (`metadata.runnergen.runners`) says of each runner; the
+/// template is the main deployment of `stack`.
+fn summary_access(
+    env: &str,
+    stack: &str,
+    metadata: &Value,
+    out: &mut BTreeMap<(String, String), Access>,
+) {
     let Some(runners) = metadata.get(summary::RUNNERS).and_then(Value::as_object) else {
         return;
     };
@@ -167,6 +177,7 @@ fn summary_access(env: &str, metadata: &Value, out: &mut BTreeMap<(String, Strin
             .collect();
         a.manager_roles = roles(facts.get(summary::MANAGER_ROLES));
         a.identity = identity(&facts[summary::IDENTITY]);
+        a.stack = Some(stack.to_owned());
         a.manager_identity = identity(&facts[summary::MANAGER_IDENTITY]);
     }
 }

@@ -104,7 +104,7 @@ fn phase_hint(env: &Environment, out_dir: &str) -> String {
     );
     if shards.len() > 1 {
         hint.push_str(&format!(
-            "; the environment deploys in {} shards of at most {} runners (ARM's template limits): do the same for main-02.json … main-{:02}.json, listing every outputs file in identityOutputs",
+            "; the environment deploys in {} shards of at most {} identities (ARM's template limits): do the same for main-02.json … main-{:02}.json, listing every outputs file in identityOutputs",
             shards.len(),
             model::SHARD_SIZE,
             shards.len()

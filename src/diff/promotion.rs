@@ -175,6 +175,8 @@ fn access(fleet: &Fleet, side: &Side, r: &Runner) -> Access {
             .map(|(role, scope)| (role, side.normalize(&scope)))
             .collect(),
         token_source: None,
+        // Each environment deploys in its own stacks: not a difference to promote.
+        stack: None,
         runner_name: a.runner_name.as_deref().map(|n| side.normalize(n)),
         trigger,
         workload,

@@ -28,6 +28,7 @@ pub enum SecurityKind {
     TokenSourceChanged,
     RunnerNameChanged,
     IdentityRemoved,
+    IdentityStackChanged,
     TriggerWidened,
     LockedOff,
     TagsAdded,
@@ -61,6 +62,7 @@ impl SecurityKind {
             SecurityKind::TokenSourceChanged => "token-source-changed",
             SecurityKind::RunnerNameChanged => "runner-name-changed",
             SecurityKind::IdentityRemoved => "identity-removed",
+            SecurityKind::IdentityStackChanged => "identity-stack-changed",
             SecurityKind::TriggerWidened => "trigger-widened",
             SecurityKind::LockedOff => "locked-off",
             SecurityKind::TagsAdded => "tags-added",
@@ -98,6 +100,7 @@ impl SecurityKind {
             SecurityKind::TokenSourceChanged
             | SecurityKind::RunnerNameChanged
             | SecurityKind::IdentityRemoved
+            | SecurityKind::IdentityStackChanged
             | SecurityKind::GitlabUrlChanged
             | SecurityKind::PodSettingChanged
             | SecurityKind::JobNamespaceChanged
@@ -118,6 +121,7 @@ impl SecurityKind {
                 | SecurityKind::PrivilegedOn
                 | SecurityKind::RunUntaggedOn
                 | SecurityKind::ProtectionOff
+                | SecurityKind::IdentityStackChanged
                 | SecurityKind::TriggerWidened
                 | SecurityKind::LockedOff
                 | SecurityKind::TagsAdded
@@ -236,6 +240,7 @@ pub(super) fn azure_changes(old: &Access, new: &Access) -> Vec<Found> {
             old.identity.as_ref().map(|i| revoke_graph(i, p)),
         ));
     }
+    out.extend(stack_moved(old, new));
     if let (Some(id), None) = (&old.identity, &new.identity) {
         out.push((
             SecurityKind::IdentityRemoved,
@@ -250,6 +255,44 @@ pub(super) fn azure_changes(old: &Access, new: &Access) -> Vec<Found> {
         ));
     }
     out
+}
+
+/// The runner's identities deployed by another stack: the shard that holds them changed. The
+/// stack they leave no longer declares them, so its update with `deleteResources` deletes them
+/// (a resource two stacks manage is deleted by the one that drops it), and the stack they
+/// join creates them anew: new client and principal IDs. Ranked with the widenings: it breaks
+/// the runner until the new outputs are fed back, and a reviewer must plan the order.
+fn stack_moved(old: &Access, new: &Access) -> Option<Found> {
+    let (Some(_), Some(id), Some(from), Some(to)) =
+        (&old.identity, &new.identity, &old.stack, &new.stack)
+    else {
+        return None;
+    };
+    if from == to {
+        return None;
+    }
+    // With the manager's cache identity, both move: the words follow the number.
+    let (names, moves, it, its) = match &new.manager_identity {
+        Some(m) => (
+            format!("managed identities {} and {}", id.name, m.name),
+            "move",
+            "them",
+            "their",
+        ),
+        None => (
+            format!("managed identity {}", id.name),
+            "moves",
+            "it",
+            "its",
+        ),
+    };
+    Some((
+        SecurityKind::IdentityStackChanged,
+        format!(
+            "{names} {moves} from stack {from} to {to}: deploying with deleteResources deletes {it} ({from} no longer declares {it}) and {to} creates {it} anew with new client and principal IDs, so {its} role assignments, federated credential and every pipeline using {its} client ID break until the new outputs are fed back (identityOutputs)"
+        ),
+        None,
+    ))
 }
 
 /// New Microsoft Graph permissions: widening unless an old permission grants them already
@@ -651,6 +694,69 @@ mod tests {
         );
         assert_eq!(c[0].kind, SecurityKind::ClusterAdminAdded);
         assert!(c[0].widens());
+    }
+
+    /// An identity another shard's stack deploys is deleted by the stack it left and created
+    /// anew: named, with both stacks, as a widening; the same stack, or a side without an
+    /// identity, is no move.
+    #[test]
+    fn an_identity_that_changes_stacks_is_a_widening() {
+        let at = |stack: &str, cache: bool| Access {
+            identity: Some(crate::access::Identity {
+                name: "weu-dev-msi-gitlab-tf".into(),
+                ..Default::default()
+            }),
+            manager_identity: cache.then(|| crate::access::Identity {
+                name: "weu-dev-msi-gitlab-tf-cache".into(),
+                ..Default::default()
+            }),
+            stack: Some(stack.into()),
+            ..Default::default()
+        };
+        let c = security_changes(
+            "dev",
+            "tf",
+            &at("runnergen-dev-02", false),
+            &at("runnergen-dev-03", false),
+        );
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert_eq!(c[0].kind, SecurityKind::IdentityStackChanged);
+        assert!(c[0].widens());
+        assert_eq!(c[0].kind.name(), "identity-stack-changed");
+        assert!(
+            c[0].message.starts_with(
+                "managed identity weu-dev-msi-gitlab-tf moves from stack runnergen-dev-02 to runnergen-dev-03: deploying with deleteResources deletes it"
+            ),
+            "{c:?}"
+        );
+        assert!(
+            c[0].message.contains("new client and principal IDs"),
+            "{c:?}"
+        );
+        let c = security_changes(
+            "dev",
+            "tf",
+            &at("runnergen-dev", true),
+            &at("runnergen-dev-01", true),
+        );
+        assert!(
+            c[0].message.starts_with("managed identities weu-dev-msi-gitlab-tf and weu-dev-msi-gitlab-tf-cache move from stack runnergen-dev to runnergen-dev-01"),
+            "{c:?}"
+        );
+        let same = security_changes(
+            "dev",
+            "tf",
+            &at("runnergen-dev-02", false),
+            &at("runnergen-dev-02", false),
+        );
+        assert!(same.is_empty(), "{same:?}");
+        let new = security_changes(
+            "dev",
+            "tf",
+            &Access::default(),
+            &at("runnergen-dev-02", false),
+        );
+        assert!(new.is_empty(), "{new:?}");
     }
 
     #[test]

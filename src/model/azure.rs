@@ -286,6 +286,16 @@ pub fn fnv1a32(s: &str) -> u32 {
     h
 }
 
+/// 64-bit FNV-1a: a stable, dependency-free hash of a runner key for its deployment shard.
+pub fn fnv1a64(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,6 +336,14 @@ mod tests {
         }
         assert_eq!(groups[1].resource_name, "acr");
         assert_eq!(groups[1].kind.module(), "registries");
+    }
+
+    /// The published FNV-1a test values (the empty string is the offset basis).
+    #[test]
+    fn fnv1a64_is_fnv1a() {
+        assert_eq!(fnv1a64(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a64("a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a64("foobar"), 0x8594_4171_f739_67e8);
     }
 
     #[test]

@@ -17,7 +17,7 @@ mod runner;
 mod shard;
 pub mod store;
 
-pub use shard::{SHARD_SIZE, Shard};
+pub use shard::{SHARD_SIZE, Shard, fitting_count, jump_hash, shard_of};
 pub use store::Store;
 
 pub use outputs::Files;
@@ -25,7 +25,9 @@ pub use outputs::Files;
 /// A role group's kind names its module file, so it is the layout's; the model reads it.
 pub use crate::layout::ModuleKind;
 pub use crate::names::Names;
-pub use azure::{Deployments, GraphGrant, GroupRole, RoleAssignment, RoleGroup, Scope, fnv1a32};
+pub use azure::{
+    Deployments, GraphGrant, GroupRole, RoleAssignment, RoleGroup, Scope, fnv1a32, fnv1a64,
+};
 
 use crate::facts;
 use crate::spec::{Problem, types as t};
@@ -132,6 +134,9 @@ pub struct Environment {
     pub runners: Vec<Runner>,
     /// The Key Vault secret store runnergen renders for the environment (in its first shard).
     pub store: Option<Store>,
+    /// How many deployments (stacks) its Azure identities are split over (`identities.shards`,
+    /// default 1: one, unsharded); see `Environment::shards`.
+    pub shard_count: u32,
 }
 
 impl Environment {
@@ -397,6 +402,7 @@ pub fn build(s: &t::Spec, files: Files) -> Result<Fleet, Vec<Problem>> {
         .map(|(ek, e)| {
             let mut diags = Vec::new();
             let env = environment(s, ek, e, files, &mut diags);
+            shard::check(&env, &mut diags);
             (env, diags)
         })
         .collect();
@@ -586,6 +592,7 @@ fn environment(
         key_vault: e.key_vault.as_ref().map(|k| k.name.clone()),
         secret_store: store::name(s, ek, e, diags),
         runners,
+        shard_count: e.identities.shards.unwrap_or(1),
     };
     env.store = store::resolve(s, ek, e, &env, &outputs, diags);
     env

@@ -129,6 +129,7 @@ pub enum Code {
     E021,
     E022,
     E023,
+    E024,
     E030,
     E031,
     E040,
@@ -164,6 +165,7 @@ impl Code {
             Code::E021 => "E021",
             Code::E022 => "E022",
             Code::E023 => "E023",
+            Code::E024 => "E024",
             Code::E030 => "E030",
             Code::E031 => "E031",
             Code::E040 => "E040",
@@ -249,6 +251,10 @@ pub const CODES: &[(Code, &str)] = &[
     (
         Code::E023,
         "a chart value or config.toml key runnergen sets itself",
+    ),
+    (
+        Code::E024,
+        "an environment's identities do not fit its Azure deployment shards (at most 30 per shard)",
     ),
     (Code::E030, "a literal secret in the spec"),
     (Code::E031, "duplicate entry"),

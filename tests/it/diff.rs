@@ -655,3 +655,68 @@ fn a_role_swap_that_grants_more_exits_3() {
     assert_eq!(roles.len(), 1, "{roles:?}");
     assert_eq!(roles[0].0, "\"role-narrowed\"");
 }
+
+/// Issue 29, item 4: a runner whose identities another shard's stack now deploys would lose
+/// them to the stack it leaves (deleteResources) and get new ones: `diff` names each such move,
+/// with both stacks, and exits 3. `fixtures/shards` deploys in 4 shards; at 6, deploy (shard 3)
+/// and terraform (shard 1) go to the new shard 6 and every other runner stays.
+#[test]
+fn an_identity_that_changes_shard_exits_3() {
+    let dir = std::env::temp_dir().join(format!("runnergen-diff-shards-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let expected = root().join("fixtures/shards/expected");
+    for entry in walkdir::WalkDir::new(&expected) {
+        let entry = entry.unwrap();
+        let to = dir
+            .join("out")
+            .join(entry.path().strip_prefix(&expected).unwrap());
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&to).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &to).unwrap();
+        }
+    }
+    let spec = std::fs::read_to_string(root().join("fixtures/shards/runners.yaml")).unwrap();
+    let edited = spec.replacen("shards: 4}", "shards: 6}", 1);
+    assert_ne!(edited, spec);
+    std::fs::create_dir_all(dir.join("fixtures/shards")).unwrap();
+    std::fs::write(dir.join("fixtures/shards/runners.yaml"), &edited).unwrap();
+    let args = ["fixtures/shards/runners.yaml", "--out", "out"];
+    let (code, stdout, stderr) = diff_in(&dir, &args);
+    assert_eq!(code, 3, "{stdout}{stderr}");
+    assert_golden("tests/golden/diff/shard-move.text", stdout.as_bytes());
+    let (_, json, _) = diff_in(&dir, &[&args[..], &["--format", "json"]].concat());
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let moves: Vec<(&str, &str)> = report["security"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["kind"] == "identity-stack-changed")
+        .map(|c| {
+            assert_eq!(c["widens"], true, "{c}");
+            (
+                c["runner"].as_str().unwrap(),
+                c["message"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        moves,
+        [
+            (
+                "deploy",
+                "managed identity weu-dev-msi-gitlab-deploy moves from stack runnergen-dev-03 to runnergen-dev-06: deploying with deleteResources deletes it (runnergen-dev-03 no longer declares it) and runnergen-dev-06 creates it anew with new client and principal IDs, so its role assignments, federated credential and every pipeline using its client ID break until the new outputs are fed back (identityOutputs)"
+            ),
+            (
+                "terraform",
+                "managed identity weu-dev-msi-gitlab-terraform moves from stack runnergen-dev-01 to runnergen-dev-06: deploying with deleteResources deletes it (runnergen-dev-01 no longer declares it) and runnergen-dev-06 creates it anew with new client and principal IDs, so its role assignments, federated credential and every pipeline using its client ID break until the new outputs are fed back (identityOutputs)"
+            ),
+        ],
+        "{json}"
+    );
+    // Where the shard count stays, nothing moves: the committed tree diffs clean.
+    std::fs::write(dir.join("fixtures/shards/runners.yaml"), &spec).unwrap();
+    let (code, stdout, stderr) = diff_in(&dir, &args);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

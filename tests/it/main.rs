@@ -25,6 +25,7 @@ mod rbac;
 mod readme;
 mod register;
 mod review;
+mod shards;
 mod spec;
 mod topology;
 mod widening;

@@ -37,10 +37,11 @@ fn aliases_resolve_but_are_bounded() {
 }
 
 /// The node budget scales with the document: a 10,000-runner fleet (about 3 MB, some 400,000
-/// values) reads and validates; the alias bomb above still stops at the floor.
+/// values; ten environments, each within 99 deployment shards) reads and validates; the alias
+/// bomb above still stops at the floor.
 #[test]
 fn a_ten_thousand_runner_spec_validates() {
-    let text = crate::gen_fleet::fleet(10_000, 2);
+    let text = crate::gen_fleet::fleet(10_000, 10);
     assert!(text.len() > 3_000_000, "{}", text.len());
     assert!(yaml::node_budget(text.len()) > 1_000_000);
     let resolved = runnergen::compile::resolve(&text, &runnergen::compile::no_files)

@@ -901,18 +901,39 @@ fn large(n: usize) -> String {
     s
 }
 
+/// `spec` with its environment's identities in `shards` shards.
+fn with_shards(spec: &str, shards: u32) -> String {
+    let placement = "resourceGroup: rg-neu-dev-gitlab}";
+    assert!(spec.contains(placement));
+    spec.replacen(
+        placement,
+        &format!("resourceGroup: rg-neu-dev-gitlab, shards: {shards}}}"),
+        1,
+    )
+}
+
+/// The smallest shard count that holds runners `r0000` … of [`large`], each with `weight`
+/// identities.
+fn fitting(n: usize, weight: usize) -> u32 {
+    let items: Vec<(u64, usize)> = (0..n)
+        .map(|i| (model::fnv1a64(&format!("r{i:04}")), weight))
+        .collect();
+    model::fitting_count(&items, false, 1, model::SHARD_SIZE).unwrap()
+}
+
 /// ARM allows 64 outputs, 800 resources and 4 MB per template: a large environment deploys in
-/// shards that each stay within them, every runner in exactly one (azure-docs
-/// templates/best-practices.md, "Template limits").
+/// shards that each stay within them, every runner in exactly one, the one its key gives
+/// (azure-docs templates/best-practices.md, "Template limits").
 #[test]
 fn a_thousand_runners_in_one_environment_deploy_in_shards_within_arm_limits() {
-    let f = fleet(&large(1000));
+    let shards = fitting(1000, 1);
+    let f = fleet(&with_shards(&large(1000), shards));
     let tree = render_env(&f, "dev").unwrap();
     let mains: Vec<&str> = tree
         .paths()
         .filter(|p| crate::layout::AzureFile::is_main_json(p.rsplit('/').next().unwrap()))
         .collect();
-    assert_eq!(mains.len(), 34, "{mains:?}");
+    assert_eq!(mains.len(), shards as usize, "{mains:?}");
     let mut runners = BTreeSet::new();
     for path in &mains {
         let text = text(&tree, path);
@@ -922,15 +943,16 @@ fn a_thousand_runners_in_one_environment_deploy_in_shards_within_arm_limits() {
         assert!(main["resources"].as_array().unwrap().len() <= 800, "{path}");
         let inner = &identity_resources(&main);
         assert!(inner.len() <= 800);
+        let n = path.trim_end_matches(".json").rsplit('-').next().unwrap();
         for r in main["metadata"]["runnergen"]["runners"]
             .as_object()
             .unwrap()
             .keys()
         {
             assert!(runners.insert(r.clone()), "{r} in two shards");
+            assert_eq!(format!("{:02}", model::shard_of(r, shards)), n, "{r}");
         }
         // Each shard is its own deployment, stack and identities module.
-        let n = path.trim_end_matches(".json").rsplit('-').next().unwrap();
         let bicep = text_of(&tree, &path.replace(".json", ".bicep"));
         assert!(bicep.contains(&format!(
             "module identities 'modules/identities-{n}.bicep' = {{"
@@ -944,39 +966,69 @@ fn a_thousand_runners_in_one_environment_deploy_in_shards_within_arm_limits() {
     }
     assert_eq!(runners.len(), 1000);
     assert!(tree.get("dev/azure/main.json").is_none());
-    assert!(tree.get("dev/azure/graph-01.json").is_some());
     // 30 runners stay one deployment.
     let tree = render_env(&fleet(&large(30)), "dev").unwrap();
     assert!(tree.get("dev/azure/main.json").is_some());
     assert!(!tree.paths().any(|p| p.contains("main-01")));
 }
 
-/// A runner with a cache identity has four outputs: shards hold half as many of them, and stay
-/// within ARM's 64 outputs.
+/// A runner with a cache identity has four outputs: it weighs two identities, and the shards
+/// stay within ARM's 64 outputs.
 #[test]
 fn runners_with_cache_identities_shard_by_outputs() {
     let spec = large(40).replace(
         "    identity:\n",
         "    cache:\n      storageAccountId: /subscriptions/11111111-2222-4333-8444-555555555555/resourceGroups/rg-cache/providers/Microsoft.Storage/storageAccounts/stcache\n      container: cache\n    identity:\n",
     );
-    let tree = render_env(&fleet(&spec), "dev").unwrap();
+    let shards = fitting(40, 2);
+    assert!(
+        shards > 2,
+        "40 runners of two identities need more than 80 / 30"
+    );
+    let tree = render_env(&fleet(&with_shards(&spec, shards)), "dev").unwrap();
     let mains: Vec<&str> = tree
         .paths()
         .filter(|p| crate::layout::AzureFile::is_main_json(p.rsplit('/').next().unwrap()))
         .collect();
-    assert_eq!(
-        mains,
-        [
-            "dev/azure/main-01.json",
-            "dev/azure/main-02.json",
-            "dev/azure/main-03.json"
-        ]
-    );
+    assert_eq!(mains.len(), shards as usize, "{mains:?}");
     for path in mains {
         let main: Json = serde_json::from_str(text(&tree, path)).unwrap();
         let outputs = main["outputs"].as_object().unwrap().len();
         assert!(outputs <= 60, "{path}: {outputs} outputs");
     }
+}
+
+/// Every shard up to the count is rendered, one that holds no runner too: a valid template
+/// that deploys the resource group and an empty identities deployment, with no outputs, so
+/// that the runner that left it is deleted by its stack's update and no stack is orphaned.
+#[test]
+fn an_empty_shard_is_rendered_and_deploys_nothing() {
+    let spec = with_shards(PHASE1, 5);
+    let f = fleet(&spec);
+    let env = &f.environments[0];
+    let shards = env.shards();
+    assert_eq!(shards.len(), 5);
+    let empty = shards
+        .iter()
+        .find(|s| s.runners.is_empty())
+        .expect("an empty shard of 5");
+    let n = empty.number.unwrap();
+    let tree = render_env(&f, "dev").unwrap();
+    let main: Json =
+        serde_json::from_str(text(&tree, &format!("dev/azure/main-{n:02}.json"))).unwrap();
+    assert_eq!(main["outputs"], serde_json::json!({}));
+    assert!(identity_resources(&main).is_empty());
+    assert_eq!(
+        main["metadata"]["runnergen"]["runners"],
+        serde_json::json!({})
+    );
+    let bicep = text_of(&tree, &format!("dev/azure/main-{n:02}.bicep"));
+    assert!(bicep.contains(&format!("az stack sub create --name runnergen-dev-{n:02} ")));
+    assert!(
+        tree.get(&format!("dev/azure/modules/identities-{n:02}.bicep"))
+            .is_some()
+    );
+    assert!(tree.get(&format!("dev/azure/graph-{n:02}.json")).is_none());
 }
 
 /// What would still break a limit is refused with a clear error, not rendered.

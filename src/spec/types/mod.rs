@@ -407,6 +407,16 @@ pub struct IdentityPlacement {
     /// Resource group for the identities; created by the Azure deployment if missing.
     #[schemars(pattern(r"^[-\w._()]{0,89}[-\w_()]$"), example = &"rg-weu-ss-gitlab")]
     pub resource_group: String,
+    /// How many Azure deployments (stacks) the environment's identities are deployed in
+    /// (1–99). Default 1: one deployment, `runnergen-<env>` (`azure/main.json`), which holds
+    /// at most 30 identities (ARM's template limits). With 2 or more, shard NN is
+    /// `runnergen-<env>-NN` (`azure/main-NN.json`, outputs `<env>-NN.identity-outputs.json`),
+    /// every shard rendered even when empty; a runner's shard follows from its key and this
+    /// count alone (jump consistent hash), so adding or removing runners moves no other, and
+    /// raising the count moves only runners into the new shards. `validate` names the
+    /// smallest count that fits (E024).
+    #[schemars(range(min = 1, max = crate::layout::MAX_SHARDS), example = 4)]
+    pub shards: Option<u32>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
