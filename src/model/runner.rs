@@ -289,3 +289,32 @@ fn label_value(s: &str) -> String {
         .trim_matches(|c: char| !c.is_ascii_alphanumeric())
         .to_owned()
 }
+
+impl Runner {
+    /// Who can make the runner run a job, and what the job gets, as `overlap` compares
+    /// runners: what its rendered files say (`access::Access::of`: the Kubernetes side only
+    /// once the runner is ready).
+    pub fn reach(&self, env: &str) -> crate::overlap::Reach {
+        let ready = self.ready();
+        crate::overlap::Reach {
+            env: env.to_owned(),
+            key: self.key.clone(),
+            runner_type: self.runner_type,
+            path: self.path.clone(),
+            asked: crate::overlap::Reach::asked(&self.tags, &crate::names::own_tag(env, &self.key)),
+            tags: self.tags.clone(),
+            run_untagged: self.run_untagged,
+            protected: self.access_level == t::AccessLevel::RefProtected,
+            grants: crate::overlap::Grants {
+                roles: self
+                    .roles()
+                    .iter()
+                    .map(|ra| (ra.display_name(), ra.scope.id()))
+                    .collect(),
+                graph: self.graph_permissions().map(str::to_owned).collect(),
+                kubernetes: ready.then_some(self.kubernetes_access),
+                privileged: ready.then_some(self.privileged),
+            },
+        }
+    }
+}
