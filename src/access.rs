@@ -131,6 +131,8 @@ pub struct Access {
     /// The managed identity the environment's Key Vault store reads the vault as, when
     /// runnergen renders the store.
     pub store_identity: Option<String>,
+    /// The stack that deploys the store's identity (its environment's first shard).
+    pub store_stack: Option<String>,
     pub workload: Option<Workload>,
     /// The GitLab the manager registers with and sends its token to (registration.json).
     pub gitlab_url: Option<String>,
@@ -203,6 +205,7 @@ impl Access {
                 .as_ref()
                 .map(|c| identity(&r.names.cache_identity, &c.client_id)),
             store_identity: env.store.as_ref().map(|s| s.identity.clone()),
+            store_stack: env.store.as_ref().map(|_| env.store_deployments().main),
             workload: Some(workload(fleet, env, r)),
             gitlab_url: Some(fleet.gitlab_url.clone()),
             pods: Some(pods(r)),

@@ -113,7 +113,7 @@ pub fn access(files: &BTreeMap<String, Vec<u8>>) -> BTreeMap<(String, String), A
     let mut out: BTreeMap<(String, String), Access> = BTreeMap::new();
     // The Key Vault store's identity is in the first shard's main.json only; every runner of
     // the environment reads its token through it.
-    let mut stores: BTreeMap<String, String> = BTreeMap::new();
+    let mut stores: BTreeMap<String, (String, String)> = BTreeMap::new();
     for (path, bytes) in files {
         match Location::of(path) {
             Location::Azure { env, file } if AzureFile::is_main_json(file) => {
@@ -125,7 +125,7 @@ pub fn access(files: &BTreeMap<String, Vec<u8>>) -> BTreeMap<(String, String), A
                 let stack = Deployments::new(env, shard).main;
                 summary_access(env, &stack, &v, &mut out);
                 if let Some(name) = v[summary::STORE][summary::IDENTITY][summary::NAME].as_str() {
-                    stores.insert(env.to_owned(), name.to_owned());
+                    stores.insert(env.to_owned(), (name.to_owned(), stack.clone()));
                 }
             }
             Location::Runner {
@@ -140,7 +140,10 @@ pub fn access(files: &BTreeMap<String, Vec<u8>>) -> BTreeMap<(String, String), A
         }
     }
     for ((env, _), a) in &mut out {
-        a.store_identity = stores.get(env).cloned();
+        if let Some((name, stack)) = stores.get(env) {
+            a.store_identity = Some(name.clone());
+            a.store_stack = Some(stack.clone());
+        }
     }
     out
 }

@@ -274,6 +274,7 @@ fn security_report(
             )
         })
         .collect();
+    security.extend(store_moves(&before, &after));
     SecurityChange::sort(&mut security);
     Report {
         from: label,
@@ -282,6 +283,45 @@ fn security_report(
         changes: Changes::Files(files),
     }
 }
+
+/// The Key Vault store's identity deployed by another stack (an environment that starts or
+/// stops deploying in shards): deleted by the stack it leaves, created anew by the other, so
+/// its new client ID must be fed back before External Secrets Operator reads the vault again.
+/// Once per environment, from any runner's two sides (each carries its environment's store).
+fn store_moves(
+    before: &BTreeMap<(String, String), Access>,
+    after: &BTreeMap<(String, String), Access>,
+) -> Vec<SecurityChange> {
+    let mut moved: BTreeMap<&str, SecurityChange> = BTreeMap::new();
+    for ((env, runner), new) in after {
+        let Some(old) = before.get(&(env.clone(), runner.clone())) else {
+            continue;
+        };
+        let (Some(id), Some(from), Some(to)) =
+            (&new.store_identity, &old.store_stack, &new.store_stack)
+        else {
+            continue;
+        };
+        if from == to || old.store_identity.as_ref() != Some(id) {
+            continue;
+        }
+        moved.entry(env).or_insert_with(|| SecurityChange {
+            environment: env.clone(),
+            runner: STORE.into(),
+            kind: SecurityKind::IdentityStackChanged,
+            message: format!(
+                "managed identity {id} of the Key Vault store moves from stack {from} to {to}: deploying with deleteResources deletes it ({from} no longer declares it) and {to} creates it anew with a new client ID, so External Secrets Operator cannot read the vault until the new `_keyVaultStoreClientId` output is fed back (identityOutputs)"
+            ),
+            revocation: None,
+            expected: false,
+        });
+    }
+    moved.into_values().collect()
+}
+
+/// How a change of the Key Vault store, not of a runner, names its subject (no runner key
+/// holds parentheses).
+pub const STORE: &str = "(Key Vault store)";
 
 /// What changes from `old` to `new` for runner `runner` of environment `env`.
 pub fn security_changes(

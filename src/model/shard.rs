@@ -130,6 +130,12 @@ impl Environment {
         (self.shard_count > 1).then(|| shard_of(key, self.shard_count))
     }
 
+    /// The deployments (and so the stack) that deploy the Key Vault store's identity: the
+    /// first shard's.
+    pub fn store_deployments(&self) -> Deployments {
+        Deployments::new(&self.key, (self.shard_count > 1).then_some(1))
+    }
+
     /// The deployments (and so the stack) that deploy runner `key`'s identities.
     pub fn deployments_of(&self, key: &str) -> Deployments {
         Deployments::new(&self.key, self.shard_number(key))

@@ -718,5 +718,26 @@ fn an_identity_that_changes_shard_exits_3() {
     std::fs::write(dir.join("fixtures/shards/runners.yaml"), &spec).unwrap();
     let (code, stdout, stderr) = diff_in(&dir, &args);
     assert_eq!(code, 0, "{stdout}{stderr}");
+    // Back to one deployment: the Key Vault store's identity leaves shard 1's stack too, and
+    // is named once for the environment.
+    let single = spec.replacen("shards: 4}", "shards: 1}", 1);
+    std::fs::write(dir.join("fixtures/shards/runners.yaml"), &single).unwrap();
+    let (code, json, stderr) = diff_in(&dir, &[&args[..], &["--format", "json"]].concat());
+    assert_eq!(code, 3, "{json}{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let store: Vec<&str> = report["security"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["runner"] == "(Key Vault store)")
+        .map(|c| c["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        store,
+        [
+            "managed identity weu-dev-msi-runnergen-key-vault of the Key Vault store moves from stack runnergen-dev-01 to runnergen-dev: deploying with deleteResources deletes it (runnergen-dev-01 no longer declares it) and runnergen-dev creates it anew with a new client ID, so External Secrets Operator cannot read the vault until the new `_keyVaultStoreClientId` output is fed back (identityOutputs)"
+        ],
+        "{json}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
