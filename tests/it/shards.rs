@@ -14,7 +14,7 @@ fn render(spec: &str) -> runnergen::tree::Tree {
 
 /// Runner → the main template (`main-NN.json`) whose access summary lists it, over every
 /// main template of the tree; a runner in two is a failure.
-fn shard_files(tree: &runnergen::tree::Tree) -> BTreeMap<String, String> {
+pub(crate) fn shard_files(tree: &runnergen::tree::Tree) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for (path, bytes) in tree.iter() {
         let Location::Azure { file, .. } = Location::of(path) else {

@@ -475,3 +475,110 @@ fn every_topology_is_refused_with_the_fix_or_renders_isolated() {
         "rendered {rendered}, refused {refused}"
     );
 }
+
+/// A large environment beside a small one on its cluster: `n` runners under generated keys in
+/// `dev`, its identities in `shards` stacks.
+fn large(keys: &BTreeSet<String>, shards: u32) -> Value {
+    let mut t = Topology {
+        envs: vec![
+            EnvGen {
+                cluster: 0,
+                vault: 0,
+                subscription: 0,
+            },
+            EnvGen {
+                cluster: 0,
+                vault: 1,
+                subscription: 1,
+            },
+        ],
+        runners: Vec::new(),
+        env_names: [true; 4],
+        job_namespace_is_runner: false,
+        secret_store: false,
+        engine: 0,
+    };
+    t.runners.push(RunnerGen {
+        key: 0,
+        envs: [1].into(),
+        group: true,
+        path: 1,
+        tags: BTreeSet::new(),
+        protected: true,
+        untagged: false,
+        role: 0,
+        per_env_scope: true,
+    });
+    let mut spec = spec(&t);
+    spec["environments"]["dev"]["identities"]["shards"] = json!(shards);
+    for (i, key) in keys.iter().enumerate() {
+        spec["runners"][key] = json!({
+            "environment": "dev",
+            "type": "project",
+            "path": format!("acme/{key}"),
+            "purpose": "a team's runner",
+            "identity": {"clientId": guid(50_000 + i as u64), "roles": [{"role": "Reader", "scope": {"subscription": "apps"}}]},
+        });
+    }
+    spec
+}
+
+/// Stable shards on generated large environments: a runner added (under any key) or removed
+/// moves no other runner's identities to another stack, read back from the main templates; a
+/// shard count too small is refused with E024.
+#[test]
+fn runners_coming_and_going_move_no_other_runner_between_stacks() {
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &[30; 32]),
+    );
+    let strategy = (
+        prop::collection::btree_set("[a-z][a-z0-9]{2,8}", 31..90),
+        2u32..8,
+        "[a-z][a-z0-9]{2,8}",
+        any::<prop::sample::Index>(),
+    );
+    let (mut rendered, mut refused) = (0, 0);
+    for case in 0..24 {
+        let (keys, shards, added, removed) = strategy.new_tree(&mut runner).unwrap().current();
+        let spec = large(&keys, shards);
+        let text = serde_json::to_string_pretty(&spec).unwrap();
+        let tree = match runnergen::compile("fleet.yaml", &text) {
+            Ok(tree) => tree,
+            Err(message) => {
+                refused += 1;
+                assert!(message.contains("error[E024]"), "case {case}: {message}");
+                check_refusal(&message).unwrap();
+                continue;
+            }
+        };
+        rendered += 1;
+        check_isolation(&spec, &tree).unwrap_or_else(|e| panic!("case {case}: {e}"));
+        let before = crate::shards::shard_files(&tree);
+        let mut more = keys.clone();
+        more.insert(added);
+        let mut fewer = keys.clone();
+        fewer.remove(
+            &removed
+                .get(&keys.iter().cloned().collect::<Vec<_>>())
+                .clone(),
+        );
+        for next in [more, fewer] {
+            let text = serde_json::to_string_pretty(&large(&next, shards)).unwrap();
+            // One more runner may overflow a shard: refused, nothing moves.
+            let Ok(tree) = runnergen::compile("fleet.yaml", &text) else {
+                continue;
+            };
+            let after = crate::shards::shard_files(&tree);
+            for (key, file) in &before {
+                if let Some(now) = after.get(key) {
+                    assert_eq!(now, file, "case {case}: {key} moved");
+                }
+            }
+        }
+    }
+    assert!(
+        rendered >= 8 && refused >= 2,
+        "rendered {rendered}, refused {refused}"
+    );
+}
