@@ -582,3 +582,43 @@ fn runners_coming_and_going_move_no_other_runner_between_stacks() {
         "rendered {rendered}, refused {refused}"
     );
 }
+
+/// One environment's store account may not live in a namespace of a runner of another
+/// environment on its cluster: that runner's manager or jobs could run as the store's identity.
+#[test]
+fn a_store_account_in_another_environments_runner_namespace_is_refused() {
+    let env = |vault| EnvGen {
+        cluster: 0,
+        vault,
+        subscription: 0,
+    };
+    let t = Topology {
+        envs: vec![env(0), env(1)],
+        runners: vec![RunnerGen {
+            key: 0,
+            envs: [1].into(),
+            group: true,
+            path: 1,
+            tags: BTreeSet::new(),
+            protected: true,
+            untagged: false,
+            role: 0,
+            per_env_scope: true,
+        }],
+        env_names: [true; 4],
+        job_namespace_is_runner: false,
+        secret_store: false,
+        engine: 0,
+    };
+    let mut spec = spec(&t);
+    let text = serde_json::to_string_pretty(&spec).unwrap();
+    let tree = runnergen::compile("fleet.yaml", &text).unwrap();
+    check_isolation(&spec, &tree).unwrap();
+    spec["tokenSource"]["externalSecret"]["storeNamespace"] = json!("gitlab-stg-tf-jobs");
+    let text = serde_json::to_string_pretty(&spec).unwrap();
+    let refused = runnergen::compile("fleet.yaml", &text).unwrap_err();
+    let errors: Vec<&str> = refused.lines().filter(|l| l.contains(": error[")).collect();
+    assert_eq!(errors.len(), 2, "{refused}");
+    assert!(errors[1].ends_with("error[E020]: environment `stg`: the Key Vault store's account would live in `gitlab-stg-tf-jobs`, runner `tf`'s namespace: its manager or jobs could read every runner's token through it"), "{refused}");
+    assert!(errors[0].ends_with("error[E020]: runner `tf` of `stg` would use namespace `gitlab-stg-tf-jobs`, where environment `dev` (same cluster) keeps its Key Vault store's account: its manager or jobs could read every runner token of `dev`"), "{refused}");
+}
