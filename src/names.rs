@@ -66,8 +66,11 @@ pub struct Names {
     pub manager_role: String,
     /// RoleBinding (`namespace` access) or ClusterRoleBinding (`cluster-admin`) of the job pods.
     pub job_binding: String,
-    /// Flux HelmRepository in the runner's namespace.
+    /// Flux HelmRepository, in `flux_namespace`.
     pub helm_repository: String,
+    /// Where the runner's Flux HelmRepository and HelmRelease live: the runner's namespace, or
+    /// the AKS extension's Flux configuration namespace (`model::Platform`).
+    pub flux_namespace: String,
     /// The GitLab description (seed: `<service account>-<region>-aks`).
     pub description: String,
     /// `system:serviceaccount:<namespace>:<job service account>`.

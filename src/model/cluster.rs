@@ -154,6 +154,21 @@ fn env_objects<'a>(
                 "naming.jobNamespace",
             ));
         }
+        // The AKS extension's layout: every runner's Flux objects in one namespace.
+        if gitops.engine == GitopsEngine::Flux && n.flux_namespace != n.namespace {
+            for kind in ["HelmRelease", "HelmRepository"] {
+                let name = if kind == "HelmRelease" {
+                    &n.helm_release
+                } else {
+                    &n.helm_repository
+                };
+                out.push((
+                    claim,
+                    (kind, Some(n.flux_namespace.clone()), name.clone()),
+                    "naming.helmRelease",
+                ));
+            }
+        }
         if gitops.engine == GitopsEngine::Argocd {
             out.push((
                 claim,

@@ -13,10 +13,12 @@ mod checks;
 mod cluster;
 mod outputs;
 mod owned;
+mod platform;
 mod runner;
 mod shard;
 pub mod store;
 
+pub use platform::{EsoDefaults, Platform, Version};
 pub use shard::{SHARD_SIZE, Shard, fitting_count, jump_hash, shard_of};
 pub use store::Store;
 
@@ -127,6 +129,9 @@ pub struct Environment {
     pub identity_resource_group: String,
     pub oidc_issuer_url: String,
     pub key_vault: Option<String>,
+    /// What the environment's files are applied on: the Flux flavour, the controllers'
+    /// versions.
+    pub platform: Platform,
     /// The (Cluster)SecretStore the environment's ExternalSecrets read through (`storeName`
     /// expanded for the environment); none when the tokens come from existing Secrets.
     pub secret_store: Option<String>,
@@ -432,6 +437,14 @@ pub fn build(s: &t::Spec, files: Files) -> Result<Fleet, Vec<Problem>> {
 fn tool_namespaces(s: &t::Spec) -> Vec<String> {
     // Flux's, whichever engine renders: the AKS GitOps extension installs it there too.
     let mut out = vec!["flux-system".to_owned(), "external-secrets".to_owned()];
+    // The AKS extension's Flux configuration namespace(s), where the Flux objects go.
+    let flux = |p: &t::Platform| p.flux_namespace.clone();
+    out.push(flux(&s.platform).unwrap_or_else(|| platform::FLUX_NAMESPACE.into()));
+    out.extend(
+        s.environments
+            .values()
+            .filter_map(|e| e.platform.as_ref().and_then(flux)),
+    );
     if s.gitops.engine == t::GitopsEngine::Argocd {
         out.push(
             s.gitops
@@ -530,6 +543,7 @@ fn environment(
     diags: &mut Vec<Problem>,
 ) -> Environment {
     let outputs = outputs::load(ek, e, files, diags);
+    let platform = platform::resolve(s, ek, e, diags);
     let runners = s
         .instances
         .iter()
@@ -543,6 +557,7 @@ fn environment(
                 at: &i.at,
                 runner: &i.runner,
                 outputs: &outputs,
+                platform: &platform,
             };
             runner::resolve(input, diags)
         })
@@ -564,6 +579,7 @@ fn environment(
         oidc_issuer_url: e.cluster.oidc_issuer_url.clone(),
         key_vault: e.key_vault.as_ref().map(|k| k.name.clone()),
         secret_store: store::name(s, ek, e, diags),
+        platform,
         runners,
         shard_count: e.identities.shards.unwrap_or(1),
     };

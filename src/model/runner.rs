@@ -16,6 +16,7 @@ pub(super) struct Input<'a> {
     pub at: &'a str,
     pub runner: &'a t::Runner,
     pub outputs: &'a super::outputs::Outputs,
+    pub platform: &'a super::Platform,
 }
 
 pub(super) fn resolve(input: Input, diags: &mut Vec<Problem>) -> Runner {
@@ -140,6 +141,19 @@ fn chart_values(s: &t::Spec, r: &t::Runner) -> serde_json::Map<String, serde_jso
     values
 }
 
+/// Where the runner's Flux objects go: with the AKS extension every runner's share the
+/// configuration's namespace, so the HelmRepository is named as its release; alone in the
+/// runner's namespace it is `gitlab`.
+fn flux_names(n: &mut Names, platform: &super::Platform) {
+    if platform.flux_in_config_namespace() {
+        n.flux_namespace = platform.flux_namespace.clone();
+        n.helm_repository = n.helm_release.clone();
+    } else {
+        n.flux_namespace = n.namespace.clone();
+        n.helm_repository = "gitlab".into();
+    }
+}
+
 /// Expands every naming rule for this runner (reporting names invalid where they go), then
 /// derives the names that follow from them.
 fn names(input: Input, diags: &mut Vec<Problem>) -> Names {
@@ -188,7 +202,7 @@ fn names(input: Input, diags: &mut Vec<Problem>) -> Names {
         }
         _ => format!("{}-access", n.job_service_account),
     };
-    n.helm_repository = "gitlab".into();
+    flux_names(&mut n, input.platform);
     n.description = format!("{}-{}-aks", n.manager_service_account, e.region_code);
     n.federated_subject = format!(
         "system:serviceaccount:{}:{}",

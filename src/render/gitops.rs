@@ -66,14 +66,14 @@ fn flux(cx: Cx, values: &Value) -> [Value; 2] {
     let repo = json!({
         "apiVersion": "source.toolkit.fluxcd.io/v1",
         "kind": "HelmRepository",
-        "metadata": metadata(&n.helm_repository, &n.namespace, r),
+        "metadata": metadata(&n.helm_repository, &n.flux_namespace, r),
         "spec": repo_spec,
     });
     // helm.toolkit.fluxcd.io/v2 HelmRelease with the values inline.
-    let release = json!({
+    let mut release = json!({
         "apiVersion": "helm.toolkit.fluxcd.io/v2",
         "kind": "HelmRelease",
-        "metadata": metadata(&n.helm_release, &n.namespace, r),
+        "metadata": metadata(&n.helm_release, &n.flux_namespace, r),
         "spec": {
             "interval": "10m",
             "releaseName": n.helm_release,
@@ -84,22 +84,39 @@ fn flux(cx: Cx, values: &Value) -> [Value; 2] {
                     "chart": "gitlab-runner",
                     "version": chart.version,
                     "reconcileStrategy": "ChartVersion",
-                    "sourceRef": { "kind": "HelmRepository", "name": n.helm_repository, "namespace": n.namespace },
+                    "sourceRef": { "kind": "HelmRepository", "name": n.helm_repository, "namespace": n.flux_namespace },
                 },
             },
-            // The release is applied before the runner is registered and its token is in
-            // Key Vault, so the manager pod cannot start at first. With the default
-            // strategy the install is remediated `retries` times and then stalls for good
-            // (Stalled=True, RetriesExceeded; only a spec change or `flux reconcile
-            // --reset` retries). RetryOnFailure retries a failed install as an upgrade
-            // every retryInterval, without limit, and upgrades without rolling back, so
-            // Flux converges by itself once the token Secret exists (helm-controller
-            // docs/spec/v2/helmreleases.md, strategy since v1.4.0 / Flux 2.7).
-            "install": { "strategy": { "name": "RetryOnFailure", "retryInterval": "2m" } },
-            "upgrade": { "strategy": { "name": "RetryOnFailure", "retryInterval": "5m" } },
             "values": values,
         },
     });
+    let spec = &mut release["spec"];
+    // The release is applied before the runner is registered and its token is in Key Vault,
+    // so the manager pod cannot start at first. With the default strategy the install is
+    // remediated `retries` times and then stalls for good (Stalled=True, RetriesExceeded;
+    // only a spec change or `flux reconcile --reset` retries). RetryOnFailure retries a failed
+    // install as an upgrade every retryInterval, without limit, and upgrades without rolling
+    // back, so Flux converges by itself once the token Secret exists (helm-controller
+    // docs/spec/v2/helmreleases.md, strategy since v1.4.0 / Flux 2.7). Before v1.4.0 the
+    // field does not exist (an older CRD rejects it); there, remediation retries without
+    // limit (`retries` below zero, helm-controller `api/v2/helmrelease_types.go`) keep it
+    // trying.
+    if cx.env.platform.retry_on_failure() {
+        spec["install"] =
+            json!({ "strategy": { "name": "RetryOnFailure", "retryInterval": "2m" } });
+        spec["upgrade"] =
+            json!({ "strategy": { "name": "RetryOnFailure", "retryInterval": "5m" } });
+    } else {
+        spec["install"] = json!({ "remediation": { "retries": -1 } });
+        spec["upgrade"] = json!({ "remediation": { "retries": -1 } });
+    }
+    // The AKS extension applies a HelmRelease in the Flux configuration's namespace only:
+    // the release and its storage go to the runner's namespace from there (helm-controller
+    // `targetNamespace`, `storageNamespace`).
+    if n.flux_namespace != n.namespace {
+        spec["targetNamespace"] = json!(n.namespace);
+        spec["storageNamespace"] = json!(n.namespace);
+    }
     [repo, release]
 }
 

@@ -267,16 +267,26 @@ fn external_secret(cx: Cx) -> Option<ExternalSecret> {
             },
             "data": [{
                 "secretKey": "runnerToken",
-                "remoteRef": {
-                    "key": n.key_vault_secret,
-                    "conversionStrategy": "Default",
-                    "decodingStrategy": "None",
-                    "metadataPolicy": "None",
-                    "nullBytePolicy": "Ignore",
-                },
+                "remoteRef": remote_ref(&n.key_vault_secret, cx.env.platform.eso_defaults()),
             }],
         }),
     })
+}
+
+/// The ExternalSecret's `remoteRef`: the Key Vault secret and exactly the fields the declared
+/// External Secrets Operator's CRD defaults (`model::EsoDefaults`), so neither an older
+/// operator rejects an unknown field nor an apply-based reconciler sees its defaults as drift.
+fn remote_ref(key: &str, defaults: crate::model::EsoDefaults) -> serde_json::Value {
+    let mut r = serde_json::json!({ "key": key });
+    if defaults.strategies {
+        r["conversionStrategy"] = "Default".into();
+        r["decodingStrategy"] = "None".into();
+        r["metadataPolicy"] = "None".into();
+    }
+    if defaults.null_byte_policy {
+        r["nullBytePolicy"] = "Ignore".into();
+    }
+    r
 }
 
 /// The environment's Key Vault secret store (`model::Store`), once its identity's client ID is
@@ -332,7 +342,8 @@ pub fn render_store(cx: EnvCx) -> Result<Rendered<Vec<Account>>, RenderError> {
             ..Default::default()
         }));
     }
-    docs.extend(stores(store, &credentials, &labels));
+    let use_azure_sdk = env.platform.use_azure_sdk();
+    docs.extend(stores(store, &credentials, &labels, use_azure_sdk));
     if docs.is_empty() {
         return none();
     }
@@ -358,6 +369,7 @@ fn stores(
     store: &crate::model::Store,
     credentials: &[&crate::model::store::Credential],
     labels: &BTreeMap<String, String>,
+    use_azure_sdk: bool,
 ) -> Vec<serde_json::Value> {
     // external-secrets.io/v1 azurekv with authType WorkloadIdentity and a referenced account;
     // every field the CRD defaults is written (environmentType, useAzureSDK).
@@ -366,15 +378,17 @@ fn stores(
         if namespaced {
             sa["namespace"] = serde_json::json!(c.namespace);
         }
-        serde_json::json!({
-            "azurekv": {
-                "authType": "WorkloadIdentity",
-                "vaultUrl": store.vault_url,
-                "serviceAccountRef": sa,
-                "environmentType": "PublicCloud",
-                "useAzureSDK": false,
-            }
-        })
+        let mut azurekv = serde_json::json!({
+            "authType": "WorkloadIdentity",
+            "vaultUrl": store.vault_url,
+            "serviceAccountRef": sa,
+            "environmentType": "PublicCloud",
+        });
+        // `useAzureSDK` exists from ESO v0.20.0 (CRD `default: false`); older CRDs reject it.
+        if use_azure_sdk {
+            azurekv["useAzureSDK"] = false.into();
+        }
+        serde_json::json!({ "azurekv": azurekv })
     };
     let mut docs = Vec::new();
     match store.kind {

@@ -248,6 +248,7 @@ fn partial_spec(doc: &serde_json::Value) -> Spec {
         gitlab: Gitlab { url: String::new() },
         chart: part(doc, "chart"),
         gitops: part(doc, "gitops"),
+        platform: part(doc, "platform"),
         token_source: part(doc, "tokenSource"),
         naming: part(doc, "naming"),
         environments: entries(doc, "environments"),

@@ -1,7 +1,8 @@
 //! Argo CD (and any apply-based reconciler) shows an object OutOfSync forever when the API server
 //! fills in a default the rendered file lacks. This applies the defaults declared in the
-//! vendored CRD schemas (schema/vendor/crds: ExternalSecret, HelmRelease, HelmRepository,
-//! Application, the secret stores) to every custom resource of every golden tree, the way the
+//! vendored CRD schemas of the versions each fleet declares (`platform:`, the oldest supported
+//! where it declares none; schema/vendor/crd-versions: ExternalSecret, HelmRelease,
+//! HelmRepository, Application, the secret stores) to every custom resource of every golden tree, the way the
 //! API server's structural defaulting does (a `default` applies to an absent field of an object
 //! that is present), and asserts that nothing changes.
 
@@ -10,7 +11,7 @@ use serde_json::Value;
 use std::path::Path;
 
 /// Fills in, recursively, every `default` the schema declares for a field `v` lacks.
-fn apply_defaults(schema: &Value, v: &mut Value) {
+pub(crate) fn apply_defaults(schema: &Value, v: &mut Value) {
     if let (Some(props), Some(obj)) = (
         schema.get("properties").and_then(Value::as_object),
         v.as_object_mut(),
@@ -34,24 +35,26 @@ fn apply_defaults(schema: &Value, v: &mut Value) {
     }
 }
 
-fn schema_for(doc: &Value) -> Option<Value> {
-    let (api, kind) = (doc["apiVersion"].as_str()?, doc["kind"].as_str()?);
-    let (group, version) = api.split_once('/')?;
-    let path = root()
-        .join("schema/vendor/crds")
-        .join(group)
-        .join(format!("{}_{version}.json", kind.to_lowercase()));
-    Some(serde_json::from_str(&std::fs::read_to_string(path).ok()?).unwrap())
+/// The `platform` a golden tree was rendered for: its spec's (`out/` is the seed's).
+fn declared_platform(tree: &Path) -> Value {
+    let spec = if tree.ends_with("out") {
+        root().join("fixtures/ascode/runners.yaml")
+    } else {
+        tree.parent().unwrap().join("runners.yaml")
+    };
+    let spec: Value = serde_saphyr::from_str(&std::fs::read_to_string(spec).unwrap()).unwrap();
+    spec.get("platform").cloned().unwrap_or(Value::Null)
 }
 
 #[test]
 fn no_custom_resource_is_changed_by_its_crd_defaults() {
     assert!(
-        root().join("schema/vendor/crds").is_dir(),
-        "schema/vendor/crds is missing: the CRD schemas this test reads"
+        root().join("schema/vendor/crd-versions").is_dir(),
+        "schema/vendor/crd-versions is missing: the CRD schemas this test reads"
     );
     let mut checked = std::collections::BTreeMap::<String, usize>::new();
     for tree in golden_trees() {
+        let platform = declared_platform(&tree);
         for entry in walkdir::WalkDir::new(&tree).into_iter().map(|e| e.unwrap()) {
             let path = entry.path();
             if path.extension().is_none_or(|e| e != "yaml") {
@@ -59,7 +62,7 @@ fn no_custom_resource_is_changed_by_its_crd_defaults() {
             }
             let text = std::fs::read_to_string(path).unwrap();
             for doc in runnergen::readback::yaml_values(&text).unwrap() {
-                let Some(schema) = schema_for(&doc) else {
+                let Some(schema) = crate::platforms::schema_for(&doc, &platform) else {
                     continue;
                 };
                 let mut defaulted = doc.clone();

@@ -446,7 +446,7 @@ fn a_chart_version_bump_shows_as_a_change_of_the_release() {
     .unwrap();
     let (code, text, _) = diff_in(&dir, &["fixtures/ascode/runners.yaml"]);
     assert_eq!(code, 1, "an upgrade widens nothing: {text}");
-    assert!(text.contains("        ~ HelmRelease/gitlab-tf/ascode-ss-tf\n            .spec.chart.spec.version: \"0.86.0\" → \"0.85.0\""), "{text}");
+    assert!(text.contains("        ~ HelmRelease/cluster-config/ascode-ss-tf\n            .spec.chart.spec.version: \"0.86.0\" → \"0.85.0\""), "{text}");
     assert_eq!(text.matches("~ HelmRelease/").count(), 3, "{text}");
 }
 

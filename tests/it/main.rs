@@ -20,6 +20,7 @@ mod fuzz_regressions;
 mod golden;
 mod model;
 mod modules;
+mod platforms;
 mod properties;
 mod rbac;
 mod readme;

@@ -9,8 +9,22 @@ fn values(t: &Tree, dir: &str) -> Value {
     docs(t, &format!("{dir}/values.yaml")).remove(0)
 }
 
+/// The seed spec with `platform:` added.
+fn seed_on(platform: &str) -> Tree {
+    let text = read("fixtures/ascode/runners.yaml").replacen(
+        "\nenvironments:",
+        &format!("\nplatform: {platform}\nenvironments:"),
+        1,
+    );
+    crate::compile::compile("fixtures/ascode/runners.yaml", &text).unwrap()
+}
+
+/// On the AKS extension (the default), whose multi-tenancy applies a HelmRelease only in the
+/// Flux configuration's namespace, both objects are there, named per runner, and the release
+/// goes to the runner's namespace; on helm-controller before v1.4.0, remediation retries
+/// without limit stand in for `RetryOnFailure`, which that CRD lacks.
 #[test]
-fn flux_installs_the_chart_from_a_repository_in_the_runners_namespace() {
+fn flux_installs_the_chart_from_the_configuration_namespace_by_default() {
     let t = seed();
     let d = docs(&t, "ss/tf/helmrelease.yaml");
     let (repo, release) = (&d[0], &d[1]);
@@ -24,8 +38,11 @@ fn flux_installs_the_chart_from_a_repository_in_the_runners_namespace() {
     assert_eq!(release["kind"], "HelmRelease");
     assert_eq!(release["apiVersion"], "helm.toolkit.fluxcd.io/v2");
     let ns = release["metadata"]["namespace"].clone();
-    assert_eq!(ns, "gitlab-tf");
+    assert_eq!(ns, "cluster-config");
     assert_eq!(repo["metadata"]["namespace"], ns);
+    assert_eq!(repo["metadata"]["name"], release["metadata"]["name"]);
+    assert_eq!(release["spec"]["targetNamespace"], "gitlab-tf");
+    assert_eq!(release["spec"]["storageNamespace"], "gitlab-tf");
     let chart = &release["spec"]["chart"]["spec"];
     assert_eq!(chart["chart"], "gitlab-runner");
     assert_eq!(chart["version"], "0.86.0");
@@ -35,6 +52,24 @@ fn flux_installs_the_chart_from_a_repository_in_the_runners_namespace() {
     );
     assert_eq!(release["spec"]["releaseName"], release["metadata"]["name"]);
     // Installed before its token exists: retried until it works, never stalled.
+    let forever = serde_json::json!({"remediation": {"retries": -1}});
+    assert_eq!(release["spec"]["install"], forever);
+    assert_eq!(release["spec"]["upgrade"], forever);
+    // The values Flux installs are exactly the reviewed values.yaml.
+    assert_eq!(release["spec"]["values"], values(&t, "ss/tf"));
+}
+
+/// Upstream Flux keeps each runner's objects in its own namespace; helm-controller v1.4.0 and
+/// later retry with `RetryOnFailure`.
+#[test]
+fn upstream_flux_installs_from_the_runners_namespace_and_retries_on_failure() {
+    let t = seed_on("{flux: upstream, helmController: v1.4.0}");
+    let d = docs(&t, "ss/tf/helmrelease.yaml");
+    let (repo, release) = (&d[0], &d[1]);
+    assert_eq!(release["metadata"]["namespace"], "gitlab-tf");
+    assert_eq!(repo["metadata"]["namespace"], "gitlab-tf");
+    assert_eq!(repo["metadata"]["name"], "gitlab");
+    assert!(release["spec"].get("targetNamespace").is_none());
     assert_eq!(
         release["spec"]["install"],
         serde_json::json!({"strategy": {"name": "RetryOnFailure", "retryInterval": "2m"}})
@@ -43,9 +78,21 @@ fn flux_installs_the_chart_from_a_repository_in_the_runners_namespace() {
         release["spec"]["upgrade"]["strategy"]["name"],
         "RetryOnFailure"
     );
-    assert!(release["spec"]["install"].get("remediation").is_none());
-    // The values Flux installs are exactly the reviewed values.yaml.
-    assert_eq!(release["spec"]["values"], values(&t, "ss/tf"));
+}
+
+/// A version older than runnergen supports is refused where it is written.
+#[test]
+fn a_controller_older_than_supported_is_refused() {
+    let text = read("fixtures/ascode/runners.yaml").replacen(
+        "\nenvironments:",
+        "\nplatform: {helmController: v0.37.4}\nenvironments:",
+        1,
+    );
+    let e = crate::compile::compile("runners.yaml", &text).unwrap_err();
+    assert!(
+        e.contains("error[E005]: helm-controller `v0.37.4` is older than v1.0.0, the oldest runnergen supports"),
+        "{e}"
+    );
 }
 
 #[test]

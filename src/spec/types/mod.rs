@@ -7,8 +7,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+mod platform;
 mod runner;
 pub use crate::names::Naming;
+pub use platform::*;
 pub use runner::*;
 
 /// A fleet of self-hosted GitLab runners on AKS, with one Azure managed identity per runner.
@@ -30,6 +32,10 @@ pub struct Spec {
     /// How the Kubernetes side is applied.
     #[serde(default)]
     pub gitops: Gitops,
+    /// The platform the files are applied on: how Flux is installed and the versions of the
+    /// controllers that read the custom resources. Defaults: the oldest supported.
+    #[serde(default)]
+    pub platform: Platform,
     /// Where each runner's `glrt-` authentication token comes from. The spec never holds a token.
     #[serde(default)]
     pub token_source: TokenSource,
@@ -375,6 +381,8 @@ pub struct Environment {
     /// are relative to the spec's folder.
     #[schemars(example = &"ss.identity-outputs.json")]
     pub identity_outputs: Option<Paths>,
+    /// The environment's platform, field by field over the fleet's `platform`.
+    pub platform: Option<Platform>,
 }
 
 /// One path, or a list of paths.
