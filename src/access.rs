@@ -99,6 +99,8 @@ pub struct PodSettings {
     /// change what a job pod may do, so `diff` takes any change of one as a widening.
     pub extra: BTreeMap<String, String>,
     pub node_selector: BTreeMap<String, String>,
+    /// The pod labels a job may set (`pod_labels_overwrite_allowed`); none when it may set none.
+    pub labels_overwrite: Option<String>,
     /// `key[=value]` → effect, as config.toml's `node_tolerations` writes them.
     pub tolerations: BTreeMap<String, String>,
 }
@@ -303,6 +305,7 @@ fn pods(r: &Runner) -> PodSettings {
             })
             .collect(),
         node_selector: r.node_selector.clone(),
+        labels_overwrite: r.pod_labels_overwrite.clone(),
         tolerations: r
             .tolerations
             .iter()

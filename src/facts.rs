@@ -4,10 +4,13 @@
 /// What the runner manager's cache identity gets on the cache's storage account: it signs a
 /// user-delegation SAS for each cache download and upload (gitlab-runner `cache/azure/adapter.go`
 /// `generateSASToken`, `azure.go` `newUserDelegationKeySigner`), so it needs data access, and
-/// `generateUserDelegationKey` at account scope or above, which Storage Blob Delegator grants
-/// (learn.microsoft.com rest/api/storageservices/get-user-delegation-key).
-pub const CACHE_MANAGER_ROLES: [&str; 2] =
-    ["Storage Blob Data Contributor", "Storage Blob Delegator"];
+/// `generateUserDelegationKey` at account scope or above (learn.microsoft.com
+/// rest/api/storageservices/get-user-delegation-key). Storage Blob Data Contributor has both:
+/// its actions include `Microsoft.Storage/storageAccounts/blobServices/
+/// generateUserDelegationKey/action` (azure-docs built-in-roles/storage.md, in
+/// `data/azure-builtin-roles.json`; a test checks it), so Storage Blob Delegator, which grants
+/// only that action, would add nothing.
+pub const CACHE_MANAGER_ROLES: [&str; 1] = ["Storage Blob Data Contributor"];
 
 /// Microsoft Graph application permissions runnergen accepts. The rendered Bicep looks each
 /// app role up by name on the Graph service principal (quickstart `msi-as-a-fic-secretless`),

@@ -289,6 +289,10 @@ fn pod_settings(k8s: &toml::Table, privileged: bool) -> PodSettings {
     PodSettings {
         extra,
         node_selector: table("node_selector"),
+        labels_overwrite: k8s
+            .get("pod_labels_overwrite_allowed")
+            .and_then(toml::Value::as_str)
+            .map(str::to_owned),
         tolerations: table("node_tolerations"),
     }
 }

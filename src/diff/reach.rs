@@ -153,6 +153,21 @@ fn pods(old: &PodSettings, new: &PodSettings, privileged: bool, out: &mut Vec<Fo
             None,
         ));
     }
+    // Which labels a job may set on its pod (a label can select it into a NetworkPolicy or a
+    // node pool's admission): any pattern other than the old one may allow more; none allows
+    // nothing.
+    if let (a, Some(b)) = (&old.labels_overwrite, &new.labels_overwrite)
+        && a.as_ref() != Some(b)
+    {
+        out.push((
+            SecurityKind::PodSettingChanged,
+            format!(
+                "jobs may set pod labels matching `{b}` (was {})",
+                a.as_ref().map_or("none".to_owned(), |a| format!("`{a}`"))
+            ),
+            None,
+        ));
+    }
     let moved = old.node_selector != new.node_selector || old.tolerations != new.tolerations;
     if privileged && moved {
         out.push((

@@ -127,6 +127,9 @@ pub struct Environment {
     pub subscriptions: BTreeMap<String, String>,
     pub identity_subscription_id: String,
     pub identity_resource_group: String,
+    /// The Azure deployment declares the identities' resource group (`createResourceGroup`),
+    /// rather than referring to it as existing.
+    pub create_resource_group: bool,
     pub oidc_issuer_url: String,
     pub key_vault: Option<String>,
     /// What the environment's files are applied on: the Flux flavour, the controllers'
@@ -262,6 +265,12 @@ pub struct Runner {
     pub chart_values: serde_json::Map<String, serde_json::Value>,
     /// Extra `[runners.kubernetes]` keys of config.toml (`kubernetes.extra`).
     pub kubernetes_extra: BTreeMap<String, serde_json::Value>,
+    /// The labels a job may set on its pod (config.toml `pod_labels_overwrite_allowed`); none
+    /// when jobs may set none.
+    pub pod_labels_overwrite: Option<String>,
+    /// The subscription the runner's CI template works in (`ARM_SUBSCRIPTION_ID`): its
+    /// identity's `subscription`, else the environment's identities subscription.
+    pub ci_subscription_id: String,
     /// Job environment variables (config.toml `environment`), by name.
     pub job_variables: BTreeMap<String, String>,
     /// The job pods' Azure identity, when the spec gives the runner an `identity`: without one
@@ -396,7 +405,7 @@ pub fn build(s: &t::Spec, files: Files) -> Result<Fleet, Vec<Problem>> {
     checks::collisions(&environments, &mut diags);
     cluster::shared(&environments, &gitops, &mut diags);
     cluster::store_namespaces(&environments, &mut diags);
-    owned::namespaces(&environments, &tool_namespaces(s), &mut diags);
+    owned::namespaces(&environments, &owned::tool_namespaces(s), &mut diags);
     owned::vault_secrets(&environments, &mut diags);
     owned::own_tags(&environments, &mut diags);
     if !diags.is_empty() {
@@ -429,31 +438,6 @@ pub fn build(s: &t::Spec, files: Files) -> Result<Fleet, Vec<Problem>> {
             })
             .collect(),
     })
-}
-
-/// The namespaces of the tools runnergen's output relies on: the GitOps engine's (Argo CD's,
-/// as the spec names it) and External Secrets Operator's. The store account's namespace is
-/// checked against the runners' by `store::resolve`.
-fn tool_namespaces(s: &t::Spec) -> Vec<String> {
-    // Flux's, whichever engine renders: the AKS GitOps extension installs it there too.
-    let mut out = vec!["flux-system".to_owned(), "external-secrets".to_owned()];
-    // The AKS extension's Flux configuration namespace(s), where the Flux objects go.
-    let flux = |p: &t::Platform| p.flux_namespace.clone();
-    out.push(flux(&s.platform).unwrap_or_else(|| platform::FLUX_NAMESPACE.into()));
-    out.extend(
-        s.environments
-            .values()
-            .filter_map(|e| e.platform.as_ref().and_then(flux)),
-    );
-    if s.gitops.engine == t::GitopsEngine::Argocd {
-        out.push(
-            s.gitops
-                .argocd_namespace
-                .clone()
-                .unwrap_or_else(|| defaults::ARGOCD_NAMESPACE.into()),
-        );
-    }
-    out
 }
 
 fn chart(c: &t::Chart) -> Chart {
@@ -576,6 +560,7 @@ fn environment(
             .collect(),
         identity_subscription_id: e.subscriptions[&e.identities.subscription].to_lowercase(),
         identity_resource_group: e.identities.resource_group.clone(),
+        create_resource_group: e.identities.create_resource_group.unwrap_or(false),
         oidc_issuer_url: e.cluster.oidc_issuer_url.clone(),
         key_vault: e.key_vault.as_ref().map(|k| k.name.clone()),
         secret_store: store::name(s, ek, e, diags),

@@ -3,7 +3,7 @@
 //! the runner), and Key Vault secrets another environment's runner writes to the same vault.
 
 use super::{Environment, Runner};
-use crate::spec::{Code, Problem};
+use crate::spec::{Code, Problem, types as t};
 use std::collections::BTreeMap;
 
 /// Namespaces AKS and Kubernetes create and manage (Kubernetes: `default`, `kube-*`; AKS docs,
@@ -126,4 +126,29 @@ pub(super) fn own_tags(envs: &[Environment], diags: &mut Vec<Problem>) {
             }
         }
     }
+}
+
+/// The namespaces of the tools runnergen's output relies on: the GitOps engine's (Argo CD's,
+/// as the spec names it) and External Secrets Operator's. The store account's namespace is
+/// checked against the runners' by `store::resolve`.
+pub(super) fn tool_namespaces(s: &t::Spec) -> Vec<String> {
+    // Flux's, whichever engine renders: the AKS GitOps extension installs it there too.
+    let mut out = vec!["flux-system".to_owned(), "external-secrets".to_owned()];
+    // The AKS extension's Flux configuration namespace(s), where the Flux objects go.
+    let flux = |p: &t::Platform| p.flux_namespace.clone();
+    out.push(flux(&s.platform).unwrap_or_else(|| super::platform::FLUX_NAMESPACE.into()));
+    out.extend(
+        s.environments
+            .values()
+            .filter_map(|e| e.platform.as_ref().and_then(flux)),
+    );
+    if s.gitops.engine == t::GitopsEngine::Argocd {
+        out.push(
+            s.gitops
+                .argocd_namespace
+                .clone()
+                .unwrap_or_else(|| super::defaults::ARGOCD_NAMESPACE.into()),
+        );
+    }
+    out
 }

@@ -72,6 +72,15 @@ pub(super) fn resolve(input: Input, diags: &mut Vec<Problem>) -> Runner {
             .map(|k| k.extra.clone())
             .unwrap_or_default(),
         job_variables: r.job_variables.clone(),
+        ci_subscription_id: r
+            .identity
+            .as_ref()
+            .and_then(|i| i.subscription.as_ref())
+            .map_or(&e.subscriptions[&e.identities.subscription], |a| {
+                &e.subscriptions[a]
+            })
+            .to_lowercase(),
+        pod_labels_overwrite: pod_labels_overwrite(r),
         identity,
         graph: azure::graph_grants(&names.symbol, &r.access().graph_permissions),
         kubernetes_access: r.access().kubernetes_access.unwrap_or_default(),
@@ -139,6 +148,19 @@ fn chart_values(s: &t::Spec, r: &t::Runner) -> serde_json::Map<String, serde_jso
         spec::instances::deep_merge(&mut values, own);
     }
     values
+}
+
+/// `kubernetes.podLabelsOverwriteAllowed`: `.*` by default (the seed's), none for `""`.
+fn pod_labels_overwrite(r: &t::Runner) -> Option<String> {
+    match r
+        .kubernetes
+        .as_ref()
+        .and_then(|k| k.pod_labels_overwrite_allowed.as_deref())
+    {
+        None => Some(".*".to_owned()),
+        Some("") => None,
+        Some(regex) => Some(regex.to_owned()),
+    }
 }
 
 /// Where the runner's Flux objects go: with the AKS extension every runner's share the

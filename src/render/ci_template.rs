@@ -15,13 +15,9 @@ use serde_json::json;
 pub fn render(cx: Cx) -> Result<Rendered, RenderError> {
     let mut files = Tree::new();
     let r = cx.runner;
-    // Terraform needs a subscription: the one of the runner's first role, else the identities'.
-    let subscription = r
-        .roles()
-        .first()
-        .map_or(cx.env.identity_subscription_id.as_str(), |ra| {
-            ra.scope.subscription_id()
-        });
+    // Terraform needs a subscription: the identity's `subscription`, else the environment's
+    // identities subscription; never derived from the roles, so it stays put as they change.
+    let subscription = r.ci_subscription_id.as_str();
     let job = json!({
         r.names.ci_job.clone(): {
             "tags": r.tags,
@@ -31,7 +27,7 @@ pub fn render(cx: Cx) -> Result<Rendered, RenderError> {
             },
             "before_script": [
                 "export ARM_CLIENT_ID=\"$AZURE_CLIENT_ID\" ARM_TENANT_ID=\"$AZURE_TENANT_ID\" ARM_OIDC_TOKEN_FILE_PATH=\"$AZURE_FEDERATED_TOKEN_FILE\"",
-                "if command -v az >/dev/null; then az login --service-principal -u \"$AZURE_CLIENT_ID\" --tenant \"$AZURE_TENANT_ID\" --federated-token \"$(cat \"$AZURE_FEDERATED_TOKEN_FILE\")\" --output none; fi",
+                "if command -v az >/dev/null; then az login --service-principal -u \"$AZURE_CLIENT_ID\" --tenant \"$AZURE_TENANT_ID\" --federated-token \"$(cat \"$AZURE_FEDERATED_TOKEN_FILE\")\" --allow-no-subscriptions --output none; fi",
             ],
         }
     });

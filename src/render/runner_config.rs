@@ -29,6 +29,8 @@ struct Context<'a> {
     resources: Vec<(&'a str, &'a str)>,
     /// The workload-identity label of the job pods; none for a runner without an identity.
     wi_label: Option<&'a str>,
+    /// `pod_labels_overwrite_allowed`, when jobs may set labels.
+    labels_overwrite: Option<&'a str>,
     node_selector: &'a BTreeMap<String, String>,
     tolerations: Vec<Toleration<'a>>,
     cache: Option<CacheCtx<'a>>,
@@ -96,6 +98,7 @@ fn text(cx: Cx) -> Result<(String, toml::Table), RenderError> {
         job_service_account: &r.names.job_service_account,
         resources: resources(r),
         wi_label: r.has_identity().then_some(facts::WI_USE_LABEL),
+        labels_overwrite: r.pod_labels_overwrite.as_deref(),
         node_selector: &r.node_selector,
         tolerations: tolerations(r),
         cache,

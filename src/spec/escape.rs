@@ -99,7 +99,10 @@ pub const KUBERNETES_OWNED: &[(&str, &str)] = &[
         "pod_labels",
         "nothing: runnergen writes the job pods' labels (the workload-identity label); use `pod_annotations`",
     ),
-    ("pod_labels_overwrite_allowed", "nothing: runnergen sets it"),
+    (
+        "pod_labels_overwrite_allowed",
+        "the runner's `kubernetes.podLabelsOverwriteAllowed`",
+    ),
     ("node_selector", "the runner's `nodeSelector`"),
     ("node_tolerations", "the runner's `tolerations`"),
     ("cpu_request", "`resources.requests.cpu`"),

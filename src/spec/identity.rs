@@ -27,6 +27,11 @@ pub(super) fn unknown_alias(cx: &mut Ctx, ptr: &str, alias: &str, env: &Environm
 
 pub(super) fn check_identity(cx: &mut Ctx, rp: &str, id: &Identity, env: Option<&Environment>) {
     let ip = format!("{rp}/identity");
+    if let (Some(alias), Some(env)) = (&id.subscription, env)
+        && !env.subscriptions.contains_key(alias)
+    {
+        unknown_alias(cx, &format!("{ip}/subscription"), alias, env);
+    }
     if let Some(c) = &id.client_id
         && !facts::is_guid(c)
     {

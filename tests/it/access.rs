@@ -147,7 +147,7 @@ fn a_shared_identity_cache_reads_back_its_sas_roles() {
         report
             .matches("(the blob cache's SAS, signed by the manager with this shared identity)")
             .count(),
-        2,
+        1,
         "{report}"
     );
 }

@@ -476,14 +476,9 @@ fn a_managers_cache_identity_is_a_reviewed_widening() {
     let account = "/subscriptions/9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d/resourceGroups/rg-weu-ss-cache/providers/Microsoft.Storage/storageAccounts/stweusscache";
     assert_eq!(
         messages,
-        [
-            format!(
-                "manager (cache identity): new role assignment: Storage Blob Data Contributor on {account} (resource)"
-            ),
-            format!(
-                "manager (cache identity): new role assignment: Storage Blob Delegator on {account} (resource)"
-            ),
-        ],
+        [format!(
+            "manager (cache identity): new role assignment: Storage Blob Data Contributor on {account} (resource)"
+        ),],
         "{stdout}"
     );
 }

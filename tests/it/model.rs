@@ -128,10 +128,7 @@ fn the_cache_roles_go_to_the_managers_identity_not_the_jobs() {
         .collect();
     assert_eq!(
         roles,
-        [
-            ("Storage Blob Data Contributor", cache.account_id.clone()),
-            ("Storage Blob Delegator", cache.account_id.clone()),
-        ]
+        [("Storage Blob Data Contributor", cache.account_id.clone()),]
     );
     assert_eq!(node.names.cache_identity, "weu-ss-msi-gitlab-node-cache");
     assert!(node.ready());

@@ -17,13 +17,9 @@
 
 targetScope = 'subscription'
 
-// The resource group of the identities; created if missing.
-resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+// The resource group of the identities, which must exist; its tags are left as they are.
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' existing = {
   name: 'rg-weu-ss-gitlab'
-  location: 'westeurope'
-  tags: {
-    managedBy: 'runnergen'
-  }
 }
 
 module identities 'modules/identities.bicep' = {

@@ -28,28 +28,32 @@ pub fn main(shard: &Shard, source: &str) -> Json {
         "[subscriptionResourceId('Microsoft.Resources/resourceGroups', {})]",
         arm_str(&shard.env.identity_resource_group)
     );
-    let mut resources = vec![
-        json!({
+    // The identities' resource group: declared (created if missing, tagged) only when the spec
+    // asks; otherwise it must exist and the deployment leaves it, and its tags, alone.
+    let mut resources = Vec::new();
+    let mut identities = json!({
+        "type": TYPE_DEPLOYMENT,
+        "apiVersion": facts::API_DEPLOYMENT,
+        "name": arm_literal(&shard.deployments.identities),
+        "resourceGroup": arm_literal(&shard.env.identity_resource_group),
+        "properties": {
+            "expressionEvaluationOptions": {"scope": "inner"},
+            "mode": "Incremental",
+        },
+    });
+    if shard.env.create_resource_group {
+        resources.push(json!({
             "type": "Microsoft.Resources/resourceGroups",
             "apiVersion": facts::API_RESOURCE_GROUP,
             "name": arm_literal(&shard.env.identity_resource_group),
             "location": arm_literal(&shard.env.location),
             "tags": {"managedBy": "runnergen"},
-        }),
-        json!({
-            "type": TYPE_DEPLOYMENT,
-            "apiVersion": facts::API_DEPLOYMENT,
-            "name": arm_literal(&shard.deployments.identities),
-            "resourceGroup": arm_literal(&shard.env.identity_resource_group),
-            "properties": {
-                "expressionEvaluationOptions": {"scope": "inner"},
-                "mode": "Incremental",
-            },
-            "dependsOn": [rg_id],
-        }),
-    ];
+        }));
+        identities["dependsOn"] = json!([rg_id]);
+    }
     // Large values are moved in, not written inside `json!` (which copies what it is given).
-    resources[1]["properties"]["template"] = identities_template(shard);
+    identities["properties"]["template"] = identities_template(shard);
+    resources.push(identities);
     let identities_id = format!("[{}]", identities_deployment_id(shard));
     let mut outputs = Map::new();
     role_deployments(shard, &identities_id, &mut resources, &mut outputs);

@@ -404,10 +404,14 @@ fn main_json_is_a_subscription_template() {
         .into();
         assert!(keys.is_subset(&allowed), "{keys:?}");
         let e = env(&f, key);
-        let rg = &main["resources"][0];
-        assert_eq!(rg["type"], "Microsoft.Resources/resourceGroups");
-        assert_eq!(rg["name"], e.identity_resource_group.as_str());
-        assert_eq!(rg["location"], e.location.as_str());
+        // The identities' resource group is referred to, not declared: its tags stay its own.
+        let deployment = &main["resources"][0];
+        assert_eq!(deployment["type"], "Microsoft.Resources/deployments");
+        assert_eq!(
+            deployment["resourceGroup"],
+            e.identity_resource_group.as_str()
+        );
+        assert!(deployment.get("dependsOn").is_none());
         let main_bicep = text(&tree, &format!("{key}/azure/main.bicep"));
         assert!(main_bicep.contains(&format!(
                 "//   az stack sub create --name runnergen-{key} --subscription {} --location {} --template-file main.json --action-on-unmanage deleteResources --deny-settings-mode none --yes\n",
@@ -577,18 +581,37 @@ fn every_arm_literal_is_in_the_bicep_of_the_same_symbol() {
         let resources = main["resources"].as_array().unwrap();
         let mut compared = 0;
 
-        // The resource group and the identities deployment.
-        let mut lits = Vec::new();
-        arm_literals(&resources[0], &mut lits);
-        lits.retain(|l| !l.starts_with("Microsoft.") && l != facts::API_RESOURCE_GROUP);
-        assert_agrees(&main_bicep, "rg", &resources[0], lits);
+        // The resource group (declared only with `createResourceGroup`; otherwise Bicep
+        // refers to it as existing and ARM names it in the deployment) and the identities
+        // deployment.
+        let declared = usize::from(e.create_resource_group);
+        let deployment = &resources[declared];
+        if e.create_resource_group {
+            let mut lits = Vec::new();
+            arm_literals(&resources[0], &mut lits);
+            lits.retain(|l| !l.starts_with("Microsoft.") && l != facts::API_RESOURCE_GROUP);
+            assert_agrees(&main_bicep, "rg", &resources[0], lits);
+            assert_eq!(deployment["resourceGroup"], resources[0]["name"]);
+        } else {
+            assert!(
+                main_bicep["rg"].contains(" existing = {"),
+                "{}",
+                main_bicep["rg"]
+            );
+            let rg = deployment["resourceGroup"].as_str().unwrap().to_owned();
+            assert!(main_bicep["rg"].contains(&format!("name: '{rg}'")));
+            assert!(
+                resources
+                    .iter()
+                    .all(|r| r["type"] != "Microsoft.Resources/resourceGroups")
+            );
+        }
         assert_agrees(
             &main_bicep,
             "identities",
-            &resources[1],
-            vec![resources[1]["name"].as_str().unwrap().to_owned()],
+            deployment,
+            vec![deployment["name"].as_str().unwrap().to_owned()],
         );
-        assert_eq!(resources[1]["resourceGroup"], resources[0]["name"]);
         compared += 2;
 
         // Identities and federated credentials, by the runner they belong to.
@@ -1046,7 +1069,7 @@ fn a_template_over_arms_limits_is_refused() {
         panic!("{err}")
     };
     assert!(
-        message.contains("dev/azure/main.json would hold 803 resources (ARM allows 800)"),
+        message.contains("dev/azure/main.json would hold 802 resources (ARM allows 800)"),
         "{message}"
     );
 }
@@ -1071,9 +1094,13 @@ fn the_cache_is_signed_by_the_managers_own_identity() {
     let names = |roles: &[crate::model::RoleAssignment]| -> Vec<String> {
         roles.iter().map(|r| r.display_name()).collect()
     };
-    assert_eq!(
-        names(&cache.roles),
-        ["Storage Blob Data Contributor", "Storage Blob Delegator"]
+    assert_eq!(names(&cache.roles), ["Storage Blob Data Contributor"]);
+    // It signs the SAS with a user-delegation key, which the role's own actions allow.
+    let role = crate::roles::by_name("Storage Blob Data Contributor").unwrap();
+    assert!(
+        role.permissions.iter().flat_map(|p| &p.actions).any(|a| a
+            == "Microsoft.Storage/storageAccounts/blobServices/generateUserDelegationKey/action"),
+        "Storage Blob Data Contributor generates user-delegation keys"
     );
     assert!(
         cache
@@ -1091,7 +1118,7 @@ fn the_cache_is_signed_by_the_managers_own_identity() {
 
     let tree = render_env(&f, "ss").unwrap();
     let main = json_file(&tree, "ss/azure/main.json");
-    let identities = &main["resources"][1]["properties"]["template"];
+    let identities = &main["resources"][0]["properties"]["template"];
     let fic = identities["resources"]
         .as_array()
         .unwrap()
@@ -1134,6 +1161,6 @@ fn with_a_shared_account_the_job_identity_signs_the_cache() {
     assert!(
         node.roles()
             .iter()
-            .any(|r| r.display_name() == "Storage Blob Delegator")
+            .any(|r| r.display_name() == "Storage Blob Data Contributor")
     );
 }

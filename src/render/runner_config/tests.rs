@@ -49,3 +49,46 @@ fn privileged_runners_get_docker_certs_in_memory() {
     let images: toml::Table = t.get_str("ss/images/config.toml").unwrap().parse().unwrap();
     assert!(images["runners"][0]["kubernetes"].get("volumes").is_none());
 }
+
+/// Which pod labels a job may set is the runner's to narrow: the seed's `.*` by default, a
+/// pattern of the spec's, or none at all; `diff` takes a wider pattern as a widening.
+#[test]
+fn pod_labels_overwrite_is_narrowable() {
+    let config = |setting: &str| -> String {
+        let text = crate::testing::read("fixtures/ascode/runners.yaml").replacen(
+            "  tf:\n    environment: ss\n",
+            &format!("  tf:\n    environment: ss\n    kubernetes: {{{setting}}}\n"),
+            1,
+        );
+        let t = crate::compile::compile("runners.yaml", &text).unwrap();
+        t.get_str("ss/tf/config.toml").unwrap().to_owned()
+    };
+    assert!(config("").contains("    pod_labels_overwrite_allowed = \".*\"\n"));
+    assert!(
+        config("podLabelsOverwriteAllowed: '^team$'")
+            .contains("    pod_labels_overwrite_allowed = \"^team$\"\n")
+    );
+    assert!(!config("podLabelsOverwriteAllowed: ''").contains("pod_labels_overwrite_allowed"));
+    let pods = |p: Option<&str>| crate::access::PodSettings {
+        labels_overwrite: p.map(str::to_owned),
+        ..Default::default()
+    };
+    let widened = |a, b| {
+        let (old, new) = (
+            crate::access::Access {
+                pods: Some(pods(a)),
+                ..Default::default()
+            },
+            crate::access::Access {
+                pods: Some(pods(b)),
+                ..Default::default()
+            },
+        );
+        crate::diff::security_changes("ss", "tf", &old, &new)
+            .iter()
+            .any(|c| c.widens())
+    };
+    assert!(widened(Some("^team$"), Some(".*")));
+    assert!(widened(None, Some("^team$")));
+    assert!(!widened(Some(".*"), None), "none is narrower than any");
+}

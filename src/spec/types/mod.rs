@@ -412,9 +412,15 @@ impl Paths {
 pub struct IdentityPlacement {
     /// Alias (in `subscriptions`) of the subscription that holds the identities' resource group.
     pub subscription: String,
-    /// Resource group for the identities; created by the Azure deployment if missing.
+    /// Resource group for the identities. It must exist (`az group create`) unless
+    /// `createResourceGroup` is set: the deployment refers to it and leaves its tags alone.
     #[schemars(pattern(r"^[-\w._()]{0,89}[-\w_()]$"), example = &"rg-weu-ss-gitlab")]
     pub resource_group: String,
+    /// Declare the resource group in the Azure deployment (created if missing, tagged
+    /// `managedBy: runnergen`, and, in a deployment stack, managed by it: deleting the stack
+    /// with `deleteResources` deletes the group). Default `false`: the group is referred to as
+    /// existing, so a group that holds other things, or has tags of its own, is left as it is.
+    pub create_resource_group: Option<bool>,
     /// How many Azure deployments (stacks) the environment's identities are deployed in
     /// (1–99). Default 1: one deployment, `runnergen-<env>` (`azure/main.json`), which holds
     /// at most 30 identities (ARM's template limits). With 2 or more, shard NN is

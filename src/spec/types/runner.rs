@@ -133,6 +133,7 @@ impl Runner {
             roles: Vec::new(),
             graph_permissions: Vec::new(),
             kubernetes_access: None,
+            subscription: None,
         };
         self.identity.as_ref().unwrap_or(&NONE)
     }
@@ -231,7 +232,8 @@ pub struct Cache {
     /// Resource ID of the storage account
     /// (`/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Storage/storageAccounts/<name>`).
     /// The identity that signs the cache's SAS (the manager's own, or the shared account's) gets
-    /// Storage Blob Data Contributor and Storage Blob Delegator on it.
+    /// Storage Blob Data Contributor on it (blob data and the user-delegation key the SAS is
+    /// signed with).
     pub storage_account_id: String,
     /// Blob container for the cache.
     #[schemars(pattern(r"^[a-z0-9](?:[a-z0-9]|-[a-z0-9]){2,62}$"), example = &"runner-cache")]
@@ -274,6 +276,10 @@ pub struct Identity {
     pub graph_permissions: Vec<String>,
     /// Kubernetes API access of the job pods: `none` (default), `namespace`, `cluster-admin`.
     pub kubernetes_access: Option<KubernetesAccess>,
+    /// Subscription alias the jobs work in by default: `ARM_SUBSCRIPTION_ID` of the runner's
+    /// `ci-template.yml`. Default: the environment's `identities.subscription` (it stays put
+    /// when roles are added or reordered).
+    pub subscription: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
@@ -326,4 +332,8 @@ pub struct KubernetesSettings {
     /// (`namespace`, `image`, `service_account`, …) are refused, naming the spec field to use.
     #[serde(default)]
     pub extra: BTreeMap<String, serde_json::Value>,
+    /// The pod labels a job may set or overwrite through `KUBERNETES_POD_LABELS_*` variables
+    /// (config.toml `pod_labels_overwrite_allowed`), a regular expression. Default `.*` (the
+    /// seed's); `""` lets no job set a label.
+    pub pod_labels_overwrite_allowed: Option<String>,
 }
