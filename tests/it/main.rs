@@ -17,6 +17,7 @@ mod diagnostics;
 mod diff;
 mod exit_codes;
 mod fuzz_regressions;
+mod gitlab_fake;
 mod golden;
 mod model;
 mod modules;
