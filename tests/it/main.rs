@@ -25,6 +25,7 @@ mod properties;
 mod rbac;
 mod readme;
 mod register;
+mod register_scale;
 mod review;
 mod shards;
 mod spec;
