@@ -59,6 +59,10 @@ pub struct Names {
     pub identity: String,
     pub federated_credential: String,
     pub helm_release: String,
+    /// The manager's Deployment, as the gitlab-runner chart names it (`<release>-gitlab-runner`,
+    /// or the chart values' `fullnameOverride` / `nameOverride`; `register --rotate` prints its
+    /// restart).
+    pub manager_deployment: String,
     /// The runner's name in GitLab.
     pub runner_name: String,
 
@@ -81,7 +85,7 @@ pub struct Names {
     pub identity_symbol: String,
     pub credential_symbol: String,
     /// The GitLab runner's `maintenance_note`: how `runnergen register` finds the runners it
-    /// manages (`managed by runnergen: <env>/<runner>`).
+    /// manages (`managed by runnergen: <fleet>/<env>/<runner>`, [`gitlab_marker`]).
     pub gitlab_marker: String,
     /// The hidden job of the runner's GitLab CI template (`.runnergen-<env>-<runner>`).
     pub ci_job: String,
@@ -108,6 +112,14 @@ pub fn own_tag(ek: &str, rk: &str) -> String {
 
 /// The start of the `maintenance_note` of every GitLab runner runnergen manages.
 pub const GITLAB_MARKER: &str = "managed by runnergen: ";
+
+/// The `maintenance_note` of runner `rk` of environment `ek` in fleet `fleet`:
+/// `managed by runnergen: <fleet>/<env>/<runner>`. Fleet IDs, environment and runner keys have
+/// no `/`, so the note names one runner of one fleet. (Notes written before fleets had IDs read
+/// `managed by runnergen: <env>/<runner>`; `runnergen register --adopt` rewrites them.)
+pub fn gitlab_marker(fleet: &str, ek: &str, rk: &str) -> String {
+    format!("{GITLAB_MARKER}{fleet}/{ek}/{rk}")
+}
 
 /// What a derived name must satisfy where it goes.
 pub struct Validity {

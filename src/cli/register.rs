@@ -1,5 +1,6 @@
-//! `runnergen register [--out DIR] [--dry-run] [--prune] [--rotate]`: make GitLab's runners
-//! match the rendered `registration.json` files. The only command that uses the network.
+//! `runnergen register [--out DIR] [--env ENV]… [--dry-run] [--prune] [--rotate] [--adopt]`:
+//! make GitLab's runners match the rendered `registration.json` files. The only command that
+//! uses the network.
 
 use super::{exit, stderr, stdout};
 use crate::register::{self, gitlab::Secret};
@@ -20,12 +21,27 @@ pub struct Args {
     /// Reset each runner's authentication token and store the new one.
     #[arg(long)]
     pub rotate: bool,
+    /// Register only this environment (repeatable); an environment with no registration is
+    /// an error.
+    #[arg(long = "env", value_name = "ENV")]
+    pub envs: Vec<String>,
+    /// Take over runners whose note has the old form without a fleet
+    /// (`managed by runnergen: <env>/<runner>`) in their registration's group or project.
+    #[arg(long)]
+    pub adopt: bool,
+    /// Where runner details read before are cached. Default `$XDG_CACHE_HOME/runnergen`, else
+    /// `~/.cache/runnergen`.
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Read every listed runner's details afresh instead of from the cache.
+    #[arg(long)]
+    pub refresh: bool,
 }
 
 pub fn run(args: Args) -> u8 {
     let Some(token) = std::env::var_os("GITLAB_TOKEN").filter(|t| !t.is_empty()) else {
         stderr(
-            "error: GITLAB_TOKEN is not set\n  = hint: a personal, group or project access token with the create_runner and manage_runner scopes, from the environment (never a flag: arguments are visible to every user)\n",
+            "error: GITLAB_TOKEN is not set\n  = hint: a personal, group or project access token with the scopes read_api, create_runner and manage_runner, from the environment (never a flag: arguments are visible to every user)\n",
         );
         return exit::INVALID;
     };
@@ -34,6 +50,10 @@ pub fn run(args: Args) -> u8 {
         dry_run: args.dry_run,
         prune: args.prune,
         rotate: args.rotate,
+        adopt: args.adopt,
+        envs: args.envs,
+        cache_dir: args.cache_dir.or_else(register::default_cache_dir),
+        refresh: args.refresh,
     };
     let mut broken_pipe = None;
     let mut say = |line: &str| {
@@ -43,7 +63,7 @@ pub fn run(args: Args) -> u8 {
             broken_pipe = Some(code);
         }
     };
-    let outcome = register::run(&args.out, &token, opts, &mut say);
+    let outcome = register::run(&args.out, &token, &opts, &mut say);
     if let Some(code) = broken_pipe {
         return code;
     }

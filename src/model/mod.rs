@@ -39,6 +39,8 @@ use std::collections::{BTreeMap, BTreeSet};
 #[derive(Clone, Debug, Serialize)]
 pub struct Fleet {
     pub organization: String,
+    /// The fleet's identity in GitLab's maintenance notes (`fleet`, else `organization`).
+    pub id: String,
     pub gitlab_url: String,
     pub chart: Chart,
     pub gitops: Gitops,
@@ -419,6 +421,7 @@ pub fn build(s: &t::Spec, files: Files) -> Result<Fleet, Vec<Problem>> {
         lint: Default::default(),
         overlaps: crate::overlap::Overlaps::compute(&reaches),
         organization: s.organization.clone(),
+        id: fleet_id(s).to_owned(),
         // One spelling whatever the spec wrote: a trailing slash, once (gitlab-runner's own
         // examples write `https://gitlab.com/`).
         gitlab_url: format!("{}/", s.gitlab.url.trim_end_matches('/')),
@@ -438,6 +441,12 @@ pub fn build(s: &t::Spec, files: Files) -> Result<Fleet, Vec<Problem>> {
             })
             .collect(),
     })
+}
+
+/// The fleet's identity in GitLab: `fleet`, or else the organization (stable: it changes only
+/// when the spec says so).
+pub(crate) fn fleet_id(s: &t::Spec) -> &str {
+    s.fleet.as_deref().unwrap_or(&s.organization)
 }
 
 fn chart(c: &t::Chart) -> Chart {

@@ -141,6 +141,27 @@ fn labels(ek: &str, rk: &str) -> std::collections::BTreeMap<String, String> {
     .collect()
 }
 
+/// The name the gitlab-runner chart gives its Deployment: `fullnameOverride`, else `<release>-`
+/// and `nameOverride` or the chart's name, cut to 63 characters without a trailing `-` (chart
+/// `templates/_helpers.tpl`, `gitlab-runner.fullname`).
+fn chart_fullname(release: &str, values: &serde_json::Map<String, serde_json::Value>) -> String {
+    let text = |k: &str| {
+        values
+            .get(k)
+            .and_then(|v| v.as_str())
+            .filter(|v| !v.is_empty())
+    };
+    let full = match text("fullnameOverride") {
+        Some(f) => f.to_owned(),
+        None => format!(
+            "{release}-{}",
+            text("nameOverride").unwrap_or("gitlab-runner")
+        ),
+    };
+    let cut: String = full.chars().take(63).collect();
+    cut.trim_end_matches('-').to_owned()
+}
+
 /// The fleet's `chart.values` with the runner's merged over them.
 fn chart_values(s: &t::Spec, r: &t::Runner) -> serde_json::Map<String, serde_json::Value> {
     let mut values = s.chart.values.clone().unwrap_or_default();
@@ -230,8 +251,9 @@ fn names(input: Input, diags: &mut Vec<Problem>) -> Names {
         "system:serviceaccount:{}:{}",
         n.job_namespace, n.job_service_account
     );
-    n.gitlab_marker = format!("{}{ek}/{rk}", crate::names::GITLAB_MARKER);
+    n.gitlab_marker = crate::names::gitlab_marker(super::fleet_id(s), ek, rk);
     n.ci_job = format!(".runnergen-{ek}-{rk}");
+    n.manager_deployment = chart_fullname(&n.helm_release, &chart_values(s, r));
     n.symbol = rk.replace('-', "_");
     n.identity_symbol = format!("{}Identity", n.symbol);
     n.credential_symbol = format!("{}Credential", n.symbol);

@@ -1,214 +1,121 @@
-//! A small client of GitLab's runners REST API (`/api/v4`): the calls `register` makes, with
-//! pagination, rate limits and errors handled. Facts: GitLab `doc/api/runners.md`,
-//! `doc/api/users.md` "Create a runner linked to a user", the REST pagination and rate-limit
-//! pages.
-//!
-//! TLS verifies against the system's trust store; `SSL_CERT_FILE` (or `SSL_CERT_DIR`) names
-//! another bundle, as for a self-hosted GitLab behind a private CA (rustls-native-certs).
+//! The calls `register` makes to GitLab's REST API (`/api/v4`), over `transport`. Facts:
+//! GitLab `lib/api/ci/runners.rb` (the runner endpoints, the list filters `type`, `tag_list`,
+//! `status`, `paused`; `GET /groups/:id/runners` lists the group's and its ancestors' runners,
+//! `GET /projects/:id/runners` the project's), `lib/api/user_runners.rb` (`POST
+//! /user/runners`), `lib/api/entities/ci/runner.rb` (a list entry: no note, no tags, no owner)
+//! and `runner_details.rb` (`GET /runners/:id`: the note, the tags and the `groups`), and
+//! `lib/gitlab/pagination/offset_pagination.rb` (offset pages with `X-Next-Page`, empty on the
+//! last page).
 
-use serde_json::{Value, json};
-use std::fmt;
-use std::time::Duration;
+use super::transport::{Answer, Transport};
+pub use super::transport::{ApiError, Secret};
+use serde_json::Value;
+use std::collections::BTreeSet;
 
-/// A token that never shows in `Debug` or `Display` output.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: String) -> Self {
-        Secret(s)
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-/// Why a call failed, in words for the user; never carries a token.
-#[derive(Debug)]
-pub struct ApiError(pub String);
-
-impl fmt::Display for ApiError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// How many times a rate-limited or briefly unavailable call is tried.
-const ATTEMPTS: u32 = 5;
-/// The longest `Retry-After` honoured; longer waits end the call with an error.
-const MAX_WAIT: Duration = Duration::from_secs(120);
+/// The most pages one listing may take (100 runners each): a server that never stops paging
+/// ends the run here instead of running on.
+pub const MAX_PAGES: u32 = 200;
+/// Runners per page (GitLab's maximum).
+const PER_PAGE: u32 = 100;
 
 pub struct GitLab {
-    agent: ureq::Agent,
-    /// `https://host[/prefix]/api/v4`, without a trailing slash.
-    api: String,
-    token: Secret,
+    http: Transport,
 }
 
 impl GitLab {
-    /// A client of the GitLab at `base_url` (with or without a trailing slash).
+    /// A client of the GitLab at `base_url` (with or without a trailing slash); only https.
     pub fn new(base_url: &str, token: Secret) -> Result<Self, ApiError> {
-        let roots = rustls_native_certs::load_native_certs();
-        let certs: Vec<ureq::tls::Certificate<'static>> = roots
-            .certs
-            .iter()
-            .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
-            .collect();
-        if certs.is_empty() {
-            let why: Vec<String> = roots.errors.iter().map(|e| e.to_string()).collect();
-            return Err(ApiError(format!(
-                "no trusted certificates found (system store or SSL_CERT_FILE): {}",
-                why.join("; ")
-            )));
-        }
-        let tls = ureq::tls::TlsConfig::builder()
-            .root_certs(ureq::tls::RootCerts::new_with_certs(&certs))
-            .build();
-        let agent = ureq::Agent::config_builder()
-            .tls_config(tls)
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .timeout_global(Some(Duration::from_secs(60)))
-            .user_agent(concat!("runnergen/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .into();
         Ok(GitLab {
-            agent,
-            api: format!("{}/api/v4", base_url.trim_end_matches('/')),
-            token,
+            http: Transport::new(base_url, token)?,
         })
     }
 
-    /// One call, retried on 429 (honouring `Retry-After`, else backing off) and on 502–504.
-    /// Returns the status, the `X-Next-Page` header and the JSON body.
-    fn call(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<&Value>,
-    ) -> Result<(u16, Option<String>, Value), ApiError> {
-        let mut wait = Duration::from_secs(1);
-        for attempt in 1..=ATTEMPTS {
-            let mut response = match self.send(method, path, body) {
-                Ok(r) => r,
-                Err(ureq::Error::Io(e)) if attempt < ATTEMPTS && worth_retrying(&e) => {
-                    std::thread::sleep(wait);
-                    wait *= 2;
-                    continue;
-                }
-                Err(e) => return Err(ApiError(format!("{method} {path}: {e}"))),
+    /// How many requests were sent, retries included.
+    pub fn requests(&self) -> usize {
+        self.http.requests()
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Answer, ApiError> {
+        self.http.call(method, path, body)
+    }
+
+    /// Every entry of a listing (`path` with its query), page by page: each page must be the
+    /// one after the last (`X-Next-Page`), hold runners no earlier page held, and the listing
+    /// must end within `MAX_PAGES`.
+    pub fn list(&self, path: &str) -> Result<Vec<Value>, ApiError> {
+        let mut out = Vec::new();
+        let mut seen = BTreeSet::new();
+        let mut page: u32 = 1;
+        loop {
+            let at = format!("{path}&per_page={PER_PAGE}&page={page}");
+            let answer = self.call("GET", &at, None)?;
+            let Some(items) = answer.body.as_array() else {
+                return Err(ApiError::new(format!("GET {at}: the answer is not a list")));
             };
-            let status = response.status().as_u16();
-            let header = |name: &str| {
-                response
-                    .headers()
-                    .get(name)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned)
-            };
-            if (status == 429 || (502..=504).contains(&status)) && attempt < ATTEMPTS {
-                let after = header("Retry-After")
-                    .and_then(|s| s.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs)
-                    .unwrap_or(wait);
-                if after > MAX_WAIT {
-                    return Err(ApiError(format!(
-                        "{method} {path}: rate limited; GitLab asks to wait {}s",
-                        after.as_secs()
+            for item in items {
+                if let Some(id) = item["id"].as_u64()
+                    && !seen.insert(id)
+                {
+                    return Err(ApiError::new(format!(
+                        "GET {at}: page {page} repeats runner {id} of an earlier page; \
+                         the listing is not advancing"
                     )));
                 }
-                std::thread::sleep(after);
-                wait *= 2;
-                continue;
             }
-            let next = header("X-Next-Page").filter(|s| !s.is_empty());
-            let json = read_body(method, path, status, &mut response)?;
-            return Ok((status, next, json));
+            out.extend(items.iter().cloned());
+            let Some(next) = answer.next_page else {
+                return Ok(out);
+            };
+            let next = self.http.mask(&next);
+            if next.parse::<u32>().ok() != page.checked_add(1) {
+                return Err(ApiError::new(format!(
+                    "GET {at}: GitLab names page `{next}` after page {page}; pages must advance \
+                     one at a time"
+                )));
+            }
+            if items.is_empty() || page >= MAX_PAGES {
+                return Err(ApiError::new(format!(
+                    "GET {at}: still more pages after {page} ({} runners); stopped at the \
+                     limit of {MAX_PAGES} pages",
+                    out.len()
+                )));
+            }
+            page += 1;
         }
-        Err(ApiError(format!(
-            "{method} {path}: still rate limited after {ATTEMPTS} tries"
-        )))
     }
 
-    /// Sends one request with the token in its header (never in the URL).
-    fn send(
+    /// The runners of type `runner_type` a group or project lists (a group's include its
+    /// ancestors'): `GET /groups/:id/runners?type=…` or `GET /projects/:id/runners?type=…`.
+    pub fn namespace_runners(
         &self,
-        method: &str,
-        path: &str,
-        body: Option<&Value>,
-    ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
-        let url = format!("{}{path}", self.api);
-        let token = self.token.expose();
-        let json = || body.unwrap_or(&json!({})).to_string();
-        match method {
-            "GET" => self.agent.get(&url).header("PRIVATE-TOKEN", token).call(),
-            "DELETE" => self
-                .agent
-                .delete(&url)
-                .header("PRIVATE-TOKEN", token)
-                .call(),
-            "POST" => self
-                .agent
-                .post(&url)
-                .header("PRIVATE-TOKEN", token)
-                .content_type("application/json")
-                .send(json()),
-            _ => self
-                .agent
-                .put(&url)
-                .header("PRIVATE-TOKEN", token)
-                .content_type("application/json")
-                .send(json()),
-        }
+        kind: &str,
+        id: u64,
+        runner_type: &str,
+    ) -> Result<Vec<Value>, ApiError> {
+        self.list(&format!("/{kind}/{id}/runners?type={runner_type}"))
     }
 
-    /// Every runner the token can see (`GET /runners`), following `X-Next-Page` to the end,
-    /// each with its details (`GET /runners/:id`: the list has no `maintenance_note`).
-    pub fn runners_with_note(&self, prefix: &str) -> Result<Vec<Value>, ApiError> {
-        let mut page = "1".to_owned();
-        let mut out = Vec::new();
-        loop {
-            let (_, next, list) =
-                self.call("GET", &format!("/runners?per_page=100&page={page}"), None)?;
-            for r in list.as_array().into_iter().flatten() {
-                let Some(id) = r["id"].as_u64() else { continue };
-                let (_, _, details) = self.call("GET", &format!("/runners/{id}"), None)?;
-                if details["maintenance_note"]
-                    .as_str()
-                    .is_some_and(|n| n.starts_with(prefix))
-                {
-                    out.push(details);
-                }
-            }
-            match next {
-                Some(n) => page = n,
-                None => return Ok(out),
-            }
-        }
+    /// `GET /runners/:id`: the runner's details, its note, tags and groups among them.
+    pub fn runner(&self, id: u64) -> Result<Value, ApiError> {
+        Ok(self.call("GET", &format!("/runners/{id}"), None)?.body)
     }
 
     /// The numeric ID of a group or project by its full path (`/` URL-encoded as `%2F`).
     pub fn namespace_id(&self, kind: &str, path: &str) -> Result<u64, ApiError> {
         let encoded = path.replace('%', "%25").replace('/', "%2F");
-        let (_, _, v) = self.call("GET", &format!("/{kind}/{encoded}"), None)?;
+        let v = self.call("GET", &format!("/{kind}/{encoded}"), None)?.body;
         v["id"]
             .as_u64()
-            .ok_or_else(|| ApiError(format!("GET /{kind}/{encoded}: no id in the answer")))
+            .ok_or_else(|| ApiError::new(format!("GET /{kind}/{encoded}: no id in the answer")))
     }
 
     /// `POST /user/runners`: the new runner's ID and its authentication token.
     pub fn create(&self, body: &Value) -> Result<(u64, Secret), ApiError> {
-        let (_, _, v) = self.call("POST", "/user/runners", Some(body))?;
+        let v = self.call("POST", "/user/runners", Some(body))?.body;
         match (v["id"].as_u64(), v["token"].as_str()) {
             (Some(id), Some(t)) => Ok((id, Secret::new(t.to_owned()))),
-            _ => Err(ApiError(
-                "POST /user/runners: no id and token in the answer".into(),
+            _ => Err(ApiError::new(
+                "POST /user/runners: no id and token in the answer",
             )),
         }
     }
@@ -228,55 +135,10 @@ impl GitLab {
     /// `POST /runners/:id/reset_authentication_token`: a new token; the old one stops working.
     pub fn reset_token(&self, id: u64) -> Result<Secret, ApiError> {
         let path = format!("/runners/{id}/reset_authentication_token");
-        let (_, _, v) = self.call("POST", &path, None)?;
+        let v = self.call("POST", &path, None)?.body;
         v["token"]
             .as_str()
             .map(|t| Secret::new(t.to_owned()))
-            .ok_or_else(|| ApiError(format!("POST {path}: no token in the answer")))
+            .ok_or_else(|| ApiError::new(format!("POST {path}: no token in the answer")))
     }
-}
-
-/// A dropped or refused connection is worth another try; a certificate that is not trusted
-/// (InvalidData) is not.
-fn worth_retrying(e: &std::io::Error) -> bool {
-    matches!(
-        e.kind(),
-        std::io::ErrorKind::ConnectionReset
-            | std::io::ErrorKind::ConnectionAborted
-            | std::io::ErrorKind::ConnectionRefused
-            | std::io::ErrorKind::TimedOut
-            | std::io::ErrorKind::UnexpectedEof
-    )
-}
-
-/// The response's JSON body (a string when it is not JSON); an error with GitLab's message for
-/// a status outside 2xx.
-fn read_body(
-    method: &str,
-    path: &str,
-    status: u16,
-    response: &mut ureq::http::Response<ureq::Body>,
-) -> Result<Value, ApiError> {
-    let text = response
-        .body_mut()
-        .read_to_string()
-        .map_err(|e| ApiError(format!("{method} {path}: {e}")))?;
-    let json = if text.trim().is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or(Value::String(text))
-    };
-    if !(200..300).contains(&status) {
-        let message = json
-            .get("message")
-            .or_else(|| json.get("error"))
-            .map(|m| m.to_string())
-            .unwrap_or_else(|| format!("HTTP {status}"));
-        // A server may echo what it was sent, the token included: its words are redacted.
-        let message = crate::spec::secrets::redact(&message);
-        return Err(ApiError(format!(
-            "{method} {path}: HTTP {status}: {message}"
-        )));
-    }
-    Ok(json)
 }

@@ -1,37 +1,57 @@
 //! `runnergen register`: the one part of runnergen that talks to the network. It reads the
 //! rendered `registration.json` files (never the spec) and makes GitLab match them,
-//! idempotently:
+//! idempotently, touching only what this fleet owns:
 //!
-//! - runners it manages are found by their `maintenance_note` (`managed by runnergen:
-//!   <env>/<runner>`, written into registration.json);
-//! - a missing runner is created (`POST /user/runners`, the group or project path resolved to
-//!   its ID) and its token goes straight to its destination (Key Vault or the existing Secret);
-//! - a runner whose properties differ is updated (`PUT /runners/:id`); one whose type or group
-//!   or project changed is replaced (a runner cannot move);
-//! - `--rotate` resets each runner's token and stores the new one;
-//! - `--prune` deletes managed runners that are no longer rendered;
-//! - `--dry-run` prints the plan and changes nothing.
+//! - a runner is this fleet's when its `maintenance_note` names the fleet (`managed by
+//!   runnergen: <fleet>/<env>/<runner>`, `note`) and it is in the group or project its
+//!   registration names; one with the note elsewhere is reported, never touched; one with the
+//!   old note (no fleet) is taken over only with `--adopt`;
+//! - GitLab is read where the registrations point (`inventory`: each group's or project's
+//!   runners, page by page, details from the `cache` while unchanged);
+//! - a missing runner is created (`POST /user/runners`) and its token goes straight to its
+//!   destination (`store`); one whose properties differ is updated (`PUT /runners/:id`); extra
+//!   ones in its place are deleted (`sync`);
+//! - `--rotate` resets each runner's token, stores the new one and prints the restart;
+//! - `--prune` deletes this fleet's runners no longer rendered, and their tokens (`prune`);
+//! - `--env` limits all of it to some environments; `--dry-run` prints the plan.
 //!
-//! A failure is reported for its runner and the others go on; a runner created whose token
-//! could not be stored is deleted again, so the next run creates it afresh.
+//! Every call goes through `transport`: HTTPS only, bounded, masked. A failure is reported for
+//! its runner and the others go on.
 
+mod cache;
+pub use cache::default_dir as default_cache_dir;
 pub mod gitlab;
+mod inventory;
+mod note;
+mod prune;
 pub mod store;
+mod sync;
+pub mod transport;
 
 use crate::layout::{Location, RunnerFile};
-use crate::names::GITLAB_MARKER;
 use gitlab::{GitLab, Secret};
-use serde_json::{Map, Value, json};
-use std::collections::BTreeMap;
-use std::path::Path;
+use note::Note;
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use store::Destination;
+
+/// Where a runner's manager runs, for the restart after `--rotate`.
+#[derive(Clone, Debug)]
+pub struct Manager {
+    pub namespace: String,
+    pub deployment: String,
+    /// Reloader restarts it when its token Secret changes (`tokenSource.restartOnRotation`).
+    pub restarts_on_rotation: bool,
+}
 
 /// One rendered registration.json.
 #[derive(Clone, Debug)]
 pub struct Registration {
     /// `<env>/<runner>`, from the file's place in the output directory.
     pub key: String,
-    pub marker: String,
+    /// The fleet its note names.
+    pub fleet: String,
     pub gitlab_url: String,
     pub runner_type: String,
     /// `groups` or `projects`, and the full path.
@@ -39,6 +59,7 @@ pub struct Registration {
     /// The properties GitLab keeps and `PUT /runners/:id` updates.
     pub properties: Map<String, Value>,
     pub destination: Destination,
+    pub manager: Option<Manager>,
 }
 
 /// The properties `register` keeps in line with registration.json.
@@ -76,9 +97,27 @@ fn parse(key: String, v: &Value) -> Result<Registration, String> {
         .iter()
         .filter_map(|p| v.get(*p).map(|x| ((*p).to_owned(), x.clone())))
         .collect();
+    let fleet = match s("maintenance_note").as_deref().and_then(Note::parse) {
+        Some(Note::Fleet { fleet, key: k }) if k == key => fleet,
+        _ => {
+            return Err(format!(
+                "has no maintenance_note `managed by runnergen: <fleet>/{key}`; render it again"
+            ));
+        }
+    };
+    let m = &v["manager"];
+    let manager = match (m["namespace"].as_str(), m["deployment"].as_str()) {
+        (Some(ns), Some(dep)) => Some(Manager {
+            namespace: ns.to_owned(),
+            deployment: dep.to_owned(),
+            restarts_on_rotation: m["restarts_on_rotation"].as_bool().unwrap_or(false),
+        }),
+        _ => None,
+    };
     Ok(Registration {
-        marker: s("maintenance_note").unwrap_or_else(|| format!("{GITLAB_MARKER}{key}")),
         key,
+        fleet,
+        manager,
         gitlab_url: s("gitlab_url").ok_or("has no gitlab_url")?,
         runner_type: s("runner_type").ok_or("has no runner_type")?,
         namespace,
@@ -118,11 +157,19 @@ pub fn read(out: &Path) -> Result<Vec<Registration>, String> {
     Ok(regs)
 }
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Options {
     pub dry_run: bool,
     pub prune: bool,
     pub rotate: bool,
+    /// Take over runners with the old note (no fleet) in their registration's place.
+    pub adopt: bool,
+    /// Only these environments (all when empty).
+    pub envs: Vec<String>,
+    /// Where the cache lives (none: nothing cached).
+    pub cache_dir: Option<PathBuf>,
+    /// Read every listed runner's details afresh.
+    pub refresh: bool,
 }
 
 /// What a run did (or, dry, would do).
@@ -130,275 +177,144 @@ pub struct Options {
 pub struct Outcome {
     pub changes: usize,
     pub failures: usize,
+    /// Runners no longer rendered, left (no `--prune`).
+    pub stale: usize,
+    /// Tokens reset.
+    pub rotated: usize,
+    /// Requests sent to GitLab.
+    pub requests: usize,
 }
 
-/// The fields of `want` that `have` (a `GET /runners/:id` answer) does not match; tag lists
-/// compare as sets.
-fn changed_fields(want: &Map<String, Value>, have: &Value) -> Map<String, Value> {
-    let as_set = |v: &Value| -> Vec<String> {
-        let mut t: Vec<String> = v
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|x| x.as_str().map(str::to_owned))
-            .collect();
-        t.sort();
-        t
-    };
-    want.iter()
-        .filter(|(k, v)| match k.as_str() {
-            "tag_list" => as_set(v) != as_set(&have[k.as_str()]),
-            _ => have.get(k.as_str()) != Some(v),
-        })
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
-}
-
-/// The ID of the group or project a runner belongs to, where the answer says.
-fn owner_ids(have: &Value) -> Vec<u64> {
-    ["groups", "projects"]
+/// The registrations of the environments `envs` selects (all when empty); none is an error
+/// that lists the environments found.
+pub fn select(
+    out: &Path,
+    all: Vec<Registration>,
+    envs: &[String],
+) -> Result<Vec<Registration>, String> {
+    let env_of = |r: &Registration| r.key.split('/').next().unwrap_or_default().to_owned();
+    let found: BTreeSet<String> = all.iter().map(env_of).collect();
+    if found.is_empty() {
+        return Err(format!(
+            "no registration.json under {}: nothing to register (render the spec there first)",
+            out.display()
+        ));
+    }
+    let missing: Vec<&str> = envs
         .iter()
-        .flat_map(|k| have[*k].as_array().into_iter().flatten())
-        .filter_map(|g| g["id"].as_u64())
-        .collect()
+        .filter(|e| !found.contains(*e))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "no registration.json for environment {} under {}; environments found: {}",
+            missing.join(", "),
+            out.display(),
+            found.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    Ok(all
+        .into_iter()
+        .filter(|r| envs.is_empty() || envs.contains(&env_of(r)))
+        .collect())
 }
 
-/// Makes the GitLab of every registration match `out`. `say` gets one line per runner.
+/// Whether `--env` selects the environment of `key` (`<env>/<runner>`).
+pub fn selected(opts: &Options, key: &str) -> bool {
+    let env = key.split('/').next().unwrap_or_default();
+    opts.envs.is_empty() || opts.envs.iter().any(|e| e == env)
+}
+
+impl Registration {
+    /// Where it puts its runner and its token, for the cache.
+    fn place(&self) -> cache::Place {
+        cache::Place {
+            kind: self.namespace.0.to_owned(),
+            path: self.namespace.1.clone(),
+            runner_type: self.runner_type.clone(),
+            destination: self.destination.clone(),
+        }
+    }
+}
+
+/// The one fleet the registrations name.
+fn fleet_of(regs: &[Registration]) -> Result<String, String> {
+    let fleets: BTreeSet<&str> = regs.iter().map(|r| r.fleet.as_str()).collect();
+    match fleets.into_iter().collect::<Vec<_>>().as_slice() {
+        [one] => Ok((*one).to_owned()),
+        many => Err(format!(
+            "the registrations name more than one fleet ({}); register one rendered spec at a time",
+            many.join(", ")
+        )),
+    }
+}
+
+/// Makes the GitLab of every selected registration match `out`. `say` gets one line per
+/// runner. Every URL is checked (https only) before anything is sent.
 pub fn run(
     out: &Path,
     token: &Secret,
-    opts: Options,
+    opts: &Options,
     say: &mut dyn FnMut(&str),
 ) -> Result<Outcome, String> {
-    let regs = read(out)?;
+    let all = read(out)?;
+    let rendered: BTreeSet<String> = all.iter().map(|r| r.key.clone()).collect();
+    let regs = select(out, all, &opts.envs)?;
+    let fleet = fleet_of(&regs)?;
     let mut by_gitlab: BTreeMap<String, Vec<Registration>> = BTreeMap::new();
     for r in regs {
+        transport::check_url(&r.gitlab_url).map_err(|e| format!("{}: {e}", r.key))?;
         by_gitlab
-            .entry(r.gitlab_url.trim_end_matches('/').to_owned())
+            .entry(r.gitlab_url.trim().trim_end_matches('/').to_owned())
             .or_default()
             .push(r);
     }
     let mut outcome = Outcome::default();
     for (url, regs) in by_gitlab {
         let api = GitLab::new(&url, token.clone()).map_err(|e| e.to_string())?;
-        let managed = api
-            .runners_with_note(GITLAB_MARKER)
-            .map_err(|e| format!("{url}: {e}"))?;
+        let mut cache = cache::Cache::load(opts.cache_dir.as_deref(), &url, &fleet, opts.refresh);
+        // Where runners no longer rendered were registered: listed too, for `--prune`.
+        let gone = cache
+            .registered()
+            .iter()
+            .filter(|(key, _)| !rendered.contains(*key) && selected(opts, key))
+            .filter_map(|(_, p)| inventory::Listing::of(p))
+            .collect();
+        let inv =
+            inventory::take(&api, &regs, gone, &mut cache).map_err(|e| format!("{url}: {e}"))?;
         say(&format!(
-            "GitLab {url}: {} runners rendered, {} managed by runnergen there",
+            "GitLab {url}: fleet {fleet}, {} runners rendered; {} runners listed in {} \
+             listings, {} read in detail",
             regs.len(),
-            managed.len()
+            inv.runners.len(),
+            inv.listings,
+            inv.details_read,
         ));
-        let mut by_marker: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-        for m in managed {
-            let note = m["maintenance_note"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
-            by_marker.entry(note).or_default().push(m);
-        }
+        let mut cx = sync::Cx {
+            api: &api,
+            inv: &inv,
+            cache: &mut cache,
+            fleet: &fleet,
+            opts,
+            outcome: &mut outcome,
+            say,
+        };
         for reg in &regs {
-            let found = by_marker.remove(&reg.marker).unwrap_or_default();
-            sync(&api, reg, &found, opts, &mut outcome, say);
+            cx.cache.remember(&reg.key, reg.place());
+            sync::sync(&mut cx, reg);
         }
-        // Managed runners no one renders any more.
-        for (marker, runners) in by_marker {
-            for r in runners {
-                let id = r["id"].as_u64().unwrap_or_default();
-                let key = marker.trim_start_matches(GITLAB_MARKER);
-                outcome.changes += usize::from(opts.prune);
-                if !opts.prune {
-                    say(&format!(
-                        "  stale    {key} (runner {id}): no longer rendered; --prune deletes it"
-                    ));
-                } else if opts.dry_run {
-                    say(&format!("  would delete {key} (runner {id})"));
-                } else {
-                    match api.delete(id) {
-                        Ok(()) => say(&format!("  deleted  {key} (runner {id})")),
-                        Err(e) => fail(&mut outcome, say, key, &e.to_string()),
-                    }
-                }
-            }
+        prune::stale(&mut cx, &rendered);
+        if let Err(e) = cache.save() {
+            say(&format!("  warning: {e}"));
         }
+        outcome.requests += api.requests();
+        say(&format!("GitLab {url}: {} requests", api.requests()));
+    }
+    if outcome.rotated > 0 {
+        say(
+            "The old tokens stopped working at once: a manager takes no jobs until it restarts \
+             with the new token (the restart lines above; Reloader does it where configured).",
+        );
     }
     Ok(outcome)
-}
-
-fn fail(outcome: &mut Outcome, say: &mut dyn FnMut(&str), key: &str, why: &str) {
-    outcome.failures += 1;
-    say(&format!("  FAILED   {key}: {why}"));
-}
-
-/// What one registration's steps share: the API, the run's options and its report.
-struct Step<'a, 's> {
-    api: &'a GitLab,
-    reg: &'a Registration,
-    opts: Options,
-    outcome: &'a mut Outcome,
-    say: &'a mut (dyn FnMut(&str) + 's),
-}
-
-impl Step<'_, '_> {
-    fn fail(&mut self, why: &str) {
-        fail(self.outcome, self.say, &self.reg.key, why);
-    }
-}
-
-/// One registration against the managed runners that carry its marker.
-fn sync(
-    api: &GitLab,
-    reg: &Registration,
-    found: &[Value],
-    opts: Options,
-    outcome: &mut Outcome,
-    say: &mut dyn FnMut(&str),
-) {
-    let mut step = Step {
-        api,
-        reg,
-        opts,
-        outcome,
-        say,
-    };
-    let current = keep_oldest(&mut step, found);
-    let target = match api.namespace_id(reg.namespace.0, &reg.namespace.1) {
-        Ok(id) => id,
-        Err(e) => return step.fail(&e.to_string()),
-    };
-    let moved = current.is_some_and(|c| {
-        c["runner_type"].as_str() != Some(reg.runner_type.as_str())
-            || !owner_ids(c).is_empty() && !owner_ids(c).contains(&target)
-    });
-    match current {
-        Some(c) if !moved => {
-            let id = c["id"].as_u64().unwrap_or_default();
-            if update(&mut step, id, c) && opts.rotate {
-                rotate(&mut step, id);
-            }
-        }
-        _ => replace(&mut step, current, target),
-    }
-}
-
-/// More than one runner with this marker (a create retried by hand): keeps the oldest, deletes
-/// the others, and returns the one kept.
-fn keep_oldest<'v>(step: &mut Step, found: &'v [Value]) -> Option<&'v Value> {
-    let key = &step.reg.key;
-    let mut found: Vec<&Value> = found.iter().collect();
-    found.sort_by_key(|r| r["id"].as_u64());
-    for extra in found.iter().skip(1) {
-        let id = extra["id"].as_u64().unwrap_or_default();
-        step.outcome.changes += 1;
-        if step.opts.dry_run {
-            (step.say)(&format!("  would delete {key} duplicate (runner {id})"));
-        } else if let Err(e) = step.api.delete(id) {
-            step.fail(&e.to_string());
-        } else {
-            (step.say)(&format!("  deleted  {key} duplicate (runner {id})"));
-        }
-    }
-    found.first().copied()
-}
-
-/// Brings the runner's properties to the registration's; false when that failed.
-fn update(step: &mut Step, id: u64, current: &Value) -> bool {
-    let key = &step.reg.key;
-    let fields = changed_fields(&step.reg.properties, current);
-    if fields.is_empty() {
-        if !step.opts.rotate {
-            (step.say)(&format!("  ok       {key} (runner {id})"));
-        }
-        return true;
-    }
-    step.outcome.changes += 1;
-    let names: Vec<&str> = fields.keys().map(String::as_str).collect();
-    let names = names.join(", ");
-    if step.opts.dry_run {
-        (step.say)(&format!("  would update {key} (runner {id}): {names}"));
-    } else if let Err(e) = step.api.update(id, &Value::Object(fields.clone())) {
-        step.fail(&e.to_string());
-        return false;
-    } else {
-        (step.say)(&format!("  updated  {key} (runner {id}): {names}"));
-    }
-    true
-}
-
-/// A new token for the runner, handed to its destination.
-fn rotate(step: &mut Step, id: u64) {
-    let (key, destination) = (&step.reg.key, &step.reg.destination);
-    step.outcome.changes += 1;
-    if step.opts.dry_run {
-        (step.say)(&format!(
-            "  would rotate {key} (runner {id}); token → {destination}"
-        ));
-        return;
-    }
-    match step
-        .api
-        .reset_token(id)
-        .map_err(|e| e.to_string())
-        .and_then(|t| store::store(destination, &t))
-    {
-        Ok(()) => (step.say)(&format!(
-            "  rotated  {key} (runner {id}); token → {destination}"
-        )),
-        Err(e) => step.fail(&format!(
-            "{e}; run `runnergen register --rotate` again once it works"
-        )),
-    }
-}
-
-/// Creates the runner in namespace `target`, deleting `current` first when it is registered
-/// with another type, group or project.
-fn replace(step: &mut Step, current: Option<&Value>, target: u64) {
-    let (key, reg) = (&step.reg.key, step.reg);
-    let would = if step.opts.dry_run { "would " } else { "" };
-    step.outcome.changes += 1;
-    if let Some(c) = current {
-        let id = c["id"].as_u64().unwrap_or_default();
-        (step.say)(&format!(
-            "  {would}replace {key} (runner {id}): its type, group or project changed"
-        ));
-        if !step.opts.dry_run
-            && let Err(e) = step.api.delete(id)
-        {
-            return step.fail(&e.to_string());
-        }
-    }
-    let (kind, path) = (&reg.namespace.0, &reg.namespace.1);
-    if step.opts.dry_run {
-        (step.say)(&format!(
-            "  would create {key} ({kind} {path}); token → {}",
-            reg.destination
-        ));
-        return;
-    }
-    let mut body = reg.properties.clone();
-    body.insert("runner_type".into(), json!(reg.runner_type));
-    let id_field = if *kind == "groups" {
-        "group_id"
-    } else {
-        "project_id"
-    };
-    body.insert(id_field.into(), json!(target));
-    match step.api.create(&Value::Object(body)) {
-        Ok((id, token)) => match store::store(&reg.destination, &token) {
-            Ok(()) => (step.say)(&format!(
-                "  created  {key} (runner {id}); token → {}",
-                reg.destination
-            )),
-            Err(e) => {
-                // A runner whose token is lost is useless: take it back, so the next run
-                // creates it again.
-                let undo = step.api.delete(id).map_or_else(
-                    |d| format!("; deleting it failed too ({d}): delete runner {id} by hand"),
-                    |()| "; the runner was deleted again".into(),
-                );
-                step.fail(&format!("{e}{undo}"));
-            }
-        },
-        Err(e) => step.fail(&e.to_string()),
-    }
 }

@@ -6,13 +6,14 @@
 //! `az keyvault secret set --file` stores the file byte for byte, so the file holds the token
 //! without a newline (Azure CLI `az keyvault secret set`, `--file` with `--encoding utf-8`).
 
-use super::gitlab::Secret;
+use super::transport::Secret;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// Where a runner's token is kept (`token_destination` of registration.json).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Destination {
     KeyVault { vault: String, secret: String },
     KubernetesSecret { namespace: String, name: String },
@@ -146,5 +147,43 @@ pub fn store(dest: &Destination, token: &Secret) -> Result<(), String> {
             )?;
             run("kubectl", &["apply", "--filename", "-"], Some(&manifest)).map(|_| ())
         }
+    }
+}
+
+/// Deletes the token kept at `dest`, once its runner is gone (`register --prune`): the Key
+/// Vault secret (`az keyvault secret delete`: soft-deleted, recoverable for the vault's
+/// retention unless purged) or the Kubernetes Secret. Nothing there is not an error.
+pub fn remove(dest: &Destination) -> Result<(), String> {
+    match dest {
+        Destination::KeyVault { vault, secret } => {
+            let args = [
+                "keyvault",
+                "secret",
+                "delete",
+                "--vault-name",
+                vault.as_str(),
+                "--name",
+                secret.as_str(),
+                "--output",
+                "none",
+            ];
+            match run("az", &args, None) {
+                Err(e) if e.contains("SecretNotFound") || e.contains("was not found") => Ok(()),
+                other => other.map(|_| ()),
+            }
+        }
+        Destination::KubernetesSecret { namespace, name } => run(
+            "kubectl",
+            &[
+                "delete",
+                "secret",
+                name,
+                "--namespace",
+                namespace,
+                "--ignore-not-found",
+            ],
+            None,
+        )
+        .map(|_| ()),
     }
 }

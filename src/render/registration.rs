@@ -5,7 +5,7 @@
 use super::{Cx, RenderError, Rendered, to_json};
 use crate::layout::RunnerFile;
 use crate::model::TokenSource;
-use crate::spec::AccessLevel;
+use crate::spec::{AccessLevel, RestartOnRotation};
 use crate::tree::Tree;
 use crate::vocab;
 use serde_json::json;
@@ -26,6 +26,13 @@ pub fn render(cx: Cx) -> Result<Rendered, RenderError> {
         "paused": false,
         "maintenance_note": r.names.gitlab_marker,
         "gitlab_url": fleet.gitlab_url,
+    });
+    // Where the manager runs, for `register --rotate`'s restart: the manager reads its token
+    // once, at start; with Reloader the Deployment restarts itself when the Secret changes.
+    body["manager"] = json!({
+        "namespace": r.names.namespace,
+        "deployment": r.names.manager_deployment,
+        "restarts_on_rotation": fleet.restart_on_rotation == RestartOnRotation::Reloader,
     });
     if let Some(t) = r.maximum_timeout {
         body["maximum_timeout"] = json!(t);

@@ -245,6 +245,7 @@ fn partial_spec(doc: &serde_json::Value) -> Spec {
     Spec {
         version: 1,
         organization: String::new(),
+        fleet: None,
         gitlab: Gitlab { url: String::new() },
         chart: part(doc, "chart"),
         gitops: part(doc, "gitops"),

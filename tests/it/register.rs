@@ -1,232 +1,11 @@
-//! `runnergen register` end to end: the binary against a fake GitLab (HTTPS on 127.0.0.1 with
-//! the test CA of tests/tls, trusted through SSL_CERT_FILE) and a fake `az` on PATH that records
-//! its arguments and the token files it is given.
+//! `runnergen register` end to end: the binary against a fake GitLab (`gitlab_fake`: HTTPS on
+//! 127.0.0.1 with the test CA of tests/tls, trusted through SSL_CERT_FILE) and a fake `az` on
+//! PATH that records its arguments and the token files it is given.
 
 use crate::common::*;
+use crate::gitlab_fake::{Fake, Misbehave, PAT};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-
-const PAT: &str = "glpat-fake-token-for-tests-only";
-
-#[derive(Default)]
-struct State {
-    runners: BTreeMap<u64, Value>,
-    next_id: u64,
-    namespaces: BTreeMap<String, u64>,
-    /// Every token the fake issued.
-    issued: Vec<String>,
-    /// Requests that change something: `METHOD path`.
-    writes: Vec<String>,
-    /// How many requests to answer 429 (Retry-After: 0) before serving.
-    throttle: u32,
-    throttled: u32,
-}
-
-struct Fake {
-    state: Arc<Mutex<State>>,
-    url: String,
-}
-
-impl Fake {
-    fn start() -> Fake {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!(
-            "https://127.0.0.1:{}",
-            listener.local_addr().unwrap().port()
-        );
-        let state = Arc::new(Mutex::new(State {
-            next_id: 500,
-            ..Default::default()
-        }));
-        let config = Arc::new(tls_config());
-        let shared = state.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let (state, config) = (shared.clone(), config.clone());
-                std::thread::spawn(move || {
-                    let conn = rustls::ServerConnection::new(config).unwrap();
-                    let mut tls = rustls::StreamOwned::new(conn, stream);
-                    while serve_one(&mut tls, &state).is_some() {}
-                });
-            }
-        });
-        Fake { state, url }
-    }
-
-    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
-        f(&mut self.state.lock().unwrap())
-    }
-}
-
-fn tls_config() -> rustls::ServerConfig {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let certs = vec![CertificateDer::from_pem_file(root().join("tests/tls/server.pem")).unwrap()];
-    let key = PrivateKeyDer::from_pem_file(root().join("tests/tls/server.key")).unwrap();
-    rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .unwrap()
-}
-
-/// Reads one HTTP/1.1 request and answers it; `None` when the client is gone.
-fn serve_one<S: Read + Write>(stream: &mut S, state: &Mutex<State>) -> Option<()> {
-    let mut reader = BufReader::new(&mut *stream);
-    let mut line = String::new();
-    if reader.read_line(&mut line).ok()? == 0 {
-        return None;
-    }
-    let mut parts = line.split_whitespace();
-    let (method, target) = (parts.next()?.to_owned(), parts.next()?.to_owned());
-    let mut headers = BTreeMap::new();
-    loop {
-        let mut h = String::new();
-        reader.read_line(&mut h).ok()?;
-        if h.trim().is_empty() {
-            break;
-        }
-        let (k, v) = h.split_once(':')?;
-        headers.insert(k.trim().to_lowercase(), v.trim().to_owned());
-    }
-    let len: usize = headers
-        .get("content-length")
-        .and_then(|l| l.parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; len];
-    reader.read_exact(&mut body).ok()?;
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let (status, extra, answer) = route(&method, &target, &headers, &body, state);
-    let text = if answer.is_null() {
-        String::new()
-    } else {
-        answer.to_string()
-    };
-    let response = format!(
-        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}\r\n{text}",
-        text.len()
-    );
-    stream.write_all(response.as_bytes()).ok()?;
-    stream.flush().ok()
-}
-
-fn route(
-    method: &str,
-    target: &str,
-    headers: &BTreeMap<String, String>,
-    body: &Value,
-    state: &Mutex<State>,
-) -> (u16, String, Value) {
-    let mut s = state.lock().unwrap();
-    if s.throttled < s.throttle {
-        s.throttled += 1;
-        return (
-            429,
-            "Retry-After: 0\r\n".into(),
-            json!({"message": "throttled"}),
-        );
-    }
-    if headers.get("private-token").map(String::as_str) != Some(PAT) {
-        return (401, String::new(), json!({"message": "401 Unauthorized"}));
-    }
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let path = path.strip_prefix("/api/v4").unwrap_or(path);
-    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    if method != "GET" {
-        s.writes.push(format!("{method} {path}"));
-    }
-    match (method, segs.as_slice()) {
-        ("GET", ["runners"]) => {
-            // Two per page, so that the client must follow X-Next-Page.
-            let page: usize = query
-                .split('&')
-                .find_map(|kv| kv.strip_prefix("page="))
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(1);
-            let all: Vec<Value> = s
-                .runners
-                .values()
-                .map(|r| json!({"id": r["id"], "description": r["description"]}))
-                .collect();
-            let chunk: Vec<Value> = all.iter().skip((page - 1) * 2).take(2).cloned().collect();
-            let next = if page * 2 < all.len() {
-                (page + 1).to_string()
-            } else {
-                String::new()
-            };
-            (200, format!("X-Next-Page: {next}\r\n"), Value::Array(chunk))
-        }
-        ("GET", ["runners", id]) => match s.runners.get(&id.parse().unwrap_or(0)) {
-            Some(r) => (200, String::new(), r.clone()),
-            None => (404, String::new(), json!({"message": "404 Not found"})),
-        },
-        ("GET", [kind @ ("groups" | "projects"), encoded]) => {
-            let path = encoded.replace("%2F", "/").replace("%25", "%");
-            match s.namespaces.get(&format!("{kind}:{path}")) {
-                Some(id) => (200, String::new(), json!({"id": id, "full_path": path})),
-                None => (
-                    404,
-                    String::new(),
-                    json!({"message": "404 Group Not Found"}),
-                ),
-            }
-        }
-        ("POST", ["user", "runners"]) => {
-            s.next_id += 1;
-            let id = s.next_id;
-            let token = format!("glrt-issued{id}x{}abcdefghijklmnop", s.issued.len());
-            s.issued.push(token.clone());
-            let mut r = body.clone();
-            r["id"] = json!(id);
-            let owner = body["group_id"].as_u64().or(body["project_id"].as_u64());
-            let key = if body["group_id"].is_u64() {
-                "groups"
-            } else {
-                "projects"
-            };
-            r[key] = json!([{"id": owner}]);
-            s.runners.insert(id, r);
-            (
-                201,
-                String::new(),
-                json!({"id": id, "token": token, "token_expires_at": null}),
-            )
-        }
-        ("PUT", ["runners", id]) => {
-            let id: u64 = id.parse().unwrap_or(0);
-            let Some(r) = s.runners.get_mut(&id) else {
-                return (404, String::new(), json!({"message": "404 Not found"}));
-            };
-            for (k, v) in body.as_object().unwrap() {
-                r[k] = v.clone();
-            }
-            (200, String::new(), r.clone())
-        }
-        ("DELETE", ["runners", id]) => {
-            s.runners.remove(&id.parse().unwrap_or(0));
-            (204, String::new(), Value::Null)
-        }
-        ("POST", ["runners", id, "reset_authentication_token"]) => {
-            let token = format!("glrt-rotated{id}x{}abcdefghijklmnop", s.issued.len());
-            s.issued.push(token.clone());
-            (
-                201,
-                String::new(),
-                json!({"token": token, "token_expires_at": null}),
-            )
-        }
-        _ => (
-            404,
-            String::new(),
-            json!({"message": format!("no route {method} {path}")}),
-        ),
-    }
-}
 
 /// A scratch folder with the seed fleet rendered to `out/`, its registrations pointed at the
 /// fake (one with a trailing slash, the others without), and a fake `az` in `bin/`.
@@ -259,7 +38,7 @@ fn setup(name: &str, fake: &Fake, failing_secret: &str) -> PathBuf {
     std::fs::write(
         &az,
         format!(
-            "#!/bin/sh\necho \"$@\" >> \"{log}\"\nname=''; file=''\nwhile [ $# -gt 0 ]; do case \"$1\" in --name) name=$2;; --file) file=$2;; esac; shift; done\n[ \"$name\" = '{failing_secret}' ] && {{ echo 'Forbidden' >&2; exit 1; }}\nmode=$(stat -c %a \"$file\")\n[ \"$mode\" = 600 ] || {{ echo \"token file mode $mode\" >&2; exit 1; }}\ncp \"$file\" \"{store}/$name\"\n",
+            "#!/bin/sh\necho \"$@\" >> \"{log}\"\ncmd=$3; name=''; file=''\nwhile [ $# -gt 0 ]; do case \"$1\" in --name) name=$2;; --file) file=$2;; esac; shift; done\n[ \"$name\" = '{failing_secret}' ] && {{ echo 'Forbidden' >&2; exit 1; }}\n[ \"$cmd\" = delete ] && {{ rm -f \"{store}/$name\"; exit 0; }}\nmode=$(stat -c %a \"$file\")\n[ \"$mode\" = 600 ] || {{ echo \"token file mode $mode\" >&2; exit 1; }}\ncp \"$file\" \"{store}/$name\"\n",
             log = dir.join("az.log").display(),
             store = dir.display(),
         ),
@@ -289,6 +68,7 @@ fn register(dir: &Path, args: &[&str]) -> (i32, String, String) {
         .env("PATH", path)
         .env("GITLAB_TOKEN", PAT)
         .env("SSL_CERT_FILE", root().join("tests/tls/ca.pem"))
+        .env("XDG_CACHE_HOME", dir.join("cache"))
         .env_remove("SSL_CERT_DIR")
         .output()
         .unwrap();
@@ -318,7 +98,7 @@ fn register_plans_creates_updates_prunes_and_then_changes_nothing() {
     fake.with(|s| {
         // Someone else's runner, a managed one no longer rendered, and packer with old tags.
         s.runners.insert(100, json!({"id": 100, "description": "not ours", "maintenance_note": "hand-made"}));
-        s.runners.insert(101, json!({"id": 101, "description": "old", "maintenance_note": "managed by runnergen: ss/old", "runner_type": "group_type", "groups": [{"id": 11}]}));
+        s.runners.insert(101, json!({"id": 101, "description": "old", "maintenance_note": "managed by runnergen: ascode/ss/old", "runner_type": "group_type", "groups": [{"id": 11}]}));
         let packer: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("out/ss/packer/registration.json")).unwrap()).unwrap();
         let mut p = json!({"id": 102, "runner_type": "project_type", "projects": [{"id": 21}]});
         for k in ["description", "paused", "locked", "run_untagged", "access_level", "maintenance_note"] {
@@ -334,7 +114,7 @@ fn register_plans_creates_updates_prunes_and_then_changes_nothing() {
         "  would create ss/images (groups ascodenl/containers); token → Key Vault kv-weu-ss-gitlab/gitlab-runner-ss-images-token",
         "  would update ss/packer (runner 102): tag_list",
         "  would create ss/tf (groups ascodenl/infra); token → Key Vault kv-weu-ss-gitlab/gitlab-runner-ss-tf-token",
-        "  would delete ss/old (runner 101)",
+        "  would delete ss/old (runner 101) and where its token was kept is not known here",
     ] {
         assert!(plan.contains(line), "missing `{line}` in\n{plan}");
     }
@@ -353,7 +133,7 @@ fn register_plans_creates_updates_prunes_and_then_changes_nothing() {
         done.contains("  updated  ss/packer (runner 102): tag_list"),
         "{done}"
     );
-    assert!(done.contains("  deleted  ss/old (runner 101)"), "{done}");
+    assert!(done.contains("  deleted  ss/old (runner 101);"), "{done}");
     fake.with(|s| {
         assert!(
             s.runners.contains_key(&100),
@@ -367,7 +147,7 @@ fn register_plans_creates_updates_prunes_and_then_changes_nothing() {
         let tf = s
             .runners
             .values()
-            .find(|r| r["maintenance_note"] == "managed by runnergen: ss/tf")
+            .find(|r| r["maintenance_note"] == "managed by runnergen: ascode/ss/tf")
             .unwrap();
         assert_eq!(tf["group_id"], 11);
         assert_eq!(tf["runner_type"], "group_type");
@@ -382,14 +162,34 @@ fn register_plans_creates_updates_prunes_and_then_changes_nothing() {
     );
     assert_no_token_leaks(&dir, &fake, &format!("{plan}{done}{err}"));
 
-    // A second run changes nothing.
+    // A second run changes nothing, and reads the listings, not every runner again.
     let writes = fake.with(|s| s.writes.len());
+    let before = fake.with(|s| s.requests.len());
     let (code, again, err) = register(&dir, &["--prune"]);
     assert_eq!(code, 0, "{again}{err}");
     assert_eq!(fake.with(|s| s.writes.len()), writes, "{again}");
     assert_eq!(again.matches("  ok       ").count(), 3, "{again}");
-    let (code, _, _) = register(&dir, &["--dry-run", "--prune"]);
+    let details = |from: usize| {
+        fake.with(|s| {
+            s.requests[from..]
+                .iter()
+                .filter(|r| r.starts_with("GET /api/v4/runners/"))
+                .count()
+        })
+    };
+    assert_eq!(
+        details(before),
+        3,
+        "the runners that changed are read again: {again}"
+    );
+    let before = fake.with(|s| s.requests.len());
+    let (code, again, _) = register(&dir, &["--dry-run", "--prune"]);
     assert_eq!(code, 0, "nothing pending");
+    assert_eq!(
+        details(before),
+        0,
+        "unchanged runners are not read again: {again}"
+    );
 
     // --rotate: a new token for each, stored.
     let (code, rotated, err) = register(&dir, &["--rotate"]);
@@ -397,6 +197,17 @@ fn register_plans_creates_updates_prunes_and_then_changes_nothing() {
     assert_eq!(rotated.matches("  rotated  ").count(), 3, "{rotated}");
     let stored = std::fs::read_to_string(dir.join("gitlab-runner-ss-tf-token")).unwrap();
     assert!(stored.starts_with("glrt-rotated"), "{stored}");
+    // The managers take the new token only when restarted: the command is printed.
+    assert!(
+        rotated.contains(
+            "  restart  kubectl rollout restart deployment/ascode-ss-tf-gitlab-runner -n gitlab-tf"
+        ),
+        "{rotated}"
+    );
+    assert!(
+        rotated.contains("The old tokens stopped working at once"),
+        "{rotated}"
+    );
     assert_no_token_leaks(&dir, &fake, &format!("{rotated}{err}"));
 }
 
@@ -415,7 +226,7 @@ fn a_token_that_cannot_be_stored_takes_its_runner_back_and_the_others_go_on() {
         assert!(
             s.runners
                 .values()
-                .all(|r| r["maintenance_note"] != "managed by runnergen: ss/tf")
+                .all(|r| r["maintenance_note"] != "managed by runnergen: ascode/ss/tf")
         );
     });
     assert_no_token_leaks(&dir, &fake, &format!("{out}{err}"));
@@ -459,4 +270,285 @@ fn register_refuses_without_a_token_or_a_trusted_certificate() {
         String::from_utf8_lossy(&out.stdout)
     );
     assert!(fake.with(|s| s.writes.is_empty()));
+}
+
+/// A runner as the fake holds it.
+fn runner(id: u64, note: &str, owner: (&str, u64), desc: &str) -> Value {
+    let runner_type = if owner.0 == "groups" {
+        "group_type"
+    } else {
+        "project_type"
+    };
+    json!({"id": id, "description": desc, "paused": false, "runner_type": runner_type,
+        "maintenance_note": note, owner.0: [{"id": owner.1}], "tag_list": ["x"]})
+}
+
+/// The registration's own runner, as registered.
+fn registered(dir: &Path, env_runner: &str, id: u64, owner: (&str, u64)) -> Value {
+    let p = dir.join(format!("out/{env_runner}/registration.json"));
+    let reg: Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+    let mut r = runner(id, "", owner, "");
+    for k in [
+        "description",
+        "paused",
+        "locked",
+        "run_untagged",
+        "access_level",
+        "tag_list",
+        "maintenance_note",
+        "runner_type",
+    ] {
+        r[k] = reg[k].clone();
+    }
+    r
+}
+
+#[test]
+fn foreign_runners_with_matching_notes_survive_prune_and_duplicates() {
+    let fake = Fake::start();
+    let dir = setup("foreign", &fake, "");
+    fake.with(|s| {
+        // Group 10 is ascodenl/infra's parent: its runners show in group 11's listing.
+        s.parents.insert(11, 10);
+        s.runners
+            .insert(600, registered(&dir, "ss/tf", 600, ("groups", 11)));
+        s.runners
+            .insert(601, registered(&dir, "ss/packer", 601, ("projects", 21)));
+        s.runners
+            .insert(602, registered(&dir, "ss/images", 602, ("groups", 12)));
+        // This fleet's note, lower ID, in another group (listed as an ancestor's runner).
+        s.runners.insert(
+            50,
+            runner(
+                50,
+                "managed by runnergen: ascode/ss/tf",
+                ("groups", 10),
+                "theirs",
+            ),
+        );
+        // The old note of another repository, in the same ancestor group.
+        s.runners.insert(
+            51,
+            runner(51, "managed by runnergen: ss/tf", ("groups", 10), "theirs"),
+        );
+        // Another fleet's note in our very project, and one no longer rendered in our group.
+        s.runners.insert(
+            52,
+            runner(
+                52,
+                "managed by runnergen: other/ss/packer",
+                ("projects", 21),
+                "x",
+            ),
+        );
+        s.runners.insert(
+            53,
+            runner(
+                53,
+                "managed by runnergen: other/ss/old",
+                ("groups", 11),
+                "x",
+            ),
+        );
+        // The old note `prd/deploy`, in our group and in another project.
+        s.runners.insert(
+            54,
+            runner(54, "managed by runnergen: prd/deploy", ("groups", 11), "x"),
+        );
+        s.runners.insert(
+            55,
+            runner(
+                55,
+                "managed by runnergen: prd/deploy",
+                ("projects", 99),
+                "x",
+            ),
+        );
+        // This fleet's note for a runner no longer rendered, in the ancestor group.
+        s.runners.insert(
+            56,
+            runner(
+                56,
+                "managed by runnergen: ascode/ss/gone",
+                ("groups", 10),
+                "x",
+            ),
+        );
+    });
+    let (code, out, err) = register(&dir, &["--prune"]);
+    assert_eq!(code, 0, "{out}{err}");
+    fake.with(|s| {
+        for id in [50, 51, 52, 53, 54, 55, 56, 600, 601, 602] {
+            assert!(
+                s.runners.contains_key(&id),
+                "runner {id} was deleted: {out}"
+            );
+        }
+        assert!(s.writes.is_empty(), "{:?}\n{out}", s.writes);
+        assert!(s.issued.is_empty(), "no new runner, no new token: {out}");
+    });
+    assert!(out.contains("  elsewhere ss/tf (runner 50)"), "{out}");
+    assert!(out.contains("  elsewhere ss/gone (runner 56)"), "{out}");
+    assert!(out.contains("  legacy   prd/deploy (runner 54)"), "{out}");
+    assert_eq!(out.matches("  ok       ").count(), 3, "{out}");
+}
+
+#[test]
+fn old_notes_are_adopted_only_with_adopt() {
+    let fake = Fake::start();
+    let dir = setup("adopt", &fake, "");
+    fake.with(|s| {
+        let mut tf = registered(&dir, "ss/tf", 600, ("groups", 11));
+        tf["maintenance_note"] = json!("managed by runnergen: ss/tf");
+        s.runners.insert(600, tf);
+        s.runners
+            .insert(601, registered(&dir, "ss/packer", 601, ("projects", 21)));
+        s.runners
+            .insert(602, registered(&dir, "ss/images", 602, ("groups", 12)));
+    });
+    let (code, out, err) = register(&dir, &["--prune"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        out.contains("  FAILED   ss/tf: runner 600 has the old note"),
+        "{out}"
+    );
+    assert!(out.contains("`--adopt`"), "{out}");
+    assert!(fake.with(|s| s.writes.is_empty()), "left alone: {out}");
+
+    let (code, out, err) = register(&dir, &["--adopt"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("  updated  ss/tf (runner 600): maintenance_note"),
+        "{out}"
+    );
+    fake.with(|s| {
+        assert_eq!(s.writes, ["PUT /runners/600"]);
+        assert_eq!(
+            s.runners[&600]["maintenance_note"],
+            "managed by runnergen: ascode/ss/tf"
+        );
+    });
+}
+
+#[test]
+fn an_endless_pager_and_an_echoing_server_fail_cleanly_without_printing_the_token() {
+    let fake = Fake::start();
+    let dir = setup("pager", &fake, "");
+    fake.with(|s| {
+        s.runners.insert(1, runner(1, "x", ("groups", 11), "x"));
+        s.misbehave = Misbehave::PageOneForever;
+    });
+    let (code, out, err) = register(&dir, &["--dry-run"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("pages must advance"), "{err}");
+    assert!(fake.with(|s| s.requests.len()) < 10, "it stops at once");
+    assert_no_token_leaks(&dir, &fake, &format!("{out}{err}"));
+
+    fake.with(|s| s.misbehave = Misbehave::EchoHeaders);
+    let (code, out, err) = register(&dir, &["--dry-run"]);
+    assert_eq!(code, 2, "{out}{err}");
+    let said = format!("{out}{err}");
+    assert!(said.contains("HTTP 400"), "{said}");
+    assert!(said.contains("‹redacted›"), "{said}");
+    assert_no_token_leaks(&dir, &fake, &format!("{out}{err}"));
+}
+
+#[test]
+fn an_http_registration_is_refused_before_anything_is_sent() {
+    let fake = Fake::start();
+    let dir = setup("http", &fake, "");
+    let p = dir.join("out/ss/packer/registration.json");
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    v["gitlab_url"] = json!(fake.url.replace("https://", "http://"));
+    std::fs::write(&p, v.to_string()).unwrap();
+    let (code, out, err) = register(&dir, &[]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("is not an https:// URL"), "{err}");
+    assert!(fake.with(|s| s.requests.is_empty()), "nothing was sent");
+}
+
+#[test]
+fn a_token_without_read_api_is_told_which_scope_it_lacks() {
+    let fake = Fake::start();
+    let dir = setup("scopes", &fake, "");
+    fake.with(|s| s.scopes = vec!["create_runner", "manage_runner"]);
+    let (code, out, err) = register(&dir, &["--dry-run"]);
+    assert_eq!(code, 2, "{out}{err}");
+    let said = format!("{out}{err}");
+    assert!(said.contains("HTTP 403: insufficient_scope"), "{said}");
+    assert!(said.contains("needs the read_api scope"), "{said}");
+}
+
+#[test]
+fn env_selects_environments_and_an_empty_selection_is_an_error() {
+    let fake = Fake::start();
+    let dir = setup("env", &fake, "");
+    // A second environment: dev/tf, in the same group.
+    std::fs::create_dir_all(dir.join("out/dev/tf")).unwrap();
+    let mut v: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("out/ss/tf/registration.json")).unwrap(),
+    )
+    .unwrap();
+    v["maintenance_note"] = json!("managed by runnergen: ascode/dev/tf");
+    v["token_destination"]["secret"] = json!("gitlab-runner-dev-tf-token");
+    std::fs::write(dir.join("out/dev/tf/registration.json"), v.to_string()).unwrap();
+
+    let (code, out, err) = register(&dir, &["--env", "dev"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("  created  dev/tf"), "{out}");
+    assert!(!out.contains("ss/"), "ss is not touched: {out}");
+    assert_eq!(fake.with(|s| s.runners.len()), 1);
+
+    let (code, out, err) = register(&dir, &["--env", "prd", "--env", "ss"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("no registration.json for environment prd")
+            && err.contains("environments found: dev, ss"),
+        "{err}"
+    );
+    std::fs::create_dir_all(dir.join("empty")).unwrap();
+    let (code, out, err) = register(&dir, &["--out", "empty"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("no registration.json under empty"), "{err}");
+    assert_eq!(fake.with(|s| s.runners.len()), 1);
+}
+
+#[test]
+fn prune_deletes_the_runner_and_then_its_token() {
+    let fake = Fake::start();
+    let dir = setup("prune", &fake, "");
+    let (code, out, err) = register(&dir, &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(dir.join("gitlab-runner-ss-images-token").exists());
+    // images is no longer rendered.
+    std::fs::remove_file(dir.join("out/ss/images/registration.json")).unwrap();
+    let (code, out, err) = register(&dir, &["--prune"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("and its token at Key Vault kv-weu-ss-gitlab/gitlab-runner-ss-images-token"),
+        "{out}"
+    );
+    assert!(
+        !dir.join("gitlab-runner-ss-images-token").exists(),
+        "the secret is gone"
+    );
+    assert!(
+        dir.join("gitlab-runner-ss-tf-token").exists(),
+        "the others stay"
+    );
+    let log = std::fs::read_to_string(dir.join("az.log")).unwrap();
+    assert!(
+        log.contains("keyvault secret delete --vault-name kv-weu-ss-gitlab --name gitlab-runner-ss-images-token"),
+        "{log}"
+    );
+    fake.with(|s| {
+        assert_eq!(s.runners.len(), 2);
+        let del = s
+            .writes
+            .iter()
+            .position(|w| w.starts_with("DELETE"))
+            .unwrap();
+        assert_eq!(s.writes.len(), del + 1, "the runner first, then the secret");
+    });
+    assert_no_token_leaks(&dir, &fake, &format!("{out}{err}"));
 }

@@ -33,3 +33,37 @@ fn existing_secrets_are_the_destination_without_key_vault() {
     assert!(dest.get("key_vault").is_none(), "{dest}");
     assert!(dest["kubernetes_secret"]["name"].is_string(), "{dest}");
 }
+
+/// The note names the fleet (`fleet`, else the organization) and the manager's Deployment is
+/// named as the chart names it, with whether Reloader restarts it.
+#[test]
+fn the_note_names_the_fleet_and_the_manager_is_named_for_its_restart() {
+    let reg = registration(&seed(), "ss/tf/registration.json");
+    assert_eq!(
+        reg["maintenance_note"],
+        "managed by runnergen: ascode/ss/tf"
+    );
+    assert_eq!(
+        reg["manager"],
+        serde_json::json!({"namespace": "gitlab-tf", "deployment": "ascode-ss-tf-gitlab-runner", "restarts_on_rotation": false})
+    );
+    let spec = crate::testing::read("fixtures/ascode/runners.yaml")
+        .replacen(
+            "\nenvironments:",
+            "\nfleet: platform-a\ntokenSource:\n  externalSecret: {}\n  restartOnRotation: reloader\nenvironments:",
+            1,
+        )
+        .replacen(
+            "  version: 0.86.0\n",
+            "  version: 0.86.0\n  values:\n    fullnameOverride: mgr\n",
+            1,
+        );
+    let t = crate::compile("fleet.yaml", &spec).unwrap();
+    let reg = registration(&t, "ss/tf/registration.json");
+    assert_eq!(
+        reg["maintenance_note"],
+        "managed by runnergen: platform-a/ss/tf"
+    );
+    assert_eq!(reg["manager"]["deployment"], "mgr");
+    assert_eq!(reg["manager"]["restarts_on_rotation"], true);
+}

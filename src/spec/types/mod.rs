@@ -24,6 +24,13 @@ pub struct Spec {
     /// Organisation prefix used in names (the seed's `ascode`, a customer TLA).
     #[schemars(pattern(r"^[a-z][a-z0-9]{1,15}$"), example = &"ascode")]
     pub organization: String,
+    /// The fleet's identity in GitLab: every runner's `maintenance_note` names it (`managed by
+    /// runnergen: <fleet>/<env>/<runner>`), and `runnergen register` touches only runners whose
+    /// note names this fleet. Default: `organization`. Give each spec its own when two specs of
+    /// one organization register runners in the same GitLab.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$"), example = &"ascode-platform")]
+    pub fleet: Option<String>,
     /// The GitLab instance the runners register with.
     pub gitlab: Gitlab,
     /// The gitlab-runner Helm chart to install.
