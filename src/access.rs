@@ -116,6 +116,8 @@ pub struct Access {
     pub graph: BTreeSet<String>,
     pub kubernetes: Option<KubernetesAccess>,
     pub privileged: Option<bool>,
+    /// The Pod Security level the job pods run under (their namespace's label).
+    pub pod_security: Option<String>,
     pub run_untagged: Option<bool>,
     pub protected: Option<bool>,
     pub trigger: Option<Trigger>,
@@ -159,6 +161,7 @@ impl Access {
         if !r.ready() {
             a.kubernetes = None;
             a.privileged = None;
+            a.pod_security = None;
             a.runner_name = None;
             a.workload = None;
             a.pods = None;
@@ -183,6 +186,7 @@ impl Access {
             graph: r.graph_permissions().map(str::to_owned).collect(),
             kubernetes: Some(r.kubernetes_access),
             privileged: Some(r.privileged),
+            pod_security: Some(r.pod_security.to_owned()),
             run_untagged: Some(r.run_untagged),
             protected: Some(r.access_level == AccessLevel::RefProtected),
             trigger: Some(Trigger {

@@ -12,6 +12,18 @@
 /// only that action, would add nothing.
 pub const CACHE_MANAGER_ROLES: [&str; 1] = ["Storage Blob Data Contributor"];
 
+/// The volume kinds of config.toml's `[runners.kubernetes.volumes]` (gitlab-runner
+/// `common/config.go`, `KubernetesVolumes`: `host_path`, `pvc`, `config_map`, `secret`,
+/// `empty_dir`, `csi`), each a list of tables.
+pub const KUBERNETES_VOLUME_KINDS: &[&str] = &[
+    "host_path",
+    "pvc",
+    "config_map",
+    "secret",
+    "empty_dir",
+    "csi",
+];
+
 /// Microsoft Graph application permissions runnergen accepts. The rendered Bicep looks each
 /// app role up by name on the Graph service principal (quickstart `msi-as-a-fic-secretless`),
 /// so no app-role GUID is hard-coded in output.

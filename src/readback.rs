@@ -185,9 +185,27 @@ fn summary_access(
     }
 }
 
+/// The job pods' Pod Security level from a runner's namespace.yaml: of its namespaces the
+/// manager's is always baseline, so the most permissive one is the jobs'.
+fn job_pod_security(bytes: &[u8]) -> Option<String> {
+    yaml_values_lossy(bytes)
+        .into_iter()
+        .filter_map(|d| {
+            d["metadata"]["labels"][vocab::POD_SECURITY_LABEL]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .max_by_key(|l| l == "privileged")
+}
+
 /// What one runner file says about access, into the entry `entry` gives.
 fn runner_access<'a>(file: RunnerFile, bytes: &[u8], entry: impl FnOnce() -> &'a mut Access) {
     match file {
+        RunnerFile::Namespace => {
+            if let Some(level) = job_pod_security(bytes) {
+                entry().pod_security = Some(level);
+            }
+        }
         RunnerFile::Rbac => {
             let rbac = yaml_values_lossy(bytes);
             let a = entry();

@@ -23,11 +23,55 @@ pub const JOB_ACCESS_JOBS: &str = "jobs";
 /// pod-security-admission).
 pub const POD_SECURITY_LABEL: &str = "pod-security.kubernetes.io/enforce";
 
-/// The Pod Security level of a namespace whose pods are privileged or not: Docker-in-Docker
-/// needs `privileged`; everything else runs under `baseline`.
-pub fn pod_security_level(privileged: bool) -> &'static str {
-    if privileged { "privileged" } else { "baseline" }
+/// The capabilities the Pod Security Standards' baseline profile lets a container add
+/// (kubernetes.io/docs/concepts/security/pod-security-standards, baseline "Capabilities").
+const BASELINE_CAPABILITIES: &[&str] = &[
+    "AUDIT_WRITE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "MKNOD",
+    "NET_BIND_SERVICE",
+    "SETFCAP",
+    "SETGID",
+    "SETPCAP",
+    "SETUID",
+    "SYS_CHROOT",
+];
+
+/// The Pod Security level a runner's job pods need, from what they are (Docker-in-Docker is
+/// `privileged`) and from the spec's `kubernetes.extra`: a capability beyond the baseline
+/// list (`cap_add`) or a host path volume (`volumes.host_path`; baseline forbids hostPath)
+/// needs `privileged` too, or the admission controller rejects every job pod. Everything else
+/// runs under `baseline`.
+pub fn pod_security_level(
+    privileged: bool,
+    extra: &std::collections::BTreeMap<String, serde_json::Value>,
+) -> &'static str {
+    let capability = |c: &serde_json::Value| {
+        let c = c.as_str().unwrap_or_default().to_ascii_uppercase();
+        let c = c.strip_prefix("CAP_").unwrap_or(&c).to_owned();
+        !BASELINE_CAPABILITIES.contains(&c.as_str())
+    };
+    let caps = extra
+        .get("cap_add")
+        .and_then(serde_json::Value::as_array)
+        .is_some_and(|a| a.iter().any(capability));
+    let host_path = extra
+        .get("volumes")
+        .and_then(|v| v.get("host_path"))
+        .is_some_and(|h| h.as_array().is_none_or(|a| !a.is_empty()));
+    if privileged || caps || host_path {
+        "privileged"
+    } else {
+        "baseline"
+    }
 }
+
+/// The baseline level, of a namespace no job pod runs in (the manager's).
+pub const POD_SECURITY_BASELINE: &str = "baseline";
 
 /// A service account as the invariants read it.
 #[derive(Debug, Clone, PartialEq, Eq)]

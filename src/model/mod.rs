@@ -236,6 +236,9 @@ pub struct Runner {
     pub access_level: t::AccessLevel,
     pub maximum_timeout: Option<u32>,
     pub privileged: bool,
+    /// The Pod Security level of the job pods' namespace (`vocab::pod_security_level`: from
+    /// `privileged` and what `kubernetes.extra` gives the pods).
+    pub pod_security: &'static str,
     pub concurrent: u32,
     pub check_interval: u32,
     pub termination_grace_period_seconds: u32,

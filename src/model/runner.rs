@@ -45,6 +45,13 @@ pub(super) fn resolve(input: Input, diags: &mut Vec<Problem>) -> Runner {
         access_level: r.access_level.unwrap_or_default(),
         maximum_timeout: r.maximum_timeout,
         privileged: r.privileged.unwrap_or(false),
+        pod_security: crate::vocab::pod_security_level(
+            r.privileged.unwrap_or(false),
+            &r.kubernetes
+                .as_ref()
+                .map(|k| k.extra.clone())
+                .unwrap_or_default(),
+        ),
         concurrent: r.concurrent.unwrap_or(defaults::CONCURRENT),
         check_interval: r.check_interval.unwrap_or(defaults::CHECK_INTERVAL),
         termination_grace_period_seconds: r

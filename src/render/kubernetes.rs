@@ -101,7 +101,6 @@ fn namespaces(r: &Runner) -> Vec<Namespace> {
     // Pod Security Admission (kubernetes.io/docs/concepts/security/pod-security-admission):
     // Docker-in-Docker needs privileged pods, in the job namespace only; the manager's
     // namespace runs under the baseline profile unless jobs share it.
-    let level = vocab::pod_security_level;
     let namespace = |name: &str, level: &str| {
         let mut m = meta(name, None, r);
         m.labels
@@ -113,11 +112,11 @@ fn namespaces(r: &Runner) -> Vec<Namespace> {
         }
     };
     if jobs == ns {
-        vec![namespace(ns, level(r.privileged))]
+        vec![namespace(ns, r.pod_security)]
     } else {
         vec![
-            namespace(ns, level(false)),
-            namespace(jobs, level(r.privileged)),
+            namespace(ns, vocab::POD_SECURITY_BASELINE),
+            namespace(jobs, r.pod_security),
         ]
     }
 }

@@ -14,7 +14,6 @@ use crate::model::Runner;
 use crate::overlap::Overlap;
 use crate::spec::RunnerType;
 use crate::tree::Tree;
-use crate::vocab;
 use k8s_openapi::api::rbac::v1::PolicyRule;
 use serde::Serialize;
 
@@ -63,7 +62,7 @@ struct RunnerCtx<'a> {
     manager_service_account: &'a str,
     shared: bool,
     privileged: bool,
-    pod_security: &'static str,
+    pod_security: String,
     kubernetes: &'static str,
     job_binding: Option<&'a str>,
     job_rules: Vec<String>,
@@ -260,7 +259,10 @@ fn runner_ctx<'a>(s: &'a Section<'a>) -> Result<RunnerCtx<'a>, RenderError> {
         manager_service_account: &w.manager_service_account,
         shared: w.shared_service_account,
         privileged,
-        pod_security: vocab::pod_security_level(privileged),
+        pod_security: a
+            .pod_security
+            .clone()
+            .ok_or_else(|| missing(s, "Pod Security level"))?,
         kubernetes: kubernetes_access_name(kubernetes),
         job_binding: w.job_binding.as_deref(),
         job_rules: w.job_rules.iter().map(rule_line).collect(),

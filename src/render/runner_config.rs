@@ -211,7 +211,13 @@ const EMPTY_DIR: &[(&str, Keys)] = &[
     ("mount_propagation", Keys::Scalar),
 ];
 
-const VOLUMES: &[(&str, Keys)] = &[("empty_dir", Keys::Tables(EMPTY_DIR))];
+/// runnergen's own `volumes` (a privileged runner's Docker certificates), or the spec's through
+/// `kubernetes.extra`, of the kinds gitlab-runner has (`facts::KUBERNETES_VOLUME_KINDS`; the
+/// spec's checks hold each to them).
+const VOLUMES: Keys = Keys::Open(
+    &[("empty_dir", Keys::Tables(EMPTY_DIR))],
+    facts::KUBERNETES_VOLUME_KINDS,
+);
 
 const KUBERNETES: &[(&str, Keys)] = &[
     ("namespace", Keys::Scalar),
@@ -228,7 +234,7 @@ const KUBERNETES: &[(&str, Keys)] = &[
     ("memory_limit", Keys::Scalar),
     ("ephemeral_storage_request", Keys::Scalar),
     ("ephemeral_storage_limit", Keys::Scalar),
-    ("volumes", Keys::Table(VOLUMES)),
+    ("volumes", VOLUMES),
 ];
 
 const CACHE_AZURE: &[(&str, Keys)] = &[

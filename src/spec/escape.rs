@@ -203,6 +203,14 @@ fn runner(cx: &mut Ctx, at: &str, r: &Runner) {
                 format!("`{key}` holds `{{{{`, which Helm's `tpl` would evaluate"),
                 "the chart renders runners.config through `tpl` (chart templates/configmap.yaml); write the value without `{{`".into(),
             );
+        } else if let Some((at, why)) = volume_shape(value, key) {
+            // An unknown kind is its key's mistake; a wrong shape, its value's.
+            match why.0.starts_with("gitlab-runner has no") {
+                true => cx.err_key(Code::E005, &format!("{p}{at}"), why.0, why.1),
+                false => cx.err(Code::E005, &format!("{p}{at}"), why.0, why.1),
+            }
+        } else if let Some((at, why)) = too_big(value, "") {
+            cx.err(Code::E005, &format!("{p}{at}"), why.0, why.1);
         } else if has_null(value) {
             cx.err(
                 Code::E004,
@@ -370,6 +378,85 @@ fn owned_values(cx: &mut Ctx, at: &str, values: &Map<String, Value>) {
         }
     }
     walk(cx, at, "", values);
+}
+
+/// A problem's pointer suffix, message and hint.
+type Found = (String, (String, String));
+
+/// `volumes`: a mapping of gitlab-runner's volume kinds, each a list of tables.
+fn volume_shape(v: &Value, key: &str) -> Option<Found> {
+    if key != "volumes" {
+        return None;
+    }
+    let kinds = facts::KUBERNETES_VOLUME_KINDS;
+    let hint = || {
+        format!(
+            "`volumes` maps each kind ({}) to a list of volumes",
+            kinds.join(", ")
+        )
+    };
+    let Some(map) = v.as_object() else {
+        return Some((String::new(), ("`volumes` is not a mapping".into(), hint())));
+    };
+    map.iter().find_map(|(kind, list)| {
+        let at = format!("/{}", ptr_key(kind));
+        if !kinds.contains(&kind.as_str()) {
+            let mut h = hint();
+            if let Some(m) = did_you_mean(kind, kinds.iter().copied()) {
+                h = format!("did you mean `{m}`? {h}");
+            }
+            Some((
+                at,
+                (format!("gitlab-runner has no volume kind `{kind}`"), h),
+            ))
+        } else if !list
+            .as_array()
+            .is_some_and(|a| a.iter().all(Value::is_object))
+        {
+            Some((
+                at,
+                (format!("`volumes.{kind}` is not a list of volumes"), hint()),
+            ))
+        } else {
+            None
+        }
+    })
+}
+
+/// A number config.toml cannot write exactly: TOML integers are 64-bit signed, and a larger
+/// one would be written as a float (toml.io, "Integer").
+fn too_big(v: &Value, at: &str) -> Option<Found> {
+    let found = |at: &str| {
+        Some((
+            at.to_owned(),
+            (
+                "a number beyond config.toml's 64-bit integers".to_owned(),
+                format!(
+                    "TOML integers are at most {}; write a smaller value",
+                    i64::MAX
+                ),
+            ),
+        ))
+    };
+    match v {
+        Value::Number(n) if n.as_i64().is_none() && n.as_u64().is_some() => found(at),
+        // An integer beyond u64 reaches here as the float the YAML reader made of it.
+        Value::Number(n)
+            if n.is_f64()
+                && n.as_f64()
+                    .is_some_and(|f| f.fract() == 0.0 && f.abs() >= 9.2e18) =>
+        {
+            found(at)
+        }
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .find_map(|(i, x)| too_big(x, &format!("{at}/{i}"))),
+        Value::Object(o) => o
+            .iter()
+            .find_map(|(k, x)| too_big(x, &format!("{at}/{}", ptr_key(k)))),
+        _ => None,
+    }
 }
 
 fn has_template(v: &Value) -> bool {

@@ -346,3 +346,51 @@ fn store_deployment(main: &Value) -> &Value {
         })
         .unwrap()
 }
+
+/// The job namespace's Pod Security level follows the effective job pod: a capability beyond
+/// baseline's list or a host path volume from `kubernetes.extra` needs `privileged` (else every
+/// job pod is refused at admission); a baseline capability keeps `baseline`. Such a spec
+/// renders (no key that validates fails the render), and integers stay exact.
+#[test]
+fn the_job_namespace_level_follows_what_kubernetes_extra_gives_the_pods() {
+    let render = |extra: &str| -> crate::tree::Tree {
+        let text = crate::testing::read("fixtures/shared-cluster/runners.yaml").replacen(
+            "    purpose: Applies Terraform\n",
+            &format!("    purpose: Applies Terraform\n    kubernetes:\n      extra: {{{extra}}}\n"),
+            1,
+        );
+        crate::compile::compile("runners.yaml", &text).unwrap()
+    };
+    let level = |t: &crate::tree::Tree| -> Vec<String> {
+        crate::testing::docs(t, "dev/terraform/namespace.yaml")
+            .iter()
+            .map(|d| {
+                d["metadata"]["labels"]["pod-security.kubernetes.io/enforce"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    };
+    assert_eq!(
+        level(&render("cap_add: [CHOWN, CAP_KILL]")),
+        ["baseline", "baseline"]
+    );
+    assert_eq!(
+        level(&render("cap_add: [NET_ADMIN]")),
+        ["baseline", "privileged"]
+    );
+    let host = render(
+        "volumes: {host_path: [{name: sock, mount_path: /run/x.sock, host_path: /run/x.sock}]}, poll_timeout: 9223372036854775807",
+    );
+    assert_eq!(level(&host), ["baseline", "privileged"]);
+    let config = host.get_str("dev/terraform/config.toml").unwrap();
+    assert!(
+        config.contains("    poll_timeout = 9223372036854775807\n"),
+        "{config}"
+    );
+    assert!(
+        config.contains("host_path = [{ host_path = \"/run/x.sock\""),
+        "{config}"
+    );
+}
