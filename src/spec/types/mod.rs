@@ -443,7 +443,7 @@ pub struct IdentityPlacement {
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Cluster {
-    /// The cluster's OIDC issuer URL (`az aks show --query oidcIssuerProfile.issuerUrl`), https with
+    /// The cluster's OIDC issuer URL (`az aks show -g <rg> -n <cluster> --query oidcIssuerProfile.issuerUrl -o tsv`), https with
     /// its trailing slash: Entra ID compares it byte for byte.
     #[schemars(
         pattern(r"^https://[^\s/?#]+(/[^\s?#]*)?/$"),
