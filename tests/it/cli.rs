@@ -291,8 +291,40 @@ fn explain_prints_the_runners_section_of_permissions_md() {
     assert_eq!(wrong_env.status.code(), Some(2));
     assert_eq!(
         String::from_utf8_lossy(&wrong_env.stderr),
-        "error: runner `tf` runs in environment `ss`, not `prd`\n"
+        "error: runner `tf` does not run in environment `prd`\n  = hint: it runs in `ss`\n"
     );
-    let unknown = runnergen(&["explain", "nope", "fixtures/ascode/runners.yaml"]);
+    let unknown = runnergen(&["explain", "tff", "fixtures/ascode/runners.yaml"]);
     assert_eq!(unknown.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&unknown.stderr),
+        "error: no runner `tff` in fixtures/ascode/runners.yaml\n  = hint: did you mean `tf`? runners: images, packer, tf\n"
+    );
+}
+
+/// A runner written for several environments is explained in each of them, or in the one
+/// `--env` names, as that environment's PERMISSIONS.md shows it.
+#[test]
+fn explain_shows_a_multi_environment_runner_in_every_environment() {
+    let spec = "fixtures/environments/runners.yaml";
+    let all = runnergen(&["explain", "deploy", spec]);
+    assert_eq!(all.status.code(), Some(0), "{all:?}");
+    let text = String::from_utf8(all.stdout).unwrap();
+    assert_eq!(text.matches("## `deploy`\n").count(), 2, "{text}");
+    assert!(
+        text.contains("Permissions of the runners of `dev`")
+            && text.contains("Permissions of the runners of `prd`")
+    );
+    let prd = runnergen(&["explain", "deploy", spec, "--env", "prd"]);
+    assert_eq!(prd.status.code(), Some(0));
+    let prd = String::from_utf8(prd.stdout).unwrap();
+    let committed =
+        std::fs::read_to_string(root().join("fixtures/environments/expected/prd/PERMISSIONS.md"))
+            .unwrap();
+    let section = |t: &str| -> String {
+        let a = t.find("## `deploy`\n").unwrap();
+        let rest = &t[a + 4..];
+        t[a..a + 4 + rest.find("\n## ").unwrap_or(rest.len())].to_owned()
+    };
+    assert_eq!(section(&prd), section(&committed));
+    assert!(!prd.contains("of `dev`"));
 }
