@@ -75,7 +75,8 @@ pub fn run(args: Args) -> u8 {
             Err(code) => return code,
         },
     };
-    report(&loaded.path, &loaded.text, &[]);
+    // The rollout notes `render` prints (which runners wait for a client ID, and the commands).
+    report(&loaded.path, &loaded.text, &loaded.notes);
     let color = args.format == Format::Text && super::term::colour_stdout();
     let text = match args.format {
         Format::Text => text(&report_, color),
@@ -103,10 +104,22 @@ fn tree_report(
     lock: &mut Option<crate::outdir::Lock>,
 ) -> Result<Report, u8> {
     let base = if let Some(rev) = &args.base {
-        Base::from_git(rev, &args.input.out()).map_err(|e| {
+        let out = args.input.out();
+        let base = Base::from_git(rev, &out).map_err(|e| {
             stderr(&format!("error: {e}\n"));
             exit::INVALID
-        })?
+        })?;
+        // A folder in neither the working tree nor the base revision is a typo, not a first
+        // render (which has the folder here, and none at the base).
+        if std::fs::symlink_metadata(&out).is_err() && base.read(crate::outdir::MANIFEST).is_none()
+        {
+            stderr(&format!(
+                "error: {} exists neither here nor at `{rev}`\n  = hint: name the output directory with `--out` (default `out` beside the spec)\n",
+                out.display()
+            ));
+            return Err(exit::INVALID);
+        }
+        base
     } else {
         let dir = args.base_dir.clone().unwrap_or_else(|| args.input.out());
         if std::fs::symlink_metadata(&dir).is_err() {

@@ -24,7 +24,14 @@ pub fn run(args: Args) -> u8 {
     let file = loaded.path.display().to_string();
     let color = term::colour_stderr();
     let mut err = String::new();
-    let diags = loaded.lint().diagnostics();
+    // `--quiet` prints errors only: lint's findings are warnings unless their rule's level is
+    // an error (which `load` has refused already), and its notes are notes.
+    let diags: Vec<_> = loaded
+        .lint()
+        .diagnostics()
+        .into_iter()
+        .filter(|d| d.severity == crate::spec::diag::Severity::Error || !term::quiet())
+        .collect();
     err.push_str(&crate::spec::diag::render_all(
         &diags,
         &file,

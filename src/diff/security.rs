@@ -29,6 +29,9 @@ pub enum SecurityKind {
     RunnerNameChanged,
     IdentityRemoved,
     IdentityStackChanged,
+    /// The runner's Kubernetes files go while its (new) identity waits for its client ID: an
+    /// outage window, not a widening.
+    RunnerStopped,
     TriggerWidened,
     LockedOff,
     TagsAdded,
@@ -63,6 +66,7 @@ impl SecurityKind {
             SecurityKind::RunnerNameChanged => "runner-name-changed",
             SecurityKind::IdentityRemoved => "identity-removed",
             SecurityKind::IdentityStackChanged => "identity-stack-changed",
+            SecurityKind::RunnerStopped => "runner-stopped",
             SecurityKind::TriggerWidened => "trigger-widened",
             SecurityKind::LockedOff => "locked-off",
             SecurityKind::TagsAdded => "tags-added",
@@ -101,6 +105,7 @@ impl SecurityKind {
             | SecurityKind::RunnerNameChanged
             | SecurityKind::IdentityRemoved
             | SecurityKind::IdentityStackChanged
+            | SecurityKind::RunnerStopped
             | SecurityKind::GitlabUrlChanged
             | SecurityKind::PodSettingChanged
             | SecurityKind::JobNamespaceChanged
@@ -241,6 +246,7 @@ pub(super) fn azure_changes(old: &Access, new: &Access) -> Vec<Found> {
         ));
     }
     out.extend(stack_moved(old, new));
+    out.extend(stopped(old, new));
     if let (Some(id), None) = (&old.identity, &new.identity) {
         out.push((
             SecurityKind::IdentityRemoved,
@@ -255,6 +261,32 @@ pub(super) fn azure_changes(old: &Access, new: &Access) -> Vec<Found> {
         ));
     }
     out
+}
+
+/// A running runner (its Kubernetes files committed) whose files the new side removes while
+/// it stays in the spec waiting for an identity's client ID (a renamed identity is a new one):
+/// from this change's apply until phase 1 is deployed and the client ID fed back, its manager is
+/// gone and its jobs wait.
+fn stopped(old: &Access, new: &Access) -> Option<Found> {
+    if old.workload.is_none() || new.workload.is_some() || new.trigger.is_none() {
+        return None;
+    }
+    let waits = new
+        .identity
+        .as_ref()
+        .filter(|i| i.client_id.is_none())
+        .or(new
+            .manager_identity
+            .as_ref()
+            .filter(|i| i.client_id.is_none()))?;
+    Some((
+        SecurityKind::RunnerStopped,
+        format!(
+            "the runner's Kubernetes files are removed while managed identity {} waits for its client ID: its manager stops when this change is applied, and its jobs wait, until phase 1 is deployed and the client ID fed back (`runnergen validate` prints the commands); deploy the Azure side first to avoid the outage",
+            waits.name
+        ),
+        None,
+    ))
 }
 
 /// The runner's identities deployed by another stack: the shard that holds them changed. The

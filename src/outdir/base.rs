@@ -205,7 +205,8 @@ impl Base {
         .is_err()
         {
             return Err(format!(
-                "revision `{rev}` is not in this clone (a shallow clone holds only what was fetched)\n  = hint: fetch it first: `git fetch --depth=1 origin {rev}` (in a merge request pipeline: `git fetch --depth=1 origin $CI_MERGE_REQUEST_DIFF_BASE_SHA`)"
+                "revision `{rev}` is not in this clone (a shallow clone holds only what was fetched)\n  = hint: fetch it first: `{}` (in a merge request pipeline: `git fetch --depth=1 origin $CI_MERGE_REQUEST_DIFF_BASE_SHA`)",
+                fetch_command(rev)
             ));
         }
         let listing = git(
@@ -374,9 +375,40 @@ pub fn resolved(p: &Path) -> PathBuf {
     }
 }
 
+/// The `git fetch` that brings revision `rev` into a shallow clone, under the name `rev` uses:
+/// a remote-tracking branch (`origin/main`) is fetched into `refs/remotes/origin/main`, a
+/// branch name into a local branch of that name, anything else (a commit) as it is.
+fn fetch_command(rev: &str) -> String {
+    let hex = rev.len() >= 7 && rev.chars().all(|c| c.is_ascii_hexdigit());
+    match rev.split_once('/') {
+        _ if hex || rev.starts_with('$') => format!("git fetch --depth=1 origin {rev}"),
+        Some((remote, branch)) if !branch.is_empty() => {
+            format!("git fetch --depth=1 {remote} {branch}:refs/remotes/{remote}/{branch}")
+        }
+        _ => format!("git fetch --depth=1 origin {rev}:{rev}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fetch a shallow clone needs names the revision the way the user wrote it.
+    #[test]
+    fn the_fetch_hint_brings_the_revision_under_its_own_name() {
+        assert_eq!(
+            fetch_command("origin/main"),
+            "git fetch --depth=1 origin main:refs/remotes/origin/main"
+        );
+        assert_eq!(
+            fetch_command("main"),
+            "git fetch --depth=1 origin main:main"
+        );
+        assert_eq!(
+            fetch_command("3f2b7c1e4a5d"),
+            "git fetch --depth=1 origin 3f2b7c1e4a5d"
+        );
+    }
 
     /// A blob git does not have fails the read, and every read after it: what was compared
     /// after a failure could be out of step with git's answers.

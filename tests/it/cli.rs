@@ -258,6 +258,13 @@ fn validate_prints_lint_findings_one_line_each() {
     ));
     let quiet = runnergen(&["--quiet", "validate", "fixtures/ascode/runners.yaml"]);
     assert!(quiet.stderr.is_empty());
+    // `lint -q` too prints errors only: the seed's findings are warnings.
+    let quiet = runnergen(&["--quiet", "lint", "fixtures/ascode/runners.yaml"]);
+    assert_eq!(quiet.status.code(), Some(0));
+    assert!(
+        quiet.stderr.is_empty() && quiet.stdout.is_empty(),
+        "{quiet:?}"
+    );
 }
 
 /// `explain` prints the runner's section of the committed PERMISSIONS.md.

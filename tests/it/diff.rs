@@ -736,3 +736,32 @@ fn an_identity_that_changes_shard_exits_3() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A runner that goes back to waiting for its identity's client ID (as after a rename, which
+/// makes a new identity) loses its Kubernetes files in the same change: `diff` says so, as an
+/// outage window, and prints the rollout notes `render` prints.
+#[test]
+fn a_runner_waiting_again_for_its_identity_shows_the_outage_window() {
+    let seed = std::fs::read_to_string(root().join("fixtures/ascode/runners.yaml")).unwrap();
+    let id = "      clientId: 0c1d2e3f-4a5b-4c6d-8e7f-901a2b3c4d5e\n";
+    assert_eq!(seed.matches(id).count(), 1);
+    let dir = edited_checkout("outage", "fixtures/ascode/runners.yaml");
+    std::fs::write(
+        dir.join("fixtures/ascode/runners.yaml"),
+        seed.replacen(id, "", 1),
+    )
+    .unwrap();
+    let (code, json, err) = diff_in(&dir, &["fixtures/ascode/runners.yaml", "--format", "json"]);
+    assert_eq!(code, 1, "{json}{err}");
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let stopped: Vec<&str> = report["security"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["kind"] == "runner-stopped")
+        .map(|c| c["runner"].as_str().unwrap())
+        .collect();
+    assert_eq!(stopped, ["tf"], "{json}");
+    assert!(err.contains("N001"), "the rollout notes: {err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -55,6 +55,13 @@ fn setup(name: &str, fake: &Fake, failing_secret: &str) -> PathBuf {
     dir
 }
 
+/// The temporary folder `register` runs with in `dir`.
+fn tmp_dir(dir: &Path) -> std::path::PathBuf {
+    let tmp = dir.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    tmp
+}
+
 fn register(dir: &Path, args: &[&str]) -> (i32, String, String) {
     let path = format!(
         "{}:{}",
@@ -69,6 +76,9 @@ fn register(dir: &Path, args: &[&str]) -> (i32, String, String) {
         .env("GITLAB_TOKEN", PAT)
         .env("SSL_CERT_FILE", root().join("tests/tls/ca.pem"))
         .env("XDG_CACHE_HOME", dir.join("cache"))
+        // Token files go to a temporary folder of this test's own, so what is left there is
+        // this run's (other tests register at the same time).
+        .env("TMPDIR", tmp_dir(dir))
         .env_remove("SSL_CERT_DIR")
         .output()
         .unwrap();
@@ -231,7 +241,7 @@ fn a_token_that_cannot_be_stored_takes_its_runner_back_and_the_others_go_on() {
     });
     assert_no_token_leaks(&dir, &fake, &format!("{out}{err}"));
     // No token file is left behind.
-    let leftovers: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+    let leftovers: Vec<_> = std::fs::read_dir(tmp_dir(&dir))
         .unwrap()
         .flatten()
         .filter(|e| {

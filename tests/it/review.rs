@@ -123,6 +123,26 @@ fn a_merge_request_that_makes_a_runner_owner_exits_3_against_its_base() {
             && err.contains(&format!("git fetch --depth=1 origin {base}")),
         "{err}"
     );
+    // A branch is fetched under the name the diff asks for.
+    let (code, _, err) = runnergen_in(
+        &shallow,
+        &["diff", "runners.yaml", "--base", "origin/feature"],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("`git fetch --depth=1 origin feature:refs/remotes/origin/feature`"),
+        "{err}"
+    );
+    // A mistyped output directory is an error, not a diff in which everything is added.
+    let (code, text, err) = runnergen_in(
+        &repo,
+        &["diff", "runners.yaml", "--base", "HEAD~1", "--out", "outt"],
+    );
+    assert_eq!((code, text.as_str()), (2, ""), "{err}");
+    assert!(
+        err.starts_with("error: outt exists neither here nor at `HEAD~1`"),
+        "{err}"
+    );
     git(&shallow, &["fetch", "-q", "--depth", "1", "origin", &base]);
     let (code, text, _) = runnergen_in(&shallow, &["diff", "runners.yaml", "--base", &base]);
     assert_eq!(code, 3, "{text}");
