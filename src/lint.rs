@@ -214,7 +214,7 @@ fn runner(
 
 /// L001, L007 and L008: roles on whole subscriptions, and in another environment's.
 fn azure_roles(found: &mut Found, fleet: &Fleet, sr: &t::Runner) {
-    let (env, who) = (found.env, found.who.clone());
+    let who = found.who.clone();
     for (i, ra) in sr.access().roles.iter().enumerate() {
         let name = if facts::is_guid(&ra.role) {
             crate::roles::name(&ra.role).unwrap_or(&ra.role)
@@ -253,31 +253,64 @@ fn azure_roles(found: &mut Found, fleet: &Fleet, sr: &t::Runner) {
             }
         }
         // A resource ID names its subscription; an alias is the environment's own by the schema.
-        if let Some(id) = sc.resource.as_deref().and_then(facts::parse_resource_id) {
-            let sub = id.subscription_id.to_lowercase();
-            let own = env
-                .subscriptions
-                .values()
-                .any(|s| s.eq_ignore_ascii_case(&sub));
-            if let Some(other) = fleet.environments.iter().find(|e| {
-                e.key != env.key
-                    && e.subscriptions
-                        .values()
-                        .any(|s| s.eq_ignore_ascii_case(&sub))
-            }) && !own
-            {
-                found.find(
-                    RuleId::L008,
-                    role(),
-                    &at,
-                    format!(
-                        "{who} of environment `{}` has {name} in subscription {sub} of environment `{}`",
-                        env.key, other.key
-                    ),
-                    "give the role to the other environment's runner, or add the subscription to this environment's `subscriptions` if it is shared on purpose",
-                );
-            }
+        if let Some(resource) = sc.resource.as_deref() {
+            other_environment(found, fleet, resource, name, role(), &at);
         }
+    }
+    // The blob cache's roles (Storage Blob Data Contributor on its storage account, held by the
+    // manager's identity or the shared one) are the runner's too.
+    if let Some(cache) = &sr.cache {
+        let role = facts::CACHE_MANAGER_ROLES[0];
+        let subject = Subject::Role {
+            role: role.to_owned(),
+            scope: t::Scope {
+                resource: Some(cache.storage_account_id.clone()),
+                ..Default::default()
+            },
+        };
+        let id = cache.storage_account_id.as_str();
+        other_environment(found, fleet, id, role, subject, "/cache/storageAccountId");
+    }
+}
+
+/// L008 when `resource` (a role's scope) is in a subscription of another environment and not
+/// of the runner's own.
+fn other_environment(
+    found: &mut Found,
+    fleet: &Fleet,
+    resource: &str,
+    name: &str,
+    about: Subject,
+    at: &str,
+) {
+    let (env, who) = (found.env, found.who.clone());
+    let Some(id) = facts::parse_resource_id(resource) else {
+        return;
+    };
+    let sub = id.subscription_id.to_lowercase();
+    let in_env = |e: &crate::model::Environment| {
+        e.subscriptions
+            .values()
+            .any(|s| s.eq_ignore_ascii_case(&sub))
+    };
+    if in_env(env) {
+        return;
+    }
+    if let Some(other) = fleet
+        .environments
+        .iter()
+        .find(|e| e.key != env.key && in_env(e))
+    {
+        found.find(
+            RuleId::L008,
+            about,
+            at,
+            format!(
+                "{who} of environment `{}` has {name} in subscription {sub} of environment `{}`",
+                env.key, other.key
+            ),
+            "give the role to the other environment's runner, or add the subscription to this environment's `subscriptions` if it is shared on purpose",
+        );
     }
 }
 

@@ -33,13 +33,13 @@ pub struct Naming {
     pub token_secret: Option<String>,
     /// Key Vault secret holding the runner token. Default `gitlab-runner-{env}-{runner}-token`.
     pub key_vault_secret: Option<String>,
-    /// Managed identity. Default `{region}-{env}-msi-gitlab-{runner}` (seed).
+    /// Managed identity. Default `{region}-{env}-msi-gitlab-{runner}` (the Terraform article's).
     pub identity: Option<String>,
-    /// Federated identity credential. Default `{org}-{envLong}-msi-gitlab-{runner}-cred` (seed).
+    /// Federated identity credential. Default `{org}-{envLong}-msi-gitlab-{runner}-cred` (the Terraform article's).
     pub federated_credential: Option<String>,
-    /// Helm release. Default `{org}-{env}-{runner}` (seed).
+    /// Helm release. Default `{org}-{env}-{runner}` (the Terraform article's).
     pub helm_release: Option<String>,
-    /// Runner name shown in GitLab. Default `{env}-k8-{runner}` (seed).
+    /// Runner name shown in GitLab. Default `{env}-k8-{runner}` (the Terraform article's).
     pub runner_name: Option<String>,
 }
 
@@ -75,7 +75,7 @@ pub struct Names {
     /// Where the runner's Flux HelmRepository and HelmRelease live: the runner's namespace, or
     /// the AKS extension's Flux configuration namespace (`model::Platform`).
     pub flux_namespace: String,
-    /// The GitLab description (seed: `<service account>-<region>-aks`).
+    /// The GitLab description (the Terraform article: `<service account>-<region>-aks`).
     pub description: String,
     /// `system:serviceaccount:<namespace>:<job service account>`.
     pub federated_subject: String,
@@ -153,7 +153,7 @@ pub struct NameRule {
     pub field: &'static str,
     /// What the name is, in messages.
     pub what: &'static str,
-    /// The template used when the spec does not override it (the seed's names, with its
+    /// The template used when the spec does not override it (the Terraform article's names, with its
     /// `random_id` suffixes replaced by the runner key).
     pub default: &'static str,
     /// Where the override lives in the spec.

@@ -151,8 +151,12 @@ fn value(v: &Option<Value>) -> String {
         Some(Value::Bool(true)) => "present".into(),
         Some(Value::String(s)) if s.contains('\n') => format!("<{} lines>", s.lines().count()),
         Some(Value::String(s)) => {
-            let s: String = s.chars().take(100).collect();
-            serde_json::to_string(&s).unwrap_or_default()
+            // Cut long values, and say so.
+            let mut cut: String = s.chars().take(100).collect();
+            if cut.len() < s.len() {
+                cut.push('…');
+            }
+            serde_json::to_string(&cut).unwrap_or_default()
         }
         Some(other) => other.to_string(),
     }

@@ -110,5 +110,27 @@ fn phase_hint(env: &Environment, out_dir: &str) -> String {
             shards.len()
         ));
     }
+    // Microsoft Graph permissions are not in the stack (deployment stacks do not take the
+    // Graph extension): an Entra admin deploys graph.json once the identities exist.
+    let graphs: Vec<String> = shards
+        .iter()
+        .filter(|s| s.needs_graph())
+        .map(|s| {
+            deploy::graph_create(
+                s,
+                &format!(
+                    "{}/{}",
+                    out_dir.trim_end_matches('/'),
+                    layout::azure_file_in(&env.key, s.number, AzureFile::GraphJson)
+                ),
+            )
+        })
+        .collect();
+    if !graphs.is_empty() {
+        hint.push_str(&format!(
+            "; after phase 1 an Entra admin grants the Microsoft Graph permissions: `{}`",
+            graphs.join("`, `")
+        ));
+    }
     hint
 }

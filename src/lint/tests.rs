@@ -192,6 +192,25 @@ fn l008_is_a_resource_in_another_environments_subscription() {
         1,
     );
     assert!(!found(&shared).iter().any(|(_, l)| *l == "L008"));
+    // The blob cache's role counts too: a cache in production's subscription for a dev runner.
+    let identity = "    identity:\n      clientId: 1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d\n";
+    assert_eq!(text.matches(identity).count(), 1);
+    let cache = text.replacen(
+        identity,
+        &format!("    cache:\n      storageAccountId: /subscriptions/{prd_sub}/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/stprd\n      container: cache\n      managerClientId: 5e4f3a2b-1c0d-4e9f-8a7b-6c5d4e3f2a1b\n{identity}"),
+        1,
+    );
+    let f = report(&cache).findings;
+    let l008: Vec<&Finding> = f.iter().filter(|f| f.rule.as_str() == "L008").collect();
+    assert_eq!(l008.len(), 1, "{f:?}");
+    assert!(
+        l008[0]
+            .message
+            .contains("has Storage Blob Data Contributor in subscription")
+            && l008[0].path.ends_with("/cache/storageAccountId"),
+        "{:?}",
+        l008[0]
+    );
 }
 
 #[test]

@@ -178,7 +178,7 @@ fn chart_values(s: &t::Spec, r: &t::Runner) -> serde_json::Map<String, serde_jso
     values
 }
 
-/// `kubernetes.podLabelsOverwriteAllowed`: `.*` by default (the seed's), none for `""`.
+/// `kubernetes.podLabelsOverwriteAllowed`: `.*` by default (the Terraform article's), none for `""`.
 fn pod_labels_overwrite(r: &t::Runner) -> Option<String> {
     match r
         .kubernetes
@@ -298,7 +298,7 @@ fn invalid_name(rp: &str, rk: &str, what: &str, name: &str, validity: &Validity)
 }
 
 /// Region code, runner key, then the spec's tags, without duplicates.
-/// The runner's tags: its region code and key (the seed's), its own tag `<env>-<key>`, then the
+/// The runner's tags: its region code and key (the Terraform article's), its own tag `<env>-<key>`, then the
 /// spec's. GitLab gives a job to a runner only when every tag of the job is among the runner's
 /// (`app/models/ci/matching/runner_matcher.rb`, `accepting_tags?`), so a job that asks for the
 /// runner's own tag (its `ci-template.yml` does) runs on no other runner: not on the same key in

@@ -112,7 +112,7 @@ impl Diagnostic {
             "{}: {} {}",
             paint("1", &format!("{file}:{}:{}", self.pos.line, self.pos.col)),
             paint(tint, &format!("{sev}[{}]:", self.code)),
-            redact(&self.message)
+            one_line(&redact(&self.message))
         );
         let path = if self.path.is_empty() {
             "/".to_owned()
@@ -211,6 +211,22 @@ pub fn render_all<'a>(
             d.render_at(file, line, color)
         })
         .collect()
+}
+
+/// A message on one line: a value quoted from the spec may hold a line break or another control
+/// character, shown escaped (`\n`) so the report keeps its shape.
+fn one_line(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    for c in message.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&c.escape_unicode().to_string()),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Sorts diagnostics by position, then code, so output is stable whatever order checks ran in.

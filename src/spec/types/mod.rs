@@ -21,7 +21,7 @@ pub struct Spec {
     /// Spec format version. Only `1` exists.
     #[schemars(range(min = 1, max = 1), example = 1)]
     pub version: u32,
-    /// Organisation prefix used in names (the seed's `ascode`, a customer TLA).
+    /// Organisation prefix used in names (the Terraform article's `ascode`, a customer TLA).
     #[schemars(pattern(r"^[a-z][a-z0-9]{1,15}$"), example = &"ascode")]
     pub organization: String,
     /// The fleet's identity in GitLab: every runner's `maintenance_note` names it (`managed by
@@ -47,13 +47,13 @@ pub struct Spec {
     #[serde(default)]
     pub token_source: TokenSource,
     /// Name templates. Placeholders: `{org}`, `{env}` (environment key), `{envLong}`,
-    /// `{region}` (region code), `{runner}` (runner key). Defaults reproduce the seed's names.
+    /// `{region}` (region code), `{runner}` (runner key). Defaults reproduce the Terraform article's names.
     #[serde(default)]
     pub naming: Naming,
-    /// Environments, keyed by short name (the seed's `ss`).
+    /// Environments, keyed by short name (the Terraform article's `ss`).
     #[schemars(length(min = 1))]
     pub environments: BTreeMap<String, Environment>,
-    /// Runners, keyed by name (the seed's `tf`, `packer`). A runner in several environments
+    /// Runners, keyed by name (the Terraform article's `tf`, `packer`). A runner in several environments
     /// (`environments: [dev, prd]`) keeps its one key in each.
     #[schemars(length(min = 1))]
     pub runners: BTreeMap<String, Runner>,
@@ -361,7 +361,7 @@ pub struct ExistingSecretSource {}
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Environment {
-    /// Long name (the seed's `environment_long`, e.g. `shared`).
+    /// Long name (the Terraform article's `environment_long`, e.g. `shared`).
     #[schemars(pattern(r"^[a-z][a-z0-9-]{0,23}$"), example = &"shared")]
     pub long_name: String,
     /// Short region code used in names (e.g. `weu`).
@@ -372,7 +372,7 @@ pub struct Environment {
     pub location: String,
     /// Entra ID tenant ID (GUID).
     pub tenant_id: String,
-    /// Subscription IDs by alias (the seed's `local.subscription_id`).
+    /// Subscription IDs by alias (the Terraform article's `local.subscription_id`).
     #[schemars(length(min = 1))]
     pub subscriptions: BTreeMap<String, String>,
     /// Where the managed identities live.

@@ -31,7 +31,7 @@ pub enum ServiceAccountMode {
     /// pods carry the Azure identity.
     #[default]
     Separate,
-    /// One account for both, as the seed does.
+    /// One account for both, as the Terraform article does.
     Shared,
 }
 
@@ -62,7 +62,7 @@ pub struct Runner {
     /// What the runner is for; becomes the identity's `purpose` tag.
     #[schemars(length(min = 1, max = 256))]
     pub purpose: String,
-    /// Job tags, after the region code and the runner name (as the seed does) and the runner's
+    /// Job tags, after the region code and the runner name (as the Terraform article does) and the runner's
     /// own tag `<env>-<runner>`, which are always added.
     #[serde(default)]
     pub tags: Vec<String>,
@@ -77,13 +77,13 @@ pub struct Runner {
     pub maximum_timeout: Option<u32>,
     /// Run job pods privileged (Docker-in-Docker with TLS certs in memory). Default `false`.
     pub privileged: Option<bool>,
-    /// Maximum concurrent jobs. Default `10` (seed).
+    /// Maximum concurrent jobs. Default `10` (the Terraform article's).
     #[schemars(range(min = 1, max = 1000))]
     pub concurrent: Option<u32>,
-    /// Seconds between job polls. Default `30` (seed).
+    /// Seconds between job polls. Default `30` (the Terraform article's).
     #[schemars(range(min = 1, max = 3600))]
     pub check_interval: Option<u32>,
-    /// Seconds the manager pod gets to finish running jobs on shutdown. Default `3600` (seed).
+    /// Seconds the manager pod gets to finish running jobs on shutdown. Default `3600` (the Terraform article's).
     #[schemars(range(min = 0, max = 86400))]
     pub termination_grace_period_seconds: Option<u32>,
     /// Default image for jobs that name none. Default `alpine:3.22`.
@@ -257,7 +257,7 @@ pub enum KubernetesAccess {
     /// Job pods may manage workloads, services, config maps and volume claims in their own
     /// namespace (a Role without Secrets or External Secrets resources, not ClusterRole `edit`).
     Namespace,
-    /// Job pods are cluster-admin (the seed's ClusterRoleBinding). Use with care.
+    /// Job pods are cluster-admin (the Terraform article's ClusterRoleBinding). Use with care.
     ClusterAdmin,
 }
 
@@ -296,7 +296,7 @@ pub struct RoleAssignment {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Scope {
-    /// Subscription alias; `"*"` means every subscription of the environment (the seed's Owner loop).
+    /// Subscription alias; `"*"` means every subscription of the environment (the Terraform article's Owner loop).
     pub subscription: Option<String>,
     /// A resource group in that subscription.
     pub resource_group: Option<String>,
@@ -334,6 +334,6 @@ pub struct KubernetesSettings {
     pub extra: BTreeMap<String, serde_json::Value>,
     /// The pod labels a job may set or overwrite through `KUBERNETES_POD_LABELS_*` variables
     /// (config.toml `pod_labels_overwrite_allowed`), a regular expression. Default `.*` (the
-    /// seed's); `""` lets no job set a label.
+    /// the Terraform article's); `""` lets no job set a label.
     pub pod_labels_overwrite_allowed: Option<String>,
 }
