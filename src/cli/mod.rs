@@ -33,7 +33,7 @@ pub const VERSION: &str = concat!(
 );
 
 #[derive(Parser, Debug)]
-#[command(name = "runnergen", version = VERSION, about = "Compile a YAML fleet spec into the files GitOps tools apply for GitLab runners on AKS with workload identity", long_about = None)]
+#[command(name = "runnergen", version = VERSION, about = "Compile a YAML fleet spec into the files GitOps tools apply for GitLab runners on AKS with workload identity", long_about = None, disable_help_subcommand = true)]
 pub struct Cli {
     #[command(flatten)]
     pub global: term::Global,
@@ -68,9 +68,15 @@ pub enum Command {
         after_help = "Example:\n  runnergen completions bash > /etc/bash_completion.d/runnergen"
     )]
     Completions { shell: clap_complete::Shell },
-    /// Print the man page (roff).
-    #[command(after_help = "Example:\n  runnergen man > /usr/local/share/man/man1/runnergen.1")]
-    Man,
+    /// Print the man page (roff): runnergen(1), or with a command its own page, which
+    /// runnergen(1) names (runnergen-diff(1), …).
+    #[command(
+        after_help = "Example:\n  runnergen man > /usr/local/share/man/man1/runnergen.1\n  runnergen man diff > /usr/local/share/man/man1/runnergen-diff.1"
+    )]
+    Man {
+        /// A command: print its page (runnergen-COMMAND(1)).
+        command: Option<String>,
+    },
 }
 
 pub fn run(cli: Cli) -> u8 {
@@ -94,9 +100,30 @@ pub fn run(cli: Cli) -> u8 {
             );
             stdout(&String::from_utf8_lossy(&buf)).map_or_else(|c| c, |()| exit::OK)
         }
-        Command::Man => {
+        Command::Man { command } => {
             let mut buf = Vec::new();
-            let page = clap_mangen::Man::new(<Cli as clap::CommandFactory>::command());
+            let root = <Cli as clap::CommandFactory>::command();
+            let page = match command {
+                None => clap_mangen::Man::new(root),
+                Some(name) => {
+                    let Some(sub) = root.find_subcommand(&name) else {
+                        let names: Vec<String> = root
+                            .get_subcommands()
+                            .map(|c| c.get_name().to_owned())
+                            .collect();
+                        stderr(&format!(
+                            "error: no command `{name}`\n  = hint: one of {}\n",
+                            names.join(", ")
+                        ));
+                        return exit::INVALID;
+                    };
+                    let sub = sub
+                        .clone()
+                        .display_name(format!("runnergen-{name}"))
+                        .bin_name(format!("runnergen {name}"));
+                    clap_mangen::Man::new(sub).title(format!("runnergen-{name}"))
+                }
+            };
             match page.render(&mut buf) {
                 Ok(()) => stdout(&String::from_utf8_lossy(&buf)).map_or_else(|c| c, |()| exit::OK),
                 Err(e) => {

@@ -94,6 +94,27 @@ fn completions_and_man_page_come_from_the_same_definition() {
     assert!(check.success(), "the bash completion script parses");
     let man = String::from_utf8(runnergen(&["man"]).stdout).unwrap();
     assert!(man.contains(".TH runnergen 1"), "{man}");
+    // Every page runnergen(1) names exists: `runnergen man COMMAND` prints it.
+    let named: Vec<&str> = man
+        .lines()
+        .filter_map(|l| l.strip_prefix("runnergen\\-")?.strip_suffix("(1)"))
+        .collect();
+    assert!(named.contains(&"diff"), "{man}");
+    assert!(
+        !named.contains(&"help"),
+        "no page is named that does not exist"
+    );
+    for command in &named {
+        let page = runnergen(&["man", command]);
+        assert_eq!(page.status.code(), Some(0), "{command}");
+        let text = String::from_utf8(page.stdout).unwrap();
+        assert!(
+            text.contains(&format!(".TH runnergen-{command} 1"))
+                && text.contains(&format!("runnergen\\-{command} \\-")),
+            "{text}"
+        );
+    }
+    assert_eq!(runnergen(&["man", "nope"]).status.code(), Some(2));
     for sub in [
         "validate",
         "render",
