@@ -344,9 +344,24 @@ pub fn validate(doc: &Value) -> Vec<Problem> {
                 (Code::E005, message, ptr)
             }
         };
+        let list = message.starts_with("expected a list");
         let mut d = Problem::error(code, at.clone(), message);
-        if let Some(h) = describe(root, &at) {
-            d = d.hint(h);
+        // YAML nests by indentation: a key with nothing after it, or a list written without
+        // `- `, is most often the lines below not indented, or indented as a mapping.
+        let shape = match (&code, instance.as_ref()) {
+            (Code::E004, Value::Null) => Some(
+                "nothing is written under this key: indent the lines that belong to it further than the key (YAML nests by indentation)",
+            ),
+            (Code::E004, Value::Object(_)) if list => {
+                Some("a list's items start with `- ` (`- role: Owner` under `roles:`)")
+            }
+            _ => None,
+        };
+        match (shape, describe(root, &at)) {
+            (Some(s), Some(h)) => d = d.hint(format!("{s}; {h}")),
+            (Some(s), None) => d = d.hint(s),
+            (None, Some(h)) => d = d.hint(h),
+            (None, None) => {}
         }
         out.push(d);
     }
