@@ -2,11 +2,11 @@
 // parser (npm `mermaid`, in a jsdom window), so a graph GitLab would fail to draw fails CI.
 // Usage: node scripts/check_mermaid.mjs <node_modules folder holding mermaid and jsdom> <tree>...
 import { readFileSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 
 const [modules, ...trees] = process.argv.slice(2);
-const require = createRequire(join(modules, 'noop.js'));
+const require = createRequire(join(resolve(modules), 'noop.js'));
 const { JSDOM } = require('jsdom');
 const dom = new JSDOM('<!doctype html><html><body></body></html>');
 globalThis.window = dom.window;
