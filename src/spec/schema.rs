@@ -365,7 +365,30 @@ pub fn validate(doc: &Value) -> Vec<Problem> {
         }
         out.push(d);
     }
-    out
+    misspelt_not_missing(out)
+}
+
+/// A required field written with a typo is one mistake: the unknown field's "did you mean" says
+/// it, so the "missing required field" of the same object is left out.
+fn misspelt_not_missing(problems: Vec<Problem>) -> Vec<Problem> {
+    let misspelt: Vec<(String, String)> = problems
+        .iter()
+        .filter(|p| p.code == Code::E002)
+        .filter_map(|p| {
+            let parent = &p.path[..p.path.rfind('/')?];
+            let hint = p.hint.as_deref()?.strip_prefix("did you mean `")?;
+            Some((parent.to_owned(), hint[..hint.find('`')?].to_owned()))
+        })
+        .collect();
+    problems
+        .into_iter()
+        .filter(|p| {
+            p.code != Code::E003
+                || !misspelt.iter().any(|(parent, name)| {
+                    *parent == p.path && p.message == format!("missing required field `{name}`")
+                })
+        })
+        .collect()
 }
 
 /// E002 for each field the schema does not know at `ptr`, with what is allowed there.
