@@ -16,17 +16,81 @@ use std::collections::{BTreeMap, BTreeSet};
 struct Side<'a> {
     env: &'a Environment,
     aliases: BTreeMap<String, String>,
+    /// Subscription IDs kept as they are: those both environments have (a shared registry's,
+    /// a hub's), and those of an alias the other side lacks, which pair with nothing; only an
+    /// alias both sides name (after `aliases`) with their own IDs becomes a placeholder.
+    shared: BTreeSet<String>,
 }
 
 impl Side<'_> {
     fn normalize(&self, s: &str) -> String {
-        normalize_text(s, self.env, &self.aliases)
+        normalize_text(s, self.env, &self.aliases, &self.shared)
     }
+}
+
+/// The two sides of promoting `from` to `to`, `from`'s aliases renamed by the declared pairs.
+fn sides<'a>(
+    pairs: &BTreeMap<String, String>,
+    from: &'a Environment,
+    to: &'a Environment,
+) -> (Side<'a>, Side<'a>) {
+    // `to`'s view of `from`'s aliases: the declared pairs, reversed.
+    let reversed: BTreeMap<String, String> =
+        pairs.iter().map(|(a, b)| (b.clone(), a.clone())).collect();
+    (
+        Side {
+            env: from,
+            aliases: pairs.clone(),
+            shared: literal_subscriptions(from, pairs, to),
+        },
+        Side {
+            env: to,
+            aliases: BTreeMap::new(),
+            shared: literal_subscriptions(to, &reversed, from),
+        },
+    )
+}
+
+/// `s` with the placeholders of [`normalize_text`] replaced by environment `env`'s values, so
+/// a command printed for it runs as written.
+fn denormalize(s: &str, env: &Environment) -> String {
+    let mut out = s
+        .replace("{envLong}", &env.long_name)
+        .replace("{env}", &env.key)
+        .replace("{region}", &env.region_code)
+        .replace("{location}", &env.location);
+    for (alias, id) in &env.subscriptions {
+        out = out.replace(&format!("{{subscription:{alias}}}"), id);
+    }
+    out
+}
+
+/// The subscription IDs (lowercase) of `a` that stay literal when `a` is compared with `b`
+/// (`a`'s aliases renamed by `aliases`): those `b` lists too, and those of an alias `b` lacks.
+fn literal_subscriptions(
+    a: &Environment,
+    aliases: &BTreeMap<String, String>,
+    b: &Environment,
+) -> BTreeSet<String> {
+    let b_ids: BTreeSet<String> = b.subscriptions.values().map(|s| s.to_lowercase()).collect();
+    a.subscriptions
+        .iter()
+        .filter(|(alias, id)| {
+            let alias = aliases.get(*alias).unwrap_or(alias);
+            b_ids.contains(&id.to_lowercase()) || !b.subscriptions.contains_key(alias)
+        })
+        .map(|(_, id)| id.to_lowercase())
+        .collect()
 }
 
 /// Replaces environment-specific tokens (whole segments between `-_./:`) with placeholders;
 /// subscription IDs become `{subscription:<alias>}`, the alias renamed by `aliases`.
-fn normalize_text(s: &str, env: &Environment, aliases: &BTreeMap<String, String>) -> String {
+fn normalize_text(
+    s: &str,
+    env: &Environment,
+    aliases: &BTreeMap<String, String>,
+    shared: &BTreeSet<String>,
+) -> String {
     let mut out = String::new();
     let mut token = String::new();
     let flush = |token: &mut String, out: &mut String| {
@@ -56,6 +120,9 @@ fn normalize_text(s: &str, env: &Environment, aliases: &BTreeMap<String, String>
     flush(&mut token, &mut out);
     // Subscription IDs (which contain `-`) by alias.
     for (alias, id) in &env.subscriptions {
+        if shared.contains(&id.to_lowercase()) {
+            continue;
+        }
         let alias = aliases.get(alias).unwrap_or(alias);
         out = replace_ignore_case(&out, id, &format!("{{subscription:{alias}}}"));
     }
@@ -205,16 +272,7 @@ fn field_of(path: &str) -> Option<PromotionField> {
 /// each runner's `promotion.expect`) are marked expected.
 pub fn diff_environments(fleet: &Fleet, from: &Environment, to: &Environment) -> Report {
     let declared = fleet.promotion(&from.key, &to.key);
-    let (a_side, b_side) = (
-        Side {
-            env: from,
-            aliases: declared.subscriptions.clone(),
-        },
-        Side {
-            env: to,
-            aliases: BTreeMap::new(),
-        },
-    );
+    let (a_side, b_side) = sides(&declared.subscriptions, from, to);
     let (a, b) = (by_key(&a_side), by_key(&b_side));
     let keys: BTreeSet<&str> = a.keys().chain(b.keys()).map(String::as_str).collect();
     let mut runners = Vec::new();
@@ -235,6 +293,8 @@ pub fn diff_environments(fleet: &Fleet, from: &Environment, to: &Environment) ->
         );
         // Promoting brings `to` where `from` is: changes read from `to`'s state to `from`'s.
         for mut c in security_changes(&to.key, name, &acc_b, &acc_a) {
+            // A revocation runs against `to`: its placeholders back to `to`'s own values.
+            c.revocation = c.revocation.map(|r| denormalize(&r, to));
             c.expected = c.kind.field().is_some_and(|f| expected.contains(&f))
                 || (ra.is_none() || rb.is_none()) && expected.contains(&F::Existence);
             security.push(c);
@@ -293,6 +353,7 @@ mod tests {
         let side = Side {
             env,
             aliases: BTreeMap::new(),
+            shared: BTreeSet::new(),
         };
         let compared = normalized(&fleet, &side, &env.runners[0]);
         let keys: Vec<&str> = compared

@@ -179,7 +179,14 @@ fn promotion_is_a_gate() {
     );
     let (code, text, err) = preview(&unpaired, &[]);
     assert_eq!(code, 0, "roles are expected to differ: {text}{err}");
-    assert!(text.contains("{subscription:workloads}"), "{text}");
+    // Unpaired, prd's subscription stays itself; a revocation names the real group.
+    assert!(
+        text.contains(
+            "/subscriptions/6c5d4e3f-2a1b-4c0d-9e8f-7a6b5c4d3e2f/resourceGroups/rg-neu-prd-apps"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("needs revocation: az role assignment delete --assignee 2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e --role 'Contributor' --scope /subscriptions/6c5d4e3f-2a1b-4c0d-9e8f-7a6b5c4d3e2f/resourceGroups/rg-neu-prd-apps\n"), "{text}");
     let paired = renamed.replace(
         "    expect: [concurrent, resources]",
         "    expect: [concurrent, resources]\n    subscriptions: {apps: workloads}",
