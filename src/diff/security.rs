@@ -562,6 +562,22 @@ mod tests {
         }
     }
 
+    /// Owner grants no data-plane action: Key Vault Secrets Officer in its place reads and
+    /// writes secrets Owner could not, so the swap widens (in a promotion preview too, which
+    /// compares through this function).
+    #[test]
+    fn owner_to_a_data_role_widens() {
+        let scope = "/subscriptions/a/resourceGroups/rg";
+        let old = roles(&[("Owner", scope)]);
+        let new = roles(&[("Key Vault Secrets Officer", scope)]);
+        let changes = security_changes("prd", "deploy", &old, &new);
+        assert!(changes.iter().any(|c| c.widens()), "{changes:?}");
+        assert!(
+            !changes.iter().any(|c| c.kind == SecurityKind::RoleNarrowed),
+            "{changes:?}"
+        );
+    }
+
     #[test]
     fn role_swaps_and_scope_widening() {
         let old = roles(&[("Contributor", "/subscriptions/a/resourceGroups/rg")]);
