@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Parses every Azure CLI command runnergen prints with the real Azure CLI.
+"""Parses every Azure CLI command runnergen prints with the real Azure CLI, and its kubectl and
+git command lines with kubectl and git.
 
-Usage: python3 scripts/check_az_commands.py --az <path to az> --runnergen <binary>
+Usage: python3 scripts/check_az_commands.py --az <az> --kubectl <kubectl> --runnergen <binary>
 
 The Azure CLI checks a command's arguments before it needs an account: a command whose
 arguments are valid stops at "Please run 'az login'" (exit 1), one with a wrong or missing
@@ -18,6 +19,12 @@ The commands come from where runnergen prints them:
   - the README's code blocks and inline commands.
 Commands of Azure CLI extensions that are not on PyPI (`az k8s-configuration`) cannot be
 installed here; they are listed, not parsed.
+
+kubectl and git the same way: kubectl against a kubeconfig whose server is a closed port on
+127.0.0.1 (a valid command fails to connect, a wrong flag is a usage error; `apply -k` builds
+the kustomization first), git in a scratch repository whose remote does not exist (a wrong
+option is git's usage error, exit 129). Their commands: the shallow-clone fetch `diff --base`
+prints, and the README's whole kubectl and git commands.
 """
 import argparse
 import glob
@@ -134,6 +141,49 @@ def readme_commands():
     return out
 
 
+def tool_commands(text, tool):
+    """Whole `kubectl …`/`git …` commands of a text: a verb and at least one more word, no
+    elision."""
+    out = []
+    for m in re.finditer(rf"(?<![\w-]){tool} ([a-z][\w-]*(?: [^`\n;|&]*)?)", text):
+        cmd = f"{tool} " + m.group(1).strip().rstrip(".,:)")
+        if "…" in cmd or "<" in cmd or len(cmd.split()) < 3:
+            continue
+        out.append(cmd)
+    return out
+
+
+def git_hint_commands(runnergen, work):
+    """The fetch `diff --base` suggests for a revision a shallow clone lacks."""
+    repo = os.path.join(work, "hint-repo")
+    shutil.copytree(os.path.join(work, "out"), os.path.join(repo, "out"))
+    shutil.copy(os.path.join(ROOT, "fixtures", "ascode", "runners.yaml"), os.path.join(repo, "runners.yaml"))
+    quiet = dict(os.environ, GIT_AUTHOR_NAME="ci", GIT_AUTHOR_EMAIL="ci@localhost",
+                 GIT_COMMITTER_NAME="ci", GIT_COMMITTER_EMAIL="ci@localhost")
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "x"]):
+        subprocess.run(["git"] + args, cwd=repo, check=True, env=quiet)
+    out = []
+    for rev in ("origin/main", "main-typo", "0123456789abcdef0123456789abcdef01234567"):
+        run = subprocess.run([runnergen, "diff", "runners.yaml", "--base", rev], cwd=repo,
+                             capture_output=True, text=True)
+        out += [f"git {c}" for c in re.findall(r"`git ([^`]+)`", run.stderr)]
+    if not out:
+        sys.exit("check-az: diff --base printed no fetch command to check")
+    return out
+
+
+def parse_tool(tool, words, cwd, env):
+    """None when `words` parse; else the tail of the tool's complaint."""
+    run = subprocess.run([tool] + words[1:], cwd=cwd, env=env, capture_output=True, text=True,
+                         timeout=60)
+    text = run.stdout + run.stderr
+    usage = ("unknown flag", "unknown command", "unknown shorthand flag", "required flag",
+             "unknown option", "usage: git", "is not a git command", "accepts ", "Unexpected args")
+    if run.returncode == 129 or any(u in text for u in usage):
+        return text.strip().splitlines()[-3:]
+    return None
+
+
 def parse(az, words, cwd, env):
     run = subprocess.run([az] + words[1:], cwd=cwd, env=env, capture_output=True, text=True,
                          timeout=120)
@@ -143,14 +193,57 @@ def parse(az, words, cwd, env):
     return None
 
 
+def check_tools(a, work, env, failed):
+    """Parses the kubectl and git commands; returns how many."""
+    kubeconfig = os.path.join(work, "kubeconfig")
+    with open(kubeconfig, "w") as fh:
+        fh.write("apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:9'}}]\n"
+                 "users: [{name: u, user: {token: none}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\n"
+                 "current-context: x\n")
+    kenv = dict(env, KUBECONFIG=kubeconfig)
+    scratch = os.path.join(work, "git-scratch")
+    subprocess.run(["git", "init", "-q", scratch], check=True)
+    subprocess.run(["git", "-C", scratch, "remote", "add", "origin", os.path.join(work, "no-such-remote")], check=True)
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as fh:
+        readme = fh.read()
+    # The README's commands: inline code and code-block lines, not prose.
+    pieces = re.findall(r"`((?:kubectl|git) [^`]+)`", readme)
+    for block in re.findall(r"```[a-z]*\n(.*?)```", readme, re.S):
+        pieces += [l.strip() for l in block.splitlines() if l.strip().startswith(("kubectl ", "git "))]
+    commands = []
+    for piece in pieces:
+        for tool in ("kubectl", "git"):
+            commands += [(tool, "README.md", c) for c in tool_commands(piece, tool)]
+    commands += [("git", "runnergen diff --base (shallow-clone hint)", c) for c in git_hint_commands(a.runnergen, work)]
+    seen, count = set(), 0
+    for tool, where, cmd in commands:
+        try:
+            words = shlex.split(cmd.replace("$CI_MERGE_REQUEST_DIFF_BASE_SHA", "main"))
+        except ValueError:
+            continue
+        if tuple(words) in seen:
+            continue
+        seen.add(tuple(words))
+        if tool == "kubectl":
+            error = parse_tool(a.kubectl, words + ["--request-timeout=2s"], ROOT, kenv)
+        else:
+            error = parse_tool("git", words, scratch, env)
+        count += 1
+        if error:
+            failed.append((where, " ".join(words), error))
+    return count
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--az", required=True)
     ap.add_argument("--runnergen", required=True)
+    ap.add_argument("--kubectl", required=True)
     a = ap.parse_args()
     a.runnergen = os.path.abspath(a.runnergen)
-    if os.sep in a.az:
-        a.az = os.path.abspath(a.az)
+    for tool in ("az", "kubectl"):
+        if os.sep in getattr(a, tool):
+            setattr(a, tool, os.path.abspath(getattr(a, tool)))
     work = tempfile.mkdtemp(prefix="runnergen-az-")
     config = os.path.join(work, "azure-config")
     os.makedirs(config)
@@ -176,11 +269,12 @@ def main():
             parsed += 1
             if error:
                 failed.append((where, " ".join(words), error))
+        parsed += check_tools(a, work, env, failed)
         for where, cmd, why in sorted(set(skipped)):
             print(f"check-az: not parsed ({why}): {cmd} [{where}]")
         for where, cmd, error in failed:
             print(f"check-az: FAILED {where}: {cmd}\n  " + "\n  ".join(error))
-        print(f"check-az: {parsed} distinct commands parsed by the Azure CLI, {len(failed)} failed")
+        print(f"check-az: {parsed} distinct commands parsed by the Azure CLI, kubectl and git, {len(failed)} failed")
         if parsed < 10:
             sys.exit("check-az: fewer than 10 commands found; the extraction is broken")
         sys.exit(1 if failed else 0)
