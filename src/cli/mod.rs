@@ -2,6 +2,7 @@
 
 pub mod diff;
 mod explain;
+pub mod files;
 mod init;
 mod lint;
 pub mod register;
@@ -119,6 +120,10 @@ pub struct Input {
     /// Default: `out` beside the spec.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Read files the spec names (`identityOutputs`) outside the spec's folder and the git
+    /// repository holding it.
+    #[arg(long)]
+    pub allow_outside_paths: bool,
 }
 
 impl Input {
@@ -136,7 +141,7 @@ impl Input {
 
     /// Reads, checks and resolves the spec (see [`load`]).
     pub fn load(&self) -> Result<Loaded, u8> {
-        let mut loaded = load(&self.spec, &self.out_name())?;
+        let mut loaded = load_with(&self.spec, &self.out_name(), self.allow_outside_paths)?;
         loaded.source = source_name(&self.spec, &self.out());
         Ok(loaded)
     }
@@ -296,12 +301,30 @@ pub fn report(path: &Path, text: &str, diags: &[Diagnostic]) {
     stderr(&err);
 }
 
-/// Reads, checks and resolves a spec; reports and returns the exit code on failure.
+/// Reads, checks and resolves a spec; reports and returns the exit code on failure. Files the
+/// spec names stay inside its folder or git repository.
 pub fn load(path: &Path, out_dir: &str) -> Result<Loaded, u8> {
-    let bytes = match std::fs::read(path) {
+    load_with(path, out_dir, false)
+}
+
+/// [`load`], reading files the spec names anywhere when `allow_outside`.
+pub fn load_with(path: &Path, out_dir: &str, allow_outside: bool) -> Result<Loaded, u8> {
+    let limit = spec::yaml::MAX_SPEC_BYTES as u64;
+    let bytes = match files::read_bounded(path, limit) {
         Ok(b) => b,
-        Err(e) => {
+        Err(files::ReadError::Io(e)) => {
             stderr(&format!("error: cannot read {}: {e}\n", path.display()));
+            return Err(exit::INVALID);
+        }
+        Err(e) => {
+            let d = Diagnostic::error(
+                Code::E001,
+                spec::yaml::Pos { line: 1, col: 1 },
+                "",
+                format!("the spec cannot be read: {e}"),
+            )
+            .hint("runnergen reads one YAML document of at most 8 MiB from a regular file");
+            report(path, "", &[d]);
             return Err(exit::INVALID);
         }
     };
@@ -324,8 +347,8 @@ pub fn load(path: &Path, out_dir: &str) -> Result<Loaded, u8> {
         }
     };
     // Files the spec names (identityOutputs) are relative to the spec's folder.
-    let folder = path.parent().unwrap_or(Path::new(".")).to_owned();
-    let files = move |name: &str| std::fs::read_to_string(folder.join(name));
+    let named = files::Named::of(path, allow_outside);
+    let files = move |name: &str| named.read(name, files::MAX_OUTPUTS_BYTES);
     let resolved = match crate::compile::resolve(&text, &files) {
         Ok(r) => r,
         Err(diags) => {
