@@ -170,8 +170,16 @@ impl Base {
         }
     }
 
-    /// The output directory `out` as commit `rev` holds it.
+    /// The output directory `out` as commit `rev` holds it. `out` must not be a symbolic link,
+    /// in the working tree nor in the commit (nor any folder on its way there): a link would
+    /// compare some other folder's files, which `render --check` refuses too.
     pub fn from_git(rev: &str, out: &Path) -> Result<Base, String> {
+        if std::fs::symlink_metadata(out).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(format!(
+                "{} is a symbolic link; runnergen compares the output directory itself, never what a link points to",
+                out.display()
+            ));
+        }
         let out = resolved(out);
         let anchor = out
             .ancestors()
@@ -208,6 +216,7 @@ impl Base {
                 "revision `{rev}` is not in this clone (a shallow clone holds only what was fetched)\n  = hint: fetch it first: `git fetch --depth=1 origin {rev}` (in a merge request pipeline: `git fetch --depth=1 origin $CI_MERGE_REQUEST_DIFF_BASE_SHA`)"
             ));
         }
+        no_link_at(&top, &commit, rev, &rel)?;
         let listing = git(
             &top,
             &["ls-tree", "-r", "-z", "--full-tree", &commit, "--", &rel],
@@ -244,6 +253,45 @@ impl Base {
             },
         })
     }
+}
+
+/// Refuses a `rel` (the output directory's path in the repository) that commit `commit` holds
+/// as a symbolic link or a file, or behind one: each folder on the way is looked up in its
+/// parent's tree (`ls-tree <commit>:<parent> -- <name>`); one the commit does not hold ends
+/// the look (the commit has no output directory yet).
+fn no_link_at(top: &Path, commit: &str, rev: &str, rel: &str) -> Result<(), String> {
+    if rel.is_empty() {
+        return Ok(());
+    }
+    let mut parent = String::new();
+    for name in rel.split('/') {
+        let tree = if parent.is_empty() {
+            commit.to_owned()
+        } else {
+            format!("{commit}:{parent}")
+        };
+        let entry = git(top, &["ls-tree", "-z", "--full-tree", &tree, "--", name])?;
+        let entry = String::from_utf8_lossy(&entry);
+        let Some(mode) = entry.split(' ').next().filter(|m| !m.is_empty()) else {
+            return Ok(());
+        };
+        let here = if parent.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{parent}/{name}")
+        };
+        match mode {
+            "040000" => {}
+            "120000" => {
+                return Err(format!(
+                    "{rev}:{here} is a symbolic link; runnergen compares the output directory itself, never what a link points to"
+                ));
+            }
+            _ => return Err(format!("{rev}:{here} is not a folder")),
+        }
+        parent = here;
+    }
+    Ok(())
 }
 
 /// The git object ID of a blob holding `bytes` (`git hash-object`): SHA-1 of `blob <size>\0`
