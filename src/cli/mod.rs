@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand. `main.rs` only maps the result to an exit code.
 
+mod codeowners;
 pub mod diff;
 mod explain;
 pub mod files;
@@ -58,6 +59,9 @@ pub enum Command {
     Lint(lint::Args),
     /// Print who can trigger a runner and what it can do (its section of PERMISSIONS.md).
     Explain(explain::Args),
+    /// Print a GitLab CODEOWNERS section giving every file whose change can change a runner's
+    /// privileges to the security group.
+    Codeowners(codeowners::Args),
     /// Print the JSON Schema of the spec.
     Schema(schema::Args),
     /// Make GitLab's runners match the rendered registration.json files (the only command that
@@ -81,6 +85,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Render(a) => render::run(a),
         Command::Lint(a) => lint::run(a),
         Command::Explain(a) => explain::run(a),
+        Command::Codeowners(a) => codeowners::run(a),
         Command::Diff(a) => diff::run(a),
         Command::Schema(a) => schema::run(a),
         Command::Register(a) => register::run(a),

@@ -354,3 +354,74 @@ fn explain_prints_the_runners_section_of_permissions_md() {
     let unknown = runnergen(&["explain", "nope", "fixtures/ascode/runners.yaml"]);
     assert_eq!(unknown.status.code(), Some(2));
 }
+
+/// `codeowners` prints a CODEOWNERS section giving every file whose change can change a
+/// runner's privileges to the security group: the seed fleet's, in a repository whose root
+/// holds the spec (paths anchored at the root, the output directory beside the spec), with a
+/// spec in a subfolder, and a bad owner refused.
+#[test]
+fn codeowners_assigns_every_privilege_file_to_the_security_group() {
+    let dir = std::env::temp_dir().join(format!("runnergen-codeowners-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join(".git")).unwrap();
+    std::fs::create_dir_all(dir.join("fleet")).unwrap();
+    let seed = root().join("fixtures/ascode/runners.yaml");
+    std::fs::copy(&seed, dir.join("runners.yaml")).unwrap();
+    std::fs::copy(&seed, dir.join("fleet/runners.yaml")).unwrap();
+    let (code, text, err) = runnergen_in(
+        &dir,
+        &["codeowners", "runners.yaml", "--group", "@acme/security"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_golden("tests/golden/codeowners/ascode.txt", text.as_bytes());
+    // Every privilege file the seed fleet renders is named (and nothing that is not rendered
+    // but for the patterns and files of later fleets).
+    let tree =
+        runnergen::compile("runners.yaml", &std::fs::read_to_string(&seed).unwrap()).unwrap();
+    for (path, _) in tree.iter() {
+        let owned = match runnergen::layout::Location::of(path) {
+            runnergen::layout::Location::Runner { file: Some(f), .. } => {
+                runnergen::layout::RunnerFile::PRIVILEGE.contains(&f)
+            }
+            runnergen::layout::Location::Azure { .. } => {
+                assert!(text.contains(&format!(
+                    "/out/{}/azure/ @acme/security\n",
+                    &path[..path.find('/').unwrap()]
+                )));
+                continue;
+            }
+            _ => path.ends_with("/PERMISSIONS.md"),
+        };
+        if owned {
+            assert!(
+                text.contains(&format!("/out/{path} @acme/security\n")),
+                "{path}"
+            );
+        }
+    }
+    // A spec in a subfolder: its output directory's path from the repository's root.
+    let (code, nested, err) = runnergen_in(
+        &dir,
+        &[
+            "codeowners",
+            "fleet/runners.yaml",
+            "--group",
+            "@acme/security",
+            "--group",
+            "@ciso",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        nested.contains("\n/fleet/out/ss/tf/rbac.yaml @acme/security @ciso\n"),
+        "{nested}"
+    );
+    assert!(
+        nested.contains("\n/fleet/out/*/*/config.toml @acme/security @ciso\n"),
+        "{nested}"
+    );
+    let (code, _, err) = runnergen_in(&dir, &["codeowners", "runners.yaml", "--group", "security"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not a GitLab owner"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
