@@ -94,6 +94,22 @@ impl RunnerFile {
         RunnerFile::CiTemplate,
     ];
 
+    /// The files of a runner whose change can change what it may do or who can make it
+    /// (`runnergen codeowners` assigns them to the security group): its namespace (the job
+    /// pods' Pod Security level), accounts (the identity they sign in as), RBAC, the chart
+    /// source and image the manager trusts (HelmRelease, Application), config.toml and the
+    /// Helm values (job pods, executor settings), and registration.json (who can trigger it).
+    pub const PRIVILEGE: [RunnerFile; 8] = [
+        RunnerFile::Namespace,
+        RunnerFile::ServiceAccounts,
+        RunnerFile::Rbac,
+        RunnerFile::HelmRelease,
+        RunnerFile::Application,
+        RunnerFile::Config,
+        RunnerFile::Values,
+        RunnerFile::Registration,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             RunnerFile::Namespace => "namespace.yaml",
@@ -182,13 +198,39 @@ pub fn runner_file_in_env(runner: &str, file: RunnerFile) -> String {
     format!("{runner}/{}", file.name())
 }
 
+/// The folder of an environment's Azure deployment.
+pub fn azure_dir(env: &str) -> String {
+    format!("{env}/{AZURE_DIR}")
+}
+
+/// The paths of an environment, relative to the output directory, whose change can change a
+/// runner's privileges (a folder ends in `/`): PERMISSIONS.md, the Azure deployment, the Key
+/// Vault store, the kustomization that says what is applied, and each runner's
+/// [`RunnerFile::PRIVILEGE`] files. `env` and the runners may be patterns (`*`).
+pub fn privilege_paths<'a>(env: &str, runners: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut paths = vec![
+        permissions(env),
+        format!("{}/", azure_dir(env)),
+        secret_store(env),
+        kustomization(env),
+    ];
+    for runner in runners {
+        paths.extend(
+            RunnerFile::PRIVILEGE
+                .iter()
+                .map(|f| runner_file(env, runner, *f)),
+        );
+    }
+    paths
+}
+
 pub fn azure_file(env: &str, file: AzureFile) -> String {
     azure_file_in(env, None, file)
 }
 
 /// [`azure_file`] for a shard of a large environment.
 pub fn azure_file_in(env: &str, shard: Option<u32>, file: AzureFile) -> String {
-    format!("{env}/{AZURE_DIR}/{}", file.name_in(shard))
+    format!("{}/{}", azure_dir(env), file.name_in(shard))
 }
 
 pub fn kustomization(env: &str) -> String {

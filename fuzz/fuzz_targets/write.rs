@@ -1,7 +1,8 @@
 //! The spec path and the output directory's prior state, fuzzed: the seed fleet is rendered
 //! with the fuzzed bytes as the spec path (headers must stay one comment line) and written into
 //! a directory the fuzzer populated first (files, folders, symbolic links, a manifest naming
-//! anything). Findings: a panic; a header the path broke out of; a successful write that does
+//! anything, a journal naming anything: garbage, or renames and removals through a linked
+//! folder). Findings: a panic; a header the path broke out of; a successful write that does
 //! not leave exactly the rendered tree; anything touched outside the output directory.
 #![no_main]
 
@@ -45,6 +46,7 @@ fuzz_target!(|data: &[u8]| {
         assert!(runnergen::outdir::plan(&plain, &out).is_clean(), "a write that succeeds leaves the tree");
     }
     assert_eq!(fs::read_to_string(&sentinel).unwrap(), "outside", "written outside the directory");
+    assert!(!root.join("planted").exists(), "a journal planted a file outside the directory");
 });
 
 /// Interprets `ops` as a small program that shapes the directory before the write.
@@ -56,7 +58,7 @@ fn prior_state(out: &Path, root: &Path, ops: &[u8]) {
         let [op, a, b] = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
         let target = out.join(paths[a as usize % paths.len()]);
         let _ = fs::create_dir_all(target.parent().unwrap());
-        let _ = match op % 6 {
+        let _ = match op % 7 {
             0 => fs::write(&target, [b]),
             1 => fs::create_dir_all(&target),
             2 => std::os::unix::fs::symlink(root.join("sentinel"), &target),
@@ -65,7 +67,20 @@ fn prior_state(out: &Path, root: &Path, ops: &[u8]) {
                 out.join(".runnergen-manifest.json"),
                 format!(r#"{{"files": ["../sentinel", "{}", "/etc/hostname"]}}"#, paths[b as usize % paths.len()]),
             ),
-            _ => fs::write(out.join(runnergen::outdir::JOURNAL), [b]),
+            5 => fs::write(out.join(runnergen::outdir::JOURNAL), [b]),
+            // A journal naming paths through a folder linked to the scratch root: what a
+            // rename or a removal would reach outside.
+            _ => {
+                let linked = paths[b as usize % paths.len()].rsplit_once('/').map_or("linked".to_owned(), |(up, _)| format!("{up}/linked"));
+                let _ = fs::write(out.join("payload"), "planted");
+                fs::write(
+                    out.join(runnergen::outdir::JOURNAL),
+                    format!(
+                        r#"{{"removals":["{linked}/sentinel","{p}"],"renames":[["payload","{linked}/planted"],["{linked}/.planted.runnergen-new","{linked}/planted"]]}}"#,
+                        p = paths[a as usize % paths.len()],
+                    ),
+                )
+            }
         };
     }
 }

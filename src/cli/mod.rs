@@ -1,7 +1,9 @@
 //! The command line: one file per subcommand. `main.rs` only maps the result to an exit code.
 
+mod codeowners;
 pub mod diff;
 mod explain;
+pub mod files;
 mod init;
 mod lint;
 pub mod register;
@@ -57,6 +59,9 @@ pub enum Command {
     Lint(lint::Args),
     /// Print who can trigger a runner and what it can do (its section of PERMISSIONS.md).
     Explain(explain::Args),
+    /// Print a GitLab CODEOWNERS section giving every file whose change can change a runner's
+    /// privileges to the security group.
+    Codeowners(codeowners::Args),
     /// Print the JSON Schema of the spec.
     Schema(schema::Args),
     /// Make GitLab's runners match the rendered registration.json files (the only command that
@@ -86,6 +91,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Render(a) => render::run(a),
         Command::Lint(a) => lint::run(a),
         Command::Explain(a) => explain::run(a),
+        Command::Codeowners(a) => codeowners::run(a),
         Command::Diff(a) => diff::run(a),
         Command::Schema(a) => schema::run(a),
         Command::Register(a) => register::run(a),
@@ -146,6 +152,10 @@ pub struct Input {
     /// Default: `out` beside the spec.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Read files the spec names (`identityOutputs`) outside the spec's folder and the git
+    /// repository holding it.
+    #[arg(long)]
+    pub allow_outside_paths: bool,
 }
 
 impl Input {
@@ -163,7 +173,7 @@ impl Input {
 
     /// Reads, checks and resolves the spec (see [`load`]).
     pub fn load(&self) -> Result<Loaded, u8> {
-        let mut loaded = load(&self.spec, &self.out_name())?;
+        let mut loaded = load_with(&self.spec, &self.out_name(), self.allow_outside_paths)?;
         loaded.source = source_name(&self.spec, &self.out());
         Ok(loaded)
     }
@@ -323,12 +333,30 @@ pub fn report(path: &Path, text: &str, diags: &[Diagnostic]) {
     stderr(&err);
 }
 
-/// Reads, checks and resolves a spec; reports and returns the exit code on failure.
+/// Reads, checks and resolves a spec; reports and returns the exit code on failure. Files the
+/// spec names stay inside its folder or git repository.
 pub fn load(path: &Path, out_dir: &str) -> Result<Loaded, u8> {
-    let bytes = match std::fs::read(path) {
+    load_with(path, out_dir, false)
+}
+
+/// [`load`], reading files the spec names anywhere when `allow_outside`.
+pub fn load_with(path: &Path, out_dir: &str, allow_outside: bool) -> Result<Loaded, u8> {
+    let limit = spec::yaml::MAX_SPEC_BYTES as u64;
+    let bytes = match files::read_bounded(path, limit) {
         Ok(b) => b,
-        Err(e) => {
+        Err(files::ReadError::Io(e)) => {
             stderr(&format!("error: cannot read {}: {e}\n", path.display()));
+            return Err(exit::INVALID);
+        }
+        Err(e) => {
+            let d = Diagnostic::error(
+                Code::E001,
+                spec::yaml::Pos { line: 1, col: 1 },
+                "",
+                format!("the spec cannot be read: {e}"),
+            )
+            .hint("runnergen reads one YAML document of at most 8 MiB from a regular file");
+            report(path, "", &[d]);
             return Err(exit::INVALID);
         }
     };
@@ -351,8 +379,8 @@ pub fn load(path: &Path, out_dir: &str) -> Result<Loaded, u8> {
         }
     };
     // Files the spec names (identityOutputs) are relative to the spec's folder.
-    let folder = path.parent().unwrap_or(Path::new(".")).to_owned();
-    let files = move |name: &str| std::fs::read_to_string(folder.join(name));
+    let named = files::Named::of(path, allow_outside);
+    let files = move |name: &str| named.read(name, files::MAX_OUTPUTS_BYTES);
     let resolved = match crate::compile::resolve(&text, &files) {
         Ok(r) => r,
         Err(diags) => {

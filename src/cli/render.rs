@@ -42,9 +42,18 @@ pub(super) fn waiting(dir: &Path) {
 /// a directory or an interrupted render left it part-written.
 pub fn open_for_reading(out: &Path) -> Result<Option<outdir::Lock>, u8> {
     let name = out.display();
-    if std::fs::symlink_metadata(out).is_ok_and(|m| !m.is_dir()) {
-        stderr(&format!("error: {name} is not a directory\n"));
-        return Err(exit::INVALID);
+    match std::fs::symlink_metadata(out) {
+        Ok(m) if m.file_type().is_symlink() => {
+            stderr(&format!(
+                "error: {name} is a symbolic link; runnergen reads the output directory itself, never what a link points to\n"
+            ));
+            return Err(exit::INVALID);
+        }
+        Ok(m) if !m.is_dir() => {
+            stderr(&format!("error: {name} is not a directory\n"));
+            return Err(exit::INVALID);
+        }
+        _ => {}
     }
     let lock = outdir::read_lock(out, Some(waiting)).map_err(|e| {
         stderr(&format!("error: {e}\n"));

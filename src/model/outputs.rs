@@ -108,7 +108,10 @@ pub fn load(ek: &str, e: &t::Environment, files: Files, diags: &mut Vec<Problem>
             if name.to_lowercase().ends_with("clientid") && !facts::is_guid(value) {
                 diags.push(problem(
                     &at,
-                    format!("`{file}`: output `{name}` is `{value}`, not a client ID (GUID)"),
+                    format!(
+                        "`{file}`: output `{name}` is {}, not a client ID (GUID)",
+                        masked(value)
+                    ),
                     HINT,
                 ));
                 continue;
@@ -133,6 +136,17 @@ pub fn load(ek: &str, e: &t::Environment, files: Files, diags: &mut Vec<Problem>
         }
     }
     outputs
+}
+
+/// A value read from a file that should hold a client ID and does not: never shown, for the
+/// file may hold anything (its length and whether it looks like a secret are).
+fn masked(value: &str) -> String {
+    let what = spec::shapes::hidden_secret(value).map_or(String::new(), |s| format!(", {s}"));
+    format!(
+        "`{}` ({} characters{what})",
+        spec::shapes::REDACTED,
+        value.chars().count()
+    )
 }
 
 /// The outputs object of one file; none, with a problem, when it cannot be read or is not an

@@ -16,6 +16,56 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 
+/// The most of one base file runnergen reads whole: far above anything it renders (a shard's
+/// main template stays under ARM's 4 MB, a 10,000-runner manifest is some 4 MB), far below what
+/// would hurt. A larger file is compared by its size, never read: it stands in a report as
+/// [`too_large`] says.
+pub const MAX_BASE_FILE: u64 = 64 * 1024 * 1024;
+
+/// What stands for the bytes of a base file over [`MAX_BASE_FILE`].
+pub fn too_large(size: u64) -> Vec<u8> {
+    format!(
+        "runnergen did not read this file: it is {size} bytes, over its limit of {MAX_BASE_FILE} bytes for a file of the output directory\n"
+    )
+    .into_bytes()
+}
+
+/// A directory's file, read whole when within [`MAX_BASE_FILE`] (else [`too_large`]).
+fn read_bounded(path: &Path) -> Option<Vec<u8>> {
+    let file = std::fs::File::open(path).ok()?;
+    let size = file.metadata().ok()?.len();
+    if size > MAX_BASE_FILE {
+        return Some(too_large(size));
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    file.take(MAX_BASE_FILE + 1).read_to_end(&mut bytes).ok()?;
+    if bytes.len() as u64 > MAX_BASE_FILE {
+        return Some(too_large(bytes.len() as u64));
+    }
+    Some(bytes)
+}
+
+/// Whether a directory's file holds exactly `rendered`, streamed (a file of another size is
+/// not read at all); none when it cannot be read.
+fn holds_exactly(path: &Path, rendered: &[u8]) -> Option<bool> {
+    let mut file = std::fs::File::open(path).ok()?;
+    if file.metadata().ok()?.len() != rendered.len() as u64 {
+        return Some(false);
+    }
+    let mut chunk = vec![0; 64 * 1024];
+    let mut rest = rendered;
+    loop {
+        let n = file.read(&mut chunk).ok()?;
+        if n == 0 {
+            return Some(rest.is_empty());
+        }
+        if n > rest.len() || chunk[..n] != rest[..n] {
+            return Some(false);
+        }
+        rest = &rest[n..];
+    }
+}
+
 /// What a tree is compared with: the committed side.
 pub struct Base {
     /// How reports name it (`out`, `origin/main:out`).
@@ -88,7 +138,7 @@ impl Base {
         match &self.files {
             Files::Dir { dir, .. } => self
                 .holds(path)
-                .then(|| std::fs::read(dir.join(path)).ok())
+                .then(|| read_bounded(&dir.join(path)))
                 .flatten(),
             Files::Git { blobs, reader } => {
                 let id = blobs.get(path)?;
@@ -119,7 +169,7 @@ impl Base {
                     .filter(|(rel, _)| keep(rel) && !scan::is_staged(rel) && rel != scan::JOURNAL)
                     .collect();
                 files.par_iter().for_each(|(rel, path)| {
-                    if let Ok(bytes) = std::fs::read(path) {
+                    if let Some(bytes) = read_bounded(path) {
                         f(rel, bytes);
                     }
                 });
@@ -155,13 +205,24 @@ impl Base {
     /// What the base holds at `path` when it differs from `rendered`: `None` when the two are
     /// the same, `Some(None)` when the base has no such file, `Some(Some(bytes))` otherwise.
     pub fn differing(&self, path: &str, rendered: &[u8]) -> Option<Option<Vec<u8>>> {
-        if let Files::Git { blobs, .. } = &self.files {
-            match blobs.get(path) {
+        match &self.files {
+            Files::Git { blobs, .. } => match blobs.get(path) {
                 None => return Some(None),
                 Some(id) if blob_id(rendered, id.len()).as_deref() == Some(id.as_str()) => {
                     return None;
                 }
                 Some(_) => {}
+            },
+            // Compared as it streams; read (bounded) only when it differs.
+            Files::Dir { dir, .. } => {
+                if !self.holds(path) {
+                    return Some(None);
+                }
+                return match holds_exactly(&dir.join(path), rendered) {
+                    Some(true) => None,
+                    Some(false) => Some(self.read(path)),
+                    None => Some(None),
+                };
             }
         }
         match self.read(path) {
@@ -170,8 +231,16 @@ impl Base {
         }
     }
 
-    /// The output directory `out` as commit `rev` holds it.
+    /// The output directory `out` as commit `rev` holds it. `out` must not be a symbolic link,
+    /// in the working tree nor in the commit (nor any folder on its way there): a link would
+    /// compare some other folder's files, which `render --check` refuses too.
     pub fn from_git(rev: &str, out: &Path) -> Result<Base, String> {
+        if std::fs::symlink_metadata(out).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(format!(
+                "{} is a symbolic link; runnergen compares the output directory itself, never what a link points to",
+                out.display()
+            ));
+        }
         let out = resolved(out);
         let anchor = out
             .ancestors()
@@ -209,27 +278,12 @@ impl Base {
                 fetch_command(rev)
             ));
         }
+        no_link_at(&top, &commit, rev, &rel)?;
         let listing = git(
             &top,
             &["ls-tree", "-r", "-z", "--full-tree", &commit, "--", &rel],
         )?;
-        let prefix = format!("{rel}/");
-        let mut blobs = HashMap::new();
-        for entry in listing.split(|b| *b == 0).filter(|e| !e.is_empty()) {
-            let entry = String::from_utf8_lossy(entry);
-            let Some((meta, path)) = entry.split_once('\t') else {
-                continue;
-            };
-            let mut meta = meta.split(' ');
-            let (mode, kind, sha) = (meta.next(), meta.next(), meta.next());
-            // Regular files only: a symbolic link in the base is no file runnergen wrote.
-            if kind == Some("blob")
-                && matches!(mode, Some("100644" | "100755"))
-                && let (Some(sha), Some(rel_path)) = (sha, path.strip_prefix(&prefix))
-            {
-                blobs.insert(rel_path.to_owned(), sha.to_owned());
-            }
-        }
+        let blobs = regular_blobs(&listing, &format!("{rel}/"));
         let mut reader = CatFile::start(&top)?;
         let owned = blobs
             .get(manifest::MANIFEST)
@@ -245,6 +299,66 @@ impl Base {
             },
         })
     }
+}
+
+/// The regular files of a `git ls-tree -r -z` listing under `prefix`, by their path below it,
+/// with their blob IDs: a symbolic link in the base is no file runnergen wrote.
+fn regular_blobs(listing: &[u8], prefix: &str) -> HashMap<String, String> {
+    let mut blobs = HashMap::new();
+    for entry in listing.split(|b| *b == 0).filter(|e| !e.is_empty()) {
+        let entry = String::from_utf8_lossy(entry);
+        let Some((meta, path)) = entry.split_once('\t') else {
+            continue;
+        };
+        let mut meta = meta.split(' ');
+        let (mode, kind, sha) = (meta.next(), meta.next(), meta.next());
+        if kind == Some("blob")
+            && matches!(mode, Some("100644" | "100755"))
+            && let (Some(sha), Some(rel_path)) = (sha, path.strip_prefix(prefix))
+        {
+            blobs.insert(rel_path.to_owned(), sha.to_owned());
+        }
+    }
+    blobs
+}
+
+/// Refuses a `rel` (the output directory's path in the repository) that commit `commit` holds
+/// as a symbolic link or a file, or behind one: each folder on the way is looked up in its
+/// parent's tree (`ls-tree <commit>:<parent> -- <name>`); one the commit does not hold ends
+/// the look (the commit has no output directory yet).
+fn no_link_at(top: &Path, commit: &str, rev: &str, rel: &str) -> Result<(), String> {
+    if rel.is_empty() {
+        return Ok(());
+    }
+    let mut parent = String::new();
+    for name in rel.split('/') {
+        let tree = if parent.is_empty() {
+            commit.to_owned()
+        } else {
+            format!("{commit}:{parent}")
+        };
+        let entry = git(top, &["ls-tree", "-z", "--full-tree", &tree, "--", name])?;
+        let entry = String::from_utf8_lossy(&entry);
+        let Some(mode) = entry.split(' ').next().filter(|m| !m.is_empty()) else {
+            return Ok(());
+        };
+        let here = if parent.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{parent}/{name}")
+        };
+        match mode {
+            "040000" => {}
+            "120000" => {
+                return Err(format!(
+                    "{rev}:{here} is a symbolic link; runnergen compares the output directory itself, never what a link points to"
+                ));
+            }
+            _ => return Err(format!("{rev}:{here} is not a folder")),
+        }
+        parent = here;
+    }
+    Ok(())
 }
 
 /// The git object ID of a blob holding `bytes` (`git hash-object`): SHA-1 of `blob <size>\0`
@@ -327,6 +441,18 @@ impl CatFile {
             .nth(2)
             .and_then(|s| s.trim().parse().ok())
             .ok_or_else(|| format!("git cat-file: no blob {id} ({})", header.trim()))?;
+        if size as u64 > MAX_BASE_FILE {
+            // Read past (the blob and its newline), never held: the stream stays in step.
+            let skipped = std::io::copy(
+                &mut (&mut self.stdout).take(size as u64 + 1),
+                &mut std::io::sink(),
+            )
+            .map_err(failed)?;
+            if skipped != size as u64 + 1 {
+                return Err(format!("git cat-file: blob {id} ended early"));
+            }
+            return Ok(too_large(size as u64));
+        }
         let mut bytes = vec![0; size + 1];
         self.stdout.read_exact(&mut bytes).map_err(failed)?;
         bytes.pop();

@@ -1,13 +1,16 @@
 //! The journal of a write: every rename and removal, written before any of them and renamed
 //! into place in one step (the commit), then applied; a write interrupted after its commit is
 //! rolled forward by the next one ([`repair`]), which also removes what an uncommitted write
-//! staged.
+//! staged. A journal is a file in the directory like any other, so anyone who can write there
+//! can write one: before it is rolled forward, every path it names is checked as a write checks
+//! its own ([`admit`]), and a journal runnergen cannot have written is refused, nothing touched.
 
-use super::manifest::{pretty_json, read_json};
-use super::scan::{JOURNAL, STAGED, is_staged, walk};
+use super::manifest::{MANIFEST, owned_at, pretty_json, read_regular};
+use super::scan::{JOURNAL, STAGED, device, is_staged, walk};
+use super::stage::staged_path;
 use super::{Hook, Step, WriteError, err, step};
 use crate::tree::is_safe_path;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -53,8 +56,10 @@ fn rel(dir: &Path, p: &Path) -> String {
         .replace('\\', "/")
 }
 
-/// Renames, removals and folders left empty, then forgets the journal. Every part is
-/// idempotent, so rolling a journal forward twice does no harm.
+/// Renames, removals and folders left empty, the manifest's rename last, then forgets the
+/// journal. Every part is idempotent, so rolling a journal forward twice does no harm. The
+/// manifest moves last so that, until every removal is done, the manifest in place is the one
+/// that owns what the journal removes ([`admit`] checks a roll-forward's removals against it).
 pub(super) fn apply(
     dir: &Path,
     renames: &[(PathBuf, PathBuf)],
@@ -62,19 +67,12 @@ pub(super) fn apply(
     hook: Hook,
 ) -> Result<(), WriteError> {
     use rayon::prelude::*;
-    // On every core; a staged file already gone was moved by an earlier roll-forward.
-    renames.par_iter().try_for_each(|(staged, target)| {
-        step(hook, Step::Rename(target.clone()))?;
-        // A rename replaces an adopted link itself, never what it points to.
-        match fs::rename(staged, target) {
-            Err(e)
-                if e.kind() == io::ErrorKind::NotFound && fs::symlink_metadata(staged).is_err() =>
-            {
-                Ok(())
-            }
-            other => other.map_err(|e| err("cannot move into place", target, e)),
-        }
-    })?;
+    let manifest = dir.join(MANIFEST);
+    let (last, renames): (Vec<_>, Vec<_>) = renames.iter().partition(|(_, t)| *t == manifest);
+    // On every core.
+    renames
+        .par_iter()
+        .try_for_each(|(staged, target)| rename(staged, target, hook))?;
     for path in removals {
         // Only a file or a link: a folder or a mount point now at an owned path stays.
         if fs::symlink_metadata(path).is_ok_and(|m| !m.is_dir()) {
@@ -83,8 +81,23 @@ pub(super) fn apply(
         }
     }
     prune_empty(dir, removals, hook)?;
+    for (staged, target) in last {
+        rename(staged, target, hook)?;
+    }
     step(hook, Step::Forget)?;
     fs::remove_file(dir.join(JOURNAL)).map_err(|e| err("cannot finish", dir, e))
+}
+
+/// Moves a staged file or folder into place; one already gone was moved by an earlier
+/// roll-forward. A rename replaces an adopted link itself, never what it points to.
+fn rename(staged: &Path, target: &Path, hook: Hook) -> Result<(), WriteError> {
+    step(hook, Step::Rename(target.to_owned()))?;
+    match fs::rename(staged, target) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound && fs::symlink_metadata(staged).is_err() => {
+            Ok(())
+        }
+        other => other.map_err(|e| err("cannot move into place", target, e)),
+    }
 }
 
 /// Removes folders that the removal of owned files left empty, deepest first (never the root;
@@ -110,26 +123,17 @@ fn prune_empty(root: &Path, removed: &[PathBuf], hook: Hook) -> Result<(), Write
 /// Finishes a committed write (its journal), then removes the files and folders an uncommitted
 /// one staged in the directory. Returns the directory's other files (a walk, see [`walk`]).
 pub(super) fn repair(dir: &Path, hook: Hook) -> Result<Vec<(String, PathBuf)>, WriteError> {
-    if let Some(j) = read_json::<serde_json::Value>(&dir.join(JOURNAL)) {
-        let safe =
-            |p: &serde_json::Value| p.as_str().filter(|p| is_safe_path(p)).map(|p| dir.join(p));
-        let renames: Vec<(PathBuf, PathBuf)> = j["renames"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|pair| Some((safe(&pair[0])?, safe(&pair[1])?)))
-            .collect();
-        let removals: Vec<PathBuf> = j["removals"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(safe)
-            .collect();
+    let path = dir.join(JOURNAL);
+    if fs::symlink_metadata(&path).is_ok() {
+        // A committed journal is whole (the commit is a rename), so one that is not a regular
+        // file, does not parse or names anything a write would not is not runnergen's.
+        let (renames, removals) = admit(dir).map_err(|why| {
+            WriteError(format!(
+                "refusing the journal {}: {why}. runnergen did not write it: a write's journal names only files it staged or owns inside the directory, through folders, no link nor another file system on the way. Nothing was changed; look at the directory, remove the journal, then render again",
+                path.display()
+            ))
+        })?;
         apply(dir, &renames, &removals, hook)?;
-    } else if fs::symlink_metadata(dir.join(JOURNAL)).is_ok() {
-        // A journal that does not parse was never committed (commit is a rename).
-        step(hook, Step::Forget)?;
-        let _ = fs::remove_file(dir.join(JOURNAL));
     }
     let mut kept = Vec::new();
     for (rel, path) in walk(dir, &|_| true) {
@@ -164,6 +168,113 @@ pub(super) fn remove_staged_folder(root: &Path, hook: Hook) -> Result<(), WriteE
         } else {
             fs::remove_file(e.path())
         };
+    }
+    Ok(())
+}
+
+/// A journal's renames (staged → target) and removals.
+type Admitted = (Vec<(PathBuf, PathBuf)>, Vec<PathBuf>);
+
+/// A journal's renames and removals, each checked as a write checks its own paths; the reason
+/// it cannot be runnergen's otherwise.
+fn admit(dir: &Path) -> Result<Admitted, String> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Journal {
+        removals: Vec<String>,
+        renames: Vec<(String, String)>,
+    }
+    let bytes = read_regular(&dir.join(JOURNAL)).ok_or("it is not a regular file")?;
+    let j: Journal =
+        serde_json::from_slice(&bytes).map_err(|e| format!("it is not a write's journal ({e})"))?;
+    let root = fs::symlink_metadata(dir)
+        .map(|m| device(&m))
+        .map_err(|e| e.to_string())?;
+    // What the write owns afterwards: the staged manifest until it moves (last), then the one in
+    // place; a folder a rename moves whole holds some of those files.
+    let staged_manifest = staged_path(&dir.join(MANIFEST));
+    let new = owned_at(&staged_manifest)
+        .unwrap_or_else(|| owned_at(&dir.join(MANIFEST)).unwrap_or_default());
+    let folders: HashSet<&str> = new
+        .iter()
+        .flat_map(|p| p.match_indices('/').map(|(end, _)| &p[..end]))
+        .collect();
+    let now = owned_at(&dir.join(MANIFEST)).unwrap_or_default();
+    let mut renames = Vec::with_capacity(j.renames.len());
+    for (staged, target) in &j.renames {
+        for p in [staged, target] {
+            safe(p)?;
+        }
+        if *staged != staged_name(target) {
+            return Err(format!("{staged} is not where runnergen stages {target}"));
+        }
+        if !new.contains(target) && !folders.contains(target.as_str()) {
+            return Err(format!(
+                "it moves {target} into place, which runnergen does not write"
+            ));
+        }
+        on_the_way(dir, target, root)?;
+        renames.push((dir.join(staged), dir.join(target)));
+    }
+    let mut removals = Vec::with_capacity(j.removals.len());
+    for p in &j.removals {
+        safe(p)?;
+        on_the_way(dir, p, root)?;
+        // Until the manifest moves (last), the manifest in place owns what is removed; after,
+        // every removal is done.
+        if fs::symlink_metadata(dir.join(p)).is_ok() && !now.contains(p) {
+            return Err(format!("it removes {p}, which runnergen does not own"));
+        }
+        removals.push(dir.join(p));
+    }
+    Ok((renames, removals))
+}
+
+fn safe(p: &str) -> Result<(), String> {
+    if is_safe_path(p) && p != JOURNAL {
+        Ok(())
+    } else {
+        Err(format!("{p:?} is not a path inside the directory"))
+    }
+}
+
+/// `dir/.name.runnergen-new` for `dir/name`, relative.
+fn staged_name(target: &str) -> String {
+    match target.rsplit_once('/') {
+        Some((up, name)) => format!("{up}/.{name}{STAGED}"),
+        None => format!(".{target}{STAGED}"),
+    }
+}
+
+/// Refuses a path whose folders on the way, or itself, are a link, not a folder, or on another
+/// file system than the directory, as a write refuses them; a missing folder ends the look
+/// (nothing below it exists).
+fn on_the_way(dir: &Path, rel: &str, root: u64) -> Result<(), String> {
+    let ends = rel
+        .match_indices('/')
+        .map(|(end, _)| end)
+        .chain([rel.len()]);
+    for end in ends {
+        let p = dir.join(&rel[..end]);
+        let Ok(m) = fs::symlink_metadata(&p) else {
+            return Ok(());
+        };
+        let last = end == rel.len();
+        if m.file_type().is_symlink() && !last {
+            return Err(format!(
+                "{} on the way to {rel} is a symbolic link",
+                p.display()
+            ));
+        }
+        if !last && !m.is_dir() {
+            return Err(format!(
+                "{} on the way to {rel} is not a folder",
+                p.display()
+            ));
+        }
+        if device(&m) != root {
+            return Err(format!("{} is on another file system", p.display()));
+        }
     }
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! The ownership manifest (`.runnergen-manifest.json`): the files runnergen wrote, relative to
 //! the output directory, with the generator and the spec's path. Written and read here only;
-//! the journal of a write is JSON of the same kind ([`pretty_json`], [`read_json`]).
+//! the journal of a write is JSON of the same kind ([`pretty_json`], [`read_regular`]).
 
 use crate::tree::{Tree, is_safe_path};
 use std::collections::BTreeSet;
@@ -49,9 +49,12 @@ pub fn owned_in(bytes: &[u8]) -> BTreeSet<String> {
 
 /// The files a previous render claimed, from the manifest in `dir` (never one behind a link).
 pub fn owned_files(dir: &Path) -> BTreeSet<String> {
-    read_regular(&dir.join(MANIFEST))
-        .map(|bytes| owned_in(&bytes))
-        .unwrap_or_default()
+    owned_at(&dir.join(MANIFEST)).unwrap_or_default()
+}
+
+/// The files the manifest at `path` claims; none when it is not a regular file.
+pub(super) fn owned_at(path: &Path) -> Option<BTreeSet<String>> {
+    read_regular(path).map(|bytes| owned_in(&bytes))
 }
 
 fn owned_paths(files: Vec<serde_json::Value>) -> BTreeSet<String> {
@@ -72,13 +75,8 @@ pub(super) fn pretty_json<T: serde::Serialize>(value: &T) -> String {
     text
 }
 
-/// A regular file (never one behind a link) that parses as JSON into `T`.
-pub(super) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
-    serde_json::from_slice(&read_regular(path)?).ok()
-}
-
 /// The bytes of a regular file, never one behind a link.
-fn read_regular(path: &Path) -> Option<Vec<u8>> {
+pub(super) fn read_regular(path: &Path) -> Option<Vec<u8>> {
     let meta = fs::symlink_metadata(path).ok()?;
     if !meta.is_file() {
         return None;

@@ -46,7 +46,7 @@ mod scan;
 mod stage;
 mod transaction;
 
-pub use base::{Base, blob_id, resolved};
+pub use base::{Base, MAX_BASE_FILE, blob_id, resolved};
 pub use compare::{Compare, Compared, Differ, Difference, plan};
 pub use manifest::{MANIFEST, manifest_for};
 pub use scan::{JOURNAL, Lock, interrupted, read_lock};

@@ -90,7 +90,7 @@ fn walk_folder(
 }
 
 /// The file system a file is on (0 where the platform does not say).
-fn device(meta: &fs::Metadata) -> u64 {
+pub(super) fn device(meta: &fs::Metadata) -> u64 {
     #[cfg(unix)]
     {
         std::os::unix::fs::MetadataExt::dev(meta)

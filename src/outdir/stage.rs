@@ -23,7 +23,7 @@ pub(super) enum Folder {
     Staged(PathBuf),
 }
 
-fn staged_path(target: &Path) -> PathBuf {
+pub(super) fn staged_path(target: &Path) -> PathBuf {
     let name = target
         .file_name()
         .expect("a file path")

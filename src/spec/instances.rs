@@ -36,9 +36,49 @@ pub fn environments_of(entry: &Value) -> Vec<&str> {
     out
 }
 
+/// The most values the instances of all runner entries may hold together: an entry is copied
+/// into each environment it names, so a large entry listing many environments (defined or
+/// not) would cost its size times their number. As many values as the largest spec has bytes:
+/// a 10,000-runner fleet in three environments each holds some 1.5 million.
+pub const MAX_INSTANCE_VALUES: usize = super::yaml::MAX_SPEC_BYTES;
+
+/// How many values `v` holds, itself included.
+fn values(v: &Value) -> usize {
+    1 + match v {
+        Value::Array(a) => a.iter().map(values).sum(),
+        Value::Object(o) => o.values().map(values).sum(),
+        _ => 0,
+    }
+}
+
+/// The first runner entry (its key) at which the instances would hold more than
+/// [`MAX_INSTANCE_VALUES`], counted before anything is copied.
+fn over_budget(entries: &Map<String, Value>) -> Option<(&str, usize)> {
+    let mut total = 0usize;
+    for (key, entry) in entries {
+        let Some(fields) = entry.as_object() else {
+            continue;
+        };
+        let own: usize = fields
+            .iter()
+            .filter(|(k, _)| *k != "environments" && *k != "overrides")
+            .map(|(_, v)| 1 + values(v))
+            .sum();
+        let overrides = fields.get("overrides").map_or(0, values);
+        total = total
+            .saturating_add(own.saturating_mul(environments_of(entry).len()))
+            .saturating_add(overrides);
+        if total > MAX_INSTANCE_VALUES {
+            return Some((key, total));
+        }
+    }
+    None
+}
+
 /// Every instance of the runner entries in `runners` (the spec's `runners` mapping), sorted by
 /// key then environment. An instance that does not deserialize is left out and, when `strict`
-/// (the document passed the schema), reported.
+/// (the document passed the schema), reported; so are instances that would hold more than
+/// [`MAX_INSTANCE_VALUES`] together (E001, at the entry that crosses it), and then none is made.
 pub fn expand(
     runners: Option<&Value>,
     map: &mut SourceMap,
@@ -49,6 +89,21 @@ pub fn expand(
     let Some(entries) = runners.and_then(Value::as_object) else {
         return out;
     };
+    if let Some((key, total)) = over_budget(entries) {
+        if strict {
+            problems.push(
+                Problem::error_key(
+                    Code::E001,
+                    format!("/runners/{}", ptr_key(key)),
+                    format!(
+                        "the runners up to `{key}`, each copied into every environment it names, hold more than {MAX_INSTANCE_VALUES} values ({total}); runnergen reads at most {MAX_INSTANCE_VALUES}"
+                    ),
+                )
+                .hint("list fewer environments per runner, or split a large entry"),
+            );
+        }
+        return out;
+    }
     for (key, entry) in entries {
         let Some(fields) = entry.as_object() else {
             continue;

@@ -62,7 +62,10 @@ struct Notes {
     log: Vec<(String, bool)>,
 }
 
-/// GitLab's notes endpoints, two notes a page, over plain HTTP on 127.0.0.1.
+/// The user ID of the fake's token.
+const BOT: u64 = 55;
+
+/// GitLab's notes endpoints and `GET /user`, two notes a page, over plain HTTP on 127.0.0.1.
 fn fake_notes() -> (String, Arc<Mutex<Notes>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!(
@@ -105,6 +108,12 @@ fn fake_notes() -> (String, Arc<Mutex<Notes>>) {
             let base = "/api/v4/projects/7/merge_requests/3/notes";
             let (status, next, answer) = match (method.as_str(), path) {
                 _ if !token => (401, String::new(), json!({"message": "401 Unauthorized"})),
+                // The token's own user (a project access token's bot).
+                ("GET", "/api/v4/user") => (
+                    200,
+                    String::new(),
+                    json!({"id": BOT, "username": "project_7_bot_runnergen"}),
+                ),
                 ("GET", p) if p == base => {
                     let page: usize = query
                         .split('&')
@@ -130,6 +139,7 @@ fn fake_notes() -> (String, Arc<Mutex<Notes>>) {
                     let id = 900 + s.notes.len() as u64;
                     let mut note: Value = serde_json::from_slice(&body).unwrap();
                     note["id"] = json!(id);
+                    note["author"] = json!({"id": BOT});
                     s.notes.push(note.clone());
                     (201, String::new(), note)
                 }
@@ -172,7 +182,7 @@ fn note(url: &str, report: &std::path::Path) -> std::process::Output {
 fn the_merge_request_note_is_created_once_then_updated_in_place() {
     let (url, state) = fake_notes();
     state.lock().unwrap().notes = (0..3)
-        .map(|i| json!({"id": 100 + i, "body": format!("a reviewer's comment {i}")}))
+        .map(|i| json!({"id": 100 + i, "body": format!("a reviewer's comment {i}"), "author": {"id": 1 + i}}))
         .collect();
     let dir = std::env::temp_dir().join(format!("runnergen-note-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -243,4 +253,57 @@ fn the_merge_request_note_is_created_once_then_updated_in_place() {
         .unwrap();
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("RUNNERGEN_NOTE_TOKEN"));
+}
+
+/// A note that opens with runnergen's marker but that another user wrote (anyone can paste the
+/// marker) is left alone: the script posts its own note, then updates only that one.
+#[test]
+fn a_foreign_note_with_the_marker_is_never_adopted() {
+    let (url, state) = fake_notes();
+    let foreign = "<!-- runnergen-diff -->\nNo security-relevant change. Approve me.";
+    state.lock().unwrap().notes = vec![
+        json!({"id": 100, "body": "a reviewer's comment", "author": {"id": 1}}),
+        json!({"id": 101, "body": foreign, "author": {"id": 77}}),
+        json!({"id": 102, "body": "<!-- runnergen-diff -->\nno author"}),
+    ];
+    let dir = std::env::temp_dir().join(format!("runnergen-note-foreign-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let report = dir.join("runnergen-diff.md");
+    std::fs::write(&report, "<!-- runnergen-diff -->\nthe real report\n").unwrap();
+    for (push, said) in [
+        (1, "added a merge request note"),
+        (2, "updated merge request note 903"),
+    ] {
+        std::fs::write(
+            &report,
+            format!("<!-- runnergen-diff -->\nreport of push {push}\n"),
+        )
+        .unwrap();
+        let out = note(&url, &report);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(said),
+            "push {push}: {out:?}"
+        );
+    }
+    let s = state.lock().unwrap();
+    assert_eq!(s.notes.len(), 4, "{:?}", s.notes);
+    assert_eq!(s.notes[1]["body"], foreign, "the foreign note is untouched");
+    assert_eq!(s.notes[2]["body"], "<!-- runnergen-diff -->\nno author");
+    assert_eq!(s.notes[3]["author"]["id"], BOT);
+    assert_eq!(
+        s.notes[3]["body"],
+        "<!-- runnergen-diff -->\nreport of push 2\n"
+    );
+    assert!(
+        s.log
+            .iter()
+            .all(|(r, _)| !r.starts_with("PUT") || r.ends_with("/notes/903")),
+        "{:?}",
+        s.log
+    );
 }

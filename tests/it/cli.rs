@@ -71,6 +71,64 @@ fn init_writes_a_valid_starter_and_never_overwrites() {
     assert!(dir.join("fleet/runnergen.schema.json").exists());
 }
 
+/// `init` looks at both files before writing either, never writes through a link (not even a
+/// dangling one) and never replaces a schema that is not exactly its own.
+#[cfg(unix)]
+#[test]
+fn init_never_writes_through_a_link_nor_half_of_its_files() {
+    let dir = std::env::temp_dir().join(format!("runnergen-init-link-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (here, outside) = (dir.join("here"), dir.join("outside"));
+    std::fs::create_dir_all(&here).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("victim.json"), "keep").unwrap();
+    let refused = |what: &str| {
+        let out = run_in(&here, &["init"], &[]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{what}: {err}");
+        assert!(err.contains("wrote nothing"), "{what}: {err}");
+        assert!(
+            !here.join("runnergen.yaml").exists() || what == "spec",
+            "{what}: the spec was written"
+        );
+        assert_eq!(
+            std::fs::read_to_string(outside.join("victim.json")).unwrap(),
+            "keep"
+        );
+        assert!(
+            !outside.join("new.yaml").exists(),
+            "{what}: written through a link"
+        );
+    };
+    // The schema's path is a link to a file elsewhere: neither file is written.
+    let schema = here.join("runnergen.schema.json");
+    std::os::unix::fs::symlink(outside.join("victim.json"), &schema).unwrap();
+    refused("schema link");
+    // A dangling link at the schema's path.
+    std::fs::remove_file(&schema).unwrap();
+    std::os::unix::fs::symlink(outside.join("new.json"), &schema).unwrap();
+    refused("dangling schema link");
+    assert!(!outside.join("new.json").exists());
+    // Another schema there: not replaced.
+    std::fs::remove_file(&schema).unwrap();
+    std::fs::write(&schema, "{}").unwrap();
+    refused("other schema");
+    std::fs::remove_file(&schema).unwrap();
+    // The spec's path is a dangling link: nothing is created where it points.
+    std::os::unix::fs::symlink(outside.join("new.yaml"), here.join("runnergen.yaml")).unwrap();
+    refused("spec");
+    assert!(
+        !schema.exists(),
+        "the schema was written beside a refused spec"
+    );
+    std::fs::remove_file(here.join("runnergen.yaml")).unwrap();
+    // This version's schema already there (a second fleet in the folder) stays as it is.
+    std::fs::write(&schema, runnergen::spec::schema::schema_text()).unwrap();
+    let out = run_in(&here, &["init"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(here.join("runnergen.yaml").is_file());
+}
+
 #[test]
 fn completions_and_man_page_come_from_the_same_definition() {
     for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
@@ -355,4 +413,75 @@ fn explain_shows_a_multi_environment_runner_in_every_environment() {
     };
     assert_eq!(section(&prd), section(&committed));
     assert!(!prd.contains("of `dev`"));
+}
+
+/// `codeowners` prints a CODEOWNERS section giving every file whose change can change a
+/// runner's privileges to the security group: the seed fleet's, in a repository whose root
+/// holds the spec (paths anchored at the root, the output directory beside the spec), with a
+/// spec in a subfolder, and a bad owner refused.
+#[test]
+fn codeowners_assigns_every_privilege_file_to_the_security_group() {
+    let dir = std::env::temp_dir().join(format!("runnergen-codeowners-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join(".git")).unwrap();
+    std::fs::create_dir_all(dir.join("fleet")).unwrap();
+    let seed = root().join("fixtures/ascode/runners.yaml");
+    std::fs::copy(&seed, dir.join("runners.yaml")).unwrap();
+    std::fs::copy(&seed, dir.join("fleet/runners.yaml")).unwrap();
+    let (code, text, err) = runnergen_in(
+        &dir,
+        &["codeowners", "runners.yaml", "--group", "@acme/security"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_golden("tests/golden/codeowners/ascode.txt", text.as_bytes());
+    // Every privilege file the seed fleet renders is named (and nothing that is not rendered
+    // but for the patterns and files of later fleets).
+    let tree =
+        runnergen::compile("runners.yaml", &std::fs::read_to_string(&seed).unwrap()).unwrap();
+    for (path, _) in tree.iter() {
+        let owned = match runnergen::layout::Location::of(path) {
+            runnergen::layout::Location::Runner { file: Some(f), .. } => {
+                runnergen::layout::RunnerFile::PRIVILEGE.contains(&f)
+            }
+            runnergen::layout::Location::Azure { .. } => {
+                assert!(text.contains(&format!(
+                    "/out/{}/azure/ @acme/security\n",
+                    &path[..path.find('/').unwrap()]
+                )));
+                continue;
+            }
+            _ => path.ends_with("/PERMISSIONS.md"),
+        };
+        if owned {
+            assert!(
+                text.contains(&format!("/out/{path} @acme/security\n")),
+                "{path}"
+            );
+        }
+    }
+    // A spec in a subfolder: its output directory's path from the repository's root.
+    let (code, nested, err) = runnergen_in(
+        &dir,
+        &[
+            "codeowners",
+            "fleet/runners.yaml",
+            "--group",
+            "@acme/security",
+            "--group",
+            "@ciso",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        nested.contains("\n/fleet/out/ss/tf/rbac.yaml @acme/security @ciso\n"),
+        "{nested}"
+    );
+    assert!(
+        nested.contains("\n/fleet/out/*/*/config.toml @acme/security @ciso\n"),
+        "{nested}"
+    );
+    let (code, _, err) = runnergen_in(&dir, &["codeowners", "runners.yaml", "--group", "security"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not a GitLab owner"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

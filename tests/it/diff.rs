@@ -772,3 +772,45 @@ fn a_runner_waiting_again_for_its_identity_shows_the_outage_window() {
     assert!(err.contains("N001"), "the rollout notes: {err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A file of the directory is compared as it streams: one of another size is not read at all,
+/// one of the same size byte by byte, and one over the limit of a base file is never read
+/// whole, by `render --check` nor `diff`, which shows it as not read.
+#[test]
+fn a_huge_file_in_the_directory_is_compared_without_being_read_whole() {
+    let dir = edited_checkout("huge", "fixtures/ascode/runners.yaml");
+    let spec = "fixtures/ascode/runners.yaml";
+    let check =
+        |dir: &std::path::Path| runnergen_in(dir, &["render", spec, "--out", "out", "--check"]);
+    assert_eq!(check(&dir).0, 0);
+    // The same size, one byte changed: found.
+    let values = dir.join("out/ss/tf/values.yaml");
+    let mut bytes = std::fs::read(&values).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] = if bytes[at] == b'x' { b'y' } else { b'x' };
+    std::fs::write(&values, &bytes).unwrap();
+    let (code, text, err) = check(&dir);
+    assert_eq!(code, 1, "{text}{err}");
+    assert!(
+        format!("{text}{err}").contains("ss/tf/values.yaml"),
+        "{text}{err}"
+    );
+    // Over the limit (sparse: nothing is written to disk, and nothing should be read).
+    let huge = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&values)
+        .unwrap();
+    huge.set_len(runnergen::outdir::MAX_BASE_FILE + 1).unwrap();
+    let start = std::time::Instant::now();
+    let (code, text, err) = check(&dir);
+    assert_eq!(code, 1, "{text}{err}");
+    let (code, text, err) = diff_in(&dir, &[spec]);
+    assert!(code == 1 || code == 3, "{code}: {text}{err}");
+    assert!(text.contains("runnergen did not read this file"), "{text}");
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(30),
+        "a huge file took {:?}",
+        start.elapsed()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -24,6 +24,7 @@ mod modules;
 mod platforms;
 mod properties;
 mod rbac;
+mod reading;
 mod readme;
 mod register;
 mod register_scale;

@@ -182,3 +182,62 @@ fn a_renamed_identity_is_refused_against_the_git_base() {
     );
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+/// A symbolic link at the output directory's place, in the base commit or in the working tree,
+/// is an error (exit 2), as `render --check` refuses one: a link would compare some other
+/// folder's files.
+#[cfg(unix)]
+#[test]
+fn a_linked_output_directory_at_either_side_is_an_error() {
+    let tmp = std::env::temp_dir().join(format!("runnergen-review-link-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).unwrap();
+    std::fs::copy(
+        crate::common::root().join("fixtures/ascode/runners.yaml"),
+        tmp.join("runners.yaml"),
+    )
+    .unwrap();
+    git(&tmp, &["init", "-q", "-b", "main"]);
+    let rendered = runnergen_in(&tmp, &["render", "runners.yaml", "--out", "rendered"]);
+    assert_eq!(rendered.0, 0, "{}", rendered.2);
+    std::os::unix::fs::symlink("rendered", tmp.join("out")).unwrap();
+    git(&tmp, &["add", "-A"]);
+    git(&tmp, &["commit", "-q", "-m", "out is a link"]);
+    let refused = |args: &[&str], why: &str| {
+        let (code, text, err) = runnergen_in(&tmp, args);
+        assert_eq!((code, text.as_str()), (2, ""), "{args:?}: {err}");
+        assert!(err.contains(why), "{args:?}: {err}");
+    };
+    // The working tree's out/ is a link: with a base, without one, and for --check.
+    let link = "out is a symbolic link";
+    refused(&["diff", "runners.yaml", "--base", "HEAD"], link);
+    refused(&["diff", "runners.yaml"], link);
+    refused(&["render", "runners.yaml", "--check"], link);
+    // The working tree's out/ is a folder, the base commit's a link.
+    std::fs::remove_file(tmp.join("out")).unwrap();
+    assert_eq!(runnergen_in(&tmp, &["render", "runners.yaml"]).0, 0);
+    assert_eq!(runnergen_in(&tmp, &["diff", "runners.yaml"]).0, 0);
+    refused(
+        &["diff", "runners.yaml", "--base", "HEAD"],
+        "HEAD:out is a symbolic link",
+    );
+    // A folder on the way to it that the base holds as a link, a folder in the working tree.
+    std::os::unix::fs::symlink("rendered", tmp.join("nest")).unwrap();
+    git(&tmp, &["add", "nest"]);
+    git(&tmp, &["commit", "-q", "-m", "nest is a link"]);
+    std::fs::remove_file(tmp.join("nest")).unwrap();
+    let nested = runnergen_in(&tmp, &["render", "runners.yaml", "--out", "nest/out"]);
+    assert_eq!(nested.0, 0, "{}", nested.2);
+    refused(
+        &[
+            "diff",
+            "runners.yaml",
+            "--out",
+            "nest/out",
+            "--base",
+            "HEAD",
+        ],
+        "HEAD:nest is a symbolic link",
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+}

@@ -55,6 +55,47 @@ fn a_ten_thousand_runner_spec_validates() {
     assert_eq!(runners, 10_000);
 }
 
+/// A runner entry is copied into each environment it names: a large entry naming many
+/// environments (defined or not) is refused before anything is copied (E001, at the entry),
+/// however small the spec.
+#[test]
+fn instances_count_against_the_budget() {
+    let seed = std::fs::read_to_string(crate::common::root().join("fixtures/ascode/runners.yaml"))
+        .unwrap();
+    let envs: Vec<String> = (0..10_000).map(|i| format!("e{i}")).collect();
+    let tags: Vec<String> = (0..1_000).map(|i| format!("t{i}")).collect();
+    let text = seed.replacen(
+        "  tf:\n    environment: ss\n    type: group\n    path: ascodenl/infra\n    tags: [azure, platform, ss]\n",
+        &format!(
+            "  tf:\n    environments: [{}]\n    type: group\n    path: ascodenl/infra\n    tags: [{}]\n",
+            envs.join(", "),
+            tags.join(", ")
+        ),
+        1,
+    );
+    assert_ne!(text, seed);
+    assert!(text.len() < 200_000, "{}", text.len());
+    let start = std::time::Instant::now();
+    let diags = runnergen::compile::resolve(&text, &runnergen::compile::no_files)
+        .err()
+        .expect("refused");
+    assert!(start.elapsed() < std::time::Duration::from_secs(20));
+    let budget = diags
+        .iter()
+        .find(|d| d.code.to_string() == "E001")
+        .unwrap_or_else(|| panic!("{diags:?}"));
+    assert_eq!(budget.pos.line, 33, "{budget:?}");
+    assert!(
+        budget
+            .message
+            .contains("each copied into every environment it names")
+            && budget
+                .message
+                .contains(&runnergen::spec::instances::MAX_INSTANCE_VALUES.to_string()),
+        "{budget:?}"
+    );
+}
+
 #[test]
 fn deep_nesting_is_refused() {
     let deep = format!("{}1{}", "[".repeat(500), "]".repeat(500));

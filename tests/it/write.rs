@@ -178,6 +178,65 @@ fn tampered_manifest_cannot_delete_outside() {
     assert_eq!(fs::read_to_string(&victim).unwrap(), "keep");
 }
 
+/// A journal is a file in the directory like any other: one that names paths through a link
+/// to another folder (or anything a write would not touch) is refused, and nothing is touched.
+#[cfg(unix)]
+#[test]
+fn a_planted_journal_cannot_reach_through_a_link() {
+    let (d, out) = seed_rendered("journal");
+    let outside = d.join("outside");
+    fs::create_dir_all(&outside).unwrap();
+    fs::write(outside.join("victim.txt"), "keep").unwrap();
+    std::os::unix::fs::symlink(&outside, out.join("evil")).unwrap();
+    fs::write(out.join("payload"), "planted").unwrap();
+    let journal = out.join(".runnergen-journal.json");
+    let refused = |text: &str, why: &str| {
+        fs::write(&journal, text).unwrap();
+        let before = contents(&out);
+        let r = render_to("fixtures/ascode/runners.yaml", &out);
+        let stderr = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(r.status.code(), Some(2), "{text}: {stderr}");
+        assert!(stderr.contains("refusing the journal"), "{text}: {stderr}");
+        assert!(stderr.contains(why), "{text}: {stderr}");
+        assert_eq!(
+            fs::read_to_string(outside.join("victim.txt")).unwrap(),
+            "keep"
+        );
+        assert!(!outside.join("planted").exists(), "{text}: planted outside");
+        assert_eq!(contents(&out), before, "{text}: the directory was touched");
+    };
+    refused(
+        r#"{"removals":["evil/victim.txt"],"renames":[["payload","evil/planted"]]}"#,
+        "payload is not where runnergen stages evil/planted",
+    );
+    refused(
+        r#"{"removals":["evil/victim.txt"],"renames":[]}"#,
+        "is a symbolic link",
+    );
+    refused(
+        r#"{"removals":[],"renames":[["evil/.planted.runnergen-new","evil/planted"]]}"#,
+        "which runnergen does not write",
+    );
+    refused(
+        r#"{"removals":["../victim.txt"],"renames":[]}"#,
+        "not a path inside",
+    );
+    refused(r#"{"removals":["payload"],"renames":[]}"#, "does not own");
+    refused(r#"{"removals":[],"renames":[],"run":"x"}"#, "unknown field");
+    refused("not json", "not a write's journal");
+    // A journal runnergen wrote still rolls forward: the directory's own journal, committed
+    // and interrupted, is covered by the kill-at-every-step test below.
+    fs::remove_file(&journal).unwrap();
+    fs::remove_file(out.join("evil")).unwrap();
+    fs::remove_file(out.join("payload")).unwrap();
+    assert_eq!(
+        render_to("fixtures/ascode/runners.yaml", &out)
+            .status
+            .code(),
+        Some(0)
+    );
+}
+
 // ---- crashes, concurrency, ownership ---------------------------------------------------------
 
 use runnergen::outdir::{self, Crash, Options, Step};

@@ -385,7 +385,8 @@ pub struct Environment {
     /// deployment is split) holding the outputs of its Azure deployment exactly as
     /// `az stack sub show --name runnergen-<env> --query outputs` (or `az deployment sub show …
     /// --query properties.outputs`) prints them. Runners take their client IDs from it. Paths
-    /// are relative to the spec's folder.
+    /// are relative to the spec's folder and stay inside it, or inside the git repository
+    /// holding it (`--allow-outside-paths` lifts this); each is a regular file of at most 4 MiB.
     #[schemars(example = &"ss.identity-outputs.json")]
     pub identity_outputs: Option<Paths>,
     /// The environment's platform, field by field over the fleet's `platform`.
