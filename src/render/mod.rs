@@ -34,11 +34,13 @@ pub fn header(source: &str) -> String {
 /// The spec's path as output records it. The path is data like any other: line breaks and
 /// other control characters in it (CR, LF, NEL, U+2028/2029, which end a comment or split a
 /// YAML document) are written as `\u{…}` escapes, so a header stays one comment line in YAML,
-/// TOML, Bicep and JSON.
+/// TOML, Bicep and JSON; and so are braces, so that no `{{` of a path reaches config.toml,
+/// which the chart passes through Helm's `tpl` (a fuzzed path `{{{{` did; every brace the
+/// escapes write is single).
 pub fn source_text(source: &str) -> String {
     let mut path = String::with_capacity(source.len());
     for c in source.chars() {
-        if crate::spec::values::has_control(c.encode_utf8(&mut [0; 4])) {
+        if c == '{' || c == '}' || crate::spec::values::has_control(c.encode_utf8(&mut [0; 4])) {
             path.push_str(&format!("\\u{{{:x}}}", c as u32));
         } else {
             path.push(c);

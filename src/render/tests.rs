@@ -37,6 +37,22 @@ fn no_output_looks_like_a_secret() {
     }
 }
 
+/// A spec path with Helm template braces reaches no file as `{{` (config.toml goes through the
+/// chart's `tpl`): the render succeeds, with the braces escaped (found by fuzzing `write`).
+#[test]
+fn spec_path_braces_reach_no_template() {
+    let text = crate::testing::read("fixtures/ascode/runners.yaml");
+    for hostile in ["\0\0{{{{", "{{ .Values.runnerToken }}.yaml", "}{}{"] {
+        let tree = crate::compile(hostile, &text).unwrap_or_else(|e| panic!("{hostile:?}: {e}"));
+        for (path, bytes) in tree.iter() {
+            let text = std::str::from_utf8(bytes).unwrap();
+            assert!(!text.lines().next().unwrap().contains("{{"), "{path}");
+        }
+        let config = tree.get_str("ss/tf/config.toml").unwrap();
+        assert!(!config.contains("{{") && !config.contains("}}"), "{config}");
+    }
+}
+
 /// A spec path with a line break or a Unicode line separator cannot inject anything into a
 /// header: every header stays one comment line, every file parses to what a plain path gives.
 #[test]
