@@ -59,30 +59,40 @@ fn prior_state(out: &Path, root: &Path, ops: &[u8]) {
         let target = out.join(paths[a as usize % paths.len()]);
         let _ = fs::create_dir_all(target.parent().unwrap());
         let _ = match op % 7 {
-            0 => fs::write(&target, [b]),
+            0 => plant(&target, &[b]),
             1 => fs::create_dir_all(&target),
             2 => std::os::unix::fs::symlink(root.join("sentinel"), &target),
             3 => std::os::unix::fs::symlink(root, target.parent().unwrap().join("linked")),
-            4 => fs::write(
-                out.join(".runnergen-manifest.json"),
-                format!(r#"{{"files": ["../sentinel", "{}", "/etc/hostname"]}}"#, paths[b as usize % paths.len()]),
+            4 => plant(
+                &out.join(".runnergen-manifest.json"),
+                format!(r#"{{"files": ["../sentinel", "{}", "/etc/hostname"]}}"#, paths[b as usize % paths.len()]).as_bytes(),
             ),
-            5 => fs::write(out.join(runnergen::outdir::JOURNAL), [b]),
+            5 => plant(&out.join(runnergen::outdir::JOURNAL), &[b]),
             // A journal naming paths through a folder linked to the scratch root: what a
             // rename or a removal would reach outside.
             _ => {
                 let linked = paths[b as usize % paths.len()].rsplit_once('/').map_or("linked".to_owned(), |(up, _)| format!("{up}/linked"));
-                let _ = fs::write(out.join("payload"), "planted");
-                fs::write(
-                    out.join(runnergen::outdir::JOURNAL),
+                let _ = plant(&out.join("payload"), b"planted");
+                plant(
+                    &out.join(runnergen::outdir::JOURNAL),
                     format!(
                         r#"{{"removals":["{linked}/sentinel","{p}"],"renames":[["payload","{linked}/planted"],["{linked}/.planted.runnergen-new","{linked}/planted"]]}}"#,
                         p = paths[a as usize % paths.len()],
-                    ),
+                    )
+                    .as_bytes(),
                 )
             }
         };
     }
+}
+
+/// Writes `bytes` at `path` unless a link is there: the harness never writes through a link it
+/// planted itself (that would be its own write outside, not runnergen's).
+fn plant(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Ok(());
+    }
+    fs::write(path, bytes)
 }
 
 fn plain() -> &'static runnergen::tree::Tree {
