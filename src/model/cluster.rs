@@ -206,25 +206,13 @@ fn env_objects<'a>(
 fn env_trusts(env: &Environment) -> Vec<(Claim<'_>, String, &'static str)> {
     let mut out = Vec::new();
     for i in env.identities() {
-        match i.owner {
-            IdentityOwner::Runner(r) => out.push((
-                Claim {
-                    env,
-                    owner: Owner::Runner(r),
-                },
-                r.names.federated_subject.clone(),
-                "naming.jobNamespace",
-            )),
-            IdentityOwner::Cache(r) => out.push((
-                Claim {
-                    env,
-                    owner: Owner::Runner(r),
-                },
-                r.names.cache_federated_subject.clone(),
-                "naming.namespace",
-            )),
-            IdentityOwner::Store(_) => {}
-        }
+        let (r, subject, fix) = match i.owner {
+            IdentityOwner::Runner(r) => (r, &r.names.federated_subject, "naming.jobNamespace"),
+            IdentityOwner::Cache(r) => (r, &r.names.cache_federated_subject, "naming.namespace"),
+            IdentityOwner::Store(_) => continue,
+        };
+        let owner = Owner::Runner(r);
+        out.push((Claim { env, owner }, subject.clone(), fix));
     }
     if let Some(store) = &env.store {
         let claim = Claim {

@@ -216,12 +216,8 @@ fn names(input: Input, diags: &mut Vec<Problem>) -> Names {
         ..
     } = input;
     let lookup = |k: &str| match k {
-        "org" => Some(s.organization.clone()),
-        "env" => Some(ek.to_owned()),
-        "envLong" => Some(e.long_name.clone()),
-        "region" => Some(e.region_code.clone()),
         "runner" => Some(rk.to_owned()),
-        _ => None,
+        _ => env_placeholder(s, ek, e, k),
     };
     let rp = input.at;
     let mut n = Names::default();
@@ -381,5 +377,22 @@ impl Runner {
                 privileged: ready.then_some(self.privileged),
             },
         }
+    }
+}
+
+/// The value of an environment placeholder of a naming template (`names::ENV_PLACEHOLDERS`)
+/// for environment `ek`; none for any other name.
+pub(super) fn env_placeholder(
+    s: &t::Spec,
+    ek: &str,
+    e: &t::Environment,
+    k: &str,
+) -> Option<String> {
+    match k {
+        "org" => Some(s.organization.clone()),
+        "env" => Some(ek.to_owned()),
+        "envLong" => Some(e.long_name.clone()),
+        "region" => Some(e.region_code.clone()),
+        _ => None,
     }
 }

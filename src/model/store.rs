@@ -143,14 +143,8 @@ pub(super) fn name(
     else {
         return Some(super::defaults::STORE_NAME.into());
     };
-    let lookup = |k: &str| match k {
-        "org" => Some(s.organization.clone()),
-        "env" => Some(ek.to_owned()),
-        "envLong" => Some(e.long_name.clone()),
-        "region" => Some(e.region_code.clone()),
-        _ => None,
-    };
-    let name = crate::names::expand(template, lookup).expect("checked by spec::check");
+    let name = crate::names::expand(template, |k| super::runner::env_placeholder(s, ek, e, k))
+        .expect("checked by spec::check");
     if !facts::is_dns1123_subdomain(&name) {
         diags.push(
             Problem::error(

@@ -11,7 +11,7 @@ use serde_json::Value;
 use std::path::Path;
 
 /// Fills in, recursively, every `default` the schema declares for a field `v` lacks.
-pub(crate) fn apply_defaults(schema: &Value, v: &mut Value) {
+fn apply_defaults(schema: &Value, v: &mut Value) {
     if let (Some(props), Some(obj)) = (
         schema.get("properties").and_then(Value::as_object),
         v.as_object_mut(),
@@ -33,6 +33,25 @@ pub(crate) fn apply_defaults(schema: &Value, v: &mut Value) {
             apply_defaults(items, item);
         }
     }
+}
+
+/// Asserts that the API server, applying `schema`'s defaults, would add nothing to `doc`
+/// (`status` aside: it belongs to the controller; a status subresource ignores it on create).
+pub(crate) fn assert_fixed_point(schema: &Value, doc: &Value, at: &str) {
+    let mut defaulted = doc.clone();
+    apply_defaults(schema, &mut defaulted);
+    if let Some(o) = defaulted.as_object_mut() {
+        o.remove("status");
+    }
+    let changes = runnergen::diff::field_changes(doc, &defaulted);
+    assert!(
+        changes.is_empty(),
+        "{at}: the API server would add {:?}",
+        changes
+            .iter()
+            .map(|c| format!("{} = {}", c.path, c.new.clone().unwrap_or_default()))
+            .collect::<Vec<_>>()
+    );
 }
 
 /// The `platform` a golden tree was rendered for: its spec's (`out/` is the seed's).
@@ -65,22 +84,8 @@ fn no_custom_resource_is_changed_by_its_crd_defaults() {
                 let Some(schema) = crate::platforms::schema_for(&doc, &platform) else {
                     continue;
                 };
-                let mut defaulted = doc.clone();
-                apply_defaults(&schema, &mut defaulted);
-                // `status` belongs to the controller (a status subresource ignores it on create).
-                if let Some(o) = defaulted.as_object_mut() {
-                    o.remove("status");
-                }
-                let changes = runnergen::diff::field_changes(&doc, &defaulted);
                 let rel = path.strip_prefix(root()).unwrap_or(Path::new("")).display();
-                assert!(
-                    changes.is_empty(),
-                    "{rel}: the API server would add {:?}",
-                    changes
-                        .iter()
-                        .map(|c| format!("{} = {}", c.path, c.new.clone().unwrap_or_default()))
-                        .collect::<Vec<_>>()
-                );
+                assert_fixed_point(&schema, &doc, &rel.to_string());
                 *checked
                     .entry(doc["kind"].as_str().unwrap().to_owned())
                     .or_default() += 1;

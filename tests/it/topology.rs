@@ -476,6 +476,21 @@ fn every_topology_is_refused_with_the_fix_or_renders_isolated() {
     );
 }
 
+/// Runner `tf`, a protected group runner of `acme/infra` in `stg` only.
+fn protected_in_stg() -> RunnerGen {
+    RunnerGen {
+        key: 0,
+        envs: [1].into(),
+        group: true,
+        path: 1,
+        tags: BTreeSet::new(),
+        protected: true,
+        untagged: false,
+        role: 0,
+        per_env_scope: true,
+    }
+}
+
 /// A large environment beside a small one on its cluster: `n` runners under generated keys in
 /// `dev`, its identities in `shards` stacks.
 fn large(keys: &BTreeSet<String>, shards: u32) -> Value {
@@ -498,17 +513,7 @@ fn large(keys: &BTreeSet<String>, shards: u32) -> Value {
         secret_store: false,
         engine: 0,
     };
-    t.runners.push(RunnerGen {
-        key: 0,
-        envs: [1].into(),
-        group: true,
-        path: 1,
-        tags: BTreeSet::new(),
-        protected: true,
-        untagged: false,
-        role: 0,
-        per_env_scope: true,
-    });
+    t.runners.push(protected_in_stg());
     let mut spec = spec(&t);
     spec["environments"]["dev"]["identities"]["shards"] = json!(shards);
     for (i, key) in keys.iter().enumerate() {
@@ -594,17 +599,7 @@ fn a_store_account_in_another_environments_runner_namespace_is_refused() {
     };
     let t = Topology {
         envs: vec![env(0), env(1)],
-        runners: vec![RunnerGen {
-            key: 0,
-            envs: [1].into(),
-            group: true,
-            path: 1,
-            tags: BTreeSet::new(),
-            protected: true,
-            untagged: false,
-            role: 0,
-            per_env_scope: true,
-        }],
+        runners: vec![protected_in_stg()],
         env_names: [true; 4],
         job_namespace_is_runner: false,
         secret_store: false,
