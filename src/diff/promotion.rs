@@ -6,7 +6,7 @@ use super::semantic::field_changes;
 use super::{Changes, Report, RunnerChange, Status};
 use super::{SecurityChange, security_changes};
 use crate::access::Access;
-use crate::model::{Environment, Fleet, ResourceList, Runner};
+use crate::model::{Environment, Fleet, ResourceList, RoleAssignment, Runner};
 use crate::spec::types::{PromotionField, PromotionField as F};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -25,6 +25,11 @@ struct Side<'a> {
 impl Side<'_> {
     fn normalize(&self, s: &str) -> String {
         normalize_text(s, self.env, &self.aliases, &self.shared)
+    }
+
+    /// A role assignment of this side as the preview compares it: (role, normalised scope).
+    fn role(&self, ra: &RoleAssignment) -> (String, String) {
+        (ra.display_name(), self.normalize(&ra.scope.id()))
     }
 }
 
@@ -155,7 +160,10 @@ fn normalized(fleet: &Fleet, side: &Side, r: &Runner) -> Value {
     let roles: Vec<String> = r
         .roles()
         .iter()
-        .map(|ra| format!("{} on {}", ra.display_name(), n(&ra.scope.id())))
+        .map(|ra| {
+            let (role, scope) = side.role(ra);
+            format!("{role} on {scope}")
+        })
         .collect();
     let graph: Vec<&str> = r.graph_permissions().collect();
     let tolerations: Vec<Value> = r
@@ -252,6 +260,52 @@ fn access(fleet: &Fleet, side: &Side, r: &Runner) -> Access {
     }
 }
 
+/// The security changes of bringing `to`'s access (`old`) where `from`'s is (`new`), those
+/// that only the declared `roles` make marked expected: a role change is expected when it is
+/// gone once those assignments are taken out of both sides. Taking them out can leave a
+/// change of its own (a swap whose other half is not declared becomes a plain grant or
+/// removal): that one is reported, unexpected.
+fn expected_changes(
+    env: &str,
+    runner: &str,
+    (old, new): (&Access, &Access),
+    roles: &BTreeSet<(String, String)>,
+) -> Vec<SecurityChange> {
+    let mut all = security_changes(env, runner, old, new);
+    if roles.is_empty() {
+        return all;
+    }
+    let strip = |a: &Access| Access {
+        roles: a
+            .roles
+            .iter()
+            .filter(|r| !roles.contains(*r))
+            .cloned()
+            .collect(),
+        ..a.clone()
+    };
+    let is_role = |c: &SecurityChange| c.kind.field() == Some(F::Roles);
+    let rest = security_changes(env, runner, &strip(old), &strip(new));
+    for c in all.iter_mut().filter(|c| is_role(c)) {
+        c.expected = !rest.contains(c);
+    }
+    let left: Vec<SecurityChange> = rest
+        .into_iter()
+        .filter(|c| is_role(c) && !all.contains(c))
+        .collect();
+    all.extend(left);
+    all
+}
+
+/// The compared path of one role assignment under `roles` (as `normalized` lists it).
+fn role_path((role, scope): &(String, String)) -> String {
+    let entry = format!("{role} on {scope}");
+    format!(
+        ".roles[{}]",
+        serde_json::to_string(&entry).unwrap_or_default()
+    )
+}
+
 /// Runners pair by key with the environment's own tokens replaced (`tf-dev` ↔ `tf-prd`).
 fn by_key<'a>(side: &Side<'a>) -> BTreeMap<String, &'a Runner> {
     side.env
@@ -287,16 +341,26 @@ pub fn diff_environments(fleet: &Fleet, from: &Environment, to: &Environment) ->
             .copied()
             .collect();
         let name = rb.or(ra).map_or(k, |r| r.key.as_str());
+        // The role assignments declared as meant to differ, each read in its environment and
+        // normalised by its side, as the compared roles are.
+        let roles: BTreeSet<(String, String)> = [
+            (&a_side, declared.expect_roles.get(&from.key)),
+            (&b_side, declared.expect_roles.get(&to.key)),
+            (&a_side, ra.map(|r| &r.promotion_expect_roles)),
+            (&b_side, rb.map(|r| &r.promotion_expect_roles)),
+        ]
+        .into_iter()
+        .flat_map(|(side, list)| list.into_iter().flatten().map(|ra| side.role(ra)))
+        .collect();
         let (acc_a, acc_b) = (
             ra.map(|r| access(fleet, &a_side, r)).unwrap_or_default(),
             rb.map(|r| access(fleet, &b_side, r)).unwrap_or_default(),
         );
-        // Promoting brings `to` where `from` is: changes read from `to`'s state to `from`'s.
-        for mut c in security_changes(&to.key, name, &acc_b, &acc_a) {
+        let existence = (ra.is_none() || rb.is_none()) && expected.contains(&F::Existence);
+        for mut c in expected_changes(&to.key, name, (&acc_b, &acc_a), &roles) {
             // A revocation runs against `to`: its placeholders back to `to`'s own values.
             c.revocation = c.revocation.map(|r| denormalize(&r, to));
-            c.expected = c.kind.field().is_some_and(|f| expected.contains(&f))
-                || (ra.is_none() || rb.is_none()) && expected.contains(&F::Existence);
+            c.expected |= c.kind.field().is_some_and(|f| expected.contains(&f)) || existence;
             security.push(c);
         }
         let (status, fields) = match (ra, rb) {
@@ -309,7 +373,8 @@ pub fn diff_environments(fleet: &Fleet, from: &Environment, to: &Environment) ->
                     continue;
                 }
                 for f in &mut fields {
-                    f.expected = field_of(&f.path).is_some_and(|f| expected.contains(&f));
+                    f.expected = field_of(&f.path).is_some_and(|f| expected.contains(&f))
+                        || roles.iter().any(|r| f.path == role_path(r));
                 }
                 (Status::Changed, fields)
             }

@@ -85,48 +85,62 @@ pub fn role_assignments(
     r: &t::Runner,
     job_signs_cache: bool,
 ) -> Vec<RoleAssignment> {
-    let mut roles = BTreeSet::new();
-    for ra in &r.access().roles {
-        let (role_name, role_definition_id) = if facts::is_guid(&ra.role) {
-            let id = ra.role.to_lowercase();
-            (crate::roles::name(&id).map(str::to_owned), id)
-        } else {
-            let id = crate::roles::id(&ra.role).expect("checked by spec");
-            (Some(ra.role.clone()), id.to_owned())
-        };
-        let sub = |alias: &str| e.subscriptions[alias].to_lowercase();
-        let sc = &ra.scope;
-        let scopes: Vec<Scope> = match (&sc.subscription, &sc.resource_group, &sc.resource) {
-            (Some(s), None, None) if s == "*" => e
-                .subscriptions
-                .values()
-                .map(|id| Scope::Subscription {
-                    subscription_id: id.to_lowercase(),
-                })
-                .collect(),
-            (Some(s), None, None) => vec![Scope::Subscription {
-                subscription_id: sub(s),
-            }],
-            (Some(s), Some(rg), None) => vec![Scope::ResourceGroup {
-                subscription_id: sub(s),
-                resource_group: rg.clone(),
-            }],
-            (None, None, Some(res)) => vec![Scope::resource(res)],
-            _ => unreachable!("scope shape checked by spec"),
-        };
-        for scope in scopes {
-            roles.insert(RoleAssignment {
-                role_name: role_name.clone(),
-                role_definition_id: role_definition_id.clone(),
-                scope,
-            });
-        }
-    }
+    let mut roles: BTreeSet<RoleAssignment> = r
+        .access()
+        .roles
+        .iter()
+        .flat_map(|ra| resolve_role(e, ra))
+        .collect();
     // With one account for manager and jobs, that identity signs the cache's SAS.
     if let Some(c) = r.cache.as_ref().filter(|_| job_signs_cache) {
         roles.extend(cache_manager_roles(&c.storage_account_id));
     }
     roles.into_iter().collect()
+}
+
+/// One role assignment as the spec writes it, resolved in environment `e`: the role by name
+/// or GUID, the scope's subscription alias to its ID (`*`: one per subscription). Nothing when
+/// `e` has no such alias (a `promotion.expect` entry read in the environment that lacks it).
+pub fn resolve_role(e: &t::Environment, ra: &t::RoleAssignment) -> Vec<RoleAssignment> {
+    let (role_name, role_definition_id) = if facts::is_guid(&ra.role) {
+        let id = ra.role.to_lowercase();
+        (crate::roles::name(&id).map(str::to_owned), id)
+    } else {
+        let id = crate::roles::id(&ra.role).expect("checked by spec");
+        (Some(ra.role.clone()), id.to_owned())
+    };
+    let sub = |alias: &str| e.subscriptions.get(alias).map(|id| id.to_lowercase());
+    let sc = &ra.scope;
+    let scopes: Vec<Scope> = match (&sc.subscription, &sc.resource_group, &sc.resource) {
+        (Some(s), None, None) if s == "*" => e
+            .subscriptions
+            .values()
+            .map(|id| Scope::Subscription {
+                subscription_id: id.to_lowercase(),
+            })
+            .collect(),
+        (Some(s), None, None) => sub(s)
+            .map(|subscription_id| Scope::Subscription { subscription_id })
+            .into_iter()
+            .collect(),
+        (Some(s), Some(rg), None) => sub(s)
+            .map(|subscription_id| Scope::ResourceGroup {
+                subscription_id,
+                resource_group: rg.clone(),
+            })
+            .into_iter()
+            .collect(),
+        (None, None, Some(res)) => vec![Scope::resource(res)],
+        _ => unreachable!("scope shape checked by spec"),
+    };
+    scopes
+        .into_iter()
+        .map(|scope| RoleAssignment {
+            role_name: role_name.clone(),
+            role_definition_id: role_definition_id.clone(),
+            scope,
+        })
+        .collect()
 }
 
 /// What the identity that signs the cache's SAS holds, on the storage account only

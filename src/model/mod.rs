@@ -14,9 +14,12 @@ mod cluster;
 mod outputs;
 mod owned;
 mod platform;
+mod promotion;
 mod runner;
 mod shard;
 pub mod store;
+
+pub use promotion::Promotion;
 
 pub use platform::{EsoDefaults, Platform, Version};
 pub use shard::{SHARD_SIZE, Shard, fitting_count, jump_hash, shard_of};
@@ -59,16 +62,6 @@ pub struct Fleet {
     /// PERMISSIONS.md read it.
     #[serde(skip)]
     pub overlaps: crate::overlap::Overlaps,
-}
-
-/// Promoting `from`'s setup to `to`: what may differ, and which subscription aliases pair.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct Promotion {
-    pub from: String,
-    pub to: String,
-    pub expect: BTreeSet<t::PromotionField>,
-    /// `from`'s alias → `to`'s alias.
-    pub subscriptions: BTreeMap<String, String>,
 }
 
 impl Fleet {
@@ -287,6 +280,10 @@ pub struct Runner {
     pub kubernetes_access: t::KubernetesAccess,
     /// Fields of this runner that may differ between environments (`promotion.expect`).
     pub promotion_expect: BTreeSet<t::PromotionField>,
+    /// Role assignments of this runner that may be on one side of a promotion only
+    /// (`promotion.expect`'s `roles`), read in its environment.
+    #[serde(skip)]
+    pub promotion_expect_roles: Vec<RoleAssignment>,
 }
 
 /// What every Azure identity of the fleet carries, whoever's it is (a runner's job pods', its
@@ -433,16 +430,7 @@ pub fn build(s: &t::Spec, files: Files) -> Result<Fleet, Vec<Problem>> {
         token: token_source(&s.token_source),
         restart_on_rotation: s.token_source.restart_on_rotation.unwrap_or_default(),
         environments,
-        promotions: s
-            .promotion
-            .iter()
-            .map(|p| Promotion {
-                from: p.from.clone(),
-                to: p.to.clone(),
-                expect: p.expect.iter().map(|f| promotion_field(f)).collect(),
-                subscriptions: p.subscriptions.clone(),
-            })
-            .collect(),
+        promotions: s.promotion.iter().map(|p| promotion::of(s, p)).collect(),
     })
 }
 
@@ -582,9 +570,4 @@ fn environment(
     };
     env.store = store::resolve(s, ek, e, &env, &outputs, diags);
     env
-}
-
-/// A field named in `promotion.expect`.
-pub(crate) fn promotion_field(name: &str) -> t::PromotionField {
-    t::PromotionField::parse(name).expect("checked by spec")
 }

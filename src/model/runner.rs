@@ -32,6 +32,7 @@ pub(super) fn resolve(input: Input, diags: &mut Vec<Problem>) -> Runner {
     let shared = r.service_accounts == Some(t::ServiceAccountMode::Shared);
     let (identity, cache_identity) = identities(input, &names, shared, diags);
     let resources = r.resources.as_ref();
+    let (promotion_expect, promotion_expect_roles) = super::promotion::of_runner(e, r);
     Runner {
         key: rk.to_owned(),
         environment: ek.to_owned(),
@@ -91,11 +92,8 @@ pub(super) fn resolve(input: Input, diags: &mut Vec<Problem>) -> Runner {
         identity,
         graph: azure::graph_grants(&names.symbol, &r.access().graph_permissions),
         kubernetes_access: r.access().kubernetes_access.unwrap_or_default(),
-        promotion_expect: r
-            .promotion
-            .iter()
-            .flat_map(|p| p.expect.iter().map(|f| super::promotion_field(f)))
-            .collect(),
+        promotion_expect,
+        promotion_expect_roles,
         names,
     }
 }

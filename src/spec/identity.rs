@@ -68,6 +68,13 @@ fn roles(cx: &mut Ctx, ip: &str, id: &Identity, env: Option<&Environment>) {
     }
 }
 
+/// A role assignment named outside an identity (`promotion.expect`): a known role and a
+/// well-formed scope; its subscription alias is checked by the caller.
+pub(super) fn role_assignment(cx: &mut Ctx, p: &str, ra: &super::types::RoleAssignment) {
+    role_id(cx, p, &ra.role);
+    scope(cx, &format!("{p}/scope"), &ra.scope, None);
+}
+
 /// The role's definition ID (lowercase), or E014 when the role is unknown.
 fn role_id(cx: &mut Ctx, p: &str, role: &str) -> Option<String> {
     if facts::is_guid(role) {

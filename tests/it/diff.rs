@@ -212,6 +212,94 @@ fn promotion_is_a_gate() {
     );
 }
 
+/// `expect:` can name role assignments, not only the field: the declared ones are expected,
+/// any other role change still fails the preview. A scope is read in the environment it is
+/// declared for (a fleet-wide promotion reads it in both).
+#[test]
+fn promotion_expects_roles_by_role_and_scope() {
+    let spec = std::fs::read_to_string(root().join("fixtures/two-envs/runners.yaml")).unwrap();
+    let dir = edited_checkout("expect-roles", "fixtures/two-envs/runners.yaml");
+    let preview = |text: &str| {
+        std::fs::write(dir.join("fixtures/ascode/runners.yaml"), text).unwrap();
+        diff_in(
+            &dir,
+            &[
+                "fixtures/ascode/runners.yaml",
+                "--from-env",
+                "dev",
+                "--to-env",
+                "prd",
+            ],
+        )
+    };
+    let owner = "{roles: [{role: Owner, scope: {subscription: apps}}]}";
+    let contributor = "{roles: [{role: Contributor, scope: {subscription: apps, resourceGroup: rg-neu-prd-apps}}]}";
+    // Both sides of the swap declared: dev's Owner on the runner, prd's Contributor fleet-wide.
+    let both = spec
+        .replace(
+            "      expect: [accessLevel, kubernetesAccess, roles]",
+            &format!("      expect: [accessLevel, kubernetesAccess, {owner}]"),
+        )
+        .replace(
+            "    expect: [concurrent, resources]",
+            &format!("    expect: [concurrent, resources, {contributor}]"),
+        );
+    let (code, text, err) = preview(&both);
+    assert_eq!(code, 0, "{text}{err}");
+    assert!(
+        text.contains("  expected prd/deploy-prd: role widened from Contributor on /subscriptions/{subscription:apps}/resourceGroups/rg-{region}-{env}-apps to Owner on /subscriptions/{subscription:apps} (subscription)"),
+        "{text}"
+    );
+    // Only the Owner declared: the swap's Owner half is expected, prd's Contributor going away
+    // is not, and fails the preview (a change, exit 1).
+    let owner_only = spec.replace(
+        "      expect: [accessLevel, kubernetesAccess, roles]",
+        &format!("      expect: [accessLevel, kubernetesAccess, {owner}]"),
+    );
+    let (code, text, err) = preview(&owner_only);
+    assert_eq!(code, 1, "{text}{err}");
+    assert!(
+        text.contains("  expected prd/deploy-prd: role widened from Contributor"),
+        "{text}"
+    );
+    assert!(
+        text.contains("prd/deploy-prd: role assignment removed: Contributor on /subscriptions/{subscription:apps}/resourceGroups/rg-{region}-{env}-apps"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("  expected prd/deploy-prd: role assignment removed"),
+        "{text}"
+    );
+    // A role nobody declared, on top: a widening, exit 3, whatever else is declared.
+    let more = both.replace(
+        "        - role: Owner\n          scope: {subscription: apps}\n",
+        "        - role: Owner\n          scope: {subscription: apps}\n        - role: Key Vault Administrator\n          scope: {subscription: shared}\n",
+    );
+    assert_ne!(more, both);
+    let (code, text, _) = preview(&more);
+    assert_eq!(code, 3, "{text}");
+    assert!(
+        text.contains("! widens  prd/deploy-prd: new role assignment: Key Vault Administrator on /subscriptions/9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"),
+        "{text}"
+    );
+    // Located mistakes: an alias neither environment has, an unknown role.
+    let bad = spec.replace(
+        "    expect: [concurrent, resources]",
+        "    expect: [concurrent, resources, {roles: [{role: Ownr, scope: {subscription: app}}]}]",
+    );
+    let (code, _, err) = preview(&bad);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("error[E014]: unknown role `Ownr`") && err.contains("did you mean `Owner`?"),
+        "{err}"
+    );
+    assert!(
+        err.contains("error[E010]: no subscription alias `app` in dev or prd")
+            && err.contains("did you mean `apps`?"),
+        "{err}"
+    );
+}
+
 #[test]
 fn errors_exit_2() {
     let (code, _, stderr) = diff(&["fixtures/invalid/unknown-role.yaml"]);

@@ -179,6 +179,46 @@ impl Serialize for PromotionField {
     }
 }
 
+/// One intended difference of a promotion: a field's name (`concurrent`), or role assignments
+/// as `{roles: [{role: Owner, scope: {subscription: apps}}]}`.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Expect {
+    /// A field the preview compares (`PromotionField::name`): any change of it is expected.
+    Field(String),
+    /// Role assignments that may be granted on one side and not the other.
+    Roles(ExpectRoles),
+}
+
+impl Expect {
+    /// The field named, if this names a field.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Expect::Field(f) => Some(f),
+            Expect::Roles(_) => None,
+        }
+    }
+
+    /// The role assignments named, if this names some.
+    pub fn roles(&self) -> &[RoleAssignment] {
+        match self {
+            Expect::Field(_) => &[],
+            Expect::Roles(r) => &r.roles,
+        }
+    }
+}
+
+/// `{roles: [{role, scope}]}`: role assignments written as `identity.roles` writes them; in a
+/// fleet-wide `promotion`, a subscription alias is read in whichever of the two environments
+/// has it (both, when both do).
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExpectRoles {
+    /// The role assignments, each `{role, scope}` as in `identity.roles`.
+    #[schemars(length(min = 1))]
+    pub roles: Vec<RoleAssignment>,
+}
+
 /// Promoting one environment's setup to another: the differences that are meant to be.
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -187,10 +227,11 @@ pub struct Promotion {
     pub from: String,
     /// The environment it is promoted to.
     pub to: String,
-    /// Runner fields that may differ between the two for every runner (see `PROMOTION_FIELDS`
-    /// in the README: `accessLevel`, `concurrent`, `roles`, `existence`, …).
+    /// What may differ between the two for every runner: a field the preview compares
+    /// (`accessLevel`, `concurrent`, `roles`, `existence`, …), or `{roles: [{role, scope}]}`,
+    /// role assignments that may be on one side only (a change of any other role still fails).
     #[serde(default)]
-    pub expect: Vec<String>,
+    pub expect: Vec<Expect>,
     /// Subscription aliases that mean the same across the two, `from`'s alias to `to`'s
     /// (`{apps-dev: apps-prd}`), so a role on one is compared with the role on the other.
     #[serde(default)]

@@ -308,9 +308,11 @@ pub struct Scope {
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RunnerPromotion {
-    /// Fields of this runner that may differ in every promotion it is part of.
+    /// What of this runner may differ in every promotion it is part of: fields, or `{roles:
+    /// [{role, scope}]}` (as in the fleet's `promotion`; the scope is read in the runner's
+    /// environment).
     #[serde(default)]
-    pub expect: Vec<String>,
+    pub expect: Vec<super::Expect>,
 }
 
 /// A runner's own chart settings.
