@@ -10,8 +10,9 @@ fn report(text: &str) -> Report {
     r.fleet.lint
 }
 
+/// The seed fleet without its acknowledgements (fixtures/ascode acknowledges every finding).
 fn seed() -> String {
-    read("fixtures/ascode/runners.yaml")
+    read("fixtures/lint/unacknowledged.yaml")
 }
 
 /// `(runner, rule)` of every finding, in order.

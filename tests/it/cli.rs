@@ -252,7 +252,7 @@ fn colour_follows_the_flag_no_color_and_clicolor_force() {
 /// `--strict` exits 1 until each is acknowledged; an invalid spec exits 2.
 #[test]
 fn lint_names_the_seeds_findings_and_strict_fails_until_acknowledged() {
-    let out = runnergen(&["lint", "fixtures/ascode/runners.yaml"]);
+    let out = runnergen(&["lint", "fixtures/lint/unacknowledged.yaml"]);
     assert_eq!(out.status.code(), Some(0));
     let text = format!(
         "{}{}",
@@ -272,23 +272,25 @@ fn lint_names_the_seeds_findings_and_strict_fails_until_acknowledged() {
         assert!(text.contains(what), "{what}");
     }
 
-    let strict = runnergen(&["lint", "--strict", "fixtures/ascode/runners.yaml"]);
+    let strict = runnergen(&["lint", "--strict", "fixtures/lint/unacknowledged.yaml"]);
     assert_eq!(strict.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&strict.stderr)
             .contains("error: --strict: 11 findings not acknowledged")
     );
 
-    let acked = runnergen(&["lint", "--strict", "fixtures/lint/acknowledged.yaml"]);
+    // The example fleet acknowledges each of them: the CI component's default `lint: strict`
+    // passes on it as committed.
+    let acked = runnergen(&["lint", "--strict", "fixtures/ascode/runners.yaml"]);
     assert_eq!(acked.status.code(), Some(0), "{acked:?}");
     let err = String::from_utf8_lossy(&acked.stderr);
     assert!(
-        err.contains("warning[L001]: runner `tf`'s identity is Owner of every subscription of the environment (high; acknowledged: the pipelines create role assignments (seed))"),
+        err.contains("warning[L001]: runner `tf`'s identity is Owner of every subscription of the environment (high; acknowledged: the Terraform pipelines create role assignments and RBAC, which Contributor cannot)"),
         "{err}"
     );
     assert_eq!(
         String::from_utf8_lossy(&acked.stdout),
-        "fixtures/lint/acknowledged.yaml: 11 lint findings, 11 acknowledged, 0 not\n"
+        "fixtures/ascode/runners.yaml: 11 lint findings, 11 acknowledged, 0 not\n"
     );
 
     let invalid = runnergen(&["lint", "--strict", "fixtures/invalid/acknowledge.yaml"]);
@@ -325,20 +327,20 @@ fn lint_strict_fails_on_the_owner_a_prd_override_adds() {
 /// `validate` and `render` print one line per finding, and where to read more.
 #[test]
 fn validate_prints_lint_findings_one_line_each() {
-    let out = runnergen(&["validate", "fixtures/ascode/runners.yaml"]);
+    let out = runnergen(&["validate", "fixtures/lint/unacknowledged.yaml"]);
     assert_eq!(out.status.code(), Some(0));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 12, "{err}");
     assert!(err.contains(
-        "fixtures/ascode/runners.yaml:47:25: warning[L002]: runner `tf`'s job pods are cluster-admin (high)\n"
+        "fixtures/lint/unacknowledged.yaml:50:25: warning[L002]: runner `tf`'s job pods are cluster-admin (high)\n"
     ));
     assert!(err.ends_with(
-        "11 lint findings (0 acknowledged): `runnergen lint fixtures/ascode/runners.yaml` says what to do\n"
+        "11 lint findings (0 acknowledged): `runnergen lint fixtures/lint/unacknowledged.yaml` says what to do\n"
     ));
-    let quiet = runnergen(&["--quiet", "validate", "fixtures/ascode/runners.yaml"]);
+    let quiet = runnergen(&["--quiet", "validate", "fixtures/lint/unacknowledged.yaml"]);
     assert!(quiet.stderr.is_empty());
     // `lint -q` too prints errors only: the seed's findings are warnings.
-    let quiet = runnergen(&["--quiet", "lint", "fixtures/ascode/runners.yaml"]);
+    let quiet = runnergen(&["--quiet", "lint", "fixtures/lint/unacknowledged.yaml"]);
     assert_eq!(quiet.status.code(), Some(0));
     assert!(
         quiet.stderr.is_empty() && quiet.stdout.is_empty(),

@@ -505,10 +505,10 @@ fn validate_reports_a_renamed_identity_as_render_does() {
     let spec = seed.replacen("\n  images:\n", "\n  imagebuilder:\n", 1);
     std::fs::write(dir.join("fixtures/ascode/runners.yaml"), &spec).unwrap();
     let expected = "\
-fixtures/ascode/runners.yaml:73:17: error[E042]: runner `imagebuilder`: client ID `9f8e7d6c-5b4a-4392-8187-a6b5c4d3e2f1` belongs to the identity `weu-ss-msi-gitlab-images` (runner `images` in the committed output), but it now derives the identity `weu-ss-msi-gitlab-imagebuilder`
+fixtures/ascode/runners.yaml:89:17: error[E042]: runner `imagebuilder`: client ID `9f8e7d6c-5b4a-4392-8187-a6b5c4d3e2f1` belongs to the identity `weu-ss-msi-gitlab-images` (runner `images` in the committed output), but it now derives the identity `weu-ss-msi-gitlab-imagebuilder`
   at /runners/imagebuilder/identity/clientId
      |
-  73 |       clientId: 9f8e7d6c-5b4a-4392-8187-a6b5c4d3e2f1
+  89 |       clientId: 9f8e7d6c-5b4a-4392-8187-a6b5c4d3e2f1
      |                 ^
   = hint: a renamed identity is a new Azure identity with its own client ID: drop this client ID (from the spec or the outputs file), render and deploy the Azure files, then take the new identity's client ID from the deployment outputs
 error: fixtures/ascode/runners.yaml: 1 problem found; nothing was written

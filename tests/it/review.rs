@@ -173,7 +173,7 @@ fn a_renamed_identity_is_refused_against_the_git_base() {
     let (code, text, err) = runnergen_in(&tmp, &["diff", "runners.yaml", "--base", "HEAD"]);
     assert_eq!((code, text.as_str()), (2, ""), "{err}");
     assert!(
-        err.starts_with("runners.yaml:73:17: error[E042]: runner `imagebuilder`: client ID `9f8e7d6c-5b4a-4392-8187-a6b5c4d3e2f1` belongs to the identity `weu-ss-msi-gitlab-images` (runner `images` in the committed output), but it now derives the identity `weu-ss-msi-gitlab-imagebuilder`\n"),
+        err.starts_with("runners.yaml:89:17: error[E042]: runner `imagebuilder`: client ID `9f8e7d6c-5b4a-4392-8187-a6b5c4d3e2f1` belongs to the identity `weu-ss-msi-gitlab-images` (runner `images` in the committed output), but it now derives the identity `weu-ss-msi-gitlab-imagebuilder`\n"),
         "{err}"
     );
     assert!(

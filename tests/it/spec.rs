@@ -84,7 +84,7 @@ fn instances_count_against_the_budget() {
         .iter()
         .find(|d| d.code.to_string() == "E001")
         .unwrap_or_else(|| panic!("{diags:?}"));
-    assert_eq!(budget.pos.line, 33, "{budget:?}");
+    assert_eq!(budget.pos.line, 38, "{budget:?}");
     assert!(
         budget
             .message

@@ -19,8 +19,8 @@ fn says_who_triggers_each_runner_and_what_it_can_do() {
         "`Directory.Read.All`, `Group.Read.All`",
         "**cluster-admin** on the whole cluster",
         "pods **privileged** (root on the node)",
-        "- L001 (high): runner `tf`'s identity is Owner of every subscription of the environment\n",
-        "- L002 (high): runner `tf`'s job pods are cluster-admin\n",
+        "- L001 (high): runner `tf`'s identity is Owner of every subscription of the environment. **Acknowledged:** the Terraform pipelines create role assignments and RBAC, which Contributor cannot\n",
+        "- L002 (high): runner `tf`'s job pods are cluster-admin. **Acknowledged:** ",
     ] {
         assert!(tf.contains(want), "{want}\n---\n{tf}");
     }
@@ -31,8 +31,8 @@ fn says_who_triggers_each_runner_and_what_it_can_do() {
 
 #[test]
 fn acknowledgements_are_shown_and_escaped() {
-    let text = read("fixtures/lint/acknowledged.yaml").replacen(
-        "reason: deploys cluster add-ons}",
+    let text = read("fixtures/ascode/runners.yaml").replacen(
+        "reason: the Terraform pipelines deploy the cluster's add-ons and their RBAC}",
         "reason: \"deploys | add-ons <b>now</b>\\n# heading *bold*\"}",
         1,
     );
@@ -41,7 +41,9 @@ fn acknowledgements_are_shown_and_escaped() {
     assert!(md.contains(
         "- L002 (high): runner `tf`'s job pods are cluster-admin. **Acknowledged:** deploys \\| add-ons &lt;b&gt;now&lt;/b&gt; \\# heading \\*bold\\*\n"
     ), "{md}");
-    assert!(md.contains("**Acknowledged:** the pipelines create role assignments (seed)"));
+    assert!(md.contains(
+        "**Acknowledged:** the Terraform pipelines create role assignments and RBAC, which Contributor cannot"
+    ));
 }
 
 #[test]
