@@ -40,15 +40,27 @@ fn every_input_the_template_uses_is_declared_and_every_file_it_copies_exists() {
         jobs["runnergen-diff"]["allow_failure"]["exit_codes"],
         json!([3])
     );
+    // The diff job copies a child pipeline from RUNNERGEN_CI_DIR, by default where the image
+    // keeps ci/ (scripts/ci_component.sh points it at the checkout's ci/).
+    assert_eq!(
+        jobs["runnergen-diff"]["variables"]["RUNNERGEN_CI_DIR"],
+        "/usr/share/runnergen/ci"
+    );
     let docker = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
-    for path in [
-        "/usr/share/runnergen/ci/security-approval.yml",
-        "/usr/share/runnergen/ci/no-security-approval.yml",
-    ] {
-        assert!(jobs.to_string().contains(path), "{path}");
-        let file = path.replace("/usr/share/runnergen/", "");
-        assert!(root().join(&file).exists(), "{file}");
+    let script = jobs["runnergen-diff"]["script"].as_array().unwrap();
+    for file in ["security-approval.yml", "no-security-approval.yml"] {
+        let copied = format!("cp \"$RUNNERGEN_CI_DIR/{file}\" approval.yml");
+        assert!(
+            script
+                .iter()
+                .any(|line| line.as_str().unwrap().contains(&copied)),
+            "{copied}"
+        );
+        assert!(root().join("ci").join(file).exists(), "ci/{file}");
     }
+    // Promotion pairs: one array input, `[]` (no preview) by default.
+    assert_eq!(declared["promote"]["type"], "array");
+    assert_eq!(declared["promote"]["default"], json!([]));
     assert!(docker.contains("COPY ci/ /usr/share/runnergen/ci/"));
     assert!(
         docker.contains("COPY templates/runnergen-mr-note.sh /usr/local/bin/runnergen-mr-note")
