@@ -38,9 +38,9 @@ from urllib.parse import parse_qs, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# The example fleet of scenario a. fixtures/ascode/runners.yaml once it passes `lint --strict`;
-# until then the same fleet with every finding acknowledged.
-EXAMPLE_SPEC = "fixtures/lint/acknowledged.yaml"
+# The example fleet of scenario a: the README's example, every lint finding acknowledged, so
+# the component's default `lint: strict` passes on it as committed.
+EXAMPLE_SPEC = "fixtures/ascode/runners.yaml"
 # A fleet with dev, stg and prd: dev -> stg changes nothing, stg -> prd widens (exit 3).
 PROMOTION_SPEC = "fixtures/shared-cluster/runners.yaml"
 
