@@ -1,5 +1,6 @@
-// Parses every Mermaid graph of the golden trees' PERMISSIONS.md files with Mermaid's own
-// parser (npm `mermaid`, in a jsdom window), so a graph GitLab would fail to draw fails CI.
+// Parses every Mermaid graph of the golden trees' PERMISSIONS.md files and of the golden
+// merge-request notes (`diff --format markdown`, `*.markdown`) with Mermaid's own parser (npm
+// `mermaid`, in a jsdom window), so a graph GitLab would fail to draw fails CI.
 // Usage: node scripts/check_mermaid.mjs <node_modules folder holding mermaid and jsdom> <tree>...
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -18,7 +19,7 @@ function* files(dir) {
   for (const name of readdirSync(dir)) {
     const path = join(dir, name);
     if (statSync(path).isDirectory()) yield* files(path);
-    else if (name === 'PERMISSIONS.md') yield path;
+    else if (name === 'PERMISSIONS.md' || name.endsWith('.markdown')) yield path;
   }
 }
 

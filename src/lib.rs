@@ -8,6 +8,7 @@ pub mod compile;
 pub mod diff;
 pub mod facts;
 pub mod findings;
+pub mod flowchart;
 pub mod identities;
 pub mod layout;
 pub mod lint;

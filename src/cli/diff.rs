@@ -380,6 +380,13 @@ pub fn markdown(r: &Report) -> String {
         let _ = writeln!(o, "> **Warning:** this change widens privileges.\n");
     }
     let _ = writeln!(o, "{}\n", summary_line(r));
+    let chart = r.flowchart();
+    if !chart.is_empty() {
+        let _ = writeln!(
+            o,
+            "#### Who can do what after this change\n\nThe runners this change touches; a thick red edge grants more than before.\n\n```mermaid\n{chart}```\n"
+        );
+    }
     if !r.security.is_empty() {
         let _ = writeln!(
             o,

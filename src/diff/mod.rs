@@ -96,6 +96,39 @@ pub struct Report {
     /// Widening changes first.
     pub security: Vec<SecurityChange>,
     pub changes: Changes,
+    /// The access of each runner with a security change, before and after, in the order of
+    /// (environment, runner): what the merge-request note's picture draws.
+    pub access: Vec<Touched>,
+}
+
+/// One runner's access on the two sides of a report.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Touched {
+    pub environment: String,
+    pub runner: String,
+    pub old: Access,
+    pub new: Access,
+}
+
+/// The runners `security` names, each with its two sides from `pair`.
+fn touched_runners(
+    security: &[SecurityChange],
+    pair: impl Fn(&str, &str) -> Option<(Access, Access)>,
+) -> Vec<Touched> {
+    let keys: BTreeSet<(&str, &str)> = security
+        .iter()
+        .map(|c| (c.environment.as_str(), c.runner.as_str()))
+        .collect();
+    keys.into_iter()
+        .filter_map(|(env, runner)| {
+            pair(env, runner).map(|(old, new)| Touched {
+                environment: env.to_owned(),
+                runner: runner.to_owned(),
+                old,
+                new,
+            })
+        })
+        .collect()
 }
 
 impl Report {
@@ -124,6 +157,30 @@ impl Report {
                 Changes::Files(f) => !f.is_empty(),
                 Changes::Runners(r) => r.iter().any(|c| !c.expected),
             }
+    }
+
+    /// The runners with a security change as a Mermaid flowchart, after the change, the
+    /// edges that widen marked (`flowchart::changes`); empty when no runner has one.
+    pub fn flowchart(&self) -> String {
+        let touched: Vec<crate::flowchart::Touched> = self
+            .access
+            .iter()
+            .map(|t| {
+                let mut widened = crate::flowchart::Widened::default();
+                self.security
+                    .iter()
+                    .filter(|c| c.environment == t.environment && c.runner == t.runner)
+                    .for_each(|c| c.kind.widened_edge(&mut widened));
+                crate::flowchart::Touched {
+                    environment: &t.environment,
+                    runner: &t.runner,
+                    old: &t.old,
+                    new: &t.new,
+                    widened,
+                }
+            })
+            .collect();
+        crate::flowchart::changes(&touched)
     }
 
     /// How many differences are declared as intended.
@@ -276,11 +333,22 @@ fn security_report(
         .collect();
     security.extend(store_moves(&before, &after));
     SecurityChange::sort(&mut security);
+    let access = touched_runners(&security, |env: &str, runner: &str| {
+        let key = (env.to_owned(), runner.to_owned());
+        let side = |m: &BTreeMap<(String, String), Access>| m.get(&key).cloned();
+        (before.contains_key(&key) || after.contains_key(&key)).then(|| {
+            (
+                side(&before).unwrap_or_default(),
+                side(&after).unwrap_or_default(),
+            )
+        })
+    });
     Report {
         from: label,
         to: "spec".into(),
         security,
         changes: Changes::Files(files),
+        access,
     }
 }
 

@@ -70,6 +70,34 @@ fn denormalize(s: &str, env: &Environment) -> String {
     out
 }
 
+/// A compared access in environment `env`'s own words, as its picture shows it: the
+/// placeholders of scopes, tags and the group path replaced by `env`'s values, and the
+/// identities named as `env` names them (`side`'s names normalised first).
+fn in_env(a: &Access, side: &Side, env: &Environment) -> Access {
+    let real = |s: &str| denormalize(s, env);
+    let scopes = |roles: &[(String, String)]| -> Vec<(String, String)> {
+        roles.iter().map(|(r, s)| (r.clone(), real(s))).collect()
+    };
+    let identity = |id: &Option<crate::access::Identity>| {
+        id.clone().map(|i| crate::access::Identity {
+            name: real(&side.normalize(&i.name)),
+            ..i
+        })
+    };
+    Access {
+        roles: scopes(&a.roles),
+        manager_roles: scopes(&a.manager_roles),
+        trigger: a.trigger.clone().map(|t| crate::access::Trigger {
+            path: real(&t.path),
+            tags: t.tags.iter().map(|t| real(t)).collect(),
+            ..t
+        }),
+        identity: identity(&a.identity),
+        manager_identity: identity(&a.manager_identity),
+        ..a.clone()
+    }
+}
+
 /// The subscription IDs (lowercase) of `a` that stay literal when `a` is compared with `b`
 /// (`a`'s aliases renamed by `aliases`): those `b` lists too, and those of an alias `b` lacks.
 fn literal_subscriptions(
@@ -321,6 +349,33 @@ fn field_of(path: &str) -> Option<PromotionField> {
     PromotionField::parse(p.split(['.', '[']).next().unwrap_or(p))
 }
 
+/// What is declared as meant to differ for one runner, from the promotion and from each
+/// side's runner: the fields, and the role assignments, each read in its environment and
+/// normalised by its side as the compared roles are.
+fn declared_for(
+    declared: &crate::model::Promotion,
+    (a_side, ra): (&Side, Option<&&Runner>),
+    (b_side, rb): (&Side, Option<&&Runner>),
+) -> (BTreeSet<PromotionField>, BTreeSet<(String, String)>) {
+    let fields = declared
+        .expect
+        .iter()
+        .chain(ra.iter().flat_map(|r| &r.promotion_expect))
+        .chain(rb.iter().flat_map(|r| &r.promotion_expect))
+        .copied()
+        .collect();
+    let roles = [
+        (a_side, declared.expect_roles.get(&a_side.env.key)),
+        (b_side, declared.expect_roles.get(&b_side.env.key)),
+        (a_side, ra.map(|r| &r.promotion_expect_roles)),
+        (b_side, rb.map(|r| &r.promotion_expect_roles)),
+    ]
+    .into_iter()
+    .flat_map(|(side, list)| list.into_iter().flatten().map(|ra| side.role(ra)))
+    .collect();
+    (fields, roles)
+}
+
 /// Compares environment `from` with `to`, runner by runner: what promoting `from`'s setup
 /// to `to` would change, seen from `to`. Differences declared in the spec (`promotion`, and
 /// each runner's `promotion.expect`) are marked expected.
@@ -331,37 +386,30 @@ pub fn diff_environments(fleet: &Fleet, from: &Environment, to: &Environment) ->
     let keys: BTreeSet<&str> = a.keys().chain(b.keys()).map(String::as_str).collect();
     let mut runners = Vec::new();
     let mut security: Vec<SecurityChange> = Vec::new();
+    let mut touched = Vec::new();
     for k in keys {
         let (ra, rb) = (a.get(k), b.get(k));
-        let expected: BTreeSet<PromotionField> = declared
-            .expect
-            .iter()
-            .chain(ra.iter().flat_map(|r| &r.promotion_expect))
-            .chain(rb.iter().flat_map(|r| &r.promotion_expect))
-            .copied()
-            .collect();
+        let (expected, roles) = declared_for(&declared, (&a_side, ra), (&b_side, rb));
         let name = rb.or(ra).map_or(k, |r| r.key.as_str());
-        // The role assignments declared as meant to differ, each read in its environment and
-        // normalised by its side, as the compared roles are.
-        let roles: BTreeSet<(String, String)> = [
-            (&a_side, declared.expect_roles.get(&from.key)),
-            (&b_side, declared.expect_roles.get(&to.key)),
-            (&a_side, ra.map(|r| &r.promotion_expect_roles)),
-            (&b_side, rb.map(|r| &r.promotion_expect_roles)),
-        ]
-        .into_iter()
-        .flat_map(|(side, list)| list.into_iter().flatten().map(|ra| side.role(ra)))
-        .collect();
         let (acc_a, acc_b) = (
             ra.map(|r| access(fleet, &a_side, r)).unwrap_or_default(),
             rb.map(|r| access(fleet, &b_side, r)).unwrap_or_default(),
         );
         let existence = (ra.is_none() || rb.is_none()) && expected.contains(&F::Existence);
+        let before = security.len();
         for mut c in expected_changes(&to.key, name, (&acc_b, &acc_a), &roles) {
             // A revocation runs against `to`: its placeholders back to `to`'s own values.
             c.revocation = c.revocation.map(|r| denormalize(&r, to));
             c.expected |= c.kind.field().is_some_and(|f| expected.contains(&f)) || existence;
             security.push(c);
+        }
+        if security.len() > before {
+            touched.push(super::Touched {
+                environment: to.key.clone(),
+                runner: name.to_owned(),
+                old: in_env(&acc_b, &b_side, to),
+                new: in_env(&acc_a, &a_side, to),
+            });
         }
         let (status, fields) = match (ra, rb) {
             (Some(x), Some(y)) => {
@@ -399,6 +447,7 @@ pub fn diff_environments(fleet: &Fleet, from: &Environment, to: &Environment) ->
         to: to.key.clone(),
         security,
         changes: Changes::Runners(runners),
+        access: touched,
     }
 }
 

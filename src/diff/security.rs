@@ -114,6 +114,32 @@ impl SecurityKind {
         })
     }
 
+    /// The edge of the access picture (`flowchart`) a widening of this kind widens: who can
+    /// reach the runner, or what its job pods can do in Kubernetes. Roles and Graph
+    /// permissions are told edge by edge from the two sides; the rest (a chart source, a
+    /// stack) has no edge of its own.
+    pub fn widened_edge(self, w: &mut crate::flowchart::Widened) {
+        if !self.widens() {
+            return;
+        }
+        match self {
+            SecurityKind::RunUntaggedOn
+            | SecurityKind::ProtectionOff
+            | SecurityKind::TriggerWidened
+            | SecurityKind::LockedOff
+            | SecurityKind::TagsAdded
+            | SecurityKind::GitlabUrlChanged => w.trigger = true,
+            SecurityKind::ClusterAdminAdded
+            | SecurityKind::KubernetesAccessWidened
+            | SecurityKind::PrivilegedOn
+            | SecurityKind::PodSettingChanged
+            | SecurityKind::PrivilegedPlacementChanged
+            | SecurityKind::SharedServiceAccountOn
+            | SecurityKind::JobNamespaceChanged => w.kubernetes = true,
+            _ => {}
+        }
+    }
+
     /// True when the change gives the runner's jobs more power: `diff` exits 3.
     pub fn widens(self) -> bool {
         matches!(

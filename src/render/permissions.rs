@@ -219,99 +219,6 @@ fn placement(a: &Access) -> Vec<String> {
         .collect()
 }
 
-/// A Mermaid label: quoted, with what would end the quote or open markup written as entities.
-fn label(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("#quot;"),
-            '<' => out.push_str("#lt;"),
-            '>' => out.push_str("#gt;"),
-            '#' => out.push_str("#35;"),
-            c if c.is_control() => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// Who can do what, as a Mermaid flowchart: who can trigger the runner → the runner → its
-/// identities → each role at its scope, its Graph permissions; the job pods' Kubernetes access.
-/// From the `Access` alone, like the rest of the section.
-fn graph(key: &str, a: &Access) -> String {
-    use std::fmt::Write;
-    let mut g = String::from("flowchart LR\n");
-    if let Some(t) = &a.trigger {
-        let who = match t.runner_type {
-            RunnerType::Group => "group",
-            RunnerType::Project => "project",
-        };
-        let refs = if a.protected == Some(true) {
-            "protected branches and tags"
-        } else {
-            "any branch"
-        };
-        let tags = t.tags.join(", ");
-        let _ = writeln!(
-            g,
-            "  jobs[{}] --> runner[{}]",
-            label(&format!(
-                "jobs of {who} {}, {refs}, tags among {tags}",
-                t.path
-            )),
-            label(&format!("runner {key}"))
-        );
-    }
-    let mut identity = |id: &str, node: &str, roles: &[(String, String)], graph: &[&str]| {
-        let _ = writeln!(
-            g,
-            "  runner --> {node}[{}]",
-            label(&format!("identity {id}"))
-        );
-        for (i, (role, scope)) in roles.iter().enumerate() {
-            let _ = writeln!(
-                g,
-                "  {node} -->|{}| {node}s{i}[{}]",
-                label(role),
-                label(scope)
-            );
-        }
-        if !graph.is_empty() {
-            let _ = writeln!(
-                g,
-                "  {node} -->|{}| {node}g[{}]",
-                label("Microsoft Graph"),
-                label(&graph.join(", "))
-            );
-        }
-    };
-    if let Some(id) = &a.identity {
-        let perms: Vec<&str> = a.graph.iter().map(String::as_str).collect();
-        identity(&id.name, "id", &a.roles, &perms);
-    }
-    if let Some(m) = &a.manager_identity {
-        identity(&m.name, "mgr", &a.manager_roles, &[]);
-    }
-    if let Some(k) = a.kubernetes {
-        let privileged = if a.privileged == Some(true) {
-            ", privileged"
-        } else {
-            ""
-        };
-        let _ = writeln!(
-            g,
-            "  runner -->|{}| k8s[{}]",
-            label("job pods"),
-            label(&format!(
-                "Kubernetes: {}{privileged}",
-                kubernetes_access_name(k)
-            ))
-        );
-    }
-    g
-}
-
 /// What a runner's finding shows.
 fn finding_ctx<'a>(f: &'a Finding) -> FindingCtx<'a> {
     FindingCtx {
@@ -384,7 +291,7 @@ fn runner_ctx<'a>(s: &'a Section<'a>) -> Result<RunnerCtx<'a>, RenderError> {
             )
         }),
         findings: s.findings.iter().map(|f| finding_ctx(f)).collect(),
-        flowchart: graph(s.key, a),
+        flowchart: crate::flowchart::runner(s.key, a),
         onto: s.onto.iter().map(overlap_line).collect(),
         from: s.from.iter().map(overlap_line).collect(),
     })
