@@ -1,42 +1,62 @@
-//! The README's generated sections stay current.
+//! The generated blocks of `docs/` are what the code generates, and the facts tied to code match
+//! it.
 
 use crate::common::*;
 
-fn section<'a>(text: &'a str, name: &str) -> &'a str {
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+/// The byte range between `<!-- NAME:start -->\n` and `<!-- NAME:end -->` of a file's text.
+fn bounds(text: &str, file: &str, name: &str) -> (usize, usize) {
     let start = format!("<!-- {name}:start -->\n");
     let end = format!("<!-- {name}:end -->");
     let a = text
         .find(&start)
-        .unwrap_or_else(|| panic!("README has no {name} section"))
+        .unwrap_or_else(|| panic!("{file} has no {name} block"))
         + start.len();
-    let b = text[a..].find(&end).unwrap() + a;
-    &text[a..b]
+    let b = text[a..]
+        .find(&end)
+        .unwrap_or_else(|| panic!("{file}: the {name} block has no end marker"))
+        + a;
+    (a, b)
+}
+
+/// The block `name` of `file` is `want`; `RUNNERGEN_BLESS=1` rewrites a stale one.
+fn generated(file: &str, name: &str, want: &str) {
+    let text = read(file);
+    let (a, b) = bounds(&text, file, name);
+    if &text[a..b] == want {
+        return;
+    }
+    if bless() {
+        let updated = format!("{}{want}{}", &text[..a], &text[b..]);
+        std::fs::write(root().join(file), updated).unwrap();
+        return;
+    }
+    let diff = similar::TextDiff::from_lines(&text[a..b], want)
+        .unified_diff()
+        .header("page", "generated")
+        .to_string();
+    panic!("{file}: the {name} block is stale (RUNNERGEN_BLESS=1 updates it):\n{diff}");
 }
 
 #[test]
 fn spec_reference_matches_the_schema() {
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
-    let current = section(&readme, "spec-reference");
-    if bless() && current != runnergen::spec::reference::markdown() {
-        let updated = readme.replacen(current, &runnergen::spec::reference::markdown(), 1);
-        std::fs::write(root().join("README.md"), updated).unwrap();
-        return;
-    }
-    assert_eq!(
-        current,
-        runnergen::spec::reference::markdown(),
-        "README spec reference is stale: paste `runnergen schema --markdown` between the markers"
+    generated(
+        "docs/spec-reference.md",
+        "spec-reference",
+        &runnergen::spec::reference::markdown(),
     );
 }
 
 #[test]
 fn every_diagnostic_code_is_documented() {
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
     let mut table = String::from("| code | meaning |\n|---|---|\n");
     for (code, meaning) in runnergen::spec::diag::CODES {
         table.push_str(&format!("| {code} | {meaning} |\n"));
     }
-    assert_eq!(section(&readme, "codes"), table);
+    generated("docs/errors.md", "codes", &table);
 }
 
 #[test]
@@ -60,38 +80,46 @@ fn every_code_in_the_corpus_is_documented() {
 
 #[test]
 fn every_lint_rule_is_documented() {
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
-    let current = section(&readme, "lint-rules");
-    let table = runnergen::lint::markdown();
-    if bless() && current != table {
-        let updated = readme.replacen(
-            "<!-- lint-rules:start -->\n<!-- lint-rules:end -->",
-            &format!("<!-- lint-rules:start -->\n{table}<!-- lint-rules:end -->"),
-            1,
-        );
-        let updated = if updated == readme {
-            readme.replacen(current, &table, 1)
-        } else {
-            updated
-        };
-        std::fs::write(root().join("README.md"), updated).unwrap();
-        return;
-    }
-    assert_eq!(
-        current, table,
-        "README lint rules are stale: RUNNERGEN_BLESS=1 updates them"
+    generated(
+        "docs/lint-rules.md",
+        "lint-rules",
+        &runnergen::lint::markdown(),
     );
+}
+
+/// docs/commands.md holds each command's `--help`, and each is what the binary prints.
+#[test]
+fn the_commands_page_is_the_help() {
+    let page = runnergen::cli::help_markdown();
+    let cmd = <runnergen::cli::Cli as clap::CommandFactory>::command();
+    let mut names = vec![None];
+    names.extend(cmd.get_subcommands().map(|c| Some(c.get_name().to_owned())));
+    for name in names {
+        let mut args: Vec<&str> = name.iter().map(String::as_str).collect();
+        args.push("--help");
+        let out = runnergen(&args);
+        assert!(out.status.success(), "{args:?}");
+        let help: Vec<&str> = std::str::from_utf8(&out.stdout)
+            .unwrap()
+            .lines()
+            .map(str::trim_end)
+            .collect();
+        let block = format!("```text\n{}\n```", help.join("\n").trim_end());
+        assert!(
+            page.contains(&block),
+            "`runnergen {}` differs from help_markdown()",
+            args.join(" ")
+        );
+    }
+    generated("docs/commands.md", "commands", &page);
 }
 
 /// Editors show a field's description on hover: every field and definition of the schema has
 /// one.
 #[test]
 fn every_field_of_the_schema_is_described() {
-    let schema: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(crate::common::root().join("schema/runnergen.schema.json"))
-            .unwrap(),
-    )
-    .unwrap();
+    let schema: serde_json::Value =
+        serde_json::from_str(&read("schema/runnergen.schema.json")).unwrap();
     let mut missing = Vec::new();
     let fields = |name: &str, def: &serde_json::Value, missing: &mut Vec<String>| {
         for (field, s) in def["properties"].as_object().into_iter().flatten() {
@@ -110,14 +138,14 @@ fn every_field_of_the_schema_is_described() {
     assert!(missing.is_empty(), "undescribed: {missing:?}");
 }
 
-/// The README's list of the fields `promotion.expect` takes is `PromotionField::ALL`.
+/// The list of the fields `promotion.expect` takes (docs/review.md) is `PromotionField::ALL`.
 #[test]
-fn promotion_fields_are_the_readmes() {
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
-    let start = readme
+fn promotion_fields_are_the_docs() {
+    let page = read("docs/review.md");
+    let start = page
         .find("The fields are ")
-        .expect("README lists the promotion fields");
-    let list = &readme[start..start + readme[start..].find("; an").unwrap()];
+        .expect("docs/review.md lists the promotion fields");
+    let list = &page[start..start + page[start..].find("; an").unwrap()];
     let named: Vec<&str> = list.split('`').skip(1).step_by(2).collect();
     let fields: Vec<&str> = runnergen::spec::types::PromotionField::ALL
         .iter()

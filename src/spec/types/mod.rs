@@ -1,7 +1,8 @@
 //! The fleet spec as the user writes it: the single source of the JSON Schema.
 //!
 //! Everything here is the user's words, unresolved. Defaults are documented on the fields and
-//! applied in `model`, never here, so that the schema and the README say exactly what is optional.
+//! applied in `model`, never here, so that the schema and the spec reference (docs/spec-reference.md) say exactly what is
+//! optional.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -187,8 +188,8 @@ pub struct Promotion {
     pub from: String,
     /// The environment it is promoted to.
     pub to: String,
-    /// Runner fields that may differ between the two for every runner (see `PROMOTION_FIELDS`
-    /// in the README: `accessLevel`, `concurrent`, `roles`, `existence`, …).
+    /// Runner fields that may differ between the two for every runner (`PromotionField::ALL`,
+    /// listed in docs/review.md: `accessLevel`, `concurrent`, `roles`, `existence`, …).
     #[serde(default)]
     pub expect: Vec<String>,
     /// Subscription aliases that mean the same across the two, `from`'s alias to `to`'s
