@@ -1,7 +1,9 @@
-//! The generated blocks of `docs/` are what the code generates, and the facts tied to code match
-//! it.
+//! The README and `docs/` stay true: the generated blocks are what the code generates, the facts
+//! tied to code match it, and every relative link resolves to a file and a heading.
 
 use crate::common::*;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
 
 fn read(rel: &str) -> String {
     std::fs::read_to_string(root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
@@ -74,6 +76,36 @@ fn every_code_in_the_corpus_is_documented() {
                 "{}: {code} not in CODES",
                 f.display()
             );
+        }
+    }
+}
+
+/// Every code a page names (`E001`…, `N001`…, `L001`…) is one runnergen defines.
+#[test]
+fn the_docs_name_only_codes_runnergen_defines() {
+    let mut defined: BTreeSet<String> = runnergen::spec::diag::CODES
+        .iter()
+        .map(|(c, _)| c.as_str().to_owned())
+        .collect();
+    defined.extend(
+        runnergen::findings::RULES
+            .iter()
+            .map(|r| r.id.as_str().to_owned()),
+    );
+    for (file, text) in pages() {
+        let b = text.as_bytes();
+        for i in 0..b.len().saturating_sub(3) {
+            let code = matches!(b[i], b'E' | b'N' | b'L')
+                && b[i + 1..i + 4].iter().all(u8::is_ascii_digit)
+                && (i == 0 || !b[i - 1].is_ascii_alphanumeric())
+                && b.get(i + 4).is_none_or(|c| !c.is_ascii_alphanumeric());
+            if code {
+                let code = &text[i..i + 4];
+                assert!(
+                    defined.contains(code),
+                    "{file} names {code}, which runnergen does not define"
+                );
+            }
         }
     }
 }
@@ -152,4 +184,185 @@ fn promotion_fields_are_the_docs() {
         .map(|f| f.name())
         .collect();
     assert_eq!(named, fields);
+}
+
+/// "Of the N mistaken specs in `fixtures/invalid/`, a plain validator refuses (or cannot read)
+/// M" (docs/spec.md) is the golden list's last line, "M of N before runnergen runs".
+#[test]
+fn the_schema_caught_count_is_the_golden_lists() {
+    let golden = read("fixtures/invalid/schema-caught.expected");
+    let last = golden.lines().last().unwrap();
+    let words: Vec<&str> = last.split(' ').collect();
+    let (caught, all) = (words[0], words[2]);
+    let page = read("docs/spec.md");
+    let page = page.split_whitespace().collect::<Vec<_>>().join(" ");
+    let claim = format!(
+        "Of the {all} mistaken specs in `fixtures/invalid/`, a plain validator refuses (or cannot read) {caught} "
+    );
+    assert!(
+        page.contains(&claim),
+        "docs/spec.md must say: {claim}(from {last:?})"
+    );
+}
+
+/// README.md, every page of docs/, CONTRIBUTING.md and ARCHITECTURE.md, with their text.
+fn pages() -> Vec<(String, String)> {
+    let mut files = vec![
+        "README.md".to_owned(),
+        "CONTRIBUTING.md".to_owned(),
+        "ARCHITECTURE.md".to_owned(),
+    ];
+    for f in files_with_ext(&root().join("docs"), "md") {
+        files.push(format!("docs/{}", f.file_name().unwrap().to_string_lossy()));
+    }
+    files.into_iter().map(|f| (f.clone(), read(&f))).collect()
+}
+
+/// The text outside fenced code blocks, with inline code spans blanked.
+fn prose(text: &str) -> Vec<String> {
+    let mut fence = false;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            fence = !fence;
+            continue;
+        }
+        if fence {
+            continue;
+        }
+        let mut kept = String::new();
+        for (i, part) in line.split('`').enumerate() {
+            if i % 2 == 0 {
+                kept.push_str(part);
+            }
+        }
+        out.push(kept);
+    }
+    out
+}
+
+/// A heading's anchor as GitHub and GitLab make it: lowercase, spaces to `-`, every other
+/// character but letters, digits, `-` and `_` dropped.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The anchors of a Markdown file's headings, a repeated one numbered (`-1`, `-2`) as GitHub
+/// does.
+fn anchors(text: &str) -> BTreeSet<String> {
+    let mut seen = BTreeSet::new();
+    let mut fence = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            fence = !fence;
+        }
+        if fence || !line.starts_with('#') {
+            continue;
+        }
+        let base = anchor(line.trim_start_matches('#'));
+        let mut a = base.clone();
+        let mut n = 0;
+        while seen.contains(&a) {
+            n += 1;
+            a = format!("{base}-{n}");
+        }
+        seen.insert(a);
+    }
+    seen
+}
+
+/// The relative links `[text](target)` of a page's prose.
+fn links(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in prose(text) {
+        let mut rest = line.as_str();
+        while let Some(i) = rest.find("](") {
+            rest = &rest[i + 2..];
+            let Some(end) = rest.find(')') else { break };
+            let target = &rest[..end];
+            if !target.contains("://") && !target.starts_with("mailto:") {
+                out.push(target.to_owned());
+            }
+            rest = &rest[end..];
+        }
+    }
+    out
+}
+
+#[test]
+fn every_relative_link_resolves_to_a_file_and_a_heading() {
+    let root = root().canonicalize().unwrap();
+    let mut broken = Vec::new();
+    let mut checked = 0;
+    for (file, text) in pages() {
+        let dir = root.join(&file).parent().unwrap().to_path_buf();
+        for link in links(&text) {
+            checked += 1;
+            let (path, fragment) = link.split_once('#').unwrap_or((&link, ""));
+            let target: PathBuf = if path.is_empty() {
+                root.join(&file)
+            } else {
+                dir.join(path)
+            };
+            let Ok(target) = target.canonicalize() else {
+                broken.push(format!("{file}: {link}: no such file"));
+                continue;
+            };
+            if !target.starts_with(&root) {
+                broken.push(format!("{file}: {link}: outside the repository"));
+                continue;
+            }
+            if fragment.is_empty() {
+                continue;
+            }
+            if target.extension().is_none_or(|e| e != "md") {
+                broken.push(format!(
+                    "{file}: {link}: an anchor into a file that is not Markdown"
+                ));
+                continue;
+            }
+            let text = std::fs::read_to_string(&target).unwrap();
+            if !anchors(&text).contains(fragment) {
+                broken.push(format!("{file}: {link}: no heading with that anchor"));
+            }
+        }
+    }
+    assert!(checked > 50, "only {checked} links found");
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+}
+
+#[test]
+fn the_readme_links_every_docs_page() {
+    let targets: BTreeSet<String> = links(&read("README.md"))
+        .into_iter()
+        .map(|l| l.split('#').next().unwrap().to_owned())
+        .collect();
+    for f in files_with_ext(&root().join("docs"), "md") {
+        let page = format!("docs/{}", f.file_name().unwrap().to_string_lossy());
+        assert!(targets.contains(&page), "README.md does not link {page}");
+    }
+}
+
+#[test]
+fn the_anchor_rules_are_githubs() {
+    assert_eq!(
+        anchor(" Reviewing a change: `runnergen diff --base`"),
+        "reviewing-a-change-runnergen-diff---base"
+    );
+    assert_eq!(anchor(" What `render` writes"), "what-render-writes");
+    assert_eq!(
+        anchor(" From the article's Terraform to runnergen"),
+        "from-the-articles-terraform-to-runnergen"
+    );
+    let a = anchors("# A\n## B\n```\n# not a heading\n```\n## B\n");
+    assert_eq!(a, ["a", "b", "b-1"].map(String::from).into());
 }
