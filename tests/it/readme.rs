@@ -1,9 +1,9 @@
 //! The README and `docs/` stay true: the generated blocks are what the code generates, the facts
-//! tied to code match it, and every relative link resolves to a file and a heading.
+//! tied to code match it, every relative link resolves, and the README's quick start runs.
 
 use crate::common::*;
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 fn read(rel: &str) -> String {
     std::fs::read_to_string(root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
@@ -365,4 +365,165 @@ fn the_anchor_rules_are_githubs() {
     );
     let a = anchors("# A\n## B\n```\n# not a heading\n```\n## B\n");
     assert_eq!(a, ["a", "b", "b-1"].map(String::from).into());
+}
+
+/// What the quick-start test does in place of a line it cannot run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Instead {
+    /// Nothing: the starter spec is valid as written.
+    Nothing,
+    /// The stack's outputs: a file at the line's `>` target with a client and principal ID for
+    /// every output the environment's `main.json` declares (the environment from the line's
+    /// `--name runnergen-<env>`).
+    FakeOutputs,
+    /// Uncomments the starter spec's `identityOutputs:` line.
+    UncommentIdentityOutputs,
+}
+
+/// The lines of the README's quick start that the test does not run, by their start, in the
+/// order they come, each with what it does instead. Every other line must be a `runnergen`
+/// command (or a comment), and every entry must be used: a new line that cannot run here fails
+/// the test until it is listed.
+const NOT_RUN: &[(&str, Instead)] = &[
+    ("$EDITOR runnergen.yaml ", Instead::Nothing), // an editor
+    ("az stack sub create ", Instead::Nothing),    // deploys to Azure
+    ("az stack sub show ", Instead::FakeOutputs),  // reads Azure
+    ("$EDITOR runnergen.yaml ", Instead::UncommentIdentityOutputs), // an editor
+];
+
+/// The command lines of the README's blocks marked `<!-- quick-start -->`: continued lines
+/// joined, comments and blank lines left out.
+fn quick_start() -> Vec<String> {
+    let readme = read("README.md");
+    let mut lines = Vec::new();
+    for part in readme.split("<!-- quick-start -->\n").skip(1) {
+        let body = part
+            .strip_prefix("```sh\n")
+            .expect("a quick-start marker is followed by a ```sh block");
+        let body = &body[..body.find("```").unwrap()];
+        let body = body.replace("\\\n", " ");
+        for line in body.lines() {
+            let command = line.split(" #").next().unwrap().trim();
+            if !command.is_empty() && !command.starts_with('#') {
+                lines.push(command.split_whitespace().collect::<Vec<_>>().join(" "));
+            }
+        }
+    }
+    assert!(!lines.is_empty(), "README.md has no quick-start block");
+    lines
+}
+
+fn fake_outputs(dir: &Path, line: &str) {
+    let words: Vec<&str> = line.split(' ').collect();
+    let at = |flag: &str| words[words.iter().position(|w| *w == flag).unwrap() + 1];
+    let env = at("--name")
+        .strip_prefix("runnergen-")
+        .expect("a stack named runnergen-<env>");
+    let file = at(">");
+    let template: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join(format!("out/{env}/azure/main.json"))).unwrap(),
+    )
+    .unwrap();
+    let mut outputs = serde_json::Map::new();
+    for (i, name) in template["outputs"].as_object().unwrap().keys().enumerate() {
+        let value = format!("00000000-0000-4000-8000-{:012x}", 0x100 + i);
+        outputs.insert(
+            name.clone(),
+            serde_json::json!({"type": "String", "value": value}),
+        );
+    }
+    assert!(
+        !outputs.is_empty(),
+        "out/{env}/azure/main.json has no outputs"
+    );
+    let text = serde_json::to_string_pretty(&outputs).unwrap();
+    std::fs::write(dir.join(file), text).unwrap();
+}
+
+/// A scratch folder, removed when the test ends.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The README's quick start, as written, in a scratch folder with the built binary: `init`,
+/// `validate`, `render` (phase 1), then phase 2 from a fake outputs file. A command that fails
+/// or prints an error fails the test, and so does a rollout that still waits at the end.
+#[test]
+fn the_quick_start_runs_as_written() {
+    let scratch =
+        std::env::temp_dir().join(format!("runnergen-quick-start-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch).unwrap();
+    let dir = Scratch(scratch);
+    let mut not_run = NOT_RUN.iter();
+    for line in quick_start() {
+        if let Some(rest) = line.strip_prefix("runnergen ") {
+            assert!(
+                !rest.contains(['\'', '"', '|', '<', '>', '$', '&', ';']),
+                "quick start: `{line}` needs a shell; keep runnergen commands plain"
+            );
+            let args: Vec<&str> = rest.split(' ').collect();
+            let (code, stdout, stderr) = runnergen_in(dir.path(), &args);
+            let error = stderr
+                .lines()
+                .any(|l| l.contains("error[") || l.starts_with("error"));
+            assert!(
+                code == 0 && !error,
+                "quick start: `{line}` exited {code}:\n{stdout}{stderr}"
+            );
+            continue;
+        }
+        let Some((start, instead)) = not_run.next() else {
+            panic!(
+                "quick start: `{line}` cannot be run here; list it in NOT_RUN with what to do instead"
+            );
+        };
+        assert!(
+            line.starts_with(start.trim_end()),
+            "quick start: `{line}` where NOT_RUN expects `{start}…`"
+        );
+        match instead {
+            Instead::Nothing => {}
+            Instead::FakeOutputs => fake_outputs(dir.path(), &line),
+            Instead::UncommentIdentityOutputs => {
+                let spec = dir.path().join("runnergen.yaml");
+                let text = std::fs::read_to_string(&spec).unwrap();
+                assert_eq!(text.matches("# identityOutputs: ").count(), 1);
+                std::fs::write(
+                    &spec,
+                    text.replace("# identityOutputs: ", "identityOutputs: "),
+                )
+                .unwrap();
+            }
+        }
+    }
+    let left: Vec<_> = not_run.collect();
+    assert!(
+        left.is_empty(),
+        "NOT_RUN lists lines the quick start no longer has: {left:?}"
+    );
+    // Phase 2 is complete: nothing waits, and the Kubernetes files are there.
+    let (code, _, stderr) = runnergen_in(dir.path(), &["validate"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("note[N00"), "still waiting:\n{stderr}");
+    for f in [
+        "kustomization.yaml",
+        "secret-store.yaml",
+        "deploy/rbac.yaml",
+    ] {
+        assert!(
+            dir.path().join("out/dev").join(f).is_file(),
+            "no out/dev/{f}"
+        );
+    }
 }
