@@ -16,7 +16,7 @@ The commands come from where runnergen prints them:
   - `runnergen validate`'s rollout notes (phase 1 and 2) on a fleet waiting for client IDs,
   - `runnergen diff`'s revocation commands on a spec that removes a role, a Graph permission
     and an identity,
-  - the README's code blocks and inline commands.
+  - the code blocks and inline commands of README.md and docs/*.md.
 Commands of Azure CLI extensions that are not on PyPI (`az k8s-configuration`) cannot be
 installed here; they are listed, not parsed.
 
@@ -24,7 +24,7 @@ kubectl and git the same way: kubectl against a kubeconfig whose server is a clo
 127.0.0.1 (a valid command fails to connect, a wrong flag is a usage error; `apply -k` builds
 the kustomization first), git in a scratch repository whose remote does not exist (a wrong
 option is git's usage error, exit 129). Their commands: the shallow-clone fetch `diff --base`
-prints, and the README's whole kubectl and git commands.
+prints, and the whole kubectl and git commands of README.md and docs/*.md.
 """
 import argparse
 import glob
@@ -49,7 +49,7 @@ def commands_in(text):
     """Every `az …` command of a text, nested `$(az …)` ones apart, outer ones with them
     replaced by a GUID."""
     found = []
-    # Continued lines (README code blocks).
+    # Continued lines (code blocks of the documentation).
     text = re.sub(r"\\\n\s*", " ", text)
     for m in re.finditer(r"\$\((az [^()]*)\)", text):
         found.append(m.group(1))
@@ -121,9 +121,23 @@ def cli_commands(runnergen, work):
     return out
 
 
-def readme_commands():
-    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as fh:
-        text = fh.read()
+def doc_pages():
+    """README.md and every page of docs/, each with its path and text."""
+    pages = []
+    for path in ["README.md"] + sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "docs", "*.md"))):
+        with open(os.path.join(ROOT, path), encoding="utf-8") as fh:
+            pages.append((path, fh.read()))
+    return pages
+
+
+def doc_commands():
+    out = []
+    for path, text in doc_pages():
+        out += page_commands(path, text)
+    return out
+
+
+def page_commands(path, text):
     out = []
     # Command lines of code blocks (a line, or continued lines, that starts with `az`).
     for block in re.findall(r"```[a-z]*\n(.*?)```", text, re.S):
@@ -131,13 +145,13 @@ def readme_commands():
         for line in block.splitlines():
             line = line.strip().removeprefix("$ ")
             if line.startswith("az "):
-                out += [("README.md (code block)", ROOT, c) for c in commands_in(line)]
+                out += [(f"{path} (code block)", ROOT, c) for c in commands_in(line)]
     # Inline commands given whole, with their options (a bare `az group create` in prose
     # names a command, it is not one to run).
     for span in re.findall(r"`(az [^`]+)`", text):
         for c in commands_in(span):
             if len(re.findall(r"(?:^| )--?[a-z]", c)) >= 2:
-                out.append(("README.md (inline)", ROOT, c))
+                out.append((f"{path} (inline)", ROOT, c))
     return out
 
 
@@ -204,16 +218,15 @@ def check_tools(a, work, env, failed):
     scratch = os.path.join(work, "git-scratch")
     subprocess.run(["git", "init", "-q", scratch], check=True)
     subprocess.run(["git", "-C", scratch, "remote", "add", "origin", os.path.join(work, "no-such-remote")], check=True)
-    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as fh:
-        readme = fh.read()
-    # The README's commands: inline code and code-block lines, not prose.
-    pieces = re.findall(r"`((?:kubectl|git) [^`]+)`", readme)
-    for block in re.findall(r"```[a-z]*\n(.*?)```", readme, re.S):
-        pieces += [l.strip() for l in block.splitlines() if l.strip().startswith(("kubectl ", "git "))]
     commands = []
-    for piece in pieces:
-        for tool in ("kubectl", "git"):
-            commands += [(tool, "README.md", c) for c in tool_commands(piece, tool)]
+    for path, text in doc_pages():
+        # The page's commands: inline code and code-block lines, not prose.
+        pieces = re.findall(r"`((?:kubectl|git) [^`]+)`", text)
+        for block in re.findall(r"```[a-z]*\n(.*?)```", text, re.S):
+            pieces += [l.strip() for l in block.splitlines() if l.strip().startswith(("kubectl ", "git "))]
+        for piece in pieces:
+            for tool in ("kubectl", "git"):
+                commands += [(tool, path, c) for c in tool_commands(piece, tool)]
     commands += [("git", "runnergen diff --base (shallow-clone hint)", c) for c in git_hint_commands(a.runnergen, work)]
     seen, count = set(), 0
     for tool, where, cmd in commands:
@@ -252,7 +265,7 @@ def main():
                HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9",
                http_proxy="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9", NO_PROXY="")
     try:
-        commands = tree_commands() + cli_commands(a.runnergen, work) + readme_commands()
+        commands = tree_commands() + cli_commands(a.runnergen, work) + doc_commands()
         seen, failed, parsed, skipped = set(), [], 0, []
         for where, cwd, cmd in commands:
             words = normalise(cmd)

@@ -36,7 +36,7 @@ pub struct Rule {
     pub id: RuleId,
     pub level: Level,
     pub title: &'static str,
-    /// Why it matters, for the README.
+    /// Why it matters, for docs/lint-rules.md.
     pub rationale: &'static str,
     /// Where the rule comes from upstream.
     pub source: &'static str,
@@ -46,7 +46,7 @@ pub struct Rule {
 }
 
 impl Rule {
-    /// What an `acknowledge:` entry of the rule writes, for the README's table.
+    /// What an `acknowledge:` entry of the rule writes, for docs/lint-rules.md's table.
     pub fn acknowledged_by(&self) -> String {
         let mut fields = vec!["rule"];
         fields.extend(self.subject.fields());

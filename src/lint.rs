@@ -1,6 +1,6 @@
 //! `runnergen lint`: privilege findings on a valid spec, a stage `compile` runs after the model
 //! is built. Each rule has a stable ID, a level, a rationale and its upstream source
-//! (`findings::RULES`; README "Lint rules" is generated from it). Lint reads the checked spec
+//! (`findings::RULES`; the table of docs/lint-rules.md is generated from it). Lint reads the checked spec
 //! (acknowledgements, the roles as written) and the model (the resolved values), and never
 //! changes either: a finding is advice, not an error, unless `--strict`, or unless its rule's
 //! level is `error` (L011), which `compile::resolve` refuses until it is acknowledged. What it finds is
@@ -455,7 +455,7 @@ fn asked(r: &Runner, env: &str) -> String {
         .join(", ")
 }
 
-/// The README's table of rules.
+/// The table of rules of docs/lint-rules.md.
 pub fn markdown() -> String {
     let mut s = String::from(
         "| rule | level | finds | acknowledged by | why | source |\n|---|---|---|---|---|---|\n",

@@ -15,7 +15,7 @@ use crate::facts;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// Name templates; see the README for each default.
+/// Name templates; docs/output.md ("Names") gives each default.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Naming {

@@ -80,7 +80,7 @@ pub fn section(
     in_repository: bool,
 ) -> String {
     let mut text = format!(
-        "# runnergen: the files of {spec}'s output whose change can change a runner's privileges.\n# Regenerate with `runnergen codeowners` when environments or runners change; the `*`\n# lines cover ones added later. Code Owner approval must be required on the protected\n# branch for this to hold (README, \"Code owners\").\n"
+        "# runnergen: the files of {spec}'s output whose change can change a runner's privileges.\n# Regenerate with `runnergen codeowners` when environments or runners change; the `*`\n# lines cover ones added later. Code Owner approval must be required on the protected\n# branch for this to hold (runnergen docs/review.md, \"Code owners\").\n"
     );
     if !in_repository {
         text.push_str("# The output directory is in no git repository: its paths are relative to the current folder.\n");

@@ -19,7 +19,7 @@ use clap::{Parser, Subcommand};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-/// Exit codes, documented in the README.
+/// Exit codes, documented in the README ("Exit codes") and docs/commands.md.
 pub mod exit {
     pub const OK: u8 = 0;
     /// `render --check` found drift.
@@ -54,7 +54,7 @@ pub enum Command {
     /// Show what the spec changes in DIR, or between two environments. Exit 0 no change,
     /// 1 changes, 3 changes that widen privileges, 2 error.
     Diff(diff::Args),
-    /// Privilege findings (rules L001…, README "Lint rules"). Exit 0 clean or warnings only,
+    /// Privilege findings (rules L001…, docs/lint-rules.md). Exit 0 clean or warnings only,
     /// 1 with --strict and unacknowledged findings, 2 invalid spec.
     Lint(lint::Args),
     /// Print who can trigger a runner and what it can do (its section of PERMISSIONS.md).
@@ -139,6 +139,29 @@ pub fn run(cli: Cli) -> u8 {
             }
         }
     }
+}
+
+/// Every command's `--help`, as Markdown: `docs/commands.md` is generated from it (a test
+/// keeps the page current and compares each block with what the binary prints), so the page
+/// says exactly what `runnergen COMMAND --help` says. Trailing spaces are dropped.
+pub fn help_markdown() -> String {
+    let mut root = <Cli as clap::CommandFactory>::command();
+    root.build();
+    let mut out = String::new();
+    let mut section = |title: &str, help: String| {
+        let help: Vec<&str> = help.lines().map(str::trim_end).collect();
+        out.push_str(&format!(
+            "## `{title}`\n\n```text\n{}\n```\n\n",
+            help.join("\n").trim_end()
+        ));
+    };
+    section("runnergen --help", root.render_long_help().to_string());
+    for sub in root.get_subcommands_mut() {
+        let title = format!("runnergen {} --help", sub.get_name());
+        section(&title, sub.render_long_help().to_string());
+    }
+    out.pop();
+    out
 }
 
 /// The spec and the output directory, which every command takes.

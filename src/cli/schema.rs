@@ -1,5 +1,5 @@
 //! `runnergen schema [--markdown]`: the spec's JSON Schema, as committed under `schema/`, or
-//! the spec reference in Markdown, as in the README.
+//! the spec reference in Markdown, as in docs/spec-reference.md.
 
 use super::exit;
 

@@ -168,7 +168,7 @@ pub fn kubernetes_files(fleet: &Fleet, r: &Runner) -> Vec<String> {
 /// Argo CD's repository Secret for an OCI chart: `type: helm`, `enableOCI: "true"` and the
 /// registry path without scheme (argo-cd docs operator-manual/declarative-setup.md, user-guide
 /// helm.md). It carries no credentials: a registry that needs them gets a second Secret of the
-/// same shape with `username`/`password` (README, "Private chart registries").
+/// same shape with `username`/`password` (docs/platforms.md, "Private chart registries").
 fn render_chart_repository(cx: EnvCx) -> Result<Rendered, RenderError> {
     let (fleet, env) = (cx.fleet, cx.env);
     let mut files = Tree::new();

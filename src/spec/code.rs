@@ -210,7 +210,7 @@ impl From<RuleId> for Code {
 }
 
 /// Every error and note code runnergen can report, with what it means (lint rules have their
-/// own table, `findings::RULES`). The README's table is checked against it.
+/// own table, `findings::RULES`). docs/errors.md's table is generated from it.
 pub const CODES: &[(Code, &str)] = &[
     (
         Code::E001,

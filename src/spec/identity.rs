@@ -84,7 +84,7 @@ fn role_id(cx: &mut Ctx, p: &str, role: &str) -> Option<String> {
     } else {
         let hint = match did_you_mean(role, crate::roles::names()) {
                 Some(m) => format!("did you mean `{m}`? Other roles are given by their role-definition GUID (`az role definition list --name <name> --query [].name`)"),
-                None => "give a built-in role listed in the README, or any role by its role-definition GUID (`az role definition list --name <name> --query [].name`)".into(),
+                None => "give an Azure built-in role by its name (docs/spec.md), or any role by its role-definition GUID (`az role definition list --name <name> --query [].name`)".into(),
             };
         cx.err(
             Code::E014,

@@ -104,7 +104,7 @@ pub fn read(text: &str) -> Result<Checked, Rejected> {
     if doc.is_null() {
         diags.push(
             Diagnostic::error(Code::E004, Pos { line: 1, col: 1 }, "", "the spec is empty")
-                .hint("start from `runnergen schema` or the example in the README"),
+                .hint("start from `runnergen schema` or `runnergen init`'s starter spec"),
         );
         return Err(Rejected::located(diags));
     }

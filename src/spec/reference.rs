@@ -1,5 +1,5 @@
-//! The README's spec reference, generated from the JSON Schema so the two never disagree
-//! (a test compares the README section with this output).
+//! The spec reference (docs/spec-reference.md), generated from the JSON Schema so the two never
+//! disagree (a test compares the page's generated block with this output).
 
 use super::schema::schema;
 use serde_json::Value;
@@ -72,11 +72,11 @@ fn table(out: &mut String, s: &Value) {
 pub fn markdown() -> String {
     let root = schema();
     let mut out = String::new();
-    let _ = writeln!(out, "### Spec (top level)\n");
+    let _ = writeln!(out, "## Spec (top level)\n");
     table(&mut out, root);
     if let Some(defs) = root.get("$defs").and_then(Value::as_object) {
         for (name, def) in defs {
-            let _ = writeln!(out, "\n### {name}\n");
+            let _ = writeln!(out, "\n## {name}\n");
             if let Some(d) = def.get("description").and_then(Value::as_str) {
                 let _ = writeln!(out, "{}\n", d.replace('\n', " "));
             }

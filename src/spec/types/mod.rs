@@ -1,7 +1,8 @@
 //! The fleet spec as the user writes it: the single source of the JSON Schema.
 //!
 //! Everything here is the user's words, unresolved. Defaults are documented on the fields and
-//! applied in `model`, never here, so that the schema and the README say exactly what is optional.
+//! applied in `model`, never here, so that the schema and the spec reference (docs/spec-reference.md) say exactly what is
+//! optional.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -228,8 +229,9 @@ pub struct Promotion {
     /// The environment it is promoted to.
     pub to: String,
     /// What may differ between the two for every runner: a field the preview compares
-    /// (`accessLevel`, `concurrent`, `roles`, `existence`, …), or `{roles: [{role, scope}]}`,
-    /// role assignments that may be on one side only (a change of any other role still fails).
+    /// (listed in docs/review.md: `accessLevel`, `concurrent`, `roles`, `existence`, …), or
+    /// `{roles: [{role, scope}]}`, role assignments that may be on one side only (a change of
+    /// any other role still fails).
     #[serde(default)]
     pub expect: Vec<Expect>,
     /// Subscription aliases that mean the same across the two, `from`'s alias to `to`'s

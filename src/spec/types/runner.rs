@@ -155,14 +155,14 @@ pub struct Instance {
     pub acknowledge_at: Vec<String>,
 }
 
-/// One lint finding accepted on purpose: its rule, what the finding is about (README "Lint
-/// rules": nothing more for a rule that finds the runner as a whole, `role` and `scope` for a
+/// One lint finding accepted on purpose: its rule, what the finding is about (docs/lint-rules.md,
+/// "acknowledged by": nothing more for a rule that finds the runner as a whole, `role` and `scope` for a
 /// role assignment, `permission` for a Graph permission), and why. A new finding of the same
 /// rule about something else is not covered.
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Acknowledgement {
-    /// The rule's ID (`L001`…, README "Lint rules").
+    /// The rule's ID (`L001`…, docs/lint-rules.md).
     #[schemars(pattern(r"^L[0-9]{3}$"), example = &"L002")]
     pub rule: String,
     /// For L001, L007 and L008: the role of the assignment found, as `identity.roles` writes it
