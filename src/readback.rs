@@ -398,3 +398,88 @@ fn registration_access(v: &Value, a: &mut Access) {
                 .collect(),
         });
 }
+
+/// A federated identity credential a main template deploys: the identity it is on, by name,
+/// and the (issuer, subject) it trusts.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FederatedCredential {
+    pub identity: String,
+    pub name: String,
+    pub issuer: String,
+    pub subject: String,
+}
+
+/// Every federated credential of a main template, however deeply its deployments nest them.
+/// The child's name is `[format('{0}/{1}', '<identity>', '<credential>')]` (`render/azure/
+/// arm.rs`), or a plain `<identity>/<credential>`.
+pub fn federated_credentials(bytes: &[u8]) -> Vec<FederatedCredential> {
+    fn walk(v: &Value, out: &mut Vec<FederatedCredential>) {
+        match v {
+            Value::Object(o) => {
+                if o.get("type").and_then(Value::as_str) == Some(vocab::FEDERATED_CREDENTIAL_TYPE)
+                    && let Some((identity, name)) =
+                        o.get("name").and_then(Value::as_str).and_then(child_name)
+                {
+                    let p = &o["properties"];
+                    // A literal that looks like an expression is written with a second `[`.
+                    let literal = |k: &str| {
+                        let s = p[k].as_str().unwrap_or_default();
+                        s.strip_prefix("[[")
+                            .map_or_else(|| s.to_owned(), |r| format!("[{r}"))
+                    };
+                    out.push(FederatedCredential {
+                        identity,
+                        name,
+                        issuer: literal("issuer"),
+                        subject: literal("subject"),
+                    });
+                }
+                o.values().for_each(|c| walk(c, out));
+            }
+            Value::Array(a) => a.iter().for_each(|c| walk(c, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(v) = serde_json::from_slice::<Value>(bytes) {
+        walk(&v, &mut out);
+    }
+    out
+}
+
+/// (identity, credential) of a child resource's name.
+fn child_name(name: &str) -> Option<(String, String)> {
+    if let Some(args) = name
+        .strip_prefix("[format(")
+        .and_then(|r| r.strip_suffix(")]"))
+    {
+        // ARM string literals: single-quoted, a quote doubled.
+        let mut literals = Vec::new();
+        let mut chars = args.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c != '\'' {
+                continue;
+            }
+            let mut s = String::new();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\'' if chars.peek() == Some(&'\'') => {
+                        chars.next();
+                        s.push('\'');
+                    }
+                    '\'' => break,
+                    c => s.push(c),
+                }
+            }
+            literals.push(s);
+        }
+        return match literals.as_slice() {
+            [f, identity, credential] if f == "{0}/{1}" => {
+                Some((identity.clone(), credential.clone()))
+            }
+            _ => None,
+        };
+    }
+    let (identity, credential) = name.split_once('/')?;
+    Some((identity.to_owned(), credential.to_owned()))
+}

@@ -19,6 +19,11 @@ pub const JOB_ACCESS_LABEL: &str = "runnergen.dev/grants";
 /// [`JOB_ACCESS_LABEL`]'s value: the binding grants the runner's job pods.
 pub const JOB_ACCESS_JOBS: &str = "jobs";
 
+/// The ARM type of a federated identity credential, which main templates deploy on each
+/// managed identity and `readback::federated_credentials` reads back.
+pub const FEDERATED_CREDENTIAL_TYPE: &str =
+    "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials";
+
 /// Pod Security Admission's label on a namespace (kubernetes.io/docs/concepts/security/
 /// pod-security-admission).
 pub const POD_SECURITY_LABEL: &str = "pod-security.kubernetes.io/enforce";

@@ -17,8 +17,7 @@ pub const SCHEMA_RESOURCE_GROUP: &str =
     "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#";
 
 pub const TYPE_IDENTITY: &str = "Microsoft.ManagedIdentity/userAssignedIdentities";
-pub const TYPE_FIC: &str =
-    "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials";
+pub const TYPE_FIC: &str = crate::vocab::FEDERATED_CREDENTIAL_TYPE;
 const TYPE_DEPLOYMENT: &str = "Microsoft.Resources/deployments";
 
 /// main.json: the identities' resource group, the nested identities deployment, one nested
