@@ -3,6 +3,7 @@
 //! See ARCHITECTURE.md for the pipeline; the CLI lives in `cli`.
 
 pub mod access;
+pub mod audit;
 pub mod cli;
 pub mod compile;
 pub mod diff;

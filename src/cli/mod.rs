@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand. `main.rs` only maps the result to an exit code.
 
+pub mod audit;
 mod codeowners;
 pub mod diff;
 mod explain;
@@ -68,6 +69,10 @@ pub enum Command {
     /// uses the network; GITLAB_TOKEN from the environment). Exit 0 done, 1 changes pending
     /// (--dry-run), 2 error.
     Register(register::Args),
+    /// Compare live state, exported to files (az, kubectl, GitLab's API), with what the
+    /// rendered output grants; never calls them. Exit 0 as rendered, 1 something rendered is
+    /// missing, 3 something is granted beyond the output, 2 error.
+    Audit(audit::Args),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     #[command(
         after_help = "Example:\n  runnergen completions bash > /etc/bash_completion.d/runnergen"
@@ -95,6 +100,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Diff(a) => diff::run(a),
         Command::Schema(a) => schema::run(a),
         Command::Register(a) => register::run(a),
+        Command::Audit(a) => audit::run(a),
         Command::Init(a) => init::run(a),
         Command::Completions { shell } => {
             let mut buf = Vec::new();

@@ -22,7 +22,7 @@ mod cache;
 pub use cache::default_dir as default_cache_dir;
 pub mod gitlab;
 mod inventory;
-mod note;
+pub mod note;
 mod prune;
 pub mod store;
 mod sync;

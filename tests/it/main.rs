@@ -9,6 +9,7 @@ mod common;
 mod gen_fleet;
 
 mod access;
+mod audit;
 mod azure_roles;
 mod ci_template;
 mod cli;
