@@ -107,6 +107,10 @@ def cli_commands(runnergen, work):
                         "      graphPermissions: [Group.Read.All]\n", 1)
     spec = spec.replace("        - role: Owner\n          scope: {subscription: \"*\"}\n",
                         "        - role: Reader\n          scope: {subscription: \"*\"}\n", 1)
+    # Their acknowledgements would name what the runner no longer has (E018).
+    spec = "".join(l for l in spec.splitlines(True)
+                   if not (l.lstrip().startswith("- {rule: L001, role: Owner")
+                           or l.lstrip().startswith("- {rule: L006, permission: Directory.Read.All")))
     with open(os.path.join(work, "fixtures", "ascode", "runners.yaml"), "w", encoding="utf-8") as fh:
         fh.write(spec)
     run = subprocess.run([runnergen, "diff", "fixtures/ascode/runners.yaml", "--out", "out", "--format", "json"],
