@@ -79,14 +79,9 @@ pub struct Live {
 
 impl Live {
     pub fn parse(inputs: &Inputs) -> Result<Live, String> {
-        let mut credentials = None::<Vec<Credential>>;
-        for f in &inputs.federated_credentials {
-            let list = array(f)?;
-            let parsed = each(f, &list, credential)?;
-            credentials.get_or_insert_default().extend(parsed);
-        }
+        let credentials = all(&inputs.federated_credentials, credential)?;
         Ok(Live {
-            role_assignments: opt(&inputs.azure_roles, |f| each(f, &array(f)?, assignment))?,
+            role_assignments: all(&inputs.azure_roles, assignment)?,
             identities: opt(&inputs.identities, |f| each(f, &array(f)?, identity))?,
             credentials,
             credential_files: inputs
@@ -100,6 +95,21 @@ impl Live {
             })?,
         })
     }
+}
+
+/// The items of every file of a repeatable input, or `None` when none is given.
+fn all<T>(
+    files: &[Input],
+    one: impl Fn(&Value) -> Result<T, String> + Copy,
+) -> Result<Option<Vec<T>>, String> {
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let mut out = Vec::new();
+    for f in files {
+        out.extend(each(f, &array(f)?, one)?);
+    }
+    Ok(Some(out))
 }
 
 fn opt<T>(

@@ -97,8 +97,8 @@ pub struct Input {
 /// reported as not run.
 #[derive(Clone, Debug, Default)]
 pub struct Inputs {
-    /// `az role assignment list --all -o json`.
-    pub azure_roles: Option<Input>,
+    /// `az role assignment list --all -o json`, one file per subscription (or more).
+    pub azure_roles: Vec<Input>,
     /// `az identity list -o json`.
     pub identities: Option<Input>,
     /// `az identity federated-credential list … -o json`, one file per identity (or more).
@@ -111,7 +111,7 @@ pub struct Inputs {
 
 impl Inputs {
     fn is_empty(&self) -> bool {
-        self.azure_roles.is_none()
+        self.azure_roles.is_empty()
             && self.identities.is_none()
             && self.federated_credentials.is_empty()
             && self.kubernetes.is_none()

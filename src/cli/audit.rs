@@ -30,9 +30,10 @@ pub struct Args {
     /// Audit only this environment (repeatable).
     #[arg(long = "env", value_name = "ENV")]
     pub envs: Vec<String>,
-    /// `az role assignment list --all -o json`.
-    #[arg(long, value_name = "FILE")]
-    pub azure_roles: Option<PathBuf>,
+    /// `az role assignment list --all --subscription SUB -o json`, one file per subscription
+    /// the runners' roles are in (several files, or the flag repeated).
+    #[arg(long, value_name = "FILE", num_args = 1..)]
+    pub azure_roles: Vec<PathBuf>,
     /// `az identity list -o json`: each identity's principal and client ID.
     #[arg(long, value_name = "FILE")]
     pub identities: Option<PathBuf>,
@@ -65,14 +66,11 @@ fn read(path: &Path) -> Result<Input, String> {
 
 fn inputs(args: &Args) -> Result<Inputs, String> {
     let one = |p: &Option<PathBuf>| p.as_deref().map(read).transpose();
+    let many = |p: &[PathBuf]| p.iter().map(|p| read(p)).collect::<Result<Vec<_>, _>>();
     Ok(Inputs {
-        azure_roles: one(&args.azure_roles)?,
+        azure_roles: many(&args.azure_roles)?,
         identities: one(&args.identities)?,
-        federated_credentials: args
-            .federated_credentials
-            .iter()
-            .map(|p| read(p))
-            .collect::<Result<_, _>>()?,
+        federated_credentials: many(&args.federated_credentials)?,
         kubernetes: one(&args.kubernetes)?,
         gitlab_runners: one(&args.gitlab_runners)?,
     })
