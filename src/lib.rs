@@ -10,6 +10,7 @@ pub mod facts;
 pub mod findings;
 pub mod flowchart;
 pub mod identities;
+pub mod import;
 pub mod layout;
 pub mod lint;
 pub mod model;

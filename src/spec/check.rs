@@ -19,7 +19,8 @@ fn is_env_key(k: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
 }
 
-fn is_runner_key(k: &str) -> bool {
+/// A runner key: what goes into Kubernetes and Azure names (also `runnergen import`'s test of a `for_each` key).
+pub fn is_runner_key(k: &str) -> bool {
     let b = k.as_bytes();
     (1..=40).contains(&b.len())
         && b[0].is_ascii_lowercase()
