@@ -110,10 +110,16 @@ fn write_all(files: &[(PathBuf, String)], force: bool) -> Result<(), String> {
 /// stderr.
 fn report(imported: &crate::import::Imported, files: &[(PathBuf, String)]) -> u8 {
     let mut rm = String::from(
-        "# After reviewing the spec and deploying it, remove what runnergen now manages from the Terraform state:\n",
+        "# Once the spec is reviewed and rendered, remove what runnergen now manages from the Terraform state:\n",
     );
     for address in &imported.state_rm {
         rm.push_str(&format!("terraform state rm '{address}'\n"));
+    }
+    if !imported.role_assignment_ids.is_empty() {
+        rm.push_str("# Then, right before the first stack deployment, delete Terraform's role assignments\n# (the stack makes its own; Azure refuses a second one with RoleAssignmentExists):\n");
+    }
+    for id in &imported.role_assignment_ids {
+        rm.push_str(&format!("az role assignment delete --ids '{id}'\n"));
     }
     if let Err(code) = stdout(&rm) {
         return code;

@@ -38,6 +38,10 @@ pub struct Imported {
     pub spec: String,
     pub outputs: BTreeMap<String, String>,
     pub state_rm: Vec<String>,
+    /// The resource IDs of the role assignments among them: Terraform named them at random,
+    /// the stack names them `guid(scope, principal, role)`, and Azure refuses the second
+    /// (`RoleAssignmentExists`), so they are deleted before the first stack deployment.
+    pub role_assignment_ids: Vec<String>,
     pub unmapped: Vec<String>,
 }
 
@@ -93,7 +97,7 @@ pub fn import(text: &str, opts: &Options) -> Result<Imported, String> {
             charts.into_iter().collect::<Vec<_>>().join(", ")
         ));
     }
-    let state_rm = c
+    let state_rm: Vec<String> = c
         .mapped
         .iter()
         .filter(|r| r.managed)
@@ -103,7 +107,14 @@ pub fn import(text: &str, opts: &Options) -> Result<Imported, String> {
                 && !unmapped.iter().any(|u| u.contains(a.as_str()))
         })
         .collect();
+    let role_assignment_ids = c
+        .mapped
+        .iter()
+        .filter(|r| r.kind == "azurerm_role_assignment" && state_rm.contains(&r.address))
+        .filter_map(|r| r.str("id").map(str::to_owned))
+        .collect();
     Ok(Imported {
+        role_assignment_ids,
         spec: out::text(&spec, opts.source, &unmapped)?,
         outputs: outputs
             .into_iter()

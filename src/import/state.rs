@@ -277,3 +277,40 @@ fn strip_path(values: &mut Map<String, Value>, path: &Value) {
         };
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sensitive_attributes_are_gone_before_anything_reads_them() {
+        let pull = r#"{"version": 4, "resources": [{"module": "module.runners[\"tf\"]",
+            "mode": "managed", "type": "helm_release", "name": "r", "instances": [{
+            "attributes": {"name": "x", "metadata": [{"password": "p1", "keep": 1}],
+                "token": "t1", "set": [{"name": "a", "value": "s1"}]},
+            "sensitive_attributes": [[{"type": "get_attr", "value": "metadata"},
+                {"type": "index", "value": {"value": 0, "type": "number"}},
+                {"type": "get_attr", "value": "password"}],
+                [{"type": "get_attr", "value": "set"}]]}]}]}"#;
+        let r = &read(pull).unwrap()[0];
+        assert_eq!(r.address, "module.runners[\"tf\"].helm_release.r");
+        let text = serde_json::to_string(&r.values).unwrap();
+        for secret in ["p1", "t1", "s1"] {
+            assert!(!text.contains(secret), "{text}");
+        }
+        assert!(text.contains("\"keep\":1"));
+
+        let show = r#"{"format_version": "1.0", "values": {"root_module": {"resources": [{
+            "address": "gitlab_user_runner.r[0]", "mode": "managed", "type": "gitlab_user_runner",
+            "name": "r", "index": 0, "values": {"description": "d", "secret_note": "n1",
+                "tag_list": ["a", "n2"]},
+            "sensitive_values": {"secret_note": true, "tag_list": [false, true]}}]}}}"#;
+        let r = &read(show).unwrap()[0];
+        let text = serde_json::to_string(&r.values).unwrap();
+        assert!(
+            !text.contains("n1") && !text.contains("n2") && text.contains("\"d\""),
+            "{text}"
+        );
+        assert_eq!(r.index, Some(serde_json::json!(0)));
+    }
+}
