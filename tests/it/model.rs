@@ -342,3 +342,40 @@ fn a_runners_own_naming_overrides_the_fleets_for_it_alone() {
         "the rest keep the fleet's"
     );
 }
+
+#[test]
+fn a_runners_own_naming_is_checked_where_it_is_written() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/shared-sa/runners.yaml");
+    let text = std::fs::read_to_string(path).unwrap().replace(
+        "    serviceAccounts: shared\n",
+        "    serviceAccounts: shared\n    naming: {namespace: \"gitlab-{nope}\", tokenSecret: \"Not_A_Label\"}\n",
+    );
+    let diags = spec::load(&text).err().expect("refused");
+    let at: Vec<(String, String)> = diags
+        .iter()
+        .map(|d| (d.path.clone(), d.message.clone()))
+        .collect();
+    assert_eq!(
+        at,
+        [(
+            "/runners/tf/naming/namespace".to_owned(),
+            "unknown placeholder `{nope}`".to_owned()
+        )],
+        "a literal needs no `{{runner}}`; its validity is the model's"
+    );
+    let literal = text.replace("namespace: \"gitlab-{nope}\", ", "");
+    let problems = model::build(
+        &spec::load(&literal).unwrap(),
+        &runnergen::compile::no_files,
+    )
+    .err()
+    .expect("an invalid literal name is refused");
+    let hints: Vec<String> = problems.iter().filter_map(|p| p.hint.clone()).collect();
+    assert!(
+        hints
+            .iter()
+            .any(|h| h.contains("it comes from the runner's naming.tokenSecret `Not_A_Label`")),
+        "{hints:?}"
+    );
+}
