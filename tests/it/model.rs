@@ -351,7 +351,9 @@ fn a_runners_own_naming_is_checked_where_it_is_written() {
         "    serviceAccounts: shared\n",
         "    serviceAccounts: shared\n    naming: {namespace: \"gitlab-{nope}\", tokenSecret: \"Not_A_Label\"}\n",
     );
-    let diags = spec::load(&text).err().expect("refused");
+    let Err(diags) = spec::load(&text) else {
+        panic!("refused")
+    };
     let at: Vec<(String, String)> = diags
         .iter()
         .map(|d| (d.path.clone(), d.message.clone()))
