@@ -367,12 +367,10 @@ fn a_runners_own_naming_is_checked_where_it_is_written() {
         "a literal needs no `{{runner}}`; its validity is the model's"
     );
     let literal = text.replace("namespace: \"gitlab-{nope}\", ", "");
-    let problems = model::build(
-        &spec::load(&literal).unwrap(),
-        &runnergen::compile::no_files,
-    )
-    .err()
-    .expect("an invalid literal name is refused");
+    let checked = spec::load(&literal).unwrap();
+    let Err(problems) = model::build(&checked, &runnergen::compile::no_files) else {
+        panic!("an invalid literal name is refused")
+    };
     let hints: Vec<String> = problems.iter().filter_map(|p| p.hint.clone()).collect();
     assert!(
         hints
