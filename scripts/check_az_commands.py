@@ -16,6 +16,7 @@ The commands come from where runnergen prints them:
   - `runnergen validate`'s rollout notes (phase 1 and 2) on a fleet waiting for client IDs,
   - `runnergen diff`'s revocation commands on a spec that removes a role, a Graph permission
     and an identity,
+  - `runnergen import`'s role-assignment deletions for fixtures/import/show.json,
   - the code blocks and inline commands of README.md and docs/*.md.
 Commands of Azure CLI extensions that are not on PyPI (`az k8s-configuration`) cannot be
 installed here; they are listed, not parsed.
@@ -122,6 +123,15 @@ def cli_commands(runnergen, work):
     for r in revocations:
         for c in commands_in(r):
             out.append(("runnergen diff (revocation)", work, c))
+    # The role assignments `runnergen import` says to delete before the first stack deployment.
+    run = subprocess.run([runnergen, "import", "fixtures/import/show.json", "--out-spec",
+                          os.path.join(work, "import", "runnergen.yaml")],
+                         cwd=ROOT, capture_output=True, text=True)
+    found = commands_in(run.stdout)
+    if not found:
+        sys.exit("check-az: runnergen import printed no az command to check")
+    for c in found:
+        out.append(("runnergen import", ROOT, c))
     return out
 
 

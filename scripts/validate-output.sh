@@ -2,7 +2,7 @@
 # Validate rendered runnergen trees with third-party tools, offline.
 #
 # usage: scripts/validate-output.sh [TREE...]
-#   default trees: out plus every fixtures/*/expected directory (discovered, not listed here)
+#   default trees: out plus every example fleet's fixtures/*/expected directory (discovered, not listed here)
 #
 # Per tree, each validator below is one check; its one-line summary reads
 # `<tree>: <validator>: <counts>`; problems are printed above it, naming file and error:
@@ -66,7 +66,8 @@ if (($#)); then
 else
   trees=("$repo_root/out")
   for dir in "$repo_root"/fixtures/*/expected; do
-    [[ -d $dir ]] && trees+=("$dir")
+    # An example fleet's tree (fixtures/import/expected holds what import writes, no tree).
+    [[ -d $dir && -f $dir/../runners.yaml ]] && trees+=("$dir")
   done
 fi
 

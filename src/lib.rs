@@ -11,6 +11,7 @@ pub mod facts;
 pub mod findings;
 pub mod flowchart;
 pub mod identities;
+pub mod import;
 pub mod layout;
 pub mod lint;
 pub mod model;

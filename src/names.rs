@@ -171,6 +171,19 @@ impl NameRule {
     pub fn template_in<'a>(&self, naming: &'a Naming) -> &'a str {
         (self.template)(naming).map_or(self.default, String::as_str)
     }
+
+    /// The template in force for one runner: its own `naming` (`runners.<r>.naming`) over the
+    /// fleet's, over the default; with where it is written (`runners.<r>.naming` or `naming`).
+    pub fn template_for<'a>(
+        &self,
+        fleet: &'a Naming,
+        runner: Option<&'a Naming>,
+    ) -> (&'a str, &'static str) {
+        match runner.and_then(|n| (self.template)(n)) {
+            Some(own) => (own, "the runner's naming"),
+            None => (self.template_in(fleet), "naming"),
+        }
+    }
 }
 
 /// Row of [`RULES`].

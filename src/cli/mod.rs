@@ -5,6 +5,7 @@ mod codeowners;
 pub mod diff;
 mod explain;
 pub mod files;
+mod import;
 mod init;
 mod lint;
 pub mod register;
@@ -48,6 +49,10 @@ pub struct Cli {
 pub enum Command {
     /// Write a commented starter spec (and its JSON Schema next to it). Never overwrites.
     Init(init::Args),
+    /// Write a spec from the Terraform state of a fleet built with the article's code, with
+    /// its identities' outputs files, and print the `terraform state rm` commands. Exit 0 all
+    /// mapped, 1 something listed as not mapped (the spec still written), 2 error.
+    Import(import::Args),
     /// Check a spec: schema, references, names, secrets. Exit 0 when valid, 2 when not.
     Validate(validate::Args),
     /// Render every artifact into the output directory (all or nothing).
@@ -102,6 +107,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Register(a) => register::run(a),
         Command::Audit(a) => audit::run(a),
         Command::Init(a) => init::run(a),
+        Command::Import(a) => import::run(a),
         Command::Completions { shell } => {
             let mut buf = Vec::new();
             clap_complete::generate(

@@ -38,7 +38,7 @@ fn unique_names(env: &Environment, diags: &mut Vec<Problem>) {
                         "runners `{first}` and `{}` both derive the {} `{name}`",
                         r.key, rule.what
                     ),
-                    "include `{runner}` in the naming template, or rename one runner",
+                    "include `{runner}` in the naming template, give each runner its own name in `runners.<key>.naming`, or rename one runner",
                 ));
             }
         }

@@ -220,11 +220,11 @@ fn names(input: Input, diags: &mut Vec<Problem>) -> Names {
     let rp = input.at;
     let mut n = Names::default();
     for rule in RULES {
-        let template = rule.template_in(&s.naming);
+        let (template, whose) = rule.template_for(&s.naming, r.naming.as_ref());
         let name = expand(template, lookup).expect("templates were checked by spec::check");
         if !(rule.validity.valid)(&name) {
             diags.push(invalid_name(rp, rk, rule.what, &name, &rule.validity).hint(format!(
-                "it comes from naming.{} `{template}`; shorten the runner key or override the template",
+                "it comes from {whose}.{} `{template}`; shorten the runner key or override the template",
                 rule.field
             )));
         }

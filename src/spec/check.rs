@@ -19,7 +19,8 @@ fn is_env_key(k: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
 }
 
-fn is_runner_key(k: &str) -> bool {
+/// A runner key: what goes into Kubernetes and Azure names (also `runnergen import`'s test of a `for_each` key).
+pub fn is_runner_key(k: &str) -> bool {
     let b = k.as_bytes();
     (1..=40).contains(&b.len())
         && b[0].is_ascii_lowercase()
@@ -57,7 +58,7 @@ fn version_tuple(v: &str) -> Option<(u64, u64, u64)> {
 pub fn check(spec: &Spec, env_keys: &BTreeSet<String>) -> Vec<Problem> {
     let mut cx = Ctx::default();
     fleet_wide(&mut cx, spec);
-    check_naming(&mut cx, &spec.naming);
+    check_naming(&mut cx, "/naming", &spec.naming, true);
     super::values::check(&mut cx, spec);
     super::escape::check(&mut cx, spec);
     super::promotion::check(&mut cx, spec, env_keys);
@@ -202,6 +203,10 @@ fn environment(cx: &mut Ctx, ek: &str, env: &Environment, uses_key_vault: bool) 
 fn instance(cx: &mut Ctx, inst: &Instance, env: Option<&Environment>) {
     let (rp, r) = (inst.at.as_str(), &inst.runner);
     tags(cx, rp, r);
+    if let Some(n) = &r.naming {
+        // A runner's own name may be a literal: it names one runner only.
+        check_naming(cx, &format!("{rp}/naming"), n, false);
+    }
     node_placement(cx, rp, r);
     cache(cx, rp, r);
     match &r.identity {
@@ -415,12 +420,14 @@ fn placeholder_list(list: &[&str]) -> String {
         .join(", ")
 }
 
-fn check_naming(cx: &mut Ctx, n: &Naming) {
+/// Naming templates at `at` (the fleet's `/naming`, or a runner's); `fleet_wide` templates
+/// name every runner, so those that must differ per runner need `{runner}`.
+fn check_naming(cx: &mut Ctx, at: &str, n: &Naming, fleet_wide: bool) {
     for rule in names::RULES {
         let Some(t) = (rule.template)(n) else {
             continue;
         };
-        let p = format!("/naming/{}", rule.field);
+        let p = format!("{at}/{}", rule.field);
         if let Err(e) = expand(t, |k| PLACEHOLDERS.contains(&k).then(String::new)) {
             cx.err(
                 Code::E022,
@@ -428,7 +435,7 @@ fn check_naming(cx: &mut Ctx, n: &Naming) {
                 e,
                 format!("placeholders: {}", placeholder_list(PLACEHOLDERS)),
             );
-        } else if rule.needs_runner && !t.contains("{runner}") {
+        } else if fleet_wide && rule.needs_runner && !t.contains("{runner}") {
             cx.err(
                 Code::E022,
                 &p,

@@ -62,12 +62,14 @@ pub fn files_with_ext(dir: &Path, ext: &str) -> Vec<PathBuf> {
     v
 }
 
-/// Every golden tree: the committed `out/` and each example fleet's `expected/`.
+/// Every golden tree: the committed `out/` and each example fleet's `expected/` (a fixture
+/// with a `runners.yaml`; fixtures/import/expected holds what import writes, no tree).
 pub fn golden_trees() -> Vec<PathBuf> {
     let mut t = vec![root().join("out")];
     for e in std::fs::read_dir(root().join("fixtures")).unwrap() {
-        let expected = e.unwrap().path().join("expected");
-        if expected.is_dir() {
+        let dir = e.unwrap().path();
+        let expected = dir.join("expected");
+        if expected.is_dir() && dir.join("runners.yaml").exists() {
             t.push(expected);
         }
     }

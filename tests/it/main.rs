@@ -20,6 +20,7 @@ mod exit_codes;
 mod fuzz_regressions;
 mod gitlab_fake;
 mod golden;
+mod import;
 mod model;
 mod modules;
 mod platforms;

@@ -319,3 +319,63 @@ fn every_runner_has_its_own_tag_and_its_template_asks_for_it() {
     }
     assert!(own.len() >= 2, "{own:?}");
 }
+
+#[test]
+fn a_runners_own_naming_overrides_the_fleets_for_it_alone() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/shared-sa/runners.yaml");
+    let text = std::fs::read_to_string(path).unwrap().replace(
+        "    serviceAccounts: shared\n",
+        "    serviceAccounts: shared\n    naming: {namespace: gitlab-3f9a1c, managerServiceAccount: \"gitlab-runner-{env}-7b2e\"}\n",
+    );
+    let f = model::build(&spec::load(&text).unwrap(), &runnergen::compile::no_files).unwrap();
+    let tf = runner(&f, "tf");
+    assert_eq!(tf.names.namespace, "gitlab-3f9a1c");
+    assert_eq!(tf.names.manager_service_account, "gitlab-runner-ss-7b2e");
+    assert_eq!(tf.names.job_service_account, "gitlab-runner-ss-7b2e");
+    assert_eq!(
+        tf.names.federated_subject,
+        "system:serviceaccount:gitlab-3f9a1c:gitlab-runner-ss-7b2e"
+    );
+    assert_eq!(
+        tf.names.identity, "weu-ss-msi-gitlab-tf",
+        "the rest keep the fleet's"
+    );
+}
+
+#[test]
+fn a_runners_own_naming_is_checked_where_it_is_written() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/shared-sa/runners.yaml");
+    let text = std::fs::read_to_string(path).unwrap().replace(
+        "    serviceAccounts: shared\n",
+        "    serviceAccounts: shared\n    naming: {namespace: \"gitlab-{nope}\", tokenSecret: \"Not_A_Label\"}\n",
+    );
+    let Err(diags) = spec::load(&text) else {
+        panic!("refused")
+    };
+    let at: Vec<(String, String)> = diags
+        .iter()
+        .map(|d| (d.path.clone(), d.message.clone()))
+        .collect();
+    assert_eq!(
+        at,
+        [(
+            "/runners/tf/naming/namespace".to_owned(),
+            "unknown placeholder `{nope}`".to_owned()
+        )],
+        "a literal needs no `{{runner}}`; its validity is the model's"
+    );
+    let literal = text.replace("namespace: \"gitlab-{nope}\", ", "");
+    let checked = spec::load(&literal).unwrap();
+    let Err(problems) = model::build(&checked, &runnergen::compile::no_files) else {
+        panic!("an invalid literal name is refused")
+    };
+    let hints: Vec<String> = problems.iter().filter_map(|p| p.hint.clone()).collect();
+    assert!(
+        hints
+            .iter()
+            .any(|h| h.contains("it comes from the runner's naming.tokenSecret `Not_A_Label`")),
+        "{hints:?}"
+    );
+}

@@ -101,6 +101,11 @@ pub struct Runner {
     pub cache: Option<Cache>,
     /// `separate` (default) or `shared` service accounts for manager and job pods.
     pub service_accounts: Option<ServiceAccountMode>,
+    /// This runner's own names, over the fleet's `naming` (same fields): each field given is a
+    /// template or a literal name for this runner only (`{namespace: gitlab-3f9a1c}`, as
+    /// `runnergen import` writes to keep a Terraform fleet's random-suffixed names). The names
+    /// must still differ from every other runner's where they must be unique.
+    pub naming: Option<crate::names::Naming>,
     /// Environment variables of every job (config.toml `environment`), by name
     /// (`{HTTPS_PROXY: "http://proxy:3128", NO_PROXY: ".svc,.cluster.local"}`). Never a
     /// secret: use GitLab CI/CD variables for those.
