@@ -63,15 +63,10 @@ pub fn run(args: Args) -> u8 {
     report(&imported, &files)
 }
 
-fn read(path: &Path) -> std::io::Result<String> {
-    let meta = std::fs::metadata(path)?;
-    if !meta.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
-    if meta.len() > MAX_STATE {
-        return Err(std::io::Error::other("larger than 64 MiB"));
-    }
-    std::fs::read_to_string(path)
+/// The state, a regular file of at most [`MAX_STATE`] bytes (`files::read_bounded`), as text.
+fn read(path: &Path) -> Result<String, String> {
+    let bytes = super::files::read_bounded(path, MAX_STATE).map_err(|e| e.to_string())?;
+    String::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_owned())
 }
 
 fn fail(message: &str) -> u8 {
