@@ -164,9 +164,9 @@ fn graph<'a>(c: &mut Collected<'a>, r: &'a Resource) {
         }
     }
     c.graph_object_id = r.str("object_id").map(str::to_lowercase);
-    if r.managed {
-        c.mapped.push(r);
-    }
+    // Read, not taken over: Microsoft Graph's service principal is the tenant's, not the
+    // fleet's (the article declares it with `use_existing`), and other Terraform code may
+    // assign its app roles; it stays in Terraform's state.
 }
 
 /// The runner key of a module instance (`module.runners["tf"]`).
