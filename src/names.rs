@@ -110,6 +110,22 @@ pub fn own_tag(ek: &str, rk: &str) -> String {
     format!("{ek}-{rk}")
 }
 
+/// The Role and RoleBinding that give a runner's manager the Kubernetes executor's
+/// permissions, in its namespace: named after the manager's service account.
+pub fn manager_role(manager_service_account: &str) -> String {
+    manager_service_account.to_owned()
+}
+
+/// The job pods' binding: a ClusterRoleBinding for `cluster-admin`, whose cluster-wide name
+/// carries the namespace, else a RoleBinding in the job namespace.
+pub fn job_binding(cluster_admin: bool, job_namespace: &str, job_service_account: &str) -> String {
+    if cluster_admin {
+        format!("{job_namespace}-{job_service_account}-cluster-admin")
+    } else {
+        format!("{job_service_account}-access")
+    }
+}
+
 /// The start of the `maintenance_note` of every GitLab runner runnergen manages.
 pub const GITLAB_MARKER: &str = "managed by runnergen: ";
 

@@ -116,6 +116,13 @@ fn report(imported: &crate::import::Imported, files: &[(PathBuf, String)]) -> u8
     for id in &imported.role_assignment_ids {
         rm.push_str(&format!("az role assignment delete --ids '{id}'\n"));
     }
+    if !imported.leftovers.is_empty() {
+        rm.push_str("# Once Flux or Argo CD applied out/<env> (runnergen's RBAC in place), delete the article's\n# RBAC objects runnergen names otherwise: `terraform state rm` leaves them granting in the cluster:\n");
+    }
+    for cmd in &imported.leftovers {
+        rm.push_str(cmd);
+        rm.push('\n');
+    }
     if let Err(code) = stdout(&rm) {
         return code;
     }

@@ -17,6 +17,8 @@ pub struct Found<'a> {
     pub namespace: Option<&'a Resource>,
     pub service_account: Option<&'a Resource>,
     pub cluster_admin: Vec<&'a Resource>,
+    /// The executor's Role and RoleBinding of the runner's module.
+    pub rbac: Vec<&'a Resource>,
     pub secret: Option<&'a Resource>,
     pub helm: Option<&'a Resource>,
     pub group: Option<&'a Resource>,
@@ -198,18 +200,21 @@ fn module<'a>(c: &mut Collected<'a>, r: &'a Resource) {
             c.mapped.push(r);
             return;
         }
-        // The executor's Role and its binding: runnergen renders its own (the same rules), and
-        // the random suffixes are in the names import keeps.
+        // The executor's Role and its binding: runnergen renders its own (the same rules);
+        // those it names otherwise are named for deletion (`leftover`).
         (
             true,
             "kubernetes_role"
             | "kubernetes_role_v1"
             | "kubernetes_role_binding"
-            | "kubernetes_role_binding_v1"
-            | "random_id"
-            | "random_string"
-            | "random_pet",
+            | "kubernetes_role_binding_v1",
         ) => {
+            f.rbac.push(r);
+            c.mapped.push(r);
+            return;
+        }
+        // The random suffixes are in the names import keeps.
+        (true, "random_id" | "random_string" | "random_pet") => {
             c.mapped.push(r);
             return;
         }

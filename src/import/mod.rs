@@ -17,6 +17,7 @@
 mod azure;
 mod collect;
 mod helm;
+mod leftover;
 pub mod out;
 mod runner;
 pub mod state;
@@ -42,6 +43,9 @@ pub struct Imported {
     /// the stack names them `guid(scope, principal, role)`, and Azure refuses the second
     /// (`RoleAssignmentExists`), so they are deleted before the first stack deployment.
     pub role_assignment_ids: Vec<String>,
+    /// `kubectl delete` commands for the article's RBAC objects runnergen names otherwise,
+    /// which `terraform state rm` leaves in the cluster (`leftover`).
+    pub leftovers: Vec<String>,
     pub unmapped: Vec<String>,
 }
 
@@ -113,8 +117,10 @@ pub fn import(text: &str, opts: &Options) -> Result<Imported, String> {
         .filter(|r| r.kind == "azurerm_role_assignment" && state_rm.contains(&r.address))
         .filter_map(|r| r.str("id").map(str::to_owned))
         .collect();
+    let leftovers = leftover::commands(&c, &state_rm);
     Ok(Imported {
         role_assignment_ids,
+        leftovers,
         spec: out::text(&spec, opts.source, &unmapped)?,
         outputs: outputs
             .into_iter()

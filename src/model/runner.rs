@@ -235,17 +235,12 @@ fn names(input: Input, diags: &mut Vec<Problem>) -> Names {
         n.job_service_account = n.manager_service_account.clone();
         n.job_namespace = n.namespace.clone();
     }
-    n.manager_role = n.manager_service_account.clone();
-    // A ClusterRoleBinding is cluster-wide, so its name carries the namespace.
-    n.job_binding = match r.access().kubernetes_access.unwrap_or_default() {
-        t::KubernetesAccess::ClusterAdmin => {
-            format!(
-                "{}-{}-cluster-admin",
-                n.job_namespace, n.job_service_account
-            )
-        }
-        _ => format!("{}-access", n.job_service_account),
-    };
+    n.manager_role = crate::names::manager_role(&n.manager_service_account);
+    n.job_binding = crate::names::job_binding(
+        r.access().kubernetes_access.unwrap_or_default() == t::KubernetesAccess::ClusterAdmin,
+        &n.job_namespace,
+        &n.job_service_account,
+    );
     flux_names(&mut n, input.platform);
     n.description = format!("{}-{}-aks", n.manager_service_account, e.region_code);
     n.federated_subject = format!(

@@ -201,9 +201,10 @@ fn read_tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
         .collect()
 }
 
-/// Imports `state`, checks the goldens, validates and renders; the rendered files.
-fn import_and_render(state: &str, golden: &str) -> BTreeMap<String, Vec<u8>> {
-    let dir = scratch(golden);
+/// Imports `state` in a scratch folder of its own (`test` names it), checks the goldens,
+/// validates and renders; the rendered files.
+fn import_and_render(state: &str, golden: &str, test: &str) -> BTreeMap<String, Vec<u8>> {
+    let dir = scratch(&format!("{golden}-{test}"));
     let spec = dir.join("runnergen.yaml");
     let out = runnergen(&["import", state, "--out-spec", spec.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -266,7 +267,7 @@ fn the_articles_fleet_imports_and_renders_what_its_state_holds() {
         ("fixtures/import/show.json", "show"),
         ("fixtures/import/state-pull.json", "state-pull"),
     ] {
-        let tree = import_and_render(state, golden);
+        let tree = import_and_render(state, golden, "facts");
         for (path, bytes) in &tree {
             assert!(
                 !String::from_utf8_lossy(bytes).contains("PLANTED"),
@@ -317,6 +318,84 @@ fn the_articles_fleet_imports_and_renders_what_its_state_holds() {
             assert_eq!(w.job_namespace, want.namespace);
         }
     }
+}
+
+/// The (kind, namespace, name) of every object of the rendered YAML files.
+fn rendered_objects(tree: &BTreeMap<String, Vec<u8>>) -> BTreeSet<(String, String, String)> {
+    let mut out = BTreeSet::new();
+    for (path, bytes) in tree.iter().filter(|(p, _)| p.ends_with(".yaml")) {
+        let text = String::from_utf8_lossy(bytes);
+        for doc in text.split("\n---") {
+            let Ok(v) = serde_saphyr::from_str::<Value>(doc) else {
+                panic!("{path} parses");
+            };
+            let (Some(kind), Some(name)) = (v["kind"].as_str(), v["metadata"]["name"].as_str())
+            else {
+                continue;
+            };
+            let ns = v["metadata"]["namespace"].as_str().unwrap_or("");
+            out.insert((kind.to_lowercase(), ns.to_owned(), name.to_owned()));
+        }
+    }
+    out
+}
+
+/// After `terraform state rm`, the article's RBAC objects stay in the cluster: import names for
+/// deletion exactly those the render does not hold under the same name (the state read on its
+/// own, the render parsed on its own), so none is left granting and none of runnergen's is
+/// deleted.
+#[test]
+fn the_rbac_import_names_for_deletion_is_what_the_render_lacks() {
+    let tree = import_and_render("fixtures/import/show.json", "show", "rbac");
+    let rendered = rendered_objects(&tree);
+    let listed =
+        std::fs::read_to_string(root().join("fixtures/import/expected/state-rm.txt")).unwrap();
+    let deleted: BTreeSet<(String, String, String)> = listed
+        .lines()
+        .filter_map(|l| l.strip_prefix("kubectl delete "))
+        .map(|l| {
+            let w: Vec<&str> = l.split(' ').collect();
+            let ns = if w.len() == 4 && w[2] == "--namespace" {
+                w[3]
+            } else {
+                ""
+            };
+            (w[0].to_owned(), ns.to_owned(), w[1].to_owned())
+        })
+        .collect();
+    assert!(!deleted.is_empty());
+    let mut state = BTreeSet::new();
+    for r in resources("fixtures/import/show.json") {
+        let kind = match r.kind.trim_end_matches("_v1") {
+            "kubernetes_role" => "role",
+            "kubernetes_role_binding" => "rolebinding",
+            "kubernetes_cluster_role_binding" => "clusterrolebinding",
+            _ => continue,
+        };
+        let m = &r.values["metadata"][0];
+        let ns = m["namespace"].as_str().unwrap_or("");
+        state.insert((kind.to_owned(), ns.to_owned(), s(&m["name"])));
+    }
+    for o in &state {
+        assert_eq!(
+            deleted.contains(o),
+            !rendered.contains(o),
+            "{o:?}: named for deletion exactly when the render lacks it"
+        );
+    }
+    assert!(deleted.is_subset(&state), "{deleted:?}");
+    // The executor's Role keeps its name (the manager's account's); its binding and the
+    // cluster-admin binding do not.
+    assert!(rendered.contains(&(
+        "role".into(),
+        "gitlab-3f9a1c".into(),
+        "gitlab-runner-3f9a1c".into()
+    )));
+    assert!(deleted.contains(&(
+        "clusterrolebinding".into(),
+        String::new(),
+        "gitlab-runner-admin-3f9a1c".into()
+    )));
 }
 
 #[test]
