@@ -36,7 +36,7 @@ fn alias_ok(a: &str) -> bool {
 impl Aliases {
     /// The article's `for_each` over `local.subscription_id` names each subscription a role is
     /// assigned on whole: those keys are the aliases; every other subscription the state names
-    /// gets `sub-<first 8 hex digits>`.
+    /// gets `sub-<first 8 hex digits>` (more digits where two would share it).
     pub fn of(c: &Collected) -> Aliases {
         let mut a = Aliases::default();
         let roles = c.runners.values().flat_map(|f| &f.roles);
@@ -56,10 +56,23 @@ impl Aliases {
             .filter_map(|f| f.identity?.str("id").and_then(split_scope));
         let scope_subs = roles.filter_map(|r| r.str("scope").and_then(split_scope));
         for (sub, ..) in identity_subs.chain(scope_subs) {
-            let derived = format!("sub-{}", &sub[..sub.len().min(8)]);
-            a.by_id.entry(sub).or_insert(derived);
+            if !a.by_id.contains_key(&sub) {
+                let derived = a.derive(&sub);
+                a.by_id.insert(sub, derived);
+            }
         }
         a
+    }
+
+    /// `sub-<first 8 hex digits>`, or longer up to the whole ID while another subscription
+    /// has that alias: two subscriptions whose IDs begin alike must not share one, or the
+    /// spec's alias → ID map keeps one of them and roles land in the other's subscription.
+    fn derive(&self, sub: &str) -> String {
+        [8, 13, 18, 23]
+            .iter()
+            .map(|n| format!("sub-{}", sub.get(..*n).unwrap_or(sub)))
+            .find(|d| !self.by_id.values().any(|v| v == d))
+            .unwrap_or_else(|| format!("sub-{sub}"))
     }
 
     /// The subscription ID of an alias.
