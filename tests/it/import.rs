@@ -57,19 +57,19 @@ fn resources(path: &str) -> Vec<Res> {
 
 /// What the state says about one runner, in the words the rendered files use.
 #[derive(Debug, Default, PartialEq)]
-struct Facts {
-    identity: String,
-    client_id: String,
-    credential: String,
-    issuer: String,
-    subject: String,
-    roles: BTreeSet<(String, String)>,
-    graph: BTreeSet<String>,
-    cluster_admin: bool,
-    namespace: String,
-    service_account: String,
-    tags: BTreeSet<String>,
-    path: String,
+pub(crate) struct Facts {
+    pub(crate) identity: String,
+    pub(crate) client_id: String,
+    pub(crate) credential: String,
+    pub(crate) issuer: String,
+    pub(crate) subject: String,
+    pub(crate) roles: BTreeSet<(String, String)>,
+    pub(crate) graph: BTreeSet<String>,
+    pub(crate) cluster_admin: bool,
+    pub(crate) namespace: String,
+    pub(crate) service_account: String,
+    pub(crate) tags: BTreeSet<String>,
+    pub(crate) path: String,
 }
 
 fn s(v: &Value) -> String {
@@ -184,7 +184,7 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-fn read_tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+pub(crate) fn read_tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     walkdir::WalkDir::new(dir)
         .into_iter()
         .map(Result::unwrap)
@@ -274,50 +274,68 @@ fn the_articles_fleet_imports_and_renders_what_its_state_holds() {
                 "a planted token reached {path}"
             );
         }
-        let access = readback::access(&tree);
-        let main: Value = serde_json::from_slice(&tree["ss/azure/main.json"]).unwrap();
-        let mut credentials = BTreeMap::new();
-        rendered_credentials(&main, &mut credentials);
         let expected = state_facts(state);
         assert_eq!(expected.len(), 3);
-        let keys: BTreeSet<&String> = access.keys().map(|(_, r)| r).collect();
+        let got = rendered_facts(&tree);
+        let keys: BTreeSet<&String> = got.keys().map(|(_, r)| r).collect();
         assert_eq!(keys, expected.keys().collect(), "{state}: the same runners");
         for (key, want) in &expected {
-            let a = &access[&("ss".to_owned(), key.clone())];
-            let id = a.identity.as_ref().unwrap();
-            let w = a.workload.as_ref().unwrap();
-            let t = a.trigger.as_ref().unwrap();
-            let roles: BTreeSet<(String, String)> = a
-                .roles
-                .iter()
-                .map(|(r, sc)| (r.clone(), sc.to_lowercase()))
-                .collect();
-            let own_tag = format!("ss-{key}");
-            let tags: BTreeSet<String> =
-                t.tags.iter().filter(|t| **t != own_tag).cloned().collect();
-            let got = Facts {
-                identity: id.name.clone(),
-                client_id: id.client_id.clone().unwrap(),
-                credential: credentials[&id.name].0.clone(),
-                issuer: credentials[&id.name].1.clone(),
-                subject: credentials[&id.name].2.clone(),
-                roles,
-                graph: a.graph.clone(),
-                cluster_admin: a.kubernetes
-                    == Some(runnergen::spec::KubernetesAccess::ClusterAdmin),
-                namespace: w.namespace.clone(),
-                service_account: w.manager_service_account.clone(),
-                tags,
-                path: t.path.clone(),
-            };
-            assert_eq!(&got, want, "{state}: runner `{key}`");
             assert_eq!(
-                w.job_service_account, want.service_account,
-                "one shared account"
+                &got[&("ss".to_owned(), key.clone())],
+                want,
+                "{state}: runner `{key}`"
             );
-            assert_eq!(w.job_namespace, want.namespace);
         }
     }
+}
+
+/// What the rendered files say of each runner, keyed by (environment, runner), in the words
+/// of [`Facts`]: the access readback, the credentials of main.json, the runner's own tag
+/// (`<env>-<key>`, which runnergen adds) left out. The job side's account and namespace must
+/// be the manager's (one shared account).
+pub(crate) fn rendered_facts(
+    tree: &BTreeMap<String, Vec<u8>>,
+) -> BTreeMap<(String, String), Facts> {
+    let mut credentials = BTreeMap::new();
+    for (_, bytes) in tree.iter().filter(|(p, _)| p.ends_with("/azure/main.json")) {
+        let main: Value = serde_json::from_slice(bytes).unwrap();
+        rendered_credentials(&main, &mut credentials);
+    }
+    let mut out = BTreeMap::new();
+    for ((env, key), a) in readback::access(tree) {
+        let id = a.identity.as_ref().unwrap();
+        let w = a.workload.as_ref().unwrap();
+        let t = a.trigger.as_ref().unwrap();
+        let roles: BTreeSet<(String, String)> = a
+            .roles
+            .iter()
+            .map(|(r, sc)| (r.clone(), sc.to_lowercase()))
+            .collect();
+        let own_tag = format!("{env}-{key}");
+        let tags: BTreeSet<String> = t.tags.iter().filter(|t| **t != own_tag).cloned().collect();
+        let credential = &credentials[&id.name];
+        assert_eq!(
+            w.job_service_account, w.manager_service_account,
+            "one shared account"
+        );
+        assert_eq!(w.job_namespace, w.namespace);
+        let facts = Facts {
+            identity: id.name.clone(),
+            client_id: id.client_id.clone().unwrap(),
+            credential: credential.0.clone(),
+            issuer: credential.1.clone(),
+            subject: credential.2.clone(),
+            roles,
+            graph: a.graph.clone(),
+            cluster_admin: a.kubernetes == Some(runnergen::spec::KubernetesAccess::ClusterAdmin),
+            namespace: w.namespace.clone(),
+            service_account: w.manager_service_account.clone(),
+            tags,
+            path: t.path.clone(),
+        };
+        out.insert((env, key), facts);
+    }
+    out
 }
 
 /// The (kind, namespace, name) of every object of the rendered YAML files.

@@ -21,6 +21,7 @@ mod fuzz_regressions;
 mod gitlab_fake;
 mod golden;
 mod import;
+mod import_props;
 mod model;
 mod modules;
 mod platforms;
