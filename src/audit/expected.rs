@@ -124,6 +124,29 @@ fn objects_of(file: RunnerFile, bytes: &[u8], o: &mut Objects) {
     }
 }
 
+/// `<env>/<runner>` and `maintenance_note` of every registration.json the output renders, in
+/// every environment, audited or not: with `--env`, a runner of another environment is still
+/// runnergen's, not a hand-registered one (the GitLab export lists a group's runners of every
+/// environment that registers in it).
+pub fn notes(files: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (path, bytes) in files {
+        if let Location::Runner {
+            env,
+            runner,
+            file: Some(RunnerFile::Registration),
+        } = Location::of(path)
+        {
+            let mut o = Objects::default();
+            objects_of(RunnerFile::Registration, bytes, &mut o);
+            if let Some(note) = o.note {
+                out.insert(format!("{env}/{runner}"), note);
+            }
+        }
+    }
+    out
+}
+
 /// Every rendered runner of the environments `envs` (all when empty), in (environment, key)
 /// order. An environment asked for that the output does not render is an error.
 pub fn read(files: &BTreeMap<String, Vec<u8>>, envs: &[String]) -> Result<Vec<Runner>, String> {

@@ -151,7 +151,7 @@ pub fn audit(
     };
     azure::check(&runners, &live, &mut report);
     kubernetes::check(&runners, &live, &mut report);
-    gitlab::check(&runners, &live, &mut report);
+    gitlab::check(&runners, &expected::notes(files), &live, &mut report);
     report.findings.sort();
     report.findings.dedup();
     Ok(report)

@@ -237,3 +237,93 @@ fn audit_malformed_input_exits_2_naming_the_file() {
     let r = runnergen(&["audit", "out"]);
     assert_eq!(r.status.code(), Some(2));
 }
+
+/// GitLab's details of a runner of `fixtures/shared-cluster/`, group `ascodenl/infra`, as it
+/// registers (tags, protection, note from its registration.json).
+fn infra_runner(id: u64, env: &str, protection: &str, note: Option<&str>) -> Value {
+    json!({
+        "id": id,
+        "description": "gitlab-runner-terraform-weu-aks",
+        "runner_type": "group_type",
+        "groups": [{"id": 11, "name": "infra", "web_url": "https://gitlab.com/groups/ascodenl/infra"}],
+        "projects": [],
+        "tag_list": ["weu", "terraform", format!("{env}-terraform")],
+        "run_untagged": false,
+        "locked": false,
+        "access_level": protection,
+        "maintenance_note": note
+    })
+}
+
+/// Regression: with `--env dev`, prd's and stg's own runners in the same group (they carry the
+/// tags a dev job asks for but its own) were taken for hand-registered ones: a clean
+/// deployment exited 3. A runner whose note names a rendered runner of any environment is
+/// runnergen's.
+#[test]
+fn audit_env_takes_other_environments_registered_runners_for_runnergens() {
+    let dir = std::env::temp_dir().join(format!("runnergen-audit-env-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("gitlab-runners.json");
+    let mut runners = vec![
+        infra_runner(
+            1,
+            "dev",
+            "not_protected",
+            Some("managed by runnergen: ascode/dev/terraform"),
+        ),
+        infra_runner(
+            2,
+            "stg",
+            "not_protected",
+            Some("managed by runnergen: ascode/stg/terraform"),
+        ),
+        infra_runner(
+            3,
+            "prd",
+            "ref_protected",
+            Some("managed by runnergen: ascode/prd/terraform"),
+        ),
+        json!({
+            "id": 4,
+            "description": "gitlab-runner-docs-weu-aks",
+            "runner_type": "project_type",
+            "groups": [],
+            "projects": [{"id": 40, "path_with_namespace": "ascodenl/docs"}],
+            "tag_list": ["weu", "docs", "dev-docs", "pages"],
+            "run_untagged": false,
+            "access_level": "not_protected",
+            "maintenance_note": "managed by runnergen: ascode/dev/docs"
+        }),
+    ];
+    let run = |runners: &[Value]| {
+        std::fs::write(&file, serde_json::to_string(runners).unwrap()).unwrap();
+        let f = file.display().to_string();
+        let r = runnergen(&[
+            "audit",
+            "fixtures/shared-cluster/expected",
+            "--env",
+            "dev",
+            "--format",
+            "json",
+            "--gitlab-runners",
+            &f,
+        ]);
+        let report: Value = serde_json::from_slice(&r.stdout).unwrap();
+        (r.status.code().unwrap(), report)
+    };
+    let (code, report) = run(&runners);
+    assert_eq!((code, &report["findings"]), (0, &json!([])), "{report}");
+    // The same runner without runnergen's note is still reported against dev's.
+    runners.push(infra_runner(5, "prd", "not_protected", None));
+    let (code, report) = run(&runners);
+    assert_eq!(code, 3, "{report}");
+    let f = &report["findings"][0];
+    assert_eq!(
+        (&f["env"], &f["runner"], &f["kind"]),
+        (&json!("dev"), &json!("terraform"), &json!("gitlab-runner")),
+        "{report}"
+    );
+    assert!(f["what"].as_str().unwrap().starts_with("#5 "), "{report}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
