@@ -10,6 +10,7 @@ mod gen_fleet;
 
 mod access;
 mod audit;
+mod audit_props;
 mod azure_roles;
 mod ci_template;
 mod cli;
