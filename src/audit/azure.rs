@@ -46,7 +46,7 @@ pub fn check(runners: &[Runner], live: &Live, report: &mut Report) {
         Some(creds) => {
             for r in runners {
                 for i in &r.identities {
-                    credentials(r, i, creds, report);
+                    credentials(r, i, (creds, &live.without_credentials), report);
                 }
             }
         }
@@ -125,16 +125,22 @@ fn identity(
     }
 }
 
-/// The federated credentials on one identity, where some export names it.
-fn credentials(r: &Runner, i: &Identity, creds: &[Credential], report: &mut Report) {
+/// The federated credentials on one identity, where some export names it (or an empty export
+/// named after it says it has none).
+fn credentials(
+    r: &Runner,
+    i: &Identity,
+    (creds, none): (&[Credential], &[String]),
+    report: &mut Report,
+) {
     let on: Vec<&Credential> = creds
         .iter()
         .filter(|c| same(&c.identity, &i.name))
         .filter(|c| c.resource_group.is_empty() || same(&c.resource_group, &i.resource_group))
         .collect();
-    if on.is_empty() {
-        // An identity without credentials exports `[]`, which names no identity: it cannot
-        // be told from an identity not exported.
+    if on.is_empty() && !none.iter().any(|n| same(n, &i.name)) {
+        // An identity without credentials exports `[]`, which names no identity: unless its
+        // file's name gives the identity, it cannot be told from an identity not exported.
         not_run(
             report,
             "federated credentials",

@@ -73,6 +73,10 @@ pub struct Live {
     pub credentials: Option<Vec<Credential>>,
     /// The names of the federated credential files, for the report.
     pub credential_files: Vec<String>,
+    /// Identities a credential export says have none: an empty array names no identity, so
+    /// an empty file named `fic-<identity>.json` (as docs/audit.md's export loop names them)
+    /// speaks for the identity its name gives.
+    pub without_credentials: Vec<String>,
     pub kubernetes: Option<Vec<Value>>,
     pub gitlab_runners: Option<Vec<GitLabRunner>>,
 }
@@ -89,12 +93,25 @@ impl Live {
                 .iter()
                 .map(|f| f.name.clone())
                 .collect(),
+            without_credentials: inputs
+                .federated_credentials
+                .iter()
+                .filter(|f| array(f).is_ok_and(|a| a.is_empty()))
+                .filter_map(|f| identity_of_file(&f.name))
+                .collect(),
             kubernetes: opt(&inputs.kubernetes, kubernetes_list)?,
             gitlab_runners: opt(&inputs.gitlab_runners, |f| {
                 each(f, &array(f)?, gitlab_runner)
             })?,
         })
     }
+}
+
+/// The identity a credential export's file name gives: `fic-<identity>.json`, in any folder.
+fn identity_of_file(name: &str) -> Option<String> {
+    let file = name.rsplit(['/', '\\']).next()?;
+    let identity = file.strip_prefix("fic-")?.strip_suffix(".json")?;
+    (!identity.is_empty()).then(|| identity.to_owned())
 }
 
 /// The items of every file of a repeatable input, or `None` when none is given.

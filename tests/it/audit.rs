@@ -205,6 +205,62 @@ fn audit_missing_role_assignment_exits_1() {
     assert_golden("tests/golden/audit/missing-role.txt", out.as_bytes());
 }
 
+/// An identity without credentials exports `[]`, which names no identity: named
+/// `fic-<identity>.json` (as docs/audit.md's loop names the exports) it speaks for that
+/// identity, whose rendered credential is then missing (exit 1); under another name it
+/// cannot, and the check is listed as not run for the identity (exit 0).
+#[test]
+fn audit_an_empty_credential_export_speaks_for_the_identity_its_name_gives() {
+    let dir = live("no-credential", |file, v| {
+        if file == "federated-credentials-packer.json" {
+            *v = json!([]);
+        }
+    });
+    let (code, out, err) = audit(&dir, "json");
+    assert_eq!((code, err.as_str()), (0, ""), "{out}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        report["not_checked"]
+            .to_string()
+            .contains("weu-ss-msi-gitlab-packer"),
+        "{out}"
+    );
+    std::fs::rename(
+        dir.join("federated-credentials-packer.json"),
+        dir.join("fic-weu-ss-msi-gitlab-packer.json"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("federated-credentials-packer.json"), "[]").unwrap();
+    let mut args: Vec<String> = vec![
+        "audit".into(),
+        "out".into(),
+        "--format".into(),
+        "json".into(),
+    ];
+    for (flag, file) in INPUTS {
+        args.push(flag.into());
+        args.push(dir.join(file).display().to_string());
+    }
+    for f in [
+        "fic-weu-ss-msi-gitlab-packer.json",
+        MORE_CREDENTIALS[1],
+        MORE_CREDENTIALS[2],
+    ] {
+        args.push(dir.join(f).display().to_string());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = runnergen(&args);
+    let out = String::from_utf8_lossy(&r.stdout);
+    assert_eq!(r.status.code(), Some(1), "{out}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let findings = report["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{out}");
+    assert_eq!(findings[0]["class"], "missing");
+    assert_eq!(findings[0]["kind"], "federated-credential");
+    assert_eq!(findings[0]["runner"], "packer");
+    assert_eq!(report["not_checked"], json!([]), "{out}");
+}
+
 #[test]
 fn audit_malformed_input_exits_2_naming_the_file() {
     let dir = live("malformed", |_, _| {});
