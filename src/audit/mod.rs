@@ -72,18 +72,6 @@ impl Report {
     fn count(&self, class: Class) -> usize {
         self.findings.iter().filter(|f| f.class == class).count()
     }
-
-    /// 3 when live state grants anything beyond the output, 1 when only something is
-    /// missing, 0 when live state is the output.
-    pub fn exit_code(&self) -> u8 {
-        if self.beyond() > 0 {
-            3
-        } else if self.missing() > 0 {
-            1
-        } else {
-            0
-        }
-    }
 }
 
 /// One exported file: its name as given (for messages) and its bytes.

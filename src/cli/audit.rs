@@ -2,6 +2,7 @@
 //! --federated-credentials FILE… --kubernetes FILE --gitlab-runners FILE [--format …]`:
 //! live state, exported to files, against what the rendered output grants. Reads files only.
 
+use super::diff::{Format, WIDENS};
 use super::{exit, stderr, stdout};
 use crate::audit::{self, Input, Inputs, format};
 use crate::outdir::Base;
@@ -11,13 +12,6 @@ use std::sync::Mutex;
 
 /// The largest export read: a large tenant's role assignments or a cluster's objects.
 const MAX_EXPORT_BYTES: u64 = 512 * 1024 * 1024;
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    Text,
-    Json,
-    Markdown,
-}
 
 #[derive(clap::Args, Debug)]
 #[command(
@@ -111,5 +105,14 @@ pub fn run(args: Args) -> u8 {
         Format::Json => format::json(&report),
         Format::Markdown => format::markdown(&report),
     };
-    stdout(&text).map_or_else(|c| c, |()| report.exit_code())
+    // The exit codes of `diff`: 3 when live state grants anything beyond the output, 1 when
+    // only something is missing, 0 when live state is the output.
+    let code = if report.beyond() > 0 {
+        WIDENS
+    } else if report.missing() > 0 {
+        exit::CHANGES
+    } else {
+        exit::OK
+    };
+    stdout(&text).map_or_else(|c| c, |()| code)
 }
