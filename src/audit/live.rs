@@ -71,8 +71,6 @@ pub struct Live {
     pub role_assignments: Option<Vec<RoleAssignment>>,
     pub identities: Option<Vec<ManagedIdentity>>,
     pub credentials: Option<Vec<Credential>>,
-    /// The names of the federated credential files, for the report.
-    pub credential_files: Vec<String>,
     /// Identities a credential export says have none: an empty array names no identity, so
     /// an empty file named `fic-<identity>.json` (as docs/audit.md's export loop names them)
     /// speaks for the identity its name gives.
@@ -83,28 +81,35 @@ pub struct Live {
 
 impl Live {
     pub fn parse(inputs: &Inputs) -> Result<Live, String> {
-        let credentials = all(&inputs.federated_credentials, credential)?;
+        let (credentials, without_credentials) = credential_exports(&inputs.federated_credentials)?;
         Ok(Live {
             role_assignments: all(&inputs.azure_roles, assignment)?,
             identities: opt(&inputs.identities, |f| each(f, &array(f)?, identity))?,
             credentials,
-            credential_files: inputs
-                .federated_credentials
-                .iter()
-                .map(|f| f.name.clone())
-                .collect(),
-            without_credentials: inputs
-                .federated_credentials
-                .iter()
-                .filter(|f| array(f).is_ok_and(|a| a.is_empty()))
-                .filter_map(|f| identity_of_file(&f.name))
-                .collect(),
+            without_credentials,
             kubernetes: opt(&inputs.kubernetes, kubernetes_list)?,
             gitlab_runners: opt(&inputs.gitlab_runners, |f| {
                 each(f, &array(f)?, gitlab_runner)
             })?,
         })
     }
+}
+
+/// The credentials of every export (`None` when none is given), and the identities that an
+/// empty export speaks for by its file name.
+fn credential_exports(files: &[Input]) -> Result<(Option<Vec<Credential>>, Vec<String>), String> {
+    if files.is_empty() {
+        return Ok((None, Vec::new()));
+    }
+    let (mut all, mut none) = (Vec::new(), Vec::new());
+    for f in files {
+        let items = array(f)?;
+        if items.is_empty() {
+            none.extend(identity_of_file(&f.name));
+        }
+        all.extend(each(f, &items, credential)?);
+    }
+    Ok((Some(all), none))
 }
 
 /// The identity a credential export's file name gives: `fic-<identity>.json`, in any folder.
