@@ -291,6 +291,17 @@ mod tests {
 
     const SUB: &str = "/subscriptions/9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d";
 
+    /// The change picture of runner ss/tf going from `old` to `new`, no other widening.
+    fn chart(old: &Access, new: &Access) -> String {
+        changes(&[Touched {
+            environment: "ss",
+            runner: "tf",
+            old,
+            new,
+            widened: Widened::default(),
+        }])
+    }
+
     /// Contributor → Owner on one subscription widens the Owner edge; Owner → Reader does not,
     /// nor does a role the old Owner covers; a new Graph permission widens, a Read.All the old
     /// ReadWrite.All covers does not.
@@ -298,13 +309,7 @@ mod tests {
     fn an_edge_is_widened_when_the_old_access_does_not_cover_it() {
         let old = access(&[("Contributor", SUB)], &["Group.ReadWrite.All"]);
         let new = access(&[("Owner", SUB)], &["Group.Read.All", "User.Read.All"]);
-        let g = changes(&[Touched {
-            environment: "ss",
-            runner: "tf",
-            old: &old,
-            new: &new,
-            widened: Widened::default(),
-        }]);
+        let g = chart(&old, &new);
         assert_eq!(
             g,
             format!(
@@ -319,13 +324,7 @@ mod tests {
             ],
             &["Group.Read.All"],
         );
-        let g = changes(&[Touched {
-            environment: "ss",
-            runner: "tf",
-            old: &old,
-            new: &new,
-            widened: Widened::default(),
-        }]);
+        let g = chart(&old, &new);
         assert!(!g.contains("==>") && !g.contains("linkStyle"), "{g}");
     }
 
