@@ -96,7 +96,14 @@ fn write_all(files: &[(PathBuf, String)], force: bool) -> Result<(), String> {
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
-        std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        // Without --force a new file only, as `init` writes (a link or file that appeared
+        // since the check is an error, not followed).
+        let written = if force {
+            std::fs::write(path, text)
+        } else {
+            super::init::create_new(path, text.as_bytes())
+        };
+        written.map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     Ok(())
 }

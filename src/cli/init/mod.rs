@@ -91,7 +91,7 @@ fn in_the_way(spec: &Path, schema: &Path, schema_text: &[u8]) -> Result<bool, St
 }
 
 /// Writes a new file (`O_EXCL`: an existing file or link, even a dangling one, is an error).
-fn create_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(super) fn create_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
