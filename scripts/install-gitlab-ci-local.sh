@@ -18,6 +18,8 @@ die() { echo "install-gitlab-ci-local: error: $*" >&2; exit 1; }
 log() { echo "install-gitlab-ci-local: $*" >&2; }
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=npm-pack.sh
+source "$script_dir/npm-pack.sh"
 repo_root=$(git -C "$script_dir" rev-parse --show-toplevel 2>/dev/null || (cd "$script_dir/.." && pwd))
 tools=${RUNNERGEN_TOOLS:-$repo_root/.ci-cache}
 mkdir -p "$tools"
@@ -51,16 +53,10 @@ installed_ok() {
 
 # fetch PACKAGE VERSION INTEGRITY TARGET: npm pack, check the hash, unpack into TARGET.
 fetch() {
-  local pkg=$1 version=$2 integrity=$3 target=$4 work tgz got
+  local pkg=$1 version=$2 integrity=$3 target=$4 work tgz
   work=$(mktemp -d "$tools/.gitlab-ci-local.XXXXXX")
-  log "fetching $pkg@$version with npm pack"
-  (cd "$work" && npm pack --silent --ignore-scripts "$pkg@$version" >/dev/null) \
-    || { rm -rf "$work"; die "npm pack $pkg@$version failed"; }
-  tgz=$(find "$work" -maxdepth 1 -name '*.tgz' -print -quit)
-  [[ -n $tgz ]] || { rm -rf "$work"; die "npm pack $pkg@$version produced no tarball"; }
-  got="sha512-$(python3 -c 'import base64,hashlib,sys; print(base64.b64encode(hashlib.sha512(open(sys.argv[1],"rb").read()).digest()).decode())' "$tgz")"
-  [[ $got == "$integrity" ]] \
-    || { rm -rf "$work"; die "integrity mismatch for $pkg@$version: got $got, expected $integrity"; }
+  tgz=$(npm_pack_verified "$pkg" "$version" "$integrity" "$work") \
+    || { rm -rf "$work"; die "could not fetch $pkg@$version"; }
   mkdir -p "$work/x"
   tar -xzf "$tgz" -C "$work/x"
   rm -rf "$target"

